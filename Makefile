@@ -1,0 +1,135 @@
+# station: one non-recursive Makefile.  Modules are found by directory, so a
+# new file in station/, custody/, transport/ or media/ joins the library, a
+# new tests/test_*.c becomes a cmocka binary and a new tests/e2e_*.sh joins
+# `make check` without editing this file.
+#
+#   make            build build/station and the simulators
+#   make check      unit suites + end-to-end tests (installs missing deps)
+#   make asan       the same suites under AddressSanitizer + UBSan
+#   make demo       the self-contained demo
+#   make bench      measurements against the tools a user would otherwise use
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make deps       install missing Debian packages (prints the command if not root)
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BUILD    ?= build
+CC       ?= cc
+V        ?= 0
+
+# Project flags stay apart from the user's CFLAGS/LDFLAGS.
+WARN      := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
+             -Wmissing-prototypes -Wvla -Wpointer-arith -Wcast-qual
+STN_CFLAGS := -std=c11 -D_GNU_SOURCE -I. $(WARN) -MMD -MP \
+             -fstack-protector-strong -D_FORTIFY_SOURCE=2 -O2 -g
+PKGS      := libusb-1.0 sqlite3
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# mbedTLS 2.28 on Debian ships no pkg-config file.
+TLS_LIBS  := -lmbedx509 -lmbedcrypto
+CURSES_CFLAGS := $(shell pkg-config --cflags ncursesw 2>/dev/null)
+CURSES_LIBS := $(shell pkg-config --libs ncursesw 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+SAN_FLAGS :=
+
+ALL_CFLAGS  = $(STN_CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
+
+LIB_SRCS  := $(sort $(wildcard station/*.c custody/*.c transport/*.c media/*.c))
+UI_SRCS   := $(sort $(wildcard ui/*.c))
+SIM_SRCS  := $(sort $(wildcard transport/sim/*.c))
+TEST_SRCS := $(sort $(wildcard tests/test_*.c))
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz_*.c))
+
+LIB       := $(BUILD)/libstation.a
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+UI_OBJS   := $(UI_SRCS:%.c=$(BUILD)/obj/%.o)
+STATION   := $(BUILD)/station
+SIMS      := $(SIM_SRCS:transport/sim/%.c=$(BUILD)/%)
+TESTS     := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+DEPFILES  := $(LIB_OBJS:.o=.d) $(UI_OBJS:.o=.d) \
+             $(SIM_SRCS:%.c=$(BUILD)/obj/%.d) $(TEST_SRCS:%.c=$(BUILD)/obj/%.d)
+
+ifeq ($(V),0)
+Q = @
+say = @printf '  %-6s %s\n' $(1) $(2);
+else
+Q =
+say =
+endif
+
+# Debian 12 packages the build, the tests and the demo need.
+DEB_PKGS := build-essential pkg-config libusb-1.0-0-dev libmbedtls-dev \
+            libncurses-dev libsqlite3-dev libcmocka-dev openssl lrzsz socat \
+            sqlite3 clang tmux
+
+.PHONY: all check asan fuzz bench demo install clean deps test-bins
+all: $(STATION) $(SIMS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/ui/%.o: ui/%.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) $(CURSES_CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(STATION): $(UI_OBJS) $(LIB)
+	$(call say,LD,$@)$(CC) $(ALL_LDFLAGS) -o $@ $(UI_OBJS) $(LIB) \
+		$(PKG_LIBS) $(TLS_LIBS) $(CURSES_LIBS) -lutil
+
+$(BUILD)/%: $(BUILD)/obj/transport/sim/%.o $(LIB)
+	$(call say,LD,$@)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) \
+		$(PKG_LIBS) $(TLS_LIBS) -lutil
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) \
+		$(PKG_LIBS) $(TLS_LIBS) $(CMOCKA_LIBS) -lutil
+
+test-bins: $(STATION) $(SIMS) $(TESTS)
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory test-bins
+	$(Q)BUILD=$(BUILD) tests/run.sh
+
+# A separate build tree so sanitised objects never mix with release ones.
+asan: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan \
+		SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+		STN_CFLAGS="$(filter-out -D_FORTIFY_SOURCE=2 -O2,$(STN_CFLAGS)) -O1" test-bins
+	$(Q)BUILD=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh
+
+demo: deps all
+	$(Q)BUILD=$(BUILD) tests/demo.sh
+
+bench: deps all
+	$(Q)BUILD=$(BUILD) tests/bench.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/station
+	install -m 0755 $(STATION) $(DESTDIR)$(PREFIX)/bin/station
+	for s in $(SIMS); do install -m 0755 $$s $(DESTDIR)$(PREFIX)/libexec/station/; done
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+deps:
+	$(Q)missing=""; for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "deps: installing$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+		else \
+			echo "deps: missing Debian packages; run:"; \
+			echo "  sudo apt-get install -y$$missing"; exit 1; \
+		fi; \
+	fi
+
+-include $(DEPFILES)

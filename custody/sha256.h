@@ -1,0 +1,28 @@
+/* custody/sha256.h: the project's one SHA-256 (over mbedTLS), streaming and
+ * one-shot, plus lowercase hex helpers.  A leaf anyone may include. */
+#ifndef CU_SHA256_H
+#define CU_SHA256_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CU_SHA256_LEN 32
+#define CU_SHA256_HEX_LEN 64 /* without the terminating NUL */
+
+struct cu_sha256;
+
+/* Returns NULL when out of memory. */
+struct cu_sha256 *cu_sha256_new(void);
+void cu_sha256_update(struct cu_sha256 *h, const void *data, size_t len);
+/* Writes the digest and resets the context for reuse. */
+void cu_sha256_final(struct cu_sha256 *h, uint8_t out[CU_SHA256_LEN]);
+void cu_sha256_free(struct cu_sha256 *h); /* NULL is fine */
+
+void cu_sha256(const void *data, size_t len, uint8_t out[CU_SHA256_LEN]);
+
+/* Writes 2*len lowercase hex digits and a NUL into hex (2*len+1 bytes). */
+void cu_hex(const uint8_t *bytes, size_t len, char *hex);
+/* Parses exactly 64 lowercase hex digits; returns 0 or -1. */
+int cu_digest_parse(const char *hex, uint8_t out[CU_SHA256_LEN]);
+
+#endif

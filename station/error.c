@@ -1,0 +1,100 @@
+/* station/error.c: messages for the error list and the diagnostic carrier. */
+#include "station/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+struct err_entry {
+	int code;
+	int exit;
+	const char *rule;
+	const char *msg;
+};
+
+static const struct err_entry err_table[] = {
+#define STN_X_ROW(name, value, exit, rule, msg) {value, exit, rule, msg},
+	STN_ERROR_LIST(STN_X_ROW)
+#undef STN_X_ROW
+};
+
+static const struct err_entry *err_find(int code)
+{
+	for (size_t i = 0; i < sizeof(err_table) / sizeof(err_table[0]); i++)
+		if (err_table[i].code == code)
+			return &err_table[i];
+	return NULL;
+}
+
+const char *stn_strerror(int code)
+{
+	const struct err_entry *e = err_find(code);
+	return e ? e->msg : "unknown error";
+}
+
+const char *stn_err_rule(int code)
+{
+	const struct err_entry *e = err_find(code);
+	return e ? e->rule : "internal";
+}
+
+int stn_err_exit(int code)
+{
+	const struct err_entry *e = err_find(code);
+	return e ? e->exit : STN_EXIT_IO;
+}
+
+void stn_diag_init(struct stn_diag *d)
+{
+	if (d)
+		memset(d, 0, sizeof(*d));
+}
+
+static int diag_vset(struct stn_diag *d, int code, const char *where,
+		     const char *fmt, va_list ap)
+{
+	d->code = code;
+	snprintf(d->where, sizeof(d->where), "%s", where ? where : "");
+	if (fmt)
+		vsnprintf(d->text, sizeof(d->text), fmt, ap);
+	else
+		snprintf(d->text, sizeof(d->text), "%s", stn_strerror(code));
+	return code;
+}
+
+int stn_fail(struct stn_diag *d, int code, const char *where, const char *fmt,
+	     ...)
+{
+	va_list ap;
+
+	if (!d || d->code != 0)
+		return code;
+	va_start(ap, fmt);
+	diag_vset(d, code, where, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int stn_refail(struct stn_diag *d, int code, const char *where,
+	       const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!d)
+		return code;
+	va_start(ap, fmt);
+	diag_vset(d, code, where, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+void stn_diag_format(const struct stn_diag *d, char *buf, size_t size)
+{
+	const char *text = d->text[0] ? d->text : stn_strerror(d->code);
+
+	if (d->where[0])
+		snprintf(buf, size, "rule %s: %s: %s", stn_err_rule(d->code),
+			 d->where, text);
+	else
+		snprintf(buf, size, "rule %s: %s", stn_err_rule(d->code), text);
+}
