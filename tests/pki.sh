@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# tests/pki.sh OUTDIR: builds the test PKI that the custody suites and the
+# end-to-end scripts verify against (formats §2 and §6), with the openssl CLI
+# only, so every fixture is one a release engineer could make by hand.
+#
+# OUTDIR receives (keys ECDSA P-256 unless noted; every leaf .pem is the leaf
+# followed by inter.pem; roles are EKU OIDs under the station arc):
+#   root.pem root.key, inter.pem inter.key (signed by root), roots.pem (anchors)
+#   release1..3 (CN release-1..3; release2 RSA-2048, release3 P-384)
+#   custody1..4 (CN courier-ana, courier-bo, dispatch-office-3, site-gate)
+#   exception1..2 (CN exception-1..2), station (CN STN-0042, station role)
+#   tworole (release + custody), norole (no EKU), wrongrole (custody role),
+#   expired (release, validity ended last year), future (release, valid from
+#   next year), revoked (release, on crl/inter.crl.pem), p521 (release, P-521),
+#   nodigsig (release, keyUsage keyEncipherment only)
+#   other-root.pem, other-release.key/.pem (leaf + other-root, an untrusted root)
+#   crl/inter.crl.pem (crlNumber 2, revokes `revoked`, nextUpdate in 30 days)
+#   crl-old/inter.crl.pem (crlNumber 1, revokes nothing)
+#   ca/ (openssl ca state and config: CA_DIR=OUTDIR/ca/inter openssl ca
+#   -config OUTDIR/ca/openssl.cnf ... makes more CRLs from the same issuer)
+set -euo pipefail
+
+out=${1:?usage: tests/pki.sh OUTDIR}
+mkdir -p "$out"
+cd "$out"
+ca=ca
+rm -rf "$ca" crl crl-old
+mkdir -p "$ca" crl crl-old
+cnf=$ca/openssl.cnf
+arc=2.25.220105586949796384984797284338591255574
+
+# Quiet unless something fails: openssl ca chats on stderr.
+q() {
+	"$@" >"$ca/log" 2>&1 || { cat "$ca/log" >&2; echo "pki.sh: failed: $*" >&2; exit 1; }
+}
+
+when() { date -u -d "$1" +%Y%m%d%H%M%SZ; }
+
+genkey() { # FILE ALG
+	case $2 in
+	p256) q openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" ;;
+	p384) q openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out "$1" ;;
+	p521) q openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-521 -out "$1" ;;
+	rsa2048) q openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1" ;;
+	esac
+	chmod 600 "$1"
+}
+
+# One `openssl ca` database per issuing CA; serials are fixed so reruns give
+# the same serial numbers.
+mkdb() { # DIR FIRST-SERIAL
+	mkdir -p "$1/new"
+	: >"$1/index.txt"
+	echo "unique_subject = no" >"$1/index.txt.attr"
+	echo "$2" >"$1/serial"
+	echo 01 >"$1/crlnumber"
+}
+
+leaf_ext() { # SECTION KEYUSAGE [EKU]
+	printf '[%s]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, %s\n' "$1" "$2"
+	printf 'subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n'
+	[ -z "${3:-}" ] || printf 'extendedKeyUsage = %s\n' "$3"
+	echo
+}
+
+{
+	cat <<EOF
+[ca]
+default_ca = ca_default
+
+[ca_default]
+dir = \$ENV::CA_DIR
+database = \$dir/index.txt
+serial = \$dir/serial
+crlnumber = \$dir/crlnumber
+new_certs_dir = \$dir/new
+default_md = sha256
+default_crl_days = 30
+policy = policy_cn
+email_in_dn = no
+copy_extensions = none
+unique_subject = no
+
+[policy_cn]
+commonName = supplied
+
+[req]
+distinguished_name = req_dn
+
+[req_dn]
+
+[ca_ext]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+
+EOF
+	leaf_ext release digitalSignature "$arc.1"
+	leaf_ext custody digitalSignature "$arc.2"
+	leaf_ext exception digitalSignature "$arc.3"
+	leaf_ext station digitalSignature "$arc.4"
+	leaf_ext tworole digitalSignature "$arc.1, $arc.2"
+	leaf_ext norole digitalSignature
+	leaf_ext nodigsig keyEncipherment "$arc.1"
+} >"$cnf"
+
+# CAs reach far into the past and future so that tests may verify at any
+# time within the leaves' validity.
+ca_start=$(when '-10 years')
+ca_end=$(when '+20 years')
+
+# selfca NAME CN: a self-signed root with its own database.
+selfca() {
+	genkey "$1.key" p256
+	q openssl req -new -key "$1.key" -subj "/CN=$2" -out "$ca/$1.csr"
+	mkdb "$ca/$1" 1000
+	CA_DIR=$ca/$1 q openssl ca -batch -config "$cnf" -selfsign -notext \
+		-keyfile "$1.key" -in "$ca/$1.csr" -out "$1.pem" -extensions ca_ext \
+		-startdate "$ca_start" -enddate "$ca_end"
+}
+
+selfca root "Station Test Root"
+cp root.pem roots.pem
+selfca other-root "Other Test Root"
+
+genkey inter.key p256
+q openssl req -new -key inter.key -subj "/CN=Station Test Intermediate" -out "$ca/inter.csr"
+CA_DIR=$ca/root q openssl ca -batch -config "$cnf" -notext -cert root.pem \
+	-keyfile root.key -in "$ca/inter.csr" -out inter.pem -extensions ca_ext \
+	-startdate "$ca_start" -enddate "$ca_end"
+mkdb "$ca/inter" 2000
+
+leaf_start=$(when '-1 day')
+leaf_end=$(when '+2 years')
+
+# issue NAME CN SECTION [ALG [START END [CA]]]: a leaf, NAME.pem = leaf + CA.
+issue() {
+	local name=$1 cn=$2 ext=$3 alg=${4:-p256} start=${5:-$leaf_start}
+	local end=${6:-$leaf_end} issuer=${7:-inter}
+	genkey "$name.key" "$alg"
+	q openssl req -new -key "$name.key" -subj "/CN=$cn" -out "$ca/$name.csr"
+	CA_DIR=$ca/$issuer q openssl ca -batch -config "$cnf" -notext \
+		-cert "$issuer.pem" -keyfile "$issuer.key" -in "$ca/$name.csr" \
+		-out "$ca/$name.crt" -extensions "$ext" -startdate "$start" -enddate "$end"
+	cat "$ca/$name.crt" "$issuer.pem" >"$name.pem"
+}
+
+issue release1 release-1 release
+issue release2 release-2 release rsa2048
+issue release3 release-3 release p384
+issue custody1 courier-ana custody
+issue custody2 courier-bo custody
+issue custody3 dispatch-office-3 custody
+issue custody4 site-gate custody
+issue exception1 exception-1 exception
+issue exception2 exception-2 exception
+issue station STN-0042 station
+issue tworole two-role tworole
+issue norole no-role norole
+issue wrongrole wrong-role custody
+issue expired expired-release release p256 "$(when '-2 years')" "$(when '-1 year')"
+issue future future-release release p256 "$(when '+1 year')" "$(when '+2 years')"
+issue revoked revoked-release release
+issue p521 p521-release release p521
+issue nodigsig nodigsig-release nodigsig
+issue other-release other-release release p256 "$leaf_start" "$leaf_end" other-root
+
+# The older CRL first (crlNumber 1, nothing revoked), then the current one.
+CA_DIR=$ca/inter q openssl ca -batch -config "$cnf" -gencrl -cert inter.pem \
+	-keyfile inter.key -out crl-old/inter.crl.pem
+CA_DIR=$ca/inter q openssl ca -batch -config "$cnf" -revoke "$ca/revoked.crt" \
+	-cert inter.pem -keyfile inter.key -crl_reason keyCompromise
+CA_DIR=$ca/inter q openssl ca -batch -config "$cnf" -gencrl -cert inter.pem \
+	-keyfile inter.key -out crl/inter.crl.pem
