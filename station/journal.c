@@ -1,0 +1,1234 @@
+/* station/journal.c: the hash-chained event journal over SQLite.  This is the
+ * only file that includes sqlite3.h: SQLite failures become STN_E_JOURNAL
+ * here, with the database path and SQLite's own message kept. */
+#include "station/journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "custody/rfc3339.h"
+#include "custody/sha256.h"
+#include "station/error.h"
+
+/* Another writer (a second `station` process) may hold the lock while it
+ * commits; a commit with synchronous=FULL takes milliseconds, so 5 s only
+ * runs out when something is really stuck. */
+#define BUSY_TIMEOUT_MS 5000
+/* 9999-12-31T23:59:59Z: the last time RFC 3339's four-digit year can say. */
+#define TIME_MAX INT64_C(253402300799)
+#define KEY_MAX 32
+
+struct stn_journal {
+	sqlite3 *db;
+	char *path;
+};
+
+/*
+ * migrations[i] takes the schema from version i to i + 1, inside the same
+ * transaction as the version bump.  Append new steps; never edit a shipped
+ * one, since a station in the field may be at any version.  fields(seq) is
+ * indexed because every event read looks its fields up by seq (and SQLite
+ * wants the child key of a foreign key indexed); fields(key, value) serves
+ * lookups such as "installs on serial SN-1".
+ */
+static const char *const migrations[] = {
+	/* 0 -> 1 */
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value NOT NULL);"
+	"INSERT INTO meta(key, value) VALUES('schema_version', 0);"
+	"CREATE TABLE events(seq INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
+	" type TEXT NOT NULL, session TEXT NOT NULL, body TEXT NOT NULL,"
+	" prev TEXT NOT NULL, hash TEXT NOT NULL UNIQUE);"
+	"CREATE TABLE fields(seq INTEGER REFERENCES events(seq), key TEXT,"
+	" value TEXT);"
+	"CREATE INDEX fields_key_value ON fields(key, value);"
+	"CREATE INDEX fields_seq ON fields(seq);",
+};
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) ==
+		       STN_JOURNAL_SCHEMA_VERSION,
+	       "one migration step per schema version");
+
+/* Field rows are read back in insertion (rowid) order, which is the order the
+ * caller gave and the order the body was hashed in. */
+static const char sql_events[] =
+	"SELECT seq, time, type, session, body, prev, hash FROM events"
+	" WHERE time >= ?1 ORDER BY seq";
+static const char sql_fields[] =
+	"SELECT key, value FROM fields WHERE seq = ?1 ORDER BY rowid";
+
+/* ---- errors ---- */
+
+static int db_fail(const struct stn_journal *j, const char *what,
+		   struct stn_diag *d)
+{
+	int code = j->db ? sqlite3_errcode(j->db) : SQLITE_NOMEM;
+
+	return stn_fail(d, code == SQLITE_NOMEM ? STN_E_NOMEM : STN_E_JOURNAL,
+			j->path, "sqlite3 %s: %s: %s (%d)", j->path, what,
+			sqlite3_errmsg(j->db),
+			j->db ? sqlite3_extended_errcode(j->db) : SQLITE_NOMEM);
+}
+
+static int sys_fail(const char *path, const char *what, struct stn_diag *d)
+{
+	return stn_fail(d, STN_E_JOURNAL, path, "%s %s: %s", what, path,
+			strerror(errno));
+}
+
+static int nomem(const struct stn_journal *j, struct stn_diag *d)
+{
+	return stn_fail(d, STN_E_NOMEM, j->path, NULL);
+}
+
+/* ---- growable string ---- */
+
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	int oom; /* sticky: check once at the end */
+};
+
+static void sb_add(struct sbuf *b, const char *s, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if (b->oom)
+		return;
+	if (n > SIZE_MAX / 2 - b->len) {
+		b->oom = 1;
+		return;
+	}
+	if (b->len + n + 1 > b->cap) {
+		cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = 1;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void sb_str(struct sbuf *b, const char *s)
+{
+	sb_add(b, s, strlen(s));
+}
+
+/* A JSON string exactly as docs/journal.md says: only '"', '\', bytes below
+ * 0x20 and 0x7f are escaped, and always as \u00xx, so that an auditor's
+ * re-implementation has a single rule to follow. */
+static void sb_json(struct sbuf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s, *run = p;
+	char esc[6];
+
+	sb_add(b, "\"", 1);
+	for (; *p; p++) {
+		if (*p != '"' && *p != '\\' && *p >= 0x20 && *p != 0x7f)
+			continue;
+		sb_add(b, (const char *)run, (size_t)(p - run));
+		run = p + 1;
+		if (*p == '"' || *p == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)*p;
+			sb_add(b, esc, 2);
+		} else {
+			memcpy(esc, "\\u00", 4);
+			esc[4] = hex[*p >> 4];
+			esc[5] = hex[*p & 15];
+			sb_add(b, esc, 6);
+		}
+	}
+	sb_add(b, (const char *)run, (size_t)(p - run));
+	sb_add(b, "\"", 1);
+}
+
+/* ---- the canonical body and the chain ---- */
+
+enum body_part { PART_SEQ, PART_TIME, PART_TYPE, PART_SESSION, PART_FIELDS,
+		 PART_COUNT };
+static const char *const part_names[PART_COUNT] = {
+	"seq", "time column", "type column", "session column", "field rows",
+};
+
+/* Writes the canonical body into b (from its start) and where each part ends,
+ * so that verify can say which column disagrees with a stored body. */
+static void body_build(struct sbuf *b, uint64_t seq, int64_t time,
+		       const char *type, const char *session,
+		       const struct stn_field *fields, size_t nfields,
+		       size_t ends[PART_COUNT])
+{
+	char num[32], ts[CU_TIME_LEN + 1];
+
+	b->len = 0;
+	snprintf(num, sizeof(num), "{\"seq\":%" PRIu64, seq);
+	sb_str(b, num);
+	ends[PART_SEQ] = b->len;
+	cu_time_format(time, ts);
+	sb_str(b, ",\"time\":\"");
+	sb_str(b, ts);
+	sb_str(b, "\"");
+	ends[PART_TIME] = b->len;
+	sb_str(b, ",\"type\":");
+	sb_json(b, type);
+	ends[PART_TYPE] = b->len;
+	sb_str(b, ",\"session\":");
+	sb_json(b, session);
+	ends[PART_SESSION] = b->len;
+	sb_str(b, ",\"fields\":{");
+	for (size_t i = 0; i < nfields; i++) {
+		if (i)
+			sb_str(b, ",");
+		sb_json(b, fields[i].key);
+		sb_str(b, ":");
+		sb_json(b, fields[i].value);
+	}
+	sb_str(b, "}}");
+	ends[PART_FIELDS] = b->len;
+}
+
+static int chain_hash(const char *prev, const char *body, size_t len,
+		      char hex[CU_SHA256_HEX_LEN + 1])
+{
+	struct cu_sha256 *h = cu_sha256_new();
+	uint8_t md[CU_SHA256_LEN];
+
+	if (!h)
+		return STN_E_NOMEM;
+	cu_sha256_update(h, prev, strlen(prev));
+	cu_sha256_update(h, "\n", 1);
+	cu_sha256_update(h, body, len);
+	cu_sha256_final(h, md);
+	cu_sha256_free(h);
+	cu_hex(md, sizeof(md), hex);
+	return 0;
+}
+
+static int is_hash(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return i == CU_SHA256_HEX_LEN;
+}
+
+/* ---- input rules ---- */
+
+/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF): the
+ * body must be valid JSON for the report and for auditors' tools. */
+static int utf8_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	unsigned cp, min;
+	size_t n, i;
+
+	while (*p) {
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if ((*p & 0xe0) == 0xc0) {
+			n = 1, cp = *p & 0x1f, min = 0x80;
+		} else if ((*p & 0xf0) == 0xe0) {
+			n = 2, cp = *p & 0x0f, min = 0x800;
+		} else if ((*p & 0xf8) == 0xf0) {
+			n = 3, cp = *p & 0x07, min = 0x10000;
+		} else {
+			return 0;
+		}
+		/* A NUL fails the continuation test, so this never reads past
+		 * the end of the string. */
+		for (i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		p += n + 1;
+	}
+	return 1;
+}
+
+static int key_valid(const char *k)
+{
+	size_t i;
+
+	if (!(k[0] >= 'a' && k[0] <= 'z'))
+		return 0;
+	for (i = 1; k[i]; i++)
+		if (!((k[i] >= 'a' && k[i] <= 'z') ||
+		      (k[i] >= '0' && k[i] <= '9') || k[i] == '-'))
+			return 0;
+	return i <= KEY_MAX;
+}
+
+/* Breaking these is a bug in the caller, not something a user did, hence
+ * STN_E_INTERNAL; nothing is written. */
+static int check_event(const struct stn_journal *j, int64_t time,
+		       const char *type, const char *session,
+		       const struct stn_field *fields, size_t nfields,
+		       struct stn_diag *d)
+{
+	const char *w = j->path;
+
+	if (time < 0 || time > TIME_MAX)
+		return stn_fail(d, STN_E_INTERNAL, w,
+				"event time %" PRId64 " is outside 1970..9999",
+				time);
+	if (!type || !type[0] || !utf8_valid(type))
+		return stn_fail(d, STN_E_INTERNAL, w,
+				"event type is empty or not UTF-8");
+	if (!session || !utf8_valid(session))
+		return stn_fail(d, STN_E_INTERNAL, w,
+				"event %s: session is missing or not UTF-8",
+				type);
+	if (nfields && !fields)
+		return stn_fail(d, STN_E_INTERNAL, w,
+				"event %s: %zu fields but no array", type,
+				nfields);
+	for (size_t i = 0; i < nfields; i++) {
+		const char *k = fields[i].key;
+
+		if (!k || !key_valid(k))
+			return stn_fail(d, STN_E_INTERNAL, w,
+					"event %s: field %zu key \"%.40s\" is "
+					"not [a-z][a-z0-9-]{0,31}",
+					type, i + 1, k ? k : "(null)");
+		if (!fields[i].value || !utf8_valid(fields[i].value))
+			return stn_fail(d, STN_E_INTERNAL, w,
+					"event %s: field %s value is missing "
+					"or not UTF-8",
+					type, k);
+		for (size_t n = 0; n < i; n++)
+			if (strcmp(fields[n].key, k) == 0)
+				return stn_fail(d, STN_E_INTERNAL, w,
+						"event %s: field %s appears "
+						"twice",
+						type, k);
+	}
+	return 0;
+}
+
+/* ---- SQLite plumbing ---- */
+
+static int exec(struct stn_journal *j, const char *sql, const char *what,
+		struct stn_diag *d)
+{
+	if (sqlite3_exec(j->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(j, what, d);
+	return 0;
+}
+
+static int prepare(struct stn_journal *j, const char *sql, sqlite3_stmt **st,
+		   const char *what, struct stn_diag *d)
+{
+	if (sqlite3_prepare_v2(j->db, sql, -1, st, NULL) != SQLITE_OK)
+		return db_fail(j, what, d);
+	return 0;
+}
+
+/* Used on error paths only, where the first error is what gets reported. */
+static void rollback(struct stn_journal *j)
+{
+	if (!sqlite3_get_autocommit(j->db))
+		(void)sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* A text column as a C string; "" for NULL, NULL only when out of memory.
+ * The type is read first: after a conversion it is undefined. */
+static const char *col_text(sqlite3_stmt *st, int i, size_t *len)
+{
+	int null = sqlite3_column_type(st, i) == SQLITE_NULL;
+	const unsigned char *s = sqlite3_column_text(st, i);
+
+	if (len)
+		*len = s ? (size_t)sqlite3_column_bytes(st, i) : 0;
+	if (!s)
+		return null ? "" : NULL;
+	return (const char *)s;
+}
+
+/* ---- open ---- */
+
+/* Makes a new directory entry durable; a file system that cannot fsync a
+ * directory gets what it can give rather than a station that will not
+ * start. */
+static void sync_parent(const char *path)
+{
+	char *dir = strdup(path), *slash;
+	int fd;
+
+	if (!dir)
+		return;
+	slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, strlen(dir) + 1, ".");
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+	free(dir);
+}
+
+/* The journal names technicians, devices and tokens: only the station's user
+ * may read it, so missing directories are made 0700 and the file 0600 (SQLite
+ * gives its -wal and -shm files the database file's mode). */
+static int create_file(const char *path, struct stn_diag *d)
+{
+	char *p = strdup(path);
+	int rc = 0, fd;
+
+	if (!p)
+		return stn_fail(d, STN_E_NOMEM, path, NULL);
+	for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		if (mkdir(p, 0700) == 0) {
+			sync_parent(p);
+		} else if (errno != EEXIST) {
+			rc = sys_fail(p, "cannot create directory", d);
+			goto out;
+		}
+		*s = '/';
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		close(fd);
+		sync_parent(path);
+	} else if (errno != EEXIST) {
+		rc = sys_fail(path, "cannot create journal", d);
+	}
+out:
+	free(p);
+	return rc;
+}
+
+static int set_pragmas(struct stn_journal *j, struct stn_diag *d)
+{
+	sqlite3_stmt *st = NULL;
+	const char *mode;
+	int rc;
+
+	rc = prepare(j, "PRAGMA journal_mode=WAL", &st, "set WAL mode", d);
+	if (rc)
+		goto out;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = db_fail(j, "set WAL mode", d);
+		goto out;
+	}
+	mode = (const char *)sqlite3_column_text(st, 0);
+	if (!mode || strcmp(mode, "wal") != 0) {
+		rc = stn_fail(d, STN_E_JOURNAL, j->path,
+			      "sqlite3 %s: journal mode stays %s, not wal",
+			      j->path, mode ? mode : "unknown");
+		goto out;
+	}
+	/* FULL: an event the station has reported must survive power loss,
+	 * which WAL's default NORMAL does not promise. */
+	rc = exec(j, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+		  "set pragmas", d);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int schema_version(struct stn_journal *j, int64_t *out,
+			  struct stn_diag *d)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, s;
+
+	rc = prepare(j,
+		     "SELECT (SELECT count(*) FROM sqlite_master"
+		     " WHERE type = 'table' AND name = 'meta')",
+		     &st, "read schema", d);
+	if (rc)
+		goto out;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = db_fail(j, "read schema", d);
+		goto out;
+	}
+	if (sqlite3_column_int(st, 0) == 0) {
+		*out = 0;
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = prepare(j, "SELECT value FROM meta WHERE key = 'schema_version'",
+		     &st, "read schema version", d);
+	if (rc)
+		goto out;
+	s = sqlite3_step(st);
+	if (s == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_INTEGER) {
+		*out = sqlite3_column_int64(st, 0);
+	} else if (s == SQLITE_ROW || s == SQLITE_DONE) {
+		rc = stn_fail(d, STN_E_JOURNAL, j->path,
+			      "sqlite3 %s: meta holds no integer "
+			      "schema_version",
+			      j->path);
+	} else {
+		rc = db_fail(j, "read schema version", d);
+	}
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* In one IMMEDIATE transaction, so two stations' processes opening a fresh
+ * file cannot both create the schema. */
+static int migrate(struct stn_journal *j, struct stn_diag *d)
+{
+	sqlite3_stmt *st = NULL;
+	char what[48];
+	int64_t v = 0;
+	int rc;
+
+	rc = exec(j, "BEGIN IMMEDIATE", "begin schema transaction", d);
+	if (rc)
+		return rc;
+	rc = schema_version(j, &v, d);
+	if (rc)
+		goto out;
+	if (v < 0 || v > STN_JOURNAL_SCHEMA_VERSION) {
+		rc = stn_fail(d, STN_E_JOURNAL, j->path,
+			      "sqlite3 %s: schema version %" PRId64
+			      " is not one this station knows (up to %d)",
+			      j->path, v, STN_JOURNAL_SCHEMA_VERSION);
+		goto out;
+	}
+	for (; v < STN_JOURNAL_SCHEMA_VERSION; v++) {
+		snprintf(what, sizeof(what), "migrate schema to version %" PRId64,
+			 v + 1);
+		rc = exec(j, migrations[v], what, d);
+		if (rc)
+			goto out;
+		/* Prepared only now: before step 0 there is no meta table. */
+		rc = prepare(j, "UPDATE meta SET value = ?1"
+				" WHERE key = 'schema_version'",
+			     &st, what, d);
+		if (rc)
+			goto out;
+		if (sqlite3_bind_int64(st, 1, v + 1) != SQLITE_OK ||
+		    sqlite3_step(st) != SQLITE_DONE) {
+			rc = db_fail(j, what, d);
+			goto out;
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	rc = exec(j, "COMMIT", "commit schema", d);
+out:
+	sqlite3_finalize(st);
+	if (rc)
+		rollback(j);
+	return rc;
+}
+
+int stn_journal_open(const char *path, struct stn_journal **out,
+		     struct stn_diag *d)
+{
+	struct stn_journal *j = NULL;
+	int rc;
+
+	if (!path || !path[0] || !out)
+		return stn_fail(d, STN_E_INTERNAL, "journal",
+				"no journal path given");
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return stn_fail(d, STN_E_NOMEM, path, NULL);
+	j->path = strdup(path);
+	if (!j->path) {
+		rc = stn_fail(d, STN_E_NOMEM, path, NULL);
+		goto out;
+	}
+	rc = create_file(path, d);
+	if (rc)
+		goto out;
+	/* No SQLITE_OPEN_CREATE: create_file made the file with our mode. */
+	if (sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE, NULL) !=
+	    SQLITE_OK) {
+		rc = db_fail(j, "open", d);
+		goto out;
+	}
+	sqlite3_extended_result_codes(j->db, 1);
+	sqlite3_busy_timeout(j->db, BUSY_TIMEOUT_MS);
+	rc = set_pragmas(j, d);
+	if (rc)
+		goto out;
+	rc = migrate(j, d);
+	if (rc)
+		goto out;
+	*out = j;
+	j = NULL;
+out:
+	stn_journal_close(j);
+	return rc;
+}
+
+void stn_journal_close(struct stn_journal *j)
+{
+	if (!j)
+		return;
+	/* Every statement is finalized where it was prepared, so this cannot
+	 * be refused as busy. */
+	sqlite3_close(j->db);
+	free(j->path);
+	free(j);
+}
+
+/* ---- append ---- */
+
+int stn_journal_append(struct stn_journal *j, int64_t time, const char *type,
+		       const char *session, const struct stn_field *fields,
+		       size_t nfields, uint64_t *seq_out, struct stn_diag *d)
+{
+	sqlite3_stmt *st = NULL;
+	struct sbuf body = {0};
+	size_t ends[PART_COUNT];
+	char prev[CU_SHA256_HEX_LEN + 1] = STN_JOURNAL_GENESIS;
+	char hash[CU_SHA256_HEX_LEN + 1];
+	uint64_t seq = 1;
+	int rc, s;
+
+	if (!j)
+		return stn_fail(d, STN_E_INTERNAL, "journal",
+				"append: no journal");
+	rc = check_event(j, time, type, session, fields, nfields, d);
+	if (rc)
+		return rc;
+	/* IMMEDIATE takes the write lock before reading the last hash, so a
+	 * second writer cannot chain onto the same predecessor. */
+	rc = exec(j, "BEGIN IMMEDIATE", "begin append", d);
+	if (rc)
+		return rc;
+	rc = prepare(j, "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+		     &st, "read last event", d);
+	if (rc)
+		goto out;
+	s = sqlite3_step(st);
+	if (s == SQLITE_ROW) {
+		sqlite3_int64 last = sqlite3_column_int64(st, 0);
+		const char *h = col_text(st, 1, NULL);
+
+		if (!h) {
+			rc = nomem(j, d);
+			goto out;
+		}
+		if (last < 1 || last == INT64_MAX || !is_hash(h)) {
+			rc = stn_fail(d, STN_E_CHAINBROKEN, j->path,
+				      "event %lld: seq or hash unusable as a "
+				      "predecessor",
+				      (long long)last);
+			goto out;
+		}
+		seq = (uint64_t)last + 1;
+		memcpy(prev, h, sizeof(prev));
+	} else if (s != SQLITE_DONE) {
+		rc = db_fail(j, "read last event", d);
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+
+	body_build(&body, seq, time, type, session, fields, nfields, ends);
+	if (body.oom || chain_hash(prev, body.p, body.len, hash) != 0) {
+		rc = nomem(j, d);
+		goto out;
+	}
+
+	rc = prepare(j, "INSERT INTO events(seq, time, type, session, body,"
+			" prev, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+		     &st, "prepare event insert", d);
+	if (rc)
+		goto out;
+	if (sqlite3_bind_int64(st, 1, (sqlite3_int64)seq) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, time) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 4, session, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 5, body.p, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 6, prev, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 7, hash, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_DONE) {
+		rc = db_fail(j, "insert event", d);
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+
+	rc = prepare(j, "INSERT INTO fields(seq, key, value) VALUES(?1, ?2, ?3)",
+		     &st, "prepare field insert", d);
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < nfields; i++) {
+		if (sqlite3_bind_int64(st, 1, (sqlite3_int64)seq) != SQLITE_OK ||
+		    sqlite3_bind_text(st, 2, fields[i].key, -1,
+				      SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_text(st, 3, fields[i].value, -1,
+				      SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_step(st) != SQLITE_DONE) {
+			rc = db_fail(j, "insert field", d);
+			goto out;
+		}
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+
+	/* With synchronous=FULL the WAL is fsynced before COMMIT returns: from
+	 * here on the event survives power loss. */
+	rc = exec(j, "COMMIT", "commit event", d);
+	if (rc)
+		goto out;
+	if (seq_out)
+		*seq_out = seq;
+out:
+	sqlite3_finalize(st);
+	if (rc)
+		rollback(j);
+	free(body.p);
+	return rc;
+}
+
+/* ---- reading events back ---- */
+
+struct row {
+	struct stn_event ev;
+	sqlite3_int64 seq;  /* as stored, which may be negative if tampered */
+	size_t body_len;    /* bodies are hashed by length, not up to a NUL */
+	int time_is_int;    /* 0 when someone stored a non-integer time */
+	int null_field;     /* a field row with a NULL key or value */
+};
+
+struct walker {
+	struct stn_journal *j;
+	sqlite3_stmt *ev, *fl;
+	struct stn_field *fields;
+	size_t *offs; /* key and value offsets into strs, two per field */
+	size_t cap;
+	struct sbuf strs;
+};
+
+typedef int (*row_fn)(void *ctx, const struct row *r, struct stn_diag *d);
+
+/* Field text is copied: a column's pointer dies at the next step of the
+ * fields statement, and the callback needs all of them at once. */
+static int read_fields(struct walker *w, struct row *r, struct stn_diag *d)
+{
+	size_t n = 0, klen, vlen;
+	const char *k, *v;
+	int s;
+
+	w->strs.len = 0;
+	r->null_field = 0;
+	sqlite3_reset(w->fl);
+	if (sqlite3_bind_int64(w->fl, 1, r->seq) != SQLITE_OK)
+		return db_fail(w->j, "read fields", d);
+	while ((s = sqlite3_step(w->fl)) == SQLITE_ROW) {
+		if (n == w->cap) {
+			size_t cap = w->cap ? 2 * w->cap : 16;
+			struct stn_field *f;
+			size_t *o;
+
+			f = realloc(w->fields, cap * sizeof(*f));
+			if (!f)
+				return nomem(w->j, d);
+			w->fields = f;
+			o = realloc(w->offs, 2 * cap * sizeof(*o));
+			if (!o)
+				return nomem(w->j, d);
+			w->offs = o;
+			w->cap = cap;
+		}
+		if (sqlite3_column_type(w->fl, 0) == SQLITE_NULL ||
+		    sqlite3_column_type(w->fl, 1) == SQLITE_NULL)
+			r->null_field = 1;
+		k = col_text(w->fl, 0, &klen);
+		v = col_text(w->fl, 1, &vlen);
+		if (!k || !v)
+			return nomem(w->j, d);
+		w->offs[2 * n] = w->strs.len;
+		sb_add(&w->strs, k, klen);
+		sb_add(&w->strs, "", 1);
+		w->offs[2 * n + 1] = w->strs.len;
+		sb_add(&w->strs, v, vlen);
+		sb_add(&w->strs, "", 1);
+		n++;
+	}
+	if (s != SQLITE_DONE)
+		return db_fail(w->j, "read fields", d);
+	if (w->strs.oom)
+		return nomem(w->j, d);
+	for (size_t i = 0; i < n; i++) {
+		w->fields[i].key = w->strs.p + w->offs[2 * i];
+		w->fields[i].value = w->strs.p + w->offs[2 * i + 1];
+	}
+	r->ev.fields = w->fields;
+	r->ev.nfields = n;
+	return 0;
+}
+
+static int read_row(struct walker *w, struct row *r, struct stn_diag *d)
+{
+	sqlite3_stmt *st = w->ev;
+
+	memset(r, 0, sizeof(*r));
+	r->seq = sqlite3_column_int64(st, 0);
+	r->ev.seq = (uint64_t)r->seq;
+	r->time_is_int = sqlite3_column_type(st, 1) == SQLITE_INTEGER;
+	r->ev.time = sqlite3_column_int64(st, 1);
+	r->ev.type = col_text(st, 2, NULL);
+	r->ev.session = col_text(st, 3, NULL);
+	r->ev.body = col_text(st, 4, &r->body_len);
+	r->ev.prev = col_text(st, 5, NULL);
+	r->ev.hash = col_text(st, 6, NULL);
+	if (!r->ev.type || !r->ev.session || !r->ev.body || !r->ev.prev ||
+	    !r->ev.hash)
+		return nomem(w->j, d);
+	return read_fields(w, r, d);
+}
+
+/* Walks events with time >= since in seq order, inside one read transaction
+ * unless the caller already holds one (verify does; a callback of
+ * stn_journal_each that walks again does too). */
+static int walk(struct stn_journal *j, int64_t since, row_fn fn, void *ctx,
+		struct stn_diag *d)
+{
+	struct walker w = {.j = j};
+	struct row r;
+	int began = 0, rc, s;
+
+	if (sqlite3_get_autocommit(j->db)) {
+		rc = exec(j, "BEGIN", "begin read", d);
+		if (rc)
+			return rc;
+		began = 1;
+	}
+	rc = prepare(j, sql_events, &w.ev, "read events", d);
+	if (rc)
+		goto out;
+	rc = prepare(j, sql_fields, &w.fl, "read fields", d);
+	if (rc)
+		goto out;
+	if (sqlite3_bind_int64(w.ev, 1, since) != SQLITE_OK) {
+		rc = db_fail(j, "read events", d);
+		goto out;
+	}
+	while ((s = sqlite3_step(w.ev)) == SQLITE_ROW) {
+		rc = read_row(&w, &r, d);
+		if (rc)
+			goto out;
+		rc = fn(ctx, &r, d);
+		if (rc)
+			goto out;
+	}
+	if (s != SQLITE_DONE)
+		rc = db_fail(j, "read events", d);
+out:
+	sqlite3_finalize(w.ev);
+	sqlite3_finalize(w.fl);
+	if (began) {
+		if (rc == 0)
+			rc = exec(j, "COMMIT", "end read", d);
+		else
+			rollback(j);
+	}
+	free(w.fields);
+	free(w.offs);
+	free(w.strs.p);
+	return rc;
+}
+
+struct each_ctx {
+	int (*cb)(void *ctx, const struct stn_event *e);
+	void *ctx;
+};
+
+static int each_row(void *ctx, const struct row *r, struct stn_diag *d)
+{
+	const struct each_ctx *c = ctx;
+
+	(void)d;
+	return c->cb(c->ctx, &r->ev);
+}
+
+int stn_journal_each(struct stn_journal *j, int64_t since,
+		     int (*cb)(void *ctx, const struct stn_event *e),
+		     void *ctx, struct stn_diag *d)
+{
+	struct each_ctx c = {cb, ctx};
+
+	if (!j || !cb)
+		return stn_fail(d, STN_E_INTERNAL, "journal",
+				"each: no journal or callback");
+	return walk(j, since == 0 ? INT64_MIN : since, each_row, &c, d);
+}
+
+/* ---- verify ---- */
+
+struct verify_ctx {
+	struct stn_journal *j;
+	uint64_t count;
+	char last[CU_SHA256_HEX_LEN + 1];
+	struct sbuf body;
+};
+
+static int verify_row(void *ctx, const struct row *r, struct stn_diag *d)
+{
+	struct verify_ctx *v = ctx;
+	const struct stn_event *e = &r->ev;
+	const char *w = v->j->path;
+	char hash[CU_SHA256_HEX_LEN + 1];
+	size_t ends[PART_COUNT], same = 0;
+	int part;
+
+	/* Order matters: a deleted row shows first as a gap, an edited body
+	 * as a bad hash, a rewritten hash at the next event's prev. */
+	if (r->seq < 0 || e->seq != v->count + 1)
+		return stn_fail(d, STN_E_CHAINBROKEN, w,
+				"seq gap after %" PRIu64 " (next event is %lld)",
+				v->count, (long long)r->seq);
+	if (strcmp(e->prev, v->last) != 0) {
+		if (v->count == 0)
+			return stn_fail(d, STN_E_CHAINBROKEN, w,
+					"event 1: prev is not the chain start "
+					"(64 zeros)");
+		return stn_fail(d, STN_E_CHAINBROKEN, w,
+				"event %" PRIu64 ": prev does not name event "
+				"%" PRIu64,
+				e->seq, v->count);
+	}
+	if (chain_hash(e->prev, e->body, r->body_len, hash) != 0)
+		return nomem(v->j, d);
+	if (strcmp(hash, e->hash) != 0)
+		return stn_fail(d, STN_E_CHAINBROKEN, w,
+				"event %" PRIu64
+				": hash does not match its content",
+				e->seq);
+	if (r->null_field)
+		return stn_fail(d, STN_E_CHAINBROKEN, w,
+				"event %" PRIu64
+				": a field row has no key or value",
+				e->seq);
+	if (!r->time_is_int)
+		return stn_fail(d, STN_E_CHAINBROKEN, w,
+				"event %" PRIu64 ": time column is not an "
+				"integer",
+				e->seq);
+	body_build(&v->body, e->seq, e->time, e->type, e->session, e->fields,
+		   e->nfields, ends);
+	if (v->body.oom)
+		return nomem(v->j, d);
+	if (v->body.len != r->body_len ||
+	    memcmp(v->body.p, e->body, r->body_len) != 0) {
+		while (same < v->body.len && same < r->body_len &&
+		       v->body.p[same] == e->body[same])
+			same++;
+		for (part = 0; part < PART_FIELDS && ends[part] <= same; part++)
+			;
+		return stn_fail(d, STN_E_CHAINBROKEN, w,
+				"event %" PRIu64
+				": %s do%s not match its body",
+				e->seq, part_names[part],
+				part == PART_FIELDS ? "" : "es");
+	}
+	v->count++;
+	memcpy(v->last, e->hash, sizeof(v->last));
+	return 0;
+}
+
+/* Field rows whose event is gone: what is left when someone deletes the
+ * newest event but forgets its fields. */
+static int verify_orphans(struct stn_journal *j, struct stn_diag *d)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, s;
+
+	rc = prepare(j,
+		     "SELECT seq FROM fields WHERE seq IS NULL"
+		     " OR seq NOT IN (SELECT seq FROM events) LIMIT 1",
+		     &st, "check field rows", d);
+	if (rc)
+		return rc;
+	s = sqlite3_step(st);
+	if (s == SQLITE_ROW) {
+		if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+			rc = stn_fail(d, STN_E_CHAINBROKEN, j->path,
+				      "a field row names no event");
+		else
+			rc = stn_fail(d, STN_E_CHAINBROKEN, j->path,
+				      "field rows name event %lld, which is "
+				      "not in the journal",
+				      (long long)sqlite3_column_int64(st, 0));
+	} else if (s != SQLITE_DONE) {
+		rc = db_fail(j, "check field rows", d);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int stn_journal_verify(struct stn_journal *j, uint64_t *count,
+		       char last_hash[65], struct stn_diag *d)
+{
+	struct verify_ctx v = {.j = j, .last = STN_JOURNAL_GENESIS};
+	int rc;
+
+	if (!j)
+		return stn_fail(d, STN_E_INTERNAL, "journal",
+				"verify: no journal");
+	/* One snapshot for the walk and the orphan check, so an append by
+	 * another process in between cannot look like damage. */
+	rc = exec(j, "BEGIN", "begin verify", d);
+	if (rc)
+		return rc;
+	rc = walk(j, INT64_MIN, verify_row, &v, d);
+	if (rc == 0)
+		rc = verify_orphans(j, d);
+	if (rc == 0)
+		rc = exec(j, "COMMIT", "end verify", d);
+	if (rc)
+		rollback(j);
+	free(v.body.p);
+	if (rc)
+		return rc;
+	if (count)
+		*count = v.count;
+	if (last_hash)
+		memcpy(last_hash, v.last, sizeof(v.last));
+	return 0;
+}
+
+/* ---- lookups ---- */
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+int stn_journal_installed_sequence(struct stn_journal *j, const char *serial,
+				   uint64_t *seq, int *found,
+				   struct stn_diag *d)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t best = 0, v;
+	int any = 0, rc, s;
+	const char *text;
+
+	if (!j || !serial || !seq || !found)
+		return stn_fail(d, STN_E_INTERNAL, "journal",
+				"installed_sequence: missing argument");
+	rc = prepare(j,
+		     "SELECT e.seq, s.value FROM fields AS r"
+		     " JOIN events AS e ON e.seq = r.seq"
+		     " JOIN fields AS s ON s.seq = e.seq"
+		     " WHERE r.key = 'serial' AND r.value = ?1"
+		     " AND e.type = 'install-finished' AND s.key = 'sequence'",
+		     &st, "look up installs", d);
+	if (rc)
+		return rc;
+	if (sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC) != SQLITE_OK) {
+		rc = db_fail(j, "look up installs", d);
+		goto out;
+	}
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		text = col_text(st, 1, NULL);
+		if (!text) {
+			rc = nomem(j, d);
+			goto out;
+		}
+		if (parse_u64(text, &v) != 0) {
+			rc = stn_fail(d, STN_E_JOURNAL, j->path,
+				      "event %lld: field sequence \"%.40s\" is "
+				      "not a decimal number",
+				      (long long)sqlite3_column_int64(st, 0),
+				      text);
+			goto out;
+		}
+		if (!any || v > best)
+			best = v;
+		any = 1;
+	}
+	if (s != SQLITE_DONE) {
+		rc = db_fail(j, "look up installs", d);
+		goto out;
+	}
+	if (any)
+		*seq = best;
+	*found = any;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int stn_journal_has(struct stn_journal *j, const char *type, const char *key,
+		    const char *value, int *found, struct stn_diag *d)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, s;
+
+	if (!j || !type || !key || !value || !found)
+		return stn_fail(d, STN_E_INTERNAL, "journal",
+				"has: missing argument");
+	rc = prepare(j,
+		     "SELECT 1 FROM fields AS f JOIN events AS e"
+		     " ON e.seq = f.seq WHERE f.key = ?2 AND f.value = ?3"
+		     " AND e.type = ?1 LIMIT 1",
+		     &st, "look up field", d);
+	if (rc)
+		return rc;
+	if (sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 3, value, -1, SQLITE_STATIC) != SQLITE_OK) {
+		rc = db_fail(j, "look up field", d);
+		goto out;
+	}
+	s = sqlite3_step(st);
+	if (s == SQLITE_ROW || s == SQLITE_DONE)
+		*found = s == SQLITE_ROW;
+	else
+		rc = db_fail(j, "look up field", d);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- the human line ---- */
+
+struct line {
+	char *p;
+	size_t cap, len;
+	int full;
+};
+
+/* Copies what fits; a cut never splits a UTF-8 sequence, and once something
+ * did not fit nothing later is added (no line with a hole in it). */
+static void line_add(struct line *l, const char *s, size_t n)
+{
+	size_t room;
+
+	if (l->full)
+		return;
+	room = l->cap - 1 - l->len;
+	if (n > room) {
+		n = room;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+		l->full = 1;
+	}
+	memcpy(l->p + l->len, s, n);
+	l->len += n;
+	l->p[l->len] = '\0';
+}
+
+static void line_str(struct line *l, const char *s)
+{
+	line_add(l, s, strlen(s));
+}
+
+static int needs_quotes(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	if (!*p)
+		return 1;
+	for (; *p; p++)
+		if (*p <= ' ' || *p == 0x7f || *p == '"' || *p == '\\' ||
+		    *p == '=')
+			return 1;
+	return 0;
+}
+
+/* A word, quoted and escaped when it could otherwise break the line or be
+ * read as more than one k=v (a device's serial string is not ours). */
+static void line_word(struct line *l, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s, *run = p;
+	char esc[4];
+
+	if (!needs_quotes(s)) {
+		line_str(l, s);
+		return;
+	}
+	line_add(l, "\"", 1);
+	for (; *p; p++) {
+		if (*p >= 0x20 && *p != 0x7f && *p != '"' && *p != '\\')
+			continue;
+		line_add(l, (const char *)run, (size_t)(p - run));
+		run = p + 1;
+		esc[0] = '\\';
+		if (*p == '"' || *p == '\\') {
+			esc[1] = (char)*p;
+			line_add(l, esc, 2);
+		} else if (*p == '\n' || *p == '\t') {
+			esc[1] = *p == '\n' ? 'n' : 't';
+			line_add(l, esc, 2);
+		} else {
+			esc[1] = 'x';
+			esc[2] = hex[*p >> 4];
+			esc[3] = hex[*p & 15];
+			line_add(l, esc, 4);
+		}
+	}
+	line_add(l, (const char *)run, (size_t)(p - run));
+	line_add(l, "\"", 1);
+}
+
+void stn_journal_format(const struct stn_event *e, char *buf, size_t cap)
+{
+	struct line l = {buf, cap, 0, 0};
+	char num[24], ts[CU_TIME_LEN + 1];
+
+	if (!buf || cap == 0)
+		return;
+	buf[0] = '\0';
+	if (!e)
+		return;
+	snprintf(num, sizeof(num), "%" PRIu64 " ", e->seq);
+	line_str(&l, num);
+	cu_time_format(e->time, ts);
+	line_str(&l, ts);
+	line_add(&l, " ", 1);
+	line_word(&l, e->type ? e->type : "");
+	line_str(&l, " session=");
+	line_word(&l, e->session ? e->session : "");
+	for (size_t i = 0; i < e->nfields; i++) {
+		line_add(&l, " ", 1);
+		line_word(&l, e->fields[i].key ? e->fields[i].key : "");
+		line_add(&l, "=", 1);
+		line_word(&l, e->fields[i].value ? e->fields[i].value : "");
+	}
+}

@@ -1,0 +1,112 @@
+/* station/journal.h: the station's append-only event journal (formats §7), an
+ * SQLite database in which every event carries the SHA-256 of the previous
+ * event's hash and its own canonical body, so that editing or deleting a row
+ * breaks the chain.  docs/journal.md gives auditors the exact format. */
+#ifndef STN_JOURNAL_H
+#define STN_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct stn_diag;
+struct stn_journal;
+
+struct stn_field {
+	const char *key;
+	const char *value;
+};
+
+/* Borrowed, valid during the callback only. */
+struct stn_event {
+	uint64_t seq;
+	int64_t time; /* seconds since the epoch, UTC */
+	const char *type, *session;
+	const char *body; /* the canonical JSON line that was hashed */
+	const char *prev; /* previous event's hash, 64 '0' for the first */
+	const char *hash; /* lowercase hex SHA-256 of prev "\n" body */
+	const struct stn_field *fields;
+	size_t nfields;
+};
+
+/* The prev of the first event, and the last hash of an empty journal. */
+#define STN_JOURNAL_GENESIS \
+	"0000000000000000000000000000000000000000000000000000000000000000"
+#define STN_JOURNAL_SCHEMA_VERSION 1
+
+/*
+ * Opens (creating if absent, with mode 0700 for missing directories and 0600
+ * for the file) the journal at `path`, creates or migrates its schema, and
+ * sets WAL mode, synchronous=FULL, foreign keys and a 5 s busy timeout.
+ * STN_E_JOURNAL for any SQLite or file system failure (text names the path
+ * and the cause) or a schema newer than this station knows; STN_E_NOMEM.
+ * The handle is for one thread at a time.
+ */
+int stn_journal_open(const char *path, struct stn_journal **out,
+		     struct stn_diag *d);
+void stn_journal_close(struct stn_journal *j); /* NULL is fine */
+
+/*
+ * Appends one event and returns only once it is committed durably.  `time`
+ * must lie in 1970..9999 (it is written as RFC 3339); `type` non-empty;
+ * every string valid UTF-8; field keys unique and of the form
+ * [a-z][a-z0-9-]{0,31}.  Fields keep the caller's order.  Breaking those
+ * rules is STN_E_INTERNAL and appends nothing.  STN_E_JOURNAL for SQLite
+ * failures (including another writer holding the lock for more than 5 s),
+ * STN_E_CHAINBROKEN when the last stored hash is not a hash at all.
+ */
+int stn_journal_append(struct stn_journal *j, int64_t time, const char *type,
+		       const char *session, const struct stn_field *fields,
+		       size_t nfields, uint64_t *seq_out /* may be NULL */,
+		       struct stn_diag *d);
+
+/*
+ * Calls cb for each event with time >= since (0 = all), in seq order, inside
+ * one read transaction (a consistent snapshot).  A non-zero return from cb
+ * stops the walk and is returned as is (cb fills d itself if it wants to).
+ * cb may call the read functions on j but not stn_journal_append.
+ * Does not check the chain: that is stn_journal_verify.  STN_E_JOURNAL,
+ * STN_E_NOMEM.
+ */
+int stn_journal_each(struct stn_journal *j, int64_t since,
+		     int (*cb)(void *ctx, const struct stn_event *e),
+		     void *ctx, struct stn_diag *d);
+
+/*
+ * Recomputes the whole chain: seq runs 1, 2, 3... without gaps, each prev is
+ * the previous hash, each hash is SHA-256(prev "\n" body), each body is what
+ * the columns and field rows give, and no field row names a missing event.
+ * On success *count is the number of events and last_hash the last hash
+ * (STN_JOURNAL_GENESIS when empty).  STN_E_CHAINBROKEN with text naming the
+ * seq and the part that is wrong ("event 17: hash does not match its
+ * content", "seq gap after 16"); STN_E_JOURNAL, STN_E_NOMEM.  Deleting the
+ * newest events together with their field rows is not detectable here: a
+ * signed report's last hash anchors the tail.
+ */
+int stn_journal_verify(struct stn_journal *j, uint64_t *count,
+		       char last_hash[65], struct stn_diag *d);
+
+/*
+ * Highest value of field "sequence" among events of type "install-finished"
+ * whose field "serial" equals serial (anti-rollback fallback when a device
+ * cannot report its sequence).  *found = 0 (and *seq untouched) when none.
+ * A "sequence" that is not a decimal uint64 is STN_E_JOURNAL rather than
+ * being skipped, since skipping could let a rollback through.
+ */
+int stn_journal_installed_sequence(struct stn_journal *j, const char *serial,
+				   uint64_t *seq, int *found,
+				   struct stn_diag *d);
+
+/* Whether an event of `type` has field key=value (e.g. a token use). */
+int stn_journal_has(struct stn_journal *j, const char *type, const char *key,
+		    const char *value, int *found, struct stn_diag *d);
+
+/*
+ * Formats one event as a human line "SEQ TIME TYPE session=S k=v k=v" into
+ * buf (always NUL-terminated when cap > 0, cut at a UTF-8 boundary when too
+ * long).  A value that is empty or holds a space, '"', '\', '=' or a control
+ * byte is printed in double quotes with \" \\ \n \t \xNN escapes, so one
+ * event is always one line and a crafted value cannot fake another field.
+ */
+void stn_journal_format(const struct stn_event *e, char *buf, size_t cap);
+
+#endif
