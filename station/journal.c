@@ -56,7 +56,9 @@ _Static_assert(sizeof(migrations) / sizeof(migrations[0]) ==
 	       "one migration step per schema version");
 
 /* Field rows are read back in insertion (rowid) order, which is the order the
- * caller gave and the order the body was hashed in. */
+ * caller gave and the order the body was hashed in.  The fields table has no
+ * position column (the schema is as decided), so nothing may renumber its
+ * rowids out of order: no VACUUM INTO a reordered copy, no row rewrites. */
 static const char sql_events[] =
 	"SELECT seq, time, type, session, body, prev, hash FROM events"
 	" WHERE time >= ?1 ORDER BY seq";
