@@ -52,6 +52,10 @@ void stn_diag_init(struct stn_diag *d)
 
 static int diag_vset(struct stn_diag *d, int code, const char *where,
 		     const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+
+static int diag_vset(struct stn_diag *d, int code, const char *where,
+		     const char *fmt, va_list ap)
 {
 	d->code = code;
 	snprintf(d->where, sizeof(d->where), "%s", where ? where : "");

@@ -1,0 +1,291 @@
+/* custody/manifest.c: manifests and device identity records on top of the
+ * strict record parser.  Every value is checked for form here so that later
+ * code can trust the struct. */
+#include "custody/manifest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "custody/record.h"
+#include "custody/rfc3339.h"
+#include "station/error.h"
+
+static const struct cu_key_rule man_top[] = {
+	{"format", CU_REQUIRED},  {"name", CU_REQUIRED},
+	{"version", CU_REQUIRED}, {"sequence", CU_REQUIRED},
+	{"created", CU_REQUIRED}, {"expires", CU_REQUIRED},
+	{NULL, 0}};
+static const struct cu_key_rule man_target[] = {
+	{"model", CU_REQUIRED}, {"hardware", CU_OPTIONAL}, {NULL, 0}};
+/* slot is required: defaulting it would pick a flash region on the
+ * release engineer's behalf. */
+static const struct cu_key_rule man_image[] = {
+	{"file", CU_REQUIRED},   {"size", CU_REQUIRED},
+	{"sha256", CU_REQUIRED}, {"slot", CU_REQUIRED},
+	{NULL, 0}};
+static const struct cu_section_rule man_rules[] = {
+	{"", CU_NO_LABEL, 1, 1, man_top},
+	{"target", CU_NO_LABEL, 1, 1, man_target},
+	{"image", CU_LABELLED, 1, CU_MAX_IMAGES, man_image},
+	{NULL, 0, 0, 0, NULL}};
+
+static int man_error(struct stn_diag *d, const struct cu_record *r,
+		     const struct cu_section *s, const char *key,
+		     const char *text)
+{
+	char where[300];
+
+	snprintf(where, sizeof(where), "%s:%u", cu_record_name(r),
+		 cu_section_line(s, key));
+	return stn_fail(d, STN_E_SYNTAX, where, "%s", text);
+}
+
+/* Splits a blank-separated list of tokens of the given class. */
+static int split_list(const char *v, char out[][65], size_t max, size_t *n)
+{
+	char buf[1025 * 4];
+	char *save = NULL, *tok;
+
+	snprintf(buf, sizeof(buf), "%s", v);
+	*n = 0;
+	for (tok = strtok_r(buf, " \t", &save); tok;
+	     tok = strtok_r(NULL, " \t", &save)) {
+		if (*n == max || strlen(tok) > 64 ||
+		    !cu_chars_in(tok, "A-Za-z0-9._-"))
+			return -1;
+		for (size_t i = 0; i < *n; i++)
+			if (strcmp(out[i], tok) == 0)
+				return -1;
+		strcpy(out[(*n)++], tok);
+	}
+	return *n ? 0 : -1;
+}
+
+static int printable_len_ok(const char *v, size_t maxchars)
+{
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+		n += (*p & 0xc0) != 0x80; /* count UTF-8 lead bytes */
+	return n >= 1 && n <= maxchars;
+}
+
+static int parse_image(const struct cu_record *r, const struct cu_section *s,
+		       struct cu_image *img, struct stn_diag *d)
+{
+	const char *file;
+	uint64_t slot;
+	int rc;
+
+	snprintf(img->label, sizeof(img->label), "%s", s->label);
+	if ((rc = cu_get_token(r, s, "file", CU_FILE_CHARS, CU_FILE_NAME_MAX,
+			       &file, d)))
+		return rc;
+	/* No hidden files, no "." or "..": a manifest names plain files in
+	 * the bundle directory and nothing else. */
+	if (file[0] == '.')
+		return man_error(d, r, s, "file",
+				 "image file name must not start with '.'");
+	snprintf(img->file, sizeof(img->file), "%s", file);
+	if ((rc = cu_get_u64(r, s, "size", &img->size, d)) ||
+	    (rc = cu_get_digest(r, s, "sha256", img->sha256, d)) ||
+	    (rc = cu_get_u64(r, s, "slot", &slot, d)))
+		return rc;
+	if (slot > 255)
+		return man_error(d, r, s, "slot", "'slot' must be 0 to 255");
+	img->slot = (unsigned)slot;
+	return 0;
+}
+
+int cu_manifest_parse(const void *buf, size_t len, const char *path,
+		      struct cu_manifest **out, struct stn_diag *d)
+{
+	struct cu_record *r = NULL;
+	struct cu_manifest *m = NULL;
+	const struct cu_section *top, *target;
+	const char *v;
+	int rc;
+
+	if ((rc = cu_record_parse(buf, len, path, &r, d)) ||
+	    (rc = cu_record_check(r, man_rules, "station-bundle-1", d)))
+		goto out;
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		rc = stn_fail(d, STN_E_NOMEM, path, "parsing manifest");
+		goto out;
+	}
+	cu_sha256(buf, len, m->id);
+	cu_hex(m->id, sizeof(m->id), m->id_hex);
+	top = cu_record_section(r, 0);
+	if ((rc = cu_get_token(r, top, "name", "a-z0-9._-", 64, &v, d)))
+		goto out;
+	snprintf(m->name, sizeof(m->name), "%s", v);
+	if ((rc = cu_get_str(r, top, "version", &v, d)))
+		goto out;
+	if (!printable_len_ok(v, 32)) {
+		rc = man_error(d, r, top, "version",
+			       "'version' must be 1 to 32 characters");
+		goto out;
+	}
+	snprintf(m->version, sizeof(m->version), "%s", v);
+	if ((rc = cu_get_u64(r, top, "sequence", &m->sequence, d)) ||
+	    (rc = cu_get_time(r, top, "created", &m->created, d)) ||
+	    (rc = cu_get_time(r, top, "expires", &m->expires, d)))
+		goto out;
+	if (m->expires <= m->created) {
+		rc = man_error(d, r, top, "expires",
+			       "'expires' must be after 'created'");
+		goto out;
+	}
+	target = cu_record_find(r, "target", NULL);
+	if ((rc = cu_get_str(r, target, "model", &v, d)))
+		goto out;
+	if (!printable_len_ok(v, 64)) {
+		rc = man_error(d, r, target, "model",
+			       "'model' must be 1 to 64 characters");
+		goto out;
+	}
+	snprintf(m->model, sizeof(m->model), "%s", v);
+	if ((v = cu_section_get(target, "hardware")) &&
+	    split_list(v, m->hardware, CU_MAX_HARDWARE, &m->nhardware)) {
+		rc = man_error(d, r, target, "hardware",
+			       "'hardware' must be distinct revisions of "
+			       "[A-Za-z0-9._-] separated by blanks");
+		goto out;
+	}
+	for (size_t i = 1; i < cu_record_nsections(r); i++) {
+		const struct cu_section *s = cu_record_section(r, i);
+		if (strcmp(s->name, "image") != 0)
+			continue;
+		if ((rc = parse_image(r, s, &m->images[m->nimages], d)))
+			goto out;
+		m->nimages++;
+	}
+	*out = m;
+	m = NULL;
+out:
+	cu_manifest_free(m);
+	cu_record_free(r);
+	return rc;
+}
+
+void cu_manifest_free(struct cu_manifest *m)
+{
+	free(m);
+}
+
+char *cu_manifest_render(const struct cu_manifest *m)
+{
+	char created[CU_TIME_LEN + 1], expires[CU_TIME_LEN + 1];
+	char hex[CU_SHA256_HEX_LEN + 1];
+	char *text = NULL, *next;
+	size_t cap = 1024 + m->nimages * 512 + m->nhardware * 80;
+	size_t n;
+
+	text = malloc(cap);
+	if (!text)
+		return NULL;
+	cu_time_format(m->created, created);
+	cu_time_format(m->expires, expires);
+	n = (size_t)snprintf(text, cap,
+			     "format = station-bundle-1\n"
+			     "name = %s\nversion = %s\nsequence = %llu\n"
+			     "created = %s\nexpires = %s\n\n"
+			     "[target]\nmodel = %s\n",
+			     m->name, m->version,
+			     (unsigned long long)m->sequence, created, expires,
+			     m->model);
+	if (m->nhardware) {
+		n += (size_t)snprintf(text + n, cap - n, "hardware =");
+		for (size_t i = 0; i < m->nhardware; i++)
+			n += (size_t)snprintf(text + n, cap - n, " %s",
+					      m->hardware[i]);
+		n += (size_t)snprintf(text + n, cap - n, "\n");
+	}
+	for (size_t i = 0; i < m->nimages; i++) {
+		const struct cu_image *img = &m->images[i];
+		cu_hex(img->sha256, sizeof(img->sha256), hex);
+		n += (size_t)snprintf(text + n, cap - n,
+				      "\n[image %s]\nfile = %s\nsize = %llu\n"
+				      "sha256 = %s\nslot = %u\n",
+				      img->label, img->file,
+				      (unsigned long long)img->size, hex,
+				      img->slot);
+	}
+	if (n >= cap) { /* cannot happen with the caps above; fail closed */
+		free(text);
+		return NULL;
+	}
+	next = realloc(text, n + 1);
+	return next ? next : text;
+}
+
+static const struct cu_key_rule id_top[] = {
+	{"format", CU_REQUIRED},  {"model", CU_REQUIRED},
+	{"hardware", CU_OPTIONAL}, {"serial", CU_OPTIONAL},
+	{"sequence", CU_OPTIONAL}, {"version", CU_OPTIONAL},
+	{NULL, 0}};
+static const struct cu_section_rule id_rules[] = {
+	{"", CU_NO_LABEL, 1, 1, id_top}, {NULL, 0, 0, 0, NULL}};
+
+int cu_identity_parse(const void *buf, size_t len, const char *source,
+		      struct cu_identity *out, struct stn_diag *d)
+{
+	struct cu_record *r = NULL;
+	struct cu_identity id;
+	struct stn_diag inner;
+	const struct cu_section *top;
+	const char *v;
+	int rc;
+
+	memset(&id, 0, sizeof(id));
+	stn_diag_init(&inner);
+	if ((rc = cu_record_parse(buf, len, source, &r, &inner)) ||
+	    (rc = cu_record_check(r, id_rules, "station-device-1", &inner)))
+		goto out;
+	top = cu_record_section(r, 0);
+	/* devices.md: a device without a serial number is refused. */
+	if (!cu_section_get(top, "serial")) {
+		rc = stn_fail(&inner, STN_E_IDENTITY, source,
+			      "device reports no serial number");
+		goto out;
+	}
+	if ((rc = cu_get_token(r, top, "serial", "A-Za-z0-9._:-", 64, &v,
+			       &inner)))
+		goto out;
+	snprintf(id.serial, sizeof(id.serial), "%s", v);
+	if ((rc = cu_get_str(r, top, "model", &v, &inner)))
+		goto out;
+	if (!printable_len_ok(v, 64)) {
+		rc = stn_fail(&inner, STN_E_IDENTITY, source,
+			      "model must be 1 to 64 characters");
+		goto out;
+	}
+	snprintf(id.model, sizeof(id.model), "%s", v);
+	if (cu_section_get(top, "hardware")) {
+		if ((rc = cu_get_token(r, top, "hardware", "A-Za-z0-9._-", 64,
+				       &v, &inner)))
+			goto out;
+		snprintf(id.hardware, sizeof(id.hardware), "%s", v);
+	}
+	if ((v = cu_section_get(top, "version"))) {
+		if (!printable_len_ok(v, 32)) {
+			rc = stn_fail(&inner, STN_E_IDENTITY, source,
+				      "version must be 1 to 32 characters");
+			goto out;
+		}
+		snprintf(id.version, sizeof(id.version), "%s", v);
+	}
+	if (cu_section_get(top, "sequence")) {
+		if ((rc = cu_get_u64(r, top, "sequence", &id.sequence, &inner)))
+			goto out;
+		id.has_sequence = 1;
+	}
+	*out = id;
+out:
+	if (rc)
+		stn_fail(d, STN_E_IDENTITY, inner.where, "%s", inner.text);
+	cu_record_free(r);
+	return rc ? STN_E_IDENTITY : 0;
+}

@@ -1,0 +1,66 @@
+/* custody/manifest.h: the bundle manifest (formats §3) and the device
+ * identity record (devices.md), parsed into plain structs.  Parsing checks
+ * form only; whether a bundle may go onto a device is custody/verify.h. */
+#ifndef CU_MANIFEST_H
+#define CU_MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "custody/sha256.h"
+
+struct stn_diag;
+
+#define CU_MAX_IMAGES 64
+#define CU_MAX_HARDWARE 32
+#define CU_FILE_NAME_MAX 128
+/* Characters allowed in an image file name (formats §3). */
+#define CU_FILE_CHARS "A-Za-z0-9._-"
+
+struct cu_image {
+	char label[33];
+	char file[CU_FILE_NAME_MAX + 1];
+	uint64_t size;
+	uint8_t sha256[CU_SHA256_LEN];
+	unsigned slot;
+};
+
+struct cu_manifest {
+	uint8_t id[CU_SHA256_LEN]; /* bundle id: SHA-256 of the bytes */
+	char id_hex[CU_SHA256_HEX_LEN + 1];
+	char name[65];
+	char version[129]; /* 32 characters, up to 4 bytes each */
+	uint64_t sequence;
+	int64_t created, expires;
+	char model[257];
+	char hardware[CU_MAX_HARDWARE][65];
+	size_t nhardware; /* 0: any hardware revision */
+	struct cu_image images[CU_MAX_IMAGES];
+	size_t nimages; /* in file order: the install order */
+};
+
+/* Parse manifest bytes; `path` names it in messages.  Errors: STN_E_SYNTAX
+ * (FILE:LINE and the rule), STN_E_TOOBIG, STN_E_NOMEM. */
+int cu_manifest_parse(const void *buf, size_t len, const char *path,
+		      struct cu_manifest **out, struct stn_diag *d);
+void cu_manifest_free(struct cu_manifest *m); /* NULL is fine */
+
+/* Render a manifest as text exactly as `station bundle create` writes it.
+ * Returns a malloc'd NUL-terminated string or NULL when out of memory. */
+char *cu_manifest_render(const struct cu_manifest *m);
+
+struct cu_identity {
+	char model[257];
+	char hardware[65]; /* "" when the device reports none */
+	char serial[65];
+	char version[129];
+	uint64_t sequence;
+	int has_sequence;
+};
+
+/* Parse a station-device-1 record.  Any problem, a missing serial number
+ * included, is STN_E_IDENTITY naming the source and the rule. */
+int cu_identity_parse(const void *buf, size_t len, const char *source,
+		      struct cu_identity *out, struct stn_diag *d);
+
+#endif

@@ -1,0 +1,580 @@
+/* custody/verify.c: the acceptance rules of formats §3.  Order matters only
+ * for which reason is reported first; every check runs so the operator and
+ * the journal see all that is wrong with a bundle at once. */
+#include "custody/verify.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "custody/record.h"
+#include "custody/rfc3339.h"
+
+#define MAX_SIGNATURES 16
+
+struct cu_bundle {
+	char *dir;
+	char manifest_path[4096];
+	struct cu_manifest *manifest;
+	struct cu_check_result checks[CU_NCHECKS];
+	struct cu_signer signers[MAX_SIGNATURES];
+	size_t nsigners;
+};
+
+static const char *const check_names[CU_NCHECKS] = {
+	"signatures", "validity", "images", "target", "sequence", "custody"};
+static const char *const outcome_names[] = {"not run", "passed", "failed",
+					    "waived", "not required"};
+
+const char *cu_check_name(enum cu_check c)
+{
+	return c < CU_NCHECKS ? check_names[c] : "unknown";
+}
+
+const char *cu_outcome_name(enum cu_outcome o)
+{
+	return o <= CU_NOT_REQUIRED ? outcome_names[o] : "unknown";
+}
+
+int cu_measure_file(void *ctx, const char *dir, const char *file,
+		    uint64_t expect_size, uint64_t *size,
+		    uint8_t sha256[CU_SHA256_LEN], struct stn_diag *d)
+{
+	char path[4096];
+	struct stat st;
+	struct cu_sha256 *h = NULL;
+	uint8_t *buf = NULL;
+	uint64_t total = 0;
+	int fd, rc = 0;
+
+	(void)ctx;
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			return stn_fail(d, STN_E_IMAGE, path,
+					"is a symbolic link");
+		if (errno == ENOENT)
+			return stn_fail(d, STN_E_IMAGE, path,
+					"missing: named by the manifest but "
+					"not in the bundle");
+		return stn_fail(d, STN_E_IO, path, "cannot open: %s",
+				strerror(errno));
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		rc = stn_fail(d, STN_E_IMAGE, path, "not a regular file");
+		goto out;
+	}
+	if ((uint64_t)st.st_size != expect_size) {
+		rc = stn_fail(d, STN_E_IMAGE, path,
+			      "size is %lld bytes, manifest says %llu",
+			      (long long)st.st_size,
+			      (unsigned long long)expect_size);
+		goto out;
+	}
+	h = cu_sha256_new();
+	buf = malloc(1 << 16);
+	if (!h || !buf) {
+		rc = stn_fail(d, STN_E_NOMEM, path, "hashing");
+		goto out;
+	}
+	/* Read one byte past the expected size: a file that grows while we
+	 * read is caught here, not trusted. */
+	while (total <= expect_size) {
+		ssize_t got = read(fd, buf, 1 << 16);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			rc = stn_fail(d, STN_E_IO, path, "read: %s",
+				      strerror(errno));
+			goto out;
+		}
+		if (got == 0)
+			break;
+		cu_sha256_update(h, buf, (size_t)got);
+		total += (uint64_t)got;
+	}
+	*size = total;
+	cu_sha256_final(h, sha256);
+out:
+	cu_sha256_free(h);
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+/* Reads dir/manifest whole (bounded by the record limit). */
+static int read_manifest(const char *path, uint8_t **buf, size_t *len,
+			 struct stn_diag *d)
+{
+	struct stat st;
+	uint8_t *p = NULL;
+	size_t have = 0;
+	int fd, rc = 0;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			return stn_fail(d, STN_E_UNSAFE, path,
+					"is a symbolic link");
+		return stn_fail(d, errno == ENOENT ? STN_E_SYNTAX : STN_E_IO,
+				path, "cannot open the manifest: %s",
+				strerror(errno));
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		rc = stn_fail(d, STN_E_UNSAFE, path, "not a regular file");
+		goto out;
+	}
+	p = malloc(CU_RECORD_MAX + 1);
+	if (!p) {
+		rc = stn_fail(d, STN_E_NOMEM, path, "reading manifest");
+		goto out;
+	}
+	while (have <= CU_RECORD_MAX) {
+		ssize_t got = read(fd, p + have, CU_RECORD_MAX + 1 - have);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			rc = stn_fail(d, STN_E_IO, path, "read: %s",
+				      strerror(errno));
+			goto out;
+		}
+		if (got == 0)
+			break;
+		have += (size_t)got;
+	}
+	if (have > CU_RECORD_MAX) {
+		rc = stn_fail(d, STN_E_TOOBIG, path,
+			      "manifest over the 64 KiB record limit");
+		goto out;
+	}
+	*buf = p;
+	*len = have;
+	p = NULL;
+out:
+	free(p);
+	close(fd);
+	return rc;
+}
+
+static int label_ok(const char *s, size_t n)
+{
+	if (n < 1 || n > 32)
+		return 0;
+	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return 0;
+	return 1;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Lists the signature files of `base` in dir: base.sig and
+ * base.LABEL.sig, sorted, at most MAX_SIGNATURES. */
+static int list_signatures(const char *dir, const char *base, char ***out,
+			   size_t *n, struct stn_diag *d)
+{
+	DIR *dh = opendir(dir);
+	struct dirent *e;
+	char **names = NULL;
+	size_t count = 0, blen = strlen(base);
+	int rc = 0;
+
+	if (!dh)
+		return stn_fail(d, STN_E_IO, dir, "cannot list: %s",
+				strerror(errno));
+	names = calloc(MAX_SIGNATURES, sizeof(*names));
+	if (!names) {
+		closedir(dh);
+		return stn_fail(d, STN_E_NOMEM, dir, "listing signatures");
+	}
+	while ((e = readdir(dh))) {
+		size_t len = strlen(e->d_name);
+		const char *mid;
+
+		if (len < blen + 4 || strncmp(e->d_name, base, blen) != 0 ||
+		    strcmp(e->d_name + len - 4, ".sig") != 0)
+			continue;
+		mid = e->d_name + blen;
+		if (len == blen + 4) {
+			; /* base.sig */
+		} else if (mid[0] != '.' ||
+			   !label_ok(mid + 1, len - blen - 5)) {
+			continue; /* not one of ours: ignored like any file */
+		}
+		if (count == MAX_SIGNATURES) {
+			rc = stn_fail(d, STN_E_THRESHOLD, dir,
+				      "more than %d signatures on %s",
+				      MAX_SIGNATURES, base);
+			goto out;
+		}
+		if (!(names[count++] = strdup(e->d_name))) {
+			rc = stn_fail(d, STN_E_NOMEM, dir, "listing");
+			goto out;
+		}
+	}
+	qsort(names, count, sizeof(*names), cmp_str);
+out:
+	closedir(dh);
+	if (rc) {
+		for (size_t i = 0; i < count; i++)
+			free(names[i]);
+		free(names);
+		return rc;
+	}
+	*out = names;
+	*n = count;
+	return 0;
+}
+
+static void set_result(struct cu_check_result *c, enum cu_outcome o,
+		       const struct stn_diag *why)
+{
+	c->outcome = o;
+	if (why)
+		c->diag = *why;
+}
+
+/* Check 1: at least release_threshold valid signatures from distinct
+ * release keys.  The same key signing twice counts once. */
+static void check_signatures(struct cu_bundle *b, const struct cu_trust *trust,
+			     const struct cu_policy *policy, int64_t at)
+{
+	struct cu_check_result *res = &b->checks[CU_CHECK_SIGNATURES];
+	struct stn_diag why, first_fail;
+	char **names = NULL;
+	size_t n = 0, nfail = 0;
+	int rc;
+
+	stn_diag_init(&why);
+	stn_diag_init(&first_fail);
+	rc = list_signatures(b->dir, "manifest", &names, &n, &why);
+	if (rc) {
+		set_result(res, CU_FAILED, &why);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char sig[4096], pem[4096];
+		struct cu_signer s;
+		struct stn_diag one;
+		size_t k;
+
+		snprintf(sig, sizeof(sig), "%s/%s", b->dir, names[i]);
+		snprintf(pem, sizeof(pem), "%s", sig);
+		memcpy(pem + strlen(pem) - 4, ".pem", 4);
+		stn_diag_init(&one);
+		rc = cu_sig_verify(trust, b->manifest->id, sig, pem,
+				   CU_ROLE_RELEASE, at, &s, &one);
+		if (rc) {
+			if (nfail++ == 0)
+				first_fail = one;
+			continue;
+		}
+		for (k = 0; k < b->nsigners; k++)
+			if (memcmp(b->signers[k].key_id, s.key_id,
+				   sizeof(s.key_id)) == 0)
+				break;
+		if (k == b->nsigners)
+			b->signers[b->nsigners++] = s;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+
+	if (b->nsigners >= policy->release_threshold) {
+		stn_fail(&why, STN_E_OK, b->manifest_path,
+			 "%zu valid release signature(s) from distinct keys, "
+			 "%u required", b->nsigners, policy->release_threshold);
+		set_result(res, CU_PASSED, &why);
+		return;
+	}
+	if (n == 0)
+		stn_fail(&why, STN_E_THRESHOLD, b->manifest_path,
+			 "unsigned: no manifest.sig or manifest.LABEL.sig in "
+			 "the bundle");
+	else if (b->nsigners == 0 && nfail == 1)
+		why = first_fail; /* the one signature's own reason */
+	else if (nfail)
+		stn_fail(&why, STN_E_THRESHOLD, b->manifest_path,
+			 "%zu valid release signature(s) from distinct keys, "
+			 "%u required; %s: %s", b->nsigners,
+			 policy->release_threshold, first_fail.where,
+			 first_fail.text);
+	else
+		stn_fail(&why, STN_E_THRESHOLD, b->manifest_path,
+			 "%zu valid release signature(s) from distinct keys "
+			 "(same key signing twice counts once), %u required",
+			 b->nsigners, policy->release_threshold);
+	set_result(res, CU_FAILED, &why);
+}
+
+/* Check 2: the session start lies in [created, expires). */
+static void check_validity(struct cu_bundle *b, int64_t at)
+{
+	struct stn_diag why;
+	char t1[CU_TIME_LEN + 1], t2[CU_TIME_LEN + 1];
+
+	stn_diag_init(&why);
+	cu_time_format(at, t2);
+	if (at < b->manifest->created) {
+		cu_time_format(b->manifest->created, t1);
+		stn_fail(&why, STN_E_VALIDITY, b->manifest_path,
+			 "not valid before its created time %s; session "
+			 "started %s", t1, t2);
+		set_result(&b->checks[CU_CHECK_VALIDITY], CU_FAILED, &why);
+	} else if (at >= b->manifest->expires) {
+		cu_time_format(b->manifest->expires, t1);
+		stn_fail(&why, STN_E_VALIDITY, b->manifest_path,
+			 "expired at %s; session started %s", t1, t2);
+		set_result(&b->checks[CU_CHECK_VALIDITY], CU_FAILED, &why);
+	} else {
+		cu_time_format(b->manifest->expires, t1);
+		stn_fail(&why, STN_E_OK, b->manifest_path, "valid until %s",
+			 t1);
+		set_result(&b->checks[CU_CHECK_VALIDITY], CU_PASSED, &why);
+	}
+}
+
+/* Check 3: every image is a regular file of exactly `size` bytes with the
+ * manifest's SHA-256. */
+static void check_images(struct cu_bundle *b, const struct cu_measure *m)
+{
+	struct stn_diag why;
+
+	for (size_t i = 0; i < b->manifest->nimages; i++) {
+		const struct cu_image *img = &b->manifest->images[i];
+		uint8_t got[CU_SHA256_LEN];
+		uint64_t size = 0;
+		int rc;
+
+		stn_diag_init(&why);
+		rc = m->measure(m->ctx, b->dir, img->file, img->size, &size,
+				got, &why);
+		if (rc == 0 && size != img->size) {
+			char path[4096];
+			snprintf(path, sizeof(path), "%s/%s", b->dir,
+				 img->file);
+			rc = stn_fail(&why, STN_E_IMAGE, path,
+				      "size is %llu bytes, manifest says %llu",
+				      (unsigned long long)size,
+				      (unsigned long long)img->size);
+		}
+		if (rc == 0 && memcmp(got, img->sha256, sizeof(got)) != 0) {
+			char path[4096], h1[65], h2[65];
+			snprintf(path, sizeof(path), "%s/%s", b->dir,
+				 img->file);
+			cu_hex(got, sizeof(got), h1);
+			cu_hex(img->sha256, sizeof(img->sha256), h2);
+			rc = stn_fail(&why, STN_E_IMAGE, path,
+				      "sha256 is %s, manifest says %s", h1, h2);
+		}
+		if (rc) {
+			set_result(&b->checks[CU_CHECK_IMAGES], CU_FAILED,
+				   &why);
+			return;
+		}
+	}
+	stn_diag_init(&why);
+	stn_fail(&why, STN_E_OK, b->dir, "%zu image(s) match the manifest",
+		 b->manifest->nimages);
+	set_result(&b->checks[CU_CHECK_IMAGES], CU_PASSED, &why);
+}
+
+int cu_bundle_verify(const char *dir, const struct cu_trust *trust,
+		     const struct cu_policy *policy, int64_t at,
+		     const struct cu_measure *measure, struct cu_bundle **out,
+		     struct stn_diag *d)
+{
+	static const struct cu_measure default_measure = {cu_measure_file,
+							  NULL};
+	struct cu_bundle *b;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	b = calloc(1, sizeof(*b));
+	if (!b || !(b->dir = strdup(dir))) {
+		free(b);
+		return stn_fail(d, STN_E_NOMEM, dir, "verifying bundle");
+	}
+	snprintf(b->manifest_path, sizeof(b->manifest_path), "%s/manifest",
+		 dir);
+	if ((rc = read_manifest(b->manifest_path, &buf, &len, d)) ||
+	    (rc = cu_manifest_parse(buf, len, b->manifest_path, &b->manifest,
+				    d))) {
+		free(buf);
+		cu_bundle_free(b);
+		return rc;
+	}
+	free(buf);
+
+	check_signatures(b, trust, policy, at);
+	check_validity(b, at);
+	check_images(b, measure ? measure : &default_measure);
+	/* Custody (check 6) arrives with the custody chain; until then a
+	 * policy that requires it cannot be met, so it fails closed. */
+	if (policy->require_custody) {
+		struct stn_diag why;
+		stn_diag_init(&why);
+		stn_fail(&why, STN_E_CUSTODY, b->manifest_path,
+			 "policy requires a custody chain and this station "
+			 "build cannot check one yet; set require-custody = no");
+		set_result(&b->checks[CU_CHECK_CUSTODY], CU_FAILED, &why);
+	} else {
+		b->checks[CU_CHECK_CUSTODY].outcome = CU_NOT_REQUIRED;
+	}
+
+	*out = b;
+	rc = 0;
+	for (int c = 0; c < CU_NCHECKS; c++) {
+		if (b->checks[c].outcome == CU_FAILED) {
+			rc = b->checks[c].diag.code;
+			stn_fail(d, rc, b->checks[c].diag.where, "%s",
+				 b->checks[c].diag.text);
+			break;
+		}
+	}
+	return rc;
+}
+
+void cu_bundle_free(struct cu_bundle *b)
+{
+	if (!b)
+		return;
+	cu_manifest_free(b->manifest);
+	free(b->dir);
+	free(b);
+}
+
+const struct cu_manifest *cu_bundle_manifest(const struct cu_bundle *b)
+{
+	return b->manifest;
+}
+
+const char *cu_bundle_dir(const struct cu_bundle *b)
+{
+	return b->dir;
+}
+
+const struct cu_check_result *cu_bundle_check(const struct cu_bundle *b,
+					      enum cu_check c)
+{
+	return c < CU_NCHECKS ? &b->checks[c] : NULL;
+}
+
+const struct cu_signer *cu_bundle_signers(const struct cu_bundle *b,
+					  size_t *n)
+{
+	*n = b->nsigners;
+	return b->signers;
+}
+
+static const char *seq_source_text(enum cu_seq_source s)
+{
+	switch (s) {
+	case CU_SEQ_DEVICE: return "reported by the device";
+	case CU_SEQ_JOURNAL: return "from this station's journal";
+	default: return "unknown";
+	}
+}
+
+int cu_device_check(const struct cu_bundle *b, const struct cu_identity *id,
+		    const char *device, const struct cu_installed *installed,
+		    int allow_reinstall, struct cu_device_verdict *v,
+		    struct stn_diag *d)
+{
+	const struct cu_manifest *m = b->manifest;
+	struct stn_diag why;
+
+	memset(v, 0, sizeof(*v));
+	for (int c = 0; c < CU_NCHECKS; c++)
+		if (b->checks[c].outcome == CU_FAILED)
+			return stn_fail(d, b->checks[c].diag.code,
+					b->checks[c].diag.where, "%s",
+					b->checks[c].diag.text);
+
+	/* Check 4: model equal, hardware listed when the manifest lists. */
+	stn_diag_init(&why);
+	if (strcmp(id->model, m->model) != 0) {
+		stn_fail(&why, STN_E_TARGET, b->manifest_path,
+			 "device %s (serial %s) is model %s, the bundle is for "
+			 "%s", device, id->serial, id->model, m->model);
+	} else if (m->nhardware) {
+		size_t i;
+		for (i = 0; i < m->nhardware; i++)
+			if (strcmp(m->hardware[i], id->hardware) == 0)
+				break;
+		if (i == m->nhardware)
+			stn_fail(&why, STN_E_TARGET, b->manifest_path,
+				 "device %s (serial %s) is hardware %s, the "
+				 "bundle accepts only %s%s", device, id->serial,
+				 id->hardware[0] ? id->hardware : "(none)",
+				 m->hardware[0], m->nhardware > 1 ? " ..." : "");
+	}
+	if (why.code) {
+		set_result(&v->target, CU_FAILED, &why);
+	} else {
+		stn_fail(&why, STN_E_OK, b->manifest_path,
+			 "model %s%s%s matches", id->model,
+			 id->hardware[0] ? " hardware " : "", id->hardware);
+		set_result(&v->target, CU_PASSED, &why);
+	}
+
+	/* Check 5: strictly newer, or equal with the technician's consent. */
+	stn_diag_init(&why);
+	if (installed->source == CU_SEQ_UNKNOWN) {
+		stn_fail(&why, STN_E_OK, b->manifest_path,
+			 "installed sequence unknown (device does not report "
+			 "it and this station never installed on %s)",
+			 id->serial);
+		set_result(&v->sequence, CU_PASSED, &why);
+	} else if (m->sequence > installed->sequence) {
+		stn_fail(&why, STN_E_OK, b->manifest_path,
+			 "sequence %llu is newer than installed %llu (%s)",
+			 (unsigned long long)m->sequence,
+			 (unsigned long long)installed->sequence,
+			 seq_source_text(installed->source));
+		set_result(&v->sequence, CU_PASSED, &why);
+	} else if (m->sequence == installed->sequence && allow_reinstall) {
+		stn_fail(&why, STN_E_OK, b->manifest_path,
+			 "sequence %llu equals installed (%s): reinstall "
+			 "confirmed", (unsigned long long)m->sequence,
+			 seq_source_text(installed->source));
+		set_result(&v->sequence, CU_PASSED, &why);
+		v->reinstall = 1;
+	} else if (m->sequence == installed->sequence) {
+		stn_fail(&why, STN_E_REINSTALL, b->manifest_path,
+			 "sequence %llu equals the installed sequence on %s "
+			 "(%s); confirm to reinstall",
+			 (unsigned long long)m->sequence, id->serial,
+			 seq_source_text(installed->source));
+		set_result(&v->sequence, CU_FAILED, &why);
+	} else {
+		stn_fail(&why, STN_E_DOWNGRADE, b->manifest_path,
+			 "sequence %llu is older than installed %llu on %s "
+			 "(%s)", (unsigned long long)m->sequence,
+			 (unsigned long long)installed->sequence, id->serial,
+			 seq_source_text(installed->source));
+		set_result(&v->sequence, CU_FAILED, &why);
+	}
+
+	if (v->target.outcome == CU_FAILED)
+		return stn_fail(d, v->target.diag.code, v->target.diag.where,
+				"%s", v->target.diag.text);
+	if (v->sequence.outcome == CU_FAILED)
+		return stn_fail(d, v->sequence.diag.code,
+				v->sequence.diag.where, "%s",
+				v->sequence.diag.text);
+	return 0;
+}

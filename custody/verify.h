@@ -1,0 +1,116 @@
+/* custody/verify.h: decide whether a bundle may be installed on a device
+ * (formats §3 checks 1 to 5).  Bundle checks (signatures, validity, images)
+ * run once per bundle; device checks (target, sequence) once per device.
+ * Every check's outcome is kept, not only the first failure, so front ends
+ * can show the whole picture; the first failure is the refusal reason. */
+#ifndef CU_VERIFY_H
+#define CU_VERIFY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "custody/manifest.h"
+#include "custody/sig.h"
+#include "station/error.h"
+
+struct cu_policy {
+	unsigned release_threshold; /* distinct release keys, >= 1 */
+	int require_custody;        /* check 6; custody issue adds it */
+};
+
+enum cu_check {
+	CU_CHECK_SIGNATURES = 0, /* 1: release signatures, threshold */
+	CU_CHECK_VALIDITY,       /* 2: created <= start < expires */
+	CU_CHECK_IMAGES,         /* 3: images exist, size, sha256 */
+	CU_CHECK_TARGET,         /* 4: model and hardware */
+	CU_CHECK_SEQUENCE,       /* 5: anti-rollback */
+	CU_CHECK_CUSTODY,        /* 6: custody chain */
+	CU_NCHECKS
+};
+
+enum cu_outcome {
+	CU_NOT_RUN = 0,
+	CU_PASSED,
+	CU_FAILED,
+	CU_WAIVED,
+	CU_NOT_REQUIRED, /* policy does not ask for it */
+};
+
+const char *cu_check_name(enum cu_check c);     /* "signatures", ... */
+const char *cu_outcome_name(enum cu_outcome o); /* "passed", ... */
+
+struct cu_check_result {
+	enum cu_outcome outcome;
+	struct stn_diag diag; /* why it failed; a note when it passed */
+};
+
+/* How image files are measured.  The default reads the bundle directory
+ * safely (no symlinks, regular files, bounded); staging passes what it
+ * measured while copying so images are read once. */
+struct cu_measure {
+	int (*measure)(void *ctx, const char *dir, const char *file,
+		       uint64_t expect_size, uint64_t *size,
+		       uint8_t sha256[CU_SHA256_LEN], struct stn_diag *d);
+	void *ctx;
+};
+
+/* The default measure: open dir/file without following symlinks, refuse
+ * anything but a regular file, read at most expect_size + 1 bytes. */
+int cu_measure_file(void *ctx, const char *dir, const char *file,
+		    uint64_t expect_size, uint64_t *size,
+		    uint8_t sha256[CU_SHA256_LEN], struct stn_diag *d);
+
+struct cu_bundle;
+
+/*
+ * Read dir/manifest and run the bundle checks at time `at` (the session
+ * start).  When the manifest can be parsed, *out is set even if a check
+ * fails, so the caller can show every outcome; free it with
+ * cu_bundle_free.  Returns 0 when every bundle check passed, else the code
+ * of the first failure with d filled ("rule image: DIR/app.bin: ...").
+ * measure may be NULL for the default.
+ */
+int cu_bundle_verify(const char *dir, const struct cu_trust *trust,
+		     const struct cu_policy *policy, int64_t at,
+		     const struct cu_measure *measure, struct cu_bundle **out,
+		     struct stn_diag *d);
+void cu_bundle_free(struct cu_bundle *b); /* NULL is fine */
+
+const struct cu_manifest *cu_bundle_manifest(const struct cu_bundle *b);
+const char *cu_bundle_dir(const struct cu_bundle *b);
+const struct cu_check_result *cu_bundle_check(const struct cu_bundle *b,
+					      enum cu_check c);
+/* Signers whose signatures verified (distinct keys), borrowed. */
+const struct cu_signer *cu_bundle_signers(const struct cu_bundle *b,
+					  size_t *n);
+
+enum cu_seq_source {
+	CU_SEQ_UNKNOWN = 0, /* neither device nor journal knows */
+	CU_SEQ_DEVICE,      /* reported by the device */
+	CU_SEQ_JOURNAL,     /* highest this station's journal installed */
+};
+
+struct cu_installed {
+	uint64_t sequence;
+	enum cu_seq_source source;
+};
+
+struct cu_device_verdict {
+	struct cu_check_result target;
+	struct cu_check_result sequence;
+	int reinstall; /* equal sequence, confirmed */
+};
+
+/*
+ * Checks 4 and 5 for one device.  `device` names the device in messages.
+ * An equal sequence passes only when allow_reinstall is set (the
+ * technician confirmed).  Returns 0 or the first failure's code, with v
+ * always filled.  Bundle checks must have passed: calling this on a bundle
+ * whose checks failed returns that failure again, never 0.
+ */
+int cu_device_check(const struct cu_bundle *b, const struct cu_identity *id,
+		    const char *device, const struct cu_installed *installed,
+		    int allow_reinstall, struct cu_device_verdict *v,
+		    struct stn_diag *d);
+
+#endif

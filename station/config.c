@@ -1,0 +1,422 @@
+/* station/config.c: strict loading of station.conf (formats §8). */
+#include "station/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "custody/record.h"
+#include "station/error.h"
+
+static const struct cu_key_rule station_keys[] = {
+	{"id", CU_REQUIRED},   {"site", CU_REQUIRED}, {"key", CU_OPTIONAL},
+	{"cert", CU_OPTIONAL}, {"data", CU_REQUIRED}, {"media", CU_OPTIONAL},
+	{NULL, 0}};
+static const struct cu_key_rule trust_keys[] = {
+	{"anchors", CU_REQUIRED},
+	{"crl", CU_OPTIONAL},
+	{"release-threshold", CU_OPTIONAL},
+	{"max-token-ttl", CU_OPTIONAL},
+	{"max-custody-age", CU_OPTIONAL},
+	{"max-custody-hops", CU_OPTIONAL},
+	{"require-custody", CU_OPTIONAL},
+	{"stale-crl", CU_OPTIONAL},
+	{NULL, 0}};
+static const struct cu_key_rule tech_keys[] = {
+	{"name", CU_REQUIRED}, {"pin", CU_OPTIONAL}, {NULL, 0}};
+static const struct cu_key_rule port_keys[] = {
+	{"path", CU_REQUIRED},     {"baud", CU_OPTIONAL},
+	{"mode", CU_OPTIONAL},     {"model", CU_OPTIONAL},
+	{"hardware", CU_OPTIONAL}, {"serial", CU_OPTIONAL},
+	{"flow", CU_OPTIONAL},     {NULL, 0}};
+static const struct cu_key_rule no_keys[] = {{NULL, 0}};
+static const struct cu_section_rule conf_rules[] = {
+	{"", CU_NO_LABEL, 0, 1, no_keys},
+	{"station", CU_NO_LABEL, 1, 1, station_keys},
+	{"trust", CU_NO_LABEL, 1, 1, trust_keys},
+	{"technician", CU_LABELLED, 0, 1000, tech_keys},
+	{"port", CU_LABELLED, 0, 64, port_keys},
+	{NULL, 0, 0, 0, NULL}};
+
+const char *stn_config_default_path(void)
+{
+	const char *env = getenv("STATION_CONFIG");
+	return env && *env ? env : "/etc/station/station.conf";
+}
+
+static int conf_error(struct stn_diag *d, const struct cu_record *r,
+		      const struct cu_section *s, const char *key,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* A configuration error at the line of `key` (or of its section). */
+static int conf_error(struct stn_diag *d, const struct cu_record *r,
+		      const struct cu_section *s, const char *key,
+		      const char *fmt, ...)
+{
+	char where[PATH_MAX + 16];
+	char text[400];
+	va_list ap;
+
+	snprintf(where, sizeof(where), "%s:%u", cu_record_name(r),
+		 cu_section_line(s, key));
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	return stn_fail(d, STN_E_CONFIG, where, "%s", text);
+}
+
+/* Resolve a path value against the configuration file's directory. */
+static char *conf_path(const char *confdir, const char *value)
+{
+	char *out = NULL;
+
+	if (value[0] == '/')
+		return strdup(value);
+	if (asprintf(&out, "%s/%s", confdir, value) < 0)
+		return NULL;
+	return out;
+}
+
+static int dup_opt(const struct cu_section *s, const char *key, char **out)
+{
+	const char *v = cu_section_get(s, key);
+
+	*out = NULL;
+	if (!v)
+		return 0;
+	*out = strdup(v);
+	return *out ? 0 : -1;
+}
+
+static int path_opt(const char *confdir, const struct cu_section *s,
+		    const char *key, char **out)
+{
+	const char *v = cu_section_get(s, key);
+
+	*out = NULL;
+	if (!v)
+		return 0;
+	*out = conf_path(confdir, v);
+	return *out ? 0 : -1;
+}
+
+static int must_open(struct stn_diag *d, const struct cu_record *r,
+		     const struct cu_section *s, const char *key,
+		     const char *path, int want_dir)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return conf_error(d, r, s, key, "cannot use %s: %s", path,
+				  strerror(errno));
+	if (want_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
+		return conf_error(d, r, s, key, "%s is not a %s", path,
+				  want_dir ? "directory" : "regular file");
+	if (access(path, R_OK) != 0)
+		return conf_error(d, r, s, key, "cannot read %s: %s", path,
+				  strerror(errno));
+	return 0;
+}
+
+static int load_station(struct stn_config *c, const struct cu_record *r,
+			const char *confdir, struct stn_diag *d)
+{
+	const struct cu_section *s = cu_record_find(r, "station", NULL);
+	const char *v;
+	int rc;
+
+	if ((rc = cu_get_token(r, s, "id", "A-Za-z0-9._-", 64, &v, d)))
+		return stn_refail(d, STN_E_CONFIG, d ? d->where : NULL, "%s",
+				  d ? d->text : "bad id");
+	if (!(c->id = strdup(v)))
+		return STN_E_NOMEM;
+	if ((rc = cu_get_token(r, s, "site", "A-Za-z0-9._-", 64, &v, d)))
+		return stn_refail(d, STN_E_CONFIG, d ? d->where : NULL, "%s",
+				  d ? d->text : "bad site");
+	if (!(c->site = strdup(v)))
+		return STN_E_NOMEM;
+	if (path_opt(confdir, s, "key", &c->key) ||
+	    path_opt(confdir, s, "cert", &c->cert) ||
+	    path_opt(confdir, s, "data", &c->data) ||
+	    path_opt(confdir, s, "media", &c->media))
+		return STN_E_NOMEM;
+	if (!c->media && !(c->media = strdup("/media")))
+		return STN_E_NOMEM;
+	if (!c->key != !c->cert)
+		return conf_error(d, r, s, c->key ? "key" : "cert",
+				  "%s", "key and cert must be given together");
+	if (c->key && (rc = must_open(d, r, s, "key", c->key, 0)))
+		return rc;
+	if (c->cert && (rc = must_open(d, r, s, "cert", c->cert, 0)))
+		return rc;
+	return 0;
+}
+
+static int load_trust(struct stn_config *c, const struct cu_record *r,
+		      const char *confdir, struct stn_diag *d)
+{
+	const struct cu_section *s = cu_record_find(r, "trust", NULL);
+	uint64_t u;
+	const char *v;
+	int rc;
+
+	if (path_opt(confdir, s, "anchors", &c->anchors) ||
+	    path_opt(confdir, s, "crl", &c->crl_dir))
+		return STN_E_NOMEM;
+	if ((rc = must_open(d, r, s, "anchors", c->anchors, 0)))
+		return rc;
+	if (c->crl_dir && (rc = must_open(d, r, s, "crl", c->crl_dir, 1)))
+		return rc;
+
+	c->release_threshold = 1;
+	c->max_token_ttl = 72 * 3600;
+	c->max_custody_age = 30 * 86400;
+	c->max_custody_hops = 8;
+	c->require_custody = 1;
+	c->stale_crl_refuse = 0;
+	rc = 0;
+	if (cu_section_get(s, "release-threshold")) {
+		rc = cu_get_u64(r, s, "release-threshold", &u, d);
+		if (!rc && (u < 1 || u > 16))
+			return conf_error(d, r, s, "release-threshold", "%s",
+					  "release-threshold must be 1 to 16");
+		c->release_threshold = (unsigned)u;
+	}
+	if (!rc && cu_section_get(s, "max-custody-hops")) {
+		rc = cu_get_u64(r, s, "max-custody-hops", &u, d);
+		if (!rc && (u < 1 || u > 99))
+			return conf_error(d, r, s, "max-custody-hops", "%s",
+					  "max-custody-hops must be 1 to 99");
+		c->max_custody_hops = (unsigned)u;
+	}
+	if (!rc && cu_section_get(s, "max-token-ttl"))
+		rc = cu_get_duration(r, s, "max-token-ttl", &c->max_token_ttl,
+				     d);
+	if (!rc && cu_section_get(s, "max-custody-age"))
+		rc = cu_get_duration(r, s, "max-custody-age",
+				     &c->max_custody_age, d);
+	if (!rc && cu_section_get(s, "require-custody"))
+		rc = cu_get_bool(r, s, "require-custody", &c->require_custody,
+				 d);
+	if (!rc && (v = cu_section_get(s, "stale-crl"))) {
+		if (strcmp(v, "refuse") == 0)
+			c->stale_crl_refuse = 1;
+		else if (strcmp(v, "warn") != 0)
+			return conf_error(d, r, s, "stale-crl", "%s",
+					  "stale-crl must be warn or refuse");
+	}
+	if (rc)
+		return stn_refail(d, STN_E_CONFIG, d ? d->where : NULL, "%s",
+				  d ? d->text : "bad value");
+	return 0;
+}
+
+/* "pbkdf2-sha256$ITER$SALTHEX$HASHHEX": checked here so a typo is found at
+ * start-up, not when a technician first signs in. */
+static int pin_ok(const char *v)
+{
+	const char *p = v;
+	size_t n;
+
+	if (strncmp(p, "pbkdf2-sha256$", 14) != 0)
+		return 0;
+	p += 14;
+	n = strspn(p, "0123456789");
+	if (n < 4 || n > 9 || p[n] != '$')
+		return 0;
+	p += n + 1;
+	n = strspn(p, "0123456789abcdef");
+	if (n < 16 || p[n] != '$')
+		return 0;
+	p += n + 1;
+	n = strspn(p, "0123456789abcdef");
+	return n == 64 && p[n] == '\0';
+}
+
+static int load_lists(struct stn_config *c, const struct cu_record *r,
+		      struct stn_diag *d)
+{
+	size_t ns = cu_record_nsections(r);
+	uint64_t u;
+	const char *v;
+
+	c->techs = calloc(ns, sizeof(*c->techs));
+	c->ports = calloc(ns, sizeof(*c->ports));
+	if (!c->techs || !c->ports)
+		return STN_E_NOMEM;
+	for (size_t i = 1; i < ns; i++) {
+		const struct cu_section *s = cu_record_section(r, i);
+
+		if (strcmp(s->name, "technician") == 0) {
+			struct stn_technician *t = &c->techs[c->ntechs++];
+			if (!(t->id = strdup(s->label)) ||
+			    dup_opt(s, "name", &t->name) ||
+			    dup_opt(s, "pin", &t->pin))
+				return STN_E_NOMEM;
+			if (t->pin && !pin_ok(t->pin))
+				return conf_error(
+					d, r, s, "pin", "%s",
+					"pin must be pbkdf2-sha256$ITER$SALTHEX$"
+					"HASHHEX (lowercase hex, 64-digit hash)");
+			continue;
+		}
+		if (strcmp(s->name, "port") != 0)
+			continue;
+		struct stn_port *p = &c->ports[c->nports++];
+		p->line = s->line;
+		p->baud = 115200;
+		if (!(p->label = strdup(s->label)) ||
+		    dup_opt(s, "path", &p->path) ||
+		    dup_opt(s, "model", &p->model) ||
+		    dup_opt(s, "hardware", &p->hardware) ||
+		    dup_opt(s, "serial", &p->serial))
+			return STN_E_NOMEM;
+		for (size_t k = 0; k + 1 < c->nports; k++)
+			if (strcmp(c->ports[k].path, p->path) == 0)
+				return conf_error(d, r, s, "path",
+						  "port path %s is configured "
+						  "twice", p->path);
+		if (cu_section_get(s, "baud")) {
+			static const unsigned bauds[] = {
+				9600, 19200, 38400, 57600, 115200, 230400,
+				460800, 921600};
+			int ok = 0;
+			if (cu_get_u64(r, s, "baud", &u, d))
+				return stn_refail(d, STN_E_CONFIG, d->where,
+						  "%s", d->text);
+			for (size_t b = 0; b < sizeof(bauds) / sizeof(*bauds);
+			     b++)
+				ok |= u == bauds[b];
+			if (!ok)
+				return conf_error(d, r, s, "baud", "%s",
+						  "baud must be one of 9600 "
+						  "19200 38400 57600 115200 "
+						  "230400 460800 921600");
+			p->baud = (unsigned)u;
+		}
+		if ((v = cu_section_get(s, "flow"))) {
+			if (strcmp(v, "rtscts") == 0)
+				p->rtscts = 1;
+			else if (strcmp(v, "none") != 0)
+				return conf_error(d, r, s, "flow", "%s",
+						  "flow must be none or rtscts");
+		}
+		if ((v = cu_section_get(s, "mode"))) {
+			if (strcmp(v, "ymodem") == 0)
+				p->mode = STN_PORT_YMODEM;
+			else if (strcmp(v, "console") != 0)
+				return conf_error(d, r, s, "mode", "%s",
+						  "mode must be console or "
+						  "ymodem");
+		}
+		/* A plain-YMODEM target cannot tell us who it is, so the
+		 * configuration must (devices.md). */
+		if (p->mode == STN_PORT_YMODEM && (!p->model || !p->serial))
+			return conf_error(d, r, s, NULL, "%s",
+					  "a ymodem port needs model and serial");
+	}
+	return 0;
+}
+
+int stn_config_load(const char *path, struct stn_config **out,
+		    struct stn_diag *d)
+{
+	struct cu_record *r = NULL;
+	struct stn_config *c = NULL;
+	char *confdir = NULL, *slash;
+	int rc;
+
+	rc = cu_record_load(path, &r, d);
+	if (rc) {
+		/* Every problem reading station.conf is a configuration
+		 * error (exit 2), whatever the record layer called it. */
+		if (d && d->code)
+			stn_refail(d, STN_E_CONFIG, d->where, "%s", d->text);
+		return STN_E_CONFIG;
+	}
+	rc = cu_record_check(r, conf_rules, NULL, d);
+	if (rc) {
+		rc = stn_refail(d, STN_E_CONFIG, d ? d->where : NULL, "%s",
+				d ? d->text : "bad configuration");
+		goto out;
+	}
+	c = calloc(1, sizeof(*c));
+	confdir = strdup(path);
+	if (!c || !confdir || !(c->path = strdup(path))) {
+		rc = stn_fail(d, STN_E_NOMEM, path, "loading configuration");
+		goto out;
+	}
+	slash = strrchr(confdir, '/');
+	if (slash)
+		*slash = slash == confdir ? (slash[1] = '\0', '/') : '\0';
+	else
+		strcpy(confdir, ".");
+	if ((rc = load_station(c, r, confdir, d)) ||
+	    (rc = load_trust(c, r, confdir, d)) ||
+	    (rc = load_lists(c, r, d))) {
+		if (rc == STN_E_NOMEM)
+			stn_fail(d, rc, path, "loading configuration");
+		goto out;
+	}
+	*out = c;
+	c = NULL;
+out:
+	free(confdir);
+	stn_config_free(c);
+	cu_record_free(r);
+	return rc;
+}
+
+void stn_config_free(struct stn_config *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->ntechs; i++) {
+		free(c->techs[i].id);
+		free(c->techs[i].name);
+		free(c->techs[i].pin);
+	}
+	for (size_t i = 0; i < c->nports; i++) {
+		free(c->ports[i].label);
+		free(c->ports[i].path);
+		free(c->ports[i].model);
+		free(c->ports[i].hardware);
+		free(c->ports[i].serial);
+	}
+	free(c->techs);
+	free(c->ports);
+	free(c->path);
+	free(c->id);
+	free(c->site);
+	free(c->key);
+	free(c->cert);
+	free(c->data);
+	free(c->media);
+	free(c->anchors);
+	free(c->crl_dir);
+	free(c);
+}
+
+const struct stn_technician *stn_config_technician(const struct stn_config *c,
+						   const char *id)
+{
+	for (size_t i = 0; i < c->ntechs; i++)
+		if (strcmp(c->techs[i].id, id) == 0)
+			return &c->techs[i];
+	return NULL;
+}
+
+const struct stn_port *stn_config_port(const struct stn_config *c,
+				       const char *path)
+{
+	for (size_t i = 0; i < c->nports; i++)
+		if (strcmp(c->ports[i].path, path) == 0)
+			return &c->ports[i];
+	return NULL;
+}

@@ -1,0 +1,71 @@
+/* station/device.h: one face for every transport.  A device is opened from
+ * a SPEC (spec/cli.md: serial:/dev/ttyX, ymodem:/dev/ttyX, usb:...), tells
+ * who it is, takes images one at a time with whatever proof its transport
+ * can give, and is told to start the new image. */
+#ifndef STN_DEVICE_H
+#define STN_DEVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "custody/manifest.h"
+
+struct stn_diag;
+struct stn_config;
+
+enum stn_proof {
+	STN_PROOF_NONE = 0,   /* the transport cannot read back (plain YMODEM) */
+	STN_PROOF_DEVICE_SHA, /* the device reported SHA-256 of what it stored */
+	STN_PROOF_READBACK,   /* the station read the image back (DFU UPLOAD) */
+};
+
+const char *stn_proof_name(enum stn_proof p); /* "none", "device-sha256", ... */
+
+struct stn_write_result {
+	enum stn_proof proof;
+	char device_sha256[CU_SHA256_HEX_LEN + 1]; /* when proof != NONE */
+	uint64_t bytes;
+};
+
+struct stn_device_progress {
+	void (*update)(void *ctx, uint64_t done, uint64_t total);
+	void *ctx;
+};
+
+struct stn_device;
+
+/* Open the device named by spec.  Serial ports take baud, flow control and
+ * (for plain YMODEM) identity from the [port] section with the same path.
+ * Errors: STN_E_USAGE (bad spec, unsupported transport), STN_E_IDENTITY
+ * (plain YMODEM port without configured identity), STN_E_NODEVICE,
+ * STN_E_IO. */
+int stn_device_open(const struct stn_config *cfg, const char *spec,
+		    struct stn_device **out, struct stn_diag *d);
+void stn_device_close(struct stn_device *dev); /* NULL is fine */
+
+/* "serial:/dev/pts/3": for messages and the journal (borrowed). */
+const char *stn_device_name(const struct stn_device *dev);
+const char *stn_device_transport(const struct stn_device *dev);
+
+/* Learn the identity: asked of the device (console), or from
+ * configuration (plain YMODEM, no sequence).  Errors: STN_E_IDENTITY,
+ * STN_E_TIMEOUT, STN_E_PROTOCOL, STN_E_NODEVICE. */
+int stn_device_identify(struct stn_device *dev, struct cu_identity *id,
+			struct stn_diag *d);
+
+/*
+ * Send one image from the staged file at `path`.  The bytes are hashed as
+ * they are sent; if they do not match img->sha256 the result is
+ * STN_E_IMAGE (the staged copy changed) whatever the device said.  When the
+ * device reports a digest that differs from img->sha256 the result is
+ * STN_E_VERIFY_DEVICE.  *res is filled on success.
+ */
+int stn_device_write(struct stn_device *dev, const struct cu_image *img,
+		     const char *path, const struct stn_device_progress *prog,
+		     struct stn_write_result *res, struct stn_diag *d);
+
+/* Start the new image (console `boot`); a no-op where the transport has no
+ * such step. */
+int stn_device_boot(struct stn_device *dev, struct stn_diag *d);
+
+#endif

@@ -1,0 +1,367 @@
+/* station/install.c: verify and push as journaled flows.  The order is the
+ * safety argument: stage (media can no longer change the bytes), verify the
+ * staged copy, identify the device, check it, and only then write, from the
+ * staged copy, hashing what goes on the wire. */
+#include "station/install.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "custody/sha256.h"
+#include "media/stage.h"
+#include "station/config.h"
+#include "station/error.h"
+#include "station/session.h"
+
+const char *stn_phase_name(enum stn_phase p)
+{
+	static const char *const names[] = {"stage", "verify", "identify",
+					    "check", "write",  "boot",
+					    "done"};
+	return p <= STN_PHASE_DONE ? names[p] : "unknown";
+}
+
+void stn_report_init(struct stn_report *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
+void stn_report_fini(struct stn_report *r)
+{
+	cu_bundle_free(r->bundle);
+	memset(r, 0, sizeof(*r));
+}
+
+static void ev_phase(const struct stn_events *ev, enum stn_phase p,
+		     const char *detail)
+{
+	if (ev && ev->phase)
+		ev->phase(ev->ctx, p, detail);
+}
+
+struct progress_ctx {
+	const struct stn_events *ev;
+	enum stn_phase phase;
+};
+
+static void stage_progress(void *ctx, const char *file, uint64_t done,
+			   uint64_t total)
+{
+	struct progress_ctx *p = ctx;
+	(void)file;
+	if (p->ev && p->ev->progress)
+		p->ev->progress(p->ev->ctx, p->phase, done, total);
+}
+
+static void write_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	struct progress_ctx *p = ctx;
+	if (p->ev && p->ev->progress)
+		p->ev->progress(p->ev->ctx, p->phase, done, total);
+}
+
+/* Journal a refusal or failure with its rule, place and reason.  Returns
+ * the original code unless the journal itself failed. */
+static int log_refusal(struct stn_session *s, const char *type,
+		       const struct cu_manifest *m, const char *dir,
+		       const char *serial, int code, const struct stn_diag *why,
+		       struct stn_diag *d)
+{
+	char codebuf[16];
+	struct stn_field f[10];
+	size_t n = 0;
+	int rc;
+
+	snprintf(codebuf, sizeof(codebuf), "%d", code);
+	if (m) {
+		f[n++] = (struct stn_field){"bundle", m->id_hex};
+		f[n++] = (struct stn_field){"name", m->name};
+		f[n++] = (struct stn_field){"version", m->version};
+	}
+	f[n++] = (struct stn_field){"dir", dir};
+	if (serial)
+		f[n++] = (struct stn_field){"serial", serial};
+	f[n++] = (struct stn_field){"rule", stn_err_rule(code)};
+	f[n++] = (struct stn_field){"where", why->where};
+	f[n++] = (struct stn_field){"reason", why->text};
+	f[n++] = (struct stn_field){"code", codebuf};
+	rc = stn_session_log(s, type, f, n, d);
+	return rc ? rc : code;
+}
+
+/* Stage and verify; journals the verdict on the bundle. */
+static int stage_and_verify(struct stn_session *s, const char *dir,
+			    const struct stn_events *ev, struct md_stage **st,
+			    struct stn_report *rep, struct stn_diag *d)
+{
+	const struct stn_config *cfg = stn_session_config(s);
+	struct progress_ctx pc = {ev, STN_PHASE_STAGE};
+	struct md_progress mp = {stage_progress, &pc};
+	struct cu_policy policy = {cfg->release_threshold,
+				   cfg->require_custody};
+	struct stn_diag why;
+	const struct cu_manifest *m;
+	int rc;
+
+	stn_diag_init(&why);
+	ev_phase(ev, STN_PHASE_STAGE, dir);
+	rc = md_stage_bundle(dir, stn_session_staging(s), &mp, st, &why);
+	if (rc) {
+		*d = why;
+		return log_refusal(s, "bundle-refused", NULL, dir, NULL, rc,
+				   &why, d);
+	}
+	ev_phase(ev, STN_PHASE_VERIFY, dir);
+	rc = cu_bundle_verify(md_stage_dir(*st), stn_session_trust(s), &policy,
+			      stn_session_start(s), md_stage_measure(*st),
+			      &rep->bundle, &why);
+	if (rc) {
+		/* Name the media path the operator knows, not the private
+		 * staging directory. */
+		const char *sd = md_stage_dir(*st);
+		size_t sl = strlen(sd);
+		if (strncmp(why.where, sd, sl) == 0) {
+			char where[sizeof(why.where)];
+			snprintf(where, sizeof(where), "%s%s", dir,
+				 why.where + sl);
+			snprintf(why.where, sizeof(why.where), "%s", where);
+		}
+		*d = why;
+		return log_refusal(s, "bundle-refused",
+				   rep->bundle ? cu_bundle_manifest(rep->bundle)
+					       : NULL,
+				   dir, NULL, rc, &why, d);
+	}
+	m = cu_bundle_manifest(rep->bundle);
+	{
+		char seq[24], signers[600] = "";
+		size_t n, used = 0;
+		const struct cu_signer *sg = cu_bundle_signers(rep->bundle, &n);
+		for (size_t i = 0; i < n && used < sizeof(signers) - 130; i++)
+			used += (size_t)snprintf(signers + used,
+						 sizeof(signers) - used,
+						 "%s%s", i ? " " : "",
+						 sg[i].cn);
+		snprintf(seq, sizeof(seq), "%llu",
+			 (unsigned long long)m->sequence);
+		const struct stn_field f[] = {
+			{"bundle", m->id_hex}, {"name", m->name},
+			{"version", m->version}, {"sequence", seq},
+			{"signers", signers}, {"dir", dir},
+		};
+		return stn_session_log(s, "bundle-verified", f, 6, d);
+	}
+}
+
+/* Installed sequence: the device's word, else the journal's highest. */
+static int installed_sequence(struct stn_session *s,
+			      const struct cu_identity *id,
+			      struct cu_installed *out, struct stn_diag *d)
+{
+	uint64_t seq = 0;
+	int found = 0, rc;
+
+	if (id->has_sequence) {
+		out->sequence = id->sequence;
+		out->source = CU_SEQ_DEVICE;
+		return 0;
+	}
+	rc = stn_journal_installed_sequence(stn_session_journal(s), id->serial,
+					    &seq, &found, d);
+	if (rc)
+		return rc;
+	out->sequence = seq;
+	out->source = found ? CU_SEQ_JOURNAL : CU_SEQ_UNKNOWN;
+	return 0;
+}
+
+static int check_device(struct stn_session *s, const char *dir,
+			const char *source, int allow_reinstall,
+			const struct stn_events *ev, struct stn_report *rep,
+			struct stn_diag *d)
+{
+	struct stn_diag why;
+	int rc;
+
+	ev_phase(ev, STN_PHASE_CHECK, source);
+	stn_diag_init(&why);
+	rc = installed_sequence(s, &rep->identity, &rep->installed, &why);
+	if (rc) {
+		*d = why;
+		return rc;
+	}
+	rc = cu_device_check(rep->bundle, &rep->identity, source,
+			     &rep->installed, allow_reinstall, &rep->device,
+			     &why);
+	if (rc) {
+		*d = why;
+		return log_refusal(s, "device-refused",
+				   cu_bundle_manifest(rep->bundle), dir,
+				   rep->identity.serial, rc, &why, d);
+	}
+	return 0;
+}
+
+int stn_verify(struct stn_session *s, const char *dir,
+	       const struct cu_identity *identity, const char *source,
+	       int allow_reinstall, const struct stn_events *ev,
+	       struct stn_report *rep, struct stn_diag *d)
+{
+	struct md_stage *st = NULL;
+	int rc;
+
+	rc = stage_and_verify(s, dir, ev, &st, rep, d);
+	if (rc == 0 && identity) {
+		rep->have_device = 1;
+		rep->identity = *identity;
+		rc = check_device(s, dir, source, allow_reinstall, ev, rep, d);
+	}
+	md_stage_free(st);
+	ev_phase(ev, STN_PHASE_DONE, NULL);
+	return rc;
+}
+
+static int write_images(struct stn_session *s, struct stn_device *dev,
+			const char *stage_dir, const struct stn_events *ev,
+			struct stn_report *rep, char *digests, size_t dcap,
+			struct stn_diag *d)
+{
+	const struct cu_manifest *m = cu_bundle_manifest(rep->bundle);
+	struct progress_ctx pc = {ev, STN_PHASE_WRITE};
+	struct stn_device_progress dp = {write_progress, &pc};
+	size_t used = 0;
+	int rc;
+
+	(void)s;
+	rep->proof = STN_PROOF_READBACK;
+	for (size_t i = 0; i < m->nimages; i++) {
+		const struct cu_image *img = &m->images[i];
+		struct stn_write_result wr;
+		char path[4400], hex[CU_SHA256_HEX_LEN + 1];
+
+		snprintf(path, sizeof(path), "%s/%s", stage_dir, img->file);
+		ev_phase(ev, STN_PHASE_WRITE, img->label);
+		rc = stn_device_write(dev, img, path, &dp, &wr, d);
+		if (rc)
+			return rc;
+		rep->images_written++;
+		if (wr.proof < rep->proof)
+			rep->proof = wr.proof;
+		cu_hex(img->sha256, sizeof(img->sha256), hex);
+		used += (size_t)snprintf(digests + used, dcap - used,
+					 "%s%s:%s", i ? " " : "", img->label,
+					 hex);
+		if (used >= dcap)
+			used = dcap - 1;
+	}
+	return 0;
+}
+
+int stn_push(struct stn_session *s, const char *dir, const char *spec,
+	     int allow_reinstall, const struct stn_events *ev,
+	     struct stn_report *rep, struct stn_diag *d)
+{
+	struct md_stage *st = NULL;
+	struct stn_device *dev = NULL;
+	const struct cu_manifest *m;
+	struct stn_diag why;
+	char before[24], seq[24], ms[24];
+	char digests[CU_MAX_IMAGES * 100];
+	struct timespec t0, t1;
+	int rc;
+
+	rc = stage_and_verify(s, dir, ev, &st, rep, d);
+	if (rc)
+		goto out;
+	m = cu_bundle_manifest(rep->bundle);
+
+	ev_phase(ev, STN_PHASE_IDENTIFY, spec);
+	stn_diag_init(&why);
+	rc = stn_device_open(stn_session_config(s), spec, &dev, &why);
+	if (rc == 0)
+		rc = stn_device_identify(dev, &rep->identity, &why);
+	if (rc) {
+		*d = why;
+		/* A device we could not reach is not a refusal of it. */
+		rc = log_refusal(s, stn_err_exit(rc) == STN_EXIT_IO
+					    ? "device-error"
+					    : "device-refused",
+				 m, dir, NULL, rc, &why, d);
+		goto out;
+	}
+	rep->have_device = 1;
+	rc = check_device(s, dir, spec, allow_reinstall, ev, rep, d);
+	if (rc)
+		goto out;
+
+	snprintf(before, sizeof(before), "%llu",
+		 (unsigned long long)rep->installed.sequence);
+	snprintf(seq, sizeof(seq), "%llu", (unsigned long long)m->sequence);
+	{
+		const char *src = rep->installed.source == CU_SEQ_DEVICE
+					  ? "device"
+				  : rep->installed.source == CU_SEQ_JOURNAL
+					  ? "journal"
+					  : "unknown";
+		const struct stn_field f[] = {
+			{"bundle", m->id_hex},
+			{"name", m->name},
+			{"version", m->version},
+			{"device", spec},
+			{"transport", stn_device_transport(dev)},
+			{"serial", rep->identity.serial},
+			{"model", rep->identity.model},
+			{"hardware", rep->identity.hardware[0]
+					     ? rep->identity.hardware
+					     : "-"},
+			{"sequence-before", before},
+			{"sequence-source", src},
+			{"sequence", seq},
+			{"reinstall", rep->device.reinstall ? "yes" : "no"},
+		};
+		if ((rc = stn_session_log(s, "install-started", f, 12, d)))
+			goto out;
+	}
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	stn_diag_init(&why);
+	rc = write_images(s, dev, md_stage_dir(st), ev, rep, digests,
+			  sizeof(digests), &why);
+	if (rc == 0) {
+		ev_phase(ev, STN_PHASE_BOOT, spec);
+		rc = stn_device_boot(dev, &why);
+		rep->booted = rc == 0;
+	}
+	if (rc) {
+		*d = why;
+		rc = log_refusal(s, "install-failed", m, dir,
+				 rep->identity.serial, rc, &why, d);
+		goto out;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	snprintf(ms, sizeof(ms), "%lld",
+		 (long long)((t1.tv_sec - t0.tv_sec) * 1000 +
+			     (t1.tv_nsec - t0.tv_nsec) / 1000000));
+	{
+		const struct stn_field f[] = {
+			{"bundle", m->id_hex},
+			{"name", m->name},
+			{"version", m->version},
+			{"serial", rep->identity.serial},
+			{"model", rep->identity.model},
+			{"sequence-before", before},
+			{"sequence", seq},
+			{"images", digests},
+			{"proof", stn_proof_name(rep->proof)},
+			{"duration-ms", ms},
+		};
+		rc = stn_session_log(s, "install-finished", f, 10, d);
+	}
+out:
+	stn_device_close(dev);
+	md_stage_free(st);
+	ev_phase(ev, STN_PHASE_DONE, NULL);
+	return rc;
+}

@@ -1,0 +1,79 @@
+/* station/install.h: the station's two decisions as flows.  Verify stages a
+ * bundle and judges it (for a device, when an identity is given); push does
+ * the same and then installs, image by image, and calls the install good
+ * only with proof.  Both journal every step and refusal, and report
+ * progress through callbacks: nothing here prints. */
+#ifndef STN_INSTALL_H
+#define STN_INSTALL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "custody/manifest.h"
+#include "custody/verify.h"
+#include "station/device.h"
+
+struct stn_diag;
+struct stn_session;
+
+enum stn_phase {
+	STN_PHASE_STAGE = 0, /* copying from media, hashing */
+	STN_PHASE_VERIFY,    /* signatures, validity, images */
+	STN_PHASE_IDENTIFY,  /* asking the device who it is */
+	STN_PHASE_CHECK,     /* target and sequence */
+	STN_PHASE_WRITE,     /* sending an image */
+	STN_PHASE_BOOT,      /* starting the new image */
+	STN_PHASE_DONE,
+};
+
+const char *stn_phase_name(enum stn_phase p);
+
+struct stn_events {
+	/* A phase begins; detail is e.g. the image label.  May be NULL. */
+	void (*phase)(void *ctx, enum stn_phase p, const char *detail);
+	/* Bytes done of total within the current phase.  May be NULL. */
+	void (*progress)(void *ctx, enum stn_phase p, uint64_t done,
+			 uint64_t total);
+	void *ctx;
+};
+
+/* What a verify or push found: every check's outcome, so a front end can
+ * show all of them.  Fill with stn_report_init; free with stn_report_fini. */
+struct stn_report {
+	struct cu_bundle *bundle; /* NULL when the manifest was unreadable */
+	int have_device;
+	struct cu_identity identity;
+	struct cu_installed installed;
+	struct cu_device_verdict device;
+	/* push only */
+	size_t images_written;
+	enum stn_proof proof; /* the weakest proof among the images */
+	int booted;
+};
+
+void stn_report_init(struct stn_report *r);
+void stn_report_fini(struct stn_report *r);
+
+/*
+ * Stage the bundle in dir, verify it at the session start and, when
+ * identity is not NULL, check it against that device (source names the
+ * identity in messages).  Journals bundle-verified or bundle-refused (and
+ * device-refused).  Returns 0 when accepted, else the first failure's code
+ * with d naming the rule and the file.
+ */
+int stn_verify(struct stn_session *s, const char *dir,
+	       const struct cu_identity *identity, const char *source,
+	       int allow_reinstall, const struct stn_events *ev,
+	       struct stn_report *rep, struct stn_diag *d);
+
+/*
+ * Verify, open the device named by spec, identify it, check it, write each
+ * image from the staged copy, require the device's proof where the
+ * transport has one, boot.  Nothing is written to a device unless every
+ * check passed.  Returns 0 or the first failure's code.
+ */
+int stn_push(struct stn_session *s, const char *dir, const char *spec,
+	     int allow_reinstall, const struct stn_events *ev,
+	     struct stn_report *rep, struct stn_diag *d);
+
+#endif

@@ -1,0 +1,237 @@
+/* station/release.c: writing bundles for `station bundle create`. */
+#include "station/release.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "custody/manifest.h"
+#include "custody/record.h"
+#include "custody/sha256.h"
+#include "station/error.h"
+
+static int copy_hash(const char *src, int dirfd, const char *name,
+		     uint64_t *size, uint8_t sha[CU_SHA256_LEN],
+		     struct stn_diag *d)
+{
+	struct cu_sha256 *h = cu_sha256_new();
+	uint8_t *buf = malloc(1 << 20);
+	uint64_t total = 0;
+	int in = -1, out = -1, rc = 0;
+	struct stat st;
+
+	if (!h || !buf) {
+		rc = stn_fail(d, STN_E_NOMEM, src, "copying");
+		goto out;
+	}
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0 || fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
+		rc = stn_fail(d, STN_E_USAGE, src, "image is not a readable "
+			      "regular file%s%s", in < 0 ? ": " : "",
+			      in < 0 ? strerror(errno) : "");
+		goto out;
+	}
+	out = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		     0644);
+	if (out < 0) {
+		rc = stn_fail(d, STN_E_IO, name, "cannot create: %s",
+			      strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(in, buf, 1 << 20);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = stn_fail(d, STN_E_IO, src, "read: %s",
+				      strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(out, buf + off, (size_t)(n - off));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				rc = stn_fail(d, STN_E_IO, name, "write: %s",
+					      strerror(errno));
+				goto out;
+			}
+			off += w;
+		}
+		cu_sha256_update(h, buf, (size_t)n);
+		total += (uint64_t)n;
+	}
+	if (fsync(out) != 0) {
+		rc = stn_fail(d, STN_E_IO, name, "fsync: %s", strerror(errno));
+		goto out;
+	}
+	*size = total;
+	cu_sha256_final(h, sha);
+out:
+	if (out >= 0 && close(out) != 0 && rc == 0)
+		rc = stn_fail(d, STN_E_IO, name, "close: %s", strerror(errno));
+	if (in >= 0)
+		close(in);
+	cu_sha256_free(h);
+	free(buf);
+	return rc;
+}
+
+static int write_file(int dirfd, const char *name, const char *text,
+		      struct stn_diag *d)
+{
+	size_t len = strlen(text), off = 0;
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+			0644);
+	int rc = 0;
+
+	if (fd < 0)
+		return stn_fail(d, STN_E_IO, name, "cannot create: %s",
+				strerror(errno));
+	while (off < len) {
+		ssize_t w = write(fd, text + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			rc = stn_fail(d, STN_E_IO, name, "write: %s",
+				      strerror(errno));
+			break;
+		}
+		off += (size_t)w;
+	}
+	if (rc == 0 && fsync(fd) != 0)
+		rc = stn_fail(d, STN_E_IO, name, "fsync: %s", strerror(errno));
+	if (close(fd) != 0 && rc == 0)
+		rc = stn_fail(d, STN_E_IO, name, "close: %s", strerror(errno));
+	return rc;
+}
+
+static void remove_dir(const char *dir)
+{
+	DIR *dh = opendir(dir);
+	struct dirent *e;
+
+	while (dh && (e = readdir(dh)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			unlinkat(dirfd(dh), e->d_name, 0);
+	if (dh)
+		closedir(dh);
+	rmdir(dir);
+}
+
+int stn_release_create(const struct stn_release *rel, const char *outdir,
+		       struct stn_diag *d)
+{
+	struct cu_manifest *m = NULL, *check = NULL;
+	char *text = NULL;
+	int dirfd = -1, rc = 0;
+
+	if (rel->nimages < 1 || rel->nimages > CU_MAX_IMAGES)
+		return stn_fail(d, STN_E_USAGE, "--image",
+				"give 1 to %d images", CU_MAX_IMAGES);
+	if (rel->nhardware > CU_MAX_HARDWARE)
+		return stn_fail(d, STN_E_USAGE, "--hardware",
+				"at most %d hardware revisions",
+				CU_MAX_HARDWARE);
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return stn_fail(d, STN_E_NOMEM, outdir, "bundle");
+	if (strlen(rel->name) > 64 || strlen(rel->version) > 128 ||
+	    strlen(rel->model) > 256) {
+		rc = stn_fail(d, STN_E_USAGE, "--name", "value too long");
+		goto out;
+	}
+	snprintf(m->name, sizeof(m->name), "%s", rel->name);
+	snprintf(m->version, sizeof(m->version), "%s", rel->version);
+	snprintf(m->model, sizeof(m->model), "%s", rel->model);
+	m->sequence = rel->sequence;
+	m->created = rel->created;
+	m->expires = rel->expires;
+	for (size_t i = 0; i < rel->nhardware; i++) {
+		if (strlen(rel->hardware[i]) > 64) {
+			rc = stn_fail(d, STN_E_USAGE, "--hardware",
+				      "revision too long");
+			goto out;
+		}
+		snprintf(m->hardware[i], sizeof(m->hardware[i]), "%s",
+			 rel->hardware[i]);
+	}
+	m->nhardware = rel->nhardware;
+
+	if (mkdir(outdir, 0755) != 0) {
+		rc = stn_fail(d, errno == EEXIST ? STN_E_USAGE : STN_E_IO,
+			      outdir, "cannot create bundle directory: %s",
+			      strerror(errno));
+		goto out;
+	}
+	dirfd = open(outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		rc = stn_fail(d, STN_E_IO, outdir, "open: %s", strerror(errno));
+		goto fail;
+	}
+	for (size_t i = 0; i < rel->nimages; i++) {
+		const struct stn_release_image *ri = &rel->images[i];
+		struct cu_image *img = &m->images[i];
+		const char *base = strrchr(ri->path, '/');
+		base = base ? base + 1 : ri->path;
+
+		if (strlen(ri->label) > 32 || strlen(base) > CU_FILE_NAME_MAX ||
+		    !cu_chars_in(base, CU_FILE_CHARS) || base[0] == '.' ||
+		    strcmp(base, "manifest") == 0) {
+			rc = stn_fail(d, STN_E_USAGE, ri->path,
+				      "image file name must be [A-Za-z0-9._-], "
+				      "not start with '.', not be 'manifest'");
+			goto fail;
+		}
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(m->images[k].file, base) == 0) {
+				rc = stn_fail(d, STN_E_USAGE, ri->path,
+					      "two images named %s", base);
+				goto fail;
+			}
+		snprintf(img->label, sizeof(img->label), "%s", ri->label);
+		snprintf(img->file, sizeof(img->file), "%s", base);
+		img->slot = ri->slot;
+		if ((rc = copy_hash(ri->path, dirfd, base, &img->size,
+				    img->sha256, d)))
+			goto fail;
+	}
+	m->nimages = rel->nimages;
+	text = cu_manifest_render(m);
+	if (!text) {
+		rc = stn_fail(d, STN_E_NOMEM, outdir, "manifest");
+		goto fail;
+	}
+	/* Parse what we are about to write with the station's own strict
+	 * parser: the release side must never ship a manifest the field
+	 * would refuse as malformed. */
+	if ((rc = cu_manifest_parse(text, strlen(text), "manifest", &check,
+				    d))) {
+		rc = stn_refail(d, STN_E_USAGE, d ? d->where : NULL, "%s",
+				d ? d->text : "bad manifest");
+		goto fail;
+	}
+	if ((rc = write_file(dirfd, "manifest", text, d)))
+		goto fail;
+	goto out;
+fail:
+	if (dirfd >= 0) {
+		close(dirfd);
+		dirfd = -1;
+	}
+	remove_dir(outdir);
+out:
+	if (dirfd >= 0)
+		close(dirfd);
+	free(text);
+	cu_manifest_free(check);
+	cu_manifest_free(m);
+	return rc;
+}

@@ -1,0 +1,49 @@
+/* station/session.h: one run of the station.  A session loads the
+ * configuration and trust store, opens the journal, fixes the start time
+ * that every expiry check uses, and journals its own start and end.  Every
+ * event goes through stn_session_log, which fails closed: an action whose
+ * event cannot be journaled does not happen. */
+#ifndef STN_SESSION_H
+#define STN_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "station/journal.h"
+
+struct stn_diag;
+struct stn_config;
+struct cu_trust;
+
+enum {
+	STN_SESSION_QUIET = 1, /* read-only use: no session-start/end events */
+};
+
+struct stn_session;
+
+/* Errors: STN_E_CONFIG (configuration, trust store or station certificate
+ * unusable), STN_E_TECHNICIAN (technician given but not configured),
+ * STN_E_JOURNAL, STN_E_NOMEM. */
+int stn_session_open(const char *config_path, const char *technician,
+		     const char *command, unsigned flags,
+		     struct stn_session **out, struct stn_diag *d);
+/* Journals session-end with the result (0 or an STN_E_* code) and frees.
+ * NULL is fine. */
+void stn_session_close(struct stn_session *s, int result);
+
+const struct stn_config *stn_session_config(const struct stn_session *s);
+const struct cu_trust *stn_session_trust(const struct stn_session *s);
+struct stn_journal *stn_session_journal(struct stn_session *s);
+int64_t stn_session_start(const struct stn_session *s);
+const char *stn_session_id(const struct stn_session *s);
+const char *stn_session_technician(const struct stn_session *s); /* or NULL */
+/* data/staging: where bundles are copied before they are verified. */
+const char *stn_session_staging(const struct stn_session *s);
+
+/* Append an event to the journal under this session.  Errors:
+ * STN_E_JOURNAL. */
+int stn_session_log(struct stn_session *s, const char *type,
+		    const struct stn_field *fields, size_t nfields,
+		    struct stn_diag *d);
+
+#endif

@@ -1,0 +1,28 @@
+/* ui/cli.h: the command-line front end's subcommands and the few helpers
+ * they share (option parsing and printing refusals).  Only ui/ prints. */
+#ifndef UI_CLI_H
+#define UI_CLI_H
+
+#include <stdio.h>
+
+struct stn_diag;
+
+/* Each returns the process exit code (spec/cli.md). */
+int ui_cmd_verify(int argc, char **argv);
+int ui_cmd_push(int argc, char **argv);
+int ui_cmd_journal(int argc, char **argv);
+int ui_cmd_bundle(int argc, char **argv);
+int ui_cmd_sign(int argc, char **argv);
+
+/* Print "station: refused: rule R: WHERE: TEXT" (or "error:" for usage,
+ * configuration and I/O classes) to stderr and return the exit code. */
+int ui_report(const char *cmd, const struct stn_diag *d);
+/* A usage error: message, then the command's usage; returns 2. */
+int ui_usage_error(const char *usage, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* --config value, or the default. */
+const char *ui_config_path(const char *given);
+/* Write s as a JSON string (with quotes) to f. */
+void ui_json_string(FILE *f, const char *s);
+
+#endif

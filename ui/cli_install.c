@@ -1,0 +1,292 @@
+/* ui/cli_install.c: `station verify` and `station push`, thin over
+ * station/install.h: parse options, call the core, print what it found. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "custody/record.h"
+#include "custody/rfc3339.h"
+#include "station/error.h"
+#include "station/install.h"
+#include "station/session.h"
+#include "ui/cli.h"
+
+static const char verify_usage[] =
+	"usage: station verify [--config FILE] [--technician ID] "
+	"[--device FILE] [--reinstall] [--json] BUNDLE\n";
+static const char push_usage[] =
+	"usage: station push [--config FILE] --technician ID --device SPEC "
+	"[--reinstall] BUNDLE\n"
+	"  SPEC: serial:/dev/ttyX (console device) or ymodem:/dev/ttyX "
+	"(plain YMODEM, identity from [port])\n";
+
+/* Reads an identity record file (bounded, no symlinks). */
+static int load_identity(const char *path, struct cu_identity *id,
+			 struct stn_diag *d)
+{
+	char *buf = malloc(CU_RECORD_MAX + 1);
+	size_t have = 0;
+	int fd, rc = 0;
+
+	if (!buf)
+		return stn_fail(d, STN_E_NOMEM, path, "reading identity");
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		free(buf);
+		return stn_fail(d, STN_E_USAGE, path, "cannot open: %s",
+				strerror(errno));
+	}
+	while (have <= CU_RECORD_MAX) {
+		ssize_t n = read(fd, buf + have, CU_RECORD_MAX + 1 - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n < 0)
+				rc = stn_fail(d, STN_E_IO, path, "read: %s",
+					      strerror(errno));
+			break;
+		}
+		have += (size_t)n;
+	}
+	close(fd);
+	if (rc == 0)
+		rc = cu_identity_parse(buf, have, path, id, d);
+	free(buf);
+	return rc;
+}
+
+static void print_checks(FILE *f, const struct stn_report *rep)
+{
+	const struct cu_manifest *m = cu_bundle_manifest(rep->bundle);
+	char t[CU_TIME_LEN + 1];
+	size_t n;
+	const struct cu_signer *sg = cu_bundle_signers(rep->bundle, &n);
+
+	cu_time_format(m->expires, t);
+	fprintf(f, "bundle    %s %s (sequence %llu) for %s\n", m->name,
+		m->version, (unsigned long long)m->sequence, m->model);
+	fprintf(f, "id        %s\n", m->id_hex);
+	fprintf(f, "expires   %s\n", t);
+	fprintf(f, "signers  ");
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, " %s", sg[i].cn);
+	fprintf(f, "%s\n", n ? "" : " (none valid)");
+	for (int c = 0; c < CU_NCHECKS; c++) {
+		const struct cu_check_result *r = NULL;
+		if (c == CU_CHECK_TARGET || c == CU_CHECK_SEQUENCE) {
+			if (!rep->have_device || !rep->device.target.outcome)
+				continue;
+			r = c == CU_CHECK_TARGET ? &rep->device.target
+						 : &rep->device.sequence;
+		} else {
+			r = cu_bundle_check(rep->bundle, (enum cu_check)c);
+		}
+		fprintf(f, "  %-11s %-12s %s\n", cu_check_name((enum cu_check)c),
+			cu_outcome_name(r->outcome), r->diag.text);
+	}
+}
+
+static void print_json(FILE *f, const struct stn_report *rep, int rc,
+		       const struct stn_diag *d)
+{
+	fprintf(f, "{\"verdict\":\"%s\"", rc ? "refused" : "accepted");
+	if (rc) {
+		fprintf(f, ",\"rule\":");
+		ui_json_string(f, stn_err_rule(rc));
+		fprintf(f, ",\"where\":");
+		ui_json_string(f, d->where);
+		fprintf(f, ",\"reason\":");
+		ui_json_string(f, d->text);
+	}
+	if (rep->bundle) {
+		const struct cu_manifest *m = cu_bundle_manifest(rep->bundle);
+		fprintf(f, ",\"bundle\":{\"id\":\"%s\",\"name\":", m->id_hex);
+		ui_json_string(f, m->name);
+		fprintf(f, ",\"version\":");
+		ui_json_string(f, m->version);
+		fprintf(f, ",\"sequence\":%llu,\"model\":",
+			(unsigned long long)m->sequence);
+		ui_json_string(f, m->model);
+		fprintf(f, "},\"checks\":[");
+		int first = 1;
+		for (int c = 0; c < CU_NCHECKS; c++) {
+			const struct cu_check_result *r;
+			if (c == CU_CHECK_TARGET || c == CU_CHECK_SEQUENCE) {
+				if (!rep->have_device ||
+				    !rep->device.target.outcome)
+					continue;
+				r = c == CU_CHECK_TARGET
+					    ? &rep->device.target
+					    : &rep->device.sequence;
+			} else {
+				r = cu_bundle_check(rep->bundle,
+						    (enum cu_check)c);
+			}
+			fprintf(f, "%s{\"check\":\"%s\",\"outcome\":\"%s\"",
+				first ? "" : ",",
+				cu_check_name((enum cu_check)c),
+				cu_outcome_name(r->outcome));
+			if (r->outcome == CU_FAILED) {
+				fprintf(f, ",\"rule\":");
+				ui_json_string(f, stn_err_rule(r->diag.code));
+			}
+			fprintf(f, ",\"where\":");
+			ui_json_string(f, r->diag.where);
+			fprintf(f, ",\"detail\":");
+			ui_json_string(f, r->diag.text);
+			fputc('}', f);
+			first = 0;
+		}
+		fputc(']', f);
+	}
+	fputs("}\n", f);
+}
+
+int ui_cmd_verify(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"technician", required_argument, NULL, 't'},
+		{"device", required_argument, NULL, 'd'},
+		{"reinstall", no_argument, NULL, 'r'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
+	const char *config = NULL, *tech = NULL, *devfile = NULL;
+	int json = 0, reinstall = 0, c, rc;
+	struct stn_session *s = NULL;
+	struct cu_identity id;
+	struct stn_report rep;
+	struct stn_diag d;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config = optarg; break;
+		case 't': tech = optarg; break;
+		case 'd': devfile = optarg; break;
+		case 'r': reinstall = 1; break;
+		case 'j': json = 1; break;
+		case 'h': fputs(verify_usage, stdout); return 0;
+		default: return ui_usage_error(verify_usage, "bad option");
+		}
+	}
+	if (optind != argc - 1)
+		return ui_usage_error(verify_usage, "give exactly one BUNDLE");
+	stn_diag_init(&d);
+	stn_report_init(&rep);
+	if (devfile && (rc = load_identity(devfile, &id, &d)))
+		return ui_report("verify", &d);
+	rc = stn_session_open(ui_config_path(config), tech, "verify", 0, &s,
+			      &d);
+	if (rc)
+		return ui_report("verify", &d);
+	rc = stn_verify(s, argv[optind], devfile ? &id : NULL, devfile,
+			reinstall, NULL, &rep, &d);
+	if (json)
+		print_json(stdout, &rep, rc, &d);
+	else if (rep.bundle)
+		print_checks(stdout, &rep);
+	if (!json && rc == 0)
+		printf("verdict   accepted%s\n",
+		       devfile ? " for this device" : " (no device given)");
+	stn_session_close(s, rc);
+	stn_report_fini(&rep);
+	return rc ? ui_report("verify", &d) : 0;
+}
+
+struct push_view {
+	int tty;
+	enum stn_phase phase;
+	int last_pct;
+	const char *detail;
+};
+
+static void push_phase(void *ctx, enum stn_phase p, const char *detail)
+{
+	struct push_view *v = ctx;
+
+	if (v->tty && v->last_pct >= 0)
+		fputc('\n', stderr);
+	v->phase = p;
+	v->last_pct = -1;
+	if (p != STN_PHASE_DONE)
+		fprintf(stderr, "  %-8s %s\n", stn_phase_name(p),
+			detail ? detail : "");
+}
+
+static void push_progress(void *ctx, enum stn_phase p, uint64_t done,
+			  uint64_t total)
+{
+	struct push_view *v = ctx;
+	int pct = total ? (int)(done * 100 / total) : 100;
+
+	(void)p;
+	if (pct == v->last_pct || (!v->tty && pct % 25 && pct != 100))
+		return;
+	v->last_pct = pct;
+	if (v->tty)
+		fprintf(stderr, "\r           %3d%%  %llu / %llu bytes", pct,
+			(unsigned long long)done, (unsigned long long)total);
+	else
+		fprintf(stderr, "           %3d%%  %llu / %llu bytes\n", pct,
+			(unsigned long long)done, (unsigned long long)total);
+}
+
+int ui_cmd_push(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"technician", required_argument, NULL, 't'},
+		{"device", required_argument, NULL, 'd'},
+		{"reinstall", no_argument, NULL, 'r'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
+	const char *config = NULL, *tech = NULL, *spec = NULL;
+	struct push_view view = {isatty(2), STN_PHASE_STAGE, -1, NULL};
+	struct stn_events ev = {push_phase, push_progress, &view};
+	struct stn_session *s = NULL;
+	struct stn_report rep;
+	struct stn_diag d;
+	int reinstall = 0, c, rc;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config = optarg; break;
+		case 't': tech = optarg; break;
+		case 'd': spec = optarg; break;
+		case 'r': reinstall = 1; break;
+		case 'h': fputs(push_usage, stdout); return 0;
+		default: return ui_usage_error(push_usage, "bad option");
+		}
+	}
+	if (!tech || !spec)
+		return ui_usage_error(push_usage,
+				      "--technician and --device are required");
+	if (optind != argc - 1)
+		return ui_usage_error(push_usage, "give exactly one BUNDLE");
+	stn_diag_init(&d);
+	stn_report_init(&rep);
+	rc = stn_session_open(ui_config_path(config), tech, "push", 0, &s, &d);
+	if (rc)
+		return ui_report("push", &d);
+	rc = stn_push(s, argv[optind], spec, reinstall, &ev, &rep, &d);
+	if (rc == 0) {
+		const struct cu_manifest *m = cu_bundle_manifest(rep.bundle);
+		printf("installed %s %s (sequence %llu) on %s serial %s; "
+		       "proof: %s\n", m->name, m->version,
+		       (unsigned long long)m->sequence, rep.identity.model,
+		       rep.identity.serial, stn_proof_name(rep.proof));
+		if (rep.proof == STN_PROOF_NONE)
+			printf("warning: this transport cannot read back; the "
+			       "install is recorded as unproven\n");
+	}
+	stn_session_close(s, rc);
+	stn_report_fini(&rep);
+	return rc ? ui_report("push", &d) : 0;
+}

@@ -1,0 +1,106 @@
+/* ui/main.c: the `station` program: subcommands in the style of git
+ * (spec/cli.md).  Everything below main returns codes; only here and in
+ * ui/ is anything printed or the process exited. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "station/config.h"
+#include "station/error.h"
+#include "ui/cli.h"
+
+static const char usage[] =
+	"usage: station [--config FILE] COMMAND [ARGS]\n"
+	"\n"
+	"commands:\n"
+	"  verify [--technician ID] [--device FILE] [--reinstall] [--json] BUNDLE\n"
+	"  push --technician ID --device SPEC [--reinstall] BUNDLE\n"
+	"        SPEC: serial:/dev/ttyX (console) or ymodem:/dev/ttyX (plain)\n"
+	"  journal [--since T] [--json] [--verify]\n"
+	"  bundle create --name N --version V --sequence S --model M\n"
+	"        [--hardware H]... [--expires T] --image LABEL=FILE[@SLOT]... OUTDIR\n"
+	"  sign --key KEY --cert CHAIN [--label L] FILE\n"
+	"\n"
+	"Every command takes --config FILE (default $STATION_CONFIG, else\n"
+	"/etc/station/station.conf).  Exit codes: 0 done or accepted, 1 refused,\n"
+	"2 usage or configuration error, 3 I/O or device error (retry may cure).\n";
+
+int ui_report(const char *cmd, const struct stn_diag *d)
+{
+	char line[1200];
+	int code = stn_err_exit(d->code);
+
+	stn_diag_format(d, line, sizeof(line));
+	fprintf(stderr, "station %s: %s: %s\n", cmd,
+		code == STN_EXIT_REFUSED ? "refused" : "error", line);
+	return code;
+}
+
+int ui_usage_error(const char *use, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("station: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n", stderr);
+	if (use)
+		fputs(use, stderr);
+	return STN_EXIT_USAGE;
+}
+
+const char *ui_config_path(const char *given)
+{
+	return given ? given : stn_config_default_path();
+}
+
+void ui_json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = {
+		{"verify", ui_cmd_verify}, {"push", ui_cmd_push},
+		{"journal", ui_cmd_journal}, {"bundle", ui_cmd_bundle},
+		{"sign", ui_cmd_sign},
+	};
+	int first = 1;
+
+	/* A leading --config applies to the subcommand; pass it along. */
+	if (argc > 2 && strcmp(argv[1], "--config") == 0) {
+		if (setenv("STATION_CONFIG", argv[2], 1) != 0)
+			return ui_usage_error(NULL, "cannot set config path");
+		first = 3;
+	}
+	if (argc <= first) {
+		fputs("station: the text UI is not in this build yet; use a "
+		      "subcommand.\n", stderr);
+		fputs(usage, stderr);
+		return STN_EXIT_USAGE;
+	}
+	if (strcmp(argv[first], "--help") == 0 ||
+	    strcmp(argv[first], "help") == 0) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(argv[first], cmds[i].name) == 0)
+			return cmds[i].fn(argc - first, argv + first);
+	return ui_usage_error(usage, "unknown command '%s'", argv[first]);
+}
