@@ -132,13 +132,11 @@ static int load_station(struct stn_config *c, const struct cu_record *r,
 	int rc;
 
 	if ((rc = cu_get_token(r, s, "id", "A-Za-z0-9._-", 64, &v, d)))
-		return stn_refail(d, STN_E_CONFIG, d ? d->where : NULL, "%s",
-				  d ? d->text : "bad id");
+		return stn_recode(d, STN_E_CONFIG);
 	if (!(c->id = strdup(v)))
 		return STN_E_NOMEM;
 	if ((rc = cu_get_token(r, s, "site", "A-Za-z0-9._-", 64, &v, d)))
-		return stn_refail(d, STN_E_CONFIG, d ? d->where : NULL, "%s",
-				  d ? d->text : "bad site");
+		return stn_recode(d, STN_E_CONFIG);
 	if (!(c->site = strdup(v)))
 		return STN_E_NOMEM;
 	if (path_opt(confdir, s, "key", &c->key) ||
@@ -212,8 +210,7 @@ static int load_trust(struct stn_config *c, const struct cu_record *r,
 					  "stale-crl must be warn or refuse");
 	}
 	if (rc)
-		return stn_refail(d, STN_E_CONFIG, d ? d->where : NULL, "%s",
-				  d ? d->text : "bad value");
+		return stn_recode(d, STN_E_CONFIG);
 	return 0;
 }
 
@@ -288,8 +285,7 @@ static int load_lists(struct stn_config *c, const struct cu_record *r,
 				460800, 921600};
 			int ok = 0;
 			if (cu_get_u64(r, s, "baud", &u, d))
-				return stn_refail(d, STN_E_CONFIG, d->where,
-						  "%s", d->text);
+				return stn_recode(d, STN_E_CONFIG);
 			for (size_t b = 0; b < sizeof(bauds) / sizeof(*bauds);
 			     b++)
 				ok |= u == bauds[b];
@@ -337,13 +333,12 @@ int stn_config_load(const char *path, struct stn_config **out,
 		/* Every problem reading station.conf is a configuration
 		 * error (exit 2), whatever the record layer called it. */
 		if (d && d->code)
-			stn_refail(d, STN_E_CONFIG, d->where, "%s", d->text);
+			stn_recode(d, STN_E_CONFIG);
 		return STN_E_CONFIG;
 	}
 	rc = cu_record_check(r, conf_rules, NULL, d);
 	if (rc) {
-		rc = stn_refail(d, STN_E_CONFIG, d ? d->where : NULL, "%s",
-				d ? d->text : "bad configuration");
+		rc = stn_recode(d, STN_E_CONFIG);
 		goto out;
 	}
 	c = calloc(1, sizeof(*c));

@@ -92,6 +92,13 @@ int stn_refail(struct stn_diag *d, int code, const char *where,
 	return code;
 }
 
+int stn_recode(struct stn_diag *d, int code)
+{
+	if (d)
+		d->code = code;
+	return code;
+}
+
 void stn_diag_format(const struct stn_diag *d, char *buf, size_t size)
 {
 	const char *text = d->text[0] ? d->text : stn_strerror(d->code);

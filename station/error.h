@@ -103,6 +103,9 @@ int stn_fail(struct stn_diag *d, int code, const char *where, const char *fmt,
 /* Same, but overwrite whatever is recorded (used when wrapping a cause). */
 int stn_refail(struct stn_diag *d, int code, const char *where,
 	       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Re-class a recorded failure (e.g. a record error inside station.conf is a
+ * configuration error), keeping where and text.  Returns code; NULL is fine. */
+int stn_recode(struct stn_diag *d, int code);
 /* "rule RULE: WHERE: TEXT" (parts that are empty are left out). */
 void stn_diag_format(const struct stn_diag *d, char *buf, size_t size);
 

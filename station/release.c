@@ -214,8 +214,7 @@ int stn_release_create(const struct stn_release *rel, const char *outdir,
 	 * would refuse as malformed. */
 	if ((rc = cu_manifest_parse(text, strlen(text), "manifest", &check,
 				    d))) {
-		rc = stn_refail(d, STN_E_USAGE, d ? d->where : NULL, "%s",
-				d ? d->text : "bad manifest");
+		rc = stn_recode(d, STN_E_USAGE);
 		goto fail;
 	}
 	if ((rc = write_file(dirfd, "manifest", text, d)))

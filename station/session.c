@@ -78,8 +78,7 @@ int stn_session_open(const char *config_path, const char *technician,
 	if ((rc = cu_trust_load(s->cfg->anchors, s->cfg->crl_dir, &s->trust,
 				d))) {
 		if (stn_err_exit(rc) != STN_EXIT_IO)
-			rc = stn_refail(d, STN_E_CONFIG, d->where, "%s",
-					d->text);
+			rc = stn_recode(d, STN_E_CONFIG);
 		goto fail;
 	}
 	cu_trust_set_stale_crl_refuse(s->trust, s->cfg->stale_crl_refuse);
