@@ -352,12 +352,17 @@ int md_stage_bundle(const char *src_dir, const char *staging_root,
 	src_dirfd = open(src_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 					  O_CLOEXEC);
 	if (src_dirfd < 0) {
-		rc = stn_fail(d, errno == ELOOP || errno == ENOTDIR
-					 ? STN_E_UNSAFE
-					 : STN_E_IO,
-			      src_dir, "cannot open bundle directory: %s",
-			      errno == ELOOP ? "it is a symbolic link"
-					     : strerror(errno));
+		struct stat lst;
+		int err = errno;
+		/* O_DIRECTORY reports a symlink as ENOTDIR; say what it is. */
+		if (lstat(src_dir, &lst) == 0 && S_ISLNK(lst.st_mode))
+			rc = stn_fail(d, STN_E_UNSAFE, src_dir,
+				      "bundle directory is a symbolic link");
+		else
+			rc = stn_fail(d, err == ENOTDIR ? STN_E_UNSAFE
+							: STN_E_IO,
+				      src_dir, "cannot open bundle directory: %s",
+				      strerror(err));
 		goto out;
 	}
 	if (mkdir(staging_root, 0700) != 0 && errno != EEXIST) {

@@ -1,0 +1,199 @@
+/* tests/test_config.c: station.conf is read strictly (formats §8); every
+ * refusal names file, line and problem; defaults are the documented ones. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "station/config.h"
+#include "station/error.h"
+#include "tests/helpers.h"
+
+static char *dir;
+
+static int setup(void **state)
+{
+	char path[4200];
+	(void)state;
+	dir = th_tempdir();
+	snprintf(path, sizeof(path), "%s/roots.pem", dir);
+	th_write_str(path, "anchors\n");
+	snprintf(path, sizeof(path), "%s/station.key", dir);
+	th_write_str(path, "key\n");
+	snprintf(path, sizeof(path), "%s/station.pem", dir);
+	th_write_str(path, "cert\n");
+	snprintf(path, sizeof(path), "%s/crl", dir);
+	mkdir(path, 0700);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	th_rmrf(dir);
+	free(dir);
+	return 0;
+}
+
+static const char good[] =
+	"# station.conf\n"
+	"[station]\n"
+	"id = STN-0042\n"
+	"site = plant-7\n"
+	"key = station.key\n"
+	"cert = station.pem\n"
+	"data = data\n"
+	"[trust]\n"
+	"anchors = roots.pem\n"
+	"crl = crl\n"
+	"[technician ana]\n"
+	"name = Ana Lima\n"
+	"pin = pbkdf2-sha256$200000$00112233445566778899aabbccddeeff$"
+	"0011223344556677889900112233445566778899001122334455667788990011\n"
+	"[port bench-1]\n"
+	"path = /dev/ttyUSB0\n"
+	"baud = 921600\n"
+	"mode = ymodem\n"
+	"model = TX-200\n"
+	"serial = SN-0009\n";
+
+static int load_text(const char *text, struct stn_config **out,
+		     struct stn_diag *d)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/station.conf", dir);
+	th_write_str(path, text);
+	stn_diag_init(d);
+	return stn_config_load(path, out, d);
+}
+
+static void config_loads_values_and_defaults(void **state)
+{
+	struct stn_config *c = NULL;
+	struct stn_diag d;
+	char want[4200];
+
+	(void)state;
+	assert_int_equal(load_text(good, &c, &d), 0);
+	assert_string_equal(c->id, "STN-0042");
+	assert_string_equal(c->site, "plant-7");
+	/* relative paths are taken relative to the file's directory */
+	snprintf(want, sizeof(want), "%s/data", dir);
+	assert_string_equal(c->data, want);
+	assert_string_equal(c->media, "/media");
+	assert_int_equal(c->release_threshold, 1);
+	assert_true(c->max_token_ttl == 72 * 3600);
+	assert_true(c->max_custody_age == 30 * 86400);
+	assert_int_equal(c->max_custody_hops, 8);
+	assert_int_equal(c->require_custody, 1);
+	assert_int_equal(c->stale_crl_refuse, 0);
+	assert_non_null(stn_config_technician(c, "ana"));
+	assert_string_equal(stn_config_technician(c, "ana")->name, "Ana Lima");
+	assert_null(stn_config_technician(c, "bo"));
+	const struct stn_port *p = stn_config_port(c, "/dev/ttyUSB0");
+	assert_non_null(p);
+	assert_int_equal(p->baud, 921600);
+	assert_int_equal(p->mode, STN_PORT_YMODEM);
+	assert_string_equal(p->serial, "SN-0009");
+	stn_config_free(c);
+}
+
+struct bad_conf {
+	const char *title;
+	const char *text;
+	const char *where; /* ":LINE" */
+	const char *reason;
+};
+
+#define STATION_OK "[station]\nid = S\nsite = p\ndata = d\n"
+#define TRUST_OK "[trust]\nanchors = roots.pem\n"
+
+static const struct bad_conf bad[] = {
+	{"unknown key", STATION_OK "colour = red\n" TRUST_OK, ":5",
+	 "unknown key 'colour' in [station]"},
+	{"unknown section", STATION_OK TRUST_OK "[printer]\n", ":7",
+	 "unknown section [printer]"},
+	{"missing id", "[station]\nsite = p\ndata = d\n" TRUST_OK, ":1",
+	 "missing required key 'id'"},
+	{"missing trust section", STATION_OK, ":1",
+	 "[trust] must appear 1"},
+	{"anchors unreadable", STATION_OK "[trust]\nanchors = nope.pem\n",
+	 ":6", "cannot use"},
+	{"key without cert", STATION_OK "key = station.key\n" TRUST_OK, ":5",
+	 "key and cert must be given together"},
+	{"key unreadable",
+	 STATION_OK "key = absent.key\ncert = station.pem\n" TRUST_OK, ":5",
+	 "cannot use"},
+	{"crl not a directory", STATION_OK TRUST_OK "crl = roots.pem\n", ":7",
+	 "is not a directory"},
+	{"bad threshold", STATION_OK TRUST_OK "release-threshold = 0\n", ":7",
+	 "release-threshold must be 1 to 16"},
+	{"bad duration", STATION_OK TRUST_OK "max-token-ttl = 3 days\n", ":7",
+	 "'max-token-ttl' must be a duration"},
+	{"bad bool", STATION_OK TRUST_OK "require-custody = maybe\n", ":7",
+	 "'require-custody' must be yes or no"},
+	{"bad stale-crl", STATION_OK TRUST_OK "stale-crl = ignore\n", ":7",
+	 "stale-crl must be warn or refuse"},
+	{"bad pin format",
+	 STATION_OK TRUST_OK "[technician ana]\nname = A\npin = 1234\n", ":9",
+	 "pin must be pbkdf2-sha256"},
+	{"technician without name",
+	 STATION_OK TRUST_OK "[technician ana]\n", ":7",
+	 "missing required key 'name' in [technician ana]"},
+	{"port with bad baud",
+	 STATION_OK TRUST_OK "[port p]\npath = /dev/x\nbaud = 12345\n", ":9",
+	 "baud must be one of"},
+	{"ymodem port without serial",
+	 STATION_OK TRUST_OK "[port p]\npath = /dev/x\nmode = ymodem\nmodel = "
+			     "M\n", ":7",
+	 "a ymodem port needs model and serial"},
+	{"same port twice",
+	 STATION_OK TRUST_OK "[port a]\npath = /dev/x\n[port b]\npath = "
+			     "/dev/x\n", ":10",
+	 "configured twice"},
+	{"bad station id", "[station]\nid = S 1\nsite = p\ndata = d\n" TRUST_OK,
+	 ":2", "'id' must be"},
+	{"CR line ends", "[station]\r\nid = S\n", ":1", "carriage return"},
+};
+
+static void config_refuses_each_problem_naming_file_and_line(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct stn_config *c = NULL;
+		struct stn_diag d;
+		int rc = load_text(bad[i].text, &c, &d);
+		if (rc != STN_E_CONFIG || !strstr(d.where, "station.conf") ||
+		    !strstr(d.where, bad[i].where) ||
+		    !strstr(d.text, bad[i].reason))
+			fail_msg("%s: rc %d where '%s' text '%s'", bad[i].title,
+				 rc, d.where, d.text);
+		assert_null(c);
+		assert_int_equal(stn_err_exit(rc), STN_EXIT_USAGE);
+	}
+}
+
+static void config_missing_file_is_a_configuration_error(void **state)
+{
+	struct stn_config *c = NULL;
+	struct stn_diag d;
+
+	(void)state;
+	stn_diag_init(&d);
+	assert_int_equal(stn_config_load("/nonexistent/station.conf", &c, &d),
+			 STN_E_CONFIG);
+	assert_non_null(strstr(d.text, "cannot open"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(config_loads_values_and_defaults),
+		cmocka_unit_test(
+			config_refuses_each_problem_naming_file_and_line),
+		cmocka_unit_test(config_missing_file_is_a_configuration_error),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,438 @@
+/* tests/test_verify.c: the manifest's form and the acceptance checks 1 to 5
+ * of formats §3, against a real openssl test PKI.  Each refusal is checked
+ * for its rule and its reason, not only for failing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <time.h>
+
+#include "custody/manifest.h"
+#include "custody/sig.h"
+#include "custody/verify.h"
+#include "station/error.h"
+#include "station/release.h"
+#include "tests/helpers.h"
+
+static char *dir;
+static struct cu_trust *trust;
+static int64_t now;
+
+static int setup(void **state)
+{
+	char anchors[4200];
+	struct stn_diag d;
+
+	(void)state;
+	dir = th_tempdir();
+	if (th_make_pki(dir))
+		return -1;
+	snprintf(anchors, sizeof(anchors), "%s/pki/roots.pem", dir);
+	stn_diag_init(&d);
+	if (cu_trust_load(anchors, NULL, &trust, &d))
+		return -1;
+	now = (int64_t)time(NULL);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	cu_trust_free(trust);
+	th_rmrf(dir);
+	free(dir);
+	return 0;
+}
+
+/* A bundle named `name` with one 4 KiB image, signed by each key listed. */
+static char *make_bundle(const char *name, uint64_t seq, const char *model,
+			 const char *const *hw, size_t nhw,
+			 const char *const *signers)
+{
+	char img[4200], *out = malloc(4200);
+	uint8_t data[4096];
+	struct stn_release_image ri = {"app", img, 0};
+	struct stn_release rel = {.name = "tx200-app", .version = "2.4.1",
+				  .model = model, .sequence = seq,
+				  .created = now - 60, .expires = now + 86400,
+				  .hardware = hw, .nhardware = nhw,
+				  .images = &ri, .nimages = 1};
+	struct stn_diag d;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7 + seq);
+	snprintf(img, sizeof(img), "%s/app-%s.bin", dir, name);
+	th_write(img, data, sizeof(data));
+	snprintf(out, 4200, "%s/%s", dir, name);
+	stn_diag_init(&d);
+	if (stn_release_create(&rel, out, &d))
+		fail_msg("bundle: %s: %s", d.where, d.text);
+	for (size_t i = 0; signers && signers[i]; i++) {
+		char key[4200], pem[4200], manifest[4200], label[32];
+		struct cu_key *k = NULL;
+		snprintf(key, sizeof(key), "%s/pki/%s.key", dir, signers[i]);
+		snprintf(pem, sizeof(pem), "%s/pki/%s.pem", dir, signers[i]);
+		snprintf(manifest, sizeof(manifest), "%s/manifest", out);
+		snprintf(label, sizeof(label), "s%zu", i);
+		if (cu_key_load(key, pem, &k, &d) ||
+		    cu_sign_file(k, manifest, label, &d))
+			fail_msg("sign: %s: %s", d.where, d.text);
+		cu_key_free(k);
+	}
+	return out;
+}
+
+static int verify(const char *bdir, unsigned threshold,
+		  struct cu_bundle **b, struct stn_diag *d)
+{
+	struct cu_policy p = {threshold, 0};
+	stn_diag_init(d);
+	*b = NULL;
+	return cu_bundle_verify(bdir, trust, &p, now, NULL, b, d);
+}
+
+static void verify_accepts_a_bundle_signed_by_a_release_key(void **state)
+{
+	const char *const signers[] = {"release1", NULL};
+	char *b = make_bundle("good", 42, "TX-200", NULL, 0, signers);
+	struct cu_bundle *bundle;
+	struct stn_diag d;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(verify(b, 1, &bundle, &d), 0);
+	assert_string_equal(cu_bundle_signers(bundle, &n)[0].cn, "release-1");
+	assert_int_equal(cu_bundle_check(bundle, CU_CHECK_SIGNATURES)->outcome,
+			 CU_PASSED);
+	assert_int_equal(cu_bundle_check(bundle, CU_CHECK_CUSTODY)->outcome,
+			 CU_NOT_REQUIRED);
+	cu_bundle_free(bundle);
+	free(b);
+}
+
+static void verify_counts_the_same_key_twice_once(void **state)
+{
+	const char *const twice[] = {"release1", "release1", NULL};
+	const char *const two[] = {"release1", "release2", NULL};
+	char *b1 = make_bundle("twice", 42, "TX-200", NULL, 0, twice);
+	char *b2 = make_bundle("two", 42, "TX-200", NULL, 0, two);
+	struct cu_bundle *bundle;
+	struct stn_diag d;
+
+	(void)state;
+	assert_int_equal(verify(b1, 2, &bundle, &d), STN_E_THRESHOLD);
+	assert_non_null(strstr(d.text, "1 valid release signature(s) from "
+					"distinct keys"));
+	assert_non_null(strstr(d.text, "2 required"));
+	cu_bundle_free(bundle);
+	assert_int_equal(verify(b2, 2, &bundle, &d), 0);
+	cu_bundle_free(bundle);
+	free(b1);
+	free(b2);
+}
+
+static void verify_refuses_unsigned_and_wrong_role(void **state)
+{
+	const char *const custody[] = {"custody1", NULL};
+	char *b1 = make_bundle("unsigned", 42, "TX-200", NULL, 0, NULL);
+	char *b2 = make_bundle("custody-signed", 42, "TX-200", NULL, 0, custody);
+	struct cu_bundle *bundle;
+	struct stn_diag d;
+
+	(void)state;
+	assert_int_equal(verify(b1, 1, &bundle, &d), STN_E_THRESHOLD);
+	assert_non_null(strstr(d.text, "unsigned"));
+	assert_non_null(strstr(d.where, "unsigned/manifest"));
+	cu_bundle_free(bundle);
+	assert_int_equal(verify(b2, 1, &bundle, &d), STN_E_ROLE);
+	if (!strstr(d.where, "manifest.s0.") || !strstr(d.text, "custody"))
+		fail_msg("where '%s' text '%s'", d.where, d.text);
+	cu_bundle_free(bundle);
+	free(b1);
+	free(b2);
+}
+
+static void verify_refuses_image_changes_naming_the_file(void **state)
+{
+	const char *const signers[] = {"release1", NULL};
+	char *b = make_bundle("img", 42, "TX-200", NULL, 0, signers);
+	char path[4200], target[4200];
+	struct cu_bundle *bundle;
+	struct stn_diag d;
+	uint8_t data[4096];
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/app-img.bin", b);
+	/* flipped byte */
+	f = fopen(path, "r+b");
+	assert_non_null(f);
+	assert_int_equal(fread(data, 1, sizeof(data), f), sizeof(data));
+	data[100] ^= 1;
+	rewind(f);
+	fwrite(data, 1, sizeof(data), f);
+	fclose(f);
+	assert_int_equal(verify(b, 1, &bundle, &d), STN_E_IMAGE);
+	assert_non_null(strstr(d.where, "app-img.bin"));
+	assert_non_null(strstr(d.text, "manifest says"));
+	assert_int_equal(cu_bundle_check(bundle, CU_CHECK_SIGNATURES)->outcome,
+			 CU_PASSED); /* the others still ran */
+	cu_bundle_free(bundle);
+	/* one byte long */
+	th_write(path, data, sizeof(data) - 1);
+	assert_int_equal(verify(b, 1, &bundle, &d), STN_E_IMAGE);
+	assert_non_null(strstr(d.text, "size is 4095 bytes, manifest says 4096"));
+	cu_bundle_free(bundle);
+	/* missing */
+	unlink(path);
+	assert_int_equal(verify(b, 1, &bundle, &d), STN_E_IMAGE);
+	assert_non_null(strstr(d.text, "missing"));
+	cu_bundle_free(bundle);
+	/* symlink to a file with the right bytes is still refused */
+	snprintf(target, sizeof(target), "%s/elsewhere.bin", dir);
+	data[100] ^= 1;
+	th_write(target, data, sizeof(data));
+	assert_int_equal(symlink(target, path), 0);
+	assert_int_equal(verify(b, 1, &bundle, &d), STN_E_IMAGE);
+	assert_non_null(strstr(d.text, "symbolic link"));
+	cu_bundle_free(bundle);
+	free(b);
+}
+
+static void verify_refuses_outside_the_validity_window(void **state)
+{
+	const char *const signers[] = {"release1", NULL};
+	char *b = make_bundle("window", 42, "TX-200", NULL, 0, signers);
+	struct cu_policy p = {1, 0};
+	struct cu_bundle *bundle;
+	struct stn_diag d;
+
+	(void)state;
+	stn_diag_init(&d);
+	assert_int_equal(cu_bundle_verify(b, trust, &p, now + 2 * 86400, NULL,
+					  &bundle, &d),
+			 STN_E_VALIDITY);
+	assert_non_null(strstr(d.text, "expired at"));
+	cu_bundle_free(bundle);
+	stn_diag_init(&d);
+	assert_int_equal(cu_bundle_verify(b, trust, &p, now - 3600, NULL,
+					  &bundle, &d),
+			 STN_E_VALIDITY);
+	assert_non_null(strstr(d.text, "not valid before"));
+	cu_bundle_free(bundle);
+	free(b);
+}
+
+static void verify_fails_closed_when_policy_requires_custody(void **state)
+{
+	const char *const signers[] = {"release1", NULL};
+	char *b = make_bundle("custody", 42, "TX-200", NULL, 0, signers);
+	struct cu_policy p = {1, 1};
+	struct cu_bundle *bundle;
+	struct stn_diag d;
+
+	(void)state;
+	stn_diag_init(&d);
+	assert_int_equal(cu_bundle_verify(b, trust, &p, now, NULL, &bundle, &d),
+			 STN_E_CUSTODY);
+	cu_bundle_free(bundle);
+	free(b);
+}
+
+struct device_case {
+	const char *title;
+	const char *model, *hardware;
+	uint64_t installed;
+	enum cu_seq_source source;
+	int reinstall;
+	int code;
+	const char *reason;
+};
+
+static void device_checks_cover_target_and_sequence(void **state)
+{
+	static const char *const hw[] = {"revB", "revC"};
+	static const struct device_case cases[] = {
+		{"newer", "TX-200", "revB", 41, CU_SEQ_DEVICE, 0, 0,
+		 "newer than installed 41 (reported by the device)"},
+		{"unknown installed", "TX-200", "revC", 0, CU_SEQ_UNKNOWN, 0, 0,
+		 "installed sequence unknown"},
+		{"journal says older", "TX-200", "revB", 40, CU_SEQ_JOURNAL, 0,
+		 0, "from this station's journal"},
+		{"wrong model", "TX-100", "revB", 1, CU_SEQ_DEVICE, 0,
+		 STN_E_TARGET, "is model TX-100, the bundle is for TX-200"},
+		{"wrong hardware", "TX-200", "revA", 1, CU_SEQ_DEVICE, 0,
+		 STN_E_TARGET, "is hardware revA"},
+		{"no hardware reported", "TX-200", "", 1, CU_SEQ_DEVICE, 0,
+		 STN_E_TARGET, "hardware (none)"},
+		{"downgrade", "TX-200", "revB", 43, CU_SEQ_DEVICE, 0,
+		 STN_E_DOWNGRADE, "sequence 42 is older than installed 43"},
+		{"downgrade from journal", "TX-200", "revB", 50, CU_SEQ_JOURNAL,
+		 1, STN_E_DOWNGRADE, "from this station's journal"},
+		{"equal unconfirmed", "TX-200", "revB", 42, CU_SEQ_DEVICE, 0,
+		 STN_E_REINSTALL, "confirm to reinstall"},
+		{"equal confirmed", "TX-200", "revB", 42, CU_SEQ_DEVICE, 1, 0,
+		 "reinstall confirmed"},
+	};
+	const char *const signers[] = {"release1", NULL};
+	char *b = make_bundle("dev", 42, "TX-200", hw, 2, signers);
+	struct cu_bundle *bundle;
+	struct stn_diag d;
+
+	(void)state;
+	assert_int_equal(verify(b, 1, &bundle, &d), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct device_case *c = &cases[i];
+		struct cu_identity id;
+		struct cu_installed inst = {c->installed, c->source};
+		struct cu_device_verdict v;
+
+		memset(&id, 0, sizeof(id));
+		strcpy(id.model, c->model);
+		strcpy(id.hardware, c->hardware);
+		strcpy(id.serial, "SN-1");
+		stn_diag_init(&d);
+		int rc = cu_device_check(bundle, &id, "dev", &inst, c->reinstall,
+					 &v, &d);
+		const char *text = rc ? d.text
+				      : v.sequence.diag.text;
+		if (rc != c->code || !strstr(text, c->reason))
+			fail_msg("%s: rc %d text '%s'", c->title, rc, text);
+	}
+	cu_bundle_free(bundle);
+	free(b);
+}
+
+static void device_check_never_passes_a_refused_bundle(void **state)
+{
+	char *b = make_bundle("refused", 42, "TX-200", NULL, 0, NULL);
+	struct cu_bundle *bundle;
+	struct cu_identity id;
+	struct cu_installed inst = {0, CU_SEQ_UNKNOWN};
+	struct cu_device_verdict v;
+	struct stn_diag d;
+
+	(void)state;
+	assert_int_equal(verify(b, 1, &bundle, &d), STN_E_THRESHOLD);
+	memset(&id, 0, sizeof(id));
+	strcpy(id.model, "TX-200");
+	strcpy(id.serial, "SN-1");
+	stn_diag_init(&d);
+	assert_int_equal(cu_device_check(bundle, &id, "dev", &inst, 0, &v, &d),
+			 STN_E_THRESHOLD);
+	cu_bundle_free(bundle);
+	free(b);
+}
+
+static const char man_ok[] =
+	"format = station-bundle-1\nname = tx200-app\nversion = 2.4.1\n"
+	"sequence = 42\ncreated = 2026-11-20T10:00:00Z\n"
+	"expires = 2027-05-20T00:00:00Z\n[target]\nmodel = TX-200\n"
+	"hardware = revB revC\n[image app]\nfile = tx200-app.bin\nsize = 524288\n"
+	"sha256 = 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n"
+	"slot = 0\n";
+
+static void manifest_parses_the_spec_example(void **state)
+{
+	struct cu_manifest *m = NULL;
+	struct stn_diag d;
+	char *again;
+
+	(void)state;
+	stn_diag_init(&d);
+	assert_int_equal(cu_manifest_parse(man_ok, strlen(man_ok), "m", &m, &d),
+			 0);
+	assert_string_equal(m->name, "tx200-app");
+	assert_true(m->sequence == 42);
+	assert_int_equal(m->nhardware, 2);
+	assert_string_equal(m->hardware[1], "revC");
+	assert_int_equal(m->nimages, 1);
+	assert_true(m->images[0].size == 524288);
+	/* rendering and parsing again gives the same manifest */
+	again = cu_manifest_render(m);
+	struct cu_manifest *m2 = NULL;
+	assert_int_equal(cu_manifest_parse(again, strlen(again), "m2", &m2, &d),
+			 0);
+	assert_true(m2->sequence == m->sequence);
+	assert_memory_equal(m2->images[0].sha256, m->images[0].sha256, 32);
+	free(again);
+	cu_manifest_free(m2);
+	cu_manifest_free(m);
+}
+
+static void manifest_refuses_bad_values(void **state)
+{
+	static const struct {
+		const char *from, *to, *reason;
+	} cases[] = {
+		{"expires = 2027-05-20T00:00:00Z", "expires = 2026-11-20T10:00:00Z",
+		 "'expires' must be after 'created'"},
+		{"name = tx200-app", "name = TX200", "'name' must be"},
+		{"file = tx200-app.bin", "file = ../etc/passwd", "'file' must be"},
+		{"file = tx200-app.bin", "file = .hidden", "must not start with '.'"},
+		{"slot = 0", "slot = 256", "'slot' must be 0 to 255"},
+		{"slot = 0\n", "", "missing required key 'slot'"},
+		{"hardware = revB revC", "hardware = revB revB",
+		 "'hardware' must be distinct"},
+		{"sequence = 42", "sequence = -1", "unsigned 64-bit"},
+		{"format = station-bundle-1", "format = station-bundle-2",
+		 "expected 'station-bundle-1'"},
+		{"version = 2.4.1", "version = 123456789012345678901234567890123",
+		 "'version' must be 1 to 32"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[2048];
+		const char *at = strstr(man_ok, cases[i].from);
+		struct cu_manifest *m = NULL;
+		struct stn_diag d;
+		assert_non_null(at);
+		snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - man_ok),
+			 man_ok, cases[i].to, at + strlen(cases[i].from));
+		stn_diag_init(&d);
+		int rc = cu_manifest_parse(text, strlen(text), "m", &m, &d);
+		if (rc != STN_E_SYNTAX || !strstr(d.text, cases[i].reason))
+			fail_msg("case %zu: rc %d '%s'", i, rc, d.text);
+		assert_null(m);
+	}
+}
+
+static void identity_requires_a_serial_number(void **state)
+{
+	const char *no_serial = "format = station-device-1\nmodel = TX-200\n";
+	const char *ok = "format = station-device-1\nmodel = TX-200\n"
+			 "serial = SN-1\nsequence = 7\n";
+	struct cu_identity id;
+	struct stn_diag d;
+
+	(void)state;
+	stn_diag_init(&d);
+	assert_int_equal(cu_identity_parse(no_serial, strlen(no_serial), "dev",
+					   &id, &d),
+			 STN_E_IDENTITY);
+	assert_non_null(strstr(d.text, "no serial number"));
+	stn_diag_init(&d);
+	assert_int_equal(cu_identity_parse(ok, strlen(ok), "dev", &id, &d), 0);
+	assert_true(id.has_sequence && id.sequence == 7);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(verify_accepts_a_bundle_signed_by_a_release_key),
+		cmocka_unit_test(verify_counts_the_same_key_twice_once),
+		cmocka_unit_test(verify_refuses_unsigned_and_wrong_role),
+		cmocka_unit_test(verify_refuses_image_changes_naming_the_file),
+		cmocka_unit_test(verify_refuses_outside_the_validity_window),
+		cmocka_unit_test(verify_fails_closed_when_policy_requires_custody),
+		cmocka_unit_test(device_checks_cover_target_and_sequence),
+		cmocka_unit_test(device_check_never_passes_a_refused_bundle),
+		cmocka_unit_test(manifest_parses_the_spec_example),
+		cmocka_unit_test(manifest_refuses_bad_values),
+		cmocka_unit_test(identity_requires_a_serial_number),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
