@@ -329,9 +329,9 @@ struct verify_ctx {
 	int64_t at;
 	int top; /* depth of the chain's top, which the callback sees first */
 	char time_text[256];
-	char revoked_text[400];
+	char revoked_text[600];
 	int stale;
-	char stale_text[300];
+	char stale_text[400];
 };
 
 static void note_time(struct verify_ctx *v, mbedtls_x509_crt *crt,
@@ -352,6 +352,8 @@ static void note_time(struct verify_ctx *v, mbedtls_x509_crt *crt,
  * with the flags it set by the wall clock.  Validity is re-decided against
  * the session start.  A CRL's flags sit on the certificate it was applied
  * to (the child of the CRL's issuer), and the top was checked against none.
+ * (When two candidate parents share a name, mbedTLS prefers the one valid
+ * by the wall clock; with one issuer per name, as here, that never matters.)
  */
 static int verify_cb(void *p, mbedtls_x509_crt *crt, int depth,
 		     uint32_t *flags)
@@ -552,6 +554,15 @@ static int parse_chain(const unsigned char *pem, size_t len, const char *where,
 	return 0;
 }
 
+static int role_required(enum cu_role role, const char *where,
+			 struct stn_diag *d)
+{
+	if (role < CU_ROLE_RELEASE || role > CU_ROLE_STATION)
+		return stn_fail(d, STN_E_USAGE, where,
+				"no such role %d to require", (int)role);
+	return 0;
+}
+
 /* What cu_sig_verify and cu_cert_check share; leaves the chain parsed. */
 static int check_cert(const struct cu_trust *t, const char *pem_path,
 		      enum cu_role role, int64_t at, mbedtls_x509_crt *chain,
@@ -563,9 +574,9 @@ static int check_cert(const struct cu_trust *t, const char *pem_path,
 	char desc[64], roles[64];
 	int rc, n;
 
-	if (role < CU_ROLE_RELEASE || role > CU_ROLE_STATION)
-		return stn_fail(d, STN_E_USAGE, pem_path,
-				"no such role %d to require", (int)role);
+	rc = role_required(role, pem_path, d);
+	if (rc)
+		return rc;
 	memset(s, 0, sizeof(*s));
 	rc = read_capped(pem_path, CU_CHAIN_MAX, "certificate chain",
 			 STN_E_UNSAFE, &pem, &len, d);
@@ -643,9 +654,9 @@ int cu_sig_verify(const struct cu_trust *t, const uint8_t digest[32],
 	int rc, ret;
 
 	mbedtls_x509_crt_init(&chain);
-	if (role < CU_ROLE_RELEASE || role > CU_ROLE_STATION)
-		return stn_fail(d, STN_E_USAGE, sig_path,
-				"no such role %d to require", (int)role);
+	rc = role_required(role, sig_path, d);
+	if (rc)
+		return rc;
 	rc = read_capped(sig_path, CU_SIG_MAX, "signature", STN_E_UNSAFE,
 			 &sig, &sig_len, d);
 	if (rc)
