@@ -19,7 +19,8 @@
 
 struct cu_bundle {
 	char *dir;
-	char manifest_path[4096];
+	char *shown;              /* name used in messages */
+	char manifest_path[4096]; /* shown/manifest */
 	struct cu_manifest *manifest;
 	struct cu_check_result checks[CU_NCHECKS];
 	struct cu_signer signers[MAX_SIGNATURES];
@@ -238,6 +239,20 @@ out:
 	return 0;
 }
 
+/* Rewrite a message's place from the directory read to the name shown. */
+static void show_path(const struct cu_bundle *b, struct stn_diag *why)
+{
+	size_t n = strlen(b->dir);
+	char where[sizeof(why->where)];
+
+	if (strcmp(b->dir, b->shown) == 0 ||
+	    strncmp(why->where, b->dir, n) != 0 ||
+	    (why->where[n] != '/' && why->where[n] != '\0'))
+		return;
+	snprintf(where, sizeof(where), "%s%s", b->shown, why->where + n);
+	snprintf(why->where, sizeof(why->where), "%s", where);
+}
+
 static void set_result(struct cu_check_result *c, enum cu_outcome o,
 		       const struct stn_diag *why)
 {
@@ -277,6 +292,7 @@ static void check_signatures(struct cu_bundle *b, const struct cu_trust *trust,
 		rc = cu_sig_verify(trust, b->manifest->id, sig, pem,
 				   CU_ROLE_RELEASE, at, &s, &one);
 		if (rc) {
+			show_path(b, &one);
 			if (nfail++ == 0)
 				first_fail = one;
 			continue;
@@ -363,7 +379,7 @@ static void check_images(struct cu_bundle *b, const struct cu_measure *m)
 				got, &why);
 		if (rc == 0 && size != img->size) {
 			char path[4096];
-			snprintf(path, sizeof(path), "%s/%s", b->dir,
+			snprintf(path, sizeof(path), "%s/%s", b->shown,
 				 img->file);
 			rc = stn_fail(&why, STN_E_IMAGE, path,
 				      "size is %llu bytes, manifest says %llu",
@@ -372,7 +388,7 @@ static void check_images(struct cu_bundle *b, const struct cu_measure *m)
 		}
 		if (rc == 0 && memcmp(got, img->sha256, sizeof(got)) != 0) {
 			char path[4096], h1[65], h2[65];
-			snprintf(path, sizeof(path), "%s/%s", b->dir,
+			snprintf(path, sizeof(path), "%s/%s", b->shown,
 				 img->file);
 			cu_hex(got, sizeof(got), h1);
 			cu_hex(img->sha256, sizeof(img->sha256), h2);
@@ -380,18 +396,20 @@ static void check_images(struct cu_bundle *b, const struct cu_measure *m)
 				      "sha256 is %s, manifest says %s", h1, h2);
 		}
 		if (rc) {
+			show_path(b, &why);
 			set_result(&b->checks[CU_CHECK_IMAGES], CU_FAILED,
 				   &why);
 			return;
 		}
 	}
 	stn_diag_init(&why);
-	stn_fail(&why, STN_E_OK, b->dir, "%zu image(s) match the manifest",
+	stn_fail(&why, STN_E_OK, b->shown, "%zu image(s) match the manifest",
 		 b->manifest->nimages);
 	set_result(&b->checks[CU_CHECK_IMAGES], CU_PASSED, &why);
 }
 
-int cu_bundle_verify(const char *dir, const struct cu_trust *trust,
+int cu_bundle_verify(const char *dir, const char *shown_as,
+		     const struct cu_trust *trust,
 		     const struct cu_policy *policy, int64_t at,
 		     const struct cu_measure *measure, struct cu_bundle **out,
 		     struct stn_diag *d)
@@ -403,14 +421,18 @@ int cu_bundle_verify(const char *dir, const struct cu_trust *trust,
 	size_t len = 0;
 	int rc;
 
+	char real_manifest[4096];
+
 	b = calloc(1, sizeof(*b));
-	if (!b || !(b->dir = strdup(dir))) {
-		free(b);
+	if (!b || !(b->dir = strdup(dir)) ||
+	    !(b->shown = strdup(shown_as ? shown_as : dir))) {
+		cu_bundle_free(b);
 		return stn_fail(d, STN_E_NOMEM, dir, "verifying bundle");
 	}
 	snprintf(b->manifest_path, sizeof(b->manifest_path), "%s/manifest",
-		 dir);
-	if ((rc = read_manifest(b->manifest_path, &buf, &len, d)) ||
+		 b->shown);
+	snprintf(real_manifest, sizeof(real_manifest), "%s/manifest", dir);
+	if ((rc = read_manifest(real_manifest, &buf, &len, d)) ||
 	    (rc = cu_manifest_parse(buf, len, b->manifest_path, &b->manifest,
 				    d))) {
 		free(buf);
@@ -454,6 +476,7 @@ void cu_bundle_free(struct cu_bundle *b)
 		return;
 	cu_manifest_free(b->manifest);
 	free(b->dir);
+	free(b->shown);
 	free(b);
 }
 

@@ -64,13 +64,15 @@ struct cu_bundle;
 
 /*
  * Read dir/manifest and run the bundle checks at time `at` (the session
- * start).  When the manifest can be parsed, *out is set even if a check
+ * start).  Messages name files under `shown_as` (e.g. the media path of a
+ * bundle verified from its staged copy); NULL means dir.  When the manifest can be parsed, *out is set even if a check
  * fails, so the caller can show every outcome; free it with
  * cu_bundle_free.  Returns 0 when every bundle check passed, else the code
  * of the first failure with d filled ("rule image: DIR/app.bin: ...").
  * measure may be NULL for the default.
  */
-int cu_bundle_verify(const char *dir, const struct cu_trust *trust,
+int cu_bundle_verify(const char *dir, const char *shown_as,
+		     const struct cu_trust *trust,
 		     const struct cu_policy *policy, int64_t at,
 		     const struct cu_measure *measure, struct cu_bundle **out,
 		     struct stn_diag *d);

@@ -114,20 +114,10 @@ static int stage_and_verify(struct stn_session *s, const char *dir,
 				   &why, d);
 	}
 	ev_phase(ev, STN_PHASE_VERIFY, dir);
-	rc = cu_bundle_verify(md_stage_dir(*st), stn_session_trust(s), &policy,
-			      stn_session_start(s), md_stage_measure(*st),
-			      &rep->bundle, &why);
+	rc = cu_bundle_verify(md_stage_dir(*st), dir, stn_session_trust(s),
+			      &policy, stn_session_start(s),
+			      md_stage_measure(*st), &rep->bundle, &why);
 	if (rc) {
-		/* Name the media path the operator knows, not the private
-		 * staging directory. */
-		const char *sd = md_stage_dir(*st);
-		size_t sl = strlen(sd);
-		if (strncmp(why.where, sd, sl) == 0) {
-			char where[sizeof(why.where)];
-			snprintf(where, sizeof(where), "%s%s", dir,
-				 why.where + sl);
-			snprintf(why.where, sizeof(why.where), "%s", where);
-		}
 		*d = why;
 		return log_refusal(s, "bundle-refused",
 				   rep->bundle ? cu_bundle_manifest(rep->bundle)

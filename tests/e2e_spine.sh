@@ -80,6 +80,8 @@ refusal() { # refusal NAME BUNDLE REASON-REGEX
 	check "$name: exit 1" test "$rc" -eq 1
 	check "$name: reason '$reason'" grep -Eq "$reason" <<<"$out" || echo "  got: $out"
 	check "$name: nothing written to the device" test -z "$(ls -A "$T/dev2.store")"
+	check "$name: reason names the media path, not staging" \
+		bash -c "grep -q '$dir' <<<\"\$1\" && ! grep -q '/staging/' <<<\"\$1\"" _ "$out"
 	after=$("$STATION" journal | tail -n +$((before + 1)))
 	check "$name: refusal journaled" grep -Eq " (bundle|device)-refused .*rule=" <<<"$after"
 }

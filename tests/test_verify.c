@@ -90,7 +90,7 @@ static int verify(const char *bdir, unsigned threshold,
 	struct cu_policy p = {threshold, 0};
 	stn_diag_init(d);
 	*b = NULL;
-	return cu_bundle_verify(bdir, trust, &p, now, NULL, b, d);
+	return cu_bundle_verify(bdir, NULL, trust, &p, now, NULL, b, d);
 }
 
 static void verify_accepts_a_bundle_signed_by_a_release_key(void **state)
@@ -211,13 +211,13 @@ static void verify_refuses_outside_the_validity_window(void **state)
 
 	(void)state;
 	stn_diag_init(&d);
-	assert_int_equal(cu_bundle_verify(b, trust, &p, now + 2 * 86400, NULL,
+	assert_int_equal(cu_bundle_verify(b, NULL, trust, &p, now + 2 * 86400, NULL,
 					  &bundle, &d),
 			 STN_E_VALIDITY);
 	assert_non_null(strstr(d.text, "expired at"));
 	cu_bundle_free(bundle);
 	stn_diag_init(&d);
-	assert_int_equal(cu_bundle_verify(b, trust, &p, now - 3600, NULL,
+	assert_int_equal(cu_bundle_verify(b, NULL, trust, &p, now - 3600, NULL,
 					  &bundle, &d),
 			 STN_E_VALIDITY);
 	assert_non_null(strstr(d.text, "not valid before"));
@@ -235,7 +235,7 @@ static void verify_fails_closed_when_policy_requires_custody(void **state)
 
 	(void)state;
 	stn_diag_init(&d);
-	assert_int_equal(cu_bundle_verify(b, trust, &p, now, NULL, &bundle, &d),
+	assert_int_equal(cu_bundle_verify(b, NULL, trust, &p, now, NULL, &bundle, &d),
 			 STN_E_CUSTODY);
 	cu_bundle_free(bundle);
 	free(b);
