@@ -64,6 +64,8 @@ DEB_PKGS := build-essential pkg-config libusb-1.0-0-dev libmbedtls-dev \
             sqlite3 clang tmux
 
 .PHONY: all check asan fuzz bench demo install clean deps test-bins
+# Objects of programs and tests are intermediates; keep them.
+.SECONDARY:
 all: $(STATION) $(SIMS)
 
 $(BUILD)/obj/%.o: %.c
@@ -94,6 +96,7 @@ test-bins: $(STATION) $(SIMS) $(TESTS)
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory test-bins
+	$(Q)$(MAKE) --no-print-directory $(FUZZERS)
 	$(Q)BUILD=$(BUILD) tests/run.sh
 
 # A separate build tree so sanitised objects never mix with release ones.
@@ -103,6 +106,25 @@ asan: deps
 		STN_CFLAGS="$(filter-out -D_FORTIFY_SOURCE=2 -O2,$(STN_CFLAGS)) -O1" test-bins
 	$(Q)BUILD=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh
+
+# libFuzzer targets (clang): tests/fuzz_NAME.c with seeds in tests/corpus/NAME.
+# `make fuzz` runs each for FUZZ_SECONDS; `make check` runs a short smoke
+# (tests/e2e_fuzz.sh).
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I.
+FUZZERS      := $(FUZZ_SRCS:tests/fuzz_%.c=build-fuzz/fuzz_%)
+FUZZ_LIB_SRCS := custody/record.c custody/manifest.c custody/rfc3339.c \
+                 custody/sha256.c station/error.c
+
+build-fuzz/fuzz_%: tests/fuzz_%.c $(FUZZ_LIB_SRCS)
+	@mkdir -p $(dir $@)
+	$(call say,FUZZCC,$@)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -lmbedcrypto
+
+fuzz: deps $(FUZZERS)
+	$(Q)for f in $(FUZZERS); do n=$${f#build-fuzz/fuzz_}; mkdir -p build-fuzz/corpus-$$n; \
+		echo "fuzz $$n for $(FUZZ_SECONDS)s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=70000 build-fuzz/corpus-$$n tests/corpus/$$n || exit 1; done
 
 demo: deps all
 	$(Q)BUILD=$(BUILD) tests/demo.sh
