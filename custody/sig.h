@@ -1,7 +1,7 @@
-/* custody/sig.h: detached signatures (formats §2), the X.509 chains and
- * station roles behind them, the trust store of anchors and CRLs (§6), and
- * signing with the station's own key.  Every time decision uses the `at`
- * the caller passes (the session start), never the wall clock. */
+/* custody/sig.h: detached signatures (formats §2) and the X.509 chains and
+ * station roles behind them, verified against a trust store
+ * (custody/trust.h).  Every time decision uses the `at` the caller passes
+ * (the session start), never the wall clock. */
 #ifndef CU_SIG_H
 #define CU_SIG_H
 
@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 struct stn_diag;
+struct cu_trust; /* custody/trust.h */
 
 /* Roles are extended key usages under the station's UUID arc (§2). */
 enum cu_role {
@@ -28,40 +29,11 @@ const uint8_t *cu_role_oid(enum cu_role r, size_t *len);
 /* Size caps on what is read; a larger file is STN_E_TOOBIG. */
 #define CU_SIG_MAX (2 * 1024)            /* .sig: RSA-4096 needs 512 */
 #define CU_CHAIN_MAX (64 * 1024)         /* .pem chains and private keys */
-#define CU_ANCHORS_MAX (1024 * 1024)
-#define CU_CRL_MAX (4 * 1024 * 1024)
 
 /*
  * Every file below is opened with O_NOFOLLOW and must be a regular file: a
- * symlink or anything else is STN_E_UNSAFE (trust files: STN_E_CONFIG).
+ * symlink or anything else is STN_E_UNSAFE.
  */
-
-struct cu_trust; /* anchors + CRLs + policy */
-
-/* Load the anchors (a file of one or more PEM CA certificates, each of
- * which must parse and be a CA) and, when crl_dir is not NULL, every file
- * in it whose name does not start with '.' as a PEM or DER CRL.  Of several
- * CRLs from one issuer the newest is kept (higher crlNumber, or later
- * thisUpdate when either has none).  CRL signatures are checked against
- * the issuing CA when a chain through it is verified.  Stale CRLs warn by
- * default.  Errors: STN_E_IO, STN_E_TOOBIG, STN_E_CONFIG (no usable anchor,
- * a bad anchor or CRL, a symlink; the message names the file). */
-int cu_trust_load(const char *anchors_pem, const char *crl_dir,
-		  struct cu_trust **out, struct stn_diag *d);
-/* refuse != 0: a CRL past its nextUpdate at `at` fails the chain; 0: it is
- * accepted and reported through cu_signer.stale_crl. */
-void cu_trust_set_stale_crl_refuse(struct cu_trust *t, int refuse);
-/* Offer a CRL found in a bundle's crl/ (§6).  It must verify against an
- * anchor, or against a CA certificate in issuer_pem (may be NULL; e.g. the
- * manifest's .pem) that itself chains to an anchor at `at`.  It replaces
- * the stored CRL of its issuer when newer (as above) and is ignored
- * otherwise; *replaced (may be NULL) says which.  Errors: STN_E_IO,
- * STN_E_UNSAFE, STN_E_TOOBIG, STN_E_CHAIN (unparseable, or signed by no CA
- * of the store). */
-int cu_trust_add_crl(struct cu_trust *t, const char *crl_path,
-		     const char *issuer_pem, int64_t at, int *replaced,
-		     struct stn_diag *d);
-void cu_trust_free(struct cu_trust *t); /* NULL is fine */
 
 struct cu_signer {
 	char cn[128];       /* subject CN of the leaf (printable ASCII) */
@@ -103,32 +75,5 @@ int cu_sig_verify(const struct cu_trust *t, const uint8_t digest[32],
 int cu_cert_check(const struct cu_trust *t, const char *pem_path,
 		  enum cu_role role, int64_t at, struct cu_signer *out,
 		  struct stn_diag *d);
-
-struct cu_key; /* a private key with its certificate chain */
-
-/* Load an unencrypted PEM private key (ECDSA P-256/P-384 or RSA >= 2048)
- * and its PEM chain; the key must match the leaf's public key.  The key
- * file's bytes are wiped after parsing.  Errors: STN_E_IO, STN_E_UNSAFE,
- * STN_E_TOOBIG, STN_E_CONFIG (unparseable, encrypted, refused algorithm,
- * mismatch), STN_E_NOMEM. */
-int cu_key_load(const char *key_path, const char *cert_path,
-		struct cu_key **out, struct stn_diag *d);
-void cu_key_free(struct cu_key *k); /* wipes; NULL is fine */
-/* DER signature over a SHA-256 digest, exactly as openssl dgst -sha256
- * -sign makes (ECDSA DER, deterministic per RFC 6979, or RSA PKCS#1 v1.5),
- * using a CTR-DRBG seeded from the entropy source.  CU_SIG_MAX always
- * suffices for `cap`.  Errors: STN_E_USAGE (cap too small), STN_E_INTERNAL. */
-int cu_key_sign(struct cu_key *k, const uint8_t digest[32], uint8_t *sig,
-		size_t cap, size_t *sig_len, struct stn_diag *d);
-/* The PEM chain bytes as loaded, NUL-terminated (borrowed). */
-const char *cu_key_chain_pem(const struct cu_key *k, size_t *len);
-/* Sign file `path` (a regular file, not a symlink): writes path.sig and
- * path.pem, or path.LABEL.sig and path.LABEL.pem when label is not NULL
- * (label must match [a-z0-9][a-z0-9-]{0,31}, else STN_E_USAGE).  Each is
- * written to a temp file, fsynced, mode 0644, renamed into place, the .pem
- * before the .sig.  Errors: STN_E_USAGE, STN_E_IO, STN_E_UNSAFE, and those
- * of cu_key_sign. */
-int cu_sign_file(struct cu_key *k, const char *path, const char *label,
-		 struct stn_diag *d);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "custody/manifest.h"
 #include "custody/sig.h"
+#include "custody/trust.h"
 #include "station/error.h"
 
 struct cu_policy {

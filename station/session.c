@@ -11,6 +11,7 @@
 
 #include "custody/sha256.h"
 #include "custody/sig.h"
+#include "custody/trust.h"
 #include "station/config.h"
 #include "station/error.h"
 

@@ -18,6 +18,8 @@
 #include "custody/rfc3339.h"
 #include "custody/sha256.h"
 #include "custody/sig.h"
+#include "custody/sign.h"
+#include "custody/trust.h"
 #include "station/error.h"
 
 #define DAY (24 * 3600)

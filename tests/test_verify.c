@@ -11,6 +11,8 @@
 
 #include "custody/manifest.h"
 #include "custody/sig.h"
+#include "custody/sign.h"
+#include "custody/trust.h"
 #include "custody/verify.h"
 #include "station/error.h"
 #include "station/release.h"

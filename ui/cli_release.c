@@ -8,7 +8,7 @@
 
 #include "custody/record.h"
 #include "custody/rfc3339.h"
-#include "custody/sig.h"
+#include "custody/sign.h"
 #include "station/error.h"
 #include "station/release.h"
 #include "ui/cli.h"

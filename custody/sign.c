@@ -1,0 +1,322 @@
+/* custody/sign.c: signing with the station's own key over mbedTLS 2.28:
+ * loading a private key with its chain, and writing the detached .sig and
+ * .pem pair (formats §2) that custody/sig.c verifies. */
+#include "custody/sign.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/md.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/platform_util.h>
+#include <mbedtls/x509_crt.h>
+
+#include "custody/sha256.h"
+#include "custody/x509_internal.h"
+#include "station/error.h"
+
+struct cu_key {
+	mbedtls_pk_context pk;
+	char *chain; /* PEM as loaded, NUL-terminated */
+	size_t chain_len;
+};
+
+void cu_key_free(struct cu_key *k)
+{
+	if (!k)
+		return;
+	mbedtls_pk_free(&k->pk); /* zeroizes the key's numbers */
+	free(k->chain);
+	mbedtls_platform_zeroize(k, sizeof(*k));
+	free(k);
+}
+
+int cu_key_load(const char *key_path, const char *cert_path,
+		struct cu_key **out, struct stn_diag *d)
+{
+	struct cu_key *k;
+	mbedtls_x509_crt chain;
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	char ebuf[128], desc[64], cn[128];
+	int rc, ret;
+
+	mbedtls_x509_crt_init(&chain);
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return stn_fail(d, STN_E_NOMEM, key_path, "cannot hold a key");
+	mbedtls_pk_init(&k->pk);
+	rc = cu_x509_read_capped(key_path, CU_CHAIN_MAX, "private key",
+				 STN_E_UNSAFE, &buf, &len, d);
+	if (rc)
+		goto out;
+	ret = mbedtls_pk_parse_key(&k->pk, buf, len + 1, NULL, 0);
+	mbedtls_platform_zeroize(buf, len + 1);
+	free(buf);
+	buf = NULL;
+	if (ret == MBEDTLS_ERR_PK_PASSWORD_REQUIRED) {
+		rc = stn_fail(d, STN_E_CONFIG, key_path,
+			      "private key is encrypted; the station needs it "
+			      "unencrypted");
+		goto out;
+	}
+	if (ret != 0) {
+		rc = stn_fail(d, STN_E_CONFIG, key_path,
+			      "private key does not parse: %s",
+			      cu_x509_strerror(ret, ebuf, sizeof(ebuf)));
+		goto out;
+	}
+	if (!cu_x509_key_accepted(&k->pk, desc, sizeof(desc))) {
+		rc = stn_fail(d, STN_E_CONFIG, key_path,
+			      "private key is %s; the station signs with "
+			      "ECDSA P-256, P-384 or RSA of 2048 bits or more",
+			      desc);
+		goto out;
+	}
+	rc = cu_x509_read_capped(cert_path, CU_CHAIN_MAX, "certificate chain",
+				 STN_E_UNSAFE, &buf, &len, d);
+	if (rc)
+		goto out;
+	rc = cu_x509_parse_chain(buf, len, cert_path, STN_E_CONFIG, &chain, d);
+	if (rc)
+		goto out;
+	if (mbedtls_pk_check_pair(&chain.pk, &k->pk) != 0) {
+		if (cu_x509_leaf_cn(&chain, cert_path, cn, sizeof(cn),
+				    NULL) != 0)
+			snprintf(cn, sizeof(cn), "(no usable CN)");
+		rc = stn_fail(d, STN_E_CONFIG, key_path,
+			      "private key does not match the certificate CN "
+			      "%s in %s",
+			      cn, cert_path);
+		goto out;
+	}
+	k->chain = (char *)buf;
+	k->chain_len = len;
+	buf = NULL;
+	*out = k;
+	k = NULL;
+out:
+	free(buf);
+	mbedtls_x509_crt_free(&chain);
+	cu_key_free(k);
+	return rc;
+}
+
+int cu_key_sign(struct cu_key *k, const uint8_t digest[32], uint8_t *sig,
+		size_t cap, size_t *sig_len, struct stn_diag *d)
+{
+	static const char pers[] = "station cu_key_sign";
+	mbedtls_entropy_context entropy;
+	mbedtls_ctr_drbg_context drbg;
+	unsigned char buf[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
+	size_t len = 0;
+	char ebuf[128];
+	int rc = 0, ret;
+
+	mbedtls_entropy_init(&entropy);
+	mbedtls_ctr_drbg_init(&drbg);
+	ret = mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy,
+				    (const unsigned char *)pers,
+				    sizeof(pers) - 1);
+	if (ret != 0) {
+		rc = stn_fail(d, STN_E_INTERNAL, NULL,
+			      "cannot seed the random generator: %s",
+			      cu_x509_strerror(ret, ebuf, sizeof(ebuf)));
+		goto out;
+	}
+	/* With a deterministic ECDSA build the generator only blinds. */
+	ret = mbedtls_pk_sign(&k->pk, MBEDTLS_MD_SHA256, digest, CU_SHA256_LEN,
+			      buf, &len, mbedtls_ctr_drbg_random, &drbg);
+	if (ret != 0) {
+		rc = stn_fail(d, STN_E_INTERNAL, NULL, "signing failed: %s",
+			      cu_x509_strerror(ret, ebuf, sizeof(ebuf)));
+		goto out;
+	}
+	if (len > cap) {
+		rc = stn_fail(d, STN_E_USAGE, NULL,
+			      "signature needs %zu bytes, the buffer holds %zu",
+			      len, cap);
+		goto out;
+	}
+	memcpy(sig, buf, len);
+	*sig_len = len;
+out:
+	mbedtls_ctr_drbg_free(&drbg);
+	mbedtls_entropy_free(&entropy);
+	return rc;
+}
+
+const char *cu_key_chain_pem(const struct cu_key *k, size_t *len)
+{
+	if (len)
+		*len = k->chain_len;
+	return k->chain;
+}
+
+static int label_ok(const char *label)
+{
+	size_t n = strlen(label);
+
+	if (n < 1 || n > 32)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = label[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      (c == '-' && i > 0)))
+			return 0;
+	}
+	return 1;
+}
+
+static int hash_file(const char *path, uint8_t digest[CU_SHA256_LEN],
+		     struct stn_diag *d)
+{
+	struct cu_sha256 *h = NULL;
+	struct stat st;
+	unsigned char buf[16384];
+	ssize_t n;
+	int fd = -1, rc;
+
+	rc = cu_x509_open_regular(path, STN_E_UNSAFE, &fd, &st, d);
+	if (rc)
+		return rc;
+	h = cu_sha256_new();
+	if (!h) {
+		rc = stn_fail(d, STN_E_NOMEM, path, "cannot hash the file");
+		goto out;
+	}
+	for (;;) {
+		n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = stn_fail(d, STN_E_IO, path, "cannot read: %s",
+				      strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		cu_sha256_update(h, buf, (size_t)n);
+	}
+	cu_sha256_final(h, digest);
+out:
+	cu_sha256_free(h);
+	close(fd);
+	return rc;
+}
+
+/* A crash must leave either the old file or the whole new one, never part:
+ * an auditor may be handed whatever is on disk. */
+static int write_replace(const char *target, const void *data, size_t len,
+			 struct stn_diag *d)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	const unsigned char *p = data;
+	int fd = -1, dfd, rc = 0, made = 0;
+	ssize_t n;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", target) >=
+	    (int)sizeof(tmp))
+		return stn_fail(d, STN_E_USAGE, target, "path too long");
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return stn_fail(d, STN_E_IO, target,
+				"cannot create a temporary file beside it: %s",
+				strerror(errno));
+	made = 1;
+	/* mkostemp makes 0600; signatures and chains are public. */
+	if (fchmod(fd, 0644) != 0) {
+		rc = stn_fail(d, STN_E_IO, tmp, "cannot chmod: %s",
+			      strerror(errno));
+		goto out;
+	}
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = stn_fail(d, STN_E_IO, tmp, "cannot write: %s",
+				      strerror(errno));
+			goto out;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	if (fsync(fd) != 0) {
+		rc = stn_fail(d, STN_E_IO, tmp, "cannot fsync: %s",
+			      strerror(errno));
+		goto out;
+	}
+	n = close(fd);
+	fd = -1;
+	if (n != 0) {
+		rc = stn_fail(d, STN_E_IO, tmp, "cannot close: %s",
+			      strerror(errno));
+		goto out;
+	}
+	if (rename(tmp, target) != 0) {
+		rc = stn_fail(d, STN_E_IO, target, "cannot rename %s to it: %s",
+			      tmp, strerror(errno));
+		goto out;
+	}
+	made = 0;
+	/* The rename itself is durable only once the directory is synced;
+	 * some file systems cannot (EINVAL), which is no reason to fail. */
+	snprintf(dir, sizeof(dir), "%s", target);
+	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		if (fsync(dfd) != 0 && errno != EINVAL)
+			rc = stn_fail(d, STN_E_IO, target,
+				      "cannot fsync its directory: %s",
+				      strerror(errno));
+		close(dfd);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	if (made)
+		unlink(tmp);
+	return rc;
+}
+
+int cu_sign_file(struct cu_key *k, const char *path, const char *label,
+		 struct stn_diag *d)
+{
+	char sig_path[PATH_MAX], pem_path[PATH_MAX];
+	const char *dot = label ? "." : "", *lab = label ? label : "";
+	uint8_t digest[CU_SHA256_LEN], sig[CU_SIG_MAX];
+	size_t sig_len;
+	int rc;
+
+	if (label && !label_ok(label))
+		return stn_fail(d, STN_E_USAGE, path,
+				"signature label \"%s\" does not match "
+				"[a-z0-9][a-z0-9-]{0,31}",
+				label);
+	if (snprintf(sig_path, sizeof(sig_path), "%s%s%s.sig", path, dot,
+		     lab) >= (int)sizeof(sig_path) ||
+	    snprintf(pem_path, sizeof(pem_path), "%s%s%s.pem", path, dot,
+		     lab) >= (int)sizeof(pem_path))
+		return stn_fail(d, STN_E_USAGE, path, "path too long");
+	rc = hash_file(path, digest, d);
+	if (rc)
+		return rc;
+	rc = cu_key_sign(k, digest, sig, sizeof(sig), &sig_len, d);
+	if (rc)
+		return rc;
+	/* The .pem first: a reader that sees a .sig finds its chain. */
+	rc = write_replace(pem_path, k->chain, k->chain_len, d);
+	if (rc)
+		return rc;
+	return write_replace(sig_path, sig, sig_len, d);
+}

@@ -1,0 +1,64 @@
+/* custody/x509_internal.h: PRIVATE to custody/; nothing outside custody/
+ * includes it.  What trust.c, sig.c and sign.c share over mbedTLS 2.28:
+ * bounded reads that refuse symlinks and special files, names, serials,
+ * times, keys and PEM chains (x509_util.c), and verifying a chain against
+ * the trust store (trust.c).  The public headers carry no mbedTLS type. */
+#ifndef CU_X509_INTERNAL_H
+#define CU_X509_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include <mbedtls/pk.h>
+#include <mbedtls/x509_crt.h>
+
+struct stn_diag;
+struct cu_trust;
+
+/* mbedtls_strerror into buf; returns buf. */
+const char *cu_x509_strerror(int ret, char *buf, size_t size);
+
+/* Open `path` read-only with O_NOFOLLOW and require a regular file: a
+ * symlink or anything else is `unsafe_code`.  Errors: unsafe_code,
+ * STN_E_IO. */
+int cu_x509_open_regular(const char *path, int unsafe_code, int *fd_out,
+			 struct stat *st, struct stn_diag *d);
+/* Read a whole file of at most `cap` bytes (`what` names it in messages)
+ * into a malloc'd buffer with a NUL appended; *out_len excludes the NUL.
+ * Errors: those of cu_x509_open_regular, STN_E_TOOBIG, STN_E_NOMEM,
+ * STN_E_IO (also when the file grows or shrinks while read). */
+int cu_x509_read_capped(const char *path, size_t cap, const char *what,
+			int unsafe_code, unsigned char **out, size_t *out_len,
+			struct stn_diag *d);
+
+/* A DN as mbedtls_x509_dn_gets prints it, always NUL-terminated. */
+void cu_x509_dn_string(const mbedtls_x509_name *dn, char *buf, size_t size);
+/* A serial as `openssl x509 -serial` prints it. */
+void cu_x509_serial_string(const mbedtls_x509_buf *s, char *buf,
+			   size_t size);
+/* Seconds since the epoch; INT64_MIN before 1970, `if_bad` when
+ * cu_time_parse refuses the time (callers pass the refusing side). */
+int64_t cu_x509_secs(const mbedtls_x509_time *t, int64_t if_bad);
+/* The leaf's one subject CN, printable ASCII, shorter than `size`.
+ * Errors: STN_E_CHAIN naming `where` (d may be NULL). */
+int cu_x509_leaf_cn(const mbedtls_x509_crt *c, const char *where, char *cn,
+		    size_t size, struct stn_diag *d);
+/* Whether formats §2 accepts the key; `desc` says what it is either way. */
+int cu_x509_key_accepted(const mbedtls_pk_context *pk, char *desc,
+			 size_t size);
+/* Parse a NUL-terminated PEM chain of `len` bytes into `chain`: the leaf
+ * first, then any intermediates.  Errors: `code` naming `where`. */
+int cu_x509_parse_chain(const unsigned char *pem, size_t len,
+			const char *where, int code, mbedtls_x509_crt *chain,
+			struct stn_diag *d);
+
+/* Verify `crt` (followed by its intermediates through ->next) to an anchor
+ * of `t` at `at` with its CRLs applied; *stale reports a stale CRL accepted
+ * under the warn policy.  Errors: STN_E_CHAIN, STN_E_ALGORITHM, naming
+ * `where`. */
+int cu_trust_verify_chain(const struct cu_trust *t, mbedtls_x509_crt *crt,
+			  int64_t at, const char *where, int *stale,
+			  struct stn_diag *d);
+
+#endif

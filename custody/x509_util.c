@@ -1,0 +1,264 @@
+/* custody/x509_util.c: what trust.c, sig.c and sign.c share
+ * (custody/x509_internal.h): bounded reads that refuse symlinks and special
+ * files, and mbedTLS 2.28 helpers for names, serials, times, keys and PEM
+ * chains (formats §2). */
+#include "custody/x509_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <mbedtls/ecp.h>
+#include <mbedtls/error.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/platform_util.h>
+#include <mbedtls/x509_crt.h>
+
+#include "custody/rfc3339.h"
+#include "station/error.h"
+
+const char *cu_x509_strerror(int ret, char *buf, size_t size)
+{
+	mbedtls_strerror(ret, buf, size);
+	return buf;
+}
+
+/* ---- bounded, symlink-refusing reads ---- */
+
+/* Paths can come from removable media: a symlink could point the station at
+ * any file of its own, and a FIFO or device could block or never end. */
+int cu_x509_open_regular(const char *path, int unsafe_code, int *fd_out,
+			 struct stat *st, struct stn_diag *d)
+{
+	int fd, e;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+				O_CLOEXEC);
+	if (fd < 0) {
+		e = errno;
+		if (e == ELOOP)
+			return stn_fail(d, unsafe_code, path,
+					"is a symbolic link, not a regular file");
+		return stn_fail(d, STN_E_IO, path, "cannot open: %s",
+				strerror(e));
+	}
+	if (fstat(fd, st) != 0) {
+		e = errno;
+		close(fd);
+		return stn_fail(d, STN_E_IO, path, "cannot stat: %s",
+				strerror(e));
+	}
+	if (!S_ISREG(st->st_mode)) {
+		close(fd);
+		return stn_fail(d, unsafe_code, path, "is not a regular file");
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+/* Reads a whole file of at most `cap` bytes and appends a NUL, which the
+ * PEM parsers need.  The buffer is wiped on failure: it may hold a key. */
+int cu_x509_read_capped(const char *path, size_t cap, const char *what,
+			int unsafe_code, unsigned char **out, size_t *out_len,
+			struct stn_diag *d)
+{
+	struct stat st;
+	unsigned char *buf = NULL, extra;
+	size_t len = 0, size = 0;
+	ssize_t n;
+	int fd = -1, rc;
+
+	rc = cu_x509_open_regular(path, unsafe_code, &fd, &st, d);
+	if (rc)
+		return rc;
+	if ((uintmax_t)st.st_size > cap) {
+		rc = stn_fail(d, STN_E_TOOBIG, path,
+			      "%s is %jd bytes, over its cap of %zu", what,
+			      (intmax_t)st.st_size, cap);
+		goto out;
+	}
+	size = (size_t)st.st_size;
+	buf = malloc(size + 1);
+	if (!buf) {
+		rc = stn_fail(d, STN_E_NOMEM, path, "cannot hold %s of %zu bytes",
+			      what, size);
+		goto out;
+	}
+	/* One read past the size fstat gave notices a file that grows. */
+	for (;;) {
+		if (len < size)
+			n = read(fd, buf + len, size - len);
+		else
+			n = read(fd, &extra, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = stn_fail(d, STN_E_IO, path, "cannot read %s: %s",
+				      what, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (len == size) {
+			rc = stn_fail(d, STN_E_IO, path,
+				      "%s grew while being read", what);
+			goto out;
+		}
+		len += (size_t)n;
+	}
+	if (len != size) {
+		rc = stn_fail(d, STN_E_IO, path, "%s shrank while being read",
+			      what);
+		goto out;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*out_len = len;
+	buf = NULL;
+out:
+	if (buf) {
+		mbedtls_platform_zeroize(buf, size + 1);
+		free(buf);
+	}
+	close(fd);
+	return rc;
+}
+
+/* ---- names, serials, times ---- */
+
+void cu_x509_dn_string(const mbedtls_x509_name *dn, char *buf, size_t size)
+{
+	/* mbedtls_x509_dn_gets may give up before writing anything; it
+	 * already replaces control characters with '?'. */
+	buf[0] = '\0';
+	(void)mbedtls_x509_dn_gets(buf, size, dn);
+	buf[size - 1] = '\0';
+}
+
+/* As `openssl x509 -serial` prints it (uppercase, no separators, without the
+ * zero octet DER puts in front of a high bit), so operators can grep. */
+void cu_x509_serial_string(const mbedtls_x509_buf *s, char *buf, size_t size)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p = s->p;
+	size_t len = s->len, o = 0;
+
+	while (len > 1 && *p == 0) {
+		p++;
+		len--;
+	}
+	for (size_t i = 0; i < len && o + 2 < size; i++) {
+		buf[o++] = hex[p[i] >> 4];
+		buf[o++] = hex[p[i] & 15];
+	}
+	buf[o] = '\0';
+}
+
+/* mbedTLS has range-checked the fields.  UTCTime can say 1950..1969, which
+ * is before any session; anything cu_time_parse still refuses gets `if_bad`,
+ * which callers choose to be the refusing side. */
+int64_t cu_x509_secs(const mbedtls_x509_time *t, int64_t if_bad)
+{
+	char s[32];
+	int64_t v;
+
+	if (t->year < 1970)
+		return INT64_MIN;
+	snprintf(s, sizeof(s), "%04d-%02d-%02dT%02d:%02d:%02dZ", t->year,
+		 t->mon, t->day, t->hour, t->min, t->sec);
+	if (cu_time_parse(s, &v) != 0)
+		return if_bad;
+	return v;
+}
+
+
+/* The signer's identity (§2): exactly one CN, printable ASCII, short enough
+ * to keep whole, so that two identities never compare equal by truncation. */
+int cu_x509_leaf_cn(const mbedtls_x509_crt *c, const char *where, char *cn,
+		    size_t size, struct stn_diag *d)
+{
+	const mbedtls_x509_name *n;
+	const mbedtls_x509_buf *val = NULL;
+	char subject[256];
+
+	for (n = &c->subject; n; n = n->next) {
+		if (!n->oid.p || MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid))
+			continue;
+		if (val) {
+			cu_x509_dn_string(&c->subject, subject,
+					  sizeof(subject));
+			return stn_fail(d, STN_E_CHAIN, where,
+					"signer %s has more than one CN", subject);
+		}
+		val = &n->val;
+	}
+	cu_x509_dn_string(&c->subject, subject, sizeof(subject));
+	if (!val || val->len == 0)
+		return stn_fail(d, STN_E_CHAIN, where,
+				"signer %s has no subject CN to name it by",
+				subject);
+	if (val->len >= size)
+		return stn_fail(d, STN_E_CHAIN, where,
+				"signer %s has a CN of %zu bytes, over %zu",
+				subject, val->len, size - 1);
+	for (size_t i = 0; i < val->len; i++)
+		if (val->p[i] < 0x20 || val->p[i] > 0x7e)
+			return stn_fail(d, STN_E_CHAIN, where,
+					"signer %s has a CN with a byte "
+					"outside printable ASCII",
+					subject);
+	memcpy(cn, val->p, val->len);
+	cn[val->len] = '\0';
+	return 0;
+}
+
+/* ---- keys and chains ---- */
+
+/* formats §2: ECDSA P-256 and P-384, RSA of 2048 bits or more. */
+int cu_x509_key_accepted(const mbedtls_pk_context *pk, char *desc, size_t size)
+{
+	mbedtls_pk_type_t type = mbedtls_pk_get_type(pk);
+
+	if (type == MBEDTLS_PK_RSA) {
+		size_t bits = mbedtls_pk_get_bitlen(pk);
+		snprintf(desc, size, "an RSA-%zu key", bits);
+		return bits >= 2048;
+	}
+	if (type == MBEDTLS_PK_ECKEY || type == MBEDTLS_PK_ECDSA) {
+		mbedtls_ecp_group_id id = mbedtls_pk_ec(*pk)->grp.id;
+		const mbedtls_ecp_curve_info *ci =
+			mbedtls_ecp_curve_info_from_grp_id(id);
+		snprintf(desc, size, "an EC key on %s",
+			 ci ? ci->name : "an unknown curve");
+		return id == MBEDTLS_ECP_DP_SECP256R1 ||
+		       id == MBEDTLS_ECP_DP_SECP384R1;
+	}
+	snprintf(desc, size, "a %s key", mbedtls_pk_get_name(pk));
+	return 0;
+}
+
+int cu_x509_parse_chain(const unsigned char *pem, size_t len, const char *where,
+			int code, mbedtls_x509_crt *chain, struct stn_diag *d)
+{
+	char ebuf[128];
+	int ret;
+
+	if (!strstr((const char *)pem, "-----BEGIN CERTIFICATE-----"))
+		return stn_fail(d, code, where,
+				"holds no PEM certificate");
+	ret = mbedtls_x509_crt_parse(chain, pem, len + 1);
+	if (ret < 0)
+		return stn_fail(d, code, where,
+				"certificate does not parse: %s",
+				cu_x509_strerror(ret, ebuf, sizeof(ebuf)));
+	if (ret > 0)
+		return stn_fail(d, code, where,
+				"%d of its certificates do not parse", ret);
+	return 0;
+}
