@@ -1,6 +1,6 @@
 /* station/release.h: release engineering's side, writing a bundle
  * directory: images copied in and hashed, and a manifest that the strict
- * parser accepts (signing is custody/sig.h, cu_sign_file). */
+ * parser accepts (signing is custody/sign.h, cu_sign_file). */
 #ifndef STN_RELEASE_H
 #define STN_RELEASE_H
 
