@@ -34,7 +34,7 @@ static int man_error(struct stn_diag *d, const struct cu_record *r,
 		     const struct cu_section *s, const char *key,
 		     const char *text)
 {
-	char where[300];
+	char where[4200];
 
 	snprintf(where, sizeof(where), "%s:%u", cu_record_name(r),
 		 cu_section_line(s, key));
@@ -87,6 +87,12 @@ static int parse_image(const struct cu_record *r, const struct cu_section *s,
 	if (file[0] == '.')
 		return man_error(d, r, s, "file",
 				 "image file name must not start with '.'");
+	/* The manifest and its signature files share the directory; an image
+	 * may not take one of their names. */
+	if (strcmp(file, "manifest") == 0 || strncmp(file, "manifest.", 9) == 0)
+		return man_error(d, r, s, "file",
+				 "image file name must not be 'manifest' or "
+				 "start with 'manifest.'");
 	snprintf(img->file, sizeof(img->file), "%s", file);
 	if ((rc = cu_get_u64(r, s, "size", &img->size, d)) ||
 	    (rc = cu_get_digest(r, s, "sha256", img->sha256, d)) ||

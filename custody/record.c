@@ -119,7 +119,7 @@ static int grow(void **arr, size_t *cap, size_t n, size_t elem)
 static int syntax(struct stn_diag *d, const char *name, unsigned line,
 		  const char *what)
 {
-	char where[300];
+	char where[4200];
 
 	snprintf(where, sizeof(where), "%s:%u", name, line);
 	return stn_fail(d, STN_E_SYNTAX, where, "%s", what);
@@ -171,7 +171,7 @@ int cu_record_parse(const void *buf, size_t len, const char *name,
 	size_t scap = 0, ecap = 0;
 	size_t *first_entry = NULL; /* per section, index into entries */
 	size_t fcap = 0;
-	char where[300];
+	char where[4200];
 	int rc = STN_E_NOMEM;
 	unsigned lineno = 0;
 	char *p, *end;
@@ -654,6 +654,16 @@ int cu_get_bool(const struct cu_record *r, const struct cu_section *s,
 	else
 		return bad_value(r, s, key, "yes or no", d);
 	return 0;
+}
+
+int cu_value_ok(const char *str)
+{
+	long n = printable_chars(str);
+
+	/* Leading or trailing blanks would be trimmed by the parser and so
+	 * change the value on the way back in. */
+	return n >= 1 && n <= CU_VALUE_MAX && str[0] != ' ' &&
+	       str[strlen(str) - 1] != ' ';
 }
 
 int cu_chars_in(const char *str, const char *allowed)

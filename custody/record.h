@@ -104,6 +104,10 @@ int cu_get_token(const struct cu_record *r, const struct cu_section *s,
 /* Line of key in s, or of the section header when the key is absent. */
 unsigned cu_section_line(const struct cu_section *s, const char *key);
 
+/* Whether str is a valid record value: 1 to 1024 printable characters
+ * (formats §1), so that writing "key = str" cannot add a line. */
+int cu_value_ok(const char *str);
+
 /* Whether every character of str is in the class (see cu_get_token). */
 int cu_chars_in(const char *str, const char *allowed);
 

@@ -27,6 +27,14 @@ struct cu_bundle {
 	size_t nsigners;
 };
 
+/* dir + "/" + name into buf; -1 when it would not fit (never cut a path
+ * short: a shorter path names a different file). */
+static int join(char *buf, size_t cap, const char *dir, const char *name)
+{
+	int n = snprintf(buf, cap, "%s/%s", dir, name);
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
 static const char *const check_names[CU_NCHECKS] = {
 	"signatures", "validity", "images", "target", "sequence", "custody"};
 static const char *const outcome_names[] = {"not run", "passed", "failed",
@@ -54,7 +62,9 @@ int cu_measure_file(void *ctx, const char *dir, const char *file,
 	int fd, rc = 0;
 
 	(void)ctx;
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	if (join(path, sizeof(path), dir, file))
+		return stn_fail(d, STN_E_UNSAFE, dir, "path to %s too long",
+				file);
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno == ELOOP)
@@ -285,12 +295,16 @@ static void check_signatures(struct cu_bundle *b, const struct cu_trust *trust,
 		struct stn_diag one;
 		size_t k;
 
-		snprintf(sig, sizeof(sig), "%s/%s", b->dir, names[i]);
-		snprintf(pem, sizeof(pem), "%s", sig);
-		memcpy(pem + strlen(pem) - 4, ".pem", 4);
 		stn_diag_init(&one);
-		rc = cu_sig_verify(trust, b->manifest->id, sig, pem,
-				   CU_ROLE_RELEASE, at, &s, &one);
+		if (join(sig, sizeof(sig), b->dir, names[i])) {
+			rc = stn_fail(&one, STN_E_UNSAFE, b->dir,
+				      "path to %s too long", names[i]);
+		} else {
+			memcpy(pem, sig, strlen(sig) + 1);
+			memcpy(pem + strlen(pem) - 4, ".pem", 4);
+			rc = cu_sig_verify(trust, b->manifest->id, sig, pem,
+					   CU_ROLE_RELEASE, at, &s, &one);
+		}
 		if (rc) {
 			show_path(b, &one);
 			if (nfail++ == 0)
@@ -408,20 +422,32 @@ static void check_images(struct cu_bundle *b, const struct cu_measure *m)
 	set_result(&b->checks[CU_CHECK_IMAGES], CU_PASSED, &why);
 }
 
-int cu_bundle_verify(const char *dir, const char *shown_as,
-		     const struct cu_trust *trust,
-		     const struct cu_policy *policy, int64_t at,
-		     const struct cu_measure *measure, struct cu_bundle **out,
-		     struct stn_diag *d)
+/* The spec's order for naming the first failure (formats §3). */
+static const enum cu_check bundle_order[] = {
+	CU_CHECK_SIGNATURES, CU_CHECK_VALIDITY, CU_CHECK_IMAGES,
+	CU_CHECK_CUSTODY};
+
+static int first_failure(const struct cu_bundle *b, struct stn_diag *d)
 {
-	static const struct cu_measure default_measure = {cu_measure_file,
-							  NULL};
+	for (size_t i = 0; i < sizeof(bundle_order) / sizeof(*bundle_order);
+	     i++) {
+		const struct cu_check_result *c = &b->checks[bundle_order[i]];
+		if (c->outcome == CU_FAILED)
+			return stn_fail(d, c->diag.code, c->diag.where, "%s",
+					c->diag.text);
+	}
+	return 0;
+}
+
+int cu_bundle_open(const char *dir, const char *shown_as,
+		   const struct cu_trust *trust, const struct cu_policy *policy,
+		   int64_t at, struct cu_bundle **out, struct stn_diag *d)
+{
 	struct cu_bundle *b;
+	char real_manifest[4096];
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	int rc;
-
-	char real_manifest[4096];
 
 	b = calloc(1, sizeof(*b));
 	if (!b || !(b->dir = strdup(dir)) ||
@@ -429,9 +455,12 @@ int cu_bundle_verify(const char *dir, const char *shown_as,
 		cu_bundle_free(b);
 		return stn_fail(d, STN_E_NOMEM, dir, "verifying bundle");
 	}
-	snprintf(b->manifest_path, sizeof(b->manifest_path), "%s/manifest",
-		 b->shown);
-	snprintf(real_manifest, sizeof(real_manifest), "%s/manifest", dir);
+	if (join(b->manifest_path, sizeof(b->manifest_path), b->shown,
+		 "manifest") ||
+	    join(real_manifest, sizeof(real_manifest), dir, "manifest")) {
+		cu_bundle_free(b);
+		return stn_fail(d, STN_E_USAGE, dir, "bundle path too long");
+	}
 	if ((rc = read_manifest(real_manifest, &buf, &len, d)) ||
 	    (rc = cu_manifest_parse(buf, len, b->manifest_path, &b->manifest,
 				    d))) {
@@ -443,7 +472,6 @@ int cu_bundle_verify(const char *dir, const char *shown_as,
 
 	check_signatures(b, trust, policy, at);
 	check_validity(b, at);
-	check_images(b, measure ? measure : &default_measure);
 	/* Custody (check 6) arrives with the custody chain; until then a
 	 * policy that requires it cannot be met, so it fails closed. */
 	if (policy->require_custody) {
@@ -456,18 +484,37 @@ int cu_bundle_verify(const char *dir, const char *shown_as,
 	} else {
 		b->checks[CU_CHECK_CUSTODY].outcome = CU_NOT_REQUIRED;
 	}
-
 	*out = b;
-	rc = 0;
-	for (int c = 0; c < CU_NCHECKS; c++) {
-		if (b->checks[c].outcome == CU_FAILED) {
-			rc = b->checks[c].diag.code;
-			stn_fail(d, rc, b->checks[c].diag.where, "%s",
-				 b->checks[c].diag.text);
-			break;
-		}
-	}
-	return rc;
+	return first_failure(b, d);
+}
+
+int cu_bundle_check_images(struct cu_bundle *b, const struct cu_measure *m,
+			   struct stn_diag *d)
+{
+	static const struct cu_measure default_measure = {cu_measure_file,
+							  NULL};
+
+	check_images(b, m ? m : &default_measure);
+	return first_failure(b, d);
+}
+
+int cu_bundle_verify(const char *dir, const char *shown_as,
+		     const struct cu_trust *trust,
+		     const struct cu_policy *policy, int64_t at,
+		     const struct cu_measure *measure, struct cu_bundle **out,
+		     struct stn_diag *d)
+{
+	struct stn_diag ignored;
+	int rc;
+
+	*out = NULL;
+	stn_diag_init(&ignored);
+	rc = cu_bundle_open(dir, shown_as, trust, policy, at, out, &ignored);
+	if (!*out && rc) /* manifest unreadable: nothing else to run */
+		return stn_fail(d, rc, ignored.where, "%s", ignored.text);
+	if (!*out)
+		return stn_fail(d, STN_E_INTERNAL, dir, "no bundle");
+	return cu_bundle_check_images(*out, measure, d);
 }
 
 void cu_bundle_free(struct cu_bundle *b)
@@ -521,12 +568,6 @@ int cu_device_check(const struct cu_bundle *b, const struct cu_identity *id,
 	struct stn_diag why;
 
 	memset(v, 0, sizeof(*v));
-	for (int c = 0; c < CU_NCHECKS; c++)
-		if (b->checks[c].outcome == CU_FAILED)
-			return stn_fail(d, b->checks[c].diag.code,
-					b->checks[c].diag.where, "%s",
-					b->checks[c].diag.text);
-
 	/* Check 4: model equal, hardware listed when the manifest lists. */
 	stn_diag_init(&why);
 	if (strcmp(id->model, m->model) != 0) {
@@ -592,12 +633,21 @@ int cu_device_check(const struct cu_bundle *b, const struct cu_identity *id,
 		set_result(&v->sequence, CU_FAILED, &why);
 	}
 
-	if (v->target.outcome == CU_FAILED)
-		return stn_fail(d, v->target.diag.code, v->target.diag.where,
-				"%s", v->target.diag.text);
-	if (v->sequence.outcome == CU_FAILED)
-		return stn_fail(d, v->sequence.diag.code,
-				v->sequence.diag.where, "%s",
-				v->sequence.diag.text);
+	/* The first failure in the spec's order 1..6; a bundle check that
+	 * never ran (images not yet checked) is a failure, not a pass. */
+	const struct cu_check_result *order[] = {
+		&b->checks[CU_CHECK_SIGNATURES], &b->checks[CU_CHECK_VALIDITY],
+		&b->checks[CU_CHECK_IMAGES],     &v->target,
+		&v->sequence,                    &b->checks[CU_CHECK_CUSTODY]};
+	for (size_t i = 0; i < sizeof(order) / sizeof(*order); i++) {
+		if (order[i]->outcome == CU_FAILED)
+			return stn_fail(d, order[i]->diag.code,
+					order[i]->diag.where, "%s",
+					order[i]->diag.text);
+		if (order[i]->outcome == CU_NOT_RUN)
+			return stn_fail(d, STN_E_IMAGE, b->manifest_path,
+					"check %s was not run",
+					i == 2 ? "images" : "of the bundle");
+	}
 	return 0;
 }

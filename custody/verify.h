@@ -64,14 +64,25 @@ int cu_measure_file(void *ctx, const char *dir, const char *file,
 struct cu_bundle;
 
 /*
- * Read dir/manifest and run the bundle checks at time `at` (the session
- * start).  Messages name files under `shown_as` (e.g. the media path of a
- * bundle verified from its staged copy); NULL means dir.  When the manifest can be parsed, *out is set even if a check
- * fails, so the caller can show every outcome; free it with
- * cu_bundle_free.  Returns 0 when every bundle check passed, else the code
- * of the first failure with d filled ("rule image: DIR/app.bin: ...").
- * measure may be NULL for the default.
+ * Phase one: read dir/manifest and run checks 1 (signatures), 2 (validity)
+ * and 6 (custody) at time `at` (the session start).  Check 3 is left "not
+ * run", so a caller can refuse an unsigned bundle before it copies a byte of
+ * its images.  Messages name files under `shown_as` (e.g. the media path of
+ * a bundle read from its staged copy); NULL means dir.  When the manifest
+ * can be parsed, *out is set even if a check fails, so the caller can show
+ * every outcome; free it with cu_bundle_free.  Returns 0 when these checks
+ * passed, else the first failure in spec order with d filled.
  */
+int cu_bundle_open(const char *dir, const char *shown_as,
+		   const struct cu_trust *trust, const struct cu_policy *policy,
+		   int64_t at, struct cu_bundle **out, struct stn_diag *d);
+
+/* Phase two: check 3 with `measure` (NULL for the default).  Returns 0 when
+ * every bundle check passed, else the first failure in spec order. */
+int cu_bundle_check_images(struct cu_bundle *b, const struct cu_measure *m,
+			   struct stn_diag *d);
+
+/* Both phases at once. */
 int cu_bundle_verify(const char *dir, const char *shown_as,
 		     const struct cu_trust *trust,
 		     const struct cu_policy *policy, int64_t at,
@@ -105,11 +116,12 @@ struct cu_device_verdict {
 };
 
 /*
- * Checks 4 and 5 for one device.  `device` names the device in messages.
- * An equal sequence passes only when allow_reinstall is set (the
- * technician confirmed).  Returns 0 or the first failure's code, with v
- * always filled.  Bundle checks must have passed: calling this on a bundle
- * whose checks failed returns that failure again, never 0.
+ * Checks 4 and 5 for one device, run whatever the bundle checks said so
+ * every outcome can be shown.  `device` names the device in messages.  An
+ * equal sequence passes only when allow_reinstall is set (the technician
+ * confirmed).  Returns 0 only when checks 1 to 6 all passed (a check that
+ * was not run counts as failed), else the first failure in the spec's
+ * order 1, 2, 3, 4, 5, 6; v is always filled.
  */
 int cu_device_check(const struct cu_bundle *b, const struct cu_identity *id,
 		    const char *device, const struct cu_installed *installed,

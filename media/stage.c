@@ -1,7 +1,7 @@
-/* media/stage.c: one-pass copy-and-hash of a bundle into private staging.
- * All opens are relative to the bundle directory's descriptor with
- * O_NOFOLLOW, so a symlink or a directory swapped on the media after we
- * opened it cannot redirect a read. */
+/* media/stage.c: two-phase, one-pass copy-and-hash of a bundle into private
+ * staging.  All opens are relative to the bundle directory's descriptor,
+ * held from the first phase to the last, with O_NOFOLLOW, so a symlink or a
+ * directory swapped on the media cannot redirect a read. */
 #include "media/stage.h"
 
 #include <dirent.h>
@@ -32,6 +32,8 @@ struct staged_file {
 struct md_stage {
 	char dir[3072]; /* short enough that dir/name always fits a path */
 	char src[3072];
+	int src_dirfd, dst_dirfd;
+	struct cu_manifest *manifest;
 	struct staged_file files[CU_MAX_IMAGES];
 	size_t nfiles;
 	struct cu_measure measure;
@@ -58,22 +60,24 @@ static int stage_measure(void *ctx, const char *dir, const char *file,
 	return stn_fail(d, STN_E_IMAGE, dir, "%s was not staged", file);
 }
 
-/* Copies from an open source descriptor into dst_dir/name, hashing when h
- * is given.  Reads at most `cap` bytes plus one so growth is caught. */
-static int copy_fd(int in, const char *src_path, int dst_dirfd,
+/* Copies from an open source descriptor into the staging directory as
+ * `name`, hashing when h is given, reading at most `cap` bytes (plus one,
+ * so a file growing under us is caught).  The copy is made read-only. */
+static int copy_fd(struct md_stage *s, int in, const char *src_path,
 		   const char *name, uint64_t cap, struct cu_sha256 *h,
 		   uint8_t *buf, const struct md_progress *prog,
 		   uint64_t *copied, struct stn_diag *d)
 {
+	char dst[4096];
 	uint64_t total = 0;
 	int out, rc = 0;
 
-	out = openat(dst_dirfd, name,
+	snprintf(dst, sizeof(dst), "%s/%s", s->dir, name);
+	out = openat(s->dst_dirfd, name,
 		     O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
 		     0600);
 	if (out < 0)
-		return stn_fail(d, STN_E_IO, name,
-				"cannot create in staging: %s",
+		return stn_fail(d, STN_E_IO, dst, "cannot create in staging: %s",
 				strerror(errno));
 	for (;;) {
 		ssize_t got = read(in, buf, COPY_CHUNK);
@@ -98,7 +102,7 @@ static int copy_fd(int in, const char *src_path, int dst_dirfd,
 			if (w < 0 && errno == EINTR)
 				continue;
 			if (w < 0) {
-				rc = stn_fail(d, STN_E_IO, name,
+				rc = stn_fail(d, STN_E_IO, dst,
 					      "write to staging: %s",
 					      strerror(errno));
 				goto out;
@@ -113,35 +117,39 @@ static int copy_fd(int in, const char *src_path, int dst_dirfd,
 	}
 	/* No fsync: a staged copy lives for one session and is made again
 	 * after a crash; its integrity comes from the hash taken here, and
-	 * the push hashes the bytes again as they are sent. */
+	 * the push hashes the bytes again before and as they are sent. */
+	if (fchmod(out, 0400) != 0) {
+		rc = stn_fail(d, STN_E_IO, dst, "chmod: %s", strerror(errno));
+		goto out;
+	}
 	*copied = total;
 out:
 	if (close(out) != 0 && rc == 0)
-		rc = stn_fail(d, STN_E_IO, name, "close in staging: %s",
+		rc = stn_fail(d, STN_E_IO, dst, "close in staging: %s",
 			      strerror(errno));
 	return rc;
 }
 
-/* Opens name in the source directory safely.  Returns the fd or a negative
- * code with d filled; `st` receives the file's status. */
-static int open_source(int src_dirfd, const char *src_dir, const char *name,
-		       struct stat *st, int missing_code, struct stn_diag *d)
+/* Opens name in the bundle directory safely.  Returns the fd or a negative
+ * code with d filled (`bad_code` for what the media got wrong); `st`
+ * receives the file's status. */
+static int open_source(const struct md_stage *s, const char *name,
+		       struct stat *st, int bad_code, const char *missing,
+		       struct stn_diag *d)
 {
 	char path[4096];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/%s", src_dir, name);
+	snprintf(path, sizeof(path), "%s/%s", s->src, name);
 	/* O_NONBLOCK: opening a FIFO planted on the media must not hang. */
-	fd = openat(src_dirfd, name,
+	fd = openat(s->src_dirfd, name,
 		    O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno == ELOOP)
-			return stn_fail(d, missing_code, path,
+			return stn_fail(d, bad_code, path,
 					"is a symbolic link");
 		if (errno == ENOENT)
-			return stn_fail(d, missing_code, path,
-					"missing: named by the manifest but "
-					"not in the bundle");
+			return stn_fail(d, bad_code, path, "%s", missing);
 		return stn_fail(d, STN_E_IO, path, "cannot open: %s",
 				strerror(errno));
 	}
@@ -151,22 +159,24 @@ static int open_source(int src_dirfd, const char *src_dir, const char *name,
 	}
 	if (!S_ISREG(st->st_mode)) {
 		close(fd);
-		return stn_fail(d, missing_code, path,
+		return stn_fail(d, bad_code, path,
 				"not a regular file (device, FIFO or "
 				"directory)");
 	}
 	return fd;
 }
 
-static int copy_small(struct md_stage *s, int src_dirfd, int dst_dirfd,
-		      const char *name, uint8_t *buf, struct stn_diag *d)
+/* Copies a small file (manifest, .sig, .pem) whole; returns bytes copied
+ * through *n. */
+static int copy_small(struct md_stage *s, const char *name, int bad_code,
+		      const char *missing, uint8_t *buf, uint64_t *n,
+		      struct stn_diag *d)
 {
 	char path[4096];
 	struct stat st;
-	uint64_t n;
 	int fd, rc;
 
-	fd = open_source(src_dirfd, s->src, name, &st, STN_E_UNSAFE, d);
+	fd = open_source(s, name, &st, bad_code, missing, d);
 	if (fd < 0)
 		return fd;
 	snprintf(path, sizeof(path), "%s/%s", s->src, name);
@@ -176,24 +186,22 @@ static int copy_small(struct md_stage *s, int src_dirfd, int dst_dirfd,
 				"%lld bytes, over the %d byte cap",
 				(long long)st.st_size, MD_SIDECAR_MAX);
 	}
-	rc = copy_fd(fd, path, dst_dirfd, name, MD_SIDECAR_MAX, NULL, buf,
-		     NULL, &n, d);
+	rc = copy_fd(s, fd, path, name, MD_SIDECAR_MAX, NULL, buf, NULL, n, d);
 	close(fd);
 	return rc;
 }
 
-/* Is this a signature sidecar of the manifest: manifest[.LABEL].sig/.pem? */
-static int is_manifest_sidecar(const char *name)
+/* Is this a signature of the manifest: manifest.sig or manifest.LABEL.sig
+ * with LABEL as formats §1 defines it? */
+static int is_manifest_sig(const char *name)
 {
 	size_t len = strlen(name), l;
 	char label[40];
 
 	/* "manifest.sig" is 12 characters; "manifest." LABEL ".sig" is 13
 	 * plus the label. */
-	if (strncmp(name, "manifest.", 9) != 0 || len < 12)
-		return 0;
-	if (strcmp(name + len - 4, ".sig") != 0 &&
-	    strcmp(name + len - 4, ".pem") != 0)
+	if (strncmp(name, "manifest.", 9) != 0 || len < 12 ||
+	    strcmp(name + len - 4, ".sig") != 0)
 		return 0;
 	if (len == 12)
 		return 1;
@@ -207,45 +215,276 @@ static int is_manifest_sidecar(const char *name)
 	return cu_chars_in(label, "a-z0-9-") && label[0] != '-';
 }
 
-static int stage_images(struct md_stage *s, const struct cu_manifest *m,
-			int src_dirfd, int dst_dirfd, uint8_t *buf,
-			const struct md_progress *prog, struct stn_diag *d)
+/* Parses the staged copy of the manifest, never the media's, with
+ * messages naming the media path the operator knows. */
+static int parse_staged_manifest(struct md_stage *s, uint8_t *buf,
+				 struct stn_diag *d)
+{
+	char where[4096];
+	size_t have = 0;
+	int fd, rc = 0;
+
+	snprintf(where, sizeof(where), "%s/manifest", s->src);
+	fd = openat(s->dst_dirfd, "manifest", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return stn_fail(d, STN_E_IO, s->dir, "open staged manifest: %s",
+				strerror(errno));
+	while (have <= CU_RECORD_MAX) {
+		ssize_t n = read(fd, buf + have, CU_RECORD_MAX + 1 - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = stn_fail(d, STN_E_IO, s->dir,
+				      "read staged manifest: %s",
+				      strerror(errno));
+			break;
+		}
+		if (n == 0)
+			break;
+		have += (size_t)n;
+	}
+	close(fd);
+	if (rc == 0)
+		rc = cu_manifest_parse(buf, have, where, &s->manifest, d);
+	return rc;
+}
+
+/* The staging root must be ours alone: a directory (not a symlink) owned
+ * by this user with no group or other access. */
+static int check_staging_root(const char *root, struct stn_diag *d)
 {
 	struct stat st;
-	uint64_t need = 0;
-	struct statvfs vfs;
-	struct cu_sha256 *h;
+
+	if (mkdir(root, 0700) != 0 && errno != EEXIST)
+		return stn_fail(d, STN_E_IO, root,
+				"cannot create staging area: %s",
+				strerror(errno));
+	if (lstat(root, &st) != 0)
+		return stn_fail(d, STN_E_IO, root, "stat: %s", strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return stn_fail(d, STN_E_UNSAFE, root,
+				"staging area is not a directory (a symlink?)");
+	if (st.st_uid != geteuid() || (st.st_mode & 077))
+		return stn_fail(d, STN_E_UNSAFE, root,
+				"staging area must be owned by this user with "
+				"mode 0700 (it is %03o, uid %u)",
+				(unsigned)(st.st_mode & 0777),
+				(unsigned)st.st_uid);
+	return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int copy_signatures(struct md_stage *s, uint8_t *buf,
+			   struct stn_diag *d)
+{
+	char *names[MD_MAX_SIGNATURES];
+	size_t n = 0;
+	struct dirent *e;
+	DIR *dh;
+	int dup_fd, rc = 0;
+	uint64_t copied;
+
+	dup_fd = dup(s->src_dirfd);
+	if (dup_fd < 0 || !(dh = fdopendir(dup_fd))) {
+		if (dup_fd >= 0)
+			close(dup_fd);
+		return stn_fail(d, STN_E_IO, s->src, "cannot list: %s",
+				strerror(errno));
+	}
+	rewinddir(dh);
+	while ((e = readdir(dh))) {
+		if (!is_manifest_sig(e->d_name))
+			continue;
+		if (n == MD_MAX_SIGNATURES) {
+			rc = stn_fail(d, STN_E_TOOBIG, s->src,
+				      "more than %d manifest signature files",
+				      MD_MAX_SIGNATURES);
+			goto out;
+		}
+		if (!(names[n] = strdup(e->d_name))) {
+			rc = stn_fail(d, STN_E_NOMEM, s->src, "listing");
+			goto out;
+		}
+		n++;
+	}
+	qsort(names, n, sizeof(*names), cmp_names);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		char pem[64];
+		struct stn_diag missing;
+
+		rc = copy_small(s, names[i], STN_E_UNSAFE, "vanished",
+				buf, &copied, d);
+		if (rc)
+			break;
+		/* The .pem that goes with it; when absent, verification
+		 * reports that signature's chain as missing. */
+		snprintf(pem, sizeof(pem), "%.*s.pem",
+			 (int)(strlen(names[i]) - 4), names[i]);
+		stn_diag_init(&missing);
+		rc = copy_small(s, pem, STN_E_UNSAFE, "missing", buf, &copied,
+				&missing);
+		if (rc && !(rc == STN_E_UNSAFE &&
+			    strstr(missing.text, "missing"))) {
+			stn_fail(d, missing.code, missing.where, "%s",
+				 missing.text);
+			break;
+		}
+		rc = 0;
+	}
+out:
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	closedir(dh);
+	return rc;
+}
+
+int md_stage_begin(const char *src_dir, const char *staging_root,
+		   struct md_stage **out, struct stn_diag *d)
+{
+	struct md_stage *s = NULL;
+	uint8_t *buf = NULL;
+	uint64_t n;
 	int rc = 0;
 
+	s = calloc(1, sizeof(*s));
+	buf = malloc(CU_RECORD_MAX + 1 > COPY_CHUNK ? CU_RECORD_MAX + 1
+						    : COPY_CHUNK);
+	if (!s || !buf) {
+		free(s);
+		free(buf);
+		return stn_fail(d, STN_E_NOMEM, src_dir, "staging");
+	}
+	s->src_dirfd = s->dst_dirfd = -1;
+	s->measure.measure = stage_measure;
+	s->measure.ctx = s;
+	if (strlen(src_dir) >= sizeof(s->src) - CU_FILE_NAME_MAX - 2 ||
+	    strlen(staging_root) >= sizeof(s->dir) - 16) {
+		rc = stn_fail(d, STN_E_USAGE, src_dir, "path too long");
+		goto out;
+	}
+	snprintf(s->src, sizeof(s->src), "%s", src_dir);
+
+	s->src_dirfd = open(src_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					     O_CLOEXEC);
+	if (s->src_dirfd < 0) {
+		struct stat lst;
+		int err = errno;
+		/* O_DIRECTORY reports a symlink as ENOTDIR; say what it is. */
+		if (lstat(src_dir, &lst) == 0 && S_ISLNK(lst.st_mode))
+			rc = stn_fail(d, STN_E_UNSAFE, src_dir,
+				      "bundle directory is a symbolic link");
+		else
+			rc = stn_fail(d, err == ENOENT || err == ENOTDIR
+						 ? STN_E_USAGE
+						 : STN_E_IO,
+				      src_dir, "cannot open bundle directory: %s",
+				      strerror(err));
+		goto out;
+	}
+	if ((rc = check_staging_root(staging_root, d)))
+		goto out;
+	snprintf(s->dir, sizeof(s->dir), "%s/stage-XXXXXX", staging_root);
+	if (!mkdtemp(s->dir)) {
+		rc = stn_fail(d, STN_E_IO, staging_root,
+			      "cannot create a staging directory: %s",
+			      strerror(errno));
+		s->dir[0] = '\0';
+		goto out;
+	}
+	s->dst_dirfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					    O_CLOEXEC);
+	if (s->dst_dirfd < 0) {
+		rc = stn_fail(d, STN_E_IO, s->dir, "open: %s", strerror(errno));
+		goto out;
+	}
+	/* The manifest first: it says which images to take. */
+	if ((rc = copy_small(s, "manifest", STN_E_UNSAFE,
+			     "no manifest: this directory is not a bundle", buf,
+			     &n, d))) {
+		if (d && strstr(d->text, "not a bundle"))
+			rc = stn_recode(d, STN_E_USAGE);
+		goto out;
+	}
+	if ((rc = parse_staged_manifest(s, buf, d)) ||
+	    (rc = copy_signatures(s, buf, d)))
+		goto out;
+	*out = s;
+	s = NULL;
+out:
+	free(buf);
+	md_stage_free(s); /* a half-staged bundle is never left to be used */
+	return rc;
+}
+
+/* Sum of distinct image sizes, refusing any single image over the cap
+ * before it is added, so the total cannot wrap. */
+static int total_size(const struct md_stage *s, uint64_t *need,
+		      struct stn_diag *d)
+{
+	const struct cu_manifest *m = s->manifest;
+	uint64_t sum = 0;
+
 	for (size_t i = 0; i < m->nimages; i++) {
+		char path[4096];
 		size_t k;
+
+		snprintf(path, sizeof(path), "%s/%s", s->src,
+			 m->images[i].file);
+		if (m->images[i].size > MD_IMAGE_MAX)
+			return stn_fail(d, STN_E_TOOBIG, path,
+					"manifest gives %llu bytes, over the "
+					"%llu byte image cap",
+					(unsigned long long)m->images[i].size,
+					(unsigned long long)MD_IMAGE_MAX);
 		for (k = 0; k < i; k++)
 			if (strcmp(m->images[k].file, m->images[i].file) == 0)
 				break;
 		if (k == i) /* the same file may serve two slots */
-			need += m->images[i].size;
+			sum += m->images[i].size;
+		if (sum > MD_BUNDLE_MAX)
+			return stn_fail(d, STN_E_TOOBIG, s->src,
+					"images total over the %llu byte cap",
+					(unsigned long long)MD_BUNDLE_MAX);
 	}
-	if (need > MD_BUNDLE_MAX)
-		return stn_fail(d, STN_E_TOOBIG, s->src,
-				"images total %llu bytes, over the %llu cap",
-				(unsigned long long)need,
-				(unsigned long long)MD_BUNDLE_MAX);
-	if (fstatvfs(dst_dirfd, &vfs) != 0)
+	*need = sum;
+	return 0;
+}
+
+int md_stage_images(struct md_stage *s, const struct md_progress *prog,
+		    struct stn_diag *d)
+{
+	const struct cu_manifest *m = s->manifest;
+	struct cu_sha256 *h = NULL;
+	struct statvfs vfs;
+	uint8_t *buf = NULL;
+	uint64_t need = 0, avail;
+	int rc;
+
+	if ((rc = total_size(s, &need, d)))
+		return rc;
+	if (fstatvfs(s->dst_dirfd, &vfs) != 0)
 		return stn_fail(d, STN_E_IO, s->dir, "statvfs: %s",
 				strerror(errno));
-	if ((uint64_t)vfs.f_bavail * vfs.f_frsize < need + (1 << 20))
+	avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	if (avail < need + (4 << 20))
 		return stn_fail(d, STN_E_IO, s->dir,
 				"staging area has %llu bytes free, the bundle "
-				"needs %llu",
-				(unsigned long long)vfs.f_bavail * vfs.f_frsize,
+				"needs %llu", (unsigned long long)avail,
 				(unsigned long long)need);
-
 	h = cu_sha256_new();
-	if (!h)
-		return stn_fail(d, STN_E_NOMEM, s->src, "hashing");
+	buf = malloc(COPY_CHUNK);
+	if (!h || !buf) {
+		rc = stn_fail(d, STN_E_NOMEM, s->src, "staging");
+		goto out;
+	}
 	for (size_t i = 0; i < m->nimages && rc == 0; i++) {
 		const struct cu_image *img = &m->images[i];
 		struct staged_file *f;
+		struct stat st;
 		char path[4096];
 		int fd;
 		size_t k;
@@ -258,8 +497,9 @@ static int stage_images(struct md_stage *s, const struct cu_manifest *m,
 		f = &s->files[s->nfiles++];
 		snprintf(f->name, sizeof(f->name), "%s", img->file);
 		snprintf(path, sizeof(path), "%s/%s", s->src, img->file);
-		fd = open_source(src_dirfd, s->src, img->file, &st,
-				 STN_E_IMAGE, &f->problem);
+		fd = open_source(s, img->file, &st, STN_E_IMAGE,
+				 "missing: named by the manifest but not in "
+				 "the bundle", &f->problem);
 		if (fd < 0) {
 			if (fd != STN_E_IMAGE) /* I/O: stop, media trouble */
 				rc = stn_fail(d, f->problem.code,
@@ -267,10 +507,9 @@ static int stage_images(struct md_stage *s, const struct cu_manifest *m,
 					      f->problem.text);
 			continue;
 		}
-		/* A wrong size is a check 3 failure; do not copy what will
-		 * be refused anyway, and never more than the cap. */
-		if ((uint64_t)st.st_size != img->size ||
-		    img->size > MD_IMAGE_MAX) {
+		/* A wrong size is a check 3 failure: do not copy what will
+		 * be refused anyway. */
+		if ((uint64_t)st.st_size != img->size) {
 			stn_fail(&f->problem, STN_E_IMAGE, path,
 				 "size is %lld bytes, manifest says %llu",
 				 (long long)st.st_size,
@@ -278,46 +517,14 @@ static int stage_images(struct md_stage *s, const struct cu_manifest *m,
 			close(fd);
 			continue;
 		}
-		rc = copy_fd(fd, path, dst_dirfd, img->file, img->size, h, buf,
-			     prog, &f->size, d);
+		rc = copy_fd(s, fd, path, img->file, img->size, h, buf, prog,
+			     &f->size, d);
 		close(fd);
 		cu_sha256_final(h, f->sha256);
 	}
+out:
 	cu_sha256_free(h);
-	return rc;
-}
-
-/* Parses the staged copy of the manifest, never the media's, with
- * messages naming the media path the operator knows. */
-static int parse_staged_manifest(const struct md_stage *s, uint8_t *buf,
-				 struct cu_manifest **m, struct stn_diag *d)
-{
-	char staged[4096], where[4096];
-	size_t have = 0;
-	int fd, rc = 0;
-
-	snprintf(staged, sizeof(staged), "%s/manifest", s->dir);
-	snprintf(where, sizeof(where), "%s/manifest", s->src);
-	fd = open(staged, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return stn_fail(d, STN_E_IO, staged, "open: %s",
-				strerror(errno));
-	while (have <= CU_RECORD_MAX) {
-		ssize_t n = read(fd, buf + have, CU_RECORD_MAX + 1 - have);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = stn_fail(d, STN_E_IO, staged, "read: %s",
-				      strerror(errno));
-			break;
-		}
-		if (n == 0)
-			break;
-		have += (size_t)n;
-	}
-	close(fd);
-	if (rc == 0)
-		rc = cu_manifest_parse(buf, have, where, m, d);
+	free(buf);
 	return rc;
 }
 
@@ -326,98 +533,16 @@ int md_stage_bundle(const char *src_dir, const char *staging_root,
 		    struct stn_diag *d)
 {
 	struct md_stage *s = NULL;
-	struct cu_manifest *m = NULL;
-	uint8_t *buf = NULL;
-	int src_dirfd = -1, dst_dirfd = -1, rc = 0;
-	DIR *dh = NULL;
-	struct dirent *e;
+	int rc = md_stage_begin(src_dir, staging_root, &s, d);
 
-	s = calloc(1, sizeof(*s));
-	buf = malloc(COPY_CHUNK);
-	if (!s || !buf) {
-		rc = stn_fail(d, STN_E_NOMEM, src_dir, "staging");
-		goto out;
+	if (rc == 0)
+		rc = md_stage_images(s, progress, d);
+	if (rc) {
+		md_stage_free(s);
+		return rc;
 	}
-	if (strlen(src_dir) >= sizeof(s->src) - CU_FILE_NAME_MAX - 2 ||
-	    strlen(staging_root) >= sizeof(s->dir) - 16) {
-		rc = stn_fail(d, STN_E_USAGE, src_dir, "path too long");
-		goto out;
-	}
-	snprintf(s->src, sizeof(s->src), "%s", src_dir);
-	s->measure.measure = stage_measure;
-	s->measure.ctx = s;
-
-	src_dirfd = open(src_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					  O_CLOEXEC);
-	if (src_dirfd < 0) {
-		struct stat lst;
-		int err = errno;
-		/* O_DIRECTORY reports a symlink as ENOTDIR; say what it is. */
-		if (lstat(src_dir, &lst) == 0 && S_ISLNK(lst.st_mode))
-			rc = stn_fail(d, STN_E_UNSAFE, src_dir,
-				      "bundle directory is a symbolic link");
-		else
-			rc = stn_fail(d, err == ENOTDIR ? STN_E_UNSAFE
-							: STN_E_IO,
-				      src_dir, "cannot open bundle directory: %s",
-				      strerror(err));
-		goto out;
-	}
-	if (mkdir(staging_root, 0700) != 0 && errno != EEXIST) {
-		rc = stn_fail(d, STN_E_IO, staging_root,
-			      "cannot create staging area: %s",
-			      strerror(errno));
-		goto out;
-	}
-	snprintf(s->dir, sizeof(s->dir), "%s/stage-XXXXXX", staging_root);
-	if (!mkdtemp(s->dir)) {
-		rc = stn_fail(d, STN_E_IO, staging_root,
-			      "cannot create a staging directory: %s",
-			      strerror(errno));
-		s->dir[0] = '\0';
-		goto out;
-	}
-	dst_dirfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dst_dirfd < 0) {
-		rc = stn_fail(d, STN_E_IO, s->dir, "open: %s", strerror(errno));
-		goto out;
-	}
-
-	/* The manifest first: it says which images to take. */
-	if ((rc = copy_small(s, src_dirfd, dst_dirfd, "manifest", buf, d)))
-		goto out;
-	if ((rc = parse_staged_manifest(s, buf, &m, d)))
-		goto out;
-
-	dh = fdopendir(dup(src_dirfd));
-	if (!dh) {
-		rc = stn_fail(d, STN_E_IO, src_dir, "cannot list: %s",
-			      strerror(errno));
-		goto out;
-	}
-	while ((e = readdir(dh))) {
-		if (!is_manifest_sidecar(e->d_name))
-			continue;
-		if ((rc = copy_small(s, src_dirfd, dst_dirfd, e->d_name, buf,
-				     d)))
-			goto out;
-	}
-	rc = stage_images(s, m, src_dirfd, dst_dirfd, buf, progress, d);
-	if (rc)
-		goto out;
 	*out = s;
-	s = NULL;
-out:
-	if (dh)
-		closedir(dh);
-	if (src_dirfd >= 0)
-		close(src_dirfd);
-	if (dst_dirfd >= 0)
-		close(dst_dirfd);
-	cu_manifest_free(m);
-	free(buf);
-	md_stage_free(s); /* a half-staged bundle is never left to be used */
-	return rc;
+	return 0;
 }
 
 const char *md_stage_dir(const struct md_stage *s)
@@ -434,20 +559,26 @@ void md_stage_free(struct md_stage *s)
 {
 	if (!s)
 		return;
-	if (s->dir[0]) {
-		int dfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0) {
-			DIR *dh = fdopendir(dfd);
-			struct dirent *e;
-			while (dh && (e = readdir(dh)))
-				if (e->d_name[0] != '.')
-					unlinkat(dirfd(dh), e->d_name, 0);
-			if (dh)
-				closedir(dh);
-			else
-				close(dfd);
-		}
-		rmdir(s->dir);
+	if (s->dst_dirfd >= 0) {
+		int fd = dup(s->dst_dirfd);
+		DIR *dh = fd >= 0 ? fdopendir(fd) : NULL;
+		struct dirent *e;
+
+		if (!dh && fd >= 0)
+			close(fd);
+		while (dh && (e = readdir(dh)))
+			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+				(void)unlinkat(s->dst_dirfd, e->d_name, 0);
+		if (dh)
+			closedir(dh);
+		close(s->dst_dirfd);
 	}
+	/* Best effort: if this fails a private, empty directory is left
+	 * under the staging area; it is never read again. */
+	if (s->dir[0])
+		(void)rmdir(s->dir);
+	if (s->src_dirfd >= 0)
+		close(s->src_dirfd);
+	cu_manifest_free(s->manifest);
 	free(s);
 }

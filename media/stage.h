@@ -14,7 +14,8 @@ struct cu_measure;
 
 #define MD_IMAGE_MAX (4ULL << 30)   /* per image */
 #define MD_BUNDLE_MAX (16ULL << 30) /* all images of one bundle */
-#define MD_SIDECAR_MAX (64 * 1024)  /* .sig, .pem and other small files */
+#define MD_SIDECAR_MAX (64 * 1024)  /* the manifest, a .sig or a .pem */
+#define MD_MAX_SIGNATURES 16        /* .sig files beside one manifest */
 
 struct md_progress {
 	/* Called as bytes are copied; `file` is the name in the bundle. */
@@ -26,15 +27,34 @@ struct md_progress {
 struct md_stage;
 
 /*
- * Stage the bundle in src_dir under staging_root (created 0700 when
- * absent) in a fresh private directory.  Copies the manifest, its .sig and
- * .pem files and every image the manifest names; images that are missing,
- * symlinks, not regular or of the wrong size are not copied but remembered,
- * so verification reports them as check 3 with the media path.  Free space
- * is checked before any image is copied.  Errors: STN_E_IO (media or
- * staging area unreadable, short of space; names the file), STN_E_SYNTAX
- * (manifest unreadable as a manifest), STN_E_UNSAFE, STN_E_TOOBIG.
+ * Phase one: open the bundle directory in src_dir (held open until
+ * md_stage_free, so it cannot be swapped between phases), make a fresh
+ * private directory under staging_root (created 0700 when absent; an
+ * existing one must be a directory owned by this user with no group or
+ * other access, never a symlink), and copy the manifest and its signature
+ * files: at most MD_MAX_SIGNATURES `manifest[.LABEL].sig`, each with its
+ * `.pem` when present.  Nothing else is read yet, so a caller can refuse an
+ * unsigned bundle before copying its images.  Errors: STN_E_USAGE (not a
+ * directory, no manifest), STN_E_UNSAFE, STN_E_TOOBIG, STN_E_SYNTAX
+ * (manifest malformed), STN_E_IO (media or staging trouble, naming the
+ * file).  On error nothing is left in the staging area.
  */
+int md_stage_begin(const char *src_dir, const char *staging_root,
+		   struct md_stage **out, struct stn_diag *d);
+
+/*
+ * Phase two: copy every image the manifest names, hashing in the same
+ * pass.  Sizes are checked (each at most MD_IMAGE_MAX, all at most
+ * MD_BUNDLE_MAX) and free space is checked before the first byte.  Images
+ * that are missing, symlinks, not regular or of the wrong size are not
+ * copied but remembered, so verification reports them as check 3 with the
+ * media path.  Staged files are made read-only.  Errors: STN_E_IO (read
+ * error on the media, e.g. pulled mid-copy; staging full), STN_E_TOOBIG.
+ */
+int md_stage_images(struct md_stage *s, const struct md_progress *progress,
+		    struct stn_diag *d);
+
+/* Both phases. */
 int md_stage_bundle(const char *src_dir, const char *staging_root,
 		    const struct md_progress *progress, struct md_stage **out,
 		    struct stn_diag *d);

@@ -312,10 +312,24 @@ static int load_lists(struct stn_config *c, const struct cu_record *r,
 						  "ymodem");
 		}
 		/* A plain-YMODEM target cannot tell us who it is, so the
-		 * configuration must (devices.md). */
+		 * configuration must (devices.md), with the same rules a
+		 * device's own identity record follows. */
 		if (p->mode == STN_PORT_YMODEM && (!p->model || !p->serial))
 			return conf_error(d, r, s, NULL, "%s",
 					  "a ymodem port needs model and serial");
+		if (p->model && strlen(p->model) > 64)
+			return conf_error(d, r, s, "model", "%s",
+					  "model must be 1 to 64 characters");
+		if (p->serial && (strlen(p->serial) > 64 ||
+				  !cu_chars_in(p->serial, "A-Za-z0-9._:-")))
+			return conf_error(d, r, s, "serial", "%s",
+					  "serial must be 1 to 64 characters "
+					  "of [A-Za-z0-9._:-]");
+		if (p->hardware && (strlen(p->hardware) > 64 ||
+				    !cu_chars_in(p->hardware, "A-Za-z0-9._-")))
+			return conf_error(d, r, s, "hardware", "%s",
+					  "hardware must be 1 to 64 characters "
+					  "of [A-Za-z0-9._-]");
 	}
 	return 0;
 }

@@ -38,21 +38,15 @@ const char *stn_proof_name(enum stn_proof p)
 	}
 }
 
-int stn_device_open(const struct stn_config *cfg, const char *spec,
-		    struct stn_device **out, struct stn_diag *d)
+static int spec_parse(const char *spec, enum dev_kind *kind,
+		      const char **path, struct stn_diag *d)
 {
-	struct stn_device *dev;
-	const char *path;
-	enum dev_kind kind;
-	unsigned baud = 115200;
-	int rtscts = 0, rc;
-
 	if (strncmp(spec, "serial:", 7) == 0) {
-		kind = DEV_CONSOLE;
-		path = spec + 7;
+		*kind = DEV_CONSOLE;
+		*path = spec + 7;
 	} else if (strncmp(spec, "ymodem:", 7) == 0) {
-		kind = DEV_YMODEM;
-		path = spec + 7;
+		*kind = DEV_YMODEM;
+		*path = spec + 7;
 	} else if (strncmp(spec, "usb:", 4) == 0) {
 		return stn_fail(d, STN_E_USAGE, spec,
 				"USB DFU devices are not supported by this "
@@ -62,9 +56,31 @@ int stn_device_open(const struct stn_config *cfg, const char *spec,
 				"device SPEC must be serial:/dev/ttyX, "
 				"ymodem:/dev/ttyX or usb:...");
 	}
-	if (path[0] != '/' || strlen(path) >= 4096)
+	if ((*path)[0] != '/' || strlen(*path) >= 4096)
 		return stn_fail(d, STN_E_USAGE, spec,
 				"serial device path must be absolute");
+	return 0;
+}
+
+int stn_device_spec_check(const char *spec, struct stn_diag *d)
+{
+	enum dev_kind kind;
+	const char *path;
+
+	return spec_parse(spec, &kind, &path, d);
+}
+
+int stn_device_open(const struct stn_config *cfg, const char *spec,
+		    struct stn_device **out, struct stn_diag *d)
+{
+	struct stn_device *dev;
+	const char *path;
+	enum dev_kind kind;
+	unsigned baud = 115200;
+	int rtscts = 0, rc;
+
+	if ((rc = spec_parse(spec, &kind, &path, d)))
+		return rc;
 	dev = calloc(1, sizeof(*dev));
 	if (!dev)
 		return stn_fail(d, STN_E_NOMEM, spec, "opening device");
@@ -72,6 +88,22 @@ int stn_device_open(const struct stn_config *cfg, const char *spec,
 	snprintf(dev->name, sizeof(dev->name), "%s", spec);
 	snprintf(dev->path, sizeof(dev->path), "%s", path);
 	dev->port = stn_config_port(cfg, path);
+	/* A port configured as a plain bootloader must not be spoken to as a
+	 * console (or the reverse): its identity would come from the wrong
+	 * place and its proof would be misreported. */
+	if (dev->port && (dev->port->mode == STN_PORT_YMODEM) !=
+				 (kind == DEV_YMODEM)) {
+		rc = stn_fail(d, STN_E_USAGE, spec,
+			      "[port %s] is configured as mode = %s; use %s:%s",
+			      dev->port->label,
+			      dev->port->mode == STN_PORT_YMODEM ? "ymodem"
+								 : "console",
+			      dev->port->mode == STN_PORT_YMODEM ? "ymodem"
+								 : "serial",
+			      path);
+		free(dev);
+		return rc;
+	}
 	if (dev->port) {
 		baud = dev->port->baud;
 		rtscts = dev->port->rtscts;
@@ -117,7 +149,7 @@ int stn_device_identify(struct stn_device *dev, struct cu_identity *id,
 	int rc;
 
 	if (dev->kind == DEV_YMODEM) {
-		char rec[1024];
+		char rec[4096];
 		const struct stn_port *p = dev->port;
 		int n = snprintf(rec, sizeof(rec),
 				 "format = station-device-1\nmodel = %s\n"
@@ -129,6 +161,9 @@ int stn_device_identify(struct stn_device *dev, struct cu_identity *id,
 		char where[4200];
 		snprintf(where, sizeof(where), "[port %s] in configuration",
 			 p->label);
+		if (n < 0 || (size_t)n >= sizeof(rec))
+			return stn_fail(d, STN_E_IDENTITY, where,
+					"identity too long");
 		return cu_identity_parse(rec, (size_t)n, where, id, d);
 	}
 	rc = tp_console_info(dev->serial, text, sizeof(text), d);
@@ -170,11 +205,47 @@ static void progress_adapter(void *ctx, uint64_t done, uint64_t total)
 		p->update(p->ctx, done, total);
 }
 
+/* Hashes the whole staged file from fd and rewinds it. */
+static int prehash(int fd, const char *shown, uint8_t out[CU_SHA256_LEN],
+		   struct stn_diag *d)
+{
+	struct cu_sha256 *h = cu_sha256_new();
+	uint8_t *buf = malloc(1 << 16);
+	int rc = 0;
+
+	if (!h || !buf) {
+		rc = stn_fail(d, STN_E_NOMEM, shown, "hashing");
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf, 1 << 16);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = stn_fail(d, STN_E_IO, shown,
+				      "read staged copy: %s", strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		cu_sha256_update(h, buf, (size_t)n);
+	}
+	cu_sha256_final(h, out);
+	if (lseek(fd, 0, SEEK_SET) != 0)
+		rc = stn_fail(d, STN_E_IO, shown, "rewind staged copy: %s",
+			      strerror(errno));
+out:
+	cu_sha256_free(h);
+	free(buf);
+	return rc;
+}
+
 int stn_device_write(struct stn_device *dev, const struct cu_image *img,
-		     const char *path, const struct stn_device_progress *prog,
+		     const char *path, const char *shown,
+		     const struct stn_device_progress *prog,
 		     struct stn_write_result *res, struct stn_diag *d)
 {
-	struct hashing_source hs = {.fd = -1, .path = path, .d = d};
+	struct hashing_source hs = {.fd = -1, .path = shown, .d = d};
 	struct tp_source src = {hashing_read, &hs};
 	struct stn_device_progress pcopy = {NULL, NULL};
 	struct tp_progress tprog = {progress_adapter, &pcopy};
@@ -186,13 +257,26 @@ int stn_device_write(struct stn_device *dev, const struct cu_image *img,
 	memset(&r, 0, sizeof(r));
 	if (prog)
 		pcopy = *prog;
+	cu_hex(img->sha256, sizeof(img->sha256), want);
 	hs.h = cu_sha256_new();
 	if (!hs.h)
-		return stn_fail(d, STN_E_NOMEM, path, "hashing");
+		return stn_fail(d, STN_E_NOMEM, shown, "hashing");
 	hs.fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (hs.fd < 0) {
-		rc = stn_fail(d, STN_E_IO, path, "open staged image: %s",
+		rc = stn_fail(d, STN_E_IO, shown, "open staged copy: %s",
 			      strerror(errno));
+		goto out;
+	}
+	/* Verified once while staging; checked again here, from the very
+	 * descriptor the transfer reads, before any byte leaves: no path
+	 * from unverified bytes to a device, even if staging was touched. */
+	if ((rc = prehash(hs.fd, shown, sent, d)))
+		goto out;
+	if (memcmp(sent, img->sha256, sizeof(sent)) != 0) {
+		cu_hex(sent, sizeof(sent), sent_hex);
+		rc = stn_fail(d, STN_E_IMAGE, shown,
+			      "staged copy hashes to %s, manifest says %s: "
+			      "nothing sent", sent_hex, want);
 		goto out;
 	}
 	if (dev->kind == DEV_CONSOLE) {
@@ -209,14 +293,12 @@ int stn_device_write(struct stn_device *dev, const struct cu_image *img,
 		goto out;
 	r.bytes = hs.sent;
 	cu_sha256_final(hs.h, sent);
-	cu_hex(img->sha256, sizeof(img->sha256), want);
 	cu_hex(sent, sizeof(sent), sent_hex);
-	/* The staging area is private, but a push never trusts that alone:
-	 * what went on the wire must be what was verified. */
 	if (memcmp(sent, img->sha256, sizeof(sent)) != 0) {
-		rc = stn_fail(d, STN_E_IMAGE, path,
+		rc = stn_fail(d, STN_E_IMAGE, shown,
 			      "bytes sent hash to %s, manifest says %s: the "
-			      "staged copy changed", sent_hex, want);
+			      "staged copy changed during the transfer",
+			      sent_hex, want);
 		goto out;
 	}
 	if (r.proof == STN_PROOF_DEVICE_SHA &&

@@ -34,9 +34,15 @@ struct stn_device_progress {
 
 struct stn_device;
 
+/* Check the form of a SPEC without touching anything, so a typo is a usage
+ * error before any work is done.  Errors: STN_E_USAGE. */
+int stn_device_spec_check(const char *spec, struct stn_diag *d);
+
 /* Open the device named by spec.  Serial ports take baud, flow control and
- * (for plain YMODEM) identity from the [port] section with the same path.
- * Errors: STN_E_USAGE (bad spec, unsupported transport), STN_E_IDENTITY
+ * (for plain YMODEM) identity from the [port] section with the same path;
+ * a SPEC whose kind differs from that port's configured mode is refused.
+ * Errors: STN_E_USAGE (bad spec, unsupported transport, mode mismatch),
+ * STN_E_IDENTITY
  * (plain YMODEM port without configured identity), STN_E_NODEVICE,
  * STN_E_IO. */
 int stn_device_open(const struct stn_config *cfg, const char *spec,
@@ -54,14 +60,17 @@ int stn_device_identify(struct stn_device *dev, struct cu_identity *id,
 			struct stn_diag *d);
 
 /*
- * Send one image from the staged file at `path`.  The bytes are hashed as
- * they are sent; if they do not match img->sha256 the result is
- * STN_E_IMAGE (the staged copy changed) whatever the device said.  When the
- * device reports a digest that differs from img->sha256 the result is
- * STN_E_VERIFY_DEVICE.  *res is filled on success.
+ * Send one image from the staged file at `path` (`shown` names it in
+ * messages, e.g. its media path).  The file is opened once and hashed
+ * before a byte is sent: if it no longer matches img->sha256 nothing is
+ * sent (STN_E_IMAGE).  The bytes are hashed again as they are sent, from the
+ * same descriptor, and must match again.  When the device reports a digest
+ * that differs from img->sha256 the result is STN_E_VERIFY_DEVICE.  *res is
+ * filled on success.
  */
 int stn_device_write(struct stn_device *dev, const struct cu_image *img,
-		     const char *path, const struct stn_device_progress *prog,
+		     const char *path, const char *shown,
+		     const struct stn_device_progress *prog,
 		     struct stn_write_result *res, struct stn_diag *d);
 
 /* Start the new image (console `boot`); a no-op where the transport has no

@@ -90,8 +90,8 @@ int stn_err_exit(int code);
  */
 struct stn_diag {
 	int code;
-	char where[256];
-	char text[512];
+	char where[4200]; /* a full path plus ":LINE": never cut short */
+	char text[1024];
 };
 
 void stn_diag_init(struct stn_diag *d);

@@ -4,11 +4,15 @@
  * staged copy, hashing what goes on the wire. */
 #include "station/install.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "custody/record.h"
 #include "custody/sha256.h"
 #include "media/stage.h"
 #include "station/config.h"
@@ -63,7 +67,8 @@ static void write_progress(void *ctx, uint64_t done, uint64_t total)
 }
 
 /* Journal a refusal or failure with its rule, place and reason.  Returns
- * the original code unless the journal itself failed. */
+ * the original code unless the journal itself failed; then the journal's
+ * error, still carrying the reason it failed to record. */
 static int log_refusal(struct stn_session *s, const char *type,
 		       const struct cu_manifest *m, const char *dir,
 		       const char *serial, int code, const struct stn_diag *why,
@@ -71,8 +76,8 @@ static int log_refusal(struct stn_session *s, const char *type,
 {
 	char codebuf[16];
 	struct stn_field f[10];
+	struct stn_diag jd;
 	size_t n = 0;
-	int rc;
 
 	snprintf(codebuf, sizeof(codebuf), "%d", code);
 	if (m) {
@@ -87,43 +92,78 @@ static int log_refusal(struct stn_session *s, const char *type,
 	f[n++] = (struct stn_field){"where", why->where};
 	f[n++] = (struct stn_field){"reason", why->text};
 	f[n++] = (struct stn_field){"code", codebuf};
-	rc = stn_session_log(s, type, f, n, d);
-	return rc ? rc : code;
+	*d = *why;
+	stn_diag_init(&jd);
+	if (stn_session_log(s, type, f, n, &jd) == 0)
+		return code;
+	return stn_refail(d, STN_E_JOURNAL, jd.where,
+			  "%.400s; the %s it could not record: rule %s: "
+			  "%.1000s: %.1000s", jd.text, type, stn_err_rule(code),
+			  why->where, why->text);
 }
 
-/* Stage and verify; journals the verdict on the bundle. */
+/* The event type for a refusal: device checks are device refusals, a
+ * device we could not reach is a device error, the rest refuse the bundle. */
+static const char *refusal_type(int code)
+{
+	switch (code) {
+	case STN_E_TARGET:
+	case STN_E_DOWNGRADE:
+	case STN_E_REINSTALL:
+	case STN_E_IDENTITY:
+		return "device-refused";
+	default:
+		return stn_err_exit(code) == STN_EXIT_IO ? "device-error"
+							 : "bundle-refused";
+	}
+}
+
+/*
+ * Stage and verify; journals bundle-verified when the bundle checks pass.
+ * Returns 0, or the first bundle failure WITHOUT journaling it (the caller
+ * decides, because with a device known the device checks come first in
+ * the spec's order).  *fatal is set when the failure is one no device
+ * check can precede (checks 1 to 3, or an unreadable bundle).
+ */
 static int stage_and_verify(struct stn_session *s, const char *dir,
 			    const struct stn_events *ev, struct md_stage **st,
-			    struct stn_report *rep, struct stn_diag *d)
+			    struct stn_report *rep, int *fatal,
+			    struct stn_diag *d)
 {
 	const struct stn_config *cfg = stn_session_config(s);
 	struct progress_ctx pc = {ev, STN_PHASE_STAGE};
 	struct md_progress mp = {stage_progress, &pc};
 	struct cu_policy policy = {cfg->release_threshold,
 				   cfg->require_custody};
-	struct stn_diag why;
 	const struct cu_manifest *m;
 	int rc;
 
-	stn_diag_init(&why);
+	*fatal = 1;
 	ev_phase(ev, STN_PHASE_STAGE, dir);
-	rc = md_stage_bundle(dir, stn_session_staging(s), &mp, st, &why);
-	if (rc) {
-		*d = why;
-		return log_refusal(s, "bundle-refused", NULL, dir, NULL, rc,
-				   &why, d);
-	}
+	if ((rc = md_stage_begin(dir, stn_session_staging(s), st, d)))
+		return rc;
 	ev_phase(ev, STN_PHASE_VERIFY, dir);
-	rc = cu_bundle_verify(md_stage_dir(*st), dir, stn_session_trust(s),
-			      &policy, stn_session_start(s),
-			      md_stage_measure(*st), &rep->bundle, &why);
+	rc = cu_bundle_open(md_stage_dir(*st), dir, stn_session_trust(s),
+			    &policy, stn_session_start(s), &rep->bundle, d);
+	if (!rep->bundle)
+		return rc;
+	/* Signatures first: an unsigned or badly signed bundle never gets
+	 * its images copied (they could be gigabytes of anyone's bytes). */
+	if (cu_bundle_check(rep->bundle, CU_CHECK_SIGNATURES)->outcome !=
+	    CU_PASSED)
+		return rc;
+	ev_phase(ev, STN_PHASE_STAGE, "images");
+	if ((rc = md_stage_images(*st, &mp, d)))
+		return rc;
+	ev_phase(ev, STN_PHASE_VERIFY, "images");
+	rc = cu_bundle_check_images(rep->bundle, md_stage_measure(*st), d);
 	if (rc) {
-		*d = why;
-		return log_refusal(s, "bundle-refused",
-				   rep->bundle ? cu_bundle_manifest(rep->bundle)
-					       : NULL,
-				   dir, NULL, rc, &why, d);
+		*fatal = cu_bundle_check(rep->bundle, CU_CHECK_CUSTODY)
+				 ->outcome != CU_FAILED ||
+			 rc != STN_E_CUSTODY;
+		return rc;
 	}
+	*fatal = 0;
 	m = cu_bundle_manifest(rep->bundle);
 	{
 		char seq[24], signers[600] = "";
@@ -167,6 +207,7 @@ static int installed_sequence(struct stn_session *s,
 	return 0;
 }
 
+/* Checks 4 and 5 and the spec-ordered verdict; journals a refusal. */
 static int check_device(struct stn_session *s, const char *dir,
 			const char *source, int allow_reinstall,
 			const struct stn_events *ev, struct stn_report *rep,
@@ -178,45 +219,92 @@ static int check_device(struct stn_session *s, const char *dir,
 	ev_phase(ev, STN_PHASE_CHECK, source);
 	stn_diag_init(&why);
 	rc = installed_sequence(s, &rep->identity, &rep->installed, &why);
-	if (rc) {
-		*d = why;
-		return rc;
-	}
-	rc = cu_device_check(rep->bundle, &rep->identity, source,
-			     &rep->installed, allow_reinstall, &rep->device,
-			     &why);
-	if (rc) {
-		*d = why;
-		return log_refusal(s, "device-refused",
+	if (rc == 0)
+		rc = cu_device_check(rep->bundle, &rep->identity, source,
+				     &rep->installed, allow_reinstall,
+				     &rep->device, &why);
+	if (rc)
+		return log_refusal(s, refusal_type(rc),
 				   cu_bundle_manifest(rep->bundle), dir,
 				   rep->identity.serial, rc, &why, d);
-	}
 	return 0;
 }
 
+/* Reads an identity record file (bounded, no symlinks). */
+static int load_identity(const char *path, struct cu_identity *id,
+			 struct stn_diag *d)
+{
+	char *buf = malloc(CU_RECORD_MAX + 1);
+	size_t have = 0;
+	int fd, rc = 0;
+
+	if (!buf)
+		return stn_fail(d, STN_E_NOMEM, path, "reading identity");
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		free(buf);
+		return stn_fail(d, STN_E_IDENTITY, path, "cannot open: %s",
+				strerror(errno));
+	}
+	while (have <= CU_RECORD_MAX) {
+		ssize_t n = read(fd, buf + have, CU_RECORD_MAX + 1 - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n < 0)
+				rc = stn_fail(d, STN_E_IDENTITY, path,
+					      "read: %s", strerror(errno));
+			break;
+		}
+		have += (size_t)n;
+	}
+	close(fd);
+	if (rc == 0)
+		rc = cu_identity_parse(buf, have, path, id, d);
+	free(buf);
+	return rc;
+}
+
 int stn_verify(struct stn_session *s, const char *dir,
-	       const struct cu_identity *identity, const char *source,
-	       int allow_reinstall, const struct stn_events *ev,
-	       struct stn_report *rep, struct stn_diag *d)
+	       const char *identity_path, int allow_reinstall,
+	       const struct stn_events *ev, struct stn_report *rep,
+	       struct stn_diag *d)
 {
 	struct md_stage *st = NULL;
-	int rc;
+	struct stn_diag why;
+	int rc, fatal;
 
-	rc = stage_and_verify(s, dir, ev, &st, rep, d);
-	if (rc == 0 && identity) {
-		rep->have_device = 1;
-		rep->identity = *identity;
-		rc = check_device(s, dir, source, allow_reinstall, ev, rep, d);
+	stn_diag_init(&why);
+	if (identity_path &&
+	    (rc = load_identity(identity_path, &rep->identity, &why))) {
+		rc = log_refusal(s, "device-refused", NULL, dir, NULL, rc, &why,
+				 d);
+		goto out;
 	}
+	rc = stage_and_verify(s, dir, ev, &st, rep, &fatal, &why);
+	(void)fatal;
+	if (identity_path && rep->bundle &&
+	    (rc == 0 || stn_err_exit(rc) == STN_EXIT_REFUSED)) {
+		/* Show every outcome; the spec's order decides the reason. */
+		rep->have_device = 1;
+		rc = check_device(s, dir, identity_path, allow_reinstall, ev,
+				  rep, d);
+	} else if (rc) {
+		rc = log_refusal(s, refusal_type(rc),
+				 rep->bundle ? cu_bundle_manifest(rep->bundle)
+					     : NULL,
+				 dir, NULL, rc, &why, d);
+	}
+out:
 	md_stage_free(st);
 	ev_phase(ev, STN_PHASE_DONE, NULL);
 	return rc;
 }
 
 static int write_images(struct stn_session *s, struct stn_device *dev,
-			const char *stage_dir, const struct stn_events *ev,
-			struct stn_report *rep, char *digests, size_t dcap,
-			struct stn_diag *d)
+			const char *dir, const char *stage_dir,
+			const struct stn_events *ev, struct stn_report *rep,
+			char *digests, size_t dcap, struct stn_diag *d)
 {
 	const struct cu_manifest *m = cu_bundle_manifest(rep->bundle);
 	struct progress_ctx pc = {ev, STN_PHASE_WRITE};
@@ -224,22 +312,42 @@ static int write_images(struct stn_session *s, struct stn_device *dev,
 	size_t used = 0;
 	int rc;
 
-	(void)s;
 	rep->proof = STN_PROOF_READBACK;
 	for (size_t i = 0; i < m->nimages; i++) {
 		const struct cu_image *img = &m->images[i];
 		struct stn_write_result wr;
-		char path[4400], hex[CU_SHA256_HEX_LEN + 1];
+		char path[4400], shown[4400], hex[CU_SHA256_HEX_LEN + 1];
+		char slot[8], bytes[24];
 
 		snprintf(path, sizeof(path), "%s/%s", stage_dir, img->file);
+		snprintf(shown, sizeof(shown), "%s/%s", dir, img->file);
 		ev_phase(ev, STN_PHASE_WRITE, img->label);
-		rc = stn_device_write(dev, img, path, &dp, &wr, d);
+		rc = stn_device_write(dev, img, path, shown, &dp, &wr, d);
 		if (rc)
 			return rc;
 		rep->images_written++;
 		if (wr.proof < rep->proof)
 			rep->proof = wr.proof;
 		cu_hex(img->sha256, sizeof(img->sha256), hex);
+		snprintf(slot, sizeof(slot), "%u", img->slot);
+		snprintf(bytes, sizeof(bytes), "%llu",
+			 (unsigned long long)wr.bytes);
+		/* One event per image: if a later image fails, the journal
+		 * still says exactly what is on the device. */
+		const struct stn_field f[] = {
+			{"bundle", m->id_hex},
+			{"serial", rep->identity.serial},
+			{"image", img->label},
+			{"file", img->file},
+			{"slot", slot},
+			{"sha256", hex},
+			{"bytes", bytes},
+			{"proof", stn_proof_name(wr.proof)},
+			{"device-sha256",
+			 wr.proof == STN_PROOF_NONE ? "-" : wr.device_sha256},
+		};
+		if ((rc = stn_session_log(s, "image-written", f, 9, d)))
+			return rc;
 		used += (size_t)snprintf(digests + used, dcap - used,
 					 "%s%s:%s", i ? " " : "", img->label,
 					 hex);
@@ -260,11 +368,19 @@ int stn_push(struct stn_session *s, const char *dir, const char *spec,
 	char before[24], seq[24], ms[24];
 	char digests[CU_MAX_IMAGES * 100];
 	struct timespec t0, t1;
-	int rc;
+	int rc, fatal;
 
-	rc = stage_and_verify(s, dir, ev, &st, rep, d);
-	if (rc)
+	stn_diag_init(&why);
+	rc = stage_and_verify(s, dir, ev, &st, rep, &fatal, &why);
+	if (rc && fatal) {
+		/* Checks 1 to 3 come before anything a device could change:
+		 * the device is not even asked who it is. */
+		rc = log_refusal(s, refusal_type(rc),
+				 rep->bundle ? cu_bundle_manifest(rep->bundle)
+					     : NULL,
+				 dir, NULL, rc, &why, d);
 		goto out;
+	}
 	m = cu_bundle_manifest(rep->bundle);
 
 	ev_phase(ev, STN_PHASE_IDENTIFY, spec);
@@ -273,12 +389,8 @@ int stn_push(struct stn_session *s, const char *dir, const char *spec,
 	if (rc == 0)
 		rc = stn_device_identify(dev, &rep->identity, &why);
 	if (rc) {
-		*d = why;
-		/* A device we could not reach is not a refusal of it. */
-		rc = log_refusal(s, stn_err_exit(rc) == STN_EXIT_IO
-					    ? "device-error"
-					    : "device-refused",
-				 m, dir, NULL, rc, &why, d);
+		rc = log_refusal(s, refusal_type(rc), m, dir, NULL, rc, &why,
+				 d);
 		goto out;
 	}
 	rep->have_device = 1;
@@ -317,7 +429,7 @@ int stn_push(struct stn_session *s, const char *dir, const char *spec,
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	stn_diag_init(&why);
-	rc = write_images(s, dev, md_stage_dir(st), ev, rep, digests,
+	rc = write_images(s, dev, dir, md_stage_dir(st), ev, rep, digests,
 			  sizeof(digests), &why);
 	if (rc == 0) {
 		ev_phase(ev, STN_PHASE_BOOT, spec);
@@ -325,7 +437,6 @@ int stn_push(struct stn_session *s, const char *dir, const char *spec,
 		rep->booted = rc == 0;
 	}
 	if (rc) {
-		*d = why;
 		rc = log_refusal(s, "install-failed", m, dir,
 				 rep->identity.serial, rc, &why, d);
 		goto out;

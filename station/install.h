@@ -55,16 +55,20 @@ void stn_report_init(struct stn_report *r);
 void stn_report_fini(struct stn_report *r);
 
 /*
- * Stage the bundle in dir, verify it at the session start and, when
- * identity is not NULL, check it against that device (source names the
- * identity in messages).  Journals bundle-verified or bundle-refused (and
- * device-refused).  Returns 0 when accepted, else the first failure's code
- * with d naming the rule and the file.
+ * Stage the bundle in dir and verify it at the session start.  Images are
+ * copied only once the release signatures have passed, so an unsigned
+ * bundle cannot make the station write more than its manifest and
+ * signature files.  When identity_path is not NULL it names a device
+ * identity record (station-device-1) to check the bundle against; every
+ * check then runs and the first failure in the spec's order is reported.
+ * Journals bundle-verified or bundle-refused, and device-refused.  Returns
+ * 0 when accepted, else the first failure's code with d naming the rule and
+ * the file.
  */
 int stn_verify(struct stn_session *s, const char *dir,
-	       const struct cu_identity *identity, const char *source,
-	       int allow_reinstall, const struct stn_events *ev,
-	       struct stn_report *rep, struct stn_diag *d);
+	       const char *identity_path, int allow_reinstall,
+	       const struct stn_events *ev, struct stn_report *rep,
+	       struct stn_diag *d);
 
 /*
  * Verify, open the device named by spec, identify it, check it, write each

@@ -140,14 +140,29 @@ int stn_release_create(const struct stn_release *rel, const char *outdir,
 		return stn_fail(d, STN_E_USAGE, "--hardware",
 				"at most %d hardware revisions",
 				CU_MAX_HARDWARE);
+	/* Every value must be one record value: a newline in --model would
+	 * otherwise write a line of its own into the signed manifest. */
+	if (!cu_value_ok(rel->name) || strlen(rel->name) > 64)
+		return stn_fail(d, STN_E_USAGE, "--name",
+				"1 to 64 printable characters");
+	if (!cu_value_ok(rel->version) || strlen(rel->version) > 128)
+		return stn_fail(d, STN_E_USAGE, "--version",
+				"1 to 32 printable characters, no control "
+				"characters");
+	if (!cu_value_ok(rel->model) || strlen(rel->model) > 256)
+		return stn_fail(d, STN_E_USAGE, "--model",
+				"1 to 64 printable characters, no control "
+				"characters");
+	for (size_t i = 0; i < rel->nhardware; i++)
+		if (!cu_value_ok(rel->hardware[i]) ||
+		    strlen(rel->hardware[i]) > 64 ||
+		    strpbrk(rel->hardware[i], " \t"))
+			return stn_fail(d, STN_E_USAGE, "--hardware",
+					"one revision per option, "
+					"[A-Za-z0-9._-]");
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return stn_fail(d, STN_E_NOMEM, outdir, "bundle");
-	if (strlen(rel->name) > 64 || strlen(rel->version) > 128 ||
-	    strlen(rel->model) > 256) {
-		rc = stn_fail(d, STN_E_USAGE, "--name", "value too long");
-		goto out;
-	}
 	snprintf(m->name, sizeof(m->name), "%s", rel->name);
 	snprintf(m->version, sizeof(m->version), "%s", rel->version);
 	snprintf(m->model, sizeof(m->model), "%s", rel->model);
@@ -202,6 +217,12 @@ int stn_release_create(const struct stn_release *rel, const char *outdir,
 		if ((rc = copy_hash(ri->path, dirfd, base, &img->size,
 				    img->sha256, d)))
 			goto fail;
+		/* The station refuses images over its cap (media/stage.h). */
+		if (img->size > (4ULL << 30)) {
+			rc = stn_fail(d, STN_E_USAGE, ri->path,
+				      "image over the station's 4 GiB cap");
+			goto fail;
+		}
 	}
 	m->nimages = rel->nimages;
 	text = cu_manifest_render(m);
@@ -215,6 +236,14 @@ int stn_release_create(const struct stn_release *rel, const char *outdir,
 	if ((rc = cu_manifest_parse(text, strlen(text), "manifest", &check,
 				    d))) {
 		rc = stn_recode(d, STN_E_USAGE);
+		goto fail;
+	}
+	/* And it must say what we were asked to write, nothing more. */
+	if (strcmp(check->name, m->name) || strcmp(check->version, m->version) ||
+	    strcmp(check->model, m->model) || check->nhardware != m->nhardware ||
+	    check->nimages != m->nimages || check->sequence != m->sequence) {
+		rc = stn_fail(d, STN_E_USAGE, outdir,
+			      "the manifest would not say what was asked");
 		goto fail;
 	}
 	if ((rc = write_file(dirfd, "manifest", text, d)))

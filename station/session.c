@@ -8,6 +8,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "custody/sha256.h"
 #include "custody/sig.h"
@@ -26,6 +27,8 @@ struct stn_session {
 	unsigned flags;
 };
 
+/* The data directory holds the journal and staging: it must be ours
+ * alone, or another user could swap what we verified. */
 static int make_private_dir(const char *path, struct stn_diag *d)
 {
 	struct stat st;
@@ -36,7 +39,13 @@ static int make_private_dir(const char *path, struct stn_diag *d)
 				strerror(errno));
 	if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode))
 		return stn_fail(d, STN_E_CONFIG, path,
-				"data path is not a directory");
+				"data path is not a directory (a symlink?)");
+	if (st.st_uid != geteuid() || (st.st_mode & 022))
+		return stn_fail(d, STN_E_CONFIG, path,
+				"data directory must be owned by this user and "
+				"not writable by others (it is %03o, uid %u)",
+				(unsigned)(st.st_mode & 0777),
+				(unsigned)st.st_uid);
 	return 0;
 }
 

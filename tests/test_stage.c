@@ -74,8 +74,12 @@ static void stage_copies_manifest_signatures_and_images(void **state)
 	make_bundle("b", 100000);
 	path_in(p, sizeof(p), "b", "manifest.sig");
 	th_write_str(p, "sig");
+	path_in(p, sizeof(p), "b", "manifest.rel-2.sig");
+	th_write_str(p, "sig");
 	path_in(p, sizeof(p), "b", "manifest.rel-2.pem");
 	th_write_str(p, "pem");
+	path_in(p, sizeof(p), "b", "manifest.stray.pem");
+	th_write_str(p, "a .pem without its .sig is not copied");
 	path_in(p, sizeof(p), "b", "manifest.Bad.sig");
 	th_write_str(p, "ignored: label not lowercase");
 	path_in(p, sizeof(p), "b", "._app.bin");
@@ -92,14 +96,16 @@ static void stage_copies_manifest_signatures_and_images(void **state)
 	assert_int_equal(stat(root, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0700);
 	const char *present[] = {"manifest", "manifest.sig",
-				 "manifest.rel-2.pem", "app.bin"};
-	const char *absent[] = {"manifest.Bad.sig", "._app.bin", "notes.txt"};
-	for (size_t i = 0; i < 4; i++) {
+				 "manifest.rel-2.sig", "manifest.rel-2.pem",
+				 "app.bin"};
+	const char *absent[] = {"manifest.Bad.sig", "._app.bin", "notes.txt",
+				"manifest.stray.pem"};
+	for (size_t i = 0; i < 5; i++) {
 		snprintf(p, sizeof(p), "%s/%s", sd, present[i]);
 		if (access(p, F_OK) != 0)
 			fail_msg("%s was not staged", present[i]);
 	}
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < 4; i++) {
 		snprintf(p, sizeof(p), "%s/%s", sd, absent[i]);
 		if (access(p, F_OK) == 0)
 			fail_msg("%s was staged", absent[i]);
@@ -236,6 +242,97 @@ static void stage_refuses_oversize_sidecars_and_symlinked_bundles(void **state)
 	assert_non_null(strstr(d.text, "symbolic link"));
 }
 
+static void stage_refuses_a_flood_of_signature_files(void **state)
+{
+	char src[4200], root[4200], p[4200];
+	struct md_stage *st = NULL;
+	struct stn_diag d;
+
+	(void)state;
+	make_bundle("b", 100);
+	for (int i = 0; i <= MD_MAX_SIGNATURES; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "manifest.l%d.sig", i);
+		path_in(p, sizeof(p), "b", name);
+		th_write_str(p, "sig");
+	}
+	snprintf(src, sizeof(src), "%s/b", dir);
+	snprintf(root, sizeof(root), "%s/staging", dir);
+	stn_diag_init(&d);
+	assert_int_equal(md_stage_begin(src, root, &st, &d), STN_E_TOOBIG);
+	assert_non_null(strstr(d.text, "more than 16 manifest signature"));
+}
+
+static void stage_refuses_an_image_size_over_the_cap_before_copying(
+	void **state)
+{
+	char src[4200], root[4200], p[4200], text[2048];
+	struct md_stage *st = NULL;
+	struct stn_diag d;
+	FILE *f;
+	size_t n;
+
+	(void)state;
+	make_bundle("b", 100);
+	path_in(p, sizeof(p), "b", "manifest");
+	f = fopen(p, "r");
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	/* the largest size a manifest can state: must not wrap any sum */
+	char *at = strstr(text, "size = 100\n");
+	assert_non_null(at);
+	char out[2100];
+	snprintf(out, sizeof(out), "%.*ssize = 18446744073709551615\n%s",
+		 (int)(at - text), text, at + strlen("size = 100\n"));
+	th_write_str(p, out);
+	snprintf(src, sizeof(src), "%s/b", dir);
+	snprintf(root, sizeof(root), "%s/staging", dir);
+	stn_diag_init(&d);
+	assert_int_equal(md_stage_begin(src, root, &st, &d), 0);
+	assert_int_equal(md_stage_images(st, NULL, &d), STN_E_TOOBIG);
+	assert_non_null(strstr(d.text, "over the 4294967296 byte image cap"));
+	md_stage_free(st);
+}
+
+static void stage_refuses_a_staging_area_others_can_reach(void **state)
+{
+	char src[4200], root[4200], elsewhere[4200];
+	struct md_stage *st = NULL;
+	struct stn_diag d;
+
+	(void)state;
+	make_bundle("b", 100);
+	snprintf(src, sizeof(src), "%s/b", dir);
+	snprintf(root, sizeof(root), "%s/staging", dir);
+	assert_int_equal(mkdir(root, 0777), 0);
+	assert_int_equal(chmod(root, 0777), 0);
+	stn_diag_init(&d);
+	assert_int_equal(md_stage_begin(src, root, &st, &d), STN_E_UNSAFE);
+	assert_non_null(strstr(d.text, "mode 0700"));
+	rmdir(root);
+	snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere", dir);
+	assert_int_equal(mkdir(elsewhere, 0700), 0);
+	assert_int_equal(symlink(elsewhere, root), 0);
+	stn_diag_init(&d);
+	assert_int_equal(md_stage_begin(src, root, &st, &d), STN_E_UNSAFE);
+	assert_non_null(strstr(d.text, "not a directory"));
+}
+
+static void stage_says_a_directory_without_manifest_is_not_a_bundle(
+	void **state)
+{
+	char root[4200];
+	struct md_stage *st = NULL;
+	struct stn_diag d;
+
+	(void)state;
+	snprintf(root, sizeof(root), "%s/staging", dir);
+	stn_diag_init(&d);
+	assert_int_equal(md_stage_begin(dir, root, &st, &d), STN_E_USAGE);
+	assert_non_null(strstr(d.text, "not a bundle"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -253,6 +350,18 @@ int main(void)
 			teardown_each),
 		cmocka_unit_test_setup_teardown(
 			stage_refuses_oversize_sidecars_and_symlinked_bundles,
+			setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(
+			stage_refuses_a_flood_of_signature_files, setup_each,
+			teardown_each),
+		cmocka_unit_test_setup_teardown(
+			stage_refuses_an_image_size_over_the_cap_before_copying,
+			setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(
+			stage_refuses_a_staging_area_others_can_reach,
+			setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(
+			stage_says_a_directory_without_manifest_is_not_a_bundle,
 			setup_each, teardown_each),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

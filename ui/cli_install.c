@@ -8,7 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "custody/record.h"
 #include "custody/rfc3339.h"
 #include "station/error.h"
 #include "station/install.h"
@@ -23,41 +22,6 @@ static const char push_usage[] =
 	"[--reinstall] BUNDLE\n"
 	"  SPEC: serial:/dev/ttyX (console device) or ymodem:/dev/ttyX "
 	"(plain YMODEM, identity from [port])\n";
-
-/* Reads an identity record file (bounded, no symlinks). */
-static int load_identity(const char *path, struct cu_identity *id,
-			 struct stn_diag *d)
-{
-	char *buf = malloc(CU_RECORD_MAX + 1);
-	size_t have = 0;
-	int fd, rc = 0;
-
-	if (!buf)
-		return stn_fail(d, STN_E_NOMEM, path, "reading identity");
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		free(buf);
-		return stn_fail(d, STN_E_USAGE, path, "cannot open: %s",
-				strerror(errno));
-	}
-	while (have <= CU_RECORD_MAX) {
-		ssize_t n = read(fd, buf + have, CU_RECORD_MAX + 1 - have);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n < 0)
-				rc = stn_fail(d, STN_E_IO, path, "read: %s",
-					      strerror(errno));
-			break;
-		}
-		have += (size_t)n;
-	}
-	close(fd);
-	if (rc == 0)
-		rc = cu_identity_parse(buf, have, path, id, d);
-	free(buf);
-	return rc;
-}
 
 static void print_checks(FILE *f, const struct stn_report *rep)
 {
@@ -159,7 +123,6 @@ int ui_cmd_verify(int argc, char **argv)
 	const char *config = NULL, *tech = NULL, *devfile = NULL;
 	int json = 0, reinstall = 0, c, rc;
 	struct stn_session *s = NULL;
-	struct cu_identity id;
 	struct stn_report rep;
 	struct stn_diag d;
 
@@ -179,14 +142,11 @@ int ui_cmd_verify(int argc, char **argv)
 		return ui_usage_error(verify_usage, "give exactly one BUNDLE");
 	stn_diag_init(&d);
 	stn_report_init(&rep);
-	if (devfile && (rc = load_identity(devfile, &id, &d)))
-		return ui_report("verify", &d);
 	rc = stn_session_open(ui_config_path(config), tech, "verify", 0, &s,
 			      &d);
 	if (rc)
 		return ui_report("verify", &d);
-	rc = stn_verify(s, argv[optind], devfile ? &id : NULL, devfile,
-			reinstall, NULL, &rep, &d);
+	rc = stn_verify(s, argv[optind], devfile, reinstall, NULL, &rep, &d);
 	if (json)
 		print_json(stdout, &rep, rc, &d);
 	else if (rep.bundle)
@@ -272,6 +232,9 @@ int ui_cmd_push(int argc, char **argv)
 		return ui_usage_error(push_usage, "give exactly one BUNDLE");
 	stn_diag_init(&d);
 	stn_report_init(&rep);
+	/* A mistyped SPEC is a usage error before any work or journaling. */
+	if (stn_device_spec_check(spec, &d))
+		return ui_report("push", &d);
 	rc = stn_session_open(ui_config_path(config), tech, "push", 0, &s, &d);
 	if (rc)
 		return ui_report("push", &d);
@@ -282,6 +245,15 @@ int ui_cmd_push(int argc, char **argv)
 		       "proof: %s\n", m->name, m->version,
 		       (unsigned long long)m->sequence, rep.identity.model,
 		       rep.identity.serial, stn_proof_name(rep.proof));
+		/* devices.md: say where the installed sequence came from. */
+		if (rep.installed.source == CU_SEQ_JOURNAL)
+			printf("note: the device does not report its sequence; "
+			       "%llu was taken from this station's journal\n",
+			       (unsigned long long)rep.installed.sequence);
+		else if (rep.installed.source == CU_SEQ_UNKNOWN)
+			printf("note: the device does not report its sequence "
+			       "and this station never installed on it: "
+			       "anti-rollback could not be checked\n");
 		if (rep.proof == STN_PROOF_NONE)
 			printf("warning: this transport cannot read back; the "
 			       "install is recorded as unproven\n");

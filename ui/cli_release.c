@@ -1,5 +1,6 @@
 /* ui/cli_release.c: release engineering's commands, `station bundle create`
  * and `station sign`.  Neither needs a station configuration. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,9 +121,17 @@ int ui_cmd_bundle(int argc, char **argv)
 				    "--image and OUTDIR are required");
 		goto out;
 	}
+	/* Digits only, no leading zero, no overflow: the same rule the
+	 * manifest parser applies, checked here so the error is a usage error
+	 * and a counter can never be stuck at UINT64_MAX by a typo. */
+	errno = 0;
 	rel.sequence = strtoull(seq, &end, 10);
-	if (!*seq || *end || seq[0] == '-' || (seq[0] == '0' && seq[1])) {
-		rc = ui_usage_error(bundle_usage, "bad --sequence '%s'", seq);
+	if (!*seq || *end || errno == ERANGE ||
+	    strspn(seq, "0123456789") != strlen(seq) ||
+	    (seq[0] == '0' && seq[1])) {
+		rc = ui_usage_error(bundle_usage,
+				    "bad --sequence '%s': want a decimal "
+				    "number up to 18446744073709551615", seq);
 		goto out;
 	}
 	rel.created = (int64_t)time(NULL);
