@@ -1,0 +1,521 @@
+/* tests/test_console.c: the station's console verbs against the serial
+ * device simulator ($BUILD/sim-serial) on a real pseudo-terminal, plus the
+ * serial layer's refusals (missing device, bad baud, port in use). */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "custody/sha256.h"
+#include "station/error.h"
+#include "transport/console.h"
+#include "transport/serial.h"
+#include "transport/ymodem.h"
+
+/* Deliberately untidy: the simulator must normalise spacing and drop
+ * comments and blank lines. */
+static const char identity_file[] =
+	"# bench device\n"
+	"format = station-device-1\n"
+	"model=TX-200\n"
+	"\n"
+	"  hardware   =   revB  \n"
+	"serial = SN-0001\n"
+	"sequence = 41\n"
+	"version = 2.4.0\n";
+
+static const char identity_record[] =
+	"format = station-device-1\n"
+	"model = TX-200\n"
+	"hardware = revB\n"
+	"serial = SN-0001\n"
+	"sequence = 41\n"
+	"version = 2.4.0";
+
+struct fixture {
+	char dir[64];
+	char identity[128];
+	char store[128];
+	char pty[256];
+	pid_t sim;
+};
+
+static int write_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	int ok;
+
+	if (!f)
+		return -1;
+	ok = fwrite(data, 1, len, f) == len;
+	return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* The whole file, NUL terminated; *len without the NUL. */
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n = 0;
+
+	if (!f)
+		return NULL;
+	buf = malloc(1 << 20);
+	if (buf) {
+		n = fread(buf, 1, (1 << 20) - 1, f);
+		buf[n] = '\0';
+	}
+	fclose(f);
+	if (len)
+		*len = n;
+	return buf;
+}
+
+/* Start the simulator with extra arguments and read its `pty PATH` line. */
+static int start_sim(struct fixture *fx, char *extra1, char *extra2)
+{
+	const char *build = getenv("BUILD");
+	char prog[256], line[256], log[160];
+	struct pollfd p;
+	size_t n = 0;
+	int pipefd[2];
+
+	snprintf(prog, sizeof(prog), "%s/sim-serial",
+		 build && *build ? build : "build");
+	if (access(prog, X_OK) != 0) {
+		print_error("%s: %s (run make first)\n", prog, strerror(errno));
+		return -1;
+	}
+	snprintf(log, sizeof(log), "%s/sim.log", fx->dir);
+	if (pipe(pipefd) < 0)
+		return -1;
+	fx->sim = fork();
+	if (fx->sim < 0)
+		return -1;
+	if (fx->sim == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		char *argv[] = {prog,	   "--identity", fx->identity,
+				"--store", fx->store,	 extra1,
+				extra2,	   NULL};
+
+		dup2(pipefd[1], 1);
+		if (fd >= 0)
+			dup2(fd, 2);
+		close(pipefd[0]);
+		alarm(120); /* never outlive the suite */
+		execv(prog, argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	p.fd = pipefd[0];
+	p.events = POLLIN;
+	while (n < sizeof(line) - 1 && poll(&p, 1, 5000) == 1) {
+		ssize_t r = read(pipefd[0], line + n, 1);
+
+		if (r <= 0 || line[n] == '\n')
+			break;
+		n++;
+	}
+	line[n] = '\0';
+	close(pipefd[0]);
+	if (strncmp(line, "pty /dev/", 9) != 0) {
+		print_error("simulator said \"%s\"\n", line);
+		return -1;
+	}
+	snprintf(fx->pty, sizeof(fx->pty), "%s", line + 4);
+	return 0;
+}
+
+static int setup_with(void **state, char *extra1, char *extra2)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+
+	if (!fx)
+		return -1;
+	strcpy(fx->dir, "/tmp/test_console.XXXXXX");
+	if (!mkdtemp(fx->dir))
+		return -1;
+	snprintf(fx->identity, sizeof(fx->identity), "%s/dev.id", fx->dir);
+	snprintf(fx->store, sizeof(fx->store), "%s/store", fx->dir);
+	if (mkdir(fx->store, 0755) < 0 ||
+	    write_file(fx->identity, identity_file, strlen(identity_file)))
+		return -1;
+	*state = fx;
+	return start_sim(fx, extra1, extra2);
+}
+
+static int setup(void **state)
+{
+	return setup_with(state, NULL, NULL);
+}
+
+static int setup_wrong_sha(void **state)
+{
+	return setup_with(state, "--wrong-sha", NULL);
+}
+
+static int setup_small(void **state)
+{
+	return setup_with(state, "--max-size", "1000");
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+		    struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	int status;
+
+	if (!fx)
+		return 0;
+	if (fx->sim > 0) {
+		kill(fx->sim, SIGTERM);
+		for (int i = 0; i < 200; i++) {
+			if (waitpid(fx->sim, &status, WNOHANG) == fx->sim)
+				break;
+			if (i == 199) {
+				kill(fx->sim, SIGKILL);
+				waitpid(fx->sim, &status, 0);
+			}
+			usleep(10000);
+		}
+	}
+	nftw(fx->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	free(fx);
+	return 0;
+}
+
+static struct tp_serial *open_port(const struct fixture *fx)
+{
+	struct tp_serial *s = NULL;
+	struct stn_diag d;
+
+	stn_diag_init(&d);
+	if (tp_serial_open(fx->pty, 115200, 0, &s, &d) != 0)
+		fail_msg("%s: %s", d.where, d.text);
+	return s;
+}
+
+struct mem_source {
+	const uint8_t *data;
+	size_t len, pos;
+};
+
+static int mem_read(void *ctx, void *buf, size_t len, size_t *got)
+{
+	struct mem_source *m = ctx;
+	size_t n = m->len - m->pos < len ? m->len - m->pos : len;
+
+	memcpy(buf, m->data + m->pos, n);
+	m->pos += n;
+	*got = n;
+	return 0;
+}
+
+static uint8_t *image(size_t len, const char *head)
+{
+	uint8_t *p = malloc(len);
+	uint32_t x = 12345;
+
+	assert_non_null(p);
+	for (size_t i = 0; i < len; i++) {
+		x = x * 1664525u + 1013904223u;
+		p[i] = (uint8_t)(x >> 24);
+	}
+	if (head)
+		memcpy(p, head, strlen(head));
+	return p;
+}
+
+static void record_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	(void)total;
+	*(uint64_t *)ctx = done;
+}
+
+static int push(struct tp_serial *s, unsigned slot, const uint8_t *data,
+		size_t len, char sha[65], uint64_t *last_done,
+		struct stn_diag *d)
+{
+	struct mem_source m = {.data = data, .len = len};
+	struct tp_source src = {.read = mem_read, .ctx = &m};
+	struct tp_progress prog = {.update = record_progress,
+				   .ctx = last_done};
+
+	return tp_console_receive(s, slot, "fw.img", len, &src, &prog, sha, d);
+}
+
+/* ---- tests ---- */
+
+static void info_returns_the_normalised_identity_record(void **state)
+{
+	struct fixture *fx = *state;
+	struct tp_serial *s = open_port(fx);
+	char buf[2048];
+	struct stn_diag d;
+
+	stn_diag_init(&d);
+	assert_int_equal(tp_console_info(s, buf, sizeof(buf), &d), 0);
+	assert_string_equal(buf, identity_record);
+	tp_serial_close(s);
+}
+
+static void info_larger_than_the_buffer_is_a_protocol_error(void **state)
+{
+	struct fixture *fx = *state;
+	struct tp_serial *s = open_port(fx);
+	char buf[40];
+	struct stn_diag d;
+
+	stn_diag_init(&d);
+	assert_int_equal(tp_console_info(s, buf, sizeof(buf), &d),
+			 STN_E_PROTOCOL);
+	assert_string_equal(d.where, fx->pty);
+	/* The rest of that answer must not confuse the next command. */
+	stn_diag_init(&d);
+	{
+		char big[2048];
+
+		assert_int_equal(tp_console_info(s, big, sizeof(big), &d), 0);
+		assert_string_equal(big, identity_record);
+	}
+	tp_serial_close(s);
+}
+
+static void receive_stores_the_image_and_reports_its_sha256(void **state)
+{
+	struct fixture *fx = *state;
+	struct tp_serial *s = open_port(fx);
+	uint8_t *img = image(5000, NULL);
+	uint8_t dig[CU_SHA256_LEN];
+	char want[65], sha[65] = "", path[256];
+	uint64_t done = 0;
+	struct stn_diag d;
+	size_t len;
+	char *stored;
+
+	stn_diag_init(&d);
+	if (push(s, 1, img, 5000, sha, &done, &d) != 0)
+		fail_msg("%s: %s", d.where, d.text);
+	cu_sha256(img, 5000, dig);
+	cu_hex(dig, sizeof(dig), want);
+	assert_string_equal(sha, want);
+	assert_int_equal(done, 5000);
+	snprintf(path, sizeof(path), "%s/slot-1.bin", fx->store);
+	stored = slurp(path, &len);
+	assert_non_null(stored);
+	assert_int_equal(len, 5000);
+	assert_memory_equal(stored, img, 5000);
+	free(stored);
+	free(img);
+	tp_serial_close(s);
+}
+
+static void wrong_sha_simulator_reports_a_different_hash(void **state)
+{
+	struct fixture *fx = *state;
+	struct tp_serial *s = open_port(fx);
+	uint8_t *img = image(5000, NULL);
+	uint8_t dig[CU_SHA256_LEN];
+	char real[65], sha[65] = "";
+	uint64_t done = 0;
+	struct stn_diag d;
+
+	stn_diag_init(&d);
+	assert_int_equal(push(s, 1, img, 5000, sha, &done, &d), 0);
+	cu_sha256(img, 5000, dig);
+	cu_hex(dig, sizeof(dig), real);
+	assert_int_equal(strlen(sha), 64);
+	assert_string_not_equal(sha, real);
+	free(img);
+	tp_serial_close(s);
+}
+
+static void boot_installs_the_sequence_of_a_tagged_image(void **state)
+{
+	struct fixture *fx = *state;
+	struct tp_serial *s = open_port(fx);
+	uint8_t *img =
+		image(3000, "#station-sim-image sequence=42 version=2.5.0\n");
+	char sha[65], buf[2048];
+	uint64_t done = 0;
+	struct stn_diag d;
+	char *id;
+
+	stn_diag_init(&d);
+	assert_int_equal(push(s, 0, img, 3000, sha, &done, &d), 0);
+	id = slurp(fx->identity, NULL);
+	assert_non_null(strstr(id, "sequence = 41"));
+	free(id);
+	assert_int_equal(tp_console_boot(s, &d), 0);
+	id = slurp(fx->identity, NULL);
+	assert_non_null(strstr(id, "sequence = 42\n"));
+	assert_non_null(strstr(id, "version = 2.5.0\n"));
+	assert_null(strstr(id, "sequence = 41"));
+	assert_non_null(strstr(id, "serial = SN-0001"));
+	free(id);
+	/* A new session on the same simulator sees the installed image. */
+	tp_serial_close(s);
+	s = open_port(fx);
+	assert_int_equal(tp_console_info(s, buf, sizeof(buf), &d), 0);
+	assert_non_null(strstr(buf, "sequence = 42\nversion = 2.5.0"));
+	free(img);
+	tp_serial_close(s);
+}
+
+static void boot_without_tagged_image_changes_nothing(void **state)
+{
+	struct fixture *fx = *state;
+	struct tp_serial *s = open_port(fx);
+	struct stn_diag d;
+	char *id;
+
+	stn_diag_init(&d);
+	assert_int_equal(tp_console_boot(s, &d), 0);
+	id = slurp(fx->identity, NULL);
+	assert_string_equal(id, identity_file);
+	free(id);
+	tp_serial_close(s);
+}
+
+static void unknown_command_is_answered_with_error(void **state)
+{
+	struct fixture *fx = *state;
+	struct tp_serial *s = open_port(fx);
+	char line[256];
+	struct stn_diag d;
+
+	stn_diag_init(&d);
+	assert_int_equal(tp_serial_write(s, "frobnicate\r\n", 12, 1000, &d), 0);
+	assert_int_equal(tp_serial_readline(s, line, sizeof(line), 5000, &d),
+			 0);
+	assert_string_equal(line, "error unknown command");
+	/* and the console still works afterwards */
+	assert_int_equal(tp_console_boot(s, &d), 0);
+	tp_serial_close(s);
+}
+
+static void image_over_the_device_limit_is_a_device_error(void **state)
+{
+	struct fixture *fx = *state;
+	struct tp_serial *s = open_port(fx);
+	uint8_t *img = image(5000, NULL);
+	char sha[65] = "untouched";
+	uint64_t done = 0;
+	struct stn_diag d;
+
+	stn_diag_init(&d);
+	assert_int_equal(push(s, 1, img, 5000, sha, &done, &d),
+			 STN_E_DEVICE);
+	assert_non_null(strstr(d.text, "exceeds"));
+	assert_string_equal(sha, "untouched");
+	assert_int_equal(done, 0);
+	free(img);
+	tp_serial_close(s);
+}
+
+static void simulator_gone_is_reported_as_no_device(void **state)
+{
+	struct fixture *fx = *state;
+	struct tp_serial *s = open_port(fx);
+	char buf[2048];
+	struct stn_diag d;
+	int status;
+
+	stn_diag_init(&d);
+	kill(fx->sim, SIGKILL);
+	waitpid(fx->sim, &status, 0);
+	fx->sim = 0;
+	assert_int_equal(tp_console_info(s, buf, sizeof(buf), &d),
+			 STN_E_NODEVICE);
+	assert_string_equal(d.where, fx->pty);
+	tp_serial_close(s);
+}
+
+static void serial_open_refusals_name_the_problem(void **state)
+{
+	struct fixture *fx = *state;
+	struct tp_serial *s = NULL, *again = NULL;
+	struct stn_diag d;
+
+	stn_diag_init(&d);
+	assert_int_equal(tp_serial_open("/dev/ttyNOPE9", 115200, 0, &s, &d),
+			 STN_E_NODEVICE);
+	assert_string_equal(d.where, "/dev/ttyNOPE9");
+	assert_null(s);
+	stn_diag_init(&d);
+	assert_int_equal(tp_serial_open(fx->pty, 12345, 0, &s, &d),
+			 STN_E_USAGE);
+	assert_non_null(strstr(d.text, "12345"));
+	stn_diag_init(&d);
+	assert_int_equal(tp_serial_open(fx->identity, 115200, 0, &s, &d),
+			 STN_E_IO);
+	assert_non_null(strstr(d.text, "not a serial port"));
+	/* Two sessions on one port would interleave their bytes. */
+	s = open_port(fx);
+	stn_diag_init(&d);
+	assert_int_equal(tp_serial_open(fx->pty, 115200, 0, &again, &d),
+			 STN_E_DEVICE);
+	assert_non_null(strstr(d.text, "in use"));
+	tp_serial_close(s);
+	tp_serial_close(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+			info_returns_the_normalised_identity_record, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			info_larger_than_the_buffer_is_a_protocol_error, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			receive_stores_the_image_and_reports_its_sha256, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			wrong_sha_simulator_reports_a_different_hash,
+			setup_wrong_sha, teardown),
+		cmocka_unit_test_setup_teardown(
+			boot_installs_the_sequence_of_a_tagged_image, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			boot_without_tagged_image_changes_nothing, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			unknown_command_is_answered_with_error, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			image_over_the_device_limit_is_a_device_error,
+			setup_small, teardown),
+		cmocka_unit_test_setup_teardown(
+			simulator_gone_is_reported_as_no_device, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			serial_open_refusals_name_the_problem, setup, teardown),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,216 @@
+/* transport/console.c: the station side of the device console: commands out
+ * as CR LF lines, answers in as lines, the image in between over YMODEM. */
+#include "transport/console.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The device answers from RAM; 5 s covers a slow UART and a busy device. */
+#define LINE_MS 5000
+/* After `receive` the device may first erase its slot before it says
+ * `ready` and sends 'C'. */
+#define YMODEM_START_MS 15000
+/* Between the last block and the verdict the device writes out and hashes
+ * the image; flash is slow. */
+#define VERDICT_MS 30000
+/* Values in an identity record reach 1024 characters (formats §1). */
+#define LINE_MAX_LEN 1200
+#define INFO_MAX_LINES 64
+
+static int send_command(struct tp_serial *s, const char *cmd,
+			struct stn_diag *d)
+{
+	char line[128];
+	int n = snprintf(line, sizeof(line), "%s\r\n", cmd);
+
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return stn_fail(d, STN_E_INTERNAL, tp_serial_name(s),
+				"command too long");
+	tp_serial_drain_input(s);
+	return tp_serial_write(s, line, (size_t)n, LINE_MS, d);
+}
+
+/* Read one answer line; leading control bytes (CAN left over from an
+ * aborted transfer) are dropped, and empty lines are skipped. */
+static int read_answer(struct tp_serial *s, char *line, size_t cap,
+		       int timeout_ms, const char *cmd, struct stn_diag *d)
+{
+	struct stn_diag ld;
+
+	for (;;) {
+		size_t skip = 0;
+		int rc;
+
+		stn_diag_init(&ld);
+		rc = tp_serial_readline(s, line, cap, timeout_ms, &ld);
+		if (rc == STN_E_TIMEOUT)
+			return stn_fail(d, rc, tp_serial_name(s),
+					"no answer to `%s` within %d ms", cmd,
+					timeout_ms);
+		if (rc)
+			return stn_fail(d, rc, ld.where, "answer to `%s`: %s",
+					cmd, ld.text);
+		while (line[skip] && (unsigned char)line[skip] < 0x20)
+			skip++;
+		if (line[skip] == '\0')
+			continue;
+		memmove(line, line + skip, strlen(line + skip) + 1);
+		return 0;
+	}
+}
+
+/* `error TEXT` from the device; any other unexpected line. */
+static int bad_answer(struct tp_serial *s, const char *line, const char *cmd,
+		      struct stn_diag *d)
+{
+	if (strncmp(line, "error", 5) == 0 &&
+	    (line[5] == ' ' || line[5] == '\0'))
+		return stn_fail(d, STN_E_DEVICE, tp_serial_name(s),
+				"device refused `%s`: %s", cmd,
+				line[5] ? line + 6 : "(no reason given)");
+	return stn_fail(d, STN_E_PROTOCOL, tp_serial_name(s),
+			"unexpected answer to `%s`: \"%.200s\"", cmd, line);
+}
+
+int tp_console_info(struct tp_serial *s, char *buf, size_t cap,
+		    struct stn_diag *d)
+{
+	char line[LINE_MAX_LEN];
+	size_t len = 0;
+	int lines = 0;
+	int rc;
+
+	if (cap == 0)
+		return stn_fail(d, STN_E_USAGE, tp_serial_name(s),
+				"no room for the identity");
+	rc = send_command(s, "info", d);
+	if (rc)
+		return rc;
+	for (;;) {
+		size_t n;
+
+		rc = read_answer(s, line, sizeof(line), LINE_MS, "info", d);
+		if (rc)
+			return rc;
+		if (strcmp(line, "ok") == 0)
+			break;
+		if (strncmp(line, "error", 5) == 0 &&
+		    (line[5] == ' ' || line[5] == '\0'))
+			return bad_answer(s, line, "info", d);
+		if (++lines > INFO_MAX_LINES)
+			return stn_fail(d, STN_E_PROTOCOL, tp_serial_name(s),
+					"identity record has more than %d lines",
+					INFO_MAX_LINES);
+		n = strlen(line) + (len ? 1 : 0);
+		if (len + n > cap - 1)
+			return stn_fail(d, STN_E_PROTOCOL, tp_serial_name(s),
+					"identity record longer than %zu bytes",
+					cap - 1);
+		if (len)
+			buf[len++] = '\n';
+		memcpy(buf + len, line, strlen(line));
+		len += strlen(line);
+	}
+	buf[len] = '\0';
+	return 0;
+}
+
+/* The device's `error` line after a failed transfer says more than the
+ * YMODEM failure alone (a full slot, an image too large); keep the code, add
+ * the text. */
+static void add_device_reason(struct tp_serial *s, struct stn_diag *d)
+{
+	char line[LINE_MAX_LEN];
+	char text[sizeof(d->text)];
+	const char *why;
+
+	if (!d || tp_serial_readline(s, line, sizeof(line), 2000, NULL) != 0)
+		return;
+	/* Protocol bytes of the aborted transfer may precede the line. */
+	why = strstr(line, "error ");
+	if (!why)
+		return;
+	snprintf(text, sizeof(text), "%.290s (device says: %.200s)", d->text,
+		 why + 6);
+	stn_refail(d, d->code, d->where, "%s", text);
+}
+
+static int parse_verdict(struct tp_serial *s, const char *line,
+			 char sha_hex[65], struct stn_diag *d)
+{
+	static const char prefix[] = "ok sha256=";
+	const char *hex = line + sizeof(prefix) - 1;
+	char out[65];
+
+	if (strncmp(line, prefix, sizeof(prefix) - 1) != 0)
+		return bad_answer(s, line, "receive", d);
+	/* Spec digests are lowercase; a device printing uppercase still
+	 * means the same bytes. */
+	for (int i = 0; i < 64; i++) {
+		char c = hex[i];
+
+		if (c >= 'A' && c <= 'F')
+			c = (char)(c - 'A' + 'a');
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return stn_fail(d, STN_E_PROTOCOL, tp_serial_name(s),
+					"device sent a malformed sha256: "
+					"\"%.100s\"", hex);
+		out[i] = c;
+	}
+	if (hex[64] != '\0')
+		return stn_fail(d, STN_E_PROTOCOL, tp_serial_name(s),
+				"device sent a malformed sha256: \"%.100s\"",
+				hex);
+	out[64] = '\0';
+	memcpy(sha_hex, out, sizeof(out));
+	return 0;
+}
+
+int tp_console_receive(struct tp_serial *s, unsigned slot, const char *name,
+		       uint64_t size, const struct tp_source *src,
+		       const struct tp_progress *prog, char sha_hex[65],
+		       struct stn_diag *d)
+{
+	const struct tp_ymodem_opts opts = {.start_timeout_ms =
+						    YMODEM_START_MS};
+	char cmd[64];
+	char line[LINE_MAX_LEN];
+	int rc;
+
+	snprintf(cmd, sizeof(cmd), "receive %u %" PRIu64, slot, size);
+	rc = send_command(s, cmd, d);
+	if (rc)
+		return rc;
+	rc = read_answer(s, line, sizeof(line), LINE_MS, cmd, d);
+	if (rc)
+		return rc;
+	if (strcmp(line, "ready") != 0)
+		return bad_answer(s, line, cmd, d);
+	rc = tp_ymodem_send(s, name, size, src, &opts, prog, d);
+	if (rc) {
+		if (rc == STN_E_CANCELLED || rc == STN_E_PROTOCOL ||
+		    rc == STN_E_TIMEOUT)
+			add_device_reason(s, d);
+		return rc;
+	}
+	rc = read_answer(s, line, sizeof(line), VERDICT_MS, "receive", d);
+	if (rc)
+		return rc;
+	return parse_verdict(s, line, sha_hex, d);
+}
+
+int tp_console_boot(struct tp_serial *s, struct stn_diag *d)
+{
+	char line[LINE_MAX_LEN];
+	int rc = send_command(s, "boot", d);
+
+	if (rc)
+		return rc;
+	rc = read_answer(s, line, sizeof(line), LINE_MS, "boot", d);
+	if (rc)
+		return rc;
+	if (strcmp(line, "ok") != 0)
+		return bad_answer(s, line, "boot", d);
+	return 0;
+}
