@@ -14,6 +14,11 @@
 /* Between the last block and the verdict the device writes out and hashes
  * the image; flash is slow. */
 #define VERDICT_MS 30000
+/* After a failed exchange the rest of the device's answer may still be on
+ * its way; it must not be read as the answer to the next command.  A device
+ * sends an answer back to back, so 100 ms of silence means it is done. */
+#define SETTLE_QUIET_MS 100
+#define SETTLE_MAX_MS 2000
 /* Values in an identity record reach 1024 characters (formats §1). */
 #define LINE_MAX_LEN 1200
 #define INFO_MAX_LINES 64
@@ -60,6 +65,15 @@ static int read_answer(struct tp_serial *s, char *line, size_t cap,
 	}
 }
 
+/* Every verb leaves through here: a failure waits for the line to settle.
+ * A device that is gone has nothing more to say. */
+static int settle(struct tp_serial *s, int rc)
+{
+	if (rc && rc != STN_E_NODEVICE)
+		tp_serial_drain_quiet(s, SETTLE_QUIET_MS, SETTLE_MAX_MS);
+	return rc;
+}
+
 /* `error TEXT` from the device; any other unexpected line. */
 static int bad_answer(struct tp_serial *s, const char *line, const char *cmd,
 		      struct stn_diag *d)
@@ -85,35 +99,40 @@ int tp_console_info(struct tp_serial *s, char *buf, size_t cap,
 		return stn_fail(d, STN_E_USAGE, tp_serial_name(s),
 				"no room for the identity");
 	rc = send_command(s, "info", d);
-	if (rc)
-		return rc;
-	for (;;) {
+	while (!rc) {
 		size_t n;
 
 		rc = read_answer(s, line, sizeof(line), LINE_MS, "info", d);
 		if (rc)
-			return rc;
-		if (strcmp(line, "ok") == 0)
 			break;
+		if (strcmp(line, "ok") == 0) {
+			buf[len] = '\0';
+			break;
+		}
 		if (strncmp(line, "error", 5) == 0 &&
-		    (line[5] == ' ' || line[5] == '\0'))
-			return bad_answer(s, line, "info", d);
-		if (++lines > INFO_MAX_LINES)
-			return stn_fail(d, STN_E_PROTOCOL, tp_serial_name(s),
-					"identity record has more than %d lines",
-					INFO_MAX_LINES);
+		    (line[5] == ' ' || line[5] == '\0')) {
+			rc = bad_answer(s, line, "info", d);
+			break;
+		}
+		if (++lines > INFO_MAX_LINES) {
+			rc = stn_fail(d, STN_E_PROTOCOL, tp_serial_name(s),
+				      "identity record has more than %d lines",
+				      INFO_MAX_LINES);
+			break;
+		}
 		n = strlen(line) + (len ? 1 : 0);
-		if (len + n > cap - 1)
-			return stn_fail(d, STN_E_PROTOCOL, tp_serial_name(s),
-					"identity record longer than %zu bytes",
-					cap - 1);
+		if (len + n > cap - 1) {
+			rc = stn_fail(d, STN_E_PROTOCOL, tp_serial_name(s),
+				      "identity record longer than %zu bytes",
+				      cap - 1);
+			break;
+		}
 		if (len)
 			buf[len++] = '\n';
 		memcpy(buf + len, line, strlen(line));
 		len += strlen(line);
 	}
-	buf[len] = '\0';
-	return 0;
+	return settle(s, rc);
 }
 
 /* The device's `error` line after a failed transfer says more than the
@@ -180,24 +199,24 @@ int tp_console_receive(struct tp_serial *s, unsigned slot, const char *name,
 
 	snprintf(cmd, sizeof(cmd), "receive %u %" PRIu64, slot, size);
 	rc = send_command(s, cmd, d);
+	if (!rc)
+		rc = read_answer(s, line, sizeof(line), LINE_MS, cmd, d);
+	if (!rc && strcmp(line, "ready") != 0)
+		rc = bad_answer(s, line, cmd, d);
 	if (rc)
-		return rc;
-	rc = read_answer(s, line, sizeof(line), LINE_MS, cmd, d);
-	if (rc)
-		return rc;
-	if (strcmp(line, "ready") != 0)
-		return bad_answer(s, line, cmd, d);
+		goto out;
 	rc = tp_ymodem_send(s, name, size, src, &opts, prog, d);
 	if (rc) {
 		if (rc == STN_E_CANCELLED || rc == STN_E_PROTOCOL ||
 		    rc == STN_E_TIMEOUT)
 			add_device_reason(s, d);
-		return rc;
+		goto out;
 	}
 	rc = read_answer(s, line, sizeof(line), VERDICT_MS, "receive", d);
-	if (rc)
-		return rc;
-	return parse_verdict(s, line, sha_hex, d);
+	if (!rc)
+		rc = parse_verdict(s, line, sha_hex, d);
+out:
+	return settle(s, rc);
 }
 
 int tp_console_boot(struct tp_serial *s, struct stn_diag *d)
@@ -205,12 +224,9 @@ int tp_console_boot(struct tp_serial *s, struct stn_diag *d)
 	char line[LINE_MAX_LEN];
 	int rc = send_command(s, "boot", d);
 
-	if (rc)
-		return rc;
-	rc = read_answer(s, line, sizeof(line), LINE_MS, "boot", d);
-	if (rc)
-		return rc;
-	if (strcmp(line, "ok") != 0)
-		return bad_answer(s, line, "boot", d);
-	return 0;
+	if (!rc)
+		rc = read_answer(s, line, sizeof(line), LINE_MS, "boot", d);
+	if (!rc && strcmp(line, "ok") != 0)
+		rc = bad_answer(s, line, "boot", d);
+	return settle(s, rc);
 }
