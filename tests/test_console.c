@@ -453,6 +453,57 @@ static void simulator_gone_is_reported_as_no_device(void **state)
 	tp_serial_close(s);
 }
 
+static void receive_of_a_path_name_is_refused_and_the_device_recovers(
+	void **state)
+{
+	struct fixture *fx = *state;
+	struct tp_serial *s = open_port(fx);
+	uint8_t *img = image(100, NULL);
+	struct mem_source m = {.data = img, .len = 100};
+	struct tp_source src = {.read = mem_read, .ctx = &m};
+	char sha[65], buf[2048];
+	struct stn_diag d;
+
+	stn_diag_init(&d);
+	assert_int_equal(tp_console_receive(s, 1, "../fw.img", 100, &src, NULL,
+					    sha, &d),
+			 STN_E_USAGE);
+	assert_non_null(strstr(d.text, "base name"));
+	/* The device was told to give up, not left waiting 30 s. */
+	assert_non_null(strstr(d.text, "device says"));
+	assert_string_equal(d.where, fx->pty);
+	stn_diag_init(&d);
+	assert_int_equal(tp_console_info(s, buf, sizeof(buf), &d), 0);
+	assert_string_equal(buf, identity_record);
+	free(img);
+	tp_serial_close(s);
+}
+
+static int setup_slow(void **state)
+{
+	return setup_with(state, "--slow", "6000");
+}
+
+static void device_slower_than_the_line_timeout_times_out(void **state)
+{
+	struct fixture *fx = *state;
+	struct tp_serial *s = open_port(fx);
+	struct stn_diag d;
+	struct timespec t0, t1;
+	long ms;
+
+	stn_diag_init(&d);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(tp_console_boot(s, &d), STN_E_TIMEOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	/* 5 s for the line, plus at most the settle time. */
+	assert_true(ms >= 4900 && ms < 7500);
+	assert_non_null(strstr(d.text, "no answer to `boot`"));
+	assert_string_equal(d.where, fx->pty);
+	tp_serial_close(s);
+}
+
 static void serial_open_refusals_name_the_problem(void **state)
 {
 	struct fixture *fx = *state;
@@ -512,6 +563,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			simulator_gone_is_reported_as_no_device, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			receive_of_a_path_name_is_refused_and_the_device_recovers,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			device_slower_than_the_line_timeout_times_out,
+			setup_slow, teardown),
 		cmocka_unit_test_setup_teardown(
 			serial_open_refusals_name_the_problem, setup, teardown),
 	};

@@ -105,6 +105,13 @@ int tp_console_info(struct tp_serial *s, char *buf, size_t cap,
 		rc = read_answer(s, line, sizeof(line), LINE_MS, "info", d);
 		if (rc)
 			break;
+		if (strcmp(line, "ok") == 0 && lines == 0) {
+			/* Most likely the late `ok` of an earlier command
+			 * that timed out; the protocol has no request ids. */
+			rc = stn_fail(d, STN_E_PROTOCOL, tp_serial_name(s),
+				      "`info` answered with an empty record");
+			break;
+		}
 		if (strcmp(line, "ok") == 0) {
 			buf[len] = '\0';
 			break;
@@ -142,6 +149,7 @@ static void add_device_reason(struct tp_serial *s, struct stn_diag *d)
 {
 	char line[LINE_MAX_LEN];
 	char text[sizeof(d->text)];
+	char where[sizeof(d->where)];
 	const char *why;
 
 	if (!d || tp_serial_readline(s, line, sizeof(line), 2000, NULL) != 0)
@@ -150,9 +158,11 @@ static void add_device_reason(struct tp_serial *s, struct stn_diag *d)
 	why = strstr(line, "error ");
 	if (!why)
 		return;
+	/* Copies: stn_refail writes the very buffers it would read. */
 	snprintf(text, sizeof(text), "%.290s (device says: %.200s)", d->text,
 		 why + 6);
-	stn_refail(d, d->code, d->where, "%s", text);
+	snprintf(where, sizeof(where), "%s", d->where);
+	stn_refail(d, d->code, where, "%s", text);
 }
 
 static int parse_verdict(struct tp_serial *s, const char *line,
@@ -206,6 +216,14 @@ int tp_console_receive(struct tp_serial *s, unsigned slot, const char *name,
 	if (rc)
 		goto out;
 	rc = tp_ymodem_send(s, name, size, src, &opts, prog, d);
+	if (rc == STN_E_USAGE) {
+		/* Refused before a byte went out; the device sits in receive
+		 * mode, and CANs (three for U-Boot's count) end that. */
+		tp_serial_write(s, "\x18\x18\x18\x18\x18\x18\x18\x18", 8, 1000,
+				NULL);
+		add_device_reason(s, d);
+		goto out;
+	}
 	if (rc) {
 		if (rc == STN_E_CANCELLED || rc == STN_E_PROTOCOL ||
 		    rc == STN_E_TIMEOUT)

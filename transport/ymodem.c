@@ -177,8 +177,8 @@ static int second_can(struct ylink *l, const char *who, const char *when,
 		return rc;
 	if (c == CAN)
 		return stn_fail(l->d, STN_E_CANCELLED, l->dev,
-				"the %s cancelled the transfer (CAN CAN) %s",
-				who, when);
+				"the %s cancelled the transfer (CAN CAN)%s%s",
+				who, *when ? " " : "", when);
 	*next = c;
 	return 0;
 }

@@ -37,7 +37,7 @@ struct tp_ymodem_opts {
 
 /* Send one file as a one-file batch.  `name` goes into block 0 and must be a
  * bare file name (no '/', not empty, fitting block 0 with the size:
- * STN_E_USAGE otherwise).  Exactly `size` bytes are read from src; a source
+ * STN_E_USAGE otherwise, before anything is sent).  Exactly `size` bytes are read from src; a source
  * that gives fewer or more is STN_E_IO (and the receiver is cancelled before
  * it can take the file as complete).  `opts` and `prog` may be NULL.
  * Errors: STN_E_TIMEOUT (no 'C', or no answer to a block twice in a row),

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "custody/sha256.h"
@@ -41,8 +42,8 @@ static const char image_tag[] = "#station-sim-image sequence=";
 
 static const char usage_text[] =
 	"usage: sim-serial --identity FILE --store DIR [--link PATH]\n"
-	"                  [--max-size BYTES] [--wrong-sha]"
-	" [--mode console|ymodem]\n"
+	"                  [--max-size BYTES] [--wrong-sha] [--slow MS]\n"
+	"                  [--mode console|ymodem]\n"
 	"\n"
 	"Creates a pseudo-terminal, prints `pty PATH` on stdout and serves\n"
 	"sessions on it until SIGTERM or SIGINT.\n"
@@ -53,6 +54,8 @@ static const char usage_text[] =
 	"  --link PATH      also make PATH a symlink to the pty\n"
 	"  --max-size N     refuse images over N bytes (default 64 MiB)\n"
 	"  --wrong-sha      answer `receive` with a wrong sha256\n"
+	"  --slow MS        wait MS milliseconds before every console line\n"
+	"                   it sends (to try the station's timeouts)\n"
 	"  --mode M         console (default) or ymodem (plain receiver,\n"
 	"                   like U-Boot's loady)\n"
 	"On `boot`, every stored slot image (in slot order) that begins with\n"
@@ -65,6 +68,7 @@ struct sim {
 	const char *link;
 	uint64_t max_size;
 	int wrong_sha;
+	unsigned slow_ms;
 	int ymodem_mode;
 	struct tp_serial *line;
 };
@@ -108,6 +112,13 @@ static int reply(struct sim *sim, const char *fmt, ...)
 	va_list ap;
 	int n;
 
+	if (sim->slow_ms) {
+		struct timespec ts = {.tv_sec = sim->slow_ms / 1000,
+				      .tv_nsec = (long)(sim->slow_ms % 1000) *
+						 1000000L};
+
+		nanosleep(&ts, NULL);
+	}
 	va_start(ap, fmt);
 	n = vsnprintf(buf, sizeof(buf) - 2, fmt, ap);
 	va_end(ap);
@@ -635,6 +646,7 @@ int main(int argc, char **argv)
 		{"link", required_argument, NULL, 'l'},
 		{"max-size", required_argument, NULL, 'm'},
 		{"wrong-sha", no_argument, NULL, 'w'},
+		{"slow", required_argument, NULL, 'S'},
 		{"mode", required_argument, NULL, 'M'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -653,6 +665,16 @@ int main(int argc, char **argv)
 		case 's': sim.store = optarg; break;
 		case 'l': sim.link = optarg; break;
 		case 'w': sim.wrong_sha = 1; break;
+		case 'S': {
+			uint64_t ms;
+
+			if (parse_u64(optarg, &ms) || ms > 600000) {
+				fprintf(stderr, "sim-serial: bad --slow\n");
+				return 2;
+			}
+			sim.slow_ms = (unsigned)ms;
+			break;
+		}
 		case 'm':
 			if (parse_u64(optarg, &sim.max_size)) {
 				fprintf(stderr, "sim-serial: bad --max-size\n");
