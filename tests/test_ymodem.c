@@ -721,6 +721,75 @@ static void receiver_refuses_paths_in_block_0(void **state)
 	}
 }
 
+static void make_packet(uint8_t *pkt, uint8_t blk, const uint8_t *data)
+{
+	uint16_t crc = tp_crc16_xmodem(data, 128);
+
+	pkt[0] = SOH;
+	pkt[1] = blk;
+	pkt[2] = (uint8_t)~blk;
+	memcpy(pkt + 3, data, 128);
+	pkt[131] = (uint8_t)(crc >> 8);
+	pkt[132] = (uint8_t)crc;
+}
+
+/* A sender on a noisy line: block 1 arrives with a flipped bit first. */
+static int child_noisy_sender(struct tp_serial *s, void *arg)
+{
+	const uint8_t *payload = arg;
+	uint8_t hdr[128] = "noisy.bin\0" "100", pkt[133], c;
+	int rc = CHILD_FAILED;
+
+	make_packet(pkt, 0, hdr);
+	if (get(s, &c) || c != 'C' || put(s, (char *)pkt, 133) ||
+	    get(s, &c) || c != ACK || get(s, &c) || c != 'C')
+		goto out;
+	make_packet(pkt, 1, payload);
+	pkt[50] ^= 0x04;
+	if (put(s, (char *)pkt, 133) || get(s, &c) || c != NAK)
+		goto out;
+	pkt[50] ^= 0x04;
+	if (put(s, (char *)pkt, 133) || get(s, &c) || c != ACK ||
+	    put(s, "\x04", 1) || get(s, &c) || c != NAK ||
+	    put(s, "\x04", 1) || get(s, &c) || c != ACK || get(s, &c) ||
+	    c != 'C')
+		goto out;
+	memset(hdr, 0, sizeof(hdr));
+	make_packet(pkt, 0, hdr);
+	if (put(s, (char *)pkt, 133) || get(s, &c) || c != ACK)
+		goto out;
+	rc = CHILD_OK;
+out:
+	tp_serial_close(s);
+	return rc;
+}
+
+static void receiver_naks_a_damaged_block_and_takes_the_resend(void **state)
+{
+	uint8_t *payload = pattern(128, 11);
+	struct tp_serial *a, *b;
+	struct stn_diag d;
+	char name[64];
+	uint64_t size = 0;
+	int fd = new_memfd();
+	pid_t pid;
+
+	(void)state;
+	stn_diag_init(&d);
+	sock_pair(&a, &b);
+	pid = spawn(child_noisy_sender, payload, a, b);
+	assert_int_equal(tp_ymodem_receive(b, fd, 1000, name, sizeof(name),
+					   &size, &quick, &d),
+			 0);
+	assert_int_equal(reap(pid, 5000), CHILD_OK);
+	assert_string_equal(name, "noisy.bin");
+	assert_int_equal(size, 100);
+	assert_fd_holds(fd, payload, 100);
+	tp_serial_close(b);
+	close(fd);
+	free(payload);
+}
+
 static void receiver_times_out_when_nobody_sends(void **state)
 {
 	const struct tp_ymodem_opts o = {.start_timeout_ms = 400};
@@ -782,6 +851,8 @@ int main(void)
 			source_shorter_or_longer_than_announced_is_io_error),
 		cmocka_unit_test(sender_refuses_names_that_are_not_base_names),
 		cmocka_unit_test(receiver_refuses_paths_in_block_0),
+		cmocka_unit_test(
+			receiver_naks_a_damaged_block_and_takes_the_resend),
 		cmocka_unit_test(receiver_times_out_when_nobody_sends),
 		cmocka_unit_test(hangup_is_reported_as_device_gone),
 	};

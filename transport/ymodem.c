@@ -162,6 +162,13 @@ static void cancel_peer(struct ylink *l)
 	tp_serial_write(l->s, cans, sizeof(cans), 1000, NULL);
 }
 
+static int cancelled(struct ylink *l, const char *who, const char *when)
+{
+	return stn_fail(l->d, STN_E_CANCELLED, l->dev,
+			"the %s cancelled the transfer (CAN CAN)%s%s", who,
+			*when ? " " : "", when);
+}
+
 /* A CAN was just read: a second one right behind it is a cancel by `who`.
  * A byte other than CAN is returned through *next for the caller. */
 static int second_can(struct ylink *l, const char *who, const char *when,
@@ -176,9 +183,7 @@ static int second_can(struct ylink *l, const char *who, const char *when,
 	if (rc)
 		return rc;
 	if (c == CAN)
-		return stn_fail(l->d, STN_E_CANCELLED, l->dev,
-				"the %s cancelled the transfer (CAN CAN)%s%s",
-				who, *when ? " " : "", when);
+		return cancelled(l, who, when);
 	*next = c;
 	return 0;
 }
@@ -232,7 +237,6 @@ static int await_end(struct ylink *l, int timeout_ms, const char *when,
 		     int *ans)
 {
 	uint8_t c;
-	int next;
 	int rc = peek(l, timeout_ms, &c);
 
 	if (rc == STN_E_TIMEOUT) {
@@ -250,9 +254,15 @@ static int await_end(struct ylink *l, int timeout_ms, const char *when,
 		*ans = ANS_NAK;
 		break;
 	case CAN:
+		/* Peek for the second one too: a lone CAN is noise, and the
+		 * byte after it may be the console's. */
 		rx(l, 0, &c);
-		rc = second_can(l, "receiver", when, &next);
-		if (rc)
+		rc = peek(l, CAN_PAIR_MS, &c);
+		if (rc == 0 && c == CAN) {
+			rx(l, 0, &c);
+			return cancelled(l, "receiver", when);
+		}
+		if (rc && rc != STN_E_TIMEOUT)
 			return rc;
 		*ans = ANS_OTHER;
 		return 0;
@@ -478,7 +488,8 @@ static int send_eot(struct ylink *l)
  * resets into the new image) still has the whole file. */
 static int close_batch(struct ylink *l)
 {
-	uint8_t nul[128];
+	/* 128 zero bytes, and their CRC, which is 0 too. */
+	const uint8_t nul[3 + 128 + 2] = {SOH, 0x00, 0xFF};
 	int ans;
 	int rc = await_end(l, l->block_ms, "after the file", &ans);
 
@@ -487,13 +498,8 @@ static int close_batch(struct ylink *l)
 		rc = await_end(l, l->block_ms, "after the file", &ans);
 	if (rc || ans != ANS_NAK)
 		return rc;
-	memset(nul, 0, sizeof(nul));
 	for (int tries = 1; tries <= l->retries; tries++) {
-		uint8_t pkt[3 + 128 + 2] = {SOH, 0x00, 0xFF};
-
-		/* The CRC of 128 zero bytes is 0. */
-		memcpy(pkt + 3, nul, sizeof(nul));
-		rc = tx(l, pkt, sizeof(pkt));
+		rc = tx(l, nul, sizeof(nul));
 		if (rc)
 			return rc;
 		rc = await_end(l, BATCH_END_MS, "after the file", &ans);
@@ -553,6 +559,9 @@ int tp_ymodem_send(struct tp_serial *s, const char *name, uint64_t size,
 	 * 'C' once it has dealt with block 0; U-Boot does so only after its
 	 * 2 s read timeout. */
 	rc = await_answer(&l, l.block_ms, "after block 0", &ans);
+	/* A block 0 sent twice is ACKed twice. */
+	for (int stale = 0; !rc && ans == ANS_ACK && stale < 4; stale++)
+		rc = await_answer(&l, l.block_ms, "after block 0", &ans);
 	if (rc)
 		goto out;
 	if (ans != ANS_NAK) {
@@ -743,7 +752,7 @@ static int parse_header(struct ylink *l, const struct packet *p,
 }
 
 /* Skip the rest of a damaged packet, then ask again. */
-static int renak(struct ylink *l, uint8_t what, int *errors, const char *when)
+static int renak(struct ylink *l, int *errors, const char *when)
 {
 	tp_serial_drain_quiet(l->s, RESYNC_QUIET_MS, RESYNC_MAX_MS);
 	if (++*errors >= l->retries) {
@@ -751,7 +760,7 @@ static int renak(struct ylink *l, uint8_t what, int *errors, const char *when)
 		return stn_fail(l->d, STN_E_PROTOCOL, l->dev,
 				"%d bad packets in a row %s", *errors, when);
 	}
-	return tx_byte(l, what);
+	return tx_byte(l, NAK);
 }
 
 /* Wait for block 0, sending 'C' every few seconds. */
@@ -876,7 +885,7 @@ int tp_ymodem_receive(struct tp_serial *s, int out_fd, uint64_t max_size,
 			rc = tx_byte(&l, NAK);
 		} else if (p.kind == PKT_BAD) {
 			silent = 0;
-			rc = renak(&l, NAK, &errors, when);
+			rc = renak(&l, &errors, when);
 		} else if (p.kind == PKT_EOT) {
 			silent = 0;
 			/* NAK the first EOT, ACK the second. */
