@@ -198,6 +198,43 @@ const char *tp_serial_name(const struct tp_serial *s)
 	return s->name;
 }
 
+/* Wait until the fd is ready for `events`.  STN_E_TIMEOUT at the deadline
+ * is returned unrecorded: the caller says what did not happen. */
+static int wait_ready(struct tp_serial *s, short events, int64_t deadline,
+		      struct stn_diag *d)
+{
+	for (;;) {
+		struct pollfd p = {.fd = s->fd, .events = events};
+		int r = poll(&p, 1, remaining(deadline));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return stn_fail(d, STN_E_IO, s->name, "poll: %s",
+					strerror(errno));
+		if (r == 0)
+			return STN_E_TIMEOUT;
+		if (p.revents & POLLNVAL)
+			return stn_fail(d, STN_E_IO, s->name,
+					"descriptor is not open");
+		/* POLLHUP and POLLERR fall through to the read or write,
+		 * whose errno names the end. */
+		return 0;
+	}
+}
+
+/* A failed read or write: a USB adapter pulled out, or a pty or socket
+ * whose other side is gone, is the device being gone. */
+static int io_failed(struct tp_serial *s, const char *op, int e,
+		     struct stn_diag *d)
+{
+	if (e == EIO || e == ENXIO || e == ENODEV || e == EPIPE ||
+	    e == ECONNRESET)
+		return stn_fail(d, STN_E_NODEVICE, s->name,
+				"%s: %s (device unplugged?)", op, strerror(e));
+	return stn_fail(d, STN_E_IO, s->name, "%s: %s", op, strerror(e));
+}
+
 /* Make sure at least one unread byte is buffered. */
 static int fill(struct tp_serial *s, int64_t deadline, int timeout_ms,
 		struct stn_diag *d)
@@ -206,25 +243,17 @@ static int fill(struct tp_serial *s, int64_t deadline, int timeout_ms,
 		return 0;
 	s->head = s->tail = 0;
 	for (;;) {
-		struct pollfd p = {.fd = s->fd, .events = POLLIN};
 		ssize_t n;
-		int r = poll(&p, 1, remaining(deadline));
+		int rc = wait_ready(s, POLLIN, deadline, d);
 
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return stn_fail(d, STN_E_IO, s->name, "poll: %s",
-					strerror(errno));
-		}
-		if (r == 0)
-			return stn_fail(d, STN_E_TIMEOUT, s->name,
+		if (rc == STN_E_TIMEOUT)
+			return stn_fail(d, rc, s->name,
 					"nothing received within %d ms",
 					timeout_ms);
-		if (p.revents & POLLNVAL)
-			return stn_fail(d, STN_E_IO, s->name,
-					"descriptor is not open");
-		/* On POLLHUP still read: data sent before the hangup is
-		 * delivered first, then read() reports the end. */
+		if (rc)
+			return rc;
+		/* After a hangup read() first delivers what was sent
+		 * before it, then reports the end. */
 		n = read(s->fd, s->buf, sizeof(s->buf));
 		if (n > 0) {
 			s->tail = (size_t)n;
@@ -233,16 +262,8 @@ static int fill(struct tp_serial *s, int64_t deadline, int timeout_ms,
 		if (n == 0)
 			return stn_fail(d, STN_E_NODEVICE, s->name,
 					"the other end hung up");
-		if (errno == EAGAIN || errno == EINTR)
-			continue;
-		/* A USB adapter pulled out or a pty whose other side is gone. */
-		if (errno == EIO || errno == ENXIO || errno == ENODEV ||
-		    errno == ECONNRESET)
-			return stn_fail(d, STN_E_NODEVICE, s->name,
-					"read: %s (device unplugged?)",
-					strerror(errno));
-		return stn_fail(d, STN_E_IO, s->name, "read: %s",
-				strerror(errno));
+		if (errno != EAGAIN && errno != EINTR)
+			return io_failed(s, "read", errno, d);
 	}
 }
 
@@ -254,24 +275,16 @@ int tp_serial_write(struct tp_serial *s, const void *buf, size_t len,
 	size_t done = 0;
 
 	while (done < len) {
-		struct pollfd pf = {.fd = s->fd, .events = POLLOUT};
 		ssize_t n;
-		int r = poll(&pf, 1, remaining(deadline));
+		int rc = wait_ready(s, POLLOUT, deadline, d);
 
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return stn_fail(d, STN_E_IO, s->name, "poll: %s",
-					strerror(errno));
-		}
-		if (r == 0)
-			return stn_fail(d, STN_E_TIMEOUT, s->name,
+		if (rc == STN_E_TIMEOUT)
+			return stn_fail(d, rc, s->name,
 					"line took %zu of %zu bytes in %d ms "
 					"(flow control held?)",
 					done, len, timeout_ms);
-		if (pf.revents & POLLNVAL)
-			return stn_fail(d, STN_E_IO, s->name,
-					"descriptor is not open");
+		if (rc)
+			return rc;
 		if (s->is_socket)
 			n = send(s->fd, p + done, len - done, MSG_NOSIGNAL);
 		else
@@ -280,16 +293,11 @@ int tp_serial_write(struct tp_serial *s, const void *buf, size_t len,
 			done += (size_t)n;
 			continue;
 		}
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n < 0 && (errno == EIO || errno == EPIPE ||
-			      errno == ENXIO || errno == ENODEV ||
-			      errno == ECONNRESET))
-			return stn_fail(d, STN_E_NODEVICE, s->name,
-					"write: %s (device unplugged?)",
-					strerror(errno));
-		return stn_fail(d, STN_E_IO, s->name, "write: %s",
-				n < 0 ? strerror(errno) : "wrote nothing");
+		if (n == 0)
+			return stn_fail(d, STN_E_IO, s->name,
+					"write: nothing written");
+		if (errno != EAGAIN && errno != EINTR)
+			return io_failed(s, "write", errno, d);
 	}
 	return 0;
 }

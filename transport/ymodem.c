@@ -169,6 +169,19 @@ static int cancelled(struct ylink *l, const char *who, const char *when)
 			*when ? " " : "", when);
 }
 
+/* The byte a CAN check handed back in *pending, else the next one from the
+ * line before the deadline. */
+static int next_byte(struct ylink *l, int *pending, int64_t deadline,
+		     uint8_t *c)
+{
+	if (*pending >= 0) {
+		*c = (uint8_t)*pending;
+		*pending = -1;
+		return 0;
+	}
+	return rx(l, ms_left(deadline), c);
+}
+
 /* A CAN was just read: a second one right behind it is a cancel by `who`.
  * A byte other than CAN is returned through *next for the caller. */
 static int second_can(struct ylink *l, const char *who, const char *when,
@@ -197,20 +210,14 @@ static int await_answer(struct ylink *l, int timeout_ms, const char *when,
 
 	for (;;) {
 		uint8_t c;
-		int rc;
+		int rc = next_byte(l, &next, deadline, &c);
 
-		if (next >= 0) {
-			c = (uint8_t)next;
-			next = -1;
-		} else {
-			rc = rx(l, ms_left(deadline), &c);
-			if (rc == STN_E_TIMEOUT) {
-				*ans = ANS_SILENT;
-				return 0;
-			}
-			if (rc)
-				return rc;
+		if (rc == STN_E_TIMEOUT) {
+			*ans = ANS_SILENT;
+			return 0;
 		}
+		if (rc)
+			return rc;
 		switch (c) {
 		case ACK:
 			*ans = ANS_ACK;
@@ -331,26 +338,18 @@ static int await_start(struct ylink *l)
 
 	for (;;) {
 		uint8_t c;
-		int rc;
+		int rc = next_byte(l, &next, deadline, &c);
 
-		if (next >= 0) {
-			c = (uint8_t)next;
-			next = -1;
-		} else {
-			rc = rx(l, ms_left(deadline), &c);
-			if (rc == STN_E_TIMEOUT)
-				return stn_fail(
-					l->d, STN_E_TIMEOUT, l->dev,
+		if (rc == STN_E_TIMEOUT)
+			return stn_fail(l->d, STN_E_TIMEOUT, l->dev,
 					"no 'C' from the receiver within %d ms%s",
 					l->start_ms,
-					saw_nak ? " (it sent NAK: checksum "
-						  "mode, which YMODEM-1K does "
-						  "not use)"
+					saw_nak ? " (it sent NAK: checksum mode, "
+						  "which YMODEM-1K does not use)"
 						: " (is it waiting in YMODEM "
 						  "receive?)");
-			if (rc)
-				return rc;
-		}
+		if (rc)
+			return rc;
 		if (c == WANTCRC)
 			break;
 		if (c == NAK)
@@ -624,18 +623,13 @@ static int recv_packet(struct ylink *l, int wait_ms, struct packet *p)
 	int rc;
 
 	for (;;) {
-		if (next >= 0) {
-			c = (uint8_t)next;
-			next = -1;
-		} else {
-			rc = rx(l, ms_left(deadline), &c);
-			if (rc == STN_E_TIMEOUT) {
-				p->kind = PKT_NONE;
-				return 0;
-			}
-			if (rc)
-				return rc;
+		rc = next_byte(l, &next, deadline, &c);
+		if (rc == STN_E_TIMEOUT) {
+			p->kind = PKT_NONE;
+			return 0;
 		}
+		if (rc)
+			return rc;
 		if (c == SOH || c == STX || c == EOT)
 			break;
 		if (c == CAN) {
