@@ -145,7 +145,9 @@ int tp_serial_open(const char *path, unsigned baud, int rtscts,
 			      "the driver refused %u baud", baud);
 		goto out;
 	}
-	tcflush(fd, TCIFLUSH);
+	/* No input flush here: a YMODEM receiver that is already waiting has
+	 * sent its 'C', and throwing it away costs a whole retry period (3 s
+	 * on U-Boot's loady).  The console drains before each command. */
 	rc = serial_new(fd, path, &s, d);
 	if (rc)
 		goto out;
