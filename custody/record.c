@@ -305,7 +305,9 @@ int cu_record_parse(const void *buf, size_t len, const char *name,
 	for (size_t i = 0; i < r->nsections; i++) {
 		size_t stop = i + 1 < r->nsections ? first_entry[i + 1]
 						   : r->nentries;
-		r->sections[i].entries = r->entries + first_entry[i];
+		/* No entries at all: entries stays NULL (NULL + 0 is UB). */
+		r->sections[i].entries =
+			r->entries ? r->entries + first_entry[i] : NULL;
 		r->sections[i].nentries = stop - first_entry[i];
 	}
 	free(first_entry);

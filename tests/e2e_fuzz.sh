@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 shopt -s nullglob
 targets=(build-fuzz/fuzz_*)
 [ ${#targets[@]} -gt 0 ] || { echo "skip: no fuzz targets built (clang missing?)"; exit 77; }
+# Undefined behaviour is a failure here, not a line in a log.
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 fail=0
 for f in "${targets[@]}"; do
 	name=${f#build-fuzz/fuzz_}

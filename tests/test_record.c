@@ -117,6 +117,24 @@ static void parser_accepts_comments_blanks_and_whitespace(void **state)
 	cu_record_free(r);
 }
 
+static void parser_accepts_an_empty_record_and_schema_refuses_it(void **state)
+{
+	static const struct cu_key_rule top[] = {{"format", CU_REQUIRED},
+						 {NULL, 0}};
+	static const struct cu_section_rule rules[] = {
+		{"", CU_NO_LABEL, 0, 1, top}, {NULL, 0, 0, 0, NULL}};
+	struct cu_record *r = NULL;
+	struct stn_diag d;
+
+	(void)state;
+	stn_diag_init(&d);
+	assert_int_equal(cu_record_parse("", 0, "t", &r, &d), 0);
+	assert_int_equal(cu_record_section(r, 0)->nentries, 0);
+	assert_int_equal(cu_record_check(r, rules, "x", &d), STN_E_SYNTAX);
+	assert_non_null(strstr(d.text, "first key must be 'format'"));
+	cu_record_free(r);
+}
+
 static void parser_keeps_hash_inside_values(void **state)
 {
 	/* Only whole-line comments exist; '#' later in a line is data. */
@@ -363,6 +381,8 @@ int main(void)
 		cmocka_unit_test(parser_refuses_each_broken_rule_with_its_reason),
 		cmocka_unit_test(parser_accepts_comments_blanks_and_whitespace),
 		cmocka_unit_test(parser_keeps_hash_inside_values),
+		cmocka_unit_test(
+			parser_accepts_an_empty_record_and_schema_refuses_it),
 		cmocka_unit_test(parser_ignores_vendor_extension_keys),
 		cmocka_unit_test(
 			parser_accepts_utf8_values_and_counts_characters),
