@@ -321,15 +321,15 @@ out:
 	return rc;
 }
 
-int cu_record_load(const char *path, struct cu_record **out,
+int cu_record_read(const char *path, uint8_t **buf, size_t *len,
 		   struct stn_diag *d)
 {
-	char *buf = NULL;
+	uint8_t *p = NULL;
 	struct stat st;
-	ssize_t got;
 	size_t have = 0;
-	int fd, rc;
+	int fd, rc = 0;
 
+	/* O_NONBLOCK: opening a FIFO must not hang the station. */
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno == ELOOP)
@@ -349,13 +349,13 @@ int cu_record_load(const char *path, struct cu_record **out,
 		goto out;
 	}
 	/* Read one byte past the cap so a file growing under us is caught. */
-	buf = malloc(CU_RECORD_MAX + 1);
-	if (!buf) {
+	p = malloc(CU_RECORD_MAX + 1);
+	if (!p) {
 		rc = stn_fail(d, STN_E_NOMEM, path, "reading record");
 		goto out;
 	}
 	while (have < CU_RECORD_MAX + 1) {
-		got = read(fd, buf + have, CU_RECORD_MAX + 1 - have);
+		ssize_t got = read(fd, p + have, CU_RECORD_MAX + 1 - have);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0) {
@@ -372,10 +372,25 @@ int cu_record_load(const char *path, struct cu_record **out,
 			      "over the 64 KiB record limit");
 		goto out;
 	}
-	rc = cu_record_parse(buf, have, path, out, d);
+	*buf = p;
+	*len = have;
+	p = NULL;
 out:
-	free(buf);
+	free(p);
 	close(fd);
+	return rc;
+}
+
+int cu_record_load(const char *path, struct cu_record **out,
+		   struct stn_diag *d)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc = cu_record_read(path, &buf, &len, d);
+
+	if (rc == 0)
+		rc = cu_record_parse(buf, len, path, out, d);
+	free(buf);
 	return rc;
 }
 

@@ -39,6 +39,11 @@ struct cu_record;
  * (over 64 KiB), STN_E_NOMEM. */
 int cu_record_parse(const void *buf, size_t len, const char *name,
 		    struct cu_record **out, struct stn_diag *d);
+/* Read a record file whole: a regular file (not a symlink, not a FIFO),
+ * at most 64 KiB, into a malloc'd buffer the caller frees.  Errors:
+ * STN_E_IO, STN_E_UNSAFE, STN_E_TOOBIG, STN_E_NOMEM, naming the path. */
+int cu_record_read(const char *path, uint8_t **buf, size_t *len,
+		   struct stn_diag *d);
 /* Read a file (regular, not a symlink, at most 64 KiB) and parse it.
  * Errors as above plus STN_E_IO and STN_E_UNSAFE. */
 int cu_record_load(const char *path, struct cu_record **out,

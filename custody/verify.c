@@ -119,60 +119,6 @@ out:
 	return rc;
 }
 
-/* Reads dir/manifest whole (bounded by the record limit). */
-static int read_manifest(const char *path, uint8_t **buf, size_t *len,
-			 struct stn_diag *d)
-{
-	struct stat st;
-	uint8_t *p = NULL;
-	size_t have = 0;
-	int fd, rc = 0;
-
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		if (errno == ELOOP)
-			return stn_fail(d, STN_E_UNSAFE, path,
-					"is a symbolic link");
-		return stn_fail(d, errno == ENOENT ? STN_E_SYNTAX : STN_E_IO,
-				path, "cannot open the manifest: %s",
-				strerror(errno));
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		rc = stn_fail(d, STN_E_UNSAFE, path, "not a regular file");
-		goto out;
-	}
-	p = malloc(CU_RECORD_MAX + 1);
-	if (!p) {
-		rc = stn_fail(d, STN_E_NOMEM, path, "reading manifest");
-		goto out;
-	}
-	while (have <= CU_RECORD_MAX) {
-		ssize_t got = read(fd, p + have, CU_RECORD_MAX + 1 - have);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			rc = stn_fail(d, STN_E_IO, path, "read: %s",
-				      strerror(errno));
-			goto out;
-		}
-		if (got == 0)
-			break;
-		have += (size_t)got;
-	}
-	if (have > CU_RECORD_MAX) {
-		rc = stn_fail(d, STN_E_TOOBIG, path,
-			      "manifest over the 64 KiB record limit");
-		goto out;
-	}
-	*buf = p;
-	*len = have;
-	p = NULL;
-out:
-	free(p);
-	close(fd);
-	return rc;
-}
-
 static int label_ok(const char *s, size_t n)
 {
 	if (n < 1 || n > 32)
@@ -461,7 +407,7 @@ int cu_bundle_open(const char *dir, const char *shown_as,
 		cu_bundle_free(b);
 		return stn_fail(d, STN_E_USAGE, dir, "bundle path too long");
 	}
-	if ((rc = read_manifest(real_manifest, &buf, &len, d)) ||
+	if ((rc = cu_record_read(real_manifest, &buf, &len, d)) ||
 	    (rc = cu_manifest_parse(buf, len, b->manifest_path, &b->manifest,
 				    d))) {
 		free(buf);

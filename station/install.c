@@ -230,37 +230,17 @@ static int check_device(struct stn_session *s, const char *dir,
 	return 0;
 }
 
-/* Reads an identity record file (bounded, no symlinks). */
+/* Reads an identity record file; any problem is an identity refusal. */
 static int load_identity(const char *path, struct cu_identity *id,
 			 struct stn_diag *d)
 {
-	char *buf = malloc(CU_RECORD_MAX + 1);
-	size_t have = 0;
-	int fd, rc = 0;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc = cu_record_read(path, &buf, &len, d);
 
-	if (!buf)
-		return stn_fail(d, STN_E_NOMEM, path, "reading identity");
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		free(buf);
-		return stn_fail(d, STN_E_IDENTITY, path, "cannot open: %s",
-				strerror(errno));
-	}
-	while (have <= CU_RECORD_MAX) {
-		ssize_t n = read(fd, buf + have, CU_RECORD_MAX + 1 - have);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n < 0)
-				rc = stn_fail(d, STN_E_IDENTITY, path,
-					      "read: %s", strerror(errno));
-			break;
-		}
-		have += (size_t)n;
-	}
-	close(fd);
-	if (rc == 0)
-		rc = cu_identity_parse(buf, have, path, id, d);
+	if (rc)
+		return stn_recode(d, STN_E_IDENTITY);
+	rc = cu_identity_parse(buf, len, path, id, d);
 	free(buf);
 	return rc;
 }
