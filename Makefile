@@ -114,12 +114,14 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -I.
 FUZZERS      := $(FUZZ_SRCS:tests/fuzz_%.c=build-fuzz/fuzz_%)
-FUZZ_LIB_SRCS := custody/record.c custody/manifest.c custody/rfc3339.c \
-                 custody/sha256.c station/error.c
+# Fuzzers are built from the whole library, so a new parser anywhere needs
+# only its tests/fuzz_NAME.c and seeds.
+FUZZ_LIB_SRCS := $(LIB_SRCS)
 
 build-fuzz/fuzz_%: tests/fuzz_%.c $(FUZZ_LIB_SRCS)
 	@mkdir -p $(dir $@)
-	$(call say,FUZZCC,$@)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -lmbedcrypto
+	$(call say,FUZZCC,$@)$(FUZZ_CC) $(FUZZ_FLAGS) $(PKG_CFLAGS) -o $@ $^ \
+		$(PKG_LIBS) $(TLS_LIBS) -lutil
 
 fuzz: deps $(FUZZERS)
 	$(Q)for f in $(FUZZERS); do n=$${f#build-fuzz/fuzz_}; mkdir -p build-fuzz/corpus-$$n; \
