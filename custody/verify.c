@@ -14,8 +14,7 @@
 
 #include "custody/record.h"
 #include "custody/rfc3339.h"
-
-#define MAX_SIGNATURES 16
+#include "custody/signed.h"
 
 struct cu_bundle {
 	char *dir;
@@ -23,8 +22,7 @@ struct cu_bundle {
 	char manifest_path[4096]; /* shown/manifest */
 	struct cu_manifest *manifest;
 	struct cu_check_result checks[CU_NCHECKS];
-	struct cu_signer signers[MAX_SIGNATURES];
-	size_t nsigners;
+	struct cu_sigset sigs;
 };
 
 /* dir + "/" + name into buf; -1 when it would not fit (never cut a path
@@ -119,82 +117,6 @@ out:
 	return rc;
 }
 
-static int label_ok(const char *s, size_t n)
-{
-	if (n < 1 || n > 32)
-		return 0;
-	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-			return 0;
-	return 1;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Lists the signature files of `base` in dir: base.sig and
- * base.LABEL.sig, sorted, at most MAX_SIGNATURES. */
-static int list_signatures(const char *dir, const char *base, char ***out,
-			   size_t *n, struct stn_diag *d)
-{
-	DIR *dh = opendir(dir);
-	struct dirent *e;
-	char **names = NULL;
-	size_t count = 0, blen = strlen(base);
-	int rc = 0;
-
-	if (!dh)
-		return stn_fail(d, STN_E_IO, dir, "cannot list: %s",
-				strerror(errno));
-	names = calloc(MAX_SIGNATURES, sizeof(*names));
-	if (!names) {
-		closedir(dh);
-		return stn_fail(d, STN_E_NOMEM, dir, "listing signatures");
-	}
-	while ((e = readdir(dh))) {
-		size_t len = strlen(e->d_name);
-		const char *mid;
-
-		if (len < blen + 4 || strncmp(e->d_name, base, blen) != 0 ||
-		    strcmp(e->d_name + len - 4, ".sig") != 0)
-			continue;
-		mid = e->d_name + blen;
-		if (len == blen + 4) {
-			; /* base.sig */
-		} else if (mid[0] != '.' ||
-			   !label_ok(mid + 1, len - blen - 5)) {
-			continue; /* not one of ours: ignored like any file */
-		}
-		if (count == MAX_SIGNATURES) {
-			rc = stn_fail(d, STN_E_THRESHOLD, dir,
-				      "more than %d signatures on %s",
-				      MAX_SIGNATURES, base);
-			goto out;
-		}
-		if (!(names[count++] = strdup(e->d_name))) {
-			rc = stn_fail(d, STN_E_NOMEM, dir, "listing");
-			goto out;
-		}
-	}
-	qsort(names, count, sizeof(*names), cmp_str);
-out:
-	closedir(dh);
-	if (rc) {
-		for (size_t i = 0; i < count; i++)
-			free(names[i]);
-		free(names);
-		return rc;
-	}
-	*out = names;
-	*n = count;
-	return 0;
-}
-
 /* Rewrite a message's place from the directory read to the name shown. */
 static void show_path(const struct cu_bundle *b, struct stn_diag *why)
 {
@@ -223,75 +145,45 @@ static void check_signatures(struct cu_bundle *b, const struct cu_trust *trust,
 			     const struct cu_policy *policy, int64_t at)
 {
 	struct cu_check_result *res = &b->checks[CU_CHECK_SIGNATURES];
-	struct stn_diag why, first_fail;
-	char **names = NULL;
-	size_t n = 0, nfail = 0;
-	int rc;
+	struct cu_sigset *set = &b->sigs;
+	struct stn_diag why;
 
 	stn_diag_init(&why);
-	stn_diag_init(&first_fail);
-	rc = list_signatures(b->dir, "manifest", &names, &n, &why);
-	if (rc) {
+	if (cu_signed_verify(b->dir, "manifest", b->shown, b->manifest->id,
+			     trust, CU_ROLE_RELEASE, at, set, &why)) {
 		set_result(res, CU_FAILED, &why);
 		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		char sig[4096], pem[4096];
-		struct cu_signer s;
-		struct stn_diag one;
-		size_t k;
-
-		stn_diag_init(&one);
-		if (join(sig, sizeof(sig), b->dir, names[i])) {
-			rc = stn_fail(&one, STN_E_UNSAFE, b->dir,
-				      "path to %s too long", names[i]);
-		} else {
-			memcpy(pem, sig, strlen(sig) + 1);
-			memcpy(pem + strlen(pem) - 4, ".pem", 4);
-			rc = cu_sig_verify(trust, b->manifest->id, sig, pem,
-					   CU_ROLE_RELEASE, at, &s, &one);
-		}
-		if (rc) {
-			show_path(b, &one);
-			if (nfail++ == 0)
-				first_fail = one;
-			continue;
-		}
-		for (k = 0; k < b->nsigners; k++)
-			if (memcmp(b->signers[k].key_id, s.key_id,
-				   sizeof(s.key_id)) == 0)
-				break;
-		if (k == b->nsigners)
-			b->signers[b->nsigners++] = s;
-	}
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-
-	if (b->nsigners >= policy->release_threshold) {
+	if (set->n >= policy->release_threshold) {
+		int stale = 0;
+		for (size_t i = 0; i < set->n; i++)
+			stale |= set->signers[i].stale_crl;
 		stn_fail(&why, STN_E_OK, b->manifest_path,
 			 "%zu valid release signature(s) from distinct keys, "
-			 "%u required", b->nsigners, policy->release_threshold);
+			 "%u required%s", set->n, policy->release_threshold,
+			 stale ? "; warning: a CRL on the chain is past its "
+				 "nextUpdate"
+			       : "");
 		set_result(res, CU_PASSED, &why);
 		return;
 	}
-	if (n == 0)
+	if (set->nfiles == 0)
 		stn_fail(&why, STN_E_THRESHOLD, b->manifest_path,
 			 "unsigned: no manifest.sig or manifest.LABEL.sig in "
 			 "the bundle");
-	else if (b->nsigners == 0 && nfail == 1)
-		why = first_fail; /* the one signature's own reason */
-	else if (nfail)
+	else if (set->n == 0 && set->nfail == 1)
+		why = set->first_fail; /* the one signature's own reason */
+	else if (set->nfail)
 		stn_fail(&why, STN_E_THRESHOLD, b->manifest_path,
 			 "%zu valid release signature(s) from distinct keys, "
-			 "%u required; %s: %s", b->nsigners,
-			 policy->release_threshold, first_fail.where,
-			 first_fail.text);
+			 "%u required; %s: %s", set->n,
+			 policy->release_threshold, set->first_fail.where,
+			 set->first_fail.text);
 	else
 		stn_fail(&why, STN_E_THRESHOLD, b->manifest_path,
 			 "%zu valid release signature(s) from distinct keys "
 			 "(same key signing twice counts once), %u required",
-			 b->nsigners, policy->release_threshold);
+			 set->n, policy->release_threshold);
 	set_result(res, CU_FAILED, &why);
 }
 
@@ -492,8 +384,8 @@ const struct cu_check_result *cu_bundle_check(const struct cu_bundle *b,
 const struct cu_signer *cu_bundle_signers(const struct cu_bundle *b,
 					  size_t *n)
 {
-	*n = b->nsigners;
-	return b->signers;
+	*n = b->sigs.n;
+	return b->sigs.signers;
 }
 
 static const char *seq_source_text(enum cu_seq_source s)
