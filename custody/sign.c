@@ -29,6 +29,7 @@ struct cu_key {
 	mbedtls_pk_context pk;
 	char *chain; /* PEM as loaded, NUL-terminated */
 	size_t chain_len;
+	char cn[128]; /* the leaf's subject CN: who signs */
 };
 
 void cu_key_free(struct cu_key *k)
@@ -100,6 +101,9 @@ int cu_key_load(const char *key_path, const char *cert_path,
 			      cn, cert_path);
 		goto out;
 	}
+	/* Custody records and tokens name their signer by CN (§4, §5). */
+	if ((rc = cu_x509_leaf_cn(&chain, cert_path, k->cn, sizeof(k->cn), d)))
+		goto out;
 	k->chain = (char *)buf;
 	k->chain_len = len;
 	buf = NULL;
@@ -154,6 +158,11 @@ out:
 	mbedtls_ctr_drbg_free(&drbg);
 	mbedtls_entropy_free(&entropy);
 	return rc;
+}
+
+const char *cu_key_cn(const struct cu_key *k)
+{
+	return k->cn;
 }
 
 const char *cu_key_chain_pem(const struct cu_key *k, size_t *len)

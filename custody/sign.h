@@ -34,6 +34,8 @@ int cu_key_sign(struct cu_key *k, const uint8_t digest[32], uint8_t *sig,
 		size_t cap, size_t *sig_len, struct stn_diag *d);
 /* The PEM chain bytes as loaded, NUL-terminated (borrowed). */
 const char *cu_key_chain_pem(const struct cu_key *k, size_t *len);
+/* The leaf certificate's subject CN (borrowed): the signer's identity. */
+const char *cu_key_cn(const struct cu_key *k);
 /* Sign file `path` (a regular file, not a symlink): writes path.sig and
  * path.pem, or path.LABEL.sig and path.LABEL.pem when label is not NULL
  * (label must match [a-z0-9][a-z0-9-]{0,31}, else STN_E_USAGE).  Each is

@@ -472,6 +472,12 @@ out:
 	return rc;
 }
 
+int cu_trust_add_crl_dir(struct cu_trust *t, const char *dir,
+			 struct stn_diag *d)
+{
+	return load_crl_dir(t, dir, d);
+}
+
 void cu_trust_set_stale_crl_refuse(struct cu_trust *t, int refuse)
 {
 	t->stale_refuse = refuse != 0;

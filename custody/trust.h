@@ -44,6 +44,11 @@ void cu_trust_set_stale_crl_refuse(struct cu_trust *t, int refuse);
 int cu_trust_add_crl(struct cu_trust *t, const char *crl_path,
 		     const char *issuer_pem, int64_t at, int *replaced,
 		     struct stn_diag *d);
+/* Load every CRL in dir as cu_trust_load does for its crl_dir (newest per
+ * issuer kept, signatures checked when a chain through the issuer is
+ * verified): the station's own directory of CRLs learned from bundles. */
+int cu_trust_add_crl_dir(struct cu_trust *t, const char *dir,
+			 struct stn_diag *d);
 void cu_trust_free(struct cu_trust *t); /* NULL is fine */
 
 #endif

@@ -23,6 +23,9 @@ struct cu_bundle {
 	struct cu_manifest *manifest;
 	struct cu_check_result checks[CU_NCHECKS];
 	struct cu_sigset sigs;
+	struct cu_chain chain;
+	struct cu_token *tokens;
+	size_t ntokens;
 };
 
 /* dir + "/" + name into buf; -1 when it would not fit (never cut a path
@@ -310,17 +313,38 @@ int cu_bundle_open(const char *dir, const char *shown_as,
 
 	check_signatures(b, trust, policy, at);
 	check_validity(b, at);
-	/* Custody (check 6) arrives with the custody chain; until then a
-	 * policy that requires it cannot be met, so it fails closed. */
 	if (policy->require_custody) {
+		struct cu_custody_rules rules = {policy->max_custody_hops,
+						 policy->max_custody_age,
+						 policy->technician};
 		struct stn_diag why;
 		stn_diag_init(&why);
-		stn_fail(&why, STN_E_CUSTODY, b->manifest_path,
-			 "policy requires a custody chain and this station "
-			 "build cannot check one yet; set require-custody = no");
-		set_result(&b->checks[CU_CHECK_CUSTODY], CU_FAILED, &why);
+		if (cu_custody_verify(dir, b->shown, b->manifest, trust, &rules,
+				      at, &b->chain, &why) == 0) {
+			stn_fail(&why, STN_E_OK, b->shown,
+				 "%zu hop(s), from %s to %s", b->chain.n,
+				 b->chain.hops[0].from,
+				 b->chain.hops[b->chain.n - 1].to);
+			set_result(&b->checks[CU_CHECK_CUSTODY], CU_PASSED,
+				   &why);
+		} else {
+			set_result(&b->checks[CU_CHECK_CUSTODY], CU_FAILED,
+				   &why);
+		}
 	} else {
 		b->checks[CU_CHECK_CUSTODY].outcome = CU_NOT_REQUIRED;
+	}
+	{
+		struct cu_token_rules tr = {policy->site ? policy->site : "",
+					    policy->station ? policy->station
+							    : "",
+					    policy->max_token_ttl};
+		rc = cu_tokens_load(dir, b->shown, b->manifest, &b->sigs, trust,
+				    &tr, at, &b->tokens, &b->ntokens, d);
+		if (rc) {
+			*out = b;
+			return rc;
+		}
 	}
 	*out = b;
 	return first_failure(b, d);
@@ -360,6 +384,7 @@ void cu_bundle_free(struct cu_bundle *b)
 	if (!b)
 		return;
 	cu_manifest_free(b->manifest);
+	free(b->tokens);
 	free(b->dir);
 	free(b->shown);
 	free(b);
@@ -388,6 +413,17 @@ const struct cu_signer *cu_bundle_signers(const struct cu_bundle *b,
 	return b->sigs.signers;
 }
 
+const struct cu_chain *cu_bundle_chain(const struct cu_bundle *b)
+{
+	return &b->chain;
+}
+
+const struct cu_token *cu_bundle_tokens(const struct cu_bundle *b, size_t *n)
+{
+	*n = b->ntokens;
+	return b->tokens;
+}
+
 static const char *seq_source_text(enum cu_seq_source s)
 {
 	switch (s) {
@@ -397,10 +433,71 @@ static const char *seq_source_text(enum cu_seq_source s)
 	}
 }
 
+/* Try to waive one failing check for this device.  A usable token turns
+ * it into WAIVED; when tokens for the check exist but none is usable, the
+ * refusal becomes a token refusal that says why. */
+static void waive(const struct cu_bundle *b, const struct cu_identity *id,
+		  const unsigned char *replayed, unsigned bit,
+		  struct cu_check_result *c, struct cu_device_verdict *v)
+{
+	const struct cu_token *why_not = NULL;
+	const char *not_text = NULL;
+	char waived[64];
+
+	if (c->outcome != CU_FAILED)
+		return;
+	for (size_t i = 0; i < b->ntokens; i++) {
+		const struct cu_token *t = &b->tokens[i];
+		if (!(t->waive & bit))
+			continue;
+		if (t->problem.code) {
+			if (!why_not || !not_text)
+				why_not = t, not_text = t->problem.text;
+			continue;
+		}
+		if (!cu_token_names(t, id->serial)) {
+			if (!why_not)
+				why_not = t, not_text = NULL;
+			continue;
+		}
+		if (replayed && replayed[i]) {
+			why_not = t;
+			not_text = "already used on this device (each token "
+				   "waives once per device)";
+			continue;
+		}
+		/* Usable: waive, and remember the use. */
+		size_t k;
+		for (k = 0; k < v->napplied; k++)
+			if (v->applied[k] == i)
+				break;
+		if (k == v->napplied)
+			v->applied[v->napplied++] = i;
+		c->outcome = CU_WAIVED;
+		stn_refail(&c->diag, STN_E_OK, t->file,
+			   "waived (%s) by token %s signed by %s: %.300s; "
+			   "the check said: %.300s",
+			   cu_waiver_names(bit, waived, sizeof(waived)), t->id,
+			   t->signer.cn, t->reason, c->diag.text);
+		return;
+	}
+	if (!why_not)
+		return;
+	char text[sizeof(c->diag.text)];
+	if (not_text)
+		snprintf(text, sizeof(text), "%.400s; token %s cannot waive "
+			 "it: %.400s", c->diag.text, why_not->file, not_text);
+	else
+		snprintf(text, sizeof(text), "%.400s; token %s cannot waive "
+			 "it: it does not name device %s", c->diag.text,
+			 why_not->file, id->serial);
+	stn_refail(&c->diag, STN_E_TOKEN, c->diag.where, "%s", text);
+}
+
 int cu_device_check(const struct cu_bundle *b, const struct cu_identity *id,
 		    const char *device, const struct cu_installed *installed,
-		    int allow_reinstall, struct cu_device_verdict *v,
-		    struct stn_diag *d)
+		    int allow_reinstall, const unsigned char *replayed,
+		    struct cu_device_verdict *v, struct stn_diag *d)
 {
 	const struct cu_manifest *m = b->manifest;
 	struct stn_diag why;
@@ -471,12 +568,22 @@ int cu_device_check(const struct cu_bundle *b, const struct cu_identity *id,
 		set_result(&v->sequence, CU_FAILED, &why);
 	}
 
+	/* Exceptions, one device at a time (formats §5).  An equal sequence
+	 * is a reinstall to confirm, never a token's business. */
+	v->validity = b->checks[CU_CHECK_VALIDITY];
+	v->custody = b->checks[CU_CHECK_CUSTODY];
+	waive(b, id, replayed, CU_WAIVE_EXPIRED, &v->validity, v);
+	waive(b, id, replayed, CU_WAIVE_TARGET, &v->target, v);
+	if (v->sequence.diag.code == STN_E_DOWNGRADE)
+		waive(b, id, replayed, CU_WAIVE_DOWNGRADE, &v->sequence, v);
+	waive(b, id, replayed, CU_WAIVE_CUSTODY, &v->custody, v);
+
 	/* The first failure in the spec's order 1..6; a bundle check that
 	 * never ran (images not yet checked) is a failure, not a pass. */
 	const struct cu_check_result *order[] = {
-		&b->checks[CU_CHECK_SIGNATURES], &b->checks[CU_CHECK_VALIDITY],
+		&b->checks[CU_CHECK_SIGNATURES], &v->validity,
 		&b->checks[CU_CHECK_IMAGES],     &v->target,
-		&v->sequence,                    &b->checks[CU_CHECK_CUSTODY]};
+		&v->sequence,                    &v->custody};
 	for (size_t i = 0; i < sizeof(order) / sizeof(*order); i++) {
 		if (order[i]->outcome == CU_FAILED)
 			return stn_fail(d, order[i]->diag.code,

@@ -1,6 +1,7 @@
 /* custody/verify.h: decide whether a bundle may be installed on a device
- * (formats §3 checks 1 to 5).  Bundle checks (signatures, validity, images)
- * run once per bundle; device checks (target, sequence) once per device.
+ * (formats §3 checks 1 to 6, with §5 exceptions).  Bundle checks
+ * (signatures, validity, images, custody) run once per bundle; device
+ * checks (target, sequence) and token waivers once per device.
  * Every check's outcome is kept, not only the first failure, so front ends
  * can show the whole picture; the first failure is the refusal reason. */
 #ifndef CU_VERIFY_H
@@ -9,14 +10,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "custody/chain.h"
 #include "custody/manifest.h"
 #include "custody/sig.h"
+#include "custody/token.h"
 #include "custody/trust.h"
 #include "station/error.h"
 
 struct cu_policy {
 	unsigned release_threshold; /* distinct release keys, >= 1 */
-	int require_custody;        /* check 6; custody issue adds it */
+	int require_custody;        /* check 6 */
+	unsigned max_custody_hops;
+	int64_t max_custody_age;    /* seconds */
+	const char *technician;     /* signed in; the custody chain's end */
+	int64_t max_token_ttl;      /* seconds */
+	const char *site;           /* this station's site and id, which */
+	const char *station;        /* a token may name */
 };
 
 enum cu_check {
@@ -65,7 +74,9 @@ struct cu_bundle;
 
 /*
  * Phase one: read dir/manifest and run checks 1 (signatures), 2 (validity)
- * and 6 (custody) at time `at` (the session start).  Check 3 is left "not
+ * and 6 (custody, when policy requires it) at time `at` (the session
+ * start), and load the bundle's exception tokens (device-independent rules
+ * only; custody/token.h).  Check 3 is left "not
  * run", so a caller can refuse an unsigned bundle before it copies a byte of
  * its images.  Messages name files under `shown_as` (e.g. the media path of
  * a bundle read from its staged copy); NULL means dir.  When the manifest
@@ -97,6 +108,10 @@ const struct cu_check_result *cu_bundle_check(const struct cu_bundle *b,
 /* Signers whose signatures verified (distinct keys), borrowed. */
 const struct cu_signer *cu_bundle_signers(const struct cu_bundle *b,
 					  size_t *n);
+/* The custody chain as read (possibly partial when check 6 failed). */
+const struct cu_chain *cu_bundle_chain(const struct cu_bundle *b);
+/* The bundle's tokens, each with its device-independent problem. */
+const struct cu_token *cu_bundle_tokens(const struct cu_bundle *b, size_t *n);
 
 enum cu_seq_source {
 	CU_SEQ_UNKNOWN = 0, /* neither device nor journal knows */
@@ -110,22 +125,34 @@ struct cu_installed {
 };
 
 struct cu_device_verdict {
+	struct cu_check_result validity; /* check 2 for this device */
 	struct cu_check_result target;
 	struct cu_check_result sequence;
-	int reinstall; /* equal sequence, confirmed */
+	struct cu_check_result custody;  /* check 6 for this device */
+	int reinstall;                   /* equal sequence, confirmed */
+	/* Tokens that waived a failing check here (indices into
+	 * cu_bundle_tokens); these are the uses to journal. */
+	size_t applied[CU_MAX_TOKENS];
+	size_t napplied;
 };
 
 /*
  * Checks 4 and 5 for one device, run whatever the bundle checks said so
- * every outcome can be shown.  `device` names the device in messages.  An
- * equal sequence passes only when allow_reinstall is set (the technician
- * confirmed).  Returns 0 only when checks 1 to 6 all passed (a check that
- * was not run counts as failed), else the first failure in the spec's
- * order 1, 2, 3, 4, 5, 6; v is always filled.
+ * every outcome can be shown, then exception tokens: a failing check 2, 4,
+ * 5 (a downgrade; an equal sequence needs confirmation, not a token) or 6
+ * is WAIVED by a token that names this device's serial, waives that check,
+ * has no problem, and is not in `replayed` (per token, non-zero when the
+ * journal shows it was already used on this device; NULL for none).  When
+ * tokens that would waive a failing check exist but none can, the refusal
+ * is STN_E_TOKEN saying why.  Checks 1 and 3 are never waived.  `device`
+ * names the device in messages; allow_reinstall is the technician's
+ * confirmation.  Returns 0 only when checks 1 to 6 all passed or were
+ * waived (a check not run counts as failed), else the first failure in the
+ * spec's order 1..6; v is always filled.
  */
 int cu_device_check(const struct cu_bundle *b, const struct cu_identity *id,
 		    const char *device, const struct cu_installed *installed,
-		    int allow_reinstall, struct cu_device_verdict *v,
-		    struct stn_diag *d);
+		    int allow_reinstall, const unsigned char *replayed,
+		    struct cu_device_verdict *v, struct stn_diag *d);
 
 #endif

@@ -61,6 +61,8 @@ enum stn_exit {
 	  "device identity unusable")                                          \
 	X(TECHNICIAN, -38, STN_EXIT_REFUSED, "technician",                     \
 	  "unknown technician")                                                \
+	X(CLOCK, -39, STN_EXIT_REFUSED, "clock",                               \
+	  "station clock is behind the trusted-time floor")                    \
 	X(VERIFY_DEVICE, -40, STN_EXIT_REFUSED, "install-proof",               \
 	  "device stored bytes that differ from the image")                    \
 	X(DEVICE, -41, STN_EXIT_IO, "device", "device error")                  \

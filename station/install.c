@@ -4,6 +4,7 @@
  * staged copy, hashing what goes on the wire. */
 #include "station/install.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "custody/record.h"
+#include "custody/rfc3339.h"
 #include "custody/sha256.h"
 #include "media/stage.h"
 #include "station/config.h"
@@ -118,6 +120,87 @@ static const char *refusal_type(int code)
 	}
 }
 
+/* Offers each staged crl/NAME.pem to the trust store, with the manifest's
+ * signer chains as possible issuers, and journals each that replaced a
+ * stored CRL.  An older CRL is ignored; one that verifies against no CA of
+ * the store is a refusal (someone shipped a CRL we cannot trust). */
+static int offer_crls(struct stn_session *s, const char *stage_dir,
+		      const char *dir, struct stn_diag *d)
+{
+	char cdir[4200];
+	struct dirent *e;
+	DIR *dh;
+	int rc = 0;
+
+	snprintf(cdir, sizeof(cdir), "%s/crl", stage_dir);
+	dh = opendir(cdir);
+	if (!dh)
+		return errno == ENOENT ? 0
+				       : stn_fail(d, STN_E_IO, cdir,
+						  "cannot list: %s",
+						  strerror(errno));
+	while (rc == 0 && (e = readdir(dh))) {
+		char path[4400], shown[4400], pem[4400];
+		struct stn_diag why;
+		int replaced = 0;
+		size_t len = strlen(e->d_name);
+
+		if (e->d_name[0] == '.' || len < 5 ||
+		    strcmp(e->d_name + len - 4, ".pem") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", cdir, e->d_name);
+		snprintf(shown, sizeof(shown), "%s/crl/%s", dir, e->d_name);
+		/* The issuing intermediate usually travels in a signer's
+		 * chain; try without it, then with each manifest chain. */
+		stn_diag_init(&why);
+		rc = stn_session_offer_crl(s, path, NULL, &replaced, &why);
+		DIR *sh = rc ? opendir(stage_dir) : NULL;
+		struct dirent *f;
+		while (rc && sh && (f = readdir(sh))) {
+			size_t fl = strlen(f->d_name);
+			if (strncmp(f->d_name, "manifest.", 9) != 0 || fl < 13 ||
+			    strcmp(f->d_name + fl - 4, ".pem") != 0)
+				continue;
+			snprintf(pem, sizeof(pem), "%s/%s", stage_dir,
+				 f->d_name);
+			stn_diag_init(&why);
+			rc = stn_session_offer_crl(s, path, pem, &replaced,
+						   &why);
+		}
+		if (sh)
+			closedir(sh);
+		if (rc) {
+			rc = stn_fail(d, rc, shown, "%s", why.text);
+			break;
+		}
+		const struct stn_field f2[] = {
+			{"dir", dir}, {"crl", shown},
+			{"outcome", replaced ? "replaced the stored CRL"
+					     : "ignored: not newer than the "
+					       "stored CRL"}};
+		rc = stn_session_log(s, "crl-offered", f2, 3, d);
+	}
+	closedir(dh);
+	return rc;
+}
+
+/* The chain as one field: "A > B @TIME; B > C @TIME; ...". */
+static void chain_text(const struct cu_chain *c, char *buf, size_t cap)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < c->n && used + 1 < cap; i++) {
+		char t[CU_TIME_LEN + 1];
+		cu_time_format(c->hops[i].time, t);
+		used += (size_t)snprintf(buf + used, cap - used,
+					 "%s%s > %s @%s%s%s", i ? "; " : "",
+					 c->hops[i].from, c->hops[i].to, t,
+					 c->hops[i].seal[0] ? " seal " : "",
+					 c->hops[i].seal);
+	}
+}
+
 /*
  * Stage and verify; journals bundle-verified when the bundle checks pass.
  * Returns 0, or the first bundle failure WITHOUT journaling it (the caller
@@ -133,8 +216,16 @@ static int stage_and_verify(struct stn_session *s, const char *dir,
 	const struct stn_config *cfg = stn_session_config(s);
 	struct progress_ctx pc = {ev, STN_PHASE_STAGE};
 	struct md_progress mp = {stage_progress, &pc};
-	struct cu_policy policy = {cfg->release_threshold,
-				   cfg->require_custody};
+	struct cu_policy policy = {
+		.release_threshold = cfg->release_threshold,
+		.require_custody = cfg->require_custody,
+		.max_custody_hops = cfg->max_custody_hops,
+		.max_custody_age = cfg->max_custody_age,
+		.technician = stn_session_technician(s),
+		.max_token_ttl = cfg->max_token_ttl,
+		.site = cfg->site,
+		.station = cfg->id,
+	};
 	const struct cu_manifest *m;
 	int rc;
 
@@ -143,6 +234,10 @@ static int stage_and_verify(struct stn_session *s, const char *dir,
 	if ((rc = md_stage_begin(dir, stn_session_staging(s), st, d)))
 		return rc;
 	ev_phase(ev, STN_PHASE_VERIFY, dir);
+	/* Revocations travel with the bundle: apply them before any
+	 * signature is judged (formats §6). */
+	if ((rc = offer_crls(s, md_stage_dir(*st), dir, d)))
+		return rc;
 	rc = cu_bundle_open(md_stage_dir(*st), dir, stn_session_trust(s),
 			    &policy, stn_session_start(s), &rep->bundle, d);
 	if (!rep->bundle)
@@ -181,8 +276,27 @@ static int stage_and_verify(struct stn_session *s, const char *dir,
 			{"version", m->version}, {"sequence", seq},
 			{"signers", signers}, {"dir", dir},
 		};
-		return stn_session_log(s, "bundle-verified", f, 6, d);
+		if ((rc = stn_session_log(s, "bundle-verified", f, 6, d)))
+			return rc;
 	}
+	/* Signed times the station accepted raise its time floor. */
+	if ((rc = stn_session_accept_time(s, m->created, d)))
+		return rc;
+	if (cu_bundle_check(rep->bundle, CU_CHECK_CUSTODY)->outcome ==
+	    CU_PASSED) {
+		const struct cu_chain *c = cu_bundle_chain(rep->bundle);
+		char hops[24], text[3000];
+		snprintf(hops, sizeof(hops), "%zu", c->n);
+		chain_text(c, text, sizeof(text));
+		const struct stn_field f[] = {{"bundle", m->id_hex},
+					      {"hops", hops},
+					      {"holders", text}};
+		if ((rc = stn_session_log(s, "custody-verified", f, 3, d)) ||
+		    (rc = stn_session_accept_time(s, c->hops[c->n - 1].time,
+						  d)))
+			return rc;
+	}
+	return 0;
 }
 
 /* Installed sequence: the device's word, else the journal's highest. */
@@ -207,6 +321,64 @@ static int installed_sequence(struct stn_session *s,
 	return 0;
 }
 
+/* Which of the bundle's tokens this journal shows already used on this
+ * device: each (token id, serial) waives once, on any bundle (§5). */
+static int token_replays(struct stn_session *s, const struct stn_report *rep,
+			 unsigned char *replayed, struct stn_diag *d)
+{
+	size_t n;
+	const struct cu_token *t = cu_bundle_tokens(rep->bundle, &n);
+
+	for (size_t i = 0; i < n; i++) {
+		char use[120];
+		int found = 0, rc;
+		if (t[i].problem.code || !cu_token_names(&t[i],
+							 rep->identity.serial))
+			continue;
+		snprintf(use, sizeof(use), "%s/%s", t[i].id,
+			 rep->identity.serial);
+		rc = stn_journal_has(stn_session_journal(s), "token-applied",
+				     "use", use, &found, d);
+		if (rc)
+			return rc;
+		replayed[i] = (unsigned char)found;
+	}
+	return 0;
+}
+
+/* Journal each token that waived a check here: this is its one use on
+ * this device, recorded before anything is written to the device. */
+static int log_token_uses(struct stn_session *s, const struct stn_report *rep,
+			  struct stn_diag *d)
+{
+	size_t n;
+	const struct cu_token *t = cu_bundle_tokens(rep->bundle, &n);
+	const struct cu_manifest *m = cu_bundle_manifest(rep->bundle);
+
+	for (size_t k = 0; k < rep->device.napplied; k++) {
+		const struct cu_token *tok = &t[rep->device.applied[k]];
+		char use[120], waives[64];
+		int rc;
+		snprintf(use, sizeof(use), "%s/%s", tok->id,
+			 rep->identity.serial);
+		const struct stn_field f[] = {
+			{"token", tok->id},
+			{"use", use},
+			{"serial", rep->identity.serial},
+			{"bundle", m->id_hex},
+			{"file", tok->file},
+			{"signer", tok->signer.cn},
+			{"waives", cu_waiver_names(tok->waive, waives,
+						   sizeof(waives))},
+			{"reason", tok->reason},
+		};
+		if ((rc = stn_session_log(s, "token-applied", f, 8, d)) ||
+		    (rc = stn_session_accept_time(s, tok->issued, d)))
+			return rc;
+	}
+	return 0;
+}
+
 /* Checks 4 and 5 and the spec-ordered verdict; journals a refusal. */
 static int check_device(struct stn_session *s, const char *dir,
 			const char *source, int allow_reinstall,
@@ -216,13 +388,17 @@ static int check_device(struct stn_session *s, const char *dir,
 	struct stn_diag why;
 	int rc;
 
+	unsigned char replayed[CU_MAX_TOKENS] = {0};
+
 	ev_phase(ev, STN_PHASE_CHECK, source);
 	stn_diag_init(&why);
 	rc = installed_sequence(s, &rep->identity, &rep->installed, &why);
 	if (rc == 0)
+		rc = token_replays(s, rep, replayed, &why);
+	if (rc == 0)
 		rc = cu_device_check(rep->bundle, &rep->identity, source,
 				     &rep->installed, allow_reinstall,
-				     &rep->device, &why);
+				     replayed, &rep->device, &why);
 	if (rc)
 		return log_refusal(s, refusal_type(rc),
 				   cu_bundle_manifest(rep->bundle), dir,
@@ -378,6 +554,8 @@ int stn_push(struct stn_session *s, const char *dir, const char *spec,
 	if (rc)
 		goto out;
 
+	if ((rc = log_token_uses(s, rep, d)))
+		goto out;
 	snprintf(before, sizeof(before), "%llu",
 		 (unsigned long long)rep->installed.sequence);
 	snprintf(seq, sizeof(seq), "%llu", (unsigned long long)m->sequence);

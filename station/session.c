@@ -2,6 +2,7 @@
 #include "station/session.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +12,10 @@
 #include <unistd.h>
 
 #include "custody/sha256.h"
+#include "custody/record.h"
 #include "custody/sig.h"
 #include "custody/trust.h"
+#include "station/clock.h"
 #include "station/config.h"
 #include "station/error.h"
 
@@ -24,6 +27,8 @@ struct stn_session {
 	char id[33];
 	char *technician;
 	char staging[4200];
+	char crl_dir[4200]; /* CRLs learned from bundles */
+	int64_t floor;
 	unsigned flags;
 };
 
@@ -107,8 +112,28 @@ int stn_session_open(const char *config_path, const char *technician,
 	if ((rc = make_private_dir(s->cfg->data, d)))
 		goto fail;
 	snprintf(s->staging, sizeof(s->staging), "%s/staging", s->cfg->data);
+	snprintf(s->crl_dir, sizeof(s->crl_dir), "%s/crl", s->cfg->data);
+	if (access(s->crl_dir, F_OK) == 0 &&
+	    (rc = cu_trust_add_crl_dir(s->trust, s->crl_dir, d)))
+		goto fail;
 	snprintf(path, sizeof(path), "%s/journal.db", s->cfg->data);
 	if ((rc = stn_journal_open(path, &s->journal, d)))
+		goto fail;
+	/* The clock is checked before anything else happens: every expiry
+	 * decision of this session rests on it (formats §6). */
+	rc = stn_clock_check(s->cfg->data, s->journal, s->start, &s->floor, d);
+	if (rc == STN_E_CLOCK) {
+		const struct stn_field f[] = {
+			{"station", s->cfg->id}, {"command", command},
+			{"rule", "clock"}, {"reason", d->text}};
+		struct stn_diag jd;
+		stn_diag_init(&jd);
+		if (stn_session_log(s, "session-refused", f, 4, &jd))
+			rc = stn_refail(d, STN_E_JOURNAL, jd.where, "%s",
+					jd.text);
+		goto fail;
+	}
+	if (rc)
 		goto fail;
 	if (!(flags & STN_SESSION_QUIET)) {
 		const struct stn_field f[] = {
@@ -185,6 +210,80 @@ const char *stn_session_technician(const struct stn_session *s)
 const char *stn_session_staging(const struct stn_session *s)
 {
 	return s->staging;
+}
+
+int64_t stn_session_floor(const struct stn_session *s)
+{
+	return s->floor;
+}
+
+int stn_session_accept_time(struct stn_session *s, int64_t t,
+			    struct stn_diag *d)
+{
+	return stn_clock_raise(s->cfg->data, t, d);
+}
+
+/* Keeps a copy of a CRL that replaced a stored one, named by its digest,
+ * so later sessions know the revocation too. */
+static int keep_crl(const char *dir, const char *crl_path, struct stn_diag *d)
+{
+	uint8_t *buf = NULL, digest[CU_SHA256_LEN];
+	char hex[CU_SHA256_HEX_LEN + 1], path[4400], tmp[4410];
+	size_t len = 0, off = 0;
+	int fd, rc;
+
+	if ((rc = cu_record_read(crl_path, &buf, &len, d)))
+		return rc;
+	cu_sha256(buf, len, digest);
+	cu_hex(digest, sizeof(digest), hex);
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		free(buf);
+		return stn_fail(d, STN_E_IO, dir, "cannot create: %s",
+				strerror(errno));
+	}
+	snprintf(path, sizeof(path), "%s/%s.crl", dir, hex);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		  0600);
+	if (fd < 0) {
+		free(buf);
+		return stn_fail(d, STN_E_IO, tmp, "cannot write: %s",
+				strerror(errno));
+	}
+	while (off < len && rc == 0) {
+		ssize_t w = write(fd, buf + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			rc = stn_fail(d, STN_E_IO, tmp, "write: %s",
+				      strerror(errno));
+		else
+			off += (size_t)w;
+	}
+	if (rc == 0 && fsync(fd) != 0)
+		rc = stn_fail(d, STN_E_IO, tmp, "fsync: %s", strerror(errno));
+	close(fd);
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = stn_fail(d, STN_E_IO, path, "rename: %s", strerror(errno));
+	if (rc)
+		unlink(tmp);
+	free(buf);
+	return rc;
+}
+
+int stn_session_offer_crl(struct stn_session *s, const char *crl_path,
+			  const char *issuer_pem, int *replaced,
+			  struct stn_diag *d)
+{
+	int rep = 0;
+	int rc = cu_trust_add_crl(s->trust, crl_path, issuer_pem, s->start,
+				  &rep, d);
+
+	if (rc == 0 && rep)
+		rc = keep_crl(s->crl_dir, crl_path, d);
+	if (rc == 0 && replaced)
+		*replaced = rep;
+	return rc;
 }
 
 int stn_session_log(struct stn_session *s, const char *type,

@@ -23,7 +23,8 @@ struct stn_session;
 
 /* Errors: STN_E_CONFIG (configuration, trust store or station certificate
  * unusable), STN_E_TECHNICIAN (technician given but not configured),
- * STN_E_JOURNAL, STN_E_NOMEM. */
+ * STN_E_CLOCK (the clock is more than 5 minutes behind the trusted-time
+ * floor; journaled), STN_E_JOURNAL, STN_E_NOMEM. */
 int stn_session_open(const char *config_path, const char *technician,
 		     const char *command, unsigned flags,
 		     struct stn_session **out, struct stn_diag *d);
@@ -39,6 +40,22 @@ const char *stn_session_id(const struct stn_session *s);
 const char *stn_session_technician(const struct stn_session *s); /* or NULL */
 /* data/staging: where bundles are copied before they are verified. */
 const char *stn_session_staging(const struct stn_session *s);
+/* The trusted-time floor in force at the session start (formats §6). */
+int64_t stn_session_floor(const struct stn_session *s);
+
+/*
+ * Offer a CRL found in a bundle's crl/ (formats §6).  It must verify
+ * against a CA of the store or one in issuer_pem (may be NULL); when it is
+ * newer than the stored CRL of its issuer it replaces it, for this session
+ * and (kept under DATA/crl) for later ones; an older one is ignored.
+ * *replaced says which.  Errors: those of cu_trust_add_crl.
+ */
+int stn_session_offer_crl(struct stn_session *s, const char *crl_path,
+			  const char *issuer_pem, int *replaced,
+			  struct stn_diag *d);
+/* Raise the trusted-time floor to a signed time that was accepted. */
+int stn_session_accept_time(struct stn_session *s, int64_t t,
+			    struct stn_diag *d);
 
 /* Append an event to the journal under this session.  Errors:
  * STN_E_JOURNAL. */

@@ -135,7 +135,7 @@ write_config "$T/custody.conf" "$T/data" "$T/pki"
 sed -i '/require-custody = no/d' "$T/custody.conf"
 out=$("$STATION" push --config "$T/custody.conf" --technician ana --device "serial:$T/dev2" "$T/good" 2>&1); rc=$?
 check "default policy: custody required and refused (exit 1)" \
-	bash -c "[ $rc -eq 1 ] && grep -q 'rule custody: .*requires a custody chain' <<<\"\$1\"" _ "$out"
+	bash -c "[ $rc -eq 1 ] && grep -q 'rule custody: .*custody: no custody records' <<<\"\$1\"" _ "$out"
 out=$("$STATION" push --config "$T/custody.conf" --technician ana --device "serial:$T/dev2" "$T/wrong-model" 2>&1); rc=$?
 check "spec order: target (check 4) is named before custody (check 6)" grep -q "rule target:" <<<"$out"
 check "nothing was written by either" test -z "$(ls -A "$T/dev2.store")"

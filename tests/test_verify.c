@@ -89,7 +89,8 @@ static char *make_bundle(const char *name, uint64_t seq, const char *model,
 static int verify(const char *bdir, unsigned threshold,
 		  struct cu_bundle **b, struct stn_diag *d)
 {
-	struct cu_policy p = {threshold, 0};
+	struct cu_policy p = {.release_threshold = threshold,
+			      .max_token_ttl = 72 * 3600};
 	stn_diag_init(d);
 	*b = NULL;
 	return cu_bundle_verify(bdir, NULL, trust, &p, now, NULL, b, d);
@@ -207,7 +208,7 @@ static void verify_refuses_outside_the_validity_window(void **state)
 {
 	const char *const signers[] = {"release1", NULL};
 	char *b = make_bundle("window", 42, "TX-200", NULL, 0, signers);
-	struct cu_policy p = {1, 0};
+	struct cu_policy p = {.release_threshold = 1};
 	struct cu_bundle *bundle;
 	struct stn_diag d;
 
@@ -227,11 +228,15 @@ static void verify_refuses_outside_the_validity_window(void **state)
 	free(b);
 }
 
-static void verify_fails_closed_when_policy_requires_custody(void **state)
+static void verify_refuses_a_bundle_without_custody_when_policy_requires_it(
+	void **state)
 {
 	const char *const signers[] = {"release1", NULL};
 	char *b = make_bundle("custody", 42, "TX-200", NULL, 0, signers);
-	struct cu_policy p = {1, 1};
+	struct cu_policy p = {.release_threshold = 1, .require_custody = 1,
+			      .max_custody_hops = 8,
+			      .max_custody_age = 30 * 86400,
+			      .technician = "ana"};
 	struct cu_bundle *bundle;
 	struct stn_diag d;
 
@@ -239,6 +244,8 @@ static void verify_fails_closed_when_policy_requires_custody(void **state)
 	stn_diag_init(&d);
 	assert_int_equal(cu_bundle_verify(b, NULL, trust, &p, now, NULL, &bundle, &d),
 			 STN_E_CUSTODY);
+	assert_non_null(strstr(d.text, "no custody records"));
+	assert_non_null(strstr(d.where, "custody/custody"));
 	cu_bundle_free(bundle);
 	free(b);
 }
@@ -297,7 +304,7 @@ static void device_checks_cover_target_and_sequence(void **state)
 		strcpy(id.serial, "SN-1");
 		stn_diag_init(&d);
 		int rc = cu_device_check(bundle, &id, "dev", &inst, c->reinstall,
-					 &v, &d);
+					 NULL, &v, &d);
 		const char *text = rc ? d.text
 				      : v.sequence.diag.text;
 		if (rc != c->code || !strstr(text, c->reason))
@@ -322,7 +329,8 @@ static void device_check_never_passes_a_refused_bundle(void **state)
 	strcpy(id.model, "TX-200");
 	strcpy(id.serial, "SN-1");
 	stn_diag_init(&d);
-	assert_int_equal(cu_device_check(bundle, &id, "dev", &inst, 0, &v, &d),
+	assert_int_equal(cu_device_check(bundle, &id, "dev", &inst, 0, NULL, &v,
+					 &d),
 			 STN_E_THRESHOLD);
 	cu_bundle_free(bundle);
 	free(b);
@@ -429,7 +437,8 @@ int main(void)
 		cmocka_unit_test(verify_refuses_unsigned_and_wrong_role),
 		cmocka_unit_test(verify_refuses_image_changes_naming_the_file),
 		cmocka_unit_test(verify_refuses_outside_the_validity_window),
-		cmocka_unit_test(verify_fails_closed_when_policy_requires_custody),
+		cmocka_unit_test(
+			verify_refuses_a_bundle_without_custody_when_policy_requires_it),
 		cmocka_unit_test(device_checks_cover_target_and_sequence),
 		cmocka_unit_test(device_check_never_passes_a_refused_bundle),
 		cmocka_unit_test(manifest_parses_the_spec_example),

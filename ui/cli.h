@@ -13,6 +13,8 @@ int ui_cmd_push(int argc, char **argv);
 int ui_cmd_journal(int argc, char **argv);
 int ui_cmd_bundle(int argc, char **argv);
 int ui_cmd_sign(int argc, char **argv);
+int ui_cmd_custody(int argc, char **argv);
+int ui_cmd_token(int argc, char **argv);
 
 /* Print "station: refused: rule R: WHERE: TEXT" (or "error:" for usage,
  * configuration and I/O classes) to stderr and return the exit code. */

@@ -21,6 +21,9 @@ static const char usage[] =
 	"  bundle create --name N --version V --sequence S --model M\n"
 	"        [--hardware H]... [--expires T] --image LABEL=FILE[@SLOT]... OUTDIR\n"
 	"  sign --key KEY --cert CHAIN [--label L] FILE\n"
+	"  custody add --key KEY --cert CHAIN --to ID [--place P] [--seal S] BUNDLE\n"
+	"  token issue --key KEY --cert CHAIN --waive W... --device SN...\n"
+	"        --ttl DURATION --reason TEXT [--site S] [--station ID] BUNDLE\n"
 	"\n"
 	"Every command takes --config FILE (default $STATION_CONFIG, else\n"
 	"/etc/station/station.conf).  Exit codes: 0 done or accepted, 1 refused,\n"
@@ -78,7 +81,8 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{"verify", ui_cmd_verify}, {"push", ui_cmd_push},
 		{"journal", ui_cmd_journal}, {"bundle", ui_cmd_bundle},
-		{"sign", ui_cmd_sign},
+		{"sign", ui_cmd_sign}, {"custody", ui_cmd_custody},
+		{"token", ui_cmd_token},
 	};
 	int first = 1;
 

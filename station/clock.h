@@ -1,0 +1,31 @@
+/* station/clock.h: the trusted-time floor (formats §6).  The station keeps
+ * the latest of its own clock readings and every signed time it has
+ * accepted; a session whose clock is more than 5 minutes behind that floor
+ * is refused until the clock is set right, so rolling the clock back
+ * cannot revive an expired bundle, token or certificate. */
+#ifndef STN_CLOCK_H
+#define STN_CLOCK_H
+
+#include <stdint.h>
+
+struct stn_diag;
+struct stn_journal;
+
+#define STN_CLOCK_SKEW 300 /* seconds the clock may lag the floor */
+
+/*
+ * At session start: the floor is the later of DATA/time-floor and the
+ * newest journal event at or after it (so deleting the file does not lower
+ * it).  When `now` is more than 5 minutes behind the floor the result is
+ * STN_E_CLOCK naming both times; otherwise the floor is raised to `now`
+ * and kept (written atomically).  *floor_out (may be NULL) receives the
+ * floor in force.  Errors also: STN_E_IO (unreadable or unwritable floor
+ * file, a floor file that does not parse: fail closed), STN_E_JOURNAL.
+ */
+int stn_clock_check(const char *data_dir, struct stn_journal *j, int64_t now,
+		    int64_t *floor_out, struct stn_diag *d);
+
+/* Raise the floor to t (a signed time the station accepted) when later. */
+int stn_clock_raise(const char *data_dir, int64_t t, struct stn_diag *d);
+
+#endif
