@@ -23,6 +23,29 @@ static const char push_usage[] =
 	"  SPEC: serial:/dev/ttyX (console device) or ymodem:/dev/ttyX "
 	"(plain YMODEM, identity from [port])\n";
 
+/* The outcome to show for check c: with a device, checks 2, 4, 5 and 6
+ * are the device's (a token may have waived them); NULL: not shown. */
+static const struct cu_check_result *shown_check(const struct stn_report *rep,
+						 int c)
+{
+	int device_ran = rep->have_device && rep->device.target.outcome;
+
+	switch (c) {
+	case CU_CHECK_TARGET:
+		return device_ran ? &rep->device.target : NULL;
+	case CU_CHECK_SEQUENCE:
+		return device_ran ? &rep->device.sequence : NULL;
+	case CU_CHECK_VALIDITY:
+		return device_ran ? &rep->device.validity
+				  : cu_bundle_check(rep->bundle, c);
+	case CU_CHECK_CUSTODY:
+		return device_ran ? &rep->device.custody
+				  : cu_bundle_check(rep->bundle, c);
+	default:
+		return cu_bundle_check(rep->bundle, (enum cu_check)c);
+	}
+}
+
 static void print_checks(FILE *f, const struct stn_report *rep)
 {
 	const struct cu_manifest *m = cu_bundle_manifest(rep->bundle);
@@ -40,17 +63,32 @@ static void print_checks(FILE *f, const struct stn_report *rep)
 		fprintf(f, " %s", sg[i].cn);
 	fprintf(f, "%s\n", n ? "" : " (none valid)");
 	for (int c = 0; c < CU_NCHECKS; c++) {
-		const struct cu_check_result *r = NULL;
-		if (c == CU_CHECK_TARGET || c == CU_CHECK_SEQUENCE) {
-			if (!rep->have_device || !rep->device.target.outcome)
-				continue;
-			r = c == CU_CHECK_TARGET ? &rep->device.target
-						 : &rep->device.sequence;
-		} else {
-			r = cu_bundle_check(rep->bundle, (enum cu_check)c);
-		}
+		const struct cu_check_result *r = shown_check(rep, c);
+		if (!r)
+			continue;
 		fprintf(f, "  %-11s %-12s %s\n", cu_check_name((enum cu_check)c),
 			cu_outcome_name(r->outcome), r->diag.text);
+	}
+	{
+		const struct cu_chain *ch = cu_bundle_chain(rep->bundle);
+		for (size_t i = 0; i < ch->n; i++) {
+			char t[CU_TIME_LEN + 1];
+			cu_time_format(ch->hops[i].time, t);
+			fprintf(f, "custody   %s  %s -> %s%s%s\n", t,
+				ch->hops[i].from, ch->hops[i].to,
+				ch->hops[i].seal[0] ? "  seal " : "",
+				ch->hops[i].seal);
+		}
+	}
+	{
+		size_t nt;
+		const struct cu_token *tk = cu_bundle_tokens(rep->bundle, &nt);
+		char w[64];
+		for (size_t i = 0; i < nt; i++)
+			fprintf(f, "token     %s waives %s: %s\n", tk[i].file,
+				cu_waiver_names(tk[i].waive, w, sizeof(w)),
+				tk[i].problem.code ? tk[i].problem.text
+						   : tk[i].reason);
 	}
 }
 
@@ -78,18 +116,9 @@ static void print_json(FILE *f, const struct stn_report *rep, int rc,
 		fprintf(f, "},\"checks\":[");
 		int first = 1;
 		for (int c = 0; c < CU_NCHECKS; c++) {
-			const struct cu_check_result *r;
-			if (c == CU_CHECK_TARGET || c == CU_CHECK_SEQUENCE) {
-				if (!rep->have_device ||
-				    !rep->device.target.outcome)
-					continue;
-				r = c == CU_CHECK_TARGET
-					    ? &rep->device.target
-					    : &rep->device.sequence;
-			} else {
-				r = cu_bundle_check(rep->bundle,
-						    (enum cu_check)c);
-			}
+			const struct cu_check_result *r = shown_check(rep, c);
+			if (!r)
+				continue;
 			fprintf(f, "%s{\"check\":\"%s\",\"outcome\":\"%s\"",
 				first ? "" : ",",
 				cu_check_name((enum cu_check)c),
