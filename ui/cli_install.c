@@ -72,7 +72,6 @@ static void print_checks(FILE *f, const struct stn_report *rep)
 	{
 		const struct cu_chain *ch = cu_bundle_chain(rep->bundle);
 		for (size_t i = 0; i < ch->n; i++) {
-			char t[CU_TIME_LEN + 1];
 			cu_time_format(ch->hops[i].time, t);
 			fprintf(f, "custody   %s  %s -> %s%s%s\n", t,
 				ch->hops[i].from, ch->hops[i].to,
