@@ -473,12 +473,14 @@ static void waive(const struct cu_bundle *b, const struct cu_identity *id,
 				break;
 		if (k == v->napplied)
 			v->applied[v->napplied++] = i;
+		/* Copy first: the new note quotes the old one. */
+		struct stn_diag was = c->diag;
 		c->outcome = CU_WAIVED;
 		stn_refail(&c->diag, STN_E_OK, t->file,
 			   "waived (%s) by token %s signed by %s: %.300s; "
 			   "the check said: %.300s",
 			   cu_waiver_names(bit, waived, sizeof(waived)), t->id,
-			   t->signer.cn, t->reason, c->diag.text);
+			   t->signer.cn, t->reason, was.text);
 		return;
 	}
 	if (!why_not)
@@ -491,7 +493,9 @@ static void waive(const struct cu_bundle *b, const struct cu_identity *id,
 		snprintf(text, sizeof(text), "%.400s; token %s cannot waive "
 			 "it: it does not name device %s", c->diag.text,
 			 why_not->file, id->serial);
-	stn_refail(&c->diag, STN_E_TOKEN, c->diag.where, "%s", text);
+	char where[sizeof(c->diag.where)];
+	memcpy(where, c->diag.where, sizeof(where));
+	stn_refail(&c->diag, STN_E_TOKEN, where, "%s", text);
 }
 
 int cu_device_check(const struct cu_bundle *b, const struct cu_identity *id,

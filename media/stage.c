@@ -342,6 +342,118 @@ out:
 	return rc;
 }
 
+/* The trust documents that travel with a bundle (formats §3): custody
+ * records, tokens and CRLs, in subdirectories of the same names. */
+struct sub_rule {
+	const char *dir;
+	unsigned max;       /* documents, each with its .sig/.pem */
+	const char *suffix; /* ".rec", ".tok", ".pem" */
+	int digits;         /* name is NN (two or more digits), else a label */
+};
+
+static const struct sub_rule sub_rules[] = {
+	{"custody", 99, ".rec", 1},
+	{"tokens", 64, ".tok", 0},
+	{"crl", 16, ".pem", 0},
+};
+
+static int sub_name_ok(const struct sub_rule *r, const char *name)
+{
+	size_t len = strlen(name), sl = strlen(r->suffix), base = len - sl;
+	char stem[40];
+
+	if (len <= sl || strcmp(name + base, r->suffix) != 0 || base > 32)
+		return 0;
+	memcpy(stem, name, base);
+	stem[base] = '\0';
+	if (r->digits)
+		return base >= 2 && strspn(stem, "0123456789") == base;
+	return cu_chars_in(stem, "a-z0-9-") && stem[0] != '-';
+}
+
+/* Copies one trust subdirectory: documents named by the rule and their
+ * signature sidecars; anything else there is ignored.  A missing
+ * directory is fine (policy decides whether its contents are needed). */
+static int copy_subdir(struct md_stage *s, const struct sub_rule *r,
+		       uint8_t *buf, struct stn_diag *d)
+{
+	/* A view of the stage rooted at the subdirectory, so copy_small's
+	 * rules and messages apply unchanged.  Paths fit: md_stage_begin
+	 * keeps both roots well under the buffer sizes. */
+	struct md_stage *sub = malloc(sizeof(*sub));
+	char name[300];
+	int sfd, rc = 0;
+	unsigned count = 0;
+	struct dirent *e;
+	DIR *dh = NULL;
+	uint64_t n;
+
+	if (!sub)
+		return stn_fail(d, STN_E_NOMEM, s->src, "staging");
+	memset(sub, 0, sizeof(*sub));
+	sub->dst_dirfd = -1;
+	snprintf(sub->src, sizeof(sub->src), "%.3000s/%s", s->src, r->dir);
+	snprintf(sub->dir, sizeof(sub->dir), "%.3000s/%s", s->dir, r->dir);
+	sfd = openat(s->src_dirfd, r->dir,
+		     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sfd < 0) {
+		if (errno != ENOENT)
+			rc = stn_fail(d, errno == ELOOP || errno == ENOTDIR
+						 ? STN_E_UNSAFE
+						 : STN_E_IO,
+				      sub->src, "cannot open: %s",
+				      strerror(errno));
+		goto out;
+	}
+	dh = fdopendir(sfd);
+	if (!dh) {
+		close(sfd);
+		rc = stn_fail(d, STN_E_IO, sub->src, "cannot list: %s",
+			      strerror(errno));
+		goto out;
+	}
+	sub->src_dirfd = dirfd(dh);
+	if (mkdirat(s->dst_dirfd, r->dir, 0700) != 0 ||
+	    (sub->dst_dirfd = openat(s->dst_dirfd, r->dir,
+				     O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					     O_CLOEXEC)) < 0) {
+		rc = stn_fail(d, STN_E_IO, sub->dir,
+			      "cannot create in staging: %s", strerror(errno));
+		goto out;
+	}
+	while (rc == 0 && (e = readdir(dh))) {
+		static const char *const ext[] = {".sig", ".pem"};
+
+		if (!sub_name_ok(r, e->d_name))
+			continue;
+		if (++count > r->max) {
+			rc = stn_fail(d, STN_E_TOOBIG, sub->src,
+				      "more than %u documents", r->max);
+			break;
+		}
+		/* The document and its F.sig / F.pem (formats §2). */
+		rc = copy_small(sub, e->d_name, STN_E_UNSAFE, "vanished", buf,
+				&n, d);
+		for (int i = 0; rc == 0 && i < 2; i++) {
+			struct stn_diag miss;
+			snprintf(name, sizeof(name), "%s%s", e->d_name, ext[i]);
+			stn_diag_init(&miss);
+			if (copy_small(sub, name, STN_E_UNSAFE, "missing", buf,
+				       &n, &miss) &&
+			    !strstr(miss.text, "missing"))
+				rc = stn_fail(d, miss.code, miss.where, "%s",
+					      miss.text);
+		}
+	}
+out:
+	if (sub->dst_dirfd >= 0)
+		close(sub->dst_dirfd);
+	if (dh)
+		closedir(dh);
+	free(sub);
+	return rc;
+}
+
 int md_stage_begin(const char *src_dir, const char *staging_root,
 		   struct md_stage **out, struct stn_diag *d)
 {
@@ -412,6 +524,9 @@ int md_stage_begin(const char *src_dir, const char *staging_root,
 	if ((rc = parse_staged_manifest(s, buf, d)) ||
 	    (rc = copy_signatures(s, buf, d)))
 		goto out;
+	for (size_t i = 0; i < sizeof(sub_rules) / sizeof(*sub_rules); i++)
+		if ((rc = copy_subdir(s, &sub_rules[i], buf, d)))
+			goto out;
 	*out = s;
 	s = NULL;
 out:
@@ -555,6 +670,24 @@ const struct cu_measure *md_stage_measure(const struct md_stage *s)
 	return &s->measure;
 }
 
+/* Empties and removes one trust subdirectory of the staged copy. */
+static void remove_subdir(int parent, const char *name)
+{
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					      O_CLOEXEC);
+	DIR *dh = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+
+	if (!dh && fd >= 0)
+		close(fd);
+	while (dh && (e = readdir(dh)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			(void)unlinkat(dirfd(dh), e->d_name, 0);
+	if (dh)
+		closedir(dh);
+	(void)unlinkat(parent, name, AT_REMOVEDIR);
+}
+
 void md_stage_free(struct md_stage *s)
 {
 	if (!s)
@@ -566,9 +699,13 @@ void md_stage_free(struct md_stage *s)
 
 		if (!dh && fd >= 0)
 			close(fd);
-		while (dh && (e = readdir(dh)))
-			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-				(void)unlinkat(s->dst_dirfd, e->d_name, 0);
+		while (dh && (e = readdir(dh))) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			if (unlinkat(s->dst_dirfd, e->d_name, 0) != 0 &&
+			    errno == EISDIR)
+				remove_subdir(s->dst_dirfd, e->d_name);
+		}
 		if (dh)
 			closedir(dh);
 		close(s->dst_dirfd);

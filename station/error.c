@@ -57,12 +57,19 @@ static int diag_vset(struct stn_diag *d, int code, const char *where,
 static int diag_vset(struct stn_diag *d, int code, const char *where,
 		     const char *fmt, va_list ap)
 {
-	d->code = code;
-	snprintf(d->where, sizeof(d->where), "%s", where ? where : "");
+	/* Format into locals first: callers may pass d->where or d->text
+	 * as arguments (wrapping a cause), and snprintf into its own source
+	 * is undefined. */
+	char w[sizeof(d->where)], t[sizeof(d->text)];
+
+	snprintf(w, sizeof(w), "%s", where ? where : "");
 	if (fmt)
-		vsnprintf(d->text, sizeof(d->text), fmt, ap);
+		vsnprintf(t, sizeof(t), fmt, ap);
 	else
-		snprintf(d->text, sizeof(d->text), "%s", stn_strerror(code));
+		snprintf(t, sizeof(t), "%s", stn_strerror(code));
+	d->code = code;
+	memcpy(d->where, w, sizeof(w));
+	memcpy(d->text, t, sizeof(t));
 	return code;
 }
 
