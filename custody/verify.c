@@ -182,11 +182,16 @@ static void check_signatures(struct cu_bundle *b, const struct cu_trust *trust,
 			 "%u required; %s: %s", set->n,
 			 policy->release_threshold, set->first_fail.where,
 			 set->first_fail.text);
+	else if (set->nfiles > set->n)
+		stn_fail(&why, STN_E_THRESHOLD, b->manifest_path,
+			 "%zu valid release signature(s) from distinct keys, "
+			 "%u required: %zu signature files, but the same key "
+			 "signing twice counts once", set->n,
+			 policy->release_threshold, set->nfiles);
 	else
 		stn_fail(&why, STN_E_THRESHOLD, b->manifest_path,
-			 "%zu valid release signature(s) from distinct keys "
-			 "(same key signing twice counts once), %u required",
-			 set->n, policy->release_threshold);
+			 "%zu valid release signature(s) from distinct keys, "
+			 "%u required", set->n, policy->release_threshold);
 	set_result(res, CU_FAILED, &why);
 }
 

@@ -16,7 +16,8 @@ struct stn_config;
 struct cu_trust;
 
 enum {
-	STN_SESSION_QUIET = 1, /* read-only use: no session-start/end events */
+	STN_SESSION_QUIET = 1, /* read-only use: no session-start/end events,
+				  no clock check (it decides nothing) */
 };
 
 struct stn_session;
