@@ -134,6 +134,47 @@ static void print_json(FILE *f, const struct stn_report *rep, int rc,
 			first = 0;
 		}
 		fputc(']', f);
+		const struct cu_chain *ch = cu_bundle_chain(rep->bundle);
+		fputs(",\"custody\":[", f);
+		for (size_t i = 0; i < ch->n; i++) {
+			char t[CU_TIME_LEN + 1];
+			cu_time_format(ch->hops[i].time, t);
+			fprintf(f, "%s{\"index\":%u,\"from\":", i ? "," : "",
+				ch->hops[i].index);
+			ui_json_string(f, ch->hops[i].from);
+			fputs(",\"to\":", f);
+			ui_json_string(f, ch->hops[i].to);
+			fprintf(f, ",\"time\":\"%s\",\"seal\":", t);
+			ui_json_string(f, ch->hops[i].seal);
+			fputs(",\"place\":", f);
+			ui_json_string(f, ch->hops[i].place);
+			fputc('}', f);
+		}
+		size_t nt;
+		const struct cu_token *tk = cu_bundle_tokens(rep->bundle, &nt);
+		fputs("],\"tokens\":[", f);
+		for (size_t i = 0; i < nt; i++) {
+			char w[64];
+			int applied = 0;
+			for (size_t k = 0; k < rep->device.napplied; k++)
+				applied |= rep->device.applied[k] == i;
+			fprintf(f, "%s{\"file\":", i ? "," : "");
+			ui_json_string(f, tk[i].file);
+			fputs(",\"id\":", f);
+			ui_json_string(f, tk[i].id);
+			fputs(",\"waives\":", f);
+			ui_json_string(f, cu_waiver_names(tk[i].waive, w,
+							  sizeof(w)));
+			fputs(",\"reason\":", f);
+			ui_json_string(f, tk[i].reason);
+			fprintf(f, ",\"applied\":%s,\"problem\":",
+				applied ? "true" : "false");
+			ui_json_string(f, tk[i].problem.code
+						  ? tk[i].problem.text
+						  : "");
+			fputc('}', f);
+		}
+		fputc(']', f);
 	}
 	fputs("}\n", f);
 }
