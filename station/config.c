@@ -306,10 +306,12 @@ static int load_lists(struct stn_config *c, const struct cu_record *r,
 		if ((v = cu_section_get(s, "mode"))) {
 			if (strcmp(v, "ymodem") == 0)
 				p->mode = STN_PORT_YMODEM;
+			else if (strcmp(v, "smp") == 0)
+				p->mode = STN_PORT_SMP;
 			else if (strcmp(v, "console") != 0)
 				return conf_error(d, r, s, "mode", "%s",
-						  "mode must be console or "
-						  "ymodem");
+						  "mode must be console, "
+						  "ymodem or smp");
 		}
 		/* A plain-YMODEM target cannot tell us who it is, so the
 		 * configuration must (devices.md), with the same rules a

@@ -10,7 +10,13 @@
 
 struct stn_diag;
 
-enum stn_port_mode { STN_PORT_CONSOLE = 0, STN_PORT_YMODEM = 1 };
+/* smp: MCUmgr over the console framing (docs/serial.md); model and serial
+ * are optional there, the device reports its board. */
+enum stn_port_mode {
+	STN_PORT_CONSOLE = 0,
+	STN_PORT_YMODEM = 1,
+	STN_PORT_SMP = 2,
+};
 
 struct stn_port {
 	char *label;
@@ -18,7 +24,8 @@ struct stn_port {
 	unsigned baud;
 	int rtscts;
 	enum stn_port_mode mode;
-	char *model, *hardware, *serial; /* identity of plain-YMODEM ports */
+	char *model, *hardware, *serial; /* identity of plain-YMODEM ports,
+					    fill-ins for smp ports */
 	unsigned line;                   /* for messages */
 };
 

@@ -2,7 +2,9 @@
  * console devices are asked who they are and report a SHA-256 of what they
  * stored; plain YMODEM targets (bootloaders like U-Boot's loady) know
  * nothing, so their identity comes from configuration and their installs
- * are recorded as unproven. */
+ * are recorded as unproven.  SMP (MCUmgr) devices report their board and
+ * running image, take uploads into a slot, and prove an install by the
+ * image hash they list and the image they run after a reset. */
 #include "station/device.h"
 
 #include <errno.h>
@@ -10,28 +12,44 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "custody/sha256.h"
 #include "station/config.h"
 #include "station/error.h"
 #include "transport/console.h"
+#include "transport/mcuboot.h"
 #include "transport/serial.h"
+#include "transport/smp.h"
 #include "transport/ymodem.h"
 
-enum dev_kind { DEV_CONSOLE, DEV_YMODEM };
+enum dev_kind { DEV_CONSOLE, DEV_YMODEM, DEV_SMP };
+
+/* After an SMP reset the device boots (MCUboot may swap slots first, which
+ * takes tens of seconds on large slots) before it answers again. */
+#define SMP_BOOT_WAIT_MS 90000
+
+struct smp_written {
+	unsigned image;
+	uint8_t hash[32];
+};
 
 struct stn_device {
 	enum dev_kind kind;
 	char name[4200];
 	char path[4096];
 	struct tp_serial *serial;
+	struct tp_smp *smp;
+	struct smp_written written[CU_MAX_IMAGES];
+	size_t nwritten;
 	const struct stn_port *port; /* borrowed from the configuration */
 };
 
 const char *stn_proof_name(enum stn_proof p)
 {
 	switch (p) {
+	case STN_PROOF_IMAGE_HASH: return "image-hash";
 	case STN_PROOF_DEVICE_SHA: return "device-sha256";
 	case STN_PROOF_READBACK: return "readback";
 	default: return "none";
@@ -47,6 +65,9 @@ static int spec_parse(const char *spec, enum dev_kind *kind,
 	} else if (strncmp(spec, "ymodem:", 7) == 0) {
 		*kind = DEV_YMODEM;
 		*path = spec + 7;
+	} else if (strncmp(spec, "smp:", 4) == 0) {
+		*kind = DEV_SMP;
+		*path = spec + 4;
 	} else if (strncmp(spec, "usb:", 4) == 0) {
 		return stn_fail(d, STN_E_USAGE, spec,
 				"USB DFU devices are not supported by this "
@@ -54,7 +75,7 @@ static int spec_parse(const char *spec, enum dev_kind *kind,
 	} else {
 		return stn_fail(d, STN_E_USAGE, spec,
 				"device SPEC must be serial:/dev/ttyX, "
-				"ymodem:/dev/ttyX or usb:...");
+				"ymodem:/dev/ttyX, smp:/dev/ttyX or usb:...");
 	}
 	if ((*path)[0] != '/' || strlen(*path) >= 4096)
 		return stn_fail(d, STN_E_USAGE, spec,
@@ -68,6 +89,13 @@ int stn_device_spec_check(const char *spec, struct stn_diag *d)
 	const char *path;
 
 	return spec_parse(spec, &kind, &path, d);
+}
+
+static enum dev_kind port_kind(const struct stn_port *p)
+{
+	return p->mode == STN_PORT_YMODEM ? DEV_YMODEM
+	       : p->mode == STN_PORT_SMP  ? DEV_SMP
+					  : DEV_CONSOLE;
 }
 
 int stn_device_open(const struct stn_config *cfg, const char *spec,
@@ -91,16 +119,14 @@ int stn_device_open(const struct stn_config *cfg, const char *spec,
 	/* A port configured as a plain bootloader must not be spoken to as a
 	 * console (or the reverse): its identity would come from the wrong
 	 * place and its proof would be misreported. */
-	if (dev->port && (dev->port->mode == STN_PORT_YMODEM) !=
-				 (kind == DEV_YMODEM)) {
+	if (dev->port && port_kind(dev->port) != kind) {
+		static const char *const modes[] = {"console", "ymodem", "smp"};
+		static const char *const specs[] = {"serial", "ymodem", "smp"};
+
 		rc = stn_fail(d, STN_E_USAGE, spec,
 			      "[port %s] is configured as mode = %s; use %s:%s",
-			      dev->port->label,
-			      dev->port->mode == STN_PORT_YMODEM ? "ymodem"
-								 : "console",
-			      dev->port->mode == STN_PORT_YMODEM ? "ymodem"
-								 : "serial",
-			      path);
+			      dev->port->label, modes[port_kind(dev->port)],
+			      specs[port_kind(dev->port)], path);
 		free(dev);
 		return rc;
 	}
@@ -115,7 +141,10 @@ int stn_device_open(const struct stn_config *cfg, const char *spec,
 				"identity: configure a [port] section with "
 				"path = %s, model and serial", path);
 	}
-	rc = tp_serial_open(path, baud, rtscts, &dev->serial, d);
+	if (kind == DEV_SMP)
+		rc = tp_smp_open(path, baud, rtscts, NULL, &dev->smp, d);
+	else
+		rc = tp_serial_open(path, baud, rtscts, &dev->serial, d);
 	if (rc) {
 		free(dev);
 		return rc;
@@ -129,6 +158,7 @@ void stn_device_close(struct stn_device *dev)
 	if (!dev)
 		return;
 	tp_serial_close(dev->serial);
+	tp_smp_close(dev->smp);
 	free(dev);
 }
 
@@ -139,7 +169,90 @@ const char *stn_device_name(const struct stn_device *dev)
 
 const char *stn_device_transport(const struct stn_device *dev)
 {
-	return dev->kind == DEV_CONSOLE ? "serial-console" : "ymodem";
+	return dev->kind == DEV_CONSOLE ? "serial-console"
+	       : dev->kind == DEV_SMP	? "smp"
+					: "ymodem";
+}
+
+/* The running image of image 0: the active entry, else slot 0. */
+static const struct tp_smp_image *running(const struct tp_smp_image *imgs,
+					  size_t n, unsigned image)
+{
+	const struct tp_smp_image *slot0 = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		if (imgs[i].image != image)
+			continue;
+		if (imgs[i].active)
+			return &imgs[i];
+		if (imgs[i].slot == 0)
+			slot0 = &imgs[i];
+	}
+	return slot0;
+}
+
+static int smp_identify(struct stn_device *dev, struct cu_identity *id,
+			struct stn_diag *d)
+{
+	const struct stn_port *p = dev->port;
+	struct tp_smp_image imgs[TP_SMP_MAX_IMAGES];
+	const struct tp_smp_image *run;
+	struct stn_diag ld;
+	char board[128], node[128], rec[2048];
+	const char *model, *serial;
+	size_t n;
+	int len, rc;
+
+	stn_diag_init(&ld);
+	rc = tp_smp_os_info(dev->smp, "i", board, sizeof(board), &ld);
+	if (rc == STN_E_DEVICE && p && p->model) {
+		board[0] = '\0'; /* no OS info (serial recovery): configured */
+	} else if (rc == STN_E_DEVICE) {
+		return stn_fail(d, STN_E_IDENTITY, dev->name,
+				"the device does not report its board (%s): "
+				"configure a [port] section with path = %s "
+				"and model", ld.text, dev->path);
+	} else if (rc) {
+		return stn_fail(d, rc, ld.where, "%s", ld.text);
+	}
+	if (board[0] && p && p->model && strcmp(board, p->model) != 0)
+		return stn_fail(d, STN_E_IDENTITY, dev->name,
+				"the device reports board '%s', but [port %s] "
+				"says model = %s", board, p->label, p->model);
+	if (!board[0] && !(p && p->model))
+		return stn_fail(d, STN_E_IDENTITY, dev->name,
+				"the device reports an empty board name: "
+				"configure a [port] section with path = %s "
+				"and model", dev->path);
+	model = board[0] ? board : p->model;
+	if ((rc = tp_smp_image_state(dev->smp, imgs, &n, d)))
+		return rc;
+	run = running(imgs, n, 0);
+	serial = p && p->serial ? p->serial : NULL;
+	if (!serial) {
+		stn_diag_init(&ld);
+		rc = tp_smp_os_info(dev->smp, "n", node, sizeof(node), &ld);
+		if (rc && rc != STN_E_DEVICE)
+			return stn_fail(d, rc, ld.where, "%s", ld.text);
+		if (rc == 0 && node[0] && strcmp(node, "unknown") != 0)
+			serial = node;
+	}
+	if (!serial)
+		return stn_fail(d, STN_E_IDENTITY, dev->name,
+				"the device reports no serial number (OS info "
+				"node name): configure a [port] section with "
+				"path = %s and serial", dev->path);
+	len = snprintf(rec, sizeof(rec),
+		       "format = station-device-1\nmodel = %s\nserial = %s\n"
+		       "%s%s%s%s%s%s",
+		       model, serial, p && p->hardware ? "hardware = " : "",
+		       p && p->hardware ? p->hardware : "",
+		       p && p->hardware ? "\n" : "", run ? "version = " : "",
+		       run ? run->version : "", run ? "\n" : "");
+	if (len < 0 || (size_t)len >= sizeof(rec))
+		return stn_fail(d, STN_E_IDENTITY, dev->name,
+				"identity too long");
+	return cu_identity_parse(rec, (size_t)len, dev->name, id, d);
 }
 
 int stn_device_identify(struct stn_device *dev, struct cu_identity *id,
@@ -166,6 +279,8 @@ int stn_device_identify(struct stn_device *dev, struct cu_identity *id,
 					"identity too long");
 		return cu_identity_parse(rec, (size_t)n, where, id, d);
 	}
+	if (dev->kind == DEV_SMP)
+		return smp_identify(dev, id, d);
 	rc = tp_console_info(dev->serial, text, sizeof(text), d);
 	if (rc)
 		return rc;
@@ -240,6 +355,103 @@ out:
 	return rc;
 }
 
+static const struct tp_smp_image *with_hash(const struct tp_smp_image *imgs,
+					    size_t n, unsigned image,
+					    const uint8_t hash[32])
+{
+	for (size_t i = 0; i < n; i++)
+		if (imgs[i].image == image && imgs[i].has_hash &&
+		    memcmp(imgs[i].hash, hash, 32) == 0)
+			return &imgs[i];
+	return NULL;
+}
+
+/* "slot 0 <hash> 1.2.3, slot 1 <hash> 1.2.4" for messages. */
+static void list_images(const struct tp_smp_image *imgs, size_t n,
+			char *buf, size_t cap)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && used < cap; i++) {
+		char hex[65] = "(no hash)";
+
+		if (imgs[i].has_hash)
+			cu_hex(imgs[i].hash, 32, hex);
+		used += (size_t)snprintf(buf + used, cap - used,
+					 "%simage %u slot %u %s %s",
+					 i ? ", " : "", imgs[i].image,
+					 imgs[i].slot, imgs[i].version, hex);
+	}
+	if (n == 0)
+		snprintf(buf, cap, "no images");
+}
+
+/* Upload one MCUboot image, find it in the device's list by the hash the
+ * station computed, and mark it for a test boot when it went to the
+ * secondary slot.  The proof is what the device itself confirmed. */
+static int smp_write(struct stn_device *dev, const struct cu_image *img,
+		     int fd, const char *shown, const struct tp_source *src,
+		     const struct tp_progress *prog,
+		     struct stn_write_result *r, struct stn_diag *d)
+{
+	struct tp_mcuboot_info info;
+	struct tp_smp_upload_result up;
+	struct tp_smp_image imgs[TP_SMP_MAX_IMAGES];
+	const struct tp_smp_image *e;
+	char hex[65], want[65], list[600];
+	size_t n;
+	int rc;
+
+	/* Before a byte is sent: a file that is no MCUboot image, or whose
+	 * own hash does not check, would never boot. */
+	if ((rc = tp_mcuboot_inspect(fd, img->size, 1, shown, &info, d)))
+		return rc;
+	cu_hex(info.hash, 32, hex);
+	cu_hex(img->sha256, sizeof(img->sha256), want);
+	if ((rc = tp_smp_upload(dev->smp, img->slot, img->size, img->sha256,
+				src, prog, &up, d)))
+		return rc;
+	if (up.match == 0)
+		return stn_fail(d, STN_E_VERIFY_DEVICE, dev->name,
+				"image %s: the device says what it stored does "
+				"not match sha256 %s", img->label, want);
+	if ((rc = tp_smp_image_state(dev->smp, imgs, &n, d)))
+		return rc;
+	e = with_hash(imgs, n, img->slot, info.hash);
+	if (!e) {
+		list_images(imgs, n, list, sizeof(list));
+		return stn_fail(d, STN_E_VERIFY_DEVICE, dev->name,
+				"image %s: after the upload the device lists "
+				"no image %u with hash %s (it lists: %s)",
+				img->label, img->slot, hex, list);
+	}
+	if (e->slot != 0 && !e->pending) {
+		if ((rc = tp_smp_image_set(dev->smp, info.hash, 0, imgs, &n,
+					   d)))
+			return rc;
+		e = with_hash(imgs, n, img->slot, info.hash);
+		if (!e || !e->pending)
+			return stn_fail(d, STN_E_VERIFY_DEVICE, dev->name,
+					"image %s: the device did not mark "
+					"hash %s for a test boot", img->label,
+					hex);
+	}
+	if (dev->nwritten < CU_MAX_IMAGES) {
+		dev->written[dev->nwritten].image = img->slot;
+		memcpy(dev->written[dev->nwritten].hash, info.hash, 32);
+		dev->nwritten++;
+	}
+	if (up.match == 1) {
+		r->proof = STN_PROOF_DEVICE_SHA;
+		memcpy(r->device_sha256, want, sizeof(want));
+	} else {
+		r->proof = STN_PROOF_IMAGE_HASH;
+		memcpy(r->device_sha256, hex, sizeof(hex));
+	}
+	return 0;
+}
+
 int stn_device_write(struct stn_device *dev, const struct cu_image *img,
 		     const char *path, const char *shown,
 		     const struct stn_device_progress *prog,
@@ -279,7 +491,9 @@ int stn_device_write(struct stn_device *dev, const struct cu_image *img,
 			      "nothing sent", sent_hex, want);
 		goto out;
 	}
-	if (dev->kind == DEV_CONSOLE) {
+	if (dev->kind == DEV_SMP) {
+		rc = smp_write(dev, img, hs.fd, shown, &src, &tprog, &r, d);
+	} else if (dev->kind == DEV_CONSOLE) {
 		rc = tp_console_receive(dev->serial, img->slot, img->file,
 					img->size, &src, &tprog,
 					r.device_sha256, d);
@@ -316,8 +530,61 @@ out:
 	return rc;
 }
 
+/* Reset, wait until the device answers again, check that it runs what was
+ * written, and confirm it. */
+static int smp_boot(struct stn_device *dev, struct stn_diag *d)
+{
+	struct tp_smp_image imgs[TP_SMP_MAX_IMAGES];
+	struct timespec t0, t;
+	struct stn_diag ld;
+	char list[600];
+	size_t n = 0;
+	int rc;
+
+	if ((rc = tp_smp_reset(dev->smp, d)))
+		return rc;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		stn_diag_init(&ld);
+		rc = tp_smp_image_state(dev->smp, imgs, &n, &ld);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (rc != STN_E_TIMEOUT ||
+		    (t.tv_sec - t0.tv_sec) * 1000 > SMP_BOOT_WAIT_MS)
+			break;
+	}
+	if (rc)
+		return stn_fail(d, rc, ld.where, "after the reset: %s", ld.text);
+	for (size_t i = 0; i < dev->nwritten; i++) {
+		const struct smp_written *w = &dev->written[i];
+		const struct tp_smp_image *run = running(imgs, n, w->image);
+		char hex[65];
+
+		cu_hex(w->hash, 32, hex);
+		if (!run || !run->has_hash || memcmp(run->hash, w->hash, 32)) {
+			list_images(imgs, n, list, sizeof(list));
+			return stn_fail(d, STN_E_VERIFY_DEVICE, dev->name,
+					"after the reset image %u does not run "
+					"the uploaded hash %s: the bootloader "
+					"did not take it (it lists: %s)",
+					w->image, hex, list);
+		}
+		if (run->confirmed)
+			continue;
+		if ((rc = tp_smp_image_set(dev->smp, w->hash, 1, imgs, &n, d)))
+			return rc;
+		run = running(imgs, n, w->image);
+		if (!run || !run->confirmed)
+			return stn_fail(d, STN_E_VERIFY_DEVICE, dev->name,
+					"image %u hash %s runs but the device "
+					"did not confirm it", w->image, hex);
+	}
+	return 0;
+}
+
 int stn_device_boot(struct stn_device *dev, struct stn_diag *d)
 {
+	if (dev->kind == DEV_SMP)
+		return smp_boot(dev, d);
 	if (dev->kind != DEV_CONSOLE)
 		return 0;
 	return tp_console_boot(dev->serial, d);

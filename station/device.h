@@ -1,5 +1,6 @@
 /* station/device.h: one face for every transport.  A device is opened from
- * a SPEC (spec/cli.md: serial:/dev/ttyX, ymodem:/dev/ttyX, usb:...), tells
+ * a SPEC (spec/cli.md: serial:/dev/ttyX, ymodem:/dev/ttyX, usb:...; and
+ * smp:/dev/ttyX for MCUmgr devices, docs/serial.md), tells
  * who it is, takes images one at a time with whatever proof its transport
  * can give, and is told to start the new image. */
 #ifndef STN_DEVICE_H
@@ -13,17 +14,29 @@
 struct stn_diag;
 struct stn_config;
 
+/* Ordered from weakest to strongest: an install's proof is the weakest of
+ * its images'. */
 enum stn_proof {
 	STN_PROOF_NONE = 0,   /* the transport cannot read back (plain YMODEM) */
-	STN_PROOF_DEVICE_SHA, /* the device reported SHA-256 of what it stored */
+	STN_PROOF_IMAGE_HASH, /* SMP: the device lists the image with the hash
+				 the station computed from the bytes it sent
+				 (the image's own SHA256 TLV, read back from
+				 the slot; MCUboot checks the whole image
+				 against it before booting it) */
+	STN_PROOF_DEVICE_SHA, /* the device reported SHA-256 of what it stored
+				 (SMP: it answered "match" to the manifest's
+				 SHA-256) */
 	STN_PROOF_READBACK,   /* the station read the image back (DFU UPLOAD) */
 };
 
-const char *stn_proof_name(enum stn_proof p); /* "none", "device-sha256", ... */
+/* "none", "image-hash", "device-sha256", "readback" */
+const char *stn_proof_name(enum stn_proof p);
 
 struct stn_write_result {
 	enum stn_proof proof;
-	char device_sha256[CU_SHA256_HEX_LEN + 1]; /* when proof != NONE */
+	char device_sha256[CU_SHA256_HEX_LEN + 1]; /* when proof != NONE; for
+						      IMAGE_HASH the image
+						      hash the device listed */
 	uint64_t bytes;
 };
 
@@ -39,7 +52,8 @@ struct stn_device;
 int stn_device_spec_check(const char *spec, struct stn_diag *d);
 
 /* Open the device named by spec.  Serial ports take baud, flow control and
- * (for plain YMODEM) identity from the [port] section with the same path;
+ * (for plain YMODEM; serial and hardware for SMP) identity from the [port]
+ * section with the same path;
  * a SPEC whose kind differs from that port's configured mode is refused.
  * Errors: STN_E_USAGE (bad spec, unsupported transport, mode mismatch),
  * STN_E_IDENTITY
@@ -54,7 +68,10 @@ const char *stn_device_name(const struct stn_device *dev);
 const char *stn_device_transport(const struct stn_device *dev);
 
 /* Learn the identity: asked of the device (console), or from
- * configuration (plain YMODEM, no sequence).  Errors: STN_E_IDENTITY,
+ * configuration (plain YMODEM, no sequence), or both (SMP: model from OS
+ * info 'i', else [port] model; a [port] model that differs from the
+ * board is refused; version from the running image; serial from [port]
+ * serial, else OS info 'n'; no sequence).  Errors: STN_E_IDENTITY,
  * STN_E_TIMEOUT, STN_E_PROTOCOL, STN_E_NODEVICE. */
 int stn_device_identify(struct stn_device *dev, struct cu_identity *id,
 			struct stn_diag *d);
@@ -73,8 +90,11 @@ int stn_device_write(struct stn_device *dev, const struct cu_image *img,
 		     const struct stn_device_progress *prog,
 		     struct stn_write_result *res, struct stn_diag *d);
 
-/* Start the new image (console `boot`); a no-op where the transport has no
- * such step. */
+/* Start the new image (console `boot`; SMP: reset, wait for the device to
+ * answer again, check that it runs each image written, by hash, and
+ * confirm it: STN_E_VERIFY_DEVICE when it runs another image, e.g. because
+ * MCUboot refused the new one); a no-op where the transport has no such
+ * step. */
 int stn_device_boot(struct stn_device *dev, struct stn_diag *d);
 
 #endif

@@ -22,6 +22,7 @@
 struct tp_serial {
 	int fd;
 	int is_socket;          /* send(MSG_NOSIGNAL): no SIGPIPE from a peer */
+	unsigned baud;          /* 0 when not known (a wrapped fd) */
 	size_t head, tail;      /* unread input is buf[head .. tail) */
 	uint8_t buf[SERIAL_BUF];
 	char name[];
@@ -75,6 +76,7 @@ static int serial_new(int fd, const char *name, struct tp_serial **out,
 		return stn_fail(d, STN_E_NOMEM, name, "out of memory");
 	s->fd = fd;
 	s->is_socket = 0;
+	s->baud = 0;
 	s->head = s->tail = 0;
 	memcpy(s->name, name, n);
 	*out = s;
@@ -151,6 +153,7 @@ int tp_serial_open(const char *path, unsigned baud, int rtscts,
 	rc = serial_new(fd, path, &s, d);
 	if (rc)
 		goto out;
+	s->baud = baud;
 	fd = -1;
 	*out = s;
 out:
@@ -198,6 +201,22 @@ void tp_serial_close(struct tp_serial *s)
 const char *tp_serial_name(const struct tp_serial *s)
 {
 	return s->name;
+}
+
+unsigned tp_serial_baud(const struct tp_serial *s)
+{
+	return s->baud;
+}
+
+int tp_serial_line_ms(const struct tp_serial *s, size_t bytes)
+{
+	uint64_t ms;
+
+	if (!s->baud)
+		return 0;
+	/* 8N1: a start bit, eight data bits and a stop bit per byte. */
+	ms = ((uint64_t)bytes * 10 * 1000 + s->baud - 1) / s->baud;
+	return ms > 600000 ? 600000 : (int)ms;
 }
 
 /* Wait until the fd is ready for `events`.  STN_E_TIMEOUT at the deadline

@@ -19,8 +19,9 @@ struct tp_serial;
 
 /* Open a tty raw (cfmakeraw), 8N1, at `baud` (9600 .. 921600 as the B*
  * constants know them; others are STN_E_USAGE), CLOCAL, RTS/CTS when
- * `rtscts`, HUPCL off, locked with flock() against a second user, and with
- * stale input flushed.  STN_E_NODEVICE when the path does not exist or has
+ * `rtscts`, HUPCL off, locked with flock() against a second user.  Input
+ * already queued is kept: a YMODEM receiver's 'C' may be waiting in it (the
+ * console drains before each command).  STN_E_NODEVICE when the path does not exist or has
  * no device behind it, STN_E_DEVICE when another program holds the lock,
  * STN_E_IO otherwise (not a tty, permission denied, termios refused). */
 int tp_serial_open(const char *path, unsigned baud, int rtscts,
@@ -34,6 +35,15 @@ int tp_serial_from_fd(int fd, const char *name, struct tp_serial **out,
 
 void tp_serial_close(struct tp_serial *s); /* NULL is fine */
 const char *tp_serial_name(const struct tp_serial *s); /* borrowed */
+
+/* The baud rate the line was opened at; 0 for a wrapped fd. */
+unsigned tp_serial_baud(const struct tp_serial *s);
+
+/* Milliseconds `bytes` take on the wire at the line's baud rate (10 bits a
+ * byte, rounded up; at most 600000), 0 when the rate is unknown.  Protocols
+ * add it to their answer timeouts, so that a slow line is not mistaken for
+ * a silent device: a 1 KiB block takes 1.07 s at 9600 baud. */
+int tp_serial_line_ms(const struct tp_serial *s, size_t bytes);
 
 /* Write all `len` bytes or fail: STN_E_TIMEOUT when the line does not take
  * them within timeout_ms (flow control held), STN_E_NODEVICE on hangup. */

@@ -43,6 +43,12 @@
  * its output queue (TCIOFLUSH) on exit, which can swallow that ACK. */
 #define BATCH_END_MS 1000
 #define CANCEL_BYTES 8 /* U-Boot wants 3 CANs, lrzsz 2; lrzsz itself sends 10 */
+/* After a block was sent again because its answer did not come, the
+ * receiver may have both copies and ACK both: answers that arrive until the
+ * line has been quiet this long (plus the packet's wire time) belong to the
+ * old copy.  Bounded in all by DUP_MAX_MS. */
+#define DUP_QUIET_MS 150
+#define DUP_MAX_MS 3000
 
 struct ylink {
 	struct tp_serial *s;
@@ -50,6 +56,7 @@ struct ylink {
 	int start_ms;
 	int block_ms;
 	int retries;
+	const struct tp_ymodem_opts *o; /* receiver fault hooks; may be NULL */
 	struct stn_diag *d;
 };
 
@@ -95,6 +102,7 @@ static void link_init(struct ylink *l, struct tp_serial *s,
 	l->block_ms = o && o->block_timeout_ms > 0 ? o->block_timeout_ms
 						   : DEFAULT_BLOCK_MS;
 	l->retries = o && o->max_retries > 0 ? o->max_retries : DEFAULT_RETRIES;
+	l->o = o;
 	l->d = d;
 }
 
@@ -280,6 +288,28 @@ static int await_end(struct ylink *l, int timeout_ms, const char *when,
 	return rx(l, 0, &c);
 }
 
+/* Swallow answers to an earlier copy of a block (see DUP_QUIET_MS).  A
+ * cancel is still a cancel. */
+static int absorb_duplicates(struct ylink *l, size_t pkt_len, const char *when)
+{
+	int quiet = DUP_QUIET_MS + tp_serial_line_ms(l->s, pkt_len);
+	int64_t end = now_ms() + DUP_MAX_MS;
+	int next = -1;
+
+	while (now_ms() < end) {
+		uint8_t c;
+		int rc = next_byte(l, &next, now_ms() + quiet, &c);
+
+		if (rc == STN_E_TIMEOUT)
+			return 0;
+		if (rc)
+			return rc;
+		if (c == CAN && (rc = second_can(l, "receiver", when, &next)))
+			return rc;
+	}
+	return 0;
+}
+
 /* Send one packet until it is ACKed.  `index` counts data blocks from 1
  * without wrapping, for messages; the wire number is its low byte. */
 static int send_packet(struct ylink *l, uint64_t index, const uint8_t *data,
@@ -288,7 +318,10 @@ static int send_packet(struct ylink *l, uint64_t index, const uint8_t *data,
 	uint8_t pkt[3 + 1024 + 2];
 	uint16_t crc = tp_crc16_xmodem(data, len);
 	char when[64];
-	int naks = 0, silent = 0;
+	int naks = 0, silent = 0, resent_blind = 0;
+	/* Wait for the answer once the packet is on the wire: at 9600 baud a
+	 * 1K block alone takes 1.07 s. */
+	int wait = l->block_ms + tp_serial_line_ms(l->s, len + 5);
 
 	pkt[0] = len == 128 ? SOH : STX;
 	pkt[1] = (uint8_t)index;
@@ -303,12 +336,14 @@ static int send_packet(struct ylink *l, uint64_t index, const uint8_t *data,
 
 		if (rc)
 			return rc;
-		rc = await_answer(l, l->block_ms, when, &ans);
+		rc = await_answer(l, wait, when, &ans);
 		if (rc)
 			return rc;
 		if (ans == ANS_ACK)
-			return 0;
+			return resent_blind ? absorb_duplicates(l, len + 5, when)
+					    : 0;
 		if (ans == ANS_SILENT) {
+			resent_blind = 1;
 			/* A live receiver answers a damaged or lost packet
 			 * with NAK when its own timer runs out (rb 10 s,
 			 * U-Boot 2 s); silence twice means it is gone. */
@@ -316,7 +351,7 @@ static int send_packet(struct ylink *l, uint64_t index, const uint8_t *data,
 				return stn_fail(l->d, STN_E_TIMEOUT, l->dev,
 						"no answer to block %" PRIu64
 						" within %d ms, twice",
-						index, l->block_ms);
+						index, wait);
 		} else {
 			silent = 0;
 			naks++;
@@ -745,6 +780,26 @@ static int parse_header(struct ylink *l, const struct packet *p,
 	return 0;
 }
 
+/* The simulator's fault hooks (tp_ymodem_opts): a slow device, and a sound
+ * block to be handled as a damaged one. */
+static void answer_delay(struct ylink *l)
+{
+	if (l->o && l->o->answer_delay_ms > 0) {
+		struct timespec ts = {
+			.tv_sec = l->o->answer_delay_ms / 1000,
+			.tv_nsec = (long)(l->o->answer_delay_ms % 1000) *
+				   1000000L};
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+static int injected_fault(struct ylink *l, uint64_t index, unsigned arrival)
+{
+	return l->o && l->o->block_fault &&
+	       l->o->block_fault(l->o->fault_ctx, index, arrival);
+}
+
 /* Skip the rest of a damaged packet, then ask again. */
 static int renak(struct ylink *l, int *errors, const char *when)
 {
@@ -839,6 +894,7 @@ int tp_ymodem_receive(struct tp_serial *s, int out_fd, uint64_t max_size,
 	char fname[1024];
 	uint64_t fsize = 0, written = 0, expected = 1;
 	int errors = 0, silent = 0, eots = 0;
+	unsigned arrivals = 0;
 	int rc;
 
 	link_init(&l, s, opts, d);
@@ -868,6 +924,8 @@ int tp_ymodem_receive(struct tp_serial *s, int out_fd, uint64_t max_size,
 		rc = recv_packet(&l, l.block_ms, &p);
 		if (rc)
 			return rc;
+		if (p.kind != PKT_NONE)
+			answer_delay(&l);
 		if (p.kind == PKT_NONE) {
 			if (++silent == 2) {
 				cancel_peer(&l);
@@ -889,6 +947,10 @@ int tp_ymodem_receive(struct tp_serial *s, int out_fd, uint64_t max_size,
 				rc = tx_byte(&l, ACK);
 				break;
 			}
+		} else if (p.blk == (uint8_t)expected &&
+			   injected_fault(&l, expected, ++arrivals)) {
+			silent = 0;
+			rc = renak(&l, &errors, when);
 		} else if (p.blk == (uint8_t)expected) {
 			size_t keep = fsize - written < p.len
 					      ? (size_t)(fsize - written)
@@ -900,6 +962,7 @@ int tp_ymodem_receive(struct tp_serial *s, int out_fd, uint64_t max_size,
 				return rc;
 			written += keep;
 			expected++;
+			arrivals = 0;
 			errors = silent = eots = 0;
 			rc = tx_byte(&l, ACK);
 		} else if (p.blk == (uint8_t)(expected - 1)) {

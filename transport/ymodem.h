@@ -26,13 +26,24 @@ struct tp_progress {
 };
 
 /* Zeros mean the defaults: start 60000 ms (a person may still be typing
- * `loady`), block 10000 ms (lrzsz's own timeout is 10 s), 10 tries. */
+ * `loady`), block 10000 ms (lrzsz's own timeout is 10 s), 10 tries.  The
+ * sender adds the time a packet takes on the wire at the line's baud rate
+ * (tp_serial_line_ms) to each wait for its answer. */
 struct tp_ymodem_opts {
 	int start_timeout_ms; /* sender: wait for the first 'C';
 				 receiver: wait for block 0 */
 	int block_timeout_ms; /* sender: wait for the answer to one block;
 				 receiver: wait for the next block */
 	int max_retries;      /* a block is sent at most this many times */
+	/* Receiver only, for the simulator's fault modes: called with each
+	 * sound data block (index from 1, the times it arrived so far
+	 * including this one) before it is taken; nonzero makes the receiver
+	 * treat it as damaged and NAK it, as after a line error.  NULL: every
+	 * sound block is taken. */
+	int (*block_fault)(void *ctx, uint64_t index, unsigned arrival);
+	void *fault_ctx;
+	/* Receiver only: wait this long before each answer (a slow device). */
+	int answer_delay_ms;
 };
 
 /* Send one file as a one-file batch.  `name` goes into block 0 and must be a
@@ -40,6 +51,11 @@ struct tp_ymodem_opts {
  * STN_E_USAGE otherwise, before anything is sent).  Exactly `size` bytes are read from src; a source
  * that gives fewer or more is STN_E_IO (and the receiver is cancelled before
  * it can take the file as complete).  `opts` and `prog` may be NULL.
+ * Noise between packets is skipped; 'C' after the data has started counts
+ * as a NAK (U-Boot asks again that way); a lone CAN is noise, two in a row
+ * a cancel.  After a block that had to be sent again, answers still queued
+ * for an earlier copy (a duplicate ACK) are absorbed before the next block,
+ * so that they are not taken as the next block's ACK.
  * Errors: STN_E_TIMEOUT (no 'C', or no answer to a block twice in a row),
  * STN_E_PROTOCOL (a block refused max_retries times), STN_E_CANCELLED (the
  * receiver sent CAN CAN), STN_E_NODEVICE, STN_E_IO, or the source's code. */

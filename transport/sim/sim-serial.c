@@ -22,6 +22,7 @@
 #include "custody/sha256.h"
 #include "station/error.h"
 #include "transport/serial.h"
+#include "transport/sim_line.h"
 #include "transport/ymodem.h"
 
 #define IDENTITY_MAX (64 * 1024) /* the text record limit, formats §1 */
@@ -43,7 +44,9 @@ static const char image_tag[] = "#station-sim-image sequence=";
 static const char usage_text[] =
 	"usage: sim-serial --identity FILE --store DIR [--link PATH]\n"
 	"                  [--max-size BYTES] [--wrong-sha] [--slow MS]\n"
-	"                  [--mode console|ymodem]\n"
+	"                  [--mode console|ymodem] [--baud N] [--drop-at N]\n"
+	"                  [--drop-ms MS] [--corrupt-block K] [--nak-every N]\n"
+	"                  [--ack-delay MS]\n"
 	"\n"
 	"Creates a pseudo-terminal, prints `pty PATH` on stdout and serves\n"
 	"sessions on it until SIGTERM or SIGINT.\n"
@@ -58,6 +61,16 @@ static const char usage_text[] =
 	"                   it sends (to try the station's timeouts)\n"
 	"  --mode M         console (default) or ymodem (plain receiver,\n"
 	"                   like U-Boot's loady)\n"
+	"Faults of a real line and device:\n"
+	"  --baud N         pace the line like a UART at N baud (10 bits a\n"
+	"                   byte, both directions)\n"
+	"  --drop-at N      drop the line (the pty hangs up, the link goes\n"
+	"                   away) when the station has sent N bytes; it\n"
+	"                   comes back after --drop-ms (default 1000)\n"
+	"  --corrupt-block K  YMODEM data block K arrives damaged the first\n"
+	"                   time (the receiver NAKs it)\n"
+	"  --nak-every N    NAK the first copy of every Nth data block\n"
+	"  --ack-delay MS   wait MS before each YMODEM answer\n"
 	"On `boot`, every stored slot image (in slot order) that begins with\n"
 	"the line `#station-sim-image sequence=N version=V` sets `sequence`\n"
 	"and `version` in the identity file (rewritten via a temp file).\n";
@@ -70,7 +83,11 @@ struct sim {
 	int wrong_sha;
 	unsigned slow_ms;
 	int ymodem_mode;
+	uint64_t corrupt_block, nak_every;
+	int ack_delay_ms;
+	struct tp_simline *wire;
 	struct tp_serial *line;
+	int last_rc;
 };
 
 /* What the signal handler removes; written before the handler can see a
@@ -417,11 +434,32 @@ out:
  * and (if `want` is given) has that size, it is renamed to `final`, so an
  * image stored earlier is only ever replaced by a complete one.  Returns 0
  * with the hash in hex, 1 on a size mismatch, -1 with the reason in `why`. */
+/* The YMODEM fault modes: a block's first copy handled as damaged. */
+static int block_fault(void *ctx, uint64_t index, unsigned arrival)
+{
+	struct sim *sim = ctx;
+
+	if (arrival != 1)
+		return 0;
+	if (sim->corrupt_block == index) {
+		logf_("fault: block %" PRIu64 " arrives damaged", index);
+		return 1;
+	}
+	if (sim->nak_every && index % sim->nak_every == 0) {
+		logf_("fault: block %" PRIu64 " NAKed", index);
+		return 1;
+	}
+	return 0;
+}
+
 static int take_file(struct sim *sim, const char *final, int start_ms,
 		     const uint64_t *want, char hex[CU_SHA256_HEX_LEN + 1],
 		     char *why, size_t why_cap)
 {
-	struct tp_ymodem_opts opts = {.start_timeout_ms = start_ms};
+	struct tp_ymodem_opts opts = {.start_timeout_ms = start_ms,
+				      .block_fault = block_fault,
+				      .fault_ctx = sim,
+				      .answer_delay_ms = sim->ack_delay_ms};
 	struct stn_diag d;
 	char name[256];
 	uint64_t size = 0;
@@ -439,11 +477,13 @@ static int take_file(struct sim *sim, const char *final, int start_ms,
 	g_tmp_live = 1;
 	rc = tp_ymodem_receive(sim->line, fd, sim->max_size, name,
 			       sizeof(name), &size, &opts, &d);
+	sim->last_rc = rc;
 	if (rc) {
 		snprintf(why, why_cap, "%.400s", d.text);
 		/* Let the rest of an aborted transfer pass before the
 		 * console answers again. */
-		tp_serial_drain_quiet(sim->line, 500, 5000);
+		if (rc != STN_E_NODEVICE)
+			tp_serial_drain_quiet(sim->line, 500, 5000);
 		goto fail;
 	}
 	if (want && size != *want) {
@@ -549,6 +589,11 @@ static void serve_console(struct sim *sim)
 			reply(sim, "error bad line");
 			continue;
 		}
+		if (rc == STN_E_NODEVICE) {
+			logf_("line dropped: %s; waiting for it", d.text);
+			sim->line = tp_simline_device(sim->wire);
+			continue;
+		}
 		if (rc) {
 			logf_("line failed: %s", d.text);
 			return;
@@ -581,61 +626,16 @@ static void serve_ymodem(struct sim *sim)
 	char final[PATH_MAX], hex[CU_SHA256_HEX_LEN + 1], why[512];
 
 	snprintf(final, sizeof(final), "%s/received.bin", sim->store);
-	for (;;)
+	for (;;) {
 		if (take_file(sim, final, INT_MAX, NULL, hex, why,
-			      sizeof(why)) != 0)
-			logf_("ymodem: failed: %s", why);
-}
-
-static int make_link(const char *link, const char *target)
-{
-	char tmp[PATH_MAX];
-	struct stat st;
-
-	if (lstat(link, &st) == 0 && !S_ISLNK(st.st_mode)) {
-		logf_("%s exists and is not a symlink; not replacing it", link);
-		return -1;
+			      sizeof(why)) == 0)
+			continue;
+		logf_("ymodem: failed: %s", why);
+		if (sim->last_rc == STN_E_NODEVICE) {
+			logf_("line dropped; waiting for it");
+			sim->line = tp_simline_device(sim->wire);
+		}
 	}
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", link, (long)getpid()) >=
-	    (int)sizeof(tmp))
-		return -1;
-	unlink(tmp);
-	if (symlink(target, tmp) < 0 || rename(tmp, link) < 0) {
-		logf_("%s: %s", link, strerror(errno));
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
-}
-
-/* A pty whose slave end is raw and stays open here, so the master never
- * reads EIO while no station has the port open. */
-static int open_pty(int *master_out, int *slave_out, char *name, size_t cap)
-{
-	struct termios tio;
-	int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-	int slave = -1;
-
-	if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
-	    ptsname_r(master, name, cap) != 0)
-		goto fail;
-	slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (slave < 0 || tcgetattr(slave, &tio) < 0)
-		goto fail;
-	cfmakeraw(&tio);
-	tio.c_cflag |= CLOCAL | CREAD;
-	if (tcsetattr(slave, TCSANOW, &tio) < 0)
-		goto fail;
-	*master_out = master;
-	*slave_out = slave;
-	return 0;
-fail:
-	logf_("pseudo-terminal: %s", strerror(errno));
-	if (slave >= 0)
-		close(slave);
-	if (master >= 0)
-		close(master);
-	return -1;
 }
 
 int main(int argc, char **argv)
@@ -648,15 +648,22 @@ int main(int argc, char **argv)
 		{"wrong-sha", no_argument, NULL, 'w'},
 		{"slow", required_argument, NULL, 'S'},
 		{"mode", required_argument, NULL, 'M'},
+		{"baud", required_argument, NULL, 'b'},
+		{"drop-at", required_argument, NULL, 'D'},
+		{"drop-ms", required_argument, NULL, 'T'},
+		{"corrupt-block", required_argument, NULL, 'C'},
+		{"nak-every", required_argument, NULL, 'N'},
+		{"ack-delay", required_argument, NULL, 'A'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct sim sim = {.max_size = DEFAULT_MAX_SIZE};
+	struct tp_simline_opts lo = {0};
 	struct sigaction sa;
 	struct stn_diag d;
 	struct stat st;
 	char pts[PATH_MAX];
-	int master, slave;
+	uint64_t v;
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -680,6 +687,33 @@ int main(int argc, char **argv)
 				fprintf(stderr, "sim-serial: bad --max-size\n");
 				return 2;
 			}
+			break;
+		case 'b':
+		case 'D':
+		case 'T':
+		case 'C':
+		case 'N':
+		case 'A':
+			if (parse_u64(optarg, &v) ||
+			    (opt == 'b' && (v < 300 || v > 4000000)) ||
+			    ((opt == 'T' || opt == 'A') && v > 600000) ||
+			    (opt == 'N' && v == 0)) {
+				fprintf(stderr, "sim-serial: bad value for "
+						"option -%c\n", opt);
+				return 2;
+			}
+			if (opt == 'b')
+				lo.baud = (unsigned)v;
+			else if (opt == 'D')
+				lo.drop_at = v;
+			else if (opt == 'T')
+				lo.drop_ms = (int)v;
+			else if (opt == 'C')
+				sim.corrupt_block = v;
+			else if (opt == 'N')
+				sim.nak_every = v;
+			else
+				sim.ack_delay_ms = (int)v;
 			break;
 		case 'M':
 			if (strcmp(optarg, "ymodem") == 0)
@@ -718,29 +752,25 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (open_pty(&master, &slave, pts, sizeof(pts)))
-		return 1;
-	if (sim.link) {
-		if (make_link(sim.link, pts))
-			return 1;
-		strcpy(g_link, sim.link);
-	}
 	stn_diag_init(&d);
-	if (tp_serial_from_fd(master, pts, &sim.line, &d)) {
-		logf_("%s", d.text);
+	if (tp_simline_start(sim.link, &lo, pts, sizeof(pts), &sim.wire, &d)) {
+		logf_("%s: %s", d.where, d.text);
 		return 1;
 	}
+	if (sim.link)
+		strcpy(g_link, sim.link);
+	sim.line = tp_simline_device(sim.wire);
 	printf("pty %s\n", pts);
 	fflush(stdout);
-	logf_("%s mode on %s%s%s", sim.ymodem_mode ? "ymodem" : "console",
-	      pts, sim.link ? " via " : "", sim.link ? sim.link : "");
+	logf_("%s mode on %s%s%s, %u baud%s", sim.ymodem_mode ? "ymodem"
+							       : "console",
+	      pts, sim.link ? " via " : "", sim.link ? sim.link : "", lo.baud,
+	      lo.baud ? "" : " (unpaced)");
 	if (sim.ymodem_mode)
 		serve_ymodem(&sim);
 	else
 		serve_console(&sim);
 	/* Only reached when the line itself failed. */
-	tp_serial_close(sim.line);
-	close(slave);
 	if (g_link[0])
 		unlink(g_link);
 	return 1;
