@@ -29,6 +29,7 @@
 struct stn_journal {
 	sqlite3 *db;
 	char *path;
+	int snapshot; /* inside stn_journal_read_begin .. _end */
 };
 
 /*
@@ -50,6 +51,13 @@ static const char *const migrations[] = {
 	" value TEXT);"
 	"CREATE INDEX fields_key_value ON fields(key, value);"
 	"CREATE INDEX fields_seq ON fields(seq);",
+	/* 1 -> 2: a period export finds its first and last event by time,
+	 * the previous export by type, and `station journal --technician`
+	 * the events of a session, each through an index rather than a scan
+	 * of millions of rows. */
+	"CREATE INDEX events_time ON events(time);"
+	"CREATE INDEX events_session ON events(session);"
+	"CREATE INDEX events_type ON events(type);",
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) ==
 		       STN_JOURNAL_SCHEMA_VERSION,
@@ -59,9 +67,7 @@ _Static_assert(sizeof(migrations) / sizeof(migrations[0]) ==
  * caller gave and the order the body was hashed in.  The fields table has no
  * position column (the schema is as decided), so nothing may renumber its
  * rowids out of order: no VACUUM INTO a reordered copy, no row rewrites. */
-static const char sql_events[] =
-	"SELECT seq, time, type, session, body, prev, hash FROM events"
-	" WHERE time >= ?1 ORDER BY seq";
+#define EVENT_COLUMNS "seq, time, type, session, body, prev, hash"
 static const char sql_fields[] =
 	"SELECT key, value FROM fields WHERE seq = ?1 ORDER BY rowid";
 
@@ -284,12 +290,10 @@ static int key_valid(const char *k)
 
 /* Breaking these is a bug in the caller, not something a user did, hence
  * STN_E_INTERNAL; nothing is written. */
-static int check_event(const struct stn_journal *j, int64_t time,
-		       const char *type, const char *session,
-		       const struct stn_field *fields, size_t nfields,
-		       struct stn_diag *d)
+static int check_event(const char *w, int64_t time, const char *type,
+		       const char *session, const struct stn_field *fields,
+		       size_t nfields, struct stn_diag *d)
 {
-	const char *w = j->path;
 
 	if (time < 0 || time > TIME_MAX)
 		return stn_fail(d, STN_E_INTERNAL, w,
@@ -306,6 +310,10 @@ static int check_event(const struct stn_journal *j, int64_t time,
 		return stn_fail(d, STN_E_INTERNAL, w,
 				"event %s: %zu fields but no array", type,
 				nfields);
+	if (nfields > STN_JOURNAL_FIELDS_MAX)
+		return stn_fail(d, STN_E_INTERNAL, w,
+				"event %s: %zu fields, more than %d", type,
+				nfields, STN_JOURNAL_FIELDS_MAX);
 	for (size_t i = 0; i < nfields; i++) {
 		const char *k = fields[i].key;
 
@@ -327,6 +335,60 @@ static int check_event(const struct stn_journal *j, int64_t time,
 						type, k);
 	}
 	return 0;
+}
+
+/* ---- the encoder, for the report verifier ---- */
+
+int stn_journal_body(uint64_t seq, int64_t time, const char *type,
+		     const char *session, const struct stn_field *fields,
+		     size_t nfields, char **body, size_t *len,
+		     struct stn_diag *d)
+{
+	struct sbuf b = {0};
+	size_t ends[PART_COUNT];
+	int rc;
+
+	if (!body || !len)
+		return stn_fail(d, STN_E_INTERNAL, "journal",
+				"body: nowhere to put it");
+	rc = check_event("event", time, type, session, fields, nfields, d);
+	if (rc)
+		return rc;
+	body_build(&b, seq, time, type, session, fields, nfields, ends);
+	if (b.oom) {
+		free(b.p);
+		return stn_fail(d, STN_E_NOMEM, "event", NULL);
+	}
+	if (b.len > STN_JOURNAL_BODY_MAX) {
+		free(b.p);
+		return stn_fail(d, STN_E_INTERNAL, "event",
+				"event %s: body is %zu bytes, more than %d",
+				type, b.len, STN_JOURNAL_BODY_MAX);
+	}
+	*body = b.p;
+	*len = b.len;
+	return 0;
+}
+
+int stn_journal_hash(const char *prev, const char *body, size_t len,
+		     char hex[65])
+{
+	return chain_hash(prev, body, len, hex);
+}
+
+int stn_journal_is_hash(const char *s)
+{
+	return s && is_hash(s);
+}
+
+int stn_journal_utf8_ok(const char *s)
+{
+	return s && utf8_valid(s);
+}
+
+int stn_journal_key_ok(const char *k)
+{
+	return k && key_valid(k);
 }
 
 /* ---- SQLite plumbing ---- */
@@ -617,7 +679,7 @@ int stn_journal_append(struct stn_journal *j, int64_t time, const char *type,
 	if (!j)
 		return stn_fail(d, STN_E_INTERNAL, "journal",
 				"append: no journal");
-	rc = check_event(j, time, type, session, fields, nfields, d);
+	rc = check_event(j->path, time, type, session, fields, nfields, d);
 	if (rc)
 		return rc;
 	/* IMMEDIATE takes the write lock before reading the last hash, so a
@@ -657,6 +719,12 @@ int stn_journal_append(struct stn_journal *j, int64_t time, const char *type,
 	body_build(&body, seq, time, type, session, fields, nfields, ends);
 	if (body.oom || chain_hash(prev, body.p, body.len, hash) != 0) {
 		rc = nomem(j, d);
+		goto out;
+	}
+	if (body.len > STN_JOURNAL_BODY_MAX) {
+		rc = stn_fail(d, STN_E_INTERNAL, j->path,
+			      "event %s: body would be %zu bytes, more than %d",
+			      type, body.len, STN_JOURNAL_BODY_MAX);
 		goto out;
 	}
 
@@ -811,32 +879,48 @@ static int read_row(struct walker *w, struct row *r, struct stn_diag *d)
 	return read_fields(w, r, d);
 }
 
-/* Walks events with time >= since in seq order, inside one read transaction
- * unless the caller already holds one (verify does; a callback of
- * stn_journal_each that walks again does too). */
-static int walk(struct stn_journal *j, int64_t since, row_fn fn, void *ctx,
-		struct stn_diag *d)
+/* Opens a read transaction unless one is open already (a snapshot, verify,
+ * or a callback of stn_journal_each that reads again).  *began says whether
+ * read_done must close it. */
+static int read_start(struct stn_journal *j, int *began, struct stn_diag *d)
 {
-	struct walker w = {.j = j};
+	int rc;
+
+	*began = 0;
+	if (!sqlite3_get_autocommit(j->db))
+		return 0;
+	rc = exec(j, "BEGIN", "begin read", d);
+	if (rc == 0)
+		*began = 1;
+	return rc;
+}
+
+static int read_done(struct stn_journal *j, int began, int rc,
+		     struct stn_diag *d)
+{
+	if (!began)
+		return rc;
+	if (rc == 0)
+		return exec(j, "COMMIT", "end read", d);
+	rollback(j);
+	return rc;
+}
+
+/* Walks the rows of `ev` (prepared with EVENT_COLUMNS, bound; finalized
+ * here whatever happens), inside one read transaction. */
+static int walk(struct stn_journal *j, sqlite3_stmt *ev, row_fn fn,
+		void *ctx, struct stn_diag *d)
+{
+	struct walker w = {.j = j, .ev = ev};
 	struct row r;
 	int began = 0, rc, s;
 
-	if (sqlite3_get_autocommit(j->db)) {
-		rc = exec(j, "BEGIN", "begin read", d);
-		if (rc)
-			return rc;
-		began = 1;
-	}
-	rc = prepare(j, sql_events, &w.ev, "read events", d);
+	rc = read_start(j, &began, d);
 	if (rc)
 		goto out;
 	rc = prepare(j, sql_fields, &w.fl, "read fields", d);
 	if (rc)
 		goto out;
-	if (sqlite3_bind_int64(w.ev, 1, since) != SQLITE_OK) {
-		rc = db_fail(j, "read events", d);
-		goto out;
-	}
 	while ((s = sqlite3_step(w.ev)) == SQLITE_ROW) {
 		rc = read_row(&w, &r, d);
 		if (rc)
@@ -850,16 +934,30 @@ static int walk(struct stn_journal *j, int64_t since, row_fn fn, void *ctx,
 out:
 	sqlite3_finalize(w.ev);
 	sqlite3_finalize(w.fl);
-	if (began) {
-		if (rc == 0)
-			rc = exec(j, "COMMIT", "end read", d);
-		else
-			rollback(j);
-	}
+	rc = read_done(j, began, rc, d);
 	free(w.fields);
 	free(w.offs);
 	free(w.strs.p);
 	return rc;
+}
+
+/* Prepares `sql` and binds the 64-bit integers a[0..n-1] to ?1..?n. */
+static int prepare_ints(struct stn_journal *j, const char *sql,
+			const int64_t *a, int n, sqlite3_stmt **st,
+			const char *what, struct stn_diag *d)
+{
+	int rc = prepare(j, sql, st, what, d);
+
+	if (rc)
+		return rc;
+	for (int i = 0; i < n; i++)
+		if (sqlite3_bind_int64(*st, i + 1, a[i]) != SQLITE_OK) {
+			rc = db_fail(j, what, d);
+			sqlite3_finalize(*st);
+			*st = NULL;
+			return rc;
+		}
+	return 0;
 }
 
 struct each_ctx {
@@ -879,26 +977,235 @@ int stn_journal_each(struct stn_journal *j, int64_t since,
 		     int (*cb)(void *ctx, const struct stn_event *e),
 		     void *ctx, struct stn_diag *d)
 {
-	struct each_ctx c = {cb, ctx};
+	struct stn_journal_filter f = {.since = since};
 
-	if (!j || !cb)
+	return stn_journal_query(j, &f, cb, ctx, d);
+}
+
+int stn_journal_read_begin(struct stn_journal *j, struct stn_diag *d)
+{
+	int rc;
+
+	if (!j)
 		return stn_fail(d, STN_E_INTERNAL, "journal",
-				"each: no journal or callback");
-	return walk(j, since == 0 ? INT64_MIN : since, each_row, &c, d);
+				"read_begin: no journal");
+	if (j->snapshot || !sqlite3_get_autocommit(j->db))
+		return stn_fail(d, STN_E_INTERNAL, j->path,
+				"read_begin: a transaction is already open");
+	rc = exec(j, "BEGIN", "begin snapshot", d);
+	/* A deferred BEGIN takes its snapshot at the first read: read now, so
+	 * the snapshot is the journal as of this call. */
+	if (rc == 0)
+		rc = exec(j, "SELECT count(*) FROM meta", "begin snapshot", d);
+	if (rc) {
+		rollback(j);
+		return rc;
+	}
+	j->snapshot = 1;
+	return 0;
+}
+
+void stn_journal_read_end(struct stn_journal *j)
+{
+	if (!j || !j->snapshot)
+		return;
+	j->snapshot = 0;
+	/* A read transaction has nothing to commit; ending it cannot lose
+	 * anything, so a failure here is not worth reporting. */
+	rollback(j);
+}
+
+/* One integer (or NULL) from a single-row query with integer binds. */
+static int query_int(struct stn_journal *j, const char *sql,
+		     const int64_t *a, int n, int64_t *out, int *isnull,
+		     const char *what, struct stn_diag *d)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare_ints(j, sql, a, n, &st, what, d);
+
+	if (rc)
+		return rc;
+	*isnull = 1;
+	switch (sqlite3_step(st)) {
+	case SQLITE_ROW:
+		*isnull = sqlite3_column_type(st, 0) == SQLITE_NULL;
+		*out = sqlite3_column_int64(st, 0);
+		break;
+	case SQLITE_DONE:
+		break;
+	default:
+		rc = db_fail(j, what, d);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int stn_journal_span(struct stn_journal *j, int64_t since, int64_t until,
+		     uint64_t *first, uint64_t *last, int *found,
+		     struct stn_diag *d)
+{
+	int64_t a = 0, b = 0;
+	int anull = 1, bnull = 1, began = 0, rc;
+
+	if (!j || !first || !last || !found)
+		return stn_fail(d, STN_E_INTERNAL, "journal",
+				"span: missing argument");
+	*found = 0;
+	rc = read_start(j, &began, d);
+	if (rc == 0)
+		rc = query_int(j, "SELECT min(seq) FROM events WHERE time >= ?1",
+			       &since, 1, &a, &anull, "find period start", d);
+	if (rc == 0 && !anull)
+		rc = query_int(j, "SELECT max(seq) FROM events WHERE time <= ?1",
+			       &until, 1, &b, &bnull, "find period end", d);
+	rc = read_done(j, began, rc, d);
+	if (rc || anull || bnull || a < 1 || b < a)
+		return rc;
+	*first = (uint64_t)a;
+	*last = (uint64_t)b;
+	*found = 1;
+	return 0;
+}
+
+struct one_ctx {
+	struct each_ctx c;
+	int n;
+};
+
+static int one_row(void *ctx, const struct row *r, struct stn_diag *d)
+{
+	struct one_ctx *o = ctx;
+
+	(void)d;
+	o->n++;
+	return o->c.cb(o->c.ctx, &r->ev);
+}
+
+int stn_journal_lookup(struct stn_journal *j, uint64_t seq, const char *type,
+		       int (*cb)(void *ctx, const struct stn_event *e),
+		       void *ctx, int *found, struct stn_diag *d)
+{
+	struct one_ctx o = {{cb, ctx}, 0};
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (!j || !cb || !found || (seq == 0) == (type == NULL) ||
+	    seq > INT64_MAX)
+		return stn_fail(d, STN_E_INTERNAL, "journal",
+				"lookup: give a journal, a callback, and a seq "
+				"or a type");
+	*found = 0;
+	if (seq) {
+		rc = prepare(j, "SELECT " EVENT_COLUMNS " FROM events"
+				" WHERE seq = ?1", &st, "look up event", d);
+		if (rc == 0 &&
+		    sqlite3_bind_int64(st, 1, (sqlite3_int64)seq) != SQLITE_OK)
+			rc = db_fail(j, "look up event", d);
+	} else {
+		/* events_type is (type, seq): this is one index probe. */
+		rc = prepare(j, "SELECT " EVENT_COLUMNS " FROM events"
+				" WHERE type = ?1 ORDER BY seq DESC LIMIT 1",
+			     &st, "look up event", d);
+		if (rc == 0 && sqlite3_bind_text(st, 1, type, -1,
+						 SQLITE_STATIC) != SQLITE_OK)
+			rc = db_fail(j, "look up event", d);
+	}
+	if (rc) {
+		sqlite3_finalize(st);
+		return rc;
+	}
+	rc = walk(j, st, one_row, &o, d);
+	*found = o.n > 0;
+	return rc;
+}
+
+/* Appends " AND " cond to the WHERE clause being built. */
+static void where_and(struct sbuf *q, const char *cond)
+{
+	sb_str(q, " AND ");
+	sb_str(q, cond);
+}
+
+int stn_journal_query(struct stn_journal *j,
+		      const struct stn_journal_filter *f,
+		      int (*cb)(void *ctx, const struct stn_event *e),
+		      void *ctx, struct stn_diag *d)
+{
+	struct each_ctx c = {cb, ctx};
+	struct sbuf q = {0};
+	sqlite3_stmt *st = NULL;
+	const char *text[5];
+	int64_t since, until;
+	int rc, ok = 1;
+
+	if (!j || !f || !cb)
+		return stn_fail(d, STN_E_INTERNAL, "journal",
+				"query: no journal, filter or callback");
+	since = f->since ? f->since : INT64_MIN;
+	until = f->until ? f->until : INT64_MAX;
+	text[0] = f->serial;
+	text[1] = f->bundle;
+	text[2] = f->technician;
+	text[3] = f->session;
+	text[4] = f->type;
+	/* Parameters are numbered so that the ones not used are simply not
+	 * in the statement; values are never pasted into SQL. */
+	sb_str(&q, "SELECT " EVENT_COLUMNS " FROM events WHERE 1");
+	if (f->since || f->until)
+		where_and(&q, "time BETWEEN ?1 AND ?2");
+	if (f->serial)
+		where_and(&q, "seq IN (SELECT seq FROM fields"
+			      " WHERE key = 'serial' AND value = ?3)");
+	if (f->bundle)
+		where_and(&q, "seq IN (SELECT seq FROM fields"
+			      " WHERE key IN ('bundle', 'name') AND value = ?4)");
+	if (f->technician)
+		where_and(&q, "session IN (SELECT e.session FROM fields AS t"
+			      " JOIN events AS e ON e.seq = t.seq"
+			      " WHERE t.key = 'technician' AND t.value = ?5"
+			      " AND e.type = 'session-start')");
+	if (f->session)
+		where_and(&q, "session = ?6");
+	if (f->type)
+		where_and(&q, "type = ?7");
+	sb_str(&q, " ORDER BY seq");
+	if (q.oom)
+		return nomem(j, d);
+	rc = prepare(j, q.p, &st, "query events", d);
+	free(q.p);
+	if (rc)
+		return rc;
+	if (f->since || f->until)
+		ok = sqlite3_bind_int64(st, 1, since) == SQLITE_OK &&
+		     sqlite3_bind_int64(st, 2, until) == SQLITE_OK;
+	for (int i = 0; i < 5 && ok; i++)
+		if (text[i])
+			ok = sqlite3_bind_text(st, i + 3, text[i], -1,
+					       SQLITE_STATIC) == SQLITE_OK;
+	if (!ok) {
+		rc = db_fail(j, "query events", d);
+		sqlite3_finalize(st);
+		return rc;
+	}
+	return walk(j, st, each_row, &c, d);
 }
 
 /* ---- verify ---- */
 
-struct verify_ctx {
+/* The chain check one event at a time, shared by verify (from event 1) and
+ * each_range (from any event, with its predecessor's hash). */
+struct chain_ctx {
 	struct stn_journal *j;
-	uint64_t count;
+	uint64_t next;  /* the seq the next row must have */
+	uint64_t count; /* rows passed */
 	char last[CU_SHA256_HEX_LEN + 1];
 	struct sbuf body;
+	struct each_ctx then; /* called for each row that passed; may be empty */
 };
 
-static int verify_row(void *ctx, const struct row *r, struct stn_diag *d)
+static int chain_row(void *ctx, const struct row *r, struct stn_diag *d)
 {
-	struct verify_ctx *v = ctx;
+	struct chain_ctx *v = ctx;
 	const struct stn_event *e = &r->ev;
 	const char *w = v->j->path;
 	char hash[CU_SHA256_HEX_LEN + 1];
@@ -907,19 +1214,19 @@ static int verify_row(void *ctx, const struct row *r, struct stn_diag *d)
 
 	/* Order matters: a deleted row shows first as a gap, an edited body
 	 * as a bad hash, a rewritten hash at the next event's prev. */
-	if (r->seq < 0 || e->seq != v->count + 1)
+	if (r->seq < 0 || e->seq != v->next)
 		return stn_fail(d, STN_E_CHAINBROKEN, w,
 				"seq gap after %" PRIu64 " (next event is %lld)",
-				v->count, (long long)r->seq);
+				v->next - 1, (long long)r->seq);
 	if (strcmp(e->prev, v->last) != 0) {
-		if (v->count == 0)
+		if (e->seq == 1)
 			return stn_fail(d, STN_E_CHAINBROKEN, w,
 					"event 1: prev is not the chain start "
 					"(64 zeros)");
 		return stn_fail(d, STN_E_CHAINBROKEN, w,
 				"event %" PRIu64 ": prev does not name event "
 				"%" PRIu64,
-				e->seq, v->count);
+				e->seq, e->seq - 1);
 	}
 	if (chain_hash(e->prev, e->body, r->body_len, hash) != 0)
 		return nomem(v->j, d);
@@ -956,8 +1263,9 @@ static int verify_row(void *ctx, const struct row *r, struct stn_diag *d)
 				part == PART_FIELDS ? "" : "es");
 	}
 	v->count++;
+	v->next++;
 	memcpy(v->last, e->hash, sizeof(v->last));
-	return 0;
+	return v->then.cb ? v->then.cb(v->then.ctx, e) : 0;
 }
 
 /* Field rows whose event is gone: what is left when someone deletes the
@@ -993,24 +1301,24 @@ static int verify_orphans(struct stn_journal *j, struct stn_diag *d)
 int stn_journal_verify(struct stn_journal *j, uint64_t *count,
 		       char last_hash[65], struct stn_diag *d)
 {
-	struct verify_ctx v = {.j = j, .last = STN_JOURNAL_GENESIS};
-	int rc;
+	struct chain_ctx v = {.j = j, .next = 1, .last = STN_JOURNAL_GENESIS};
+	sqlite3_stmt *st = NULL;
+	int began = 0, rc;
 
 	if (!j)
 		return stn_fail(d, STN_E_INTERNAL, "journal",
 				"verify: no journal");
 	/* One snapshot for the walk and the orphan check, so an append by
 	 * another process in between cannot look like damage. */
-	rc = exec(j, "BEGIN", "begin verify", d);
-	if (rc)
-		return rc;
-	rc = walk(j, INT64_MIN, verify_row, &v, d);
+	rc = read_start(j, &began, d);
+	if (rc == 0)
+		rc = prepare(j, "SELECT " EVENT_COLUMNS " FROM events"
+				" ORDER BY seq", &st, "read events", d);
+	if (rc == 0)
+		rc = walk(j, st, chain_row, &v, d);
 	if (rc == 0)
 		rc = verify_orphans(j, d);
-	if (rc == 0)
-		rc = exec(j, "COMMIT", "end verify", d);
-	if (rc)
-		rollback(j);
+	rc = read_done(j, began, rc, d);
 	free(v.body.p);
 	if (rc)
 		return rc;
@@ -1019,6 +1327,75 @@ int stn_journal_verify(struct stn_journal *j, uint64_t *count,
 	if (last_hash)
 		memcpy(last_hash, v.last, sizeof(v.last));
 	return 0;
+}
+
+struct hash_ctx {
+	char hash[CU_SHA256_HEX_LEN + 1];
+};
+
+static int take_hash(void *ctx, const struct stn_event *e)
+{
+	struct hash_ctx *h = ctx;
+
+	snprintf(h->hash, sizeof(h->hash), "%s", e->hash);
+	return 0;
+}
+
+int stn_journal_each_range(struct stn_journal *j, uint64_t first,
+			   uint64_t last,
+			   int (*cb)(void *ctx, const struct stn_event *e),
+			   void *ctx, struct stn_diag *d)
+{
+	struct chain_ctx v = {.j = j, .next = first,
+			      .last = STN_JOURNAL_GENESIS, .then = {cb, ctx}};
+	struct hash_ctx before = {""};
+	sqlite3_stmt *st = NULL;
+	int64_t a[2];
+	int began = 0, found = 0, rc;
+
+	if (!j || !cb)
+		return stn_fail(d, STN_E_INTERNAL, "journal",
+				"each_range: no journal or callback");
+	if (first == 0 || first > last || last >= INT64_MAX)
+		return stn_fail(d, STN_E_CHAINBROKEN, j->path,
+				"no events in the range %" PRIu64 "..%" PRIu64,
+				first, last);
+	a[0] = (int64_t)first;
+	a[1] = (int64_t)last;
+	rc = read_start(j, &began, d);
+	if (rc)
+		return rc;
+	if (first > 1) {
+		/* The range's first prev must name the event before it, or a
+		 * rewritten prefix would pass unseen. */
+		rc = stn_journal_lookup(j, first - 1, NULL, take_hash, &before,
+					&found, d);
+		if (rc == 0 && !found)
+			rc = stn_fail(d, STN_E_CHAINBROKEN, j->path,
+				      "seq gap before %" PRIu64 " (event %" PRIu64
+				      " is missing)",
+				      first, first - 1);
+		if (rc == 0 && !is_hash(before.hash))
+			rc = stn_fail(d, STN_E_CHAINBROKEN, j->path,
+				      "event %" PRIu64 ": hash is not a hash",
+				      first - 1);
+		if (rc == 0)
+			memcpy(v.last, before.hash, sizeof(v.last));
+	}
+	if (rc == 0)
+		rc = prepare_ints(j, "SELECT " EVENT_COLUMNS " FROM events"
+				     " WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq",
+				  a, 2, &st, "read events", d);
+	if (rc == 0)
+		rc = walk(j, st, chain_row, &v, d);
+	if (rc == 0 && v.next != last + 1)
+		rc = stn_fail(d, STN_E_CHAINBROKEN, j->path,
+			      "seq gap after %" PRIu64 " (the range ends at "
+			      "%" PRIu64 ")",
+			      v.next - 1, last);
+	rc = read_done(j, began, rc, d);
+	free(v.body.p);
+	return rc;
 }
 
 /* ---- lookups ---- */

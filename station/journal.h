@@ -31,7 +31,13 @@ struct stn_event {
 /* The prev of the first event, and the last hash of an empty journal. */
 #define STN_JOURNAL_GENESIS \
 	"0000000000000000000000000000000000000000000000000000000000000000"
-#define STN_JOURNAL_SCHEMA_VERSION 1
+/* 1: events, fields, meta.  2: indexes on events(time), (session) and
+ * (type) for period exports and filters on a journal of millions. */
+#define STN_JOURNAL_SCHEMA_VERSION 2
+/* Caps on one event, so that every event fits a report (station/report.h):
+ * appending more is refused as STN_E_INTERNAL. */
+#define STN_JOURNAL_FIELDS_MAX 256
+#define STN_JOURNAL_BODY_MAX (256 * 1024) /* bytes of the canonical body */
 
 /*
  * Opens (creating if absent, with mode 0700 for missing directories and 0600
@@ -70,6 +76,96 @@ int stn_journal_append(struct stn_journal *j, int64_t time, const char *type,
 int stn_journal_each(struct stn_journal *j, int64_t since,
 		     int (*cb)(void *ctx, const struct stn_event *e),
 		     void *ctx, struct stn_diag *d);
+
+/*
+ * A consistent snapshot across several reads (an export finds its range,
+ * its predecessor and its events in one).  Between begin and end every
+ * read function sees the journal as it was at begin; appends on j are
+ * refused by SQLite until end.  begin: STN_E_JOURNAL; STN_E_INTERNAL when
+ * a snapshot is already open.  end: NULL or no snapshot is fine.
+ */
+int stn_journal_read_begin(struct stn_journal *j, struct stn_diag *d);
+void stn_journal_read_end(struct stn_journal *j);
+
+/*
+ * The seq range a period covers: *first = the lowest seq whose time is
+ * >= since, *last = the highest seq whose time is <= until.  Everything
+ * between is in the range even if the clock once went back, so a range
+ * is always a contiguous piece of the chain.  *found = 0 (first and last
+ * untouched) when no such pair exists with first <= last.  STN_E_JOURNAL.
+ */
+int stn_journal_span(struct stn_journal *j, int64_t since, int64_t until,
+		     uint64_t *first, uint64_t *last, int *found,
+		     struct stn_diag *d);
+
+/*
+ * Calls cb for events first..last in seq order and checks the chain as it
+ * goes, exactly as stn_journal_verify does for those events: no seq
+ * missing, first's prev is event first-1's hash (the 64 zeros when first
+ * is 1), every prev the previous hash, every hash SHA-256(prev "\n" body)
+ * and every body what the columns and field rows say.  An event reaches
+ * cb only once it has passed.  A range past the last event is
+ * STN_E_CHAINBROKEN ("seq gap"), as is an empty range (first > last or
+ * first == 0).  cb's non-zero return stops the walk and is returned.
+ * STN_E_CHAINBROKEN naming the event, STN_E_JOURNAL, STN_E_NOMEM.
+ */
+int stn_journal_each_range(struct stn_journal *j, uint64_t first,
+			   uint64_t last,
+			   int (*cb)(void *ctx, const struct stn_event *e),
+			   void *ctx, struct stn_diag *d);
+
+/*
+ * Calls cb once with the event numbered seq, or with the newest event of
+ * `type` when seq is 0 (e.g. the last "report-exported").  *found = 0 and
+ * cb is not called when there is none.  The event is not checked against
+ * the chain.  cb's non-zero return is returned.  STN_E_JOURNAL,
+ * STN_E_NOMEM; STN_E_INTERNAL when both or neither of seq and type given.
+ */
+int stn_journal_lookup(struct stn_journal *j, uint64_t seq, const char *type,
+		       int (*cb)(void *ctx, const struct stn_event *e),
+		       void *ctx, int *found, struct stn_diag *d);
+
+/*
+ * What `station journal` can select.  Every member is optional (0 or
+ * NULL) and the ones given must all hold.  Times select by the event's
+ * time, inclusive.  serial: events with field serial = it.  bundle:
+ * events with field bundle = it, or field name = it (a bundle's name).
+ * technician: every event of the sessions whose session-start names this
+ * technician.  session, type: exact.
+ */
+struct stn_journal_filter {
+	int64_t since, until; /* 0 = unbounded */
+	const char *serial, *bundle, *technician, *session, *type;
+};
+
+/* Calls cb for each matching event in seq order, in one snapshot.  cb's
+ * non-zero return stops the walk and is returned.  STN_E_JOURNAL,
+ * STN_E_NOMEM; STN_E_INTERNAL for a NULL filter. */
+int stn_journal_query(struct stn_journal *j,
+		      const struct stn_journal_filter *f,
+		      int (*cb)(void *ctx, const struct stn_event *e),
+		      void *ctx, struct stn_diag *d);
+
+/*
+ * The canonical body of docs/journal.md for these values, malloc'd and
+ * NUL-terminated (*len without the NUL), the one encoder both the journal
+ * and the report verifier use.  The values must obey the rules of
+ * stn_journal_append (else STN_E_INTERNAL naming the rule); STN_E_NOMEM.
+ */
+int stn_journal_body(uint64_t seq, int64_t time, const char *type,
+		     const char *session, const struct stn_field *fields,
+		     size_t nfields, char **body, size_t *len,
+		     struct stn_diag *d);
+/* hex = lowercase hex SHA-256 of prev "\n" body (len bytes of body).
+ * STN_E_NOMEM. */
+int stn_journal_hash(const char *prev, const char *body, size_t len,
+		     char hex[65]);
+/* Whether s is 64 lowercase hex digits (a hash or digest). */
+int stn_journal_is_hash(const char *s);
+/* Whether s is strict UTF-8 (no overlongs, surrogates, or code points
+ * past U+10FFFF) and k a valid field key ([a-z][a-z0-9-]{0,31}). */
+int stn_journal_utf8_ok(const char *s);
+int stn_journal_key_ok(const char *k);
 
 /*
  * Recomputes the whole chain: seq runs 1, 2, 3... without gaps, each prev is

@@ -1,6 +1,12 @@
 /* tests/test_journal.c: the journal's contract: canonical bodies, the hash
- * chain, verification naming the damaged event, lookups and reopening.
- * sqlite3.h is included here only to tamper with a journal from outside. */
+ * chain, verification naming the damaged event, lookups, filters, period
+ * ranges, schema migration, appends that survive SIGKILL, and speed at
+ * 100,000 events.  sqlite3.h is included here only to tamper with a journal
+ * from outside and to fill big journals fast with an independent encoder.
+ *
+ * `test_journal --fill PATH N START STEP` (used by tests/bench_journal.sh)
+ * appends N events to the journal at PATH in one transaction, times START,
+ * START+STEP, ..., and exits. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,11 +16,13 @@
 
 #include <ftw.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -746,7 +754,7 @@ static void open_creates_directory_0700_and_file_0600(void **state)
 	stn_journal_close(j);
 }
 
-static void open_uses_wal_and_schema_version_1(void **state)
+static void open_uses_wal_and_the_current_schema_version(void **state)
 {
 	struct fx *f = *state;
 	sqlite3 *db = NULL;
@@ -765,7 +773,8 @@ static void open_uses_wal_and_schema_version_1(void **state)
 					    -1, &st, NULL),
 			 SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 1);
+	assert_int_equal(sqlite3_column_int(st, 0), STN_JOURNAL_SCHEMA_VERSION);
+	assert_int_equal(STN_JOURNAL_SCHEMA_VERSION, 2);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 }
@@ -812,14 +821,738 @@ static void open_refuses_a_newer_schema_version(void **state)
 	struct stn_diag d = {0};
 
 	tamper(f->path,
-	       "UPDATE meta SET value = 2 WHERE key = 'schema_version'");
+	       "UPDATE meta SET value = 3 WHERE key = 'schema_version'");
 	assert_int_equal(stn_journal_open(f->path, &j, &d), STN_E_JOURNAL);
 	assert_null(j);
-	assert_non_null(strstr(d.text, "schema version 2 is not one this "
-				       "station knows (up to 1)"));
+	assert_non_null(strstr(d.text, "schema version 3 is not one this "
+				       "station knows (up to 2)"));
 }
 
-int main(void)
+/* ---- the range, lookup and filter API ---- */
+
+struct stn_event_copy {
+	uint64_t seq;
+	char hash[65];
+	char type[32];
+};
+
+static int take_one(void *ctx, const struct stn_event *e)
+{
+	struct stn_event_copy *c = ctx;
+
+	c->seq = e->seq;
+	snprintf(c->hash, sizeof(c->hash), "%s", e->hash);
+	snprintf(c->type, sizeof(c->type), "%s", e->type);
+	return 0;
+}
+
+static void span_finds_the_first_and_last_event_of_a_period(void **state)
+{
+	struct fx *f = *state;
+	struct stn_diag d = {0};
+	uint64_t a = 0, b = 0;
+	int found = 0;
+
+	append_many(f->j, 6); /* times T0+60 .. T0+360 */
+	/* The clock went back: event 7 is dated before event 6. */
+	append_ok(f->j, T0 + 100, "t", "S", NULL, 0, 7);
+	assert_int_equal(stn_journal_span(f->j, T0 + 120, T0 + 300, &a, &b,
+					  &found, &d),
+			 0);
+	assert_int_equal(found, 1);
+	assert_int_equal(a, 2);
+	/* The last event dated up to T0+300 is 7: everything between is
+	 * in the range, so it stays one piece of the chain. */
+	assert_int_equal(b, 7);
+	assert_int_equal(stn_journal_span(f->j, T0 + 361, T0 + 999, &a, &b,
+					  &found, &d),
+			 0);
+	assert_int_equal(found, 0);
+	assert_int_equal(stn_journal_span(f->j, T0 + 200, T0 + 90, &a, &b,
+					  &found, &d),
+			 0);
+	assert_int_equal(found, 0);
+}
+
+static int count_events(void *ctx, const struct stn_event *e)
+{
+	(void)e;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static void each_range_checks_the_chain_from_the_event_before(void **state)
+{
+	struct fx *f = *state;
+	struct stn_diag d = {0};
+	char path[160];
+	int n = 0;
+
+	append_many(f->j, 10);
+	assert_int_equal(stn_journal_each_range(f->j, 4, 8, count_events, &n,
+						&d),
+			 0);
+	assert_int_equal(n, 5);
+	/* Past the end, an empty range, a range starting at 0. */
+	stn_diag_init(&d);
+	assert_int_equal(stn_journal_each_range(f->j, 9, 12, count_events, &n,
+						&d),
+			 STN_E_CHAINBROKEN);
+	assert_non_null(strstr(d.text, "seq gap after 10 (the range ends at "
+				       "12)"));
+	stn_diag_init(&d);
+	assert_int_equal(stn_journal_each_range(f->j, 5, 4, count_events, &n,
+						&d),
+			 STN_E_CHAINBROKEN);
+	stn_diag_init(&d);
+	assert_int_equal(stn_journal_each_range(f->j, 0, 4, count_events, &n,
+						&d),
+			 STN_E_CHAINBROKEN);
+
+	/* A rewritten event just before the range shows at its start. */
+	snprintf(path, sizeof(path), "%s", f->path);
+	tamper(path, "UPDATE fields SET value = 'SN-99' WHERE seq = 3 AND "
+		     "key = 'serial';"
+		     "UPDATE events SET body = replace(body, '\"SN-3\"', "
+		     "'\"SN-99\"') WHERE seq = 3;"
+		     "UPDATE events SET hash = sha256hex(prev || char(10) || "
+		     "body) WHERE seq = 3");
+	stn_diag_init(&d);
+	n = 0;
+	assert_int_equal(stn_journal_each_range(f->j, 4, 8, count_events, &n,
+						&d),
+			 STN_E_CHAINBROKEN);
+	assert_non_null(strstr(d.text, "event 4: prev does not name event 3"));
+	assert_int_equal(n, 0);
+	/* Damage inside the range: the events before it were handed out,
+	 * the damaged one was not. */
+	tamper(path, "UPDATE events SET body = replace(body, 'SN-7', 'SN-8')"
+		     " WHERE seq = 7");
+	stn_diag_init(&d);
+	n = 0;
+	assert_int_equal(stn_journal_each_range(f->j, 5, 9, count_events, &n,
+						&d),
+			 STN_E_CHAINBROKEN);
+	assert_non_null(strstr(d.text, "event 7: hash does not match its "
+				       "content"));
+	assert_int_equal(n, 2);
+	/* A deleted event before the range. */
+	tamper(path, "DELETE FROM fields WHERE seq = 1;"
+		     "DELETE FROM events WHERE seq = 1");
+	stn_diag_init(&d);
+	assert_int_equal(stn_journal_each_range(f->j, 2, 3, count_events, &n,
+						&d),
+			 STN_E_CHAINBROKEN);
+	assert_non_null(strstr(d.text, "seq gap before 2 (event 1 is "
+				       "missing)"));
+}
+
+static void lookup_finds_an_event_by_seq_and_the_newest_of_a_type(
+	void **state)
+{
+	struct fx *f = *state;
+	struct stn_diag d = {0};
+	struct stn_event_copy c = {0};
+	int found = -1;
+
+	append_ok(f->j, T0, "report-exported", "S", NULL, 0, 1);
+	append_ok(f->j, T0 + 1, "t", "S", NULL, 0, 2);
+	append_ok(f->j, T0 + 2, "report-exported", "S", NULL, 0, 3);
+	append_ok(f->j, T0 + 3, "t", "S", NULL, 0, 4);
+	assert_int_equal(stn_journal_lookup(f->j, 0, "report-exported",
+					    take_one, &c, &found, &d),
+			 0);
+	assert_int_equal(found, 1);
+	assert_int_equal(c.seq, 3);
+	assert_int_equal(stn_journal_lookup(f->j, 2, NULL, take_one, &c,
+					    &found, &d),
+			 0);
+	assert_int_equal(found, 1);
+	assert_int_equal(c.seq, 2);
+	assert_string_equal(c.type, "t");
+	assert_int_equal(stn_journal_lookup(f->j, 99, NULL, take_one, &c,
+					    &found, &d),
+			 0);
+	assert_int_equal(found, 0);
+	assert_int_equal(stn_journal_lookup(f->j, 0, "none", take_one, &c,
+					    &found, &d),
+			 0);
+	assert_int_equal(found, 0);
+	assert_int_equal(stn_journal_lookup(f->j, 2, "t", take_one, &c,
+					    &found, &d),
+			 STN_E_INTERNAL);
+}
+
+struct seqs {
+	int n;
+	uint64_t v[64];
+};
+
+static int take_seqs(void *ctx, const struct stn_event *e)
+{
+	struct seqs *s = ctx;
+
+	if (s->n < 64)
+		s->v[s->n] = e->seq;
+	s->n++;
+	return 0;
+}
+
+static void query(struct stn_journal *j, const struct stn_journal_filter *q,
+		  const char *want)
+{
+	struct stn_diag d = {0};
+	struct seqs s = {0};
+	char got[256] = "";
+
+	assert_int_equal(stn_journal_query(j, q, take_seqs, &s, &d), 0);
+	for (int i = 0; i < s.n && i < 64; i++)
+		snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%llu",
+			 i ? " " : "", (unsigned long long)s.v[i]);
+	if (strcmp(got, want) != 0)
+		fail_msg("got \"%s\", want \"%s\"", got, want);
+}
+
+static void query_filters_by_time_serial_bundle_technician_session_and_type(
+	void **state)
+{
+	struct fx *f = *state;
+	static const struct stn_field ana[] = {{"command", "push"},
+					       {"technician", "ana"}};
+	static const struct stn_field bo[] = {{"command", "push"},
+					      {"technician", "bo"}};
+	static const struct stn_field i1[] = {{"bundle", "b1"},
+					      {"name", "app"},
+					      {"serial", "SN-1"}};
+	static const struct stn_field i2[] = {{"bundle", "b2"},
+					      {"name", "boot"},
+					      {"serial", "SN-2"}};
+	static const struct stn_field t1[] = {{"technician", "ana"}};
+	struct stn_journal_filter q;
+
+	append_ok(f->j, T0 + 0, "session-start", "S1", ana, 2, 1);
+	append_ok(f->j, T0 + 10, "install-finished", "S1", i1, 3, 2);
+	append_ok(f->j, T0 + 20, "session-start", "S2", bo, 2, 3);
+	append_ok(f->j, T0 + 30, "install-finished", "S2", i2, 3, 4);
+	append_ok(f->j, T0 + 40, "install-finished", "S2", i1, 3, 5);
+	append_ok(f->j, T0 + 50, "session-end", "S1", NULL, 0, 6);
+	/* A technician field on another event type does not make a
+	 * session that technician's. */
+	append_ok(f->j, T0 + 60, "note", "S3", t1, 1, 7);
+
+	memset(&q, 0, sizeof(q));
+	query(f->j, &q, "1 2 3 4 5 6 7");
+	q.since = T0 + 20;
+	q.until = T0 + 40;
+	query(f->j, &q, "3 4 5");
+	memset(&q, 0, sizeof(q));
+	q.serial = "SN-1";
+	query(f->j, &q, "2 5");
+	q.since = T0 + 35;
+	query(f->j, &q, "5");
+	memset(&q, 0, sizeof(q));
+	q.bundle = "b2";
+	query(f->j, &q, "4");
+	q.bundle = "app"; /* a bundle's name */
+	query(f->j, &q, "2 5");
+	memset(&q, 0, sizeof(q));
+	q.technician = "ana";
+	query(f->j, &q, "1 2 6");
+	q.technician = "bo";
+	query(f->j, &q, "3 4 5");
+	q.serial = "SN-1";
+	query(f->j, &q, "5");
+	q.technician = "nobody";
+	query(f->j, &q, "");
+	memset(&q, 0, sizeof(q));
+	q.session = "S2";
+	q.type = "install-finished";
+	query(f->j, &q, "4 5");
+	/* Values are bound, never pasted into SQL. */
+	memset(&q, 0, sizeof(q));
+	q.serial = "SN-1' OR '1'='1";
+	query(f->j, &q, "");
+}
+
+static void append_refuses_more_fields_or_body_than_a_report_can_carry(
+	void **state)
+{
+	struct fx *f = *state;
+	struct stn_field *fl = calloc(STN_JOURNAL_FIELDS_MAX + 1, sizeof(*fl));
+	char (*keys)[16] = calloc(STN_JOURNAL_FIELDS_MAX + 1, 16);
+	char *big = malloc(STN_JOURNAL_BODY_MAX + 1);
+	struct stn_diag d = {0};
+	uint64_t count = 9;
+	char last[65];
+
+	assert_non_null(fl);
+	assert_non_null(keys);
+	assert_non_null(big);
+	for (int i = 0; i <= STN_JOURNAL_FIELDS_MAX; i++) {
+		snprintf(keys[i], 16, "k%d", i);
+		fl[i].key = keys[i];
+		fl[i].value = "v";
+	}
+	assert_int_equal(stn_journal_append(f->j, T0, "t", "S", fl,
+					    STN_JOURNAL_FIELDS_MAX + 1, NULL,
+					    &d),
+			 STN_E_INTERNAL);
+	assert_non_null(strstr(d.text, "257 fields, more than 256"));
+	append_ok(f->j, T0, "t", "S", fl, STN_JOURNAL_FIELDS_MAX, 1);
+	memset(big, 'x', STN_JOURNAL_BODY_MAX);
+	big[STN_JOURNAL_BODY_MAX] = '\0';
+	fl[0].value = big;
+	stn_diag_init(&d);
+	assert_int_equal(stn_journal_append(f->j, T0, "t", "S", fl, 1, NULL,
+					    &d),
+			 STN_E_INTERNAL);
+	assert_non_null(strstr(d.text, "more than 262144"));
+	stn_diag_init(&d);
+	assert_int_equal(stn_journal_verify(f->j, &count, last, &d), 0);
+	assert_int_equal(count, 1);
+	free(fl);
+	free(keys);
+	free(big);
+}
+
+/* ---- schema migration ---- */
+
+static int has_index(const char *path, const char *name)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int n = 0;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT count(*) FROM sqlite_master"
+					    " WHERE type = 'index' AND name = ?1",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+static void a_version_1_journal_is_migrated_and_keeps_its_chain(void **state)
+{
+	struct fx *f = *state;
+	struct stn_diag d = {0};
+	uint64_t count = 0;
+	char last[65], before[65];
+
+	append_many(f->j, 5);
+	assert_int_equal(stn_journal_verify(f->j, &count, before, &d), 0);
+	stn_journal_close(f->j);
+	f->j = NULL;
+	/* What a station of schema 1 left behind. */
+	tamper(f->path, "DROP INDEX events_time; DROP INDEX events_session;"
+			"DROP INDEX events_type;"
+			"UPDATE meta SET value = 1 WHERE key = 'schema_version'");
+	assert_int_equal(has_index(f->path, "events_time"), 0);
+	assert_int_equal(stn_journal_open(f->path, &f->j, &d), 0);
+	assert_int_equal(has_index(f->path, "events_time"), 1);
+	assert_int_equal(has_index(f->path, "events_session"), 1);
+	assert_int_equal(has_index(f->path, "events_type"), 1);
+	assert_int_equal(stn_journal_verify(f->j, &count, last, &d), 0);
+	assert_int_equal(count, 5);
+	assert_string_equal(last, before);
+	append_ok(f->j, T0 + 999, "t", "S", NULL, 0, 6);
+	/* And a second open changes nothing. */
+	stn_journal_close(f->j);
+	f->j = NULL;
+	assert_int_equal(stn_journal_open(f->path, &f->j, &d), 0);
+	assert_int_equal(stn_journal_verify(f->j, &count, last, &d), 0);
+	assert_int_equal(count, 6);
+}
+
+/* ---- durability: SIGKILL at random moments ---- */
+
+/* The child appends events with a counter field and reports each seq on a
+ * pipe only after stn_journal_append returned: those are acknowledged. */
+static void appender(const char *path, int fd, uint64_t start)
+{
+	struct stn_journal *j = NULL;
+	struct stn_diag d = {0};
+	char n[24];
+	struct stn_field fl[] = {{"n", n}, {"pad", "0123456789abcdef"}};
+	uint64_t seq;
+
+	if (stn_journal_open(path, &j, &d) != 0)
+		_exit(2);
+	for (uint64_t i = start;; i++) {
+		snprintf(n, sizeof(n), "%llu", (unsigned long long)i);
+		if (stn_journal_append(j, T0 + (int64_t)i, "tick", "K", fl, 2,
+				       &seq, &d) != 0)
+			_exit(3);
+		if (write(fd, &seq, sizeof(seq)) != (ssize_t)sizeof(seq))
+			_exit(4);
+	}
+}
+
+struct acked {
+	uint64_t *seq;
+	size_t n, cap;
+};
+
+static int check_tick(void *ctx, const struct stn_event *e)
+{
+	int *bad = ctx;
+	char want[24];
+
+	/* Every tick's counter is its own seq here (see below). */
+	snprintf(want, sizeof(want), "%llu", (unsigned long long)e->seq);
+	if (strcmp(e->type, "tick") != 0 || e->nfields != 2 ||
+	    strcmp(e->fields[0].value, want) != 0)
+		(*bad)++;
+	return 0;
+}
+
+static void acknowledged_appends_survive_sigkill_at_random_moments(
+	void **state)
+{
+	struct fx *f = *state;
+	struct stn_diag d = {0};
+	struct acked a = {0};
+	uint64_t count = 0, next = 1;
+	char last[65];
+	int bad = 0, rounds = 25;
+
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	for (int r = 0; r < rounds; r++) {
+		int p[2], st;
+		pid_t pid;
+		uint64_t seq;
+		struct timespec ts;
+
+		assert_int_equal(pipe(p), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			close(p[0]);
+			appender(f->path, p[1], next);
+		}
+		close(p[1]);
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)(1 + rand() % 60) * 1000000L;
+		nanosleep(&ts, NULL);
+		kill(pid, SIGKILL);
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+		while (read(p[0], &seq, sizeof(seq)) == (ssize_t)sizeof(seq)) {
+			if (a.n == a.cap) {
+				a.cap = a.cap ? 2 * a.cap : 1024;
+				a.seq = realloc(a.seq, a.cap * sizeof(*a.seq));
+				assert_non_null(a.seq);
+			}
+			a.seq[a.n++] = seq;
+		}
+		close(p[0]);
+		/* The next child continues the counter from what is in the
+		 * journal (an unacknowledged append may have landed too). */
+		assert_int_equal(stn_journal_verify(f->j, &next, last, &d), 0);
+		next++;
+	}
+	assert_int_equal(stn_journal_verify(f->j, &count, last, &d), 0);
+	/* Every acknowledged event is there, in order, with its content. */
+	assert_true(a.n > 0);
+	for (size_t i = 0; i < a.n; i++) {
+		assert_true(a.seq[i] >= 1 && a.seq[i] <= count);
+		if (i)
+			assert_true(a.seq[i] > a.seq[i - 1]);
+	}
+	assert_int_equal(stn_journal_each(f->j, 0, check_tick, &bad, &d), 0);
+	assert_int_equal(bad, 0);
+	print_message("      %d kills, %zu acknowledged appends, %llu events "
+		      "in the journal\n",
+		      rounds, a.n, (unsigned long long)count);
+	free(a.seq);
+}
+
+/* ---- scale: an independent encoder fills big journals fast ---- */
+
+struct dbuf {
+	char *p;
+	size_t len, cap;
+};
+
+static void db_add(struct dbuf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->p = realloc(b->p, b->cap);
+		if (!b->p)
+			abort();
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void db_str(struct dbuf *b, const char *s)
+{
+	db_add(b, s, strlen(s));
+}
+
+/* docs/journal.md, written again from the document: only '"', '\' and
+ * bytes below 0x20 or 0x7f escaped, always as \u00xx. */
+static void doc_json(struct dbuf *b, const char *s)
+{
+	char esc[8];
+
+	db_add(b, "\"", 1);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)*p;
+			db_add(b, esc, 2);
+		} else if (*p < 0x20 || *p == 0x7f) {
+			snprintf(esc, sizeof(esc), "\\u%04x", *p);
+			db_add(b, esc, 6);
+		} else {
+			db_add(b, (const char *)p, 1);
+		}
+	}
+	db_add(b, "\"", 1);
+}
+
+/* Appends n events to the journal at path in one transaction, times
+ * t0, t0+step, ...: sessions of six events (session-start with a
+ * technician, bundle-verified, install-started, image-written,
+ * install-finished, session-end) over 5000 serials and 20 technicians. */
+static int fill_journal(const char *path, uint64_t n, int64_t t0,
+			int64_t step)
+{
+	struct stn_journal *j = NULL;
+	struct stn_diag d = {0};
+	sqlite3 *db = NULL;
+	sqlite3_stmt *ev = NULL, *fl = NULL, *st = NULL;
+	struct dbuf body = {0};
+	char prev[65] = STN_JOURNAL_GENESIS, hash[65], ts[CU_TIME_LEN + 1];
+	char num[32], sess[40], tech[32], serial[32], bundle[65], seqs[24];
+	uint64_t seq = 1;
+	uint8_t md[CU_SHA256_LEN];
+
+	/* The schema comes from the station itself. */
+	if (stn_journal_open(path, &j, &d) != 0) {
+		fprintf(stderr, "fill: %s\n", d.text);
+		return -1;
+	}
+	stn_journal_close(j);
+	if (sqlite3_open(path, &db) != SQLITE_OK ||
+	    sqlite3_exec(db, "PRAGMA synchronous=OFF; BEGIN IMMEDIATE", NULL,
+			 NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT seq, hash FROM events ORDER BY seq"
+				   " DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		seq = (uint64_t)sqlite3_column_int64(st, 0) + 1;
+		snprintf(prev, sizeof(prev), "%s",
+			 (const char *)sqlite3_column_text(st, 1));
+	}
+	sqlite3_finalize(st);
+	if (sqlite3_prepare_v2(db, "INSERT INTO events(seq, time, type,"
+				   " session, body, prev, hash)"
+				   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+			       -1, &ev, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "INSERT INTO fields(seq, key, value)"
+				   " VALUES(?1, ?2, ?3)",
+			       -1, &fl, NULL) != SQLITE_OK)
+		goto fail;
+	for (uint64_t i = 0; i < n; i++, seq++) {
+		uint64_t s = seq / 6, k = seq % 6;
+		int64_t t = t0 + (int64_t)i * step;
+		static const char *const types[6] = {
+			"session-start", "bundle-verified", "install-started",
+			"image-written", "install-finished", "session-end"};
+		struct stn_field f[6];
+		size_t nf = 0;
+
+		snprintf(sess, sizeof(sess), "fill-%llu", (unsigned long long)s);
+		snprintf(tech, sizeof(tech), "tech-%llu",
+			 (unsigned long long)(s % 20));
+		snprintf(serial, sizeof(serial), "SN-%llu",
+			 (unsigned long long)(s % 5000));
+		snprintf(seqs, sizeof(seqs), "%llu", (unsigned long long)s);
+		cu_sha256(sess, strlen(sess), md);
+		cu_hex(md, sizeof(md), bundle);
+		switch (k) {
+		case 0:
+			f[nf++] = (struct stn_field){"command", "push"};
+			f[nf++] = (struct stn_field){"technician", tech};
+			break;
+		case 5:
+			f[nf++] = (struct stn_field){"result", "ok"};
+			break;
+		default:
+			f[nf++] = (struct stn_field){"bundle", bundle};
+			f[nf++] = (struct stn_field){"name", "tx200-app"};
+			f[nf++] = (struct stn_field){"sequence", seqs};
+			if (k >= 2)
+				f[nf++] = (struct stn_field){"serial", serial};
+		}
+		body.len = 0;
+		snprintf(num, sizeof(num), "{\"seq\":%llu",
+			 (unsigned long long)seq);
+		db_str(&body, num);
+		cu_time_format(t, ts);
+		db_str(&body, ",\"time\":\"");
+		db_str(&body, ts);
+		db_str(&body, "\",\"type\":");
+		doc_json(&body, types[k]);
+		db_str(&body, ",\"session\":");
+		doc_json(&body, sess);
+		db_str(&body, ",\"fields\":{");
+		for (size_t m = 0; m < nf; m++) {
+			if (m)
+				db_str(&body, ",");
+			doc_json(&body, f[m].key);
+			db_str(&body, ":");
+			doc_json(&body, f[m].value);
+		}
+		db_str(&body, "}}");
+		{
+			size_t pl = strlen(prev);
+			char *m = malloc(pl + 1 + body.len);
+
+			if (!m)
+				goto fail;
+			memcpy(m, prev, pl);
+			m[pl] = '\n';
+			memcpy(m + pl + 1, body.p, body.len);
+			cu_sha256(m, pl + 1 + body.len, md);
+			free(m);
+		}
+		cu_hex(md, sizeof(md), hash);
+		sqlite3_reset(ev);
+		sqlite3_bind_int64(ev, 1, (sqlite3_int64)seq);
+		sqlite3_bind_int64(ev, 2, t);
+		sqlite3_bind_text(ev, 3, types[k], -1, SQLITE_STATIC);
+		sqlite3_bind_text(ev, 4, sess, -1, SQLITE_STATIC);
+		sqlite3_bind_text(ev, 5, body.p, (int)body.len, SQLITE_STATIC);
+		sqlite3_bind_text(ev, 6, prev, -1, SQLITE_STATIC);
+		sqlite3_bind_text(ev, 7, hash, -1, SQLITE_STATIC);
+		if (sqlite3_step(ev) != SQLITE_DONE)
+			goto fail;
+		for (size_t m = 0; m < nf; m++) {
+			sqlite3_reset(fl);
+			sqlite3_bind_int64(fl, 1, (sqlite3_int64)seq);
+			sqlite3_bind_text(fl, 2, f[m].key, -1, SQLITE_STATIC);
+			sqlite3_bind_text(fl, 3, f[m].value, -1, SQLITE_STATIC);
+			if (sqlite3_step(fl) != SQLITE_DONE)
+				goto fail;
+		}
+		memcpy(prev, hash, sizeof(prev));
+	}
+	sqlite3_finalize(ev);
+	sqlite3_finalize(fl);
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_close(db);
+	free(body.p);
+	return 0;
+fail:
+	fprintf(stderr, "fill: %s\n", sqlite3_errmsg(db));
+	sqlite3_finalize(ev);
+	sqlite3_finalize(fl);
+	sqlite3_close(db);
+	free(body.p);
+	return -1;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) +
+	       (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Fails when an operation took longer than its bound; the bounds are
+ * several times what a 2-core CI machine takes, so this catches a lost
+ * index (a full scan is 10-100x slower), not a slow disk day. */
+static void within(const char *what, const struct timespec *t0, double max)
+{
+	double s = seconds_since(t0);
+
+	print_message("      %-44s %8.3f s (bound %.1f s)\n", what, s, max);
+	if (s > max)
+		fail_msg("%s took %.3f s, more than %.1f s", what, s, max);
+}
+
+#define SCALE_EVENTS 100000
+#define SCALE_STEP 9 /* seconds: 9600 events a day, 10.4 days */
+
+static void a_journal_of_100000_events_stays_fast_to_append_filter_and_range(
+	void **state)
+{
+	struct fx *f = *state;
+	struct stn_diag d = {0};
+	struct stn_journal_filter q = {0};
+	struct timespec t0;
+	uint64_t a = 0, b = 0, count = 0;
+	int64_t end = T0 + (int64_t)SCALE_EVENTS * SCALE_STEP;
+	char last[65];
+	int found = 0, n = 0;
+
+	stn_journal_close(f->j);
+	f->j = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(fill_journal(f->path, SCALE_EVENTS, T0, SCALE_STEP),
+			 0);
+	within("fill 100000 events (one transaction)", &t0, 60);
+	assert_int_equal(stn_journal_open(f->path, &f->j, &d), 0);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < 20; i++)
+		append_ok(f->j, end + i, "t", "S", NULL, 0,
+			  SCALE_EVENTS + 1 + (uint64_t)i);
+	within("20 durable appends at 100000 events", &t0, 5);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(stn_journal_span(f->j, end - 86400, end - 1, &a, &b,
+					  &found, &d),
+			 0);
+	within("find the last day's range", &t0, 0.5);
+	assert_int_equal(found, 1);
+	assert_int_equal(b, SCALE_EVENTS);
+	assert_int_equal(b - a + 1, 86400 / SCALE_STEP);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(stn_journal_each_range(f->j, a, b, count_events, &n,
+						&d),
+			 0);
+	within("walk and check a day (9600 events)", &t0, 5);
+	assert_int_equal(n, 86400 / SCALE_STEP);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	n = 0;
+	q.serial = "SN-42";
+	assert_int_equal(stn_journal_query(f->j, &q, count_events, &n, &d), 0);
+	within("events of one serial", &t0, 0.5);
+	/* Sessions 42, 5042, 10042, 15042 (16667 in all) x 3 events. */
+	assert_int_equal(n, 12);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	n = 0;
+	memset(&q, 0, sizeof(q));
+	q.technician = "tech-7";
+	q.since = end - 86400;
+	assert_int_equal(stn_journal_query(f->j, &q, count_events, &n, &d), 0);
+	within("one technician's events of a day", &t0, 2);
+	assert_true(n > 0);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(stn_journal_verify(f->j, &count, last, &d), 0);
+	within("verify the whole chain (100020 events)", &t0, 30);
+	assert_int_equal(count, SCALE_EVENTS + 20);
+}
+
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -841,12 +1574,34 @@ int main(void)
 		T(format_prints_one_line_and_quotes_hostile_values),
 		T(format_truncates_at_a_utf8_boundary),
 		T(open_creates_directory_0700_and_file_0600),
-		T(open_uses_wal_and_schema_version_1),
+		T(open_uses_wal_and_the_current_schema_version),
 		T(open_refuses_a_file_that_is_not_a_database),
 		T(open_refuses_a_path_under_a_file),
 		T(open_refuses_a_newer_schema_version),
+		T(span_finds_the_first_and_last_event_of_a_period),
+		T(each_range_checks_the_chain_from_the_event_before),
+		T(lookup_finds_an_event_by_seq_and_the_newest_of_a_type),
+		T(query_filters_by_time_serial_bundle_technician_session_and_type),
+		T(append_refuses_more_fields_or_body_than_a_report_can_carry),
+		T(a_version_1_journal_is_migrated_and_keeps_its_chain),
+		T(acknowledged_appends_survive_sigkill_at_random_moments),
+		T(a_journal_of_100000_events_stays_fast_to_append_filter_and_range),
 #undef T
 	};
+
+	if (argc == 6 && strcmp(argv[1], "--fill") == 0) {
+		char *e1, *e2, *e3;
+		unsigned long long n = strtoull(argv[3], &e1, 10);
+		long long start = strtoll(argv[4], &e2, 10);
+		long long step = strtoll(argv[5], &e3, 10);
+
+		if (*e1 || *e2 || *e3 || n == 0) {
+			fprintf(stderr, "usage: test_journal --fill PATH N "
+					"START STEP\n");
+			return 2;
+		}
+		return fill_journal(argv[2], n, start, step) ? 1 : 0;
+	}
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
