@@ -1,15 +1,19 @@
 /* media/stage.c: two-phase, one-pass copy-and-hash of a bundle into private
- * staging.  All opens are relative to the bundle directory's descriptor,
- * held from the first phase to the last, with O_NOFOLLOW, so a symlink or a
- * directory swapped on the media cannot redirect a read. */
+ * staging.  All opens are relative to a directory descriptor held from the
+ * first phase to the last, with O_NOFOLLOW, so a symlink or a directory
+ * swapped on the media cannot redirect a read.  Names are checked before
+ * anything is opened; counts and sizes are capped before anything is
+ * copied, so a hostile stick costs at most a few MiB of phase one. */
 #include "media/stage.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -21,6 +25,8 @@
 #include "station/error.h"
 
 #define COPY_CHUNK (1 << 20) /* large sequential reads; memory stays flat */
+#define SPARE_BYTES (4 << 20) /* left free in staging beyond a bundle */
+#define NAME_CAP 96 /* longer names cannot be ours: labels are 32 at most */
 
 struct staged_file {
 	char name[CU_FILE_NAME_MAX + 1];
@@ -30,9 +36,15 @@ struct staged_file {
 };
 
 struct md_stage {
-	char dir[3072]; /* short enough that dir/name always fits a path */
+	char root[3072]; /* the staging root, for keep */
+	char dir[3072];  /* short enough that dir/sub/name always fits */
 	char src[3072];
 	int src_dirfd, dst_dirfd;
+	struct md_io io;
+	uint64_t small_total; /* bytes phase one copied */
+	int images_tried;     /* md_stage_images ran (it runs once) */
+	int spoiled;          /* a copy failed part-way: use nothing */
+	int kept;
 	struct cu_manifest *manifest;
 	struct staged_file files[CU_MAX_IMAGES];
 	size_t nfiles;
@@ -46,6 +58,10 @@ static int stage_measure(void *ctx, const char *dir, const char *file,
 	const struct md_stage *s = ctx;
 
 	(void)expect_size;
+	if (s->spoiled)
+		return stn_fail(d, STN_E_IO, s->src,
+				"staging failed part-way; nothing staged is "
+				"used");
 	for (size_t i = 0; i < s->nfiles; i++) {
 		const struct staged_file *f = &s->files[i];
 		if (strcmp(f->name, file) != 0)
@@ -60,160 +76,595 @@ static int stage_measure(void *ctx, const char *dir, const char *file,
 	return stn_fail(d, STN_E_IMAGE, dir, "%s was not staged", file);
 }
 
-/* Copies from an open source descriptor into the staging directory as
- * `name`, hashing when h is given, reading at most `cap` bytes (plus one,
- * so a file growing under us is caught).  The copy is made read-only. */
-static int copy_fd(struct md_stage *s, int in, const char *src_path,
-		   const char *name, uint64_t cap, struct cu_sha256 *h,
-		   uint8_t *buf, const struct md_progress *prog,
-		   uint64_t *copied, struct stn_diag *d)
+static ssize_t media_read(const struct md_stage *s, int fd, void *buf,
+			  size_t len)
 {
-	char dst[4096];
-	uint64_t total = 0;
-	int out, rc = 0;
+	if (s->io.read)
+		return s->io.read(s->io.ctx, fd, buf, len);
+	return read(fd, buf, len);
+}
 
-	snprintf(dst, sizeof(dst), "%s/%s", s->dir, name);
-	out = openat(s->dst_dirfd, name,
+/* ---- hashing beside the copy ------------------------------------------ */
+
+/* One worker hashes chunk k while the caller writes chunk k and reads
+ * chunk k+1 into the other buffer: SHA-256 and the I/O overlap, and the
+ * bytes hashed are exactly the bytes written.  Without a thread (creation
+ * failed) it hashes inline; the result is the same. */
+struct hasher {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct cu_sha256 *h;
+	const uint8_t *data;
+	size_t len;
+	int busy, quit, running;
+};
+
+static void *hasher_main(void *arg)
+{
+	struct hasher *hs = arg;
+
+	pthread_mutex_lock(&hs->mu);
+	for (;;) {
+		while (!hs->busy && !hs->quit)
+			pthread_cond_wait(&hs->cv, &hs->mu);
+		if (!hs->busy)
+			break;
+		pthread_mutex_unlock(&hs->mu);
+		cu_sha256_update(hs->h, hs->data, hs->len);
+		pthread_mutex_lock(&hs->mu);
+		hs->busy = 0;
+		pthread_cond_broadcast(&hs->cv);
+	}
+	pthread_mutex_unlock(&hs->mu);
+	return NULL;
+}
+
+static void hasher_start(struct hasher *hs, struct cu_sha256 *h)
+{
+	memset(hs, 0, sizeof(*hs));
+	hs->h = h;
+	if (pthread_mutex_init(&hs->mu, NULL) != 0)
+		return;
+	if (pthread_cond_init(&hs->cv, NULL) != 0) {
+		pthread_mutex_destroy(&hs->mu);
+		return;
+	}
+	hs->running = pthread_create(&hs->thread, NULL, hasher_main, hs) == 0;
+	if (!hs->running) {
+		pthread_cond_destroy(&hs->cv);
+		pthread_mutex_destroy(&hs->mu);
+	}
+}
+
+/* Returns when the last chunk handed over has been hashed. */
+static void hasher_wait(struct hasher *hs)
+{
+	if (!hs->running)
+		return;
+	pthread_mutex_lock(&hs->mu);
+	while (hs->busy)
+		pthread_cond_wait(&hs->cv, &hs->mu);
+	pthread_mutex_unlock(&hs->mu);
+}
+
+static void hasher_submit(struct hasher *hs, const uint8_t *data, size_t len)
+{
+	if (!hs->running) {
+		cu_sha256_update(hs->h, data, len);
+		return;
+	}
+	pthread_mutex_lock(&hs->mu);
+	while (hs->busy)
+		pthread_cond_wait(&hs->cv, &hs->mu);
+	hs->data = data;
+	hs->len = len;
+	hs->busy = 1;
+	pthread_cond_broadcast(&hs->cv);
+	pthread_mutex_unlock(&hs->mu);
+}
+
+static void hasher_stop(struct hasher *hs)
+{
+	if (!hs->running)
+		return;
+	pthread_mutex_lock(&hs->mu);
+	while (hs->busy)
+		pthread_cond_wait(&hs->cv, &hs->mu);
+	hs->quit = 1;
+	pthread_cond_broadcast(&hs->cv);
+	pthread_mutex_unlock(&hs->mu);
+	pthread_join(hs->thread, NULL);
+	pthread_cond_destroy(&hs->cv);
+	pthread_mutex_destroy(&hs->mu);
+	hs->running = 0;
+}
+
+/* ---- copying ----------------------------------------------------------- */
+
+/* A file to copy: where it is read from and written to, and how it is
+ * named in messages ("bundle/custody/01.rec" on the media side). */
+struct copy_job {
+	int src_dirfd, dst_dirfd;
+	const char *name;  /* in both directories */
+	const char *shown; /* media path */
+	const char *dest;  /* staged path */
+};
+
+/* Copies from an open source descriptor, hashing when hs is given, reading
+ * at most `cap` bytes (a file growing under us is caught), from bufs[0]
+ * and bufs[1] in turn.  The copy is made read-only. */
+static int copy_fd(struct md_stage *s, int in, const struct copy_job *j,
+		   uint64_t cap, struct hasher *hs, uint8_t *bufs[2],
+		   const struct md_progress *prog, uint64_t *copied,
+		   struct stn_diag *d)
+{
+	uint64_t total = 0;
+	int out, rc = 0, cur = 0;
+
+	out = openat(j->dst_dirfd, j->name,
 		     O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
 		     0600);
 	if (out < 0)
-		return stn_fail(d, STN_E_IO, dst, "cannot create in staging: %s",
+		return stn_fail(d, STN_E_IO, j->dest,
+				"cannot create in staging: %s",
 				strerror(errno));
 	for (;;) {
-		ssize_t got = read(in, buf, COPY_CHUNK);
+		uint8_t *buf = bufs[cur];
+		ssize_t got = media_read(s, in, buf, COPY_CHUNK);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0) {
-			rc = stn_fail(d, STN_E_IO, src_path,
-				      "read error on media: %s (media pulled?)",
+			rc = stn_fail(d, STN_E_IO, j->shown,
+				      "read error on media after %llu bytes: "
+				      "%s (media pulled or damaged?)",
+				      (unsigned long long)total,
 				      strerror(errno));
 			goto out;
 		}
 		if (got == 0)
 			break;
-		if (total + (uint64_t)got > cap) {
-			rc = stn_fail(d, STN_E_TOOBIG, src_path,
+		if ((uint64_t)got > cap - total) {
+			rc = stn_fail(d, STN_E_TOOBIG, j->shown,
 				      "grew past %llu bytes while being copied",
 				      (unsigned long long)cap);
 			goto out;
 		}
+		if (hs)
+			hasher_submit(hs, buf, (size_t)got);
 		for (ssize_t off = 0; off < got;) {
 			ssize_t w = write(out, buf + off, (size_t)(got - off));
 			if (w < 0 && errno == EINTR)
 				continue;
 			if (w < 0) {
-				rc = stn_fail(d, STN_E_IO, dst,
+				rc = stn_fail(d, STN_E_IO, j->dest,
 					      "write to staging: %s",
 					      strerror(errno));
 				goto out;
 			}
 			off += w;
 		}
-		if (h)
-			cu_sha256_update(h, buf, (size_t)got);
 		total += (uint64_t)got;
 		if (prog && prog->update)
-			prog->update(prog->ctx, name, total, cap);
+			prog->update(prog->ctx, j->name, total, cap);
+		if (hs && hs->running)
+			cur ^= 1; /* the worker may still read this one */
 	}
 	/* No fsync: a staged copy lives for one session and is made again
 	 * after a crash; its integrity comes from the hash taken here, and
 	 * the push hashes the bytes again before and as they are sent. */
 	if (fchmod(out, 0400) != 0) {
-		rc = stn_fail(d, STN_E_IO, dst, "chmod: %s", strerror(errno));
+		rc = stn_fail(d, STN_E_IO, j->dest, "chmod: %s",
+			      strerror(errno));
 		goto out;
 	}
 	*copied = total;
 out:
+	if (hs)
+		hasher_wait(hs); /* the caller may reuse or free the buffers */
 	if (close(out) != 0 && rc == 0)
-		rc = stn_fail(d, STN_E_IO, dst, "close in staging: %s",
+		rc = stn_fail(d, STN_E_IO, j->dest, "close in staging: %s",
 			      strerror(errno));
 	return rc;
 }
 
-/* Opens name in the bundle directory safely.  Returns the fd or a negative
- * code with d filled (`bad_code` for what the media got wrong); `st`
- * receives the file's status. */
-static int open_source(const struct md_stage *s, const char *name,
+/* Opens a file in a media directory safely.  Returns the fd or a negative
+ * code with d filled (`bad_code` for what the media got wrong); *absent is
+ * set (when not NULL) if the file simply does not exist. */
+static int open_source(int dirfd, const char *name, const char *shown,
 		       struct stat *st, int bad_code, const char *missing,
-		       struct stn_diag *d)
+		       int *absent, struct stn_diag *d)
 {
-	char path[4096];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/%s", s->src, name);
+	if (absent)
+		*absent = 0;
 	/* O_NONBLOCK: opening a FIFO planted on the media must not hang. */
-	fd = openat(s->src_dirfd, name,
-		    O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno == ELOOP)
-			return stn_fail(d, bad_code, path,
+			return stn_fail(d, bad_code, shown,
 					"is a symbolic link");
-		if (errno == ENOENT)
-			return stn_fail(d, bad_code, path, "%s", missing);
-		return stn_fail(d, STN_E_IO, path, "cannot open: %s",
+		if (errno == ENOENT) {
+			if (absent)
+				*absent = 1;
+			return stn_fail(d, bad_code, shown, "%s", missing);
+		}
+		return stn_fail(d, STN_E_IO, shown, "cannot open: %s",
 				strerror(errno));
 	}
 	if (fstat(fd, st) != 0) {
+		int err = errno;
 		close(fd);
-		return stn_fail(d, STN_E_IO, path, "stat: %s", strerror(errno));
+		return stn_fail(d, STN_E_IO, shown, "stat: %s", strerror(err));
 	}
 	if (!S_ISREG(st->st_mode)) {
 		close(fd);
-		return stn_fail(d, bad_code, path,
+		return stn_fail(d, bad_code, shown,
 				"not a regular file (device, FIFO or "
 				"directory)");
 	}
 	return fd;
 }
 
-/* Copies a small file (manifest, .sig, .pem) whole; returns bytes copied
- * through *n. */
-static int copy_small(struct md_stage *s, const char *name, int bad_code,
-		      const char *missing, uint8_t *buf, uint64_t *n,
+/* Copies a small file whole, counting it against MD_SMALL_TOTAL_MAX. */
+static int copy_small(struct md_stage *s, const struct copy_job *j,
+		      const char *missing, int *absent, uint8_t *bufs[2],
 		      struct stn_diag *d)
 {
-	char path[4096];
 	struct stat st;
+	uint64_t n = 0;
 	int fd, rc;
 
-	fd = open_source(s, name, &st, bad_code, missing, d);
+	fd = open_source(j->src_dirfd, j->name, j->shown, &st, STN_E_UNSAFE,
+			 missing, absent, d);
 	if (fd < 0)
 		return fd;
-	snprintf(path, sizeof(path), "%s/%s", s->src, name);
 	if (st.st_size > MD_SIDECAR_MAX) {
 		close(fd);
-		return stn_fail(d, STN_E_TOOBIG, path,
+		return stn_fail(d, STN_E_TOOBIG, j->shown,
 				"%lld bytes, over the %d byte cap",
 				(long long)st.st_size, MD_SIDECAR_MAX);
 	}
-	rc = copy_fd(s, fd, path, name, MD_SIDECAR_MAX, NULL, buf, NULL, n, d);
+	if (s->small_total + (uint64_t)st.st_size > MD_SMALL_TOTAL_MAX) {
+		close(fd);
+		return stn_fail(d, STN_E_TOOBIG, j->shown,
+				"the bundle's manifest, signatures, records, "
+				"tokens and CRLs together exceed %d bytes",
+				MD_SMALL_TOTAL_MAX);
+	}
+	rc = copy_fd(s, fd, j, MD_SIDECAR_MAX, NULL, bufs, NULL, &n, d);
 	close(fd);
+	if (rc == 0)
+		s->small_total += n;
 	return rc;
 }
 
-/* Is this a signature of the manifest: manifest.sig or manifest.LABEL.sig
- * with LABEL as formats §1 defines it? */
-static int is_manifest_sig(const char *name)
-{
-	size_t len = strlen(name), l;
-	char label[40];
+/* ---- names ------------------------------------------------------------- */
 
-	/* "manifest.sig" is 12 characters; "manifest." LABEL ".sig" is 13
-	 * plus the label. */
-	if (strncmp(name, "manifest.", 9) != 0 || len < 12 ||
-	    strcmp(name + len - 4, ".sig") != 0)
+/* A label as formats §1 defines it: [a-z0-9][a-z0-9-]{0,31}. */
+static int is_label(const char *str, size_t len)
+{
+	if (len < 1 || len > 32 || str[0] == '-')
 		return 0;
-	if (len == 12)
-		return 1;
-	if (len < 14)
-		return 0;
-	l = len - 13;
-	if (l > 32 || name[9 + l] != '.')
-		return 0;
-	memcpy(label, name + 9, l);
-	label[l] = '\0';
-	return cu_chars_in(label, "a-z0-9-") && label[0] != '-';
+	for (size_t i = 0; i < len; i++) {
+		char c = str[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '-'))
+			return 0;
+	}
+	return 1;
 }
+
+/* Does name end in suffix, with a non-empty stem?  Returns the stem's
+ * length, or 0. */
+static size_t stem_len(const char *name, const char *suffix)
+{
+	size_t n = strlen(name), k = strlen(suffix);
+
+	if (n <= k || strcmp(name + n - k, suffix) != 0)
+		return 0;
+	return n - k;
+}
+
+static int is_manifest_name(const char *name)
+{
+	return strcmp(name, "manifest") == 0;
+}
+
+/* custody/NN.rec: NN two or more digits (formats §4); at most eight keeps
+ * names short, and MD_MAX_CUSTODY bounds the index far below that. */
+static int is_custody_name(const char *name)
+{
+	size_t n = stem_len(name, ".rec");
+
+	if (n < 2 || n > 8)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (name[i] < '0' || name[i] > '9')
+			return 0;
+	return 1;
+}
+
+static int is_token_name(const char *name)
+{
+	size_t n = stem_len(name, ".tok");
+	return n && is_label(name, n);
+}
+
+static int is_crl_name(const char *name)
+{
+	size_t n = stem_len(name, ".pem");
+	return n && is_label(name, n);
+}
+
+/*
+ * Is name a detached signature of a file `is_primary` accepts: F.sig or
+ * F.LABEL.sig (formats §2)?  Writes F into primary.
+ */
+static int sig_of(const char *name, int (*is_primary)(const char *),
+		  char primary[NAME_CAP])
+{
+	size_t n = stem_len(name, ".sig");
+	const char *dot;
+
+	if (!n || n >= NAME_CAP)
+		return 0;
+	memcpy(primary, name, n);
+	primary[n] = '\0';
+	if (is_primary(primary))
+		return 1;
+	dot = strrchr(primary, '.');
+	if (!dot || !is_label(dot + 1, strlen(dot + 1)))
+		return 0;
+	primary[dot - primary] = '\0';
+	return is_primary(primary);
+}
+
+/* ---- one directory of signed files -------------------------------------- */
+
+struct dir_rule {
+	const char *sub;  /* "" for the bundle directory itself */
+	const char *what; /* "custody record", in messages */
+	int (*is_primary)(const char *name);
+	size_t max_primary;
+	size_t max_sigs; /* per primary; 0: files carry no signatures */
+	int primary_done; /* copied already (the manifest) */
+};
+
+struct entry {
+	char name[NAME_CAP];
+	char primary[NAME_CAP]; /* "" for a primary itself */
+};
+
+static int cmp_entries(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+	return strcmp(x->name, y->name);
+}
+
+static int has_primary(const struct entry *e, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!e[i].primary[0] && strcmp(e[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Lists dirfd (shown as `shown`), keeping the primaries and signatures the
+ * rule accepts, capped.  Entries other than those are ignored; a readdir
+ * error (media pulled) is STN_E_IO.
+ */
+static int list_dir(int dirfd, const char *shown, const struct dir_rule *r,
+		    struct entry **out, size_t *nout, struct stn_diag *d)
+{
+	size_t max_sigs = r->max_primary * r->max_sigs;
+	size_t cap = (r->primary_done ? 0 : r->max_primary) + max_sigs;
+	size_t n = 0, nprimary = 0, nsigs = 0, seen = 0;
+	struct entry *e = calloc(cap, sizeof(*e));
+	struct dirent *de;
+	DIR *dh = NULL;
+	int fd, rc = 0;
+
+	if (!e)
+		return stn_fail(d, STN_E_NOMEM, shown, "listing");
+	fd = dup(dirfd);
+	if (fd < 0 || !(dh = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		free(e);
+		return stn_fail(d, STN_E_IO, shown, "cannot list: %s",
+				strerror(errno));
+	}
+	rewinddir(dh);
+	for (;;) {
+		char primary[NAME_CAP];
+		int is_sig = 0;
+
+		errno = 0;
+		if (!(de = readdir(dh))) {
+			if (errno)
+				rc = stn_fail(d, STN_E_IO, shown,
+					      "cannot list: %s (media pulled "
+					      "or damaged?)",
+					      strerror(errno));
+			break;
+		}
+		if (++seen > MD_DIR_ENTRIES_MAX) {
+			rc = stn_fail(d, STN_E_TOOBIG, shown,
+				      "more than %d entries in one directory",
+				      MD_DIR_ENTRIES_MAX);
+			break;
+		}
+		if (strlen(de->d_name) >= NAME_CAP)
+			continue;
+		if (r->is_primary(de->d_name)) {
+			if (r->primary_done)
+				continue;
+			if (++nprimary > r->max_primary) {
+				rc = stn_fail(d, STN_E_TOOBIG, shown,
+					      "more than %zu %s files",
+					      r->max_primary, r->what);
+				break;
+			}
+			primary[0] = '\0';
+		} else if (r->max_sigs &&
+			   sig_of(de->d_name, r->is_primary, primary)) {
+			if (++nsigs > max_sigs) {
+				rc = stn_fail(d, STN_E_TOOBIG, shown,
+					      "more than %zu %s signature "
+					      "files",
+					      max_sigs, r->what);
+				break;
+			}
+			is_sig = 1;
+		} else {
+			continue; /* not ours: ignored */
+		}
+		if (n == cap) { /* cannot happen: counted above */
+			rc = stn_fail(d, STN_E_INTERNAL, shown, "listing");
+			break;
+		}
+		snprintf(e[n].name, NAME_CAP, "%s", de->d_name);
+		snprintf(e[n].primary, NAME_CAP, "%s", is_sig ? primary : "");
+		n++;
+	}
+	closedir(dh);
+	if (rc) {
+		free(e);
+		return rc;
+	}
+	qsort(e, n, sizeof(*e), cmp_entries);
+	/* Signatures per file, counted once the listing is complete. */
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		size_t count = 0;
+		if (e[i].primary[0])
+			continue;
+		for (size_t k = 0; k < n; k++)
+			count += strcmp(e[k].primary, e[i].name) == 0;
+		if (count > r->max_sigs)
+			rc = stn_fail(d, STN_E_TOOBIG, shown,
+				      "more than %zu signature files for %s",
+				      r->max_sigs, e[i].name);
+	}
+	if (rc) {
+		free(e);
+		return rc;
+	}
+	*out = e;
+	*nout = n;
+	return 0;
+}
+
+/* Copies what list_dir kept: each primary, then each signature whose
+ * primary exists with the .pem beside it when present (verification
+ * reports a missing chain). */
+static int copy_listed(struct md_stage *s, int src_dirfd, int dst_dirfd,
+		       const char *rel, const struct dir_rule *r,
+		       const struct entry *e, size_t n, uint8_t *bufs[2],
+		       struct stn_diag *d)
+{
+	for (size_t pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < n; i++) {
+			char shown[4096], dest[4096], pem[NAME_CAP];
+			struct copy_job j = {src_dirfd, dst_dirfd, e[i].name,
+					     shown, dest};
+			struct stn_diag why;
+			int absent, rc;
+
+			/* primaries first, so a signature is only copied
+			 * beside its file */
+			if ((pass == 0) != !e[i].primary[0])
+				continue;
+			if (e[i].primary[0] &&
+			    !has_primary(e, n, e[i].primary) &&
+			    !r->primary_done)
+				continue;
+			snprintf(shown, sizeof(shown), "%s/%s%s", s->src, rel,
+				 e[i].name);
+			snprintf(dest, sizeof(dest), "%s/%s%s", s->dir, rel,
+				 e[i].name);
+			rc = copy_small(s, &j, "vanished while being staged",
+					NULL, bufs, d);
+			if (rc)
+				return rc;
+			if (!e[i].primary[0])
+				continue;
+			snprintf(pem, sizeof(pem), "%.*s.pem",
+				 (int)(strlen(e[i].name) - 4), e[i].name);
+			snprintf(shown, sizeof(shown), "%s/%s%s", s->src, rel,
+				 pem);
+			snprintf(dest, sizeof(dest), "%s/%s%s", s->dir, rel,
+				 pem);
+			j.name = pem;
+			stn_diag_init(&why);
+			rc = copy_small(s, &j, "missing", &absent, bufs, &why);
+			if (rc && !absent)
+				return stn_fail(d, why.code, why.where, "%s",
+						why.text);
+		}
+	}
+	return 0;
+}
+
+/* custody/, tokens/ or crl/: absent is fine; present must be a real
+ * directory.  Copied into the same place under the staged directory. */
+static int copy_subdir(struct md_stage *s, const struct dir_rule *r,
+		       uint8_t *bufs[2], struct stn_diag *d)
+{
+	char shown[4096], dest[4096], rel[64];
+	struct entry *e = NULL;
+	struct stat st;
+	size_t n = 0;
+	int in, out = -1, rc;
+
+	snprintf(shown, sizeof(shown), "%s/%s", s->src, r->sub);
+	snprintf(dest, sizeof(dest), "%s/%s", s->dir, r->sub);
+	snprintf(rel, sizeof(rel), "%s/", r->sub);
+	in = openat(s->src_dirfd, r->sub,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC |
+			    O_NONBLOCK);
+	if (in < 0) {
+		if (errno == ENOENT)
+			return 0;
+		if (errno == ELOOP || errno == ENOTDIR) {
+			if (fstatat(s->src_dirfd, r->sub, &st,
+				    AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISLNK(st.st_mode))
+				return stn_fail(d, STN_E_UNSAFE, shown,
+						"is a symbolic link");
+			return stn_fail(d, STN_E_UNSAFE, shown,
+					"is not a directory");
+		}
+		return stn_fail(d, STN_E_IO, shown, "cannot open: %s",
+				strerror(errno));
+	}
+	if ((rc = list_dir(in, shown, r, &e, &n, d)))
+		goto out;
+	if (n == 0)
+		goto out; /* nothing of ours: no directory in staging */
+	if (mkdirat(s->dst_dirfd, r->sub, 0700) != 0) {
+		rc = stn_fail(d, STN_E_IO, dest, "cannot create in staging: %s",
+			      strerror(errno));
+		goto out;
+	}
+	out = openat(s->dst_dirfd, r->sub,
+		     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (out < 0) {
+		rc = stn_fail(d, STN_E_IO, dest, "open: %s", strerror(errno));
+		goto out;
+	}
+	rc = copy_listed(s, in, out, rel, r, e, n, bufs, d);
+out:
+	free(e);
+	if (out >= 0)
+		close(out);
+	close(in);
+	return rc;
+}
+
+/* ---- phase one ---------------------------------------------------------- */
 
 /* Parses the staged copy of the manifest, never the media's, with
  * messages naming the media path the operator knows. */
@@ -251,11 +702,12 @@ static int parse_staged_manifest(struct md_stage *s, uint8_t *buf,
 
 /* The staging root must be ours alone: a directory (not a symlink) owned
  * by this user with no group or other access. */
-static int check_staging_root(const char *root, struct stn_diag *d)
+static int check_staging_root(const char *root, int create,
+			      struct stn_diag *d)
 {
 	struct stat st;
 
-	if (mkdir(root, 0700) != 0 && errno != EEXIST)
+	if (create && mkdir(root, 0700) != 0 && errno != EEXIST)
 		return stn_fail(d, STN_E_IO, root,
 				"cannot create staging area: %s",
 				strerror(errno));
@@ -273,196 +725,65 @@ static int check_staging_root(const char *root, struct stn_diag *d)
 	return 0;
 }
 
-static int cmp_names(const void *a, const void *b)
+static int free_space(int dirfd, const char *shown, uint64_t need,
+		      const char *what, struct stn_diag *d)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
+	struct statvfs vfs;
+	uint64_t avail;
 
-static int copy_signatures(struct md_stage *s, uint8_t *buf,
-			   struct stn_diag *d)
-{
-	char *names[MD_MAX_SIGNATURES];
-	size_t n = 0;
-	struct dirent *e;
-	DIR *dh;
-	int dup_fd, rc = 0;
-	uint64_t copied;
-
-	dup_fd = dup(s->src_dirfd);
-	if (dup_fd < 0 || !(dh = fdopendir(dup_fd))) {
-		if (dup_fd >= 0)
-			close(dup_fd);
-		return stn_fail(d, STN_E_IO, s->src, "cannot list: %s",
+	if (fstatvfs(dirfd, &vfs) != 0)
+		return stn_fail(d, STN_E_IO, shown, "statvfs: %s",
 				strerror(errno));
-	}
-	rewinddir(dh);
-	while ((e = readdir(dh))) {
-		if (!is_manifest_sig(e->d_name))
-			continue;
-		if (n == MD_MAX_SIGNATURES) {
-			rc = stn_fail(d, STN_E_TOOBIG, s->src,
-				      "more than %d manifest signature files",
-				      MD_MAX_SIGNATURES);
-			goto out;
-		}
-		if (!(names[n] = strdup(e->d_name))) {
-			rc = stn_fail(d, STN_E_NOMEM, s->src, "listing");
-			goto out;
-		}
-		n++;
-	}
-	qsort(names, n, sizeof(*names), cmp_names);
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		char pem[64];
-		struct stn_diag missing;
-
-		rc = copy_small(s, names[i], STN_E_UNSAFE, "vanished",
-				buf, &copied, d);
-		if (rc)
-			break;
-		/* The .pem that goes with it; when absent, verification
-		 * reports that signature's chain as missing. */
-		snprintf(pem, sizeof(pem), "%.*s.pem",
-			 (int)(strlen(names[i]) - 4), names[i]);
-		stn_diag_init(&missing);
-		rc = copy_small(s, pem, STN_E_UNSAFE, "missing", buf, &copied,
-				&missing);
-		if (rc && !(rc == STN_E_UNSAFE &&
-			    strstr(missing.text, "missing"))) {
-			stn_fail(d, missing.code, missing.where, "%s",
-				 missing.text);
-			break;
-		}
-		rc = 0;
-	}
-out:
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	closedir(dh);
-	return rc;
+	avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	if (avail < need + SPARE_BYTES)
+		return stn_fail(d, STN_E_IO, shown,
+				"staging area has %llu bytes free, %s needs "
+				"%llu", (unsigned long long)avail, what,
+				(unsigned long long)need);
+	return 0;
 }
 
-/* The trust documents that travel with a bundle (formats §3): custody
- * records, tokens and CRLs, in subdirectories of the same names. */
-struct sub_rule {
-	const char *dir;
-	unsigned max;       /* documents, each with its .sig/.pem */
-	const char *suffix; /* ".rec", ".tok", ".pem" */
-	int digits;         /* name is NN (two or more digits), else a label */
+static const struct dir_rule manifest_rule = {
+	"", "manifest", is_manifest_name, 1, MD_MAX_SIGNATURES, 1};
+static const struct dir_rule sub_rules[] = {
+	{"custody", "custody record (NN.rec)", is_custody_name, MD_MAX_CUSTODY,
+	 MD_MAX_FILE_SIGNATURES, 0},
+	{"tokens", "token (NAME.tok)", is_token_name, MD_MAX_TOKENS,
+	 MD_MAX_FILE_SIGNATURES, 0},
+	{"crl", "CRL (NAME.pem)", is_crl_name, MD_MAX_CRLS, 0, 0},
 };
 
-static const struct sub_rule sub_rules[] = {
-	{"custody", 99, ".rec", 1},
-	{"tokens", 64, ".tok", 0},
-	{"crl", 16, ".pem", 0},
-};
-
-static int sub_name_ok(const struct sub_rule *r, const char *name)
+static int open_bundle_dir(const char *src_dir, struct stn_diag *d)
 {
-	size_t len = strlen(name), sl = strlen(r->suffix), base = len - sl;
-	char stem[40];
+	int fd = open(src_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC |
+				       O_NONBLOCK);
+	struct stat lst;
+	int err = errno;
 
-	if (len <= sl || strcmp(name + base, r->suffix) != 0 || base > 32)
-		return 0;
-	memcpy(stem, name, base);
-	stem[base] = '\0';
-	if (r->digits)
-		return base >= 2 && strspn(stem, "0123456789") == base;
-	return cu_chars_in(stem, "a-z0-9-") && stem[0] != '-';
+	if (fd >= 0)
+		return fd;
+	/* O_DIRECTORY reports a symlink as ENOTDIR; say what it is. */
+	if (lstat(src_dir, &lst) == 0 && S_ISLNK(lst.st_mode))
+		return stn_fail(d, STN_E_UNSAFE, src_dir,
+				"bundle directory is a symbolic link");
+	return stn_fail(d, err == ENOENT || err == ENOTDIR ? STN_E_USAGE
+							   : STN_E_IO,
+			src_dir, "cannot open bundle directory: %s",
+			strerror(err));
 }
 
-/* Copies one trust subdirectory: documents named by the rule and their
- * signature sidecars; anything else there is ignored.  A missing
- * directory is fine (policy decides whether its contents are needed). */
-static int copy_subdir(struct md_stage *s, const struct sub_rule *r,
-		       uint8_t *buf, struct stn_diag *d)
-{
-	/* A view of the stage rooted at the subdirectory, so copy_small's
-	 * rules and messages apply unchanged.  Paths fit: md_stage_begin
-	 * keeps both roots well under the buffer sizes. */
-	struct md_stage *sub = malloc(sizeof(*sub));
-	char name[300];
-	int sfd, rc = 0;
-	unsigned count = 0;
-	struct dirent *e;
-	DIR *dh = NULL;
-	uint64_t n;
-
-	if (!sub)
-		return stn_fail(d, STN_E_NOMEM, s->src, "staging");
-	memset(sub, 0, sizeof(*sub));
-	sub->dst_dirfd = -1;
-	snprintf(sub->src, sizeof(sub->src), "%.3000s/%s", s->src, r->dir);
-	snprintf(sub->dir, sizeof(sub->dir), "%.3000s/%s", s->dir, r->dir);
-	sfd = openat(s->src_dirfd, r->dir,
-		     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (sfd < 0) {
-		if (errno != ENOENT)
-			rc = stn_fail(d, errno == ELOOP || errno == ENOTDIR
-						 ? STN_E_UNSAFE
-						 : STN_E_IO,
-				      sub->src, "cannot open: %s",
-				      strerror(errno));
-		goto out;
-	}
-	dh = fdopendir(sfd);
-	if (!dh) {
-		close(sfd);
-		rc = stn_fail(d, STN_E_IO, sub->src, "cannot list: %s",
-			      strerror(errno));
-		goto out;
-	}
-	sub->src_dirfd = dirfd(dh);
-	if (mkdirat(s->dst_dirfd, r->dir, 0700) != 0 ||
-	    (sub->dst_dirfd = openat(s->dst_dirfd, r->dir,
-				     O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					     O_CLOEXEC)) < 0) {
-		rc = stn_fail(d, STN_E_IO, sub->dir,
-			      "cannot create in staging: %s", strerror(errno));
-		goto out;
-	}
-	while (rc == 0 && (e = readdir(dh))) {
-		static const char *const ext[] = {".sig", ".pem"};
-
-		if (!sub_name_ok(r, e->d_name))
-			continue;
-		if (++count > r->max) {
-			rc = stn_fail(d, STN_E_TOOBIG, sub->src,
-				      "more than %u documents", r->max);
-			break;
-		}
-		/* The document and its F.sig / F.pem (formats §2). */
-		rc = copy_small(sub, e->d_name, STN_E_UNSAFE, "vanished", buf,
-				&n, d);
-		for (int i = 0; rc == 0 && i < 2; i++) {
-			struct stn_diag miss;
-			snprintf(name, sizeof(name), "%s%s", e->d_name, ext[i]);
-			stn_diag_init(&miss);
-			if (copy_small(sub, name, STN_E_UNSAFE, "missing", buf,
-				       &n, &miss) &&
-			    !strstr(miss.text, "missing"))
-				rc = stn_fail(d, miss.code, miss.where, "%s",
-					      miss.text);
-		}
-	}
-out:
-	if (sub->dst_dirfd >= 0)
-		close(sub->dst_dirfd);
-	if (dh)
-		closedir(dh);
-	free(sub);
-	return rc;
-}
-
-int md_stage_begin(const char *src_dir, const char *staging_root,
-		   struct md_stage **out, struct stn_diag *d)
+int md_stage_begin_io(const char *src_dir, const char *staging_root,
+		      const struct md_io *io, struct md_stage **out,
+		      struct stn_diag *d)
 {
 	struct md_stage *s = NULL;
-	uint8_t *buf = NULL;
-	uint64_t n;
+	uint8_t *buf = NULL, *bufs[2];
+	struct entry *e = NULL;
+	size_t n = 0;
 	int rc = 0;
 
 	s = calloc(1, sizeof(*s));
+	/* One buffer serves both halves here: small files never hash. */
 	buf = malloc(CU_RECORD_MAX + 1 > COPY_CHUNK ? CU_RECORD_MAX + 1
 						    : COPY_CHUNK);
 	if (!s || !buf) {
@@ -470,34 +791,25 @@ int md_stage_begin(const char *src_dir, const char *staging_root,
 		free(buf);
 		return stn_fail(d, STN_E_NOMEM, src_dir, "staging");
 	}
+	bufs[0] = bufs[1] = buf;
 	s->src_dirfd = s->dst_dirfd = -1;
 	s->measure.measure = stage_measure;
 	s->measure.ctx = s;
-	if (strlen(src_dir) >= sizeof(s->src) - CU_FILE_NAME_MAX - 2 ||
-	    strlen(staging_root) >= sizeof(s->dir) - 16) {
+	if (io)
+		s->io = *io;
+	if (strlen(src_dir) >= sizeof(s->src) - CU_FILE_NAME_MAX - 64 ||
+	    strlen(staging_root) >= sizeof(s->dir) - 64) {
 		rc = stn_fail(d, STN_E_USAGE, src_dir, "path too long");
 		goto out;
 	}
 	snprintf(s->src, sizeof(s->src), "%s", src_dir);
+	snprintf(s->root, sizeof(s->root), "%s", staging_root);
 
-	s->src_dirfd = open(src_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					     O_CLOEXEC);
-	if (s->src_dirfd < 0) {
-		struct stat lst;
-		int err = errno;
-		/* O_DIRECTORY reports a symlink as ENOTDIR; say what it is. */
-		if (lstat(src_dir, &lst) == 0 && S_ISLNK(lst.st_mode))
-			rc = stn_fail(d, STN_E_UNSAFE, src_dir,
-				      "bundle directory is a symbolic link");
-		else
-			rc = stn_fail(d, err == ENOENT || err == ENOTDIR
-						 ? STN_E_USAGE
-						 : STN_E_IO,
-				      src_dir, "cannot open bundle directory: %s",
-				      strerror(err));
+	if ((s->src_dirfd = open_bundle_dir(src_dir, d)) < 0) {
+		rc = s->src_dirfd;
 		goto out;
 	}
-	if ((rc = check_staging_root(staging_root, d)))
+	if ((rc = check_staging_root(staging_root, 1, d)))
 		goto out;
 	snprintf(s->dir, sizeof(s->dir), "%s/stage-XXXXXX", staging_root);
 	if (!mkdtemp(s->dir)) {
@@ -513,27 +825,57 @@ int md_stage_begin(const char *src_dir, const char *staging_root,
 		rc = stn_fail(d, STN_E_IO, s->dir, "open: %s", strerror(errno));
 		goto out;
 	}
-	/* The manifest first: it says which images to take. */
-	if ((rc = copy_small(s, "manifest", STN_E_UNSAFE,
-			     "no manifest: this directory is not a bundle", buf,
-			     &n, d))) {
-		if (d && strstr(d->text, "not a bundle"))
-			rc = stn_recode(d, STN_E_USAGE);
+	/* Held until md_stage_free: md_stage_sweep leaves a live stage be. */
+	if (flock(s->dst_dirfd, LOCK_EX | LOCK_NB) != 0) {
+		rc = stn_fail(d, STN_E_IO, s->dir, "lock: %s", strerror(errno));
 		goto out;
 	}
-	if ((rc = parse_staged_manifest(s, buf, d)) ||
-	    (rc = copy_signatures(s, buf, d)))
+	if ((rc = free_space(s->dst_dirfd, s->dir, MD_SMALL_TOTAL_MAX,
+			     "phase one", d)))
 		goto out;
-	for (size_t i = 0; i < sizeof(sub_rules) / sizeof(*sub_rules); i++)
-		if ((rc = copy_subdir(s, &sub_rules[i], buf, d)))
+	/* The manifest first: it says which images to take. */
+	{
+		char shown[4096], dest[4096];
+		struct copy_job j = {s->src_dirfd, s->dst_dirfd, "manifest",
+				     shown, dest};
+		int absent = 0;
+
+		snprintf(shown, sizeof(shown), "%s/manifest", s->src);
+		snprintf(dest, sizeof(dest), "%s/manifest", s->dir);
+		rc = copy_small(s, &j,
+				"no manifest: this directory is not a bundle",
+				&absent, bufs, d);
+		if (rc) {
+			if (absent)
+				rc = stn_recode(d, STN_E_USAGE);
+			goto out;
+		}
+	}
+	if ((rc = parse_staged_manifest(s, buf, d)))
+		goto out;
+	if ((rc = list_dir(s->src_dirfd, s->src, &manifest_rule, &e, &n, d)) ||
+	    (rc = copy_listed(s, s->src_dirfd, s->dst_dirfd, "",
+			      &manifest_rule, e, n, bufs, d)))
+		goto out;
+	for (size_t i = 0; i < sizeof(sub_rules) / sizeof(sub_rules[0]); i++)
+		if ((rc = copy_subdir(s, &sub_rules[i], bufs, d)))
 			goto out;
 	*out = s;
 	s = NULL;
 out:
+	free(e);
 	free(buf);
 	md_stage_free(s); /* a half-staged bundle is never left to be used */
 	return rc;
 }
+
+int md_stage_begin(const char *src_dir, const char *staging_root,
+		   struct md_stage **out, struct stn_diag *d)
+{
+	return md_stage_begin_io(src_dir, staging_root, NULL, out, d);
+}
+
+/* ---- phase two ---------------------------------------------------------- */
 
 /* Sum of distinct image sizes, refusing any single image over the cap
  * before it is added, so the total cannot wrap. */
@@ -569,39 +911,75 @@ static int total_size(const struct md_stage *s, uint64_t *need,
 	return 0;
 }
 
+/* Copies one image, remembering a problem the media has with it (check 3)
+ * in f, and failing only on I/O. */
+static int stage_image(struct md_stage *s, const struct cu_image *img,
+		       struct staged_file *f, struct hasher *hs,
+		       uint8_t *bufs[2], const struct md_progress *prog,
+		       struct stn_diag *d)
+{
+	char shown[4096], dest[4096];
+	struct copy_job j = {s->src_dirfd, s->dst_dirfd, img->file, shown,
+			     dest};
+	struct stat st;
+	int fd, rc;
+
+	snprintf(f->name, sizeof(f->name), "%s", img->file);
+	snprintf(shown, sizeof(shown), "%s/%s", s->src, img->file);
+	snprintf(dest, sizeof(dest), "%s/%s", s->dir, img->file);
+	fd = open_source(s->src_dirfd, img->file, shown, &st, STN_E_IMAGE,
+			 "missing: named by the manifest but not in the bundle",
+			 NULL, &f->problem);
+	if (fd < 0) {
+		if (fd != STN_E_IMAGE) /* I/O: stop, media trouble */
+			return stn_fail(d, f->problem.code, f->problem.where,
+					"%s", f->problem.text);
+		return 0;
+	}
+	/* A wrong size is a check 3 failure: do not copy what will be
+	 * refused anyway. */
+	if ((uint64_t)st.st_size != img->size) {
+		stn_fail(&f->problem, STN_E_IMAGE, shown,
+			 "size is %lld bytes, manifest says %llu",
+			 (long long)st.st_size, (unsigned long long)img->size);
+		close(fd);
+		return 0;
+	}
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	rc = copy_fd(s, fd, &j, img->size, hs, bufs, prog, &f->size, d);
+	close(fd);
+	if (rc == 0)
+		cu_sha256_final(hs->h, f->sha256);
+	return rc;
+}
+
 int md_stage_images(struct md_stage *s, const struct md_progress *prog,
 		    struct stn_diag *d)
 {
 	const struct cu_manifest *m = s->manifest;
 	struct cu_sha256 *h = NULL;
-	struct statvfs vfs;
-	uint8_t *buf = NULL;
-	uint64_t need = 0, avail;
+	struct hasher hs;
+	uint8_t *bufs[2] = {NULL, NULL};
+	uint64_t need = 0;
 	int rc;
 
-	if ((rc = total_size(s, &need, d)))
+	if (s->images_tried)
+		return stn_fail(d, STN_E_INTERNAL, s->src,
+				"images were already staged");
+	s->images_tried = 1;
+	if ((rc = total_size(s, &need, d)) ||
+	    (rc = free_space(s->dst_dirfd, s->dir, need, "the bundle", d)))
 		return rc;
-	if (fstatvfs(s->dst_dirfd, &vfs) != 0)
-		return stn_fail(d, STN_E_IO, s->dir, "statvfs: %s",
-				strerror(errno));
-	avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
-	if (avail < need + (4 << 20))
-		return stn_fail(d, STN_E_IO, s->dir,
-				"staging area has %llu bytes free, the bundle "
-				"needs %llu", (unsigned long long)avail,
-				(unsigned long long)need);
 	h = cu_sha256_new();
-	buf = malloc(COPY_CHUNK);
-	if (!h || !buf) {
+	bufs[0] = malloc(COPY_CHUNK);
+	bufs[1] = malloc(COPY_CHUNK);
+	if (!h || !bufs[0] || !bufs[1]) {
 		rc = stn_fail(d, STN_E_NOMEM, s->src, "staging");
 		goto out;
 	}
+	hasher_start(&hs, h);
 	for (size_t i = 0; i < m->nimages && rc == 0; i++) {
 		const struct cu_image *img = &m->images[i];
-		struct staged_file *f;
-		struct stat st;
-		char path[4096];
-		int fd;
 		size_t k;
 
 		for (k = 0; k < s->nfiles; k++)
@@ -609,37 +987,16 @@ int md_stage_images(struct md_stage *s, const struct md_progress *prog,
 				break;
 		if (k < s->nfiles)
 			continue; /* already staged for another slot */
-		f = &s->files[s->nfiles++];
-		snprintf(f->name, sizeof(f->name), "%s", img->file);
-		snprintf(path, sizeof(path), "%s/%s", s->src, img->file);
-		fd = open_source(s, img->file, &st, STN_E_IMAGE,
-				 "missing: named by the manifest but not in "
-				 "the bundle", &f->problem);
-		if (fd < 0) {
-			if (fd != STN_E_IMAGE) /* I/O: stop, media trouble */
-				rc = stn_fail(d, f->problem.code,
-					      f->problem.where, "%s",
-					      f->problem.text);
-			continue;
-		}
-		/* A wrong size is a check 3 failure: do not copy what will
-		 * be refused anyway. */
-		if ((uint64_t)st.st_size != img->size) {
-			stn_fail(&f->problem, STN_E_IMAGE, path,
-				 "size is %lld bytes, manifest says %llu",
-				 (long long)st.st_size,
-				 (unsigned long long)img->size);
-			close(fd);
-			continue;
-		}
-		rc = copy_fd(s, fd, path, img->file, img->size, h, buf, prog,
-			     &f->size, d);
-		close(fd);
-		cu_sha256_final(h, f->sha256);
+		rc = stage_image(s, img, &s->files[s->nfiles++], &hs, bufs,
+				 prog, d);
 	}
+	hasher_stop(&hs);
 out:
+	if (rc)
+		s->spoiled = 1;
 	cu_sha256_free(h);
-	free(buf);
+	free(bufs[0]);
+	free(bufs[1]);
 	return rc;
 }
 
@@ -670,22 +1027,57 @@ const struct cu_measure *md_stage_measure(const struct md_stage *s)
 	return &s->measure;
 }
 
-/* Empties and removes one trust subdirectory of the staged copy. */
-static void remove_subdir(int parent, const char *name)
+/* ---- keeping and removing ------------------------------------------------ */
+
+/* Empties a staged directory: files, and the files of its subdirectories
+ * (the layout is one level deep; deeper is not ours and is left). */
+static void empty_dir(int dirfd, int depth)
 {
-	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					      O_CLOEXEC);
+	int fd = dup(dirfd);
 	DIR *dh = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *e;
 
-	if (!dh && fd >= 0)
-		close(fd);
-	while (dh && (e = readdir(dh)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			(void)unlinkat(dirfd(dh), e->d_name, 0);
-	if (dh)
-		closedir(dh);
-	(void)unlinkat(parent, name, AT_REMOVEDIR);
+	if (!dh) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(dh))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (unlinkat(dirfd, e->d_name, 0) == 0 || errno != EISDIR ||
+		    depth > 0)
+			continue;
+		int sub = openat(dirfd, e->d_name,
+				 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					 O_CLOEXEC);
+		if (sub >= 0) {
+			empty_dir(sub, depth + 1);
+			close(sub);
+		}
+		(void)unlinkat(dirfd, e->d_name, AT_REMOVEDIR);
+	}
+	closedir(dh);
+}
+
+int md_stage_keep(struct md_stage *s, struct stn_diag *d)
+{
+	char kept[sizeof(s->dir)];
+	const char *base = strrchr(s->dir, '/');
+
+	if (s->kept)
+		return 0;
+	if (!base || strncmp(base + 1, "stage-", 6) != 0)
+		return stn_fail(d, STN_E_INTERNAL, s->dir, "not a stage");
+	if ((size_t)snprintf(kept, sizeof(kept), "%s/kept-%s", s->root,
+			     base + 7) >= sizeof(kept))
+		return stn_fail(d, STN_E_INTERNAL, s->dir, "path too long");
+	if (rename(s->dir, kept) != 0)
+		return stn_fail(d, STN_E_IO, s->dir, "cannot keep as %s: %s",
+				kept, strerror(errno));
+	snprintf(s->dir, sizeof(s->dir), "%s", kept);
+	s->kept = 1;
+	return 0;
 }
 
 void md_stage_free(struct md_stage *s)
@@ -693,29 +1085,57 @@ void md_stage_free(struct md_stage *s)
 	if (!s)
 		return;
 	if (s->dst_dirfd >= 0) {
-		int fd = dup(s->dst_dirfd);
-		DIR *dh = fd >= 0 ? fdopendir(fd) : NULL;
-		struct dirent *e;
-
-		if (!dh && fd >= 0)
-			close(fd);
-		while (dh && (e = readdir(dh))) {
-			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-				continue;
-			if (unlinkat(s->dst_dirfd, e->d_name, 0) != 0 &&
-			    errno == EISDIR)
-				remove_subdir(s->dst_dirfd, e->d_name);
-		}
-		if (dh)
-			closedir(dh);
-		close(s->dst_dirfd);
+		if (!s->kept)
+			empty_dir(s->dst_dirfd, 0);
+		close(s->dst_dirfd); /* releases the lock */
 	}
-	/* Best effort: if this fails a private, empty directory is left
-	 * under the staging area; it is never read again. */
-	if (s->dir[0])
+	/* Best effort: if this fails a private directory is left under the
+	 * staging area; md_stage_sweep removes it later. */
+	if (s->dir[0] && !s->kept)
 		(void)rmdir(s->dir);
 	if (s->src_dirfd >= 0)
 		close(s->src_dirfd);
 	cu_manifest_free(s->manifest);
 	free(s);
+}
+
+int md_stage_sweep(const char *staging_root, unsigned *removed,
+		   struct stn_diag *d)
+{
+	unsigned count = 0;
+	struct dirent *e;
+	DIR *dh;
+	int rootfd, rc;
+
+	if ((rc = check_staging_root(staging_root, 0, d)))
+		return rc;
+	rootfd = open(staging_root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					    O_CLOEXEC);
+	if (rootfd < 0 || !(dh = fdopendir(rootfd))) {
+		if (rootfd >= 0)
+			close(rootfd);
+		return stn_fail(d, STN_E_IO, staging_root, "cannot list: %s",
+				strerror(errno));
+	}
+	while ((e = readdir(dh))) {
+		int fd;
+
+		if (strncmp(e->d_name, "stage-", 6) != 0)
+			continue;
+		fd = openat(rootfd, e->d_name,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		/* A live stage holds this lock; a dead one cannot. */
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			empty_dir(fd, 0);
+			if (unlinkat(rootfd, e->d_name, AT_REMOVEDIR) == 0)
+				count++;
+		}
+		close(fd);
+	}
+	closedir(dh);
+	if (removed)
+		*removed = count;
+	return 0;
 }

@@ -2,25 +2,49 @@
  * area, hashing each image in the same pass, so that verification and the
  * push both use bytes the media can no longer change (no TOCTOU).  Nothing
  * on the media is trusted: no symlinks, no special files, no names the
- * manifest did not give, sizes capped. */
+ * formats do not give, counts and sizes capped.
+ *
+ * The staged directory has exactly the bundle layout of formats §3:
+ *   manifest, manifest[.LABEL].sig/.pem     (phase one)
+ *   custody/NN.rec[.LABEL].sig/.pem         (phase one; NN two or more digits)
+ *   tokens/NAME.tok[.LABEL].sig/.pem        (phase one; NAME a §1 label)
+ *   crl/NAME.pem                            (phase one)
+ *   the images the manifest names           (phase two)
+ * Anything else on the media is ignored.  Staged files are read-only. */
 #ifndef MD_STAGE_H
 #define MD_STAGE_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct stn_diag;
 struct cu_measure;
 
 #define MD_IMAGE_MAX (4ULL << 30)   /* per image */
 #define MD_BUNDLE_MAX (16ULL << 30) /* all images of one bundle */
-#define MD_SIDECAR_MAX (64 * 1024)  /* the manifest, a .sig or a .pem */
+#define MD_SIDECAR_MAX (64 * 1024)  /* manifest, record, token, CRL, .sig, .pem */
 #define MD_MAX_SIGNATURES 16        /* .sig files beside one manifest */
+#define MD_MAX_CUSTODY 99           /* custody/NN.rec files */
+#define MD_MAX_TOKENS 64            /* tokens/NAME.tok files */
+#define MD_MAX_CRLS 16              /* crl/NAME.pem files */
+#define MD_MAX_FILE_SIGNATURES 4    /* .sig files beside one record or token */
+#define MD_SMALL_TOTAL_MAX (16 << 20) /* all that phase one copies */
+#define MD_DIR_ENTRIES_MAX 10000    /* entries read from one media directory */
 
 struct md_progress {
 	/* Called as bytes are copied; `file` is the name in the bundle. */
 	void (*update)(void *ctx, const char *file, uint64_t done,
 		       uint64_t total);
+	void *ctx;
+};
+
+/* How staging reads file contents from the media: read(2) unless given.
+ * Tests substitute a fake that fails after a countdown, as media pulled
+ * mid-copy would.  `read` behaves as read(2): bytes, 0 at the end, or -1
+ * with errno set. */
+struct md_io {
+	ssize_t (*read)(void *ctx, int fd, void *buf, size_t len);
 	void *ctx;
 };
 
@@ -31,25 +55,44 @@ struct md_stage;
  * md_stage_free, so it cannot be swapped between phases), make a fresh
  * private directory under staging_root (created 0700 when absent; an
  * existing one must be a directory owned by this user with no group or
- * other access, never a symlink), and copy the manifest and its signature
- * files: at most MD_MAX_SIGNATURES `manifest[.LABEL].sig`, each with its
- * `.pem` when present.  Nothing else is read yet, so a caller can refuse an
- * unsigned bundle before copying its images.  Errors: STN_E_USAGE (not a
- * directory, no manifest), STN_E_UNSAFE, STN_E_TOOBIG, STN_E_SYNTAX
- * (manifest malformed), STN_E_IO (media or staging trouble, naming the
- * file).  On error nothing is left in the staging area.
+ * other access, never a symlink), and copy the small files: the manifest
+ * (parsed from the staged copy), at most MD_MAX_SIGNATURES
+ * `manifest[.LABEL].sig` each with its `.pem` when present, then custody/,
+ * tokens/ and crl/ as laid out above (at most MD_MAX_CUSTODY,
+ * MD_MAX_TOKENS, MD_MAX_CRLS files, MD_MAX_FILE_SIGNATURES signatures
+ * each, every file at most MD_SIDECAR_MAX bytes and all together at most
+ * MD_SMALL_TOTAL_MAX).  A `.pem` is copied only beside its `.sig`; a `.sig`
+ * only beside its file.  Every file is opened relative to its directory's
+ * descriptor with O_NOFOLLOW and must be a regular file; custody/, tokens/
+ * and crl/ must be real directories when present.  Images are not read
+ * yet, so a caller can refuse an unsigned bundle before copying them.
+ * Errors: STN_E_USAGE (not a directory, no manifest), STN_E_UNSAFE
+ * (symlink, special file), STN_E_TOOBIG (a cap), STN_E_SYNTAX (manifest
+ * malformed), STN_E_IO (media or staging trouble, e.g. media pulled),
+ * STN_E_NOMEM; d names the file (its media path).  On error nothing is
+ * left in the staging area.
  */
 int md_stage_begin(const char *src_dir, const char *staging_root,
 		   struct md_stage **out, struct stn_diag *d);
+/* The same, reading file contents through io (NULL: read(2)).  io is
+ * borrowed and must outlive the stage. */
+int md_stage_begin_io(const char *src_dir, const char *staging_root,
+		      const struct md_io *io, struct md_stage **out,
+		      struct stn_diag *d);
 
 /*
  * Phase two: copy every image the manifest names, hashing in the same
- * pass.  Sizes are checked (each at most MD_IMAGE_MAX, all at most
- * MD_BUNDLE_MAX) and free space is checked before the first byte.  Images
- * that are missing, symlinks, not regular or of the wrong size are not
- * copied but remembered, so verification reports them as check 3 with the
- * media path.  Staged files are made read-only.  Errors: STN_E_IO (read
- * error on the media, e.g. pulled mid-copy; staging full), STN_E_TOOBIG.
+ * pass (on a second thread, overlapping the hash with the reads and
+ * writes; memory stays two 1 MiB buffers whatever the size).  Sizes are
+ * checked (each at most MD_IMAGE_MAX, all at most MD_BUNDLE_MAX) and free
+ * space is checked before the first byte.  Images that are missing,
+ * symlinks, not regular or of the wrong size are not copied but
+ * remembered, so verification reports them as check 3 with the media
+ * path.  Errors: STN_E_IO (read error on the media, e.g. pulled mid-copy,
+ * naming the media file; staging full, naming the staged file),
+ * STN_E_TOOBIG.  After an error the stage is spoiled: its measure answers
+ * STN_E_IO for every image and md_stage_images refuses to run again, so a
+ * half-staged bundle is never used; md_stage_free it.
  */
 int md_stage_images(struct md_stage *s, const struct md_progress *progress,
 		    struct stn_diag *d);
@@ -64,7 +107,26 @@ const char *md_stage_dir(const struct md_stage *s);
 /* A measure for cu_bundle_verify that answers from what staging hashed:
  * images are read once.  Borrowed, valid while s lives. */
 const struct cu_measure *md_stage_measure(const struct md_stage *s);
-/* Remove the staged copy and free.  NULL is fine. */
+
+/*
+ * Keep the staged copy after md_stage_free (policy: e.g. for an auditor).
+ * Renames STAGING_ROOT/stage-XXXXXX to STAGING_ROOT/kept-XXXXXX now, so
+ * md_stage_dir changes, and md_stage_sweep never removes it.  Errors:
+ * STN_E_IO.
+ */
+int md_stage_keep(struct md_stage *s, struct stn_diag *d);
+
+/* Remove the staged copy (unless kept) and free.  NULL is fine. */
 void md_stage_free(struct md_stage *s);
+
+/*
+ * Remove staged copies left by a station that stopped without cleaning up
+ * (crash, power loss): every STAGING_ROOT/stage-* directory that no live
+ * stage holds (each live stage holds a lock on its directory).  Kept
+ * copies are left alone.  *removed (may be NULL) receives the count.
+ * Errors: STN_E_UNSAFE (staging root not ours, as md_stage_begin), STN_E_IO.
+ */
+int md_stage_sweep(const char *staging_root, unsigned *removed,
+		   struct stn_diag *d);
 
 #endif
