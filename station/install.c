@@ -34,10 +34,33 @@ void stn_report_init(struct stn_report *r)
 	memset(r, 0, sizeof(*r));
 }
 
+struct stn_prepared {
+	char dir[4096];
+	struct md_stage *st;
+	struct cu_bundle *bundle;
+	int rc;    /* the first bundle failure, 0 when none */
+	int fatal; /* no device check can come before it */
+	struct stn_diag why;
+};
+
 void stn_report_fini(struct stn_report *r)
 {
-	cu_bundle_free(r->bundle);
+	stn_prepared_free(r->owned);
 	memset(r, 0, sizeof(*r));
+}
+
+const struct cu_bundle *stn_prepared_bundle(const struct stn_prepared *p)
+{
+	return p->bundle;
+}
+
+void stn_prepared_free(struct stn_prepared *p)
+{
+	if (!p)
+		return;
+	md_stage_free(p->st);
+	cu_bundle_free(p->bundle);
+	free(p);
 }
 
 static void ev_phase(const struct stn_events *ev, enum stn_phase p,
@@ -210,7 +233,7 @@ static void chain_text(const struct cu_chain *c, char *buf, size_t cap)
  */
 static int stage_and_verify(struct stn_session *s, const char *dir,
 			    const struct stn_events *ev, struct md_stage **st,
-			    struct stn_report *rep, int *fatal,
+			    struct cu_bundle **bundle, int *fatal,
 			    struct stn_diag *d)
 {
 	const struct stn_config *cfg = stn_session_config(s);
@@ -239,31 +262,31 @@ static int stage_and_verify(struct stn_session *s, const char *dir,
 	if ((rc = offer_crls(s, md_stage_dir(*st), dir, d)))
 		return rc;
 	rc = cu_bundle_open(md_stage_dir(*st), dir, stn_session_trust(s),
-			    &policy, stn_session_start(s), &rep->bundle, d);
-	if (!rep->bundle)
+			    &policy, stn_session_start(s), bundle, d);
+	if (!*bundle)
 		return rc;
 	/* Signatures first: an unsigned or badly signed bundle never gets
 	 * its images copied (they could be gigabytes of anyone's bytes). */
-	if (cu_bundle_check(rep->bundle, CU_CHECK_SIGNATURES)->outcome !=
+	if (cu_bundle_check(*bundle, CU_CHECK_SIGNATURES)->outcome !=
 	    CU_PASSED)
 		return rc;
 	ev_phase(ev, STN_PHASE_STAGE, "images");
 	if ((rc = md_stage_images(*st, &mp, d)))
 		return rc;
 	ev_phase(ev, STN_PHASE_VERIFY, "images");
-	rc = cu_bundle_check_images(rep->bundle, md_stage_measure(*st), d);
+	rc = cu_bundle_check_images(*bundle, md_stage_measure(*st), d);
 	if (rc) {
-		*fatal = cu_bundle_check(rep->bundle, CU_CHECK_CUSTODY)
+		*fatal = cu_bundle_check(*bundle, CU_CHECK_CUSTODY)
 				 ->outcome != CU_FAILED ||
 			 rc != STN_E_CUSTODY;
 		return rc;
 	}
 	*fatal = 0;
-	m = cu_bundle_manifest(rep->bundle);
+	m = cu_bundle_manifest(*bundle);
 	{
 		char seq[24], signers[600] = "";
 		size_t n, used = 0;
-		const struct cu_signer *sg = cu_bundle_signers(rep->bundle, &n);
+		const struct cu_signer *sg = cu_bundle_signers(*bundle, &n);
 		for (size_t i = 0; i < n && used < sizeof(signers) - 130; i++)
 			used += (size_t)snprintf(signers + used,
 						 sizeof(signers) - used,
@@ -282,9 +305,9 @@ static int stage_and_verify(struct stn_session *s, const char *dir,
 	/* Signed times the station accepted raise its time floor. */
 	if ((rc = stn_session_accept_time(s, m->created, d)))
 		return rc;
-	if (cu_bundle_check(rep->bundle, CU_CHECK_CUSTODY)->outcome ==
+	if (cu_bundle_check(*bundle, CU_CHECK_CUSTODY)->outcome ==
 	    CU_PASSED) {
-		const struct cu_chain *c = cu_bundle_chain(rep->bundle);
+		const struct cu_chain *c = cu_bundle_chain(*bundle);
 		char hops[24], text[3000];
 		snprintf(hops, sizeof(hops), "%zu", c->n);
 		chain_text(c, text, sizeof(text));
@@ -312,8 +335,7 @@ static int installed_sequence(struct stn_session *s,
 		out->source = CU_SEQ_DEVICE;
 		return 0;
 	}
-	rc = stn_journal_installed_sequence(stn_session_journal(s), id->serial,
-					    &seq, &found, d);
+	rc = stn_session_installed_sequence(s, id->serial, &seq, &found, d);
 	if (rc)
 		return rc;
 	out->sequence = seq;
@@ -337,8 +359,8 @@ static int token_replays(struct stn_session *s, const struct stn_report *rep,
 			continue;
 		snprintf(use, sizeof(use), "%s/%s", t[i].id,
 			 rep->identity.serial);
-		rc = stn_journal_has(stn_session_journal(s), "token-applied",
-				     "use", use, &found, d);
+		rc = stn_session_journal_has(s, "token-applied", "use", use,
+					     &found, d);
 		if (rc)
 			return rc;
 		replayed[i] = (unsigned char)found;
@@ -379,16 +401,17 @@ static int log_token_uses(struct stn_session *s, const struct stn_report *rep,
 	return 0;
 }
 
-/* Checks 4 and 5 and the spec-ordered verdict; journals a refusal. */
-static int check_device(struct stn_session *s, const char *dir,
-			const char *source, int allow_reinstall,
-			const struct stn_events *ev, struct stn_report *rep,
-			struct stn_diag *d)
+/* Checks 4 and 5 and the spec-ordered verdict; journals a refusal when
+ * `journal` is set (not when stn_prepare already journaled it). */
+static int check_device_quiet(struct stn_session *s, const char *dir,
+			      const char *source, int allow_reinstall,
+			      const struct stn_events *ev,
+			      struct stn_report *rep, struct stn_diag *d,
+			      int journal)
 {
+	unsigned char replayed[CU_MAX_TOKENS] = {0};
 	struct stn_diag why;
 	int rc;
-
-	unsigned char replayed[CU_MAX_TOKENS] = {0};
 
 	ev_phase(ev, STN_PHASE_CHECK, source);
 	stn_diag_init(&why);
@@ -399,11 +422,22 @@ static int check_device(struct stn_session *s, const char *dir,
 		rc = cu_device_check(rep->bundle, &rep->identity, source,
 				     &rep->installed, allow_reinstall,
 				     replayed, &rep->device, &why);
-	if (rc)
+	if (rc && journal)
 		return log_refusal(s, refusal_type(rc),
 				   cu_bundle_manifest(rep->bundle), dir,
 				   rep->identity.serial, rc, &why, d);
-	return 0;
+	if (rc)
+		*d = why;
+	return rc;
+}
+
+static int check_device(struct stn_session *s, const char *dir,
+			const char *source, int allow_reinstall,
+			const struct stn_events *ev, struct stn_report *rep,
+			struct stn_diag *d)
+{
+	return check_device_quiet(s, dir, source, allow_reinstall, ev, rep, d,
+				  1);
 }
 
 /* Reads an identity record file; any problem is an identity refusal. */
@@ -421,14 +455,46 @@ static int load_identity(const char *path, struct cu_identity *id,
 	return rc;
 }
 
+int stn_prepare(struct stn_session *s, const char *dir,
+		const struct stn_events *ev, struct stn_prepared **out,
+		struct stn_diag *d)
+{
+	struct stn_prepared *p = calloc(1, sizeof(*p));
+	int rc;
+
+	*out = NULL;
+	if (!p)
+		return stn_fail(d, STN_E_NOMEM, dir, "preparing bundle");
+	snprintf(p->dir, sizeof(p->dir), "%s", dir);
+	stn_diag_init(&p->why);
+	p->rc = stage_and_verify(s, dir, ev, &p->st, &p->bundle, &p->fatal,
+				 &p->why);
+	rc = p->rc;
+	if (rc && p->fatal) {
+		/* Journaled once here, whatever the number of devices. */
+		rc = log_refusal(s, refusal_type(rc),
+				 p->bundle ? cu_bundle_manifest(p->bundle)
+					   : NULL,
+				 dir, NULL, rc, &p->why, d);
+	} else if (rc) {
+		*d = p->why;
+	}
+	if (!p->bundle) {
+		stn_prepared_free(p);
+		return rc;
+	}
+	*out = p;
+	return rc;
+}
+
 int stn_verify(struct stn_session *s, const char *dir,
 	       const char *identity_path, int allow_reinstall,
 	       const struct stn_events *ev, struct stn_report *rep,
 	       struct stn_diag *d)
 {
-	struct md_stage *st = NULL;
+	struct stn_prepared *p = NULL;
 	struct stn_diag why;
-	int rc, fatal;
+	int rc;
 
 	stn_diag_init(&why);
 	if (identity_path &&
@@ -437,22 +503,27 @@ int stn_verify(struct stn_session *s, const char *dir,
 				 d);
 		goto out;
 	}
-	rc = stage_and_verify(s, dir, ev, &st, rep, &fatal, &why);
-	(void)fatal;
-	if (identity_path && rep->bundle &&
+	rc = stn_prepare(s, dir, ev, &p, &why);
+	rep->owned = p;
+	rep->bundle = p ? p->bundle : NULL;
+	if (identity_path && p &&
 	    (rc == 0 || stn_err_exit(rc) == STN_EXIT_REFUSED)) {
-		/* Show every outcome; the spec's order decides the reason. */
+		/* Show every outcome; the spec's order decides the reason.
+		 * A fatal bundle failure was journaled by stn_prepare. */
 		rep->have_device = 1;
-		rc = check_device(s, dir, identity_path, allow_reinstall, ev,
-				  rep, d);
+		int drc = check_device_quiet(s, dir, identity_path,
+					     allow_reinstall, ev, rep, d,
+					     p->fatal ? 0 : 1);
+		rc = drc;
 	} else if (rc) {
-		rc = log_refusal(s, refusal_type(rc),
-				 rep->bundle ? cu_bundle_manifest(rep->bundle)
-					     : NULL,
-				 dir, NULL, rc, &why, d);
+		if (p && !p->fatal)
+			rc = log_refusal(s, refusal_type(rc),
+					 cu_bundle_manifest(p->bundle), dir,
+					 NULL, rc, &p->why, d);
+		else
+			*d = why;
 	}
 out:
-	md_stage_free(st);
 	ev_phase(ev, STN_PHASE_DONE, NULL);
 	return rc;
 }
@@ -517,24 +588,40 @@ int stn_push(struct stn_session *s, const char *dir, const char *spec,
 	     int allow_reinstall, const struct stn_events *ev,
 	     struct stn_report *rep, struct stn_diag *d)
 {
-	struct md_stage *st = NULL;
+	struct stn_prepared *p = NULL;
+	int rc = stn_prepare(s, dir, ev, &p, d);
+
+	rep->owned = p;
+	rep->bundle = p ? p->bundle : NULL;
+	if (p && (rc == 0 || !p->fatal)) {
+		stn_diag_init(d);
+		rc = stn_install(s, p, spec, allow_reinstall, ev, rep, d);
+	} else {
+		ev_phase(ev, STN_PHASE_DONE, NULL);
+	}
+	return rc;
+}
+
+int stn_install(struct stn_session *s, const struct stn_prepared *p,
+		const char *spec, int allow_reinstall,
+		const struct stn_events *ev, struct stn_report *rep,
+		struct stn_diag *d)
+{
+	const char *dir = p->dir;
 	struct stn_device *dev = NULL;
 	const struct cu_manifest *m;
 	struct stn_diag why;
 	char before[24], seq[24], ms[24];
 	char digests[CU_MAX_IMAGES * 100];
 	struct timespec t0, t1;
-	int rc, fatal;
+	int rc;
 
-	stn_diag_init(&why);
-	rc = stage_and_verify(s, dir, ev, &st, rep, &fatal, &why);
-	if (rc && fatal) {
+	rep->bundle = p->bundle;
+	if (p->rc && p->fatal) {
 		/* Checks 1 to 3 come before anything a device could change:
-		 * the device is not even asked who it is. */
-		rc = log_refusal(s, refusal_type(rc),
-				 rep->bundle ? cu_bundle_manifest(rep->bundle)
-					     : NULL,
-				 dir, NULL, rc, &why, d);
+		 * the device is not even asked who it is.  (Journaled once
+		 * by stn_prepare.) */
+		rc = stn_fail(d, p->rc, p->why.where, "%s", p->why.text);
 		goto out;
 	}
 	m = cu_bundle_manifest(rep->bundle);
@@ -587,7 +674,7 @@ int stn_push(struct stn_session *s, const char *dir, const char *spec,
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	stn_diag_init(&why);
-	rc = write_images(s, dev, dir, md_stage_dir(st), ev, rep, digests,
+	rc = write_images(s, dev, dir, md_stage_dir(p->st), ev, rep, digests,
 			  sizeof(digests), &why);
 	if (rc == 0) {
 		ev_phase(ev, STN_PHASE_BOOT, spec);
@@ -620,7 +707,6 @@ int stn_push(struct stn_session *s, const char *dir, const char *spec,
 	}
 out:
 	stn_device_close(dev);
-	md_stage_free(st);
 	ev_phase(ev, STN_PHASE_DONE, NULL);
 	return rc;
 }

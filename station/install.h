@@ -37,10 +37,13 @@ struct stn_events {
 	void *ctx;
 };
 
+struct stn_prepared;
+
 /* What a verify or push found: every check's outcome, so a front end can
  * show all of them.  Fill with stn_report_init; free with stn_report_fini. */
 struct stn_report {
-	struct cu_bundle *bundle; /* NULL when the manifest was unreadable */
+	const struct cu_bundle *bundle; /* NULL: manifest unreadable */
+	struct stn_prepared *owned;     /* freed by stn_report_fini */
 	int have_device;
 	struct cu_identity identity;
 	struct cu_installed installed;
@@ -74,10 +77,38 @@ int stn_verify(struct stn_session *s, const char *dir,
  * Verify, open the device named by spec, identify it, check it, write each
  * image from the staged copy, require the device's proof where the
  * transport has one, boot.  Nothing is written to a device unless every
- * check passed.  Returns 0 or the first failure's code.
+ * check passed.  Returns 0 or the first failure's code.  (stn_prepare plus
+ * stn_install, for one device.)
  */
 int stn_push(struct stn_session *s, const char *dir, const char *spec,
 	     int allow_reinstall, const struct stn_events *ev,
 	     struct stn_report *rep, struct stn_diag *d);
+
+/*
+ * Stage and verify a bundle once, for any number of devices.  Returns 0
+ * when every bundle check passed, else the first failure.  A failure that
+ * no device check can come before (checks 1 to 3, an unreadable bundle) is
+ * journaled here and makes every stn_install refuse at once; a custody
+ * failure (check 6) is left to each device's verdict, where checks 4 and 5
+ * come first in the spec's order.  *out is set whenever the manifest could
+ * be read (free it with stn_prepared_free, after every stn_install on it
+ * has returned).
+ */
+int stn_prepare(struct stn_session *s, const char *dir,
+		const struct stn_events *ev, struct stn_prepared **out,
+		struct stn_diag *d);
+const struct cu_bundle *stn_prepared_bundle(const struct stn_prepared *p);
+void stn_prepared_free(struct stn_prepared *p); /* NULL is fine */
+
+/*
+ * Identify, check and install on one device from a prepared bundle.
+ * Several calls may run at once in different threads, for different
+ * devices, on the same session and prepared bundle: one failing never
+ * affects another.  rep->bundle borrows the prepared bundle.
+ */
+int stn_install(struct stn_session *s, const struct stn_prepared *p,
+		const char *spec, int allow_reinstall,
+		const struct stn_events *ev, struct stn_report *rep,
+		struct stn_diag *d);
 
 #endif

@@ -2,6 +2,7 @@
 #include "station/session.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "station/error.h"
 
 struct stn_session {
+	pthread_mutex_t lock; /* journal, floor and CRL store across threads */
 	struct stn_config *cfg;
 	struct cu_trust *trust;
 	struct stn_journal *journal;
@@ -66,6 +68,7 @@ int stn_session_open(const char *config_path, const char *technician,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return stn_fail(d, STN_E_NOMEM, config_path, "session");
+	pthread_mutex_init(&s->lock, NULL);
 	s->flags = flags;
 	/* The session start is read once: every expiry check in this run
 	 * uses it, not the time of the check (formats §6). */
@@ -179,6 +182,7 @@ void stn_session_close(struct stn_session *s, int result)
 	cu_trust_free(s->trust);
 	stn_config_free(s->cfg);
 	free(s->technician);
+	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
 
@@ -225,7 +229,31 @@ int64_t stn_session_floor(const struct stn_session *s)
 int stn_session_accept_time(struct stn_session *s, int64_t t,
 			    struct stn_diag *d)
 {
-	return stn_clock_raise(s->cfg->data, t, d);
+	pthread_mutex_lock(&s->lock);
+	int rc = stn_clock_raise(s->cfg->data, t, d);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int stn_session_installed_sequence(struct stn_session *s, const char *serial,
+				   uint64_t *seq, int *found,
+				   struct stn_diag *d)
+{
+	pthread_mutex_lock(&s->lock);
+	int rc = stn_journal_installed_sequence(s->journal, serial, seq, found,
+						d);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int stn_session_journal_has(struct stn_session *s, const char *type,
+			    const char *key, const char *value, int *found,
+			    struct stn_diag *d)
+{
+	pthread_mutex_lock(&s->lock);
+	int rc = stn_journal_has(s->journal, type, key, value, found, d);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
 }
 
 /* Keeps a copy of a CRL that replaced a stored one, named by its digest,
@@ -280,12 +308,14 @@ int stn_session_offer_crl(struct stn_session *s, const char *crl_path,
 			  const char *issuer_pem, int *replaced,
 			  struct stn_diag *d)
 {
-	int rep = 0;
-	int rc = cu_trust_add_crl(s->trust, crl_path, issuer_pem, s->start,
-				  &rep, d);
+	int rep = 0, rc;
 
+	pthread_mutex_lock(&s->lock);
+	rc = cu_trust_add_crl(s->trust, crl_path, issuer_pem, s->start, &rep,
+			      d);
 	if (rc == 0 && rep)
 		rc = keep_crl(s->crl_dir, crl_path, d);
+	pthread_mutex_unlock(&s->lock);
 	if (rc == 0 && replaced)
 		*replaced = rep;
 	return rc;
@@ -299,8 +329,10 @@ int stn_session_log(struct stn_session *s, const char *type,
 	int rc;
 
 	stn_diag_init(&why);
+	pthread_mutex_lock(&s->lock);
 	rc = stn_journal_append(s->journal, (int64_t)time(NULL), type, s->id,
 				fields, nfields, NULL, &why);
+	pthread_mutex_unlock(&s->lock);
 	if (rc)
 		return stn_refail(d, STN_E_JOURNAL, why.where,
 				  "cannot journal %s: %s", type, why.text);

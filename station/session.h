@@ -58,10 +58,19 @@ int stn_session_offer_crl(struct stn_session *s, const char *crl_path,
 int stn_session_accept_time(struct stn_session *s, int64_t t,
 			    struct stn_diag *d);
 
-/* Append an event to the journal under this session.  Errors:
- * STN_E_JOURNAL. */
+/* Append an event to the journal under this session.  Safe to call from
+ * several threads (installs to several devices at once): journal access
+ * through the session functions is serialised.  Errors: STN_E_JOURNAL. */
 int stn_session_log(struct stn_session *s, const char *type,
 		    const struct stn_field *fields, size_t nfields,
 		    struct stn_diag *d);
+/* Thread-safe forms of the journal queries the install flow needs
+ * (station/journal.h has the contracts). */
+int stn_session_installed_sequence(struct stn_session *s, const char *serial,
+				   uint64_t *seq, int *found,
+				   struct stn_diag *d);
+int stn_session_journal_has(struct stn_session *s, const char *type,
+			    const char *key, const char *value, int *found,
+			    struct stn_diag *d);
 
 #endif
