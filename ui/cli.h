@@ -11,6 +11,7 @@ struct stn_diag;
 int ui_cmd_verify(int argc, char **argv);
 int ui_cmd_push(int argc, char **argv);
 int ui_cmd_journal(int argc, char **argv);
+int ui_cmd_report(int argc, char **argv);
 int ui_cmd_bundle(int argc, char **argv);
 int ui_cmd_sign(int argc, char **argv);
 int ui_cmd_custody(int argc, char **argv);

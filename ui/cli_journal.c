@@ -1,4 +1,5 @@
-/* ui/cli_journal.c: `station journal`: print events, or recompute the hash
+/* ui/cli_journal.c: `station journal`: print events, selected by time,
+ * device serial, bundle, technician, session or type, or recompute the hash
  * chain with --verify (the auditor's and the tests' check). */
 #include <getopt.h>
 #include <stdio.h>
@@ -11,9 +12,17 @@
 #include "ui/cli.h"
 
 static const char journal_usage[] =
-	"usage: station journal [--config FILE] [--since T] [--json] "
+	"usage: station journal [--config FILE] [--since T] [--until T]\n"
+	"                       [--serial SN] [--bundle ID|NAME] "
+	"[--technician ID]\n"
+	"                       [--session ID] [--type TYPE] [--json] "
 	"[--verify]\n"
-	"  T is an RFC 3339 UTC time, e.g. 2026-11-20T10:00:00Z\n";
+	"  T is an RFC 3339 UTC time, e.g. 2026-11-20T10:00:00Z; bounds are "
+	"inclusive.\n"
+	"  --serial and --bundle select events with that field; --technician "
+	"selects\n"
+	"  every event of the sessions that technician signed in to.  Filters "
+	"combine.\n";
 
 static int print_text(void *ctx, const struct stn_event *e)
 {
@@ -43,13 +52,19 @@ int ui_cmd_journal(int argc, char **argv)
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"since", required_argument, NULL, 's'},
+		{"until", required_argument, NULL, 'u'},
+		{"serial", required_argument, NULL, 'n'},
+		{"bundle", required_argument, NULL, 'b'},
+		{"technician", required_argument, NULL, 't'},
+		{"session", required_argument, NULL, 'e'},
+		{"type", required_argument, NULL, 'y'},
 		{"json", no_argument, NULL, 'j'},
 		{"verify", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
+	struct stn_journal_filter f = {0};
 	const char *config = NULL;
-	int64_t since = 0;
-	int json = 0, verify = 0, c, rc, first = 1;
+	int json = 0, verify = 0, filtered = 0, c, rc, first = 1;
 	struct stn_session *s = NULL;
 	struct stn_diag d;
 
@@ -58,11 +73,26 @@ int ui_cmd_journal(int argc, char **argv)
 		switch (c) {
 		case 'c': config = optarg; break;
 		case 's':
-			if (cu_time_parse(optarg, &since))
+		case 'u':
+			if (cu_time_parse(optarg, c == 's' ? &f.since : &f.until))
 				return ui_usage_error(journal_usage,
-						      "bad --since time '%s'",
+						      "bad --%s time '%s'",
+						      c == 's' ? "since"
+							       : "until",
 						      optarg);
+			/* 0 means unbounded in the filter; the epoch itself
+			 * is never a meaningful bound. */
+			if (c == 's' && f.since == 0)
+				f.since = 1;
+			if (c == 'u' && f.until == 0)
+				f.until = 1;
+			filtered = 1;
 			break;
+		case 'n': f.serial = optarg; filtered = 1; break;
+		case 'b': f.bundle = optarg; filtered = 1; break;
+		case 't': f.technician = optarg; filtered = 1; break;
+		case 'e': f.session = optarg; filtered = 1; break;
+		case 'y': f.type = optarg; filtered = 1; break;
 		case 'j': json = 1; break;
 		case 'v': verify = 1; break;
 		case 'h': fputs(journal_usage, stdout); return 0;
@@ -71,6 +101,13 @@ int ui_cmd_journal(int argc, char **argv)
 	}
 	if (optind != argc)
 		return ui_usage_error(journal_usage, "unexpected argument");
+	if (verify && (filtered || json))
+		return ui_usage_error(journal_usage,
+				      "--verify checks the whole chain; it "
+				      "takes no filter");
+	if (f.since && f.until && f.since > f.until)
+		return ui_usage_error(journal_usage,
+				      "--since is after --until");
 	stn_diag_init(&d);
 	rc = stn_session_open(ui_config_path(config), NULL, "journal",
 			      STN_SESSION_QUIET, &s, &d);
@@ -87,9 +124,9 @@ int ui_cmd_journal(int argc, char **argv)
 	} else {
 		if (json)
 			fputs("[", stdout);
-		rc = stn_journal_each(stn_session_journal(s), since,
-				      json ? print_json : print_text, &first,
-				      &d);
+		rc = stn_journal_query(stn_session_journal(s), &f,
+				       json ? print_json : print_text, &first,
+				       &d);
 		if (json)
 			fputs("]\n", stdout);
 	}

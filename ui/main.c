@@ -17,7 +17,10 @@ static const char usage[] =
 	"  verify [--technician ID] [--device FILE] [--reinstall] [--json] BUNDLE\n"
 	"  push --technician ID --device SPEC [--reinstall] BUNDLE\n"
 	"        SPEC: serial:/dev/ttyX (console) or ymodem:/dev/ttyX (plain)\n"
-	"  journal [--since T] [--json] [--verify]\n"
+	"  journal [--since T] [--until T] [--serial SN] [--bundle ID|NAME]\n"
+	"        [--technician ID] [--session ID] [--type T] [--json] [--verify]\n"
+	"  report export --out DIR [--since T] [--until T] [--json]\n"
+	"  report verify [--trust ROOTS.pem] [--previous EARLIER.json] REPORT.json\n"
 	"  bundle create --name N --version V --sequence S --model M\n"
 	"        [--hardware H]... [--expires T] --image LABEL=FILE[@SLOT]... OUTDIR\n"
 	"  sign --key KEY --cert CHAIN [--label L] FILE\n"
@@ -81,6 +84,7 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{"verify", ui_cmd_verify}, {"push", ui_cmd_push},
 		{"journal", ui_cmd_journal}, {"bundle", ui_cmd_bundle},
+		{"report", ui_cmd_report},
 		{"sign", ui_cmd_sign}, {"custody", ui_cmd_custody},
 		{"token", ui_cmd_token},
 	};
