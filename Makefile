@@ -27,6 +27,8 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # mbedTLS 2.28 on Debian ships no pkg-config file.
 TLS_LIBS  := -lmbedx509 -lmbedcrypto
+# custody/sha256.c hashes with OpenSSL's libcrypto (SHA-NI; see README).
+TLS_LIBS  += -lcrypto
 CURSES_CFLAGS := $(shell pkg-config --cflags ncursesw 2>/dev/null)
 CURSES_LIBS := $(shell pkg-config --libs ncursesw 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -61,7 +63,7 @@ endif
 # Debian 12 packages the build, the tests and the demo need.
 DEB_PKGS := build-essential pkg-config libusb-1.0-0-dev libmbedtls-dev \
             libncurses-dev libsqlite3-dev libcmocka-dev openssl lrzsz socat \
-            sqlite3 clang tmux
+            sqlite3 clang tmux libssl-dev dosfstools
 
 .PHONY: all check asan fuzz bench demo install clean deps test-bins
 # Objects of programs and tests are intermediates; keep them.

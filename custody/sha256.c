@@ -1,15 +1,33 @@
-/* custody/sha256.c: SHA-256 over mbedTLS 2.28. */
+/* custody/sha256.c: SHA-256 over OpenSSL's libcrypto (EVP).  mbedTLS 2.28,
+ * which the rest of custody/ uses for X.509 and signatures, has no SHA
+ * extensions code path and hashes at about 220 MB/s here; libcrypto uses the
+ * CPU's SHA instructions (x86 SHA-NI, ARMv8 SHA2) when present and runs
+ * about five times faster, which is what lets staging copy and hash a
+ * bundle in one pass faster than `cp` followed by `sha256sum`.  The header
+ * stays free of either library's types. */
 #include "custody/sha256.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include <mbedtls/platform_util.h>
-#include <mbedtls/sha256.h>
+#include <openssl/evp.h>
 
 struct cu_sha256 {
-	mbedtls_sha256_context ctx;
+	EVP_MD_CTX *ctx;
 };
+
+/*
+ * With the default provider, SHA-256 update and final cannot fail once the
+ * context is initialised: they only fail on programming errors (a NULL or
+ * finalised context).  The header's contract has no error path, and a
+ * digest we did not compute must never be compared against a manifest, so
+ * such a failure stops the process rather than return wrong bytes.
+ */
+static void must(int ok)
+{
+	if (ok != 1)
+		abort();
+}
 
 struct cu_sha256 *cu_sha256_new(void)
 {
@@ -17,9 +35,9 @@ struct cu_sha256 *cu_sha256_new(void)
 
 	if (!h)
 		return NULL;
-	mbedtls_sha256_init(&h->ctx);
-	/* With is224 = 0 these cannot fail for a software context. */
-	if (mbedtls_sha256_starts_ret(&h->ctx, 0) != 0) {
+	h->ctx = EVP_MD_CTX_new();
+	if (!h->ctx || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(h->ctx);
 		free(h);
 		return NULL;
 	}
@@ -28,26 +46,33 @@ struct cu_sha256 *cu_sha256_new(void)
 
 void cu_sha256_update(struct cu_sha256 *h, const void *data, size_t len)
 {
-	(void)mbedtls_sha256_update_ret(&h->ctx, data, len);
+	must(EVP_DigestUpdate(h->ctx, data, len));
 }
 
 void cu_sha256_final(struct cu_sha256 *h, uint8_t out[CU_SHA256_LEN])
 {
-	(void)mbedtls_sha256_finish_ret(&h->ctx, out);
-	(void)mbedtls_sha256_starts_ret(&h->ctx, 0);
+	unsigned int n = 0;
+
+	must(EVP_DigestFinal_ex(h->ctx, out, &n));
+	must(n == CU_SHA256_LEN);
+	/* Re-initialising with the same type reuses the fetched method. */
+	must(EVP_DigestInit_ex(h->ctx, NULL, NULL));
 }
 
 void cu_sha256_free(struct cu_sha256 *h)
 {
 	if (!h)
 		return;
-	mbedtls_sha256_free(&h->ctx);
+	EVP_MD_CTX_free(h->ctx);
 	free(h);
 }
 
 void cu_sha256(const void *data, size_t len, uint8_t out[CU_SHA256_LEN])
 {
-	(void)mbedtls_sha256_ret(data, len, out, 0);
+	unsigned int n = 0;
+
+	must(EVP_Digest(data, len, out, &n, EVP_sha256(), NULL));
+	must(n == CU_SHA256_LEN);
 }
 
 void cu_hex(const uint8_t *bytes, size_t len, char *hex)

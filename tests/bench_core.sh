@@ -1,16 +1,15 @@
 #!/usr/bin/env bash
 # tests/bench_core.sh: part of `make bench`.  Measurements as ratios against the tools a
 # technician would otherwise use, taken in the same run on the same files:
-#  - stage + verify of a bundle versus `cp -r` then `sha256sum`;
 #  - a YMODEM push over a pseudo-terminal versus lrzsz `sb` to the same
-#    receiver (unthrottled pty: this measures protocol overhead, not a UART);
-#  - peak resident memory of the station while staging (must stay flat).
+#    receiver (unthrottled pty: this measures protocol overhead, not a UART).
+# Staging (stage + verify versus `cp -r` then `sha256sum`, and peak memory)
+# is tests/bench_media.sh.
 # Prints results; it asserts nothing, so it is not part of `make check`.
 set -euo pipefail
 BUILD=${BUILD:-build}
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$TOP/tests/lib.sh"
-SIZE_MB=${BENCH_MB:-256}
 
 now() { date +%s.%N; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -19,21 +18,6 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 make_pki "$T/pki"
 write_config "$T/station.conf" "$T/data" "$T/pki"
 export STATION_CONFIG="$T/station.conf"
-head -c $((SIZE_MB * 1048576)) /dev/urandom >"$T/big.bin"
-"$STATION" bundle create --name big --version 1 --sequence 1 --model TX-200 \
-	--image app="$T/big.bin" "$T/bundle" >/dev/null
-"$STATION" sign --key "$T/pki/release1.key" --cert "$T/pki/release1.pem" "$T/bundle/manifest" >/dev/null
-sync
-
-echo "== stage + verify, ${SIZE_MB} MiB bundle"
-t0=$(now); /usr/bin/time -f '%M' -o "$T/rss" "$STATION" verify "$T/bundle" >/dev/null; t1=$(now)
-t_station=$(secs "$t0" "$t1")
-t0=$(now); cp -r "$T/bundle" "$T/copy"; sha256sum "$T/copy"/* >/dev/null; t1=$(now)
-t_ref=$(secs "$t0" "$t1")
-echo "station verify (stage+hash+verify): ${t_station}s"
-echo "cp -r + sha256sum:                  ${t_ref}s"
-echo "ratio station/reference:            $(ratio "$t_station" "$t_ref")  (target <= 0.6 in the media issue)"
-echo "station peak RSS:                   $(cat "$T/rss") KiB"
 
 echo "== YMODEM over a pty, 256 KiB"
 head -c 262144 /dev/urandom >"$T/y.bin"
