@@ -279,7 +279,19 @@ static int open_source(int dirfd, const char *name, const char *shown,
 
 	if (absent)
 		*absent = 0;
-	/* O_NONBLOCK: opening a FIFO planted on the media must not hang. */
+	/* Look before opening: opening a device node can have side effects
+	 * (a tape rewinds), so only what is a regular file now is opened,
+	 * and the descriptor is checked again below in case it was swapped. */
+	if (fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    !S_ISREG(st->st_mode)) {
+		if (S_ISLNK(st->st_mode))
+			return stn_fail(d, bad_code, shown,
+					"is a symbolic link");
+		return stn_fail(d, bad_code, shown,
+				"not a regular file (device, FIFO or "
+				"directory)");
+	}
+	/* O_NONBLOCK: a FIFO swapped in after the look must not hang. */
 	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno == ELOOP)
