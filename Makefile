@@ -130,15 +130,18 @@ fuzz: deps $(FUZZERS)
 		echo "fuzz $$n for $(FUZZ_SECONDS)s"; \
 		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=70000 build-fuzz/corpus-$$n tests/corpus/$$n || exit 1; done
 
+# The text UI on a self-contained demo (tests/demo_setup.sh builds it).
 demo: deps all
-	$(Q)BUILD=$(BUILD) tests/demo.sh
+	$(Q)$(STATION) demo
 
 bench: deps all
 	$(Q)BUILD=$(BUILD) tests/bench.sh
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/station
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/station \
+		$(DESTDIR)$(PREFIX)/share/station
 	install -m 0755 $(STATION) $(DESTDIR)$(PREFIX)/bin/station
+	install -m 0644 tests/demo_setup.sh tests/pki.sh $(DESTDIR)$(PREFIX)/share/station/
 	for s in $(SIMS); do install -m 0755 $$s $(DESTDIR)$(PREFIX)/libexec/station/; done
 
 clean:

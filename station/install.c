@@ -602,6 +602,23 @@ int stn_push(struct stn_session *s, const char *dir, const char *spec,
 	return rc;
 }
 
+int stn_inspect(struct stn_session *s, const struct stn_prepared *p,
+		const char *spec, struct stn_report *rep, struct stn_diag *d)
+{
+	struct stn_device *dev = NULL;
+	int rc;
+
+	rep->bundle = p->bundle;
+	rc = stn_device_open(stn_session_config(s), spec, &dev, d);
+	if (rc == 0)
+		rc = stn_device_identify(dev, &rep->identity, d);
+	stn_device_close(dev);
+	if (rc)
+		return rc;
+	rep->have_device = 1;
+	return check_device_quiet(s, p->dir, spec, 0, NULL, rep, d, 0);
+}
+
 int stn_install(struct stn_session *s, const struct stn_prepared *p,
 		const char *spec, int allow_reinstall,
 		const struct stn_events *ev, struct stn_report *rep,

@@ -101,6 +101,17 @@ const struct cu_bundle *stn_prepared_bundle(const struct stn_prepared *p);
 void stn_prepared_free(struct stn_prepared *p); /* NULL is fine */
 
 /*
+ * Identify one device and run the device checks against a prepared bundle
+ * without writing anything or journaling (the verdict a front end shows
+ * before the technician chooses; the push journals its own).  Returns 0
+ * when the device could be installed, else the first failure with d
+ * naming the rule; rep is filled as far as it got.  Thread-safe like
+ * stn_install.
+ */
+int stn_inspect(struct stn_session *s, const struct stn_prepared *p,
+		const char *spec, struct stn_report *rep, struct stn_diag *d);
+
+/*
  * Identify, check and install on one device from a prepared bundle.
  * Several calls may run at once in different threads, for different
  * devices, on the same session and prepared bundle: one failing never

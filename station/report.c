@@ -303,7 +303,7 @@ static void fields_line(const struct stn_event *e, char *out, size_t cap)
 static void sess_facts(struct sess *x, const struct stn_event *e)
 {
 	struct stn_report_session *s = &x->s;
-	const char *t = e->type, *v, *rule, *why;
+	const char *t = e->type, *v, *rule, *why, *where;
 	char line[600];
 
 	if (s->events == 0) {
@@ -345,6 +345,7 @@ static void sess_facts(struct sess *x, const struct stn_event *e)
 
 	rule = fv(e, "rule");
 	why = fv(e, "reason");
+	where = fv(e, "where");
 	if (strcmp(t, "install-finished") == 0) {
 		const char *seq = fv(e, "sequence"), *proof = fv(e, "proof");
 		const char *ms = fv(e, "duration-ms");
@@ -357,11 +358,14 @@ static void sess_facts(struct sess *x, const struct stn_event *e)
 		sess_result(x, 3, line);
 	} else if (strcmp(t, "install-failed") == 0 || ends(t, "-refused") ||
 		   strcmp(t, "device-error") == 0) {
-		snprintf(line, sizeof(line), "%s: rule %.40s: %.500s",
+		/* As the command line said it: rule, place, reason. */
+		snprintf(line, sizeof(line), "%s: rule %.40s: %.200s%s%.300s",
 			 strcmp(t, "install-failed") == 0 ? "install FAILED"
 			 : strcmp(t, "device-error") == 0 ? "device ERROR"
 							  : "REFUSED",
-			 rule ? rule : "?", why ? why : "(no reason recorded)");
+			 rule ? rule : "?", where && where[0] ? where : "",
+			 where && where[0] ? ": " : "",
+			 why ? why : "(no reason recorded)");
 		sess_result(x, 3, line);
 	} else if (strcmp(t, "install-started") == 0) {
 		sess_result(x, 2, "install started, no outcome recorded");
@@ -975,7 +979,12 @@ int stn_report_export(struct stn_session *s, const char *out_dir,
 				"export: missing argument");
 	cfg = stn_session_config(s);
 	j = stn_session_journal(s);
-	now = stn_session_start(s);
+	/* The export time is now, not the session start: in a long session
+	 * (the text UI) events keep coming after the start, and the report
+	 * should hold them. */
+	now = (int64_t)time(NULL);
+	if (now < stn_session_start(s))
+		now = stn_session_start(s);
 	memset(out, 0, sizeof(*out));
 	if (!cfg->key || !cfg->cert)
 		return stn_fail(d, STN_E_CONFIG, cfg->path,
@@ -1187,6 +1196,7 @@ int stn_report_export(struct stn_session *s, const char *out_dir,
 	}
 	snprintf(out->json, sizeof(out->json), "%s", json);
 	snprintf(out->summary, sizeof(out->summary), "%s", txt);
+	out->exported = now;
 	out->first = first;
 	out->last = last;
 	out->count = last - first + 1;

@@ -49,6 +49,7 @@ struct stn_report_session {
 /* What an export wrote (paths of the files, and what they hold). */
 struct stn_report_exported {
 	char json[4200], summary[4200];
+	int64_t exported;            /* the export time, in the file name */
 	uint64_t first, last, count; /* seq of first and last event */
 	char last_hash[65];
 	char sha256[65];             /* SHA-256 of the JSON file */
@@ -59,9 +60,10 @@ struct stn_report_exported {
 
 /*
  * Export events of the journal as
- * out_dir/report-STATIONID-YYYYMMDDTHHMMSSZ.json (the session start is the
- * export time) with its .sig and .pem (formats §2, the [station] key and
- * cert), and a summary, ...Z.txt, one page per session.
+ * out_dir/report-STATIONID-YYYYMMDDTHHMMSSZ.json (the export time: now, or
+ * the session start if the clock is behind it) with its .sig and .pem
+ * (formats §2, the [station] key and cert), and a summary, ...Z.txt, one
+ * page per session.
  *
  * Which events: from the first event whose time >= since (when since is
  * not 0; otherwise the event after the last one the previous export held,

@@ -246,6 +246,16 @@ int stn_session_installed_sequence(struct stn_session *s, const char *serial,
 	return rc;
 }
 
+int stn_session_journal_each(struct stn_session *s, int64_t since,
+			     int (*cb)(void *ctx, const struct stn_event *e),
+			     void *ctx, struct stn_diag *d)
+{
+	pthread_mutex_lock(&s->lock);
+	int rc = stn_journal_each(s->journal, since, cb, ctx, d);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
 int stn_session_journal_has(struct stn_session *s, const char *type,
 			    const char *key, const char *value, int *found,
 			    struct stn_diag *d)

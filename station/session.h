@@ -69,6 +69,9 @@ int stn_session_log(struct stn_session *s, const char *type,
 int stn_session_installed_sequence(struct stn_session *s, const char *serial,
 				   uint64_t *seq, int *found,
 				   struct stn_diag *d);
+int stn_session_journal_each(struct stn_session *s, int64_t since,
+			     int (*cb)(void *ctx, const struct stn_event *e),
+			     void *ctx, struct stn_diag *d);
 int stn_session_journal_has(struct stn_session *s, const char *type,
 			    const char *key, const char *value, int *found,
 			    struct stn_diag *d);

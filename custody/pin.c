@@ -1,0 +1,95 @@
+/* custody/pin.c: PBKDF2-HMAC-SHA256 PIN records over mbedTLS. */
+#include "custody/pin.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <mbedtls/md.h>
+#include <mbedtls/pkcs5.h>
+#include <mbedtls/platform_util.h>
+
+#include "custody/sha256.h"
+#include "station/error.h"
+
+static int derive(const char *pin, const uint8_t *salt, size_t slen,
+		  unsigned iterations, uint8_t out[32])
+{
+	mbedtls_md_context_t md;
+	int rc;
+
+	mbedtls_md_init(&md);
+	rc = mbedtls_md_setup(&md, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256),
+			      1);
+	if (rc == 0)
+		rc = mbedtls_pkcs5_pbkdf2_hmac(&md, (const unsigned char *)pin,
+					       strlen(pin), salt, slen,
+					       iterations, 32, out);
+	mbedtls_md_free(&md);
+	return rc;
+}
+
+static int unhex(const char *hex, size_t n, uint8_t *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned v;
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return -1;
+		out[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+int cu_pin_check(const char *spec, const char *pin, struct stn_diag *d)
+{
+	uint8_t salt[64], want[32], got[32];
+	unsigned long iterations;
+	const char *p = spec, *salt_hex, *hash_hex;
+	char *end;
+	size_t slen;
+	unsigned diff = 0;
+
+	if (strncmp(p, "pbkdf2-sha256$", 14) != 0)
+		return stn_fail(d, STN_E_CONFIG, "pin", "unknown PIN scheme");
+	iterations = strtoul(p + 14, &end, 10);
+	if (*end != '$' || iterations < 1000 || iterations > 100000000)
+		return stn_fail(d, STN_E_CONFIG, "pin", "bad iteration count");
+	salt_hex = end + 1;
+	hash_hex = strchr(salt_hex, '$');
+	if (!hash_hex)
+		return stn_fail(d, STN_E_CONFIG, "pin", "no hash");
+	slen = (size_t)(hash_hex - salt_hex) / 2;
+	hash_hex++;
+	if (slen < 8 || slen > sizeof(salt) || strlen(hash_hex) != 64 ||
+	    unhex(salt_hex, slen, salt) || unhex(hash_hex, 32, want))
+		return stn_fail(d, STN_E_CONFIG, "pin", "malformed PIN record");
+	if (derive(pin, salt, slen, (unsigned)iterations, got) != 0)
+		return stn_fail(d, STN_E_INTERNAL, "pin", "PBKDF2 failed");
+	for (size_t i = 0; i < sizeof(got); i++)
+		diff |= got[i] ^ want[i]; /* constant time: no early exit */
+	mbedtls_platform_zeroize(got, sizeof(got));
+	if (diff)
+		return stn_fail(d, STN_E_TECHNICIAN, "pin", "wrong PIN");
+	return 0;
+}
+
+int cu_pin_make(const char *pin, unsigned iterations,
+		char out[CU_PIN_SPEC_MAX], struct stn_diag *d)
+{
+	uint8_t salt[16], hash[32];
+	char sh[33], hh[65];
+
+	if (getrandom(salt, sizeof(salt), 0) != (ssize_t)sizeof(salt))
+		return stn_fail(d, STN_E_IO, "getrandom", "%s",
+				strerror(errno));
+	if (derive(pin, salt, sizeof(salt), iterations, hash) != 0)
+		return stn_fail(d, STN_E_INTERNAL, "pin", "PBKDF2 failed");
+	cu_hex(salt, sizeof(salt), sh);
+	cu_hex(hash, sizeof(hash), hh);
+	mbedtls_platform_zeroize(hash, sizeof(hash));
+	snprintf(out, CU_PIN_SPEC_MAX, "pbkdf2-sha256$%u$%s$%s", iterations,
+		 sh, hh);
+	return 0;
+}

@@ -1,0 +1,1006 @@
+/* station/app.c: the text UI's core.  One lock guards all state; worker
+ * threads (prepare a bundle and inspect devices, install on each selected
+ * device, export a report) update it through the same lock, and the front
+ * end only ever sees copies. */
+#include "station/app.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "custody/manifest.h"
+#include "custody/pin.h"
+#include "custody/record.h"
+#include "custody/rfc3339.h"
+#include "custody/verify.h"
+#include "station/config.h"
+#include "station/error.h"
+#include "station/install.h"
+#include "station/journal.h"
+#include "station/report.h"
+#include "station/session.h"
+
+#define SCAN_DEPTH 3 /* media root, a folder, a bundle */
+
+struct app_dev {
+	struct stn_app_device pub;
+	struct stn_app *app;
+	pthread_t thread;
+	int live;
+	int64_t started_ms;
+};
+
+struct stn_app {
+	pthread_mutex_t lock;
+	char *config_path;
+	struct stn_config *cfg;
+	struct stn_session *session;
+	enum stn_app_screen screen, back_to;
+	int finished;
+	char message[STN_APP_TEXT];
+	enum stn_app_tone tone;
+	/* sign-in */
+	char id[33], pin[65];
+	int field;
+	/* media */
+	struct stn_app_bundle bundles[STN_APP_BUNDLES];
+	size_t nbundles, cursor;
+	/* the bundle in hand */
+	struct stn_prepared *prep;
+	int prep_rc;
+	struct stn_diag prep_diag;
+	int preparing;
+	char progress[STN_APP_TEXT];
+	struct app_dev devs[STN_APP_DEVICES];
+	size_t ndevs, dev_cursor;
+	int allow_reinstall;
+	/* one background worker besides the installs */
+	pthread_t worker;
+	int worker_live, busy;
+	/* journal browser */
+	struct stn_app_line jlines[STN_APP_LINES * 4];
+	size_t njlines, jtop;
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void say(struct stn_app *a, enum stn_app_tone tone, const char *fmt,
+		...) __attribute__((format(printf, 3, 4)));
+
+/* Set the message line (caller holds the lock). */
+static void say(struct stn_app *a, enum stn_app_tone tone, const char *fmt,
+		...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(a->message, sizeof(a->message), fmt, ap);
+	va_end(ap);
+	a->tone = tone;
+}
+
+static void say_diag(struct stn_app *a, const char *what,
+		     const struct stn_diag *d)
+{
+	char line[1400];
+
+	stn_diag_format(d, line, sizeof(line));
+	say(a, STN_TONE_BAD, "%s: %.150s", what, line);
+}
+
+static const char *port_scheme(enum stn_port_mode m)
+{
+	switch (m) {
+	case STN_PORT_YMODEM: return "ymodem";
+	case STN_PORT_SMP: return "smp";
+	default: return "serial";
+	}
+}
+
+int stn_app_new(const char *config_path, struct stn_app **out,
+		struct stn_diag *d)
+{
+	struct stn_app *a = calloc(1, sizeof(*a));
+	int rc;
+
+	if (!a || !(a->config_path = strdup(config_path))) {
+		free(a);
+		return stn_fail(d, STN_E_NOMEM, config_path, "starting");
+	}
+	pthread_mutex_init(&a->lock, NULL);
+	if ((rc = stn_config_load(config_path, &a->cfg, d))) {
+		stn_app_free(a);
+		return rc;
+	}
+	for (size_t i = 0; i < a->cfg->nports && a->ndevs < STN_APP_DEVICES;
+	     i++) {
+		struct app_dev *dv = &a->devs[a->ndevs++];
+		const struct stn_port *p = &a->cfg->ports[i];
+		dv->app = a;
+		snprintf(dv->pub.label, sizeof(dv->pub.label), "%s", p->label);
+		snprintf(dv->pub.spec, sizeof(dv->pub.spec), "%s:%.280s",
+			 port_scheme(p->mode), p->path);
+	}
+	a->screen = STN_SCR_SIGNIN;
+	say(a, STN_TONE_PLAIN, "Sign in: type your technician id, then Enter");
+	*out = a;
+	return 0;
+}
+
+static void join_all(struct stn_app *a)
+{
+	for (size_t i = 0; i < a->ndevs; i++)
+		if (a->devs[i].live) {
+			pthread_join(a->devs[i].thread, NULL);
+			a->devs[i].live = 0;
+		}
+	if (a->worker_live) {
+		pthread_join(a->worker, NULL);
+		a->worker_live = 0;
+	}
+}
+
+void stn_app_free(struct stn_app *a)
+{
+	if (!a)
+		return;
+	join_all(a);
+	stn_prepared_free(a->prep);
+	stn_session_close(a->session, 0);
+	stn_config_free(a->cfg);
+	memset(a->pin, 0, sizeof(a->pin));
+	pthread_mutex_destroy(&a->lock);
+	free(a->config_path);
+	free(a);
+}
+
+int stn_app_finished(struct stn_app *a)
+{
+	pthread_mutex_lock(&a->lock);
+	int f = a->finished;
+	pthread_mutex_unlock(&a->lock);
+	return f;
+}
+
+/* --- media ---------------------------------------------------------- */
+
+static void add_bundle(struct stn_app *a, const char *dir)
+{
+	struct stn_app_bundle *b;
+	char path[1200];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	struct cu_manifest *m = NULL;
+	struct stn_diag d;
+
+	if (a->nbundles == STN_APP_BUNDLES)
+		return;
+	b = &a->bundles[a->nbundles++];
+	snprintf(b->dir, sizeof(b->dir), "%s", dir);
+	snprintf(path, sizeof(path), "%s/manifest", dir);
+	stn_diag_init(&d);
+	/* Only for the list: the real checks run on a staged copy. */
+	if (cu_record_read(path, &buf, &len, &d) == 0 &&
+	    cu_manifest_parse(buf, len, path, &m, &d) == 0)
+		snprintf(b->title, sizeof(b->title),
+			 "%.64s %.40s  (sequence %llu, for %.60s)", m->name,
+			 m->version,
+			 (unsigned long long)m->sequence, m->model);
+	else
+		snprintf(b->title, sizeof(b->title), "unreadable: %.150s",
+			 d.text);
+	free(buf);
+	cu_manifest_free(m);
+}
+
+static int by_dir(const void *x, const void *y)
+{
+	const struct stn_app_bundle *p = x, *q = y;
+	return strcmp(p->dir, q->dir);
+}
+
+/* Directories holding a manifest, to a bounded depth; dot files and
+ * symlinks are never followed (media are untrusted). */
+static void scan(struct stn_app *a, const char *dir, int depth)
+{
+	DIR *dh;
+	struct dirent *e;
+	char path[1024];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/manifest", dir);
+	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+		add_bundle(a, dir);
+		return;
+	}
+	if (depth == 0 || !(dh = opendir(dir)))
+		return;
+	while ((e = readdir(dh))) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >=
+		    (int)sizeof(path))
+			continue;
+		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			scan(a, path, depth - 1);
+	}
+	closedir(dh);
+}
+
+static void rescan(struct stn_app *a)
+{
+	a->nbundles = 0;
+	scan(a, a->cfg->media, SCAN_DEPTH);
+	qsort(a->bundles, a->nbundles, sizeof(*a->bundles), by_dir);
+	if (a->cursor >= a->nbundles)
+		a->cursor = 0;
+}
+
+/* --- workers ---------------------------------------------------------- */
+
+static void prep_phase(void *ctx, enum stn_phase p, const char *detail)
+{
+	struct stn_app *a = ctx;
+	pthread_mutex_lock(&a->lock);
+	snprintf(a->progress, sizeof(a->progress), "%s %.150s",
+		 stn_phase_name(p), detail ? detail : "");
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void prep_progress(void *ctx, enum stn_phase p, uint64_t done,
+			  uint64_t total)
+{
+	struct stn_app *a = ctx;
+	pthread_mutex_lock(&a->lock);
+	snprintf(a->progress, sizeof(a->progress), "%s %llu of %llu bytes",
+		 stn_phase_name(p), (unsigned long long)done,
+		 (unsigned long long)total);
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void identity_text(const struct stn_report *rep, char *buf,
+			  size_t cap)
+{
+	const struct cu_identity *id = &rep->identity;
+	char seq[32] = "sequence unknown";
+
+	if (id->has_sequence)
+		snprintf(seq, sizeof(seq), "sequence %llu",
+			 (unsigned long long)id->sequence);
+	snprintf(buf, cap, "%.60s %.30s serial %.60s, %s", id->model,
+		 id->hardware[0] ? id->hardware : "", id->serial, seq);
+}
+
+/* Stage and verify the chosen bundle, then ask each device who it is and
+ * whether it may take the bundle. */
+static void *prepare_worker(void *arg)
+{
+	struct stn_app *a = arg;
+	struct stn_events ev = {prep_phase, prep_progress, a};
+	struct stn_prepared *p = NULL;
+	struct stn_diag d;
+	char dir[1024];
+	int rc;
+
+	pthread_mutex_lock(&a->lock);
+	snprintf(dir, sizeof(dir), "%s", a->bundles[a->cursor].dir);
+	pthread_mutex_unlock(&a->lock);
+	stn_diag_init(&d);
+	rc = stn_prepare(a->session, dir, &ev, &p, &d);
+	pthread_mutex_lock(&a->lock);
+	a->prep = p;
+	a->prep_rc = rc;
+	a->prep_diag = d;
+	pthread_mutex_unlock(&a->lock);
+	for (size_t i = 0; p && i < a->ndevs; i++) {
+		struct app_dev *dv = &a->devs[i];
+		struct stn_report rep;
+		struct stn_diag dd;
+		char line[1400];
+
+		stn_report_init(&rep);
+		stn_diag_init(&dd);
+		rc = stn_inspect(a->session, p, dv->pub.spec, &rep, &dd);
+		pthread_mutex_lock(&a->lock);
+		if (rep.have_device)
+			identity_text(&rep, dv->pub.identity,
+				      sizeof(dv->pub.identity));
+		else
+			snprintf(dv->pub.identity, sizeof(dv->pub.identity),
+				 "not answering");
+		dv->pub.verdict_known = 1;
+		dv->pub.installable = rc == 0 || rc == STN_E_REINSTALL;
+		if (rc == 0) {
+			snprintf(dv->pub.verdict, sizeof(dv->pub.verdict),
+				 "ready: %.150s", rep.device.sequence.diag.text);
+		} else {
+			stn_diag_format(&dd, line, sizeof(line));
+			snprintf(dv->pub.verdict, sizeof(dv->pub.verdict),
+				 "%s: %.170s",
+				 rc == STN_E_REINSTALL ? "reinstall" : "refused",
+				 line);
+		}
+		/* Preselect what can be installed without asking. */
+		dv->pub.selected = rc == 0;
+		pthread_mutex_unlock(&a->lock);
+		rep.owned = NULL;
+		stn_report_fini(&rep);
+	}
+	pthread_mutex_lock(&a->lock);
+	a->busy = 0;
+	if (!a->prep)
+		say_diag(a, "Bundle refused", &a->prep_diag);
+	else if (a->prep_rc)
+		say(a, STN_TONE_BAD, "Bundle refused: see the checks below");
+	else
+		say(a, STN_TONE_GOOD, "Bundle verified. Space selects devices, "
+				      "p installs");
+	pthread_mutex_unlock(&a->lock);
+	return NULL;
+}
+
+static void dev_phase(void *ctx, enum stn_phase p, const char *detail)
+{
+	struct app_dev *dv = ctx;
+	(void)detail;
+	pthread_mutex_lock(&dv->app->lock);
+	snprintf(dv->pub.phase, sizeof(dv->pub.phase), "%s", stn_phase_name(p));
+	if (p == STN_PHASE_WRITE) {
+		dv->pub.done = 0;
+		dv->started_ms = mono_ms();
+	}
+	pthread_mutex_unlock(&dv->app->lock);
+}
+
+static void dev_progress(void *ctx, enum stn_phase p, uint64_t done,
+			 uint64_t total)
+{
+	struct app_dev *dv = ctx;
+	int64_t el;
+
+	if (p != STN_PHASE_WRITE)
+		return;
+	pthread_mutex_lock(&dv->app->lock);
+	dv->pub.done = done;
+	dv->pub.total = total;
+	el = mono_ms() - dv->started_ms;
+	dv->pub.rate = el > 0 ? (double)done * 1000.0 / (double)el : 0;
+	dv->pub.eta = dv->pub.rate > 0
+			      ? (int64_t)((double)(total - done) / dv->pub.rate)
+			      : -1;
+	pthread_mutex_unlock(&dv->app->lock);
+}
+
+static void *install_worker(void *arg)
+{
+	struct app_dev *dv = arg;
+	struct stn_app *a = dv->app;
+	struct stn_events ev = {dev_phase, dev_progress, dv};
+	struct stn_report rep;
+	struct stn_diag d;
+	char spec[300], line[1400];
+	int rc, reinstall;
+
+	pthread_mutex_lock(&a->lock);
+	snprintf(spec, sizeof(spec), "%s", dv->pub.spec);
+	reinstall = a->allow_reinstall;
+	pthread_mutex_unlock(&a->lock);
+	stn_report_init(&rep);
+	stn_diag_init(&d);
+	rc = stn_install(a->session, a->prep, spec, reinstall, &ev, &rep, &d);
+	pthread_mutex_lock(&a->lock);
+	if (rc == 0) {
+		dv->pub.outcome = STN_OUT_DONE;
+		snprintf(dv->pub.result, sizeof(dv->pub.result),
+			 "INSTALLED on %s (%s)%s", rep.identity.serial,
+			 rep.proof == STN_PROOF_NONE
+				 ? "no readback: unproven"
+				 : stn_proof_name(rep.proof),
+			 rep.installed.source == CU_SEQ_JOURNAL
+				 ? "; old sequence from the journal"
+				 : "");
+	} else {
+		/* Nothing written unless images_written says so. */
+		dv->pub.outcome = rep.images_written ? STN_OUT_FAILED
+						      : STN_OUT_SKIPPED;
+		stn_diag_format(&d, line, sizeof(line));
+		snprintf(dv->pub.result, sizeof(dv->pub.result), "%s: %.170s",
+			 rep.images_written ? "FAILED" : "NOT INSTALLED", line);
+		if (stn_err_exit(rc) == STN_EXIT_IO && !rep.images_written)
+			dv->pub.outcome = STN_OUT_FAILED;
+	}
+	snprintf(dv->pub.phase, sizeof(dv->pub.phase), "done");
+	pthread_mutex_unlock(&a->lock);
+	stn_report_fini(&rep);
+	return NULL;
+}
+
+static void *export_worker(void *arg)
+{
+	struct stn_app *a = arg;
+	struct stn_report_exported out;
+	struct stn_diag d;
+	int rc;
+
+	stn_diag_init(&d);
+	memset(&out, 0, sizeof(out));
+	rc = stn_report_export(a->session, a->cfg->media, 0, 0, &out, &d);
+	pthread_mutex_lock(&a->lock);
+	a->busy = 0;
+	if (rc)
+		say_diag(a, "Report not exported", &d);
+	else
+		say(a, STN_TONE_GOOD, "Report written: %.150s (%llu events)",
+		    out.json, (unsigned long long)out.count);
+	pthread_mutex_unlock(&a->lock);
+	return NULL;
+}
+
+/* --- keys, screen by screen (caller holds the lock) ------------------ */
+
+static void go_home(struct stn_app *a)
+{
+	a->screen = STN_SCR_HOME;
+	rescan(a);
+}
+
+static void signin_key(struct stn_app *a, enum stn_app_key key, int ch)
+{
+	char *field = a->field ? a->pin : a->id;
+	size_t cap = a->field ? sizeof(a->pin) : sizeof(a->id);
+	size_t len = strlen(field);
+	const struct stn_technician *t;
+	struct stn_diag d;
+
+	switch (key) {
+	case STN_KEY_BACK:
+		a->finished = 1;
+		a->screen = STN_SCR_BYE;
+		return;
+	case STN_KEY_ERASE:
+		if (len)
+			field[len - 1] = '\0';
+		return;
+	case STN_KEY_CHAR:
+		if (len + 1 < cap && ch > 32 && ch < 127)
+			field[len] = (char)ch, field[len + 1] = '\0';
+		return;
+	case STN_KEY_ENTER:
+		break;
+	default:
+		return;
+	}
+	t = stn_config_technician(a->cfg, a->id);
+	if (!t) {
+		say(a, STN_TONE_BAD, "No technician '%.32s' on this station",
+		    a->id);
+		a->id[0] = '\0';
+		return;
+	}
+	if (t->pin && a->field == 0) {
+		a->field = 1;
+		say(a, STN_TONE_PLAIN, "PIN for %.60s, then Enter", t->name);
+		return;
+	}
+	stn_diag_init(&d);
+	if (t->pin && cu_pin_check(t->pin, a->pin, &d) != 0) {
+		memset(a->pin, 0, sizeof(a->pin));
+		say(a, STN_TONE_BAD, "Wrong PIN");
+		return;
+	}
+	memset(a->pin, 0, sizeof(a->pin));
+	stn_diag_init(&d);
+	if (stn_session_open(a->config_path, a->id, "ui", 0, &a->session,
+			     &d)) {
+		say_diag(a, "Cannot start the session", &d);
+		a->field = 0;
+		return;
+	}
+	say(a, STN_TONE_GOOD, "Signed in as %.60s", t->name);
+	go_home(a);
+}
+
+static void start_worker(struct stn_app *a, void *(*fn)(void *))
+{
+	if (a->worker_live) {
+		pthread_mutex_unlock(&a->lock);
+		pthread_join(a->worker, NULL);
+		pthread_mutex_lock(&a->lock);
+		a->worker_live = 0;
+	}
+	a->busy = 1;
+	if (pthread_create(&a->worker, NULL, fn, a) == 0)
+		a->worker_live = 1;
+	else
+		a->busy = 0, say(a, STN_TONE_BAD, "cannot start a worker");
+}
+
+static int any_install_running(const struct stn_app *a)
+{
+	for (size_t i = 0; i < a->ndevs; i++)
+		if (a->devs[i].pub.outcome == STN_OUT_RUNNING &&
+		    strcmp(a->devs[i].pub.phase, "done") != 0)
+			return 1;
+	return 0;
+}
+
+static void open_journal(struct stn_app *a);
+
+static void home_key(struct stn_app *a, enum stn_app_key key, int ch)
+{
+	if (key == STN_KEY_BACK || (key == STN_KEY_CHAR && ch == 'q')) {
+		a->finished = 1;
+		a->screen = STN_SCR_BYE;
+		return;
+	}
+	if (key == STN_KEY_ENTER || (key == STN_KEY_CHAR && ch == 'm')) {
+		rescan(a);
+		a->screen = STN_SCR_BUNDLES;
+		say(a, STN_TONE_PLAIN, "%zu bundle(s) on the media", a->nbundles);
+		return;
+	}
+	if (key != STN_KEY_CHAR)
+		return;
+	if (ch == 'j')
+		open_journal(a);
+	else if (ch == 'r')
+		rescan(a), say(a, STN_TONE_PLAIN, "Media scanned again");
+	else if (ch == 'x' && !a->busy) {
+		say(a, STN_TONE_PLAIN, "Exporting the signed report...");
+		start_worker(a, export_worker);
+	}
+}
+
+static void reset_devices(struct stn_app *a)
+{
+	for (size_t i = 0; i < a->ndevs; i++) {
+		struct stn_app_device *p = &a->devs[i].pub;
+		p->selected = p->verdict_known = p->installable = 0;
+		p->verdict[0] = p->result[0] = p->phase[0] = '\0';
+		p->outcome = STN_OUT_NONE;
+		p->done = p->total = 0;
+		snprintf(p->identity, sizeof(p->identity), "asking...");
+	}
+}
+
+static void bundles_key(struct stn_app *a, enum stn_app_key key, int ch)
+{
+	if (key == STN_KEY_BACK) {
+		go_home(a);
+		return;
+	}
+	if (key == STN_KEY_UP && a->cursor > 0)
+		a->cursor--;
+	else if (key == STN_KEY_DOWN && a->cursor + 1 < a->nbundles)
+		a->cursor++;
+	else if (key == STN_KEY_CHAR && ch == 'r')
+		rescan(a);
+	else if (key == STN_KEY_ENTER && a->nbundles && !a->busy) {
+		stn_prepared_free(a->prep);
+		a->prep = NULL;
+		a->prep_rc = 0;
+		a->dev_cursor = 0;
+		a->allow_reinstall = 0;
+		a->progress[0] = '\0';
+		reset_devices(a);
+		a->screen = STN_SCR_BUNDLE;
+		say(a, STN_TONE_PLAIN, "Copying and verifying...");
+		start_worker(a, prepare_worker);
+	}
+}
+
+static size_t selected_count(const struct stn_app *a, int *reinstalls)
+{
+	size_t n = 0;
+	*reinstalls = 0;
+	for (size_t i = 0; i < a->ndevs; i++)
+		if (a->devs[i].pub.selected) {
+			n++;
+			*reinstalls += strncmp(a->devs[i].pub.verdict,
+					       "reinstall", 9) == 0;
+		}
+	return n;
+}
+
+static void bundle_key(struct stn_app *a, enum stn_app_key key, int ch)
+{
+	int reinstalls;
+
+	if (key == STN_KEY_BACK && !a->busy) {
+		a->screen = STN_SCR_BUNDLES;
+		return;
+	}
+	if (a->busy)
+		return;
+	if (key == STN_KEY_UP && a->dev_cursor > 0)
+		a->dev_cursor--;
+	else if (key == STN_KEY_DOWN && a->dev_cursor + 1 < a->ndevs)
+		a->dev_cursor++;
+	else if (key == STN_KEY_TOGGLE && a->ndevs) {
+		struct stn_app_device *p = &a->devs[a->dev_cursor].pub;
+		if (p->installable)
+			p->selected = !p->selected;
+		else
+			say(a, STN_TONE_BAD, "%.20s cannot take this bundle: "
+					     "%.140s", p->label, p->verdict);
+	} else if (key == STN_KEY_CHAR && ch == 'p') {
+		if (!a->prep || (a->prep_rc && a->prep_rc != STN_E_CUSTODY)) {
+			say(a, STN_TONE_BAD, "This bundle was refused; nothing "
+					     "can be installed");
+			return;
+		}
+		if (!selected_count(a, &reinstalls)) {
+			say(a, STN_TONE_BAD, "Select at least one device "
+					     "(Space)");
+			return;
+		}
+		a->screen = STN_SCR_CONFIRM;
+		say(a, STN_TONE_WARN, "Confirm: y installs, n goes back");
+	}
+}
+
+static void confirm_key(struct stn_app *a, enum stn_app_key key, int ch)
+{
+	int reinstalls;
+
+	if (key == STN_KEY_BACK || (key == STN_KEY_CHAR && ch == 'n')) {
+		a->screen = STN_SCR_BUNDLE;
+		say(a, STN_TONE_PLAIN, "Nothing installed");
+		return;
+	}
+	if (key != STN_KEY_CHAR || ch != 'y')
+		return;
+	(void)selected_count(a, &reinstalls);
+	/* The confirmation covered the reinstalls it listed. */
+	a->allow_reinstall = reinstalls > 0;
+	a->screen = STN_SCR_PUSH;
+	say(a, STN_TONE_PLAIN, "Installing; each device on its own");
+	for (size_t i = 0; i < a->ndevs; i++) {
+		struct app_dev *dv = &a->devs[i];
+		if (!dv->pub.selected)
+			continue;
+		dv->pub.outcome = STN_OUT_RUNNING;
+		dv->pub.done = 0;
+		dv->pub.total = 0;
+		dv->pub.eta = -1;
+		snprintf(dv->pub.phase, sizeof(dv->pub.phase), "queued");
+		if (pthread_create(&dv->thread, NULL, install_worker, dv) == 0)
+			dv->live = 1;
+		else
+			dv->pub.outcome = STN_OUT_FAILED,
+			snprintf(dv->pub.result, sizeof(dv->pub.result),
+				 "FAILED: cannot start a worker");
+	}
+}
+
+static void result_key(struct stn_app *a, enum stn_app_key key, int ch)
+{
+	(void)ch;
+	if (key == STN_KEY_ENTER || key == STN_KEY_BACK) {
+		for (size_t i = 0; i < a->ndevs; i++)
+			a->devs[i].pub.outcome = STN_OUT_NONE;
+		a->screen = STN_SCR_BUNDLES;
+		rescan(a);
+	}
+}
+
+static int journal_line(void *ctx, const struct stn_event *e)
+{
+	struct stn_app *a = ctx;
+	size_t cap = sizeof(a->jlines) / sizeof(a->jlines[0]);
+	struct stn_app_line *l;
+	char line[2048];
+
+	if (a->njlines == cap) { /* keep the newest */
+		memmove(a->jlines, a->jlines + 1,
+			(cap - 1) * sizeof(a->jlines[0]));
+		a->njlines--;
+	}
+	l = &a->jlines[a->njlines++];
+	/* Seq, time of day, type and the fields that say what happened; the
+	 * session id and hashes are in `station journal` for auditors. */
+	{
+		char t[CU_TIME_LEN + 1];
+		size_t used;
+		cu_time_format(e->time, t);
+		used = (size_t)snprintf(line, sizeof(line), "%4llu %.8s %s",
+					(unsigned long long)e->seq, t + 11,
+					e->type);
+		for (size_t i = 0; i < e->nfields && used < sizeof(line) - 1;
+		     i++) {
+			const char *k = e->fields[i].key;
+			if (!strcmp(k, "bundle") || !strcmp(k, "dir") ||
+			    !strcmp(k, "where") || !strcmp(k, "code") ||
+			    !strcmp(k, "use") || !strcmp(k, "images"))
+				continue;
+			used += (size_t)snprintf(line + used,
+						 sizeof(line) - used, " %s=%s",
+						 k, e->fields[i].value);
+		}
+	}
+	snprintf(l->text, sizeof(l->text), "%.199s", line);
+	l->tone = strstr(e->type, "refused") || strstr(e->type, "failed") ||
+				  strstr(e->type, "error")
+			  ? STN_TONE_BAD
+		  : strstr(e->type, "finished") ? STN_TONE_GOOD
+						: STN_TONE_PLAIN;
+	return 0;
+}
+
+static void open_journal(struct stn_app *a)
+{
+	struct stn_diag d;
+
+	a->njlines = 0;
+	stn_diag_init(&d);
+	if (stn_session_journal_each(a->session, 0, journal_line, a, &d)) {
+		say_diag(a, "Cannot read the journal", &d);
+		return;
+	}
+	a->jtop = a->njlines > 16 ? a->njlines - 16 : 0;
+	a->screen = STN_SCR_JOURNAL;
+	say(a, STN_TONE_PLAIN, "%zu most recent events", a->njlines);
+}
+
+static void journal_key(struct stn_app *a, enum stn_app_key key, int ch)
+{
+	(void)ch;
+	if (key == STN_KEY_BACK || key == STN_KEY_ENTER)
+		go_home(a);
+	else if (key == STN_KEY_UP && a->jtop > 0)
+		a->jtop--;
+	else if (key == STN_KEY_DOWN && a->jtop + 1 < a->njlines)
+		a->jtop++;
+}
+
+void stn_app_key(struct stn_app *a, enum stn_app_key key, int ch)
+{
+	pthread_mutex_lock(&a->lock);
+	switch (a->screen) {
+	case STN_SCR_SIGNIN: signin_key(a, key, ch); break;
+	case STN_SCR_HOME: home_key(a, key, ch); break;
+	case STN_SCR_BUNDLES: bundles_key(a, key, ch); break;
+	case STN_SCR_BUNDLE: bundle_key(a, key, ch); break;
+	case STN_SCR_CONFIRM: confirm_key(a, key, ch); break;
+	case STN_SCR_PUSH:
+		/* Installs cannot be interrupted from the keyboard: a half
+		 * written device is worse than a wait. */
+		if (!any_install_running(a)) {
+			a->screen = STN_SCR_RESULT;
+			say(a, STN_TONE_PLAIN, "Enter to continue");
+		}
+		break;
+	case STN_SCR_RESULT: result_key(a, key, ch); break;
+	case STN_SCR_JOURNAL: journal_key(a, key, ch); break;
+	case STN_SCR_BYE: break;
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* --- the view ----------------------------------------------------------- */
+
+static void line(struct stn_app_view *v, enum stn_app_tone tone,
+		 const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void line(struct stn_app_view *v, enum stn_app_tone tone,
+		 const char *fmt, ...)
+{
+	va_list ap;
+
+	if (v->nlines == STN_APP_LINES)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(v->lines[v->nlines].text, STN_APP_TEXT, fmt, ap);
+	va_end(ap);
+	v->lines[v->nlines++].tone = tone;
+}
+
+static void home_view(struct stn_app *a, struct stn_app_view *v)
+{
+	char t1[CU_TIME_LEN + 1], t2[CU_TIME_LEN + 1];
+	int64_t now = (int64_t)time(NULL);
+	int64_t floor = stn_session_floor(a->session);
+
+	cu_time_format(now, t1);
+	cu_time_format(floor, t2);
+	line(v, STN_TONE_PLAIN, "Station %s at site %s", a->cfg->id,
+	     a->cfg->site);
+	line(v, now + 300 >= floor ? STN_TONE_GOOD : STN_TONE_BAD,
+	     "Clock %s   trusted-time floor %s", t1, t2);
+	line(v, STN_TONE_PLAIN, "Trust anchors %.80s", a->cfg->anchors);
+	line(v, STN_TONE_PLAIN, "CRLs %.60s   stale CRLs: %s",
+	     a->cfg->crl_dir ? a->cfg->crl_dir : "(none configured)",
+	     a->cfg->stale_crl_refuse ? "refused" : "warned about");
+	line(v, STN_TONE_PLAIN, "Release signatures needed: %u   custody: %s",
+	     a->cfg->release_threshold,
+	     a->cfg->require_custody ? "required" : "not required");
+	line(v, STN_TONE_PLAIN, " ");
+	line(v, a->nbundles ? STN_TONE_GOOD : STN_TONE_WARN,
+	     "Media %.60s: %zu bundle(s)", a->cfg->media, a->nbundles);
+	line(v, STN_TONE_PLAIN, "Devices:");
+	for (size_t i = 0; i < a->ndevs; i++) {
+		const char *path = strchr(a->devs[i].pub.spec, ':') + 1;
+		int present = access(path, F_OK) == 0;
+		line(v, present ? STN_TONE_GOOD : STN_TONE_DIM,
+		     "  %-12.12s %-50.50s %s", a->devs[i].pub.label,
+		     a->devs[i].pub.spec, present ? "present" : "absent");
+	}
+	if (!a->ndevs)
+		line(v, STN_TONE_WARN, "  (no [port] sections configured)");
+}
+
+static void bundle_view(struct stn_app *a, struct stn_app_view *v)
+{
+	const struct cu_bundle *b = a->prep ? stn_prepared_bundle(a->prep)
+					    : NULL;
+	char t[CU_TIME_LEN + 1], w[64];
+
+	if (!b) {
+		line(v, STN_TONE_PLAIN, "%s", a->bundles[a->cursor].title);
+		if (a->busy)
+			line(v, STN_TONE_DIM, "%s", a->progress);
+		else if (a->prep_rc) {
+			char l[1400];
+			stn_diag_format(&a->prep_diag, l, sizeof(l));
+			line(v, STN_TONE_BAD, "REFUSED %.180s", l);
+		}
+		return;
+	}
+	const struct cu_manifest *m = cu_bundle_manifest(b);
+	size_t n;
+	const struct cu_signer *sg = cu_bundle_signers(b, &n);
+	char signers[120] = "";
+	for (size_t i = 0, used = 0; i < n && used < 100; i++)
+		used += (size_t)snprintf(signers + used, sizeof(signers) - used,
+					 "%s%s", i ? ", " : "", sg[i].cn);
+	cu_time_format(m->expires, t);
+	line(v, STN_TONE_PLAIN, "%s %s  sequence %llu  for %s  expires %s",
+	     m->name, m->version, (unsigned long long)m->sequence, m->model,
+	     t);
+	line(v, STN_TONE_PLAIN, "Signed by %s", n ? signers : "(nobody valid)");
+	for (int c = 0; c < CU_NCHECKS; c++) {
+		const struct cu_check_result *r =
+			cu_bundle_check(b, (enum cu_check)c);
+		if (c == CU_CHECK_TARGET || c == CU_CHECK_SEQUENCE)
+			continue; /* per device, below */
+		line(v,
+		     r->outcome == CU_FAILED	   ? STN_TONE_BAD
+		     : r->outcome == CU_PASSED ? STN_TONE_GOOD
+					       : STN_TONE_DIM,
+		     "  %-10s %-12s %.150s", cu_check_name((enum cu_check)c),
+		     cu_outcome_name(r->outcome), r->diag.text);
+	}
+	const struct cu_chain *ch = cu_bundle_chain(b);
+	for (size_t i = 0; i < ch->n; i++) {
+		cu_time_format(ch->hops[i].time, t);
+		line(v, STN_TONE_PLAIN, "  custody %s  %s -> %s%s%s", t,
+		     ch->hops[i].from, ch->hops[i].to,
+		     ch->hops[i].seal[0] ? "  seal " : "", ch->hops[i].seal);
+	}
+	const struct cu_token *tk = cu_bundle_tokens(b, &n);
+	for (size_t i = 0; i < n; i++)
+		line(v, tk[i].problem.code ? STN_TONE_WARN : STN_TONE_PLAIN,
+		     "  token %s waives %s for %s: %.80s", tk[i].file,
+		     cu_waiver_names(tk[i].waive, w, sizeof(w)),
+		     tk[i].ndevices ? tk[i].devices[0] : "-",
+		     tk[i].problem.code ? tk[i].problem.text : tk[i].reason);
+	if (a->busy)
+		line(v, STN_TONE_DIM, "%s", a->progress);
+}
+
+static void confirm_view(struct stn_app *a, struct stn_app_view *v)
+{
+	const struct cu_manifest *m =
+		cu_bundle_manifest(stn_prepared_bundle(a->prep));
+	int reinstalls;
+	size_t n = selected_count(a, &reinstalls);
+
+	line(v, STN_TONE_WARN, "Install %s %s (sequence %llu) on %zu device(s)?",
+	     m->name, m->version, (unsigned long long)m->sequence, n);
+	for (size_t i = 0; i < a->ndevs; i++)
+		if (a->devs[i].pub.selected)
+			line(v, STN_TONE_PLAIN, "  %-12.12s %.150s",
+			     a->devs[i].pub.label, a->devs[i].pub.identity);
+	if (reinstalls)
+		line(v, STN_TONE_WARN,
+		     "%d of them already have this sequence: y reinstalls",
+		     reinstalls);
+	line(v, STN_TONE_PLAIN, "This writes to the devices and cannot be "
+				"undone.");
+}
+
+static void result_view(struct stn_app *a, struct stn_app_view *v)
+{
+	size_t ok = 0, failed = 0, skipped = 0;
+
+	for (size_t i = 0; i < a->ndevs; i++) {
+		const struct stn_app_device *p = &a->devs[i].pub;
+		switch (p->outcome) {
+		case STN_OUT_DONE: ok++; break;
+		case STN_OUT_FAILED: failed++; break;
+		case STN_OUT_SKIPPED: skipped++; break;
+		default: break;
+		}
+	}
+	line(v, failed || skipped ? STN_TONE_BAD : STN_TONE_GOOD,
+	     "%zu installed, %zu failed, %zu not installed", ok, failed,
+	     skipped);
+}
+
+void stn_app_view(struct stn_app *a, struct stn_app_view *v)
+{
+	static const char *const help[] = {
+		[STN_SCR_SIGNIN] = "type  Enter next  Backspace erase  Esc quit",
+		[STN_SCR_HOME] = "m/Enter media  j journal  x export report  "
+				 "r rescan  q sign out",
+		[STN_SCR_BUNDLES] = "Up/Down choose  Enter verify  r rescan  "
+				    "Esc back",
+		[STN_SCR_BUNDLE] = "Up/Down device  Space select  p install  "
+				   "Esc back",
+		[STN_SCR_CONFIRM] = "y install  n/Esc go back",
+		[STN_SCR_PUSH] = "installing: wait for every device",
+		[STN_SCR_RESULT] = "Enter continue",
+		[STN_SCR_JOURNAL] = "Up/Down scroll  Esc back",
+		[STN_SCR_BYE] = "",
+	};
+	char t[CU_TIME_LEN + 1];
+
+	memset(v, 0, sizeof(*v));
+	pthread_mutex_lock(&a->lock);
+	/* The push screen turns into the result once every device is done,
+	 * without waiting for a key. */
+	if (a->screen == STN_SCR_PUSH && !any_install_running(a)) {
+		a->screen = STN_SCR_RESULT;
+		say(a, STN_TONE_PLAIN, "Enter to continue");
+	}
+	v->screen = a->screen;
+	cu_time_format((int64_t)time(NULL), t);
+	snprintf(v->header, sizeof(v->header), "station %s  site %s  %s  %s",
+		 a->cfg->id, a->cfg->site,
+		 a->session ? stn_session_technician(a->session)
+			    : "(not signed in)",
+		 t);
+	snprintf(v->help, sizeof(v->help), "%s", help[a->screen]);
+	snprintf(v->message, sizeof(v->message), "%s", a->message);
+	v->message_tone = a->tone;
+	v->busy = a->busy;
+	snprintf(v->signin_id, sizeof(v->signin_id), "%s", a->id);
+	v->signin_pin_len = (int)strlen(a->pin);
+	v->signin_field = a->field;
+	memcpy(v->bundles, a->bundles, a->nbundles * sizeof(a->bundles[0]));
+	v->nbundles = a->nbundles;
+	for (size_t i = 0; i < a->ndevs; i++)
+		v->devices[i] = a->devs[i].pub;
+	v->ndevices = a->ndevs;
+	switch (a->screen) {
+	case STN_SCR_HOME: home_view(a, v); break;
+	case STN_SCR_BUNDLES: v->cursor = a->cursor; break;
+	case STN_SCR_BUNDLE:
+		v->cursor = a->dev_cursor;
+		bundle_view(a, v);
+		break;
+	case STN_SCR_CONFIRM: confirm_view(a, v); break;
+	case STN_SCR_RESULT: result_view(a, v); break;
+	case STN_SCR_JOURNAL:
+		for (size_t i = a->jtop; i < a->njlines && v->nlines <
+							      STN_APP_LINES;
+		     i++)
+			v->lines[v->nlines++] = a->jlines[i];
+		break;
+	default: break;
+	}
+	pthread_mutex_unlock(&a->lock);
+}

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# tests/demo_setup.sh ACTION DIR STATION SIM: builds, stops or removes the
+# self-contained demo that `station demo` runs the text UI on.
+#   setup     test PKI, media with four bundles (good with a custody chain,
+#             expired, tampered, a rollback with its exception token),
+#             three simulated serial devices, DIR/station.conf
+#   stop      stop the simulators (keep DIR)
+#   teardown  stop and remove DIR
+set -euo pipefail
+action=$1 D=$2 STATION=${3:-} SIM=${4:-}
+here=$(cd "$(dirname "$0")" && pwd)
+
+stop() {
+	[ -f "$D/sims.pid" ] || return 0
+	while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$D/sims.pid"
+	rm -f "$D/sims.pid"
+}
+case $action in
+stop) stop; exit 0 ;;
+teardown) stop; rm -rf "$D"; exit 0 ;;
+setup) ;;
+*) echo "usage: $0 setup|stop|teardown DIR STATION SIM" >&2; exit 2 ;;
+esac
+
+exec 3>&2 2>"$D/setup.log"
+S() { "$STATION" "$@" >>"$D/setup.log"; }
+utc() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
+now=$(date -u +%s)
+
+bash "$here/pki.sh" "$D/pki"
+P="$D/pki"
+mkdir -p "$D/media" "$D/images"
+
+# An image the simulator understands: its first line sets the sequence.
+image() { { printf '#station-sim-image sequence=%s version=%s\n' "$2" "$3"; head -c "$4" /dev/urandom; } >"$1"; }
+chain() {
+	S custody add --key "$P/custody3.key" --cert "$P/custody3.pem" --to courier-ana \
+		--place "dispatch office 3" --seal BAG-0042 "$1"
+	S custody add --key "$P/custody1.key" --cert "$P/custody1.pem" --to ana \
+		--place "plant 7 gate" --seal BAG-0042 "$1"
+}
+bundle() { # bundle DIR NAME VERSION SEQUENCE IMAGE-SIZE
+	image "$D/images/$2-$3.bin" "$4" "$3" "$5"
+	S bundle create --name "$2" --version "$3" --sequence "$4" --model TX-200 \
+		--hardware revB --image app="$D/images/$2-$3.bin"@0 "$1"
+}
+sign() { S sign --key "$P/release1.key" --cert "$P/release1.pem" --label rel1 "$1/manifest"; }
+
+# 1. the release to install: 2.4.1, with its custody chain to ana
+bundle "$D/media/tx200-2.4.1" tx200-app 2.4.1 42 393216
+sign "$D/media/tx200-2.4.1"; chain "$D/media/tx200-2.4.1"
+
+# 2. an expired release
+bundle "$D/media/tx200-2.3.0-old" tx200-app 2.3.0 43 65536
+sed -i "s/^created = .*/created = $(utc $((now - 86400 * 200)))/; s/^expires = .*/expires = $(utc $((now - 86400 * 20)))/" \
+	"$D/media/tx200-2.3.0-old/manifest"
+sign "$D/media/tx200-2.3.0-old"; chain "$D/media/tx200-2.3.0-old"
+
+# 3. a copy of 2.4.1 whose image was changed on the way
+cp -r "$D/media/tx200-2.4.1" "$D/media/tx200-2.4.1-copy"
+printf 'X' | dd of="$D/media/tx200-2.4.1-copy/tx200-app-2.4.1.bin" bs=1 seek=4096 conv=notrunc 2>/dev/null
+
+# 4. a sanctioned rollback to 2.2.0 (sequence 40) with its exception token
+bundle "$D/media/tx200-2.2.0-rollback" tx200-app 2.2.0 40 131072
+sign "$D/media/tx200-2.2.0-rollback"; chain "$D/media/tx200-2.2.0-rollback"
+S token issue --key "$P/exception1.key" --cert "$P/exception1.pem" --waive downgrade \
+	--device SN-0001 --device SN-0002 --ttl 12h --site plant-7 \
+	--reason "CVE-2026-1234 field fix, ticket OPS-881" --name rollback "$D/media/tx200-2.2.0-rollback"
+
+# Three simulated units: two TX-200 at sequence 41, one TX-100.
+: >"$D/sims.pid"
+sim() { # sim NAME SERIAL MODEL SEQUENCE
+	printf 'format = station-device-1\nmodel = %s\nhardware = revB\nserial = %s\nsequence = %s\nversion = 2.4.0\n' \
+		"$3" "$2" "$4" >"$D/$1.id"
+	mkdir -p "$D/$1.store"
+	"$SIM" --identity "$D/$1.id" --store "$D/$1.store" --link "$D/$1" \
+		>"$D/$1.out" 2>"$D/$1.log" </dev/null &
+	echo $! >>"$D/sims.pid"
+}
+sim unit-a SN-0001 TX-200 41
+sim unit-b SN-0002 TX-200 41
+sim unit-c SN-0100 TX-100 7
+for f in unit-a unit-b unit-c; do
+	for _ in $(seq 1 100); do [ -s "$D/$f.out" ] && break; sleep 0.05; done
+done
+
+# Technician ana, PIN 1234, hashed with plain OpenSSL (formats §8).
+salt=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+hash=$(openssl kdf -keylen 32 -kdfopt digest:SHA256 -kdfopt pass:1234 \
+	-kdfopt hexsalt:"$salt" -kdfopt iter:200000 PBKDF2 | tr -d ':\n' | tr 'A-F' 'a-f')
+cat >"$D/station.conf" <<CONF
+[station]
+id = STN-0042
+site = plant-7
+key = $P/station.key
+cert = $P/station.pem
+data = $D/data
+media = $D/media
+
+[trust]
+anchors = $P/roots.pem
+crl = $P/crl
+require-custody = yes
+
+[technician ana]
+name = Ana Lima
+pin = pbkdf2-sha256\$200000\$$salt\$$hash
+
+[port unit-a]
+path = $D/unit-a
+[port unit-b]
+path = $D/unit-b
+[port unit-c]
+path = $D/unit-c
+CONF
+exec 2>&3

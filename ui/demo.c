@@ -1,0 +1,102 @@
+/* ui/demo.c: `station demo`.  Builds a self-contained demo in a fresh
+ * temporary directory with tests/demo_setup.sh (test PKI, media with good,
+ * expired, tampered and token-needing bundles, simulated serial devices on
+ * pseudo-terminals, a station.conf), runs the text UI on it, then stops the
+ * simulators and removes the directory.  STATION_DEMO_DIR chooses the
+ * directory and keeps it (the end-to-end test uses this). */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "station/error.h"
+#include "ui/cli.h"
+
+/* The setup script and simulator, next to this program in the build tree
+ * or under PREFIX when installed. */
+static int find_parts(char *script, char *sim, size_t cap)
+{
+	char exe[PATH_MAX], *slash;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	static const char *const scripts[] = {"/../tests/demo_setup.sh",
+					      "/../share/station/demo_setup.sh"};
+	static const char *const sims[] = {"/sim-serial",
+					   "/../libexec/station/sim-serial"};
+
+	if (n < 0)
+		return -1;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (!slash)
+		return -1;
+	*slash = '\0';
+	for (int i = 0; i < 2; i++) {
+		snprintf(script, cap, "%s%s", exe, scripts[i]);
+		snprintf(sim, cap, "%s%s", exe, sims[i]);
+		if (access(script, R_OK) == 0 && access(sim, X_OK) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+static void run_script(const char *script, const char *dir, const char *self,
+		       const char *sim, const char *action, int *status)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		execlp("bash", "bash", script, action, dir, self, sim,
+		       (char *)NULL);
+		_exit(127);
+	}
+	*status = -1;
+	if (pid > 0)
+		waitpid(pid, status, 0);
+}
+
+int ui_cmd_demo(int argc, char **argv)
+{
+	char script[PATH_MAX], sim[PATH_MAX], self[PATH_MAX], conf[PATH_MAX];
+	char tmpl[] = "/tmp/station-demo.XXXXXX";
+	const char *dir = getenv("STATION_DEMO_DIR");
+	int keep = dir != NULL, status, rc;
+	ssize_t n;
+
+	(void)argv;
+	if (argc > 1)
+		return ui_usage_error("usage: station demo\n",
+				      "demo takes no arguments");
+	if (find_parts(script, sim, sizeof(script)) != 0)
+		return ui_usage_error(NULL, "demo: cannot find demo_setup.sh "
+					    "and sim-serial next to station");
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0)
+		return ui_usage_error(NULL, "demo: %s", strerror(errno));
+	self[n] = '\0';
+	if (!dir) {
+		if (!mkdtemp(tmpl))
+			return ui_usage_error(NULL, "demo: %s",
+					      strerror(errno));
+		dir = tmpl;
+	} else if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		return ui_usage_error(NULL, "demo: %s: %s", dir,
+				      strerror(errno));
+	}
+	fprintf(stderr, "station demo: building the demo in %s ...\n", dir);
+	run_script(script, dir, self, sim, "setup", &status);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		run_script(script, dir, self, sim, "teardown", &status);
+		return ui_usage_error(NULL, "demo: setup failed (see %s/setup.log)",
+				      dir);
+	}
+	snprintf(conf, sizeof(conf), "%s/station.conf", dir);
+	rc = ui_tui_run(conf);
+	run_script(script, dir, self, sim, keep ? "stop" : "teardown",
+		   &status);
+	return rc;
+}

@@ -1,0 +1,315 @@
+/* ui/tui.c: the ncurses (wide-character) front end.  It turns keys into
+ * station/app.h events and draws the app's snapshots; it decides nothing.
+ * Works on an 80x24 console, in colour or without (NO_COLOR, monochrome
+ * terminals, where tone falls back to bold and dim), and redraws on
+ * resize. */
+#include <curses.h>
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "station/app.h"
+#include "station/error.h"
+#include "ui/cli.h"
+
+enum { PAIR_GOOD = 1, PAIR_BAD, PAIR_WARN, PAIR_BAR };
+
+static int use_colour;
+
+static attr_t tone_attr(enum stn_app_tone t)
+{
+	switch (t) {
+	case STN_TONE_GOOD:
+		return use_colour ? COLOR_PAIR(PAIR_GOOD) | A_BOLD : A_BOLD;
+	case STN_TONE_BAD:
+		return use_colour ? COLOR_PAIR(PAIR_BAD) | A_BOLD
+				  : A_BOLD | A_UNDERLINE;
+	case STN_TONE_WARN:
+		return use_colour ? COLOR_PAIR(PAIR_WARN) | A_BOLD : A_BOLD;
+	case STN_TONE_DIM: return A_DIM;
+	default: return A_NORMAL;
+	}
+}
+
+/* Text at (y, x), cut to the width left on the line. */
+static void put(int y, int x, attr_t attr, const char *text)
+{
+	int w = COLS - x;
+
+	if (y < 0 || y >= LINES || w <= 0)
+		return;
+	attron(attr);
+	mvaddnstr(y, x, text, w);
+	attroff(attr);
+}
+
+static void bar_line(int y, attr_t attr, const char *text)
+{
+	attron(attr);
+	mvhline(y, 0, ' ', COLS);
+	mvaddnstr(y, 1, text, COLS - 2);
+	attroff(attr);
+}
+
+static void human_bytes(uint64_t n, char *buf, size_t cap)
+{
+	if (n >= 1 << 20)
+		snprintf(buf, cap, "%.1f MiB", (double)n / (1 << 20));
+	else if (n >= 1 << 10)
+		snprintf(buf, cap, "%.1f KiB", (double)n / (1 << 10));
+	else
+		snprintf(buf, cap, "%llu B", (unsigned long long)n);
+}
+
+static void draw_lines(const struct stn_app_view *v, int top, int bottom)
+{
+	for (size_t i = 0; i < v->nlines && top + (int)i < bottom; i++)
+		put(top + (int)i, 1, tone_attr(v->lines[i].tone),
+		    v->lines[i].text);
+}
+
+static void draw_signin(const struct stn_app_view *v)
+{
+	char stars[70];
+	int n = v->signin_pin_len < 64 ? v->signin_pin_len : 64;
+
+	memset(stars, '*', (size_t)n);
+	stars[n] = '\0';
+	put(3, 2, A_BOLD, "Sign in");
+	put(5, 2, A_NORMAL, "Technician:");
+	put(5, 15, v->signin_field == 0 ? A_REVERSE : A_NORMAL,
+	    v->signin_id[0] ? v->signin_id : " ");
+	if (v->signin_field == 1) {
+		put(7, 2, A_NORMAL, "PIN:");
+		put(7, 15, A_REVERSE, n ? stars : " ");
+	}
+}
+
+static void draw_bundles(const struct stn_app_view *v, int bottom)
+{
+	put(2, 1, A_BOLD, "Bundles on the media");
+	if (!v->nbundles)
+		put(4, 2, tone_attr(STN_TONE_WARN), "No bundle found. Insert "
+						    "media, then r to rescan.");
+	for (size_t i = 0; i < v->nbundles && 4 + (int)i * 2 < bottom; i++) {
+		int y = 4 + (int)i * 2;
+		attr_t a = i == v->cursor ? A_REVERSE : A_NORMAL;
+		put(y, 2, a, i == v->cursor ? ">" : " ");
+		put(y, 4, a, v->bundles[i].title);
+		put(y + 1, 6, A_DIM, v->bundles[i].dir);
+	}
+}
+
+static void draw_devices(const struct stn_app_view *v, int top, int bottom,
+			 int with_cursor)
+{
+	put(top, 1, A_BOLD, "Devices");
+	for (size_t i = 0; i < v->ndevices && top + 1 + (int)i * 3 < bottom;
+	     i++) {
+		const struct stn_app_device *d = &v->devices[i];
+		int y = top + 1 + (int)i * 3;
+		char head[STN_APP_TEXT + 40];
+		attr_t a = with_cursor && i == v->cursor ? A_REVERSE : A_NORMAL;
+
+		snprintf(head, sizeof(head), "%s [%c] %-10.10s %s",
+			 with_cursor && i == v->cursor ? ">" : " ",
+			 d->selected ? 'x' : ' ', d->label, d->identity);
+		put(y, 1, a, head);
+		/* The reason is the contract: wrap it over two lines rather
+		 * than cut it at the screen edge. */
+		{
+			const char *t = d->verdict_known ? d->verdict
+							 : "checking...";
+			attr_t va = !d->verdict_known ? A_DIM
+				    : d->installable ? tone_attr(STN_TONE_GOOD)
+						     : tone_attr(STN_TONE_BAD);
+			int w = COLS - 9;
+			put(y + 1, 8, va, t);
+			if ((int)strlen(t) > w)
+				put(y + 2, 8, va, t + w);
+		}
+	}
+}
+
+static void draw_push(const struct stn_app_view *v, int bottom)
+{
+	int y = 2;
+
+	put(y++, 1, A_BOLD, "Installing");
+	for (size_t i = 0; i < v->ndevices && y + 2 < bottom; i++) {
+		const struct stn_app_device *d = &v->devices[i];
+		char a[32], b[32], r[32], line[STN_APP_TEXT + 64];
+		int width = COLS - 44 > 10 ? COLS - 44 : 10, fill;
+
+		if (d->outcome == STN_OUT_NONE)
+			continue;
+		human_bytes(d->done, a, sizeof(a));
+		human_bytes(d->total, b, sizeof(b));
+		human_bytes((uint64_t)d->rate, r, sizeof(r));
+		snprintf(line, sizeof(line), "%-10.10s %-8s %s of %s  %s/s  %s",
+			 d->label, d->phase, a, b, r,
+			 d->eta >= 0 ? "" : "");
+		if (d->eta >= 0 && strcmp(d->phase, "done") != 0) {
+			char eta[40];
+			snprintf(eta, sizeof(eta), "%llds left",
+				 (long long)d->eta);
+			strncat(line, eta, sizeof(line) - strlen(line) - 1);
+		}
+		put(y++, 2, A_NORMAL, line);
+		fill = d->total ? (int)((double)d->done / (double)d->total *
+					width)
+				: 0;
+		mvaddch(y, 4, '[');
+		attron(use_colour ? COLOR_PAIR(PAIR_BAR) : A_REVERSE);
+		for (int k = 0; k < fill; k++)
+			mvaddch(y, 5 + k, ' ');
+		attroff(use_colour ? COLOR_PAIR(PAIR_BAR) : A_REVERSE);
+		mvhline(y, 5 + fill, '.', width - fill);
+		mvaddch(y, 5 + width, ']');
+		if (d->result[0])
+			put(y, 8 + width,
+			    tone_attr(d->outcome == STN_OUT_DONE ? STN_TONE_GOOD
+								 : STN_TONE_BAD),
+			    d->outcome == STN_OUT_DONE ? "OK" : "FAIL");
+		y += 2;
+	}
+}
+
+static void draw_result(const struct stn_app_view *v, int bottom)
+{
+	int y = 4;
+
+	put(2, 1, tone_attr(v->lines[0].tone), v->lines[0].text);
+	for (size_t i = 0; i < v->ndevices && y + 1 < bottom; i++) {
+		const struct stn_app_device *d = &v->devices[i];
+		const char *word;
+		enum stn_app_tone t;
+
+		switch (d->outcome) {
+		case STN_OUT_DONE: word = "SUCCESS"; t = STN_TONE_GOOD; break;
+		case STN_OUT_FAILED: word = "FAILED "; t = STN_TONE_BAD; break;
+		case STN_OUT_SKIPPED: word = "SKIPPED"; t = STN_TONE_BAD; break;
+		default: continue;
+		}
+		char head[80];
+		snprintf(head, sizeof(head), "%s  %.20s", word, d->label);
+		put(y++, 2, tone_attr(t) | A_REVERSE, head);
+		put(y++, 4, A_NORMAL, d->result);
+		y++;
+	}
+}
+
+static void draw(const struct stn_app_view *v)
+{
+	int bottom = LINES - 2; /* message line, then help line */
+
+	erase();
+	if (COLS < 80 || LINES < 24) {
+		put(0, 0, A_BOLD, "Make the terminal at least 80x24.");
+		refresh();
+		return;
+	}
+	bar_line(0, A_REVERSE, v->header);
+	switch (v->screen) {
+	case STN_SCR_SIGNIN: draw_signin(v); break;
+	case STN_SCR_HOME:
+		put(2, 1, A_BOLD, "Home");
+		draw_lines(v, 4, bottom);
+		break;
+	case STN_SCR_BUNDLES: draw_bundles(v, bottom); break;
+	case STN_SCR_BUNDLE: {
+		int split = bottom - 2 - (int)v->ndevices * 3;
+		if (split < 8)
+			split = 8;
+		put(2, 1, A_BOLD, "Bundle");
+		draw_lines(v, 3, split);
+		draw_devices(v, split, bottom, 1);
+		break;
+	}
+	case STN_SCR_CONFIRM:
+		put(2, 1, tone_attr(STN_TONE_WARN), "Confirm");
+		draw_lines(v, 4, bottom);
+		break;
+	case STN_SCR_PUSH: draw_push(v, bottom); break;
+	case STN_SCR_RESULT: draw_result(v, bottom); break;
+	case STN_SCR_JOURNAL:
+		put(2, 1, A_BOLD, "Journal");
+		draw_lines(v, 3, bottom);
+		break;
+	case STN_SCR_BYE: break;
+	}
+	put(LINES - 2, 1, tone_attr(v->message_tone), v->message);
+	if (v->busy)
+		put(LINES - 2, COLS - 10, A_BLINK, "working");
+	bar_line(LINES - 1, A_REVERSE, v->help);
+	refresh();
+}
+
+static int map_key(int k, enum stn_app_key *key, int *ch)
+{
+	*ch = 0;
+	switch (k) {
+	case ERR: *key = STN_KEY_TICK; return 1;
+	case KEY_UP: *key = STN_KEY_UP; return 1;
+	case KEY_DOWN: *key = STN_KEY_DOWN; return 1;
+	case KEY_ENTER: case '\n': case '\r': *key = STN_KEY_ENTER; return 1;
+	case 27: case KEY_LEFT: *key = STN_KEY_BACK; return 1;
+	case ' ': *key = STN_KEY_TOGGLE; return 1;
+	case KEY_BACKSPACE: case 127: case 8: *key = STN_KEY_ERASE; return 1;
+	case KEY_RESIZE: *key = STN_KEY_TICK; return 1;
+	default:
+		if (k > 32 && k < 127) {
+			*key = STN_KEY_CHAR;
+			*ch = k;
+			return 1;
+		}
+		return 0;
+	}
+}
+
+int ui_tui_run(const char *config_path)
+{
+	struct stn_app *app = NULL;
+	struct stn_app_view *v;
+	struct stn_diag d;
+
+	stn_diag_init(&d);
+	if (stn_app_new(config_path, &app, &d))
+		return ui_report("ui", &d);
+	v = malloc(sizeof(*v));
+	if (!v) {
+		stn_app_free(app);
+		return ui_usage_error(NULL, "out of memory");
+	}
+	setlocale(LC_ALL, "");
+	setenv("ESCDELAY", "25", 0);
+	initscr();
+	cbreak();
+	noecho();
+	keypad(stdscr, TRUE);
+	curs_set(0);
+	timeout(150); /* redraw progress at least this often */
+	use_colour = has_colors() && !getenv("NO_COLOR");
+	if (use_colour) {
+		start_color();
+		use_default_colors();
+		init_pair(PAIR_GOOD, COLOR_GREEN, -1);
+		init_pair(PAIR_BAD, COLOR_RED, -1);
+		init_pair(PAIR_WARN, COLOR_YELLOW, -1);
+		init_pair(PAIR_BAR, COLOR_BLACK, COLOR_GREEN);
+	}
+	while (!stn_app_finished(app)) {
+		enum stn_app_key key;
+		int ch;
+
+		stn_app_view(app, v);
+		draw(v);
+		if (map_key(getch(), &key, &ch))
+			stn_app_key(app, key, ch);
+	}
+	endwin();
+	free(v);
+	stn_app_free(app); /* waits for workers; journals the session end */
+	return 0;
+}
