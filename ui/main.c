@@ -11,7 +11,9 @@
 #include "ui/cli.h"
 
 static const char usage[] =
-	"usage: station [--config FILE] COMMAND [ARGS]\n"
+	"usage: station [--config FILE] [COMMAND [ARGS]]\n"
+	"\n"
+	"With no command: the text UI for the technician.\n"
 	"\n"
 	"commands:\n"
 	"  verify [--technician ID] [--device FILE] [--reinstall] [--json] BUNDLE\n"
@@ -24,6 +26,7 @@ static const char usage[] =
 	"  bundle create --name N --version V --sequence S --model M\n"
 	"        [--hardware H]... [--expires T] --image LABEL=FILE[@SLOT]... OUTDIR\n"
 	"  sign --key KEY --cert CHAIN [--label L] FILE\n"
+	"  demo                          a self-contained demo in the text UI\n"
 	"  custody add --key KEY --cert CHAIN --to ID [--place P] [--seal S] BUNDLE\n"
 	"  token issue --key KEY --cert CHAIN --waive W... --device SN...\n"
 	"        --ttl DURATION --reason TEXT [--site S] [--station ID] BUNDLE\n"
@@ -86,7 +89,7 @@ int main(int argc, char **argv)
 		{"journal", ui_cmd_journal}, {"bundle", ui_cmd_bundle},
 		{"report", ui_cmd_report},
 		{"sign", ui_cmd_sign}, {"custody", ui_cmd_custody},
-		{"token", ui_cmd_token},
+		{"token", ui_cmd_token}, {"demo", ui_cmd_demo},
 	};
 	int first = 1;
 
@@ -96,12 +99,8 @@ int main(int argc, char **argv)
 			return ui_usage_error(NULL, "cannot set config path");
 		first = 3;
 	}
-	if (argc <= first) {
-		fputs("station: the text UI is not in this build yet; use a "
-		      "subcommand.\n", stderr);
-		fputs(usage, stderr);
-		return STN_EXIT_USAGE;
-	}
+	if (argc <= first)
+		return ui_tui_run(ui_config_path(NULL));
 	if (strcmp(argv[first], "--help") == 0 ||
 	    strcmp(argv[first], "help") == 0) {
 		fputs(usage, stdout);
