@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# tests/e2e_tui.sh: the technician's whole job through the real text UI in
+# a detached 80x24 tmux session: `station demo`, sign in with a PIN, verify
+# a bundle, install it on two simulated devices at once, see a refused
+# bundle with its reason, export the signed report, leave.  The screen is
+# read with capture-pane and checked for what a person would look for.
+. "$(dirname "$0")/lib.sh"
+command -v tmux >/dev/null || { echo "skip: tmux not installed"; exit 77; }
+
+D="$T/demo"
+SOCK="$T/tmux.sock"
+tm() { tmux -S "$SOCK" "$@"; }
+screen() { tm capture-pane -p -t ui; }
+# wait_for_screen TEXT: bounded wait until the screen shows TEXT
+wait_screen() {
+	for _ in $(seq 1 150); do screen | grep -qF -- "$1" && return 0; sleep 0.1; done
+	echo "screen never showed: $1"; screen | sed 's/^/  | /'; return 1
+}
+send() { tm send-keys -t ui "$@"; }
+cleanup_tui() { tm kill-server 2>/dev/null; bash "$TOP/tests/demo_setup.sh" teardown "$D" 2>/dev/null; }
+trap 'cleanup_tui; cleanup' EXIT
+
+start() { # start [ENV=VALUE...]
+	tm new-session -d -s ui -x 80 -y 24 \
+		"env $* STATION_DEMO_DIR=$D TERM=xterm-256color $STATION demo; echo UI-EXITED \$?; sleep 30"
+}
+
+start
+check "the demo starts at the sign-in screen" wait_screen "Technician:"
+send a n a Enter
+check "a configured PIN is asked for" wait_screen "PIN for Ana Lima"
+send 9 9 9 9 Enter
+check "a wrong PIN is refused" wait_screen "Wrong PIN"
+send 1 2 3 4 Enter
+check "signing in shows the home screen" wait_screen "Signed in as Ana Lima"
+check "home shows the clock against the trusted-time floor" wait_screen "trusted-time floor"
+check "home shows the bundles on the media" wait_screen "4 bundle(s)"
+check "home shows the devices present" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | grep -c 'present' | grep -qx 3"
+check "every screen has a help line" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | tail -1 | grep -q 'q sign out'"
+
+send m
+check "the media screen lists the bundles" wait_screen "tx200-2.2.0-rollback"
+send Down Down Enter
+check "verifying the bundle shows its custody timeline" wait_screen "courier-ana -> ana"
+check "each device gets its verdict" wait_screen "refused: rule target:"
+check "the two TX-200 units are ready" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | grep -c 'ready: sequence 42 is newer' | grep -qx 2"
+send p
+check "installing asks for confirmation first" wait_screen "on 2 device(s)?"
+send y
+check "the result names each unit's success" wait_screen "2 installed, 0 failed, 0 not installed"
+check "unit-a is shown installed with proof" wait_screen "INSTALLED on SN-0001 (device-sha256)"
+check "unit-b is shown installed with proof" wait_screen "INSTALLED on SN-0002 (device-sha256)"
+check "both simulators stored exactly the image" bash -c "cmp -s '$D/unit-a.store/slot-0.bin' '$D/images/tx200-app-2.4.1.bin' && cmp -s '$D/unit-b.store/slot-0.bin' '$D/images/tx200-app-2.4.1.bin'"
+check "the TX-100 got nothing" test ! -e "$D/unit-c.store/slot-0.bin"
+screen >"$T/result.txt"
+
+send Enter
+check "back to the bundle list" wait_screen "Bundles on the media"
+send Down Down Down Enter
+check "the tampered copy is refused with its reason" wait_screen "rule image:"
+send p
+check "a refused bundle cannot be installed" wait_screen "This bundle was refused"
+send Escape
+sleep 0.3
+send Escape
+check "back home" wait_screen "x export report"
+send x
+check "the signed report is exported to the media" wait_screen "Report written:"
+check "the report's signature file is on the media" bash -c "ls '$D'/media/report-STN-0042-*.json.sig >/dev/null"
+send j
+check "the journal browser shows the installs" wait_screen "install-finished"
+send Escape
+tm resize-window -t ui -x 100 -y 30 2>/dev/null
+check "a resized terminal is redrawn" wait_screen "x export report"
+tm resize-window -t ui -x 60 -y 20 2>/dev/null
+check "a too small terminal says so" wait_screen "at least 80x24"
+tm resize-window -t ui -x 80 -y 24 2>/dev/null
+check "and recovers at 80x24" wait_screen "x export report"
+send q
+check "signing out ends the program cleanly" wait_screen "UI-EXITED 0"
+check "the journal chain verifies after the UI session" bash -c "STATION_CONFIG='$D/station.conf' '$STATION' journal --verify | grep -q 'chain verifies'"
+
+# Without colour (NO_COLOR, monochrome terminals) every word is still there.
+tm kill-server
+rm -rf "$D"
+start NO_COLOR=1
+check "without colour the sign-in screen draws" wait_screen "Technician:"
+send a n a Enter 1 2 3 4 Enter
+check "without colour home draws" wait_screen "Signed in as Ana Lima"
+send q
+check "and exits cleanly" wait_screen "UI-EXITED 0"
+finish

@@ -1,0 +1,290 @@
+/* tests/test_app.c: the text UI's core, driven by key events without
+ * ncurses, on the real demo (tests/demo_setup.sh: PKI, bundles, simulated
+ * devices).  Asserts what a technician would see on each screen. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <time.h>
+
+#include "station/app.h"
+#include "station/error.h"
+#include "tests/helpers.h"
+
+static char *dir;
+static char conf[4300];
+static struct stn_app *app;
+static struct stn_app_view view;
+
+static int setup(void **state)
+{
+	char cmd[4600];
+	const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
+
+	(void)state;
+	dir = th_tempdir();
+	snprintf(cmd, sizeof(cmd),
+		 "bash tests/demo_setup.sh setup '%s' '%s/station' "
+		 "'%s/sim-serial'", dir, build, build);
+	if (system(cmd) != 0)
+		return -1;
+	snprintf(conf, sizeof(conf), "%s/station.conf", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[4600];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "bash tests/demo_setup.sh teardown '%s'",
+		 dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "teardown failed\n");
+	free(dir);
+	return 0;
+}
+
+static void keys(const char *text)
+{
+	for (const char *p = text; *p; p++)
+		stn_app_key(app, STN_KEY_CHAR, *p);
+}
+
+static void look(void)
+{
+	stn_app_view(app, &view);
+}
+
+/* Wait (bounded) until background work is over. */
+static void settle(void)
+{
+	for (int i = 0; i < 300; i++) {
+		look();
+		if (!view.busy && view.screen != STN_SCR_PUSH)
+			return;
+		struct timespec t = {0, 50 * 1000000};
+		nanosleep(&t, NULL);
+	}
+	fail_msg("the app stayed busy for 15 s");
+}
+
+static int shows(const char *words)
+{
+	if (strstr(view.message, words) || strstr(view.header, words))
+		return 1;
+	for (size_t i = 0; i < view.nlines; i++)
+		if (strstr(view.lines[i].text, words))
+			return 1;
+	for (size_t i = 0; i < view.ndevices; i++)
+		if (strstr(view.devices[i].verdict, words) ||
+		    strstr(view.devices[i].result, words) ||
+		    strstr(view.devices[i].identity, words))
+			return 1;
+	return 0;
+}
+
+#define SHOWS(w)                                                              \
+	do {                                                                  \
+		look();                                                       \
+		if (!shows(w))                                                \
+			fail_msg("screen %d does not show '%s' (message '%s')", \
+				 view.screen, (w), view.message);            \
+	} while (0)
+
+static void sign_in(void)
+{
+	struct stn_diag d;
+
+	stn_diag_init(&d);
+	assert_int_equal(stn_app_new(conf, &app, &d), 0);
+	keys("ana");
+	stn_app_key(app, STN_KEY_ENTER, 0);
+	keys("1234");
+	stn_app_key(app, STN_KEY_ENTER, 0);
+	look();
+	assert_int_equal(view.screen, STN_SCR_HOME);
+}
+
+static size_t find_bundle(const char *suffix)
+{
+	look();
+	for (size_t i = 0; i < view.nbundles; i++) {
+		size_t n = strlen(view.bundles[i].dir), m = strlen(suffix);
+		if (n >= m && strcmp(view.bundles[i].dir + n - m, suffix) == 0)
+			return i;
+	}
+	fail_msg("no bundle %s on the media", suffix);
+	return 0;
+}
+
+static void open_bundle(const char *suffix)
+{
+	stn_app_key(app, STN_KEY_CHAR, 'm');
+	size_t want = find_bundle(suffix);
+	look();
+	while (view.cursor > want)
+		stn_app_key(app, STN_KEY_UP, 0), look();
+	while (view.cursor < want)
+		stn_app_key(app, STN_KEY_DOWN, 0), look();
+	stn_app_key(app, STN_KEY_ENTER, 0);
+	settle();
+	assert_int_equal(view.screen, STN_SCR_BUNDLE);
+}
+
+static void sign_in_refuses_unknown_technicians_and_wrong_pins(void **state)
+{
+	struct stn_diag d;
+
+	(void)state;
+	stn_diag_init(&d);
+	assert_int_equal(stn_app_new(conf, &app, &d), 0);
+	look();
+	assert_int_equal(view.screen, STN_SCR_SIGNIN);
+	keys("mallory");
+	stn_app_key(app, STN_KEY_ENTER, 0);
+	SHOWS("No technician 'mallory'");
+	keys("ana");
+	stn_app_key(app, STN_KEY_ENTER, 0);
+	look();
+	assert_int_equal(view.signin_field, 1);
+	keys("9999");
+	look();
+	assert_int_equal(view.signin_pin_len, 4); /* shown as stars only */
+	stn_app_key(app, STN_KEY_ENTER, 0);
+	SHOWS("Wrong PIN");
+	look();
+	assert_int_equal(view.screen, STN_SCR_SIGNIN);
+	keys("1234");
+	stn_app_key(app, STN_KEY_ENTER, 0);
+	look();
+	assert_int_equal(view.screen, STN_SCR_HOME);
+	SHOWS("Station STN-0042 at site plant-7");
+	SHOWS("trusted-time floor");
+	SHOWS("4 bundle(s)");
+	stn_app_free(app);
+	app = NULL;
+}
+
+static void bundle_screen_gives_each_device_its_verdict(void **state)
+{
+	(void)state;
+	sign_in();
+	open_bundle("/tx200-2.4.1");
+	SHOWS("2 hop(s), from dispatch-office-3 to ana");
+	SHOWS("courier-ana -> ana");
+	look();
+	assert_int_equal(view.ndevices, 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_true(view.devices[i].verdict_known);
+	assert_true(view.devices[0].installable && view.devices[0].selected);
+	assert_true(view.devices[1].installable && view.devices[1].selected);
+	assert_false(view.devices[2].installable);
+	assert_non_null(strstr(view.devices[2].verdict,
+			       "rule target:")); /* the TX-100 */
+	/* a refused device cannot be selected, and says why */
+	stn_app_key(app, STN_KEY_DOWN, 0);
+	stn_app_key(app, STN_KEY_DOWN, 0);
+	stn_app_key(app, STN_KEY_TOGGLE, 0);
+	look();
+	assert_false(view.devices[2].selected);
+	SHOWS("cannot take this bundle");
+	stn_app_free(app);
+	app = NULL;
+}
+
+static void push_installs_on_two_devices_in_parallel_after_confirmation(
+	void **state)
+{
+	char a[4400], b[4400];
+
+	(void)state;
+	sign_in();
+	open_bundle("/tx200-2.4.1");
+	stn_app_key(app, STN_KEY_CHAR, 'p');
+	look();
+	assert_int_equal(view.screen, STN_SCR_CONFIRM);
+	SHOWS("on 2 device(s)?");
+	SHOWS("cannot be undone");
+	stn_app_key(app, STN_KEY_CHAR, 'n'); /* changed my mind */
+	look();
+	assert_int_equal(view.screen, STN_SCR_BUNDLE);
+	SHOWS("Nothing installed");
+	stn_app_key(app, STN_KEY_CHAR, 'p');
+	stn_app_key(app, STN_KEY_CHAR, 'y');
+	settle();
+	assert_int_equal(view.screen, STN_SCR_RESULT);
+	SHOWS("2 installed, 0 failed, 0 not installed");
+	assert_int_equal(view.devices[0].outcome, STN_OUT_DONE);
+	assert_int_equal(view.devices[1].outcome, STN_OUT_DONE);
+	assert_non_null(strstr(view.devices[0].result, "INSTALLED on SN-0001"));
+	assert_int_equal(view.devices[2].outcome, STN_OUT_NONE);
+	/* the devices really have it */
+	snprintf(a, sizeof(a), "cmp -s '%s/unit-a.store/slot-0.bin' "
+			       "'%s/images/tx200-app-2.4.1.bin'", dir, dir);
+	snprintf(b, sizeof(b), "grep -qx 'sequence = 42' '%s/unit-b.id'", dir);
+	assert_int_equal(system(a), 0);
+	assert_int_equal(system(b), 0);
+	stn_app_free(app);
+	app = NULL;
+}
+
+static void refused_bundle_cannot_be_installed_and_says_why(void **state)
+{
+	(void)state;
+	sign_in();
+	open_bundle("/tx200-2.4.1-copy");
+	SHOWS("sha256 is");
+	for (size_t i = 0; i < 3; i++)
+		assert_false(view.devices[i].installable);
+	stn_app_key(app, STN_KEY_CHAR, 'p');
+	SHOWS("This bundle was refused");
+	look();
+	assert_int_equal(view.screen, STN_SCR_BUNDLE);
+	stn_app_key(app, STN_KEY_BACK, 0);
+	stn_app_key(app, STN_KEY_BACK, 0);
+	open_bundle("/tx200-2.3.0-old");
+	SHOWS("expired at");
+	stn_app_free(app);
+	app = NULL;
+}
+
+static void journal_and_export_work_from_home(void **state)
+{
+	char cmd[4500];
+
+	(void)state;
+	sign_in();
+	stn_app_key(app, STN_KEY_CHAR, 'j');
+	look();
+	assert_int_equal(view.screen, STN_SCR_JOURNAL);
+	SHOWS("install-finished");
+	stn_app_key(app, STN_KEY_BACK, 0);
+	stn_app_key(app, STN_KEY_CHAR, 'x');
+	settle();
+	SHOWS("Report written");
+	snprintf(cmd, sizeof(cmd), "ls '%s'/media/report-STN-0042-*.json.sig "
+				   ">/dev/null", dir);
+	assert_int_equal(system(cmd), 0);
+	stn_app_key(app, STN_KEY_CHAR, 'q');
+	assert_true(stn_app_finished(app));
+	stn_app_free(app);
+	app = NULL;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(
+			sign_in_refuses_unknown_technicians_and_wrong_pins),
+		cmocka_unit_test(bundle_screen_gives_each_device_its_verdict),
+		cmocka_unit_test(
+			push_installs_on_two_devices_in_parallel_after_confirmation),
+		cmocka_unit_test(
+			refused_bundle_cannot_be_installed_and_says_why),
+		cmocka_unit_test(journal_and_export_work_from_home),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
