@@ -323,7 +323,20 @@ static void *prepare_worker(void *arg)
 				 "not answering");
 		dv->pub.verdict_known = 1;
 		dv->pub.installable = rc == 0 || rc == STN_E_REINSTALL;
-		if (rc == 0) {
+		if (rc == 0 && rep.device.napplied) {
+			/* An exception must be visible as one before anyone
+			 * selects the device. */
+			size_t nt;
+			const struct cu_token *tk =
+				cu_bundle_tokens(rep.bundle, &nt);
+			const struct cu_token *t0 = &tk[rep.device.applied[0]];
+			char w[64];
+			snprintf(dv->pub.verdict, sizeof(dv->pub.verdict),
+				 "ready BY EXCEPTION: %.40s waives %.30s: %.80s",
+				 t0->file, cu_waiver_names(t0->waive, w,
+							   sizeof(w)),
+				 t0->reason);
+		} else if (rc == 0) {
 			snprintf(dv->pub.verdict, sizeof(dv->pub.verdict),
 				 "ready: %.150s", rep.device.sequence.diag.text);
 		} else {
@@ -333,8 +346,9 @@ static void *prepare_worker(void *arg)
 				 rc == STN_E_REINSTALL ? "reinstall" : "refused",
 				 line);
 		}
-		/* Preselect what can be installed without asking. */
-		dv->pub.selected = rc == 0;
+		/* Preselect what can be installed without an exception;
+		 * exceptions are chosen deliberately. */
+		dv->pub.selected = rc == 0 && !rep.device.napplied;
 		pthread_mutex_unlock(&a->lock);
 		rep.owned = NULL;
 		stn_report_fini(&rep);
@@ -870,7 +884,23 @@ static void bundle_view(struct stn_app *a, struct stn_app_view *v)
 	line(v, STN_TONE_PLAIN, "%s %s  sequence %llu  for %s  expires %s",
 	     m->name, m->version, (unsigned long long)m->sequence, m->model,
 	     t);
-	line(v, STN_TONE_PLAIN, "Signed by %s", n ? signers : "(nobody valid)");
+	{
+		/* One line for who signed and who carried it. */
+		const struct cu_chain *ch = cu_bundle_chain(b);
+		char hops[160] = "";
+		size_t used = 0;
+		for (size_t i = 0; i < ch->n && used < sizeof(hops) - 40; i++)
+			used += (size_t)snprintf(hops + used,
+						 sizeof(hops) - used, "%s%s",
+						 i ? " > " : "",
+						 ch->hops[i].from);
+		if (ch->n)
+			snprintf(hops + used, sizeof(hops) - used, " > %s",
+				 ch->hops[ch->n - 1].to);
+		line(v, STN_TONE_PLAIN, "Signed by %s%s%s",
+		     n ? signers : "(nobody valid)",
+		     ch->n ? "; carried " : "", hops);
+	}
 	for (int c = 0; c < CU_NCHECKS; c++) {
 		const struct cu_check_result *r =
 			cu_bundle_check(b, (enum cu_check)c);
@@ -883,13 +913,6 @@ static void bundle_view(struct stn_app *a, struct stn_app_view *v)
 		     "  %-10s %-12s %.150s", cu_check_name((enum cu_check)c),
 		     cu_outcome_name(r->outcome), r->diag.text);
 	}
-	const struct cu_chain *ch = cu_bundle_chain(b);
-	for (size_t i = 0; i < ch->n; i++) {
-		cu_time_format(ch->hops[i].time, t);
-		line(v, STN_TONE_PLAIN, "  custody %s  %s -> %s%s%s", t,
-		     ch->hops[i].from, ch->hops[i].to,
-		     ch->hops[i].seal[0] ? "  seal " : "", ch->hops[i].seal);
-	}
 	const struct cu_token *tk = cu_bundle_tokens(b, &n);
 	for (size_t i = 0; i < n; i++)
 		line(v, tk[i].problem.code ? STN_TONE_WARN : STN_TONE_PLAIN,
@@ -897,6 +920,13 @@ static void bundle_view(struct stn_app *a, struct stn_app_view *v)
 		     cu_waiver_names(tk[i].waive, w, sizeof(w)),
 		     tk[i].ndevices ? tk[i].devices[0] : "-",
 		     tk[i].problem.code ? tk[i].problem.text : tk[i].reason);
+	const struct cu_chain *ch = cu_bundle_chain(b);
+	for (size_t i = 0; i < ch->n; i++) {
+		cu_time_format(ch->hops[i].time, t);
+		line(v, STN_TONE_DIM, "  custody %s  %s -> %s%s%s", t,
+		     ch->hops[i].from, ch->hops[i].to,
+		     ch->hops[i].seal[0] ? "  seal " : "", ch->hops[i].seal);
+	}
 	if (a->busy)
 		line(v, STN_TONE_DIM, "%s", a->progress);
 }

@@ -125,9 +125,13 @@ static void draw_devices(const struct stn_app_view *v, int top, int bottom,
 				    : d->installable ? tone_attr(STN_TONE_GOOD)
 						     : tone_attr(STN_TONE_BAD);
 			int w = COLS - 9;
-			put(y + 1, 8, va, t);
-			if ((int)strlen(t) > w)
-				put(y + 2, 8, va, t + w);
+			if (w > 0 && y + 1 < LINES) {
+				attron(va);
+				mvaddnstr(y + 1, 8, t, w);
+				if ((int)strlen(t) > w && y + 2 < LINES)
+					mvaddnstr(y + 2, 8, t + w, w);
+				attroff(va);
+			}
 		}
 	}
 }
