@@ -69,16 +69,18 @@ S token issue --key "$P/exception1.key" --cert "$P/exception1.pem" --waive downg
 
 # Three simulated units: two TX-200 at sequence 41, one TX-100.
 : >"$D/sims.pid"
-sim() { # sim NAME SERIAL MODEL SEQUENCE
+sim() { # sim NAME SERIAL MODEL SEQUENCE [simulator options]
+	local name=$1 serial=$2 model=$3 seq=$4; shift 4
 	printf 'format = station-device-1\nmodel = %s\nhardware = revB\nserial = %s\nsequence = %s\nversion = 2.4.0\n' \
-		"$3" "$2" "$4" >"$D/$1.id"
-	mkdir -p "$D/$1.store"
-	"$SIM" --identity "$D/$1.id" --store "$D/$1.store" --link "$D/$1" \
-		>"$D/$1.out" 2>"$D/$1.log" </dev/null &
+		"$model" "$serial" "$seq" >"$D/$name.id"
+	mkdir -p "$D/$name.store"
+	"$SIM" --identity "$D/$name.id" --store "$D/$name.store" --link "$D/$name" "$@" \
+		>"$D/$name.out" 2>"$D/$name.log" </dev/null &
 	echo $! >>"$D/sims.pid"
 }
-sim unit-a SN-0001 TX-200 41
-sim unit-b SN-0002 TX-200 41
+# Paced like real UARTs, so progress, rate and time left mean something.
+sim unit-a SN-0001 TX-200 41 --baud 460800
+sim unit-b SN-0002 TX-200 41 --baud 921600
 sim unit-c SN-0100 TX-100 7
 for f in unit-a unit-b unit-c; do
 	for _ in $(seq 1 100); do [ -s "$D/$f.out" ] && break; sleep 0.05; done

@@ -167,7 +167,7 @@ static void draw_push(const struct stn_app_view *v, int bottom)
 		mvaddch(y, 4, '[');
 		attron(use_colour ? COLOR_PAIR(PAIR_BAR) : A_REVERSE);
 		for (int k = 0; k < fill; k++)
-			mvaddch(y, 5 + k, ' ');
+			mvaddch(y, 5 + k, '#');
 		attroff(use_colour ? COLOR_PAIR(PAIR_BAR) : A_REVERSE);
 		mvhline(y, 5 + fill, '.', width - fill);
 		mvaddch(y, 5 + width, ']');
