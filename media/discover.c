@@ -32,7 +32,7 @@ struct scan {
 
 static void note(struct scan *sc, enum md_note_kind kind, int code,
 		 const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+    __attribute__((format(printf, 5, 6)));
 
 static void note(struct scan *sc, enum md_note_kind kind, int code,
 		 const char *path, const char *fmt, ...)
@@ -47,8 +47,8 @@ static void note(struct scan *sc, enum md_note_kind kind, int code,
 	}
 	if (disc->nnotes == sc->cap_notes) {
 		size_t cap = sc->cap_notes ? sc->cap_notes * 2 : 8;
-		struct md_note *more = realloc(disc->notes,
-					       cap * sizeof(*more));
+		struct md_note *more =
+		    realloc(disc->notes, cap * sizeof(*more));
 		if (!more) {
 			disc->notes_dropped++;
 			return;
@@ -120,8 +120,8 @@ static void look_at_images(int dirfd, const char *path,
 		struct stat st;
 
 		if (fstatat(dirfd, img->file, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-			b->image_problem = errno == ENOENT ? STN_E_IMAGE
-							   : STN_E_IO;
+			b->image_problem =
+			    errno == ENOENT ? STN_E_IMAGE : STN_E_IO;
 			snprintf(b->image_note, sizeof(b->image_note),
 				 "%s/%s: %s", path, img->file,
 				 errno == ENOENT ? "missing" : strerror(errno));
@@ -135,15 +135,15 @@ static void look_at_images(int dirfd, const char *path,
 			b->image_problem = STN_E_TOOBIG;
 			snprintf(b->image_note, sizeof(b->image_note),
 				 "%s/%s: %llu bytes, over the %llu byte "
-				 "image cap", path, img->file,
-				 (unsigned long long)img->size,
+				 "image cap",
+				 path, img->file, (unsigned long long)img->size,
 				 (unsigned long long)MD_IMAGE_MAX);
 		} else if ((uint64_t)st.st_size != img->size) {
 			b->image_problem = STN_E_IMAGE;
 			snprintf(b->image_note, sizeof(b->image_note),
 				 "%s/%s: size is %lld bytes, manifest says "
-				 "%llu", path, img->file,
-				 (long long)st.st_size,
+				 "%llu",
+				 path, img->file, (long long)st.st_size,
 				 (unsigned long long)img->size);
 		}
 	}
@@ -183,14 +183,15 @@ static struct md_bundle *new_bundle(struct scan *sc, const char *path)
 		if (!sc->bundles_noted)
 			note(sc, MD_NOTE_LIMIT, STN_E_TOOBIG, path,
 			     "more than %d bundles on the media; the rest "
-			     "are not listed", MD_DISCOVER_BUNDLES);
+			     "are not listed",
+			     MD_DISCOVER_BUNDLES);
 		sc->bundles_noted = 1;
 		return NULL;
 	}
 	if (disc->nbundles == sc->cap_bundles) {
 		size_t cap = sc->cap_bundles ? sc->cap_bundles * 2 : 4;
-		struct md_bundle *more = realloc(disc->bundles,
-						 cap * sizeof(*more));
+		struct md_bundle *more =
+		    realloc(disc->bundles, cap * sizeof(*more));
 		if (!more)
 			return NULL;
 		disc->bundles = more;
@@ -220,9 +221,9 @@ static int read_bundle(struct scan *sc, int dirfd, const char *path,
 	}
 	if (!S_ISREG(st.st_mode)) {
 		note(sc, MD_NOTE_REFUSED, STN_E_UNSAFE, where,
-		     "manifest is a %s", S_ISLNK(st.st_mode)
-						 ? "symbolic link"
-						 : "special file or directory");
+		     "manifest is a %s",
+		     S_ISLNK(st.st_mode) ? "symbolic link"
+					 : "special file or directory");
 		return 0;
 	}
 	if (st.st_size > CU_RECORD_MAX) {
@@ -235,8 +236,8 @@ static int read_bundle(struct scan *sc, int dirfd, const char *path,
 		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		note(sc, MD_NOTE_REFUSED, fd < 0 ? STN_E_IO : STN_E_UNSAFE,
-		     where, "%s", fd < 0 ? strerror(errno)
-					 : "changed while being read");
+		     where, "%s",
+		     fd < 0 ? strerror(errno) : "changed while being read");
 		if (fd >= 0)
 			close(fd);
 		return 0;
@@ -259,8 +260,8 @@ static int read_bundle(struct scan *sc, int dirfd, const char *path,
 	close(fd);
 	stn_diag_init(&why);
 	if (cu_manifest_parse(sc->buf, have, where, &m, &why) != 0) {
-		note(sc, why.code == STN_E_NOMEM ? MD_NOTE_LIMIT
-						 : MD_NOTE_REFUSED,
+		note(sc,
+		     why.code == STN_E_NOMEM ? MD_NOTE_LIMIT : MD_NOTE_REFUSED,
 		     why.code, why.where[0] ? why.where : where, "%s",
 		     why.text);
 		return why.code == STN_E_NOMEM ? why.code : 0;
@@ -281,8 +282,8 @@ static int read_bundle(struct scan *sc, int dirfd, const char *path,
 	b->nimages = m->nimages;
 	for (size_t i = 0; i < m->nimages; i++)
 		b->bytes = m->images[i].size > UINT64_MAX - b->bytes
-				   ? UINT64_MAX
-				   : b->bytes + m->images[i].size;
+			       ? UINT64_MAX
+			       : b->bytes + m->images[i].size;
 	b->nsignatures = count_signatures(dirfd);
 	b->has_custody = is_dir_at(dirfd, "custody");
 	b->has_tokens = is_dir_at(dirfd, "tokens");
@@ -322,13 +323,14 @@ static int visit_entry(struct scan *sc, int dirfd, const char *path,
 		if (!sc->dirs_noted)
 			note(sc, MD_NOTE_LIMIT, STN_E_TOOBIG, sub,
 			     "more than %d directories searched; the rest "
-			     "are not", MD_DISCOVER_DIRS);
+			     "are not",
+			     MD_DISCOVER_DIRS);
 		sc->dirs_noted = 1;
 		return 0;
 	}
 	fd = openat(dirfd, e->d_name,
 		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK |
-			    O_CLOEXEC);
+			O_CLOEXEC);
 	if (fd < 0) {
 		note(sc, MD_NOTE_IGNORED, 0, sub, "cannot open: %s",
 		     strerror(errno));
@@ -367,7 +369,8 @@ static int scan_dir(struct scan *sc, int dirfd, const char *path,
 			if (errno)
 				note(sc, MD_NOTE_IGNORED, STN_E_IO, path,
 				     "cannot list: %s (media pulled or "
-				     "damaged?)", strerror(errno));
+				     "damaged?)",
+				     strerror(errno));
 			break;
 		}
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
@@ -392,23 +395,25 @@ static int cmp_bundles(const void *a, const void *b)
 	return strcmp(x->path, y->path);
 }
 
-int md_discover(const char *root, unsigned max_depth,
-		struct md_discovery **out, struct stn_diag *d)
+int md_discover(const char *root, unsigned max_depth, struct md_discovery **out,
+		struct stn_diag *d)
 {
 	struct scan sc = {0};
 	struct stat st;
 	int fd, rc;
 
 	if (strlen(root) >= 2048)
-		return stn_fail(d, STN_E_CONFIG, root, "media root path too "
+		return stn_fail(d, STN_E_CONFIG, root,
+				"media root path too "
 				"long");
 	/* The root is the administrator's (configuration): it may be a
 	 * symlink.  Nothing below it is followed. */
 	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return stn_fail(d, errno == ENOENT || errno == ENOTDIR
-					   ? STN_E_CONFIG
-					   : STN_E_IO,
+		return stn_fail(d,
+				errno == ENOENT || errno == ENOTDIR
+				    ? STN_E_CONFIG
+				    : STN_E_IO,
 				root, "media root: %s", strerror(errno));
 	if (fstat(fd, &st) != 0) {
 		rc = stn_fail(d, STN_E_IO, root, "stat: %s", strerror(errno));

@@ -21,10 +21,10 @@
 
 struct stn_diag;
 
-#define MD_DISCOVER_DEPTH 4       /* levels below the media root searched */
-#define MD_DISCOVER_BUNDLES 64    /* bundles listed; more is noted */
-#define MD_DISCOVER_NOTES 64      /* notes kept; more are counted */
-#define MD_DISCOVER_DIRS 2000     /* directories opened in one scan */
+#define MD_DISCOVER_DEPTH 4    /* levels below the media root searched */
+#define MD_DISCOVER_BUNDLES 64 /* bundles listed; more is noted */
+#define MD_DISCOVER_NOTES 64   /* notes kept; more are counted */
+#define MD_DISCOVER_DIRS 2000  /* directories opened in one scan */
 
 /* A bundle found; every string is from the media, shown, never trusted. */
 struct md_bundle {
@@ -37,7 +37,7 @@ struct md_bundle {
 	int64_t created, expires;
 	char id_hex[CU_SHA256_HEX_LEN + 1]; /* SHA-256 of the manifest bytes */
 	size_t nimages;
-	uint64_t bytes;   /* sum of the image sizes the manifest states */
+	uint64_t bytes;	    /* sum of the image sizes the manifest states */
 	size_t nsignatures; /* `manifest[.LABEL].sig` files beside it */
 	int has_custody, has_tokens, has_crl; /* those directories exist */
 	/* A first look at the images (no byte read): code 0 when each is a
@@ -50,12 +50,12 @@ struct md_bundle {
 enum md_note_kind {
 	MD_NOTE_REFUSED = 1, /* a directory with a manifest that is unusable */
 	MD_NOTE_IGNORED,     /* a symlink or special file, not followed */
-	MD_NOTE_LIMIT,       /* a bound was reached; the listing is partial */
+	MD_NOTE_LIMIT,	     /* a bound was reached; the listing is partial */
 };
 
 struct md_note {
 	enum md_note_kind kind;
-	int code;          /* STN_E_* for REFUSED and LIMIT */
+	int code; /* STN_E_* for REFUSED and LIMIT */
 	char path[4096];
 	char text[512];
 };
@@ -63,9 +63,9 @@ struct md_note {
 struct md_discovery {
 	struct md_bundle *bundles; /* sorted by path */
 	size_t nbundles;
-	struct md_note *notes;     /* in the order found */
+	struct md_note *notes; /* in the order found */
 	size_t nnotes;
-	size_t notes_dropped;      /* over MD_DISCOVER_NOTES */
+	size_t notes_dropped; /* over MD_DISCOVER_NOTES */
 };
 
 /*
@@ -78,8 +78,8 @@ struct md_discovery {
  * not a directory), STN_E_IO (root unreadable), STN_E_NOMEM.  On success
  * *out is a new discovery to free with md_discovery_free.
  */
-int md_discover(const char *root, unsigned max_depth,
-		struct md_discovery **out, struct stn_diag *d);
+int md_discover(const char *root, unsigned max_depth, struct md_discovery **out,
+		struct stn_diag *d);
 void md_discovery_free(struct md_discovery *disc); /* NULL is fine */
 
 #endif

@@ -24,7 +24,7 @@
 #include "custody/verify.h"
 #include "station/error.h"
 
-#define COPY_CHUNK (1 << 20) /* large sequential reads; memory stays flat */
+#define COPY_CHUNK (1 << 20)  /* large sequential reads; memory stays flat */
 #define SPARE_BYTES (4 << 20) /* left free in staging beyond a bundle */
 #define NAME_CAP 96 /* longer names cannot be ours: labels are 32 at most */
 
@@ -37,13 +37,13 @@ struct staged_file {
 
 struct md_stage {
 	char root[3072]; /* the staging root, for keep */
-	char dir[3072];  /* short enough that dir/sub/name always fits */
+	char dir[3072];	 /* short enough that dir/sub/name always fits */
 	char src[3072];
 	int src_dirfd, dst_dirfd;
 	struct md_io io;
 	uint64_t small_total; /* bytes phase one copied */
 	int images_tried;     /* md_stage_images ran (it runs once) */
-	int spoiled;          /* a copy failed part-way: use nothing */
+	int spoiled;	      /* a copy failed part-way: use nothing */
 	int kept;
 	struct cu_manifest *manifest;
 	struct staged_file files[CU_MAX_IMAGES];
@@ -202,9 +202,9 @@ static int copy_fd(struct md_stage *s, int in, const struct copy_job *j,
 	uint64_t total = 0;
 	int out, rc = 0, cur = 0;
 
-	out = openat(j->dst_dirfd, j->name,
-		     O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-		     0600);
+	out =
+	    openat(j->dst_dirfd, j->name,
+		   O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (out < 0)
 		return stn_fail(d, STN_E_IO, j->dest,
 				"cannot create in staging: %s",
@@ -292,7 +292,8 @@ static int open_source(int dirfd, const char *name, const char *shown,
 				"directory)");
 	}
 	/* O_NONBLOCK: a FIFO swapped in after the look must not hang. */
-	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	fd =
+	    openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno == ELOOP)
 			return stn_fail(d, bad_code, shown,
@@ -440,7 +441,7 @@ struct dir_rule {
 	const char *what; /* "custody record", in messages */
 	int (*is_primary)(const char *name);
 	size_t max_primary;
-	size_t max_sigs; /* per primary; 0: files carry no signatures */
+	size_t max_sigs;  /* per primary; 0: files carry no signatures */
 	int primary_done; /* copied already (the manifest) */
 };
 
@@ -636,7 +637,7 @@ static int copy_subdir(struct md_stage *s, const struct dir_rule *r,
 	snprintf(rel, sizeof(rel), "%s/", r->sub);
 	in = openat(s->src_dirfd, r->sub,
 		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC |
-			    O_NONBLOCK);
+			O_NONBLOCK);
 	if (in < 0) {
 		if (errno == ENOENT)
 			return 0;
@@ -714,8 +715,7 @@ static int parse_staged_manifest(struct md_stage *s, uint8_t *buf,
 
 /* The staging root must be ours alone: a directory (not a symlink) owned
  * by this user with no group or other access. */
-static int check_staging_root(const char *root, int create,
-			      struct stn_diag *d)
+static int check_staging_root(const char *root, int create, struct stn_diag *d)
 {
 	struct stat st;
 
@@ -750,25 +750,26 @@ static int free_space(int dirfd, const char *shown, uint64_t need,
 	if (avail < need + SPARE_BYTES)
 		return stn_fail(d, STN_E_IO, shown,
 				"staging area has %llu bytes free, %s needs "
-				"%llu", (unsigned long long)avail, what,
+				"%llu",
+				(unsigned long long)avail, what,
 				(unsigned long long)need);
 	return 0;
 }
 
 static const struct dir_rule manifest_rule = {
-	"", "manifest", is_manifest_name, 1, MD_MAX_SIGNATURES, 1};
+    "", "manifest", is_manifest_name, 1, MD_MAX_SIGNATURES, 1};
 static const struct dir_rule sub_rules[] = {
-	{"custody", "custody record (NN.rec)", is_custody_name, MD_MAX_CUSTODY,
-	 MD_MAX_FILE_SIGNATURES, 0},
-	{"tokens", "token (NAME.tok)", is_token_name, MD_MAX_TOKENS,
-	 MD_MAX_FILE_SIGNATURES, 0},
-	{"crl", "CRL (NAME.pem)", is_crl_name, MD_MAX_CRLS, 0, 0},
+    {"custody", "custody record (NN.rec)", is_custody_name, MD_MAX_CUSTODY,
+     MD_MAX_FILE_SIGNATURES, 0},
+    {"tokens", "token (NAME.tok)", is_token_name, MD_MAX_TOKENS,
+     MD_MAX_FILE_SIGNATURES, 0},
+    {"crl", "CRL (NAME.pem)", is_crl_name, MD_MAX_CRLS, 0, 0},
 };
 
 static int open_bundle_dir(const char *src_dir, struct stn_diag *d)
 {
 	int fd = open(src_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC |
-				       O_NONBLOCK);
+				   O_NONBLOCK);
 	struct stat lst;
 	int err = errno;
 
@@ -778,10 +779,9 @@ static int open_bundle_dir(const char *src_dir, struct stn_diag *d)
 	if (lstat(src_dir, &lst) == 0 && S_ISLNK(lst.st_mode))
 		return stn_fail(d, STN_E_UNSAFE, src_dir,
 				"bundle directory is a symbolic link");
-	return stn_fail(d, err == ENOENT || err == ENOTDIR ? STN_E_USAGE
-							   : STN_E_IO,
-			src_dir, "cannot open bundle directory: %s",
-			strerror(err));
+	return stn_fail(
+	    d, err == ENOENT || err == ENOTDIR ? STN_E_USAGE : STN_E_IO,
+	    src_dir, "cannot open bundle directory: %s", strerror(err));
 }
 
 int md_stage_begin_io(const char *src_dir, const char *staging_root,
@@ -831,8 +831,8 @@ int md_stage_begin_io(const char *src_dir, const char *staging_root,
 		s->dir[0] = '\0';
 		goto out;
 	}
-	s->dst_dirfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					    O_CLOEXEC);
+	s->dst_dirfd =
+	    open(s->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (s->dst_dirfd < 0) {
 		rc = stn_fail(d, STN_E_IO, s->dir, "open: %s", strerror(errno));
 		goto out;
@@ -866,8 +866,8 @@ int md_stage_begin_io(const char *src_dir, const char *staging_root,
 	if ((rc = parse_staged_manifest(s, buf, d)))
 		goto out;
 	if ((rc = list_dir(s->src_dirfd, s->src, &manifest_rule, &e, &n, d)) ||
-	    (rc = copy_listed(s, s->src_dirfd, s->dst_dirfd, "",
-			      &manifest_rule, e, n, bufs, d)))
+	    (rc = copy_listed(s, s->src_dirfd, s->dst_dirfd, "", &manifest_rule,
+			      e, n, bufs, d)))
 		goto out;
 	for (size_t i = 0; i < sizeof(sub_rules) / sizeof(sub_rules[0]); i++)
 		if ((rc = copy_subdir(s, &sub_rules[i], bufs, d)))
@@ -1029,10 +1029,7 @@ int md_stage_bundle(const char *src_dir, const char *staging_root,
 	return 0;
 }
 
-const char *md_stage_dir(const struct md_stage *s)
-{
-	return s->dir;
-}
+const char *md_stage_dir(const struct md_stage *s) { return s->dir; }
 
 const struct cu_measure *md_stage_measure(const struct md_stage *s)
 {
@@ -1060,9 +1057,9 @@ static void empty_dir(int dirfd, int depth)
 		if (unlinkat(dirfd, e->d_name, 0) == 0 || errno != EISDIR ||
 		    depth > 0)
 			continue;
-		int sub = openat(dirfd, e->d_name,
-				 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					 O_CLOEXEC);
+		int sub =
+		    openat(dirfd, e->d_name,
+			   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sub >= 0) {
 			empty_dir(sub, depth + 1);
 			close(sub);
@@ -1121,8 +1118,8 @@ int md_stage_sweep(const char *staging_root, unsigned *removed,
 
 	if ((rc = check_staging_root(staging_root, 0, d)))
 		return rc;
-	rootfd = open(staging_root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					    O_CLOEXEC);
+	rootfd =
+	    open(staging_root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (rootfd < 0 || !(dh = fdopendir(rootfd))) {
 		if (rootfd >= 0)
 			close(rootfd);

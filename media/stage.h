@@ -23,14 +23,15 @@ struct cu_measure;
 
 #define MD_IMAGE_MAX (4ULL << 30)   /* per image */
 #define MD_BUNDLE_MAX (16ULL << 30) /* all images of one bundle */
-#define MD_SIDECAR_MAX (64 * 1024)  /* manifest, record, token, CRL, .sig, .pem */
-#define MD_MAX_SIGNATURES 16        /* .sig files beside one manifest */
-#define MD_MAX_CUSTODY 99           /* custody/NN.rec files */
-#define MD_MAX_TOKENS 64            /* tokens/NAME.tok files */
-#define MD_MAX_CRLS 16              /* crl/NAME.pem files */
-#define MD_MAX_FILE_SIGNATURES 4    /* .sig files beside one record or token */
+#define MD_SIDECAR_MAX                                                         \
+	(64 * 1024)		 /* manifest, record, token, CRL, .sig, .pem */
+#define MD_MAX_SIGNATURES 16	 /* .sig files beside one manifest */
+#define MD_MAX_CUSTODY 99	 /* custody/NN.rec files */
+#define MD_MAX_TOKENS 64	 /* tokens/NAME.tok files */
+#define MD_MAX_CRLS 16		 /* crl/NAME.pem files */
+#define MD_MAX_FILE_SIGNATURES 4 /* .sig files beside one record or token */
 #define MD_SMALL_TOTAL_MAX (16 << 20) /* all that phase one copies */
-#define MD_DIR_ENTRIES_MAX 10000    /* entries read from one media directory */
+#define MD_DIR_ENTRIES_MAX 10000 /* entries read from one media directory */
 
 struct md_progress {
 	/* Called as bytes are copied; `file` is the name in the bundle. */
