@@ -389,10 +389,11 @@ static int check_rc(struct tp_smp *m, unsigned group, uint8_t id,
 			grp);
 }
 
-/* Wait for the answer with sequence `seq` until the deadline: 0 with the
- * body decoded into m->items, STN_E_TIMEOUT unrecorded, or a line error. */
+/* Wait for the answer with sequence `seq` (any, when negative) until the
+ * deadline: 0 with the body in m->rsp, STN_E_TIMEOUT unrecorded, or a line
+ * error. */
 static int await(struct tp_smp *m, uint8_t op, unsigned group, uint8_t id,
-		 uint8_t seq, int64_t deadline, struct stn_diag *ld)
+		 int seq, int64_t deadline, struct stn_diag *ld)
 {
 	char line[LINE_CAP];
 
@@ -427,7 +428,7 @@ static int await(struct tp_smp *m, uint8_t op, unsigned group, uint8_t id,
 		blen = (size_t)msg[2] << 8 | msg[3];
 		if ((msg[0] & 7) != op + 1 ||
 		    ((unsigned)msg[4] << 8 | msg[5]) != group ||
-		    msg[6] != seq || msg[7] != id ||
+		    (seq >= 0 && msg[6] != seq) || msg[7] != id ||
 		    blen != len - TP_SMP_HDR) {
 			m->st.skipped++; /* an answer to an earlier try */
 			continue;
@@ -439,10 +440,12 @@ static int await(struct tp_smp *m, uint8_t op, unsigned group, uint8_t id,
 }
 
 /* One request and its answer, decoded into m->items (items[0] the map).
- * `tries` 0 means m->retries; extra_ms is added to each wait. */
-static int transact(struct tp_smp *m, uint8_t op, unsigned group, uint8_t id,
-		    const uint8_t *body, size_t blen, int tries, int extra_ms,
-		    struct stn_diag *d)
+ * `tries` 0 means m->retries; extra_ms is added to each wait; with any_seq
+ * an answer to an earlier try of the same command is taken too. */
+static int transact_seq(struct tp_smp *m, uint8_t op, unsigned group,
+			uint8_t id, const uint8_t *body, size_t blen,
+			int tries, int extra_ms, int any_seq,
+			struct stn_diag *d)
 {
 	struct stn_diag ld;
 	size_t wlen;
@@ -482,7 +485,8 @@ static int transact(struct tp_smp *m, uint8_t op, unsigned group, uint8_t id,
 		stn_diag_init(&ld);
 		rc = tp_serial_write(m->s, m->wire, wlen, wait, &ld);
 		if (rc == 0)
-			rc = await(m, op, group, id, seq, now_ms() + wait, &ld);
+			rc = await(m, op, group, id, any_seq ? -1 : seq,
+				   now_ms() + wait, &ld);
 		if (rc == STN_E_NODEVICE) {
 			rc = reconnect(m, &ld, d);
 			if (rc)
@@ -511,6 +515,14 @@ static int transact(struct tp_smp *m, uint8_t op, unsigned group, uint8_t id,
 			"no answer to %s command %u within %d ms, %d tries",
 			group_name(group), id,
 			m->timeout_ms + extra_ms, tries);
+}
+
+static int transact(struct tp_smp *m, uint8_t op, unsigned group, uint8_t id,
+		    const uint8_t *body, size_t blen, int tries, int extra_ms,
+		    struct stn_diag *d)
+{
+	return transact_seq(m, op, group, id, body, blen, tries, extra_ms, 0,
+			    d);
 }
 
 /* ---- verbs ---- */
@@ -741,6 +753,36 @@ int tp_smp_reset(struct tp_smp *m, struct stn_diag *d)
 	if (rc)
 		return stn_fail(d, rc, ld.where, "reset: %s", ld.text);
 	return 0;
+}
+
+#define READY_POLL_MS 500
+
+int tp_smp_await_ready(struct tp_smp *m, int max_ms, struct stn_diag *d)
+{
+	static const uint8_t echo[] = {0xa1, 0x61, 'd', 0x67, 's', 't', 'a',
+				       't', 'i', 'o', 'n'};
+	int64_t end = now_ms() + max_ms;
+	int saved = m->timeout_ms;
+	struct stn_diag ld;
+	int rc;
+
+	m->timeout_ms = READY_POLL_MS;
+	do {
+		stn_diag_init(&ld);
+		/* An answer to any of these echoes means the device is up,
+		 * also when it is slower than the poll. */
+		rc = transact_seq(m, TP_SMP_OP_WRITE, TP_SMP_GROUP_OS,
+				  TP_SMP_OS_ECHO, echo, sizeof(echo), 1, 0, 1,
+				  &ld);
+	} while (rc == STN_E_TIMEOUT && now_ms() < end);
+	m->timeout_ms = saved;
+	if (rc == 0 || rc == STN_E_DEVICE)
+		return 0;
+	if (rc == STN_E_TIMEOUT)
+		return stn_fail(d, rc, m->name,
+				"the device did not answer within %d ms of "
+				"its reset", max_ms);
+	return stn_fail(d, rc, ld.where, "%s", ld.text);
 }
 
 /* ---- upload ---- */

@@ -128,6 +128,13 @@ int tp_smp_upload(struct tp_smp *m, unsigned image, uint64_t size,
  * bootloader chooses; it may not answer again for a while. */
 int tp_smp_reset(struct tp_smp *m, struct stn_diag *d);
 
+/* After a reset: send echo requests, each waiting only 500 ms (plus wire
+ * time), until the device answers one (an answer that refuses the echo
+ * counts: the device is up) or max_ms have passed (STN_E_TIMEOUT).  A line
+ * that drops meanwhile (USB devices re-enumerate) is reconnected as for
+ * any request. */
+int tp_smp_await_ready(struct tp_smp *m, int max_ms, struct stn_diag *d);
+
 /* ---- framing, exposed for the simulator and the tests ---- */
 
 #define TP_SMP_HDR 8

@@ -100,6 +100,7 @@ struct sim {
 	uint8_t up_sha[32];
 	size_t up_sha_len;
 	uint64_t up_requests, up_bytes_rx, up_seen;
+	int64_t up_t0; /* when the upload's first request arrived, ms */
 	/* the request being answered */
 	struct tp_cbor_item it[MAX_ITEMS];
 	size_t nit;
@@ -126,6 +127,14 @@ static void logf_(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void sleep_ms(int ms)
@@ -463,9 +472,11 @@ static void upload_done(struct sim *sim, const uint8_t *req)
 	match = sim->up_sha_len == 32 && memcmp(dig, sim->up_sha, 32) == 0 &&
 		!sim->wrong_sha;
 	logf_("upload complete: %" PRIu64 " bytes in %" PRIu64
-	      " requests, %" PRIu64 " data bytes received in all%s",
+	      " requests, %" PRIu64 " data bytes received in all%s "
+	      "(%" PRId64 " ms from the first request)",
 	      sim->up_len, sim->up_requests, sim->up_bytes_rx,
-	      sim->no_match ? "" : match ? ", match" : ", no match");
+	      sim->no_match ? "" : match ? ", match" : ", no match",
+	      now_ms() - sim->up_t0);
 	tp_cbor_writer_init(&w, body, sizeof(body));
 	tp_cbor_put_map(&w, sim->no_match ? 2 : 3);
 	tp_cbor_put_text(&w, "rc");
@@ -542,6 +553,7 @@ static void upload(struct sim *sim, const uint8_t *req)
 		if (sha_len)
 			memcpy(sim->up_sha, sha, sha_len);
 		sim->up_requests = sim->up_bytes_rx = 0;
+		sim->up_t0 = now_ms();
 		/* A new upload replaces what slot 1 held. */
 		sim->slot[1] = (struct slot){0};
 		logf_("upload: new, %" PRIu64 " bytes", sim->up_len);
