@@ -209,6 +209,11 @@ struct script {
 	int late_c_ms;       /* U-Boot: 'C' after block 0 only after a pause */
 	int cancel_at_block; /* answer this data block with CAN CAN */
 	int silent_at_block; /* stop answering at this block */
+	int late_ack_block;  /* ACK this block only after late_ack_ms, so the
+				sender resends it, then ACK the copy too */
+	int late_ack_ms;
+	int late_ack0_ms;    /* U-Boot: ACK block 0 only after a pause */
+	int garbage;         /* console noise (and a lone CAN) before ACKs */
 	int out_fd;
 };
 
@@ -275,6 +280,8 @@ static int child_script(struct tp_serial *s, void *arg)
 	    read_packet(s, c, &blk, &len, data) || blk != 0)
 		goto out;
 	size = strtoull((char *)data + strlen((char *)data) + 1, NULL, 10);
+	if (sc->late_ack0_ms)
+		usleep((useconds_t)sc->late_ack0_ms * 1000);
 	if (put(s, "\x06", 1))
 		goto out;
 	if (sc->late_c_ms)
@@ -316,6 +323,19 @@ static int child_script(struct tp_serial *s, void *arg)
 			goto out;
 		written += len;
 		expected++;
+		if (sc->garbage &&
+		    put(s, "U-Boot> \x18" "abc\r\n\x01\x02", 14))
+			goto out;
+		if (expected - 1 == sc->late_ack_block) {
+			/* The sender gives up waiting and sends the block
+			 * again; both copies get their ACK, as rb does. */
+			usleep((useconds_t)sc->late_ack_ms * 1000);
+			if (put(s, "\x06", 1) || get(s, &c) ||
+			    (c != SOH && c != STX) ||
+			    read_packet(s, c, &blk, &len, data) ||
+			    blk != (uint8_t)(expected - 1))
+				goto out;
+		}
 		if (put(s, "\x06", 1))
 			goto out;
 	}
@@ -830,6 +850,144 @@ static void hangup_is_reported_as_device_gone(void **state)
 	tp_serial_close(a);
 }
 
+static void duplicate_ack_after_a_resend_is_not_taken_for_the_next(
+	void **state)
+{
+	/* Block 3's ACK comes after the sender's timeout: it resends, the
+	 * receiver ACKs both copies.  Taking the second ACK for block 4's
+	 * would put the sender one answer ahead and end in a broken batch. */
+	const struct tp_ymodem_opts o = {.start_timeout_ms = 3000,
+					 .block_timeout_ms = 300};
+	struct script sc = {.late_ack_block = 3, .late_ack_ms = 450};
+	struct stn_diag d;
+	int child;
+
+	(void)state;
+	stn_diag_init(&d);
+	if (send_to_script(&sc, 8000, &o, &child, &d) != 0)
+		fail_msg("%s", d.text);
+	assert_int_equal(child, CHILD_OK);
+}
+
+static void noise_between_blocks_is_skipped(void **state)
+{
+	struct script sc = {.garbage = 1};
+	struct stn_diag d;
+	int child;
+
+	(void)state;
+	stn_diag_init(&d);
+	if (send_to_script(&sc, 6000, &quick, &child, &d) != 0)
+		fail_msg("%s", d.text);
+	assert_int_equal(child, CHILD_OK);
+}
+
+static void uboot_style_late_ack_of_block_0_works(void **state)
+{
+	struct script sc = {.ack_first_eot = 1, .late_ack0_ms = 600,
+			    .late_c_ms = 300};
+	struct stn_diag d;
+	int child;
+
+	(void)state;
+	stn_diag_init(&d);
+	assert_int_equal(send_to_script(&sc, 1500, &quick, &child, &d), 0);
+	assert_int_equal(child, CHILD_OK);
+}
+
+static void answer_timeouts_grow_with_the_wire_time(void **state)
+{
+	struct tp_serial *s9600, *fast;
+	struct termios tio;
+	char path[128];
+	int master, slave;
+
+	(void)state;
+	assert_int_equal(openpty(&master, &slave, path, NULL, NULL), 0);
+	assert_int_equal(tcgetattr(slave, &tio), 0);
+	cfmakeraw(&tio);
+	assert_int_equal(tcsetattr(slave, TCSANOW, &tio), 0);
+	assert_int_equal(tp_serial_open(path, 9600, 0, &s9600, NULL), 0);
+	assert_int_equal(tp_serial_baud(s9600), 9600);
+	/* A 1K block with its header and CRC: 1029 bytes, 10 bits each. */
+	assert_int_equal(tp_serial_line_ms(s9600, 1029), 1072);
+	tp_serial_close(s9600);
+	assert_int_equal(tp_serial_open(path, 921600, 0, &fast, NULL), 0);
+	assert_int_equal(tp_serial_line_ms(fast, 1029), 12);
+	tp_serial_close(fast);
+	assert_int_equal(tp_serial_from_fd(dup(master), "wrapped", &fast,
+					   NULL),
+			 0);
+	assert_int_equal(tp_serial_line_ms(fast, 1029), 0);
+	tp_serial_close(fast);
+	close(master);
+	close(slave);
+}
+
+/* The simulator's fault hooks: block 2 is handled as damaged on arrival,
+ * every 3rd block is NAKed once, and answers are slow. */
+static int fault_every(void *ctx, uint64_t index, unsigned arrival)
+{
+	int *hits = ctx;
+
+	if (arrival == 1 && (index == 2 || index % 3 == 0)) {
+		(*hits)++;
+		return 1;
+	}
+	return 0;
+}
+
+struct hooked_args {
+	int out_fd;
+	int hits;
+};
+
+static int child_hooked_receive(struct tp_serial *s, void *arg)
+{
+	struct hooked_args *a = arg;
+	struct tp_ymodem_opts o = quick;
+	char name[64];
+	uint64_t size;
+	int rc;
+
+	o.block_fault = fault_every;
+	o.fault_ctx = &a->hits;
+	o.answer_delay_ms = 20;
+	rc = tp_ymodem_receive(s, a->out_fd, 1 << 20, name, sizeof(name),
+			       &size, &o, NULL);
+	tp_serial_drain_quiet(s, 200, 2000);
+	tp_serial_close(s);
+	if (rc)
+		return -rc;
+	/* blocks 2, 3, 6, 9: four injected faults */
+	return a->hits == 4 ? CHILD_OK : CHILD_FAILED;
+}
+
+static void receiver_fault_hooks_make_the_sender_retry(void **state)
+{
+	size_t len = 10000;
+	uint8_t *data = pattern(len, 21);
+	struct mem_source m = {.data = data, .len = len};
+	struct tp_source src = {.read = mem_read, .ctx = &m};
+	struct hooked_args ha = {.out_fd = new_memfd()};
+	struct tp_serial *a, *b;
+	struct stn_diag d;
+	pid_t pid;
+	int rc;
+
+	(void)state;
+	stn_diag_init(&d);
+	sock_pair(&a, &b);
+	pid = spawn(child_hooked_receive, &ha, b, a);
+	rc = tp_ymodem_send(a, "hooked.bin", len, &src, &quick, NULL, &d);
+	tp_serial_close(a);
+	assert_int_equal(reap(pid, 15000), CHILD_OK);
+	assert_int_equal(rc, 0);
+	assert_fd_holds(ha.out_fd, data, len);
+	close(ha.out_fd);
+	free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -855,6 +1013,12 @@ int main(void)
 			receiver_naks_a_damaged_block_and_takes_the_resend),
 		cmocka_unit_test(receiver_times_out_when_nobody_sends),
 		cmocka_unit_test(hangup_is_reported_as_device_gone),
+		cmocka_unit_test(
+			duplicate_ack_after_a_resend_is_not_taken_for_the_next),
+		cmocka_unit_test(noise_between_blocks_is_skipped),
+		cmocka_unit_test(uboot_style_late_ack_of_block_0_works),
+		cmocka_unit_test(answer_timeouts_grow_with_the_wire_time),
+		cmocka_unit_test(receiver_fault_hooks_make_the_sender_retry),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
