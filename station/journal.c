@@ -1053,7 +1053,8 @@ int stn_journal_span(struct stn_journal *j, int64_t since, int64_t until,
 	*found = 0;
 	rc = read_start(j, &began, d);
 	if (rc == 0)
-		rc = query_int(j, "SELECT min(seq) FROM events WHERE time >= ?1",
+		rc = query_int(j, "SELECT min(seq) FROM events"
+			       " INDEXED BY events_time WHERE time >= ?1",
 			       &since, 1, &a, &anull, "find period start", d);
 	if (rc == 0 && !anull)
 		rc = query_int(j, "SELECT max(seq) FROM events WHERE time <= ?1",
@@ -1064,6 +1065,25 @@ int stn_journal_span(struct stn_journal *j, int64_t since, int64_t until,
 	*first = (uint64_t)a;
 	*last = (uint64_t)b;
 	*found = 1;
+	return 0;
+}
+
+int stn_journal_newest_time(struct stn_journal *j, int64_t *t, int *found,
+			    struct stn_diag *d)
+{
+	int64_t v = 0;
+	int isnull = 1, rc;
+
+	if (!j || !t || !found)
+		return stn_fail(d, STN_E_INTERNAL, "journal",
+				"newest_time: missing argument");
+	rc = query_int(j, "SELECT max(time) FROM events", NULL, 0, &v, &isnull,
+		       "find the newest event", d);
+	if (rc)
+		return rc;
+	*found = !isnull;
+	if (!isnull)
+		*t = v;
 	return 0;
 }
 

@@ -125,6 +125,12 @@ int stn_journal_lookup(struct stn_journal *j, uint64_t seq, const char *type,
 		       int (*cb)(void *ctx, const struct stn_event *e),
 		       void *ctx, int *found, struct stn_diag *d);
 
+/* The latest event time in the journal (the clock floor's lower bound),
+ * through the time index: one probe however long the journal is.
+ * *found = 0 when the journal is empty.  STN_E_JOURNAL. */
+int stn_journal_newest_time(struct stn_journal *j, int64_t *t, int *found,
+			    struct stn_diag *d);
+
 /*
  * What `station journal` can select.  Every member is optional (0 or
  * NULL) and the ones given must all hold.  Times select by the event's

@@ -204,13 +204,15 @@ static int ends(const char *s, const char *suffix)
 struct sess {
 	struct stn_report_session s;
 	int rank;        /* how final s.result is: see sess_result */
-	struct buf page; /* export only: the session's events, as text */
+	struct buf page; /* export only: its events as text, not yet spilled */
 };
 
 struct sessions {
 	struct sess *v;
 	size_t n, cap;
 	size_t hint;   /* the session found last: events come in runs */
+	size_t *slot;  /* open addressing: index + 1 into v, 0 = empty */
+	size_t nslot;  /* a power of two, at least twice n */
 	int pages;     /* keep each session's events as text */
 	int oom;
 };
@@ -220,21 +222,67 @@ static void sessions_free(struct sessions *ss)
 	for (size_t i = 0; i < ss->n; i++)
 		free(ss->v[i].page.p);
 	free(ss->v);
+	free(ss->slot);
 	memset(ss, 0, sizeof(*ss));
 }
 
-static struct sess *sess_find(struct sessions *ss, const char *id)
+/* FNV-1a: ids are the station's random hex or whatever a test wrote. */
+static size_t id_hash(const char *id)
 {
-	struct sess *v;
+	uint64_t h = UINT64_C(14695981039346656037);
 
+	for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+		h = (h ^ *p) * UINT64_C(1099511628211);
+	return (size_t)h;
+}
+
+static size_t *slot_of(const struct sessions *ss, const char *id)
+{
+	size_t mask = ss->nslot - 1, i = id_hash(id) & mask;
+
+	while (ss->slot[i] && strcmp(ss->v[ss->slot[i] - 1].s.id, id) != 0)
+		i = (i + 1) & mask;
+	return &ss->slot[i];
+}
+
+static int slots_grow(struct sessions *ss)
+{
+	size_t n = ss->nslot ? 2 * ss->nslot : 256, *old = ss->slot;
+	size_t oldn = ss->nslot;
+
+	ss->slot = calloc(n, sizeof(*ss->slot));
+	if (!ss->slot) {
+		ss->slot = old;
+		return -1;
+	}
+	ss->nslot = n;
+	for (size_t i = 0; i < oldn; i++)
+		if (old[i])
+			*slot_of(ss, ss->v[old[i] - 1].s.id) = old[i];
+	free(old);
+	return 0;
+}
+
+static struct sess *sess_find(struct sessions *ss, const char *full)
+{
+	char id[sizeof(ss->v[0].s.id)];
+	struct sess *v;
+	size_t *slot;
+
+	/* Sessions are told apart by the id as shown (cut and escaped); the
+	 * station's own ids are 32 hex digits, far below the cut. */
+	text_set(id, sizeof(id), full);
 	if (ss->n && strcmp(ss->v[ss->hint].s.id, id) == 0)
 		return &ss->v[ss->hint];
-	/* From the newest: an interleaved session is a recent one. */
-	for (size_t i = ss->n; i-- > 0;)
-		if (strcmp(ss->v[i].s.id, id) == 0) {
-			ss->hint = i;
-			return &ss->v[i];
-		}
+	if ((ss->n + 1) * 2 > ss->nslot && slots_grow(ss) != 0) {
+		ss->oom = 1;
+		return NULL;
+	}
+	slot = slot_of(ss, id);
+	if (*slot) {
+		ss->hint = *slot - 1;
+		return &ss->v[ss->hint];
+	}
 	if (ss->n == ss->cap) {
 		size_t cap = ss->cap ? 2 * ss->cap : 64;
 
@@ -248,7 +296,8 @@ static struct sess *sess_find(struct sessions *ss, const char *id)
 	}
 	v = &ss->v[ss->n];
 	memset(v, 0, sizeof(*v));
-	text_set(v->s.id, sizeof(v->s.id), id);
+	memcpy(v->s.id, id, sizeof(id));
+	*slot = ss->n + 1;
 	ss->hint = ss->n++;
 	return v;
 }
@@ -708,7 +757,72 @@ struct exp {
 	uint64_t n;
 	struct peek first, last; /* as the header states them */
 	struct peek seen_first, seen_last;
+	/* Summary pages of sessions that have ended, kept in an unlinked
+	 * scratch file so that memory follows the open sessions, not the
+	 * length of the report. */
+	int spill;
+	uint64_t pages;
+	int spill_eno;
 };
+
+static void spill_add(struct exp *x, const char *p, size_t len)
+{
+	ssize_t n;
+
+	while (len && !x->spill_eno) {
+		n = write(x->spill, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			x->spill_eno = errno;
+			break;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+/* A session's page: who, what, on whose authority, with what result, then
+ * its events.  Written when the session ends, or at the end of the walk. */
+static void page_spill(struct exp *x, struct sess *v)
+{
+	const struct stn_report_session *p = &v->s;
+	char a[CU_TIME_LEN + 1], b[CU_TIME_LEN + 1];
+	struct buf h = {0};
+
+	cu_time_format(p->start, a);
+	cu_time_format(p->end, b);
+	buf_fmt(&h, "\f\nSESSION %s\n\n", p->id);
+	buf_str(&h, "Command     ");
+	buf_line_value(&h, p->command[0] ? p->command : "-", 100);
+	buf_str(&h, "\nWho         ");
+	buf_line_value(&h, p->technician[0] ? p->technician
+					    : "no technician signed in",
+		       100);
+	buf_fmt(&h, "\nWhen        %s .. %s\n", a, b);
+	buf_str(&h, "What        ");
+	buf_line_value(&h, p->what[0] ? p->what : "-", 300);
+	buf_str(&h, "\nDevice      ");
+	buf_line_value(&h, p->device[0] ? p->device : "-", 300);
+	buf_str(&h, "\nAuthority   ");
+	buf_line_value(&h, p->authority[0] ? p->authority : "-", 600);
+	buf_str(&h, "\nResult      ");
+	buf_line_value(&h, p->result[0] ? p->result : "-", 600);
+	buf_fmt(&h, "\n%s\nEvents %" PRIu64 " .. %" PRIu64
+		" (%" PRIu64 " of this session in this report)\n",
+		p->ended ? ""
+			 : "            (its session-end is not in this "
+			   "report)\n",
+		p->first, p->last, p->events);
+	if (h.oom)
+		x->spill_eno = ENOMEM;
+	spill_add(x, h.p ? h.p : "", h.len);
+	spill_add(x, v->page.p ? v->page.p : "", v->page.len);
+	free(h.p);
+	free(v->page.p);
+	memset(&v->page, 0, sizeof(v->page));
+	x->pages++;
+}
 
 /* One event, one line; the journal has checked it against the chain. */
 static int export_event(void *ctx, const struct stn_event *e)
@@ -746,7 +860,11 @@ static int export_event(void *ctx, const struct stn_event *e)
 	take_peek(&x->seen_last, e);
 	if (o->eno)
 		return STN_E_IO;
-	return sessions_add(&x->ss, e);
+	if (sessions_add(&x->ss, e) != 0)
+		return STN_E_NOMEM;
+	if (strcmp(e->type, "session-end") == 0)
+		page_spill(x, &x->ss.v[x->ss.hint]);
+	return x->spill_eno ? STN_E_IO : 0;
 }
 
 static void write_header(struct exp *x, const struct stn_config *cfg,
@@ -801,7 +919,7 @@ static void write_header(struct exp *x, const struct stn_config *cfg,
 
 /* The readable summary: a cover page, then one page (form feed) per
  * session.  It says it is not the record. */
-static void write_summary(struct out *o, const struct exp *x,
+static void write_summary(struct out *o, struct exp *x,
 			  const struct stn_config *cfg, const char *json_base,
 			  const char *sha256, int64_t exported, int64_t since,
 			  int64_t until, uint64_t first, uint64_t last,
@@ -845,43 +963,28 @@ static void write_summary(struct out *o, const struct exp *x,
 		buf_fmt(&t, "Previous    none: no earlier export is journaled%s\n",
 			first == 1 ? "; this report starts the chain" : "");
 	}
-	buf_fmt(&t, "Sessions    %zu, one page each\n", x->ss.n);
+	buf_fmt(&t, "Sessions    %zu, one page each (in the order they "
+		 "ended)\n", x->ss.n);
 	out_add(o, t.p ? t.p : "", t.len);
 	free(t.p);
+	if (lseek(x->spill, 0, SEEK_SET) != 0) {
+		o->eno = errno;
+		return;
+	}
+	for (;;) {
+		ssize_t n = read(x->spill, o->buf + o->len, IO_CHUNK - o->len);
 
-	for (size_t i = 0; i < x->ss.n; i++) {
-		const struct sess *v = &x->ss.v[i];
-		const struct stn_report_session *p = &v->s;
-		struct buf h = {0};
-
-		cu_time_format(p->start, a);
-		cu_time_format(p->end, b);
-		buf_fmt(&h, "\f\nSESSION %s  (page %zu of %zu)\n\n", p->id,
-			i + 1, x->ss.n);
-		buf_str(&h, "Command     ");
-		buf_line_value(&h, p->command[0] ? p->command : "-", 100);
-		buf_str(&h, "\nWho         ");
-		buf_line_value(&h, p->technician[0] ? p->technician
-						    : "no technician signed in",
-			       100);
-		buf_fmt(&h, "\nWhen        %s .. %s\n", a, b);
-		buf_str(&h, "What        ");
-		buf_line_value(&h, p->what[0] ? p->what : "-", 300);
-		buf_str(&h, "\nDevice      ");
-		buf_line_value(&h, p->device[0] ? p->device : "-", 300);
-		buf_str(&h, "\nAuthority   ");
-		buf_line_value(&h, p->authority[0] ? p->authority : "-", 600);
-		buf_str(&h, "\nResult      ");
-		buf_line_value(&h, p->result[0] ? p->result : "-", 600);
-		buf_fmt(&h, "\n%s\nEvents %" PRIu64 " .. %" PRIu64
-			" (%" PRIu64 " of this session in this report)\n",
-			p->ended ? ""
-				 : "            (its session-end is not in this "
-				   "report)\n",
-			p->first, p->last, p->events);
-		out_add(o, h.p ? h.p : "", h.len);
-		free(h.p);
-		out_add(o, v->page.p ? v->page.p : "", v->page.len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			o->eno = errno;
+			return;
+		}
+		if (n == 0)
+			break;
+		o->len += (size_t)n;
+		if (o->len == IO_CHUNK)
+			out_flush(o);
 	}
 }
 
@@ -1049,8 +1152,22 @@ int stn_report_export(struct stn_session *s, const char *out_dir,
 		rc = stn_fail(d, STN_E_NOMEM, "report", NULL);
 		goto out;
 	}
+	x->spill = -1;
 	x->o.fd = -1;
 	x->ss.pages = 1;
+	{
+		char sp[4300];
+
+		snprintf(sp, sizeof(sp), "%s/.report-pages.XXXXXX", cfg->data);
+		x->spill = mkostemp(sp, O_CLOEXEC);
+		if (x->spill < 0) {
+			rc = stn_fail(d, STN_E_IO, cfg->data,
+				      "cannot create a scratch file: %s",
+				      strerror(errno));
+			goto out;
+		}
+		unlink(sp);
+	}
 
 	/* One snapshot: the previous export, the range and the events. */
 	rc = stn_journal_read_begin(j, d);
@@ -1102,9 +1219,14 @@ int stn_report_export(struct stn_session *s, const char *out_dir,
 	write_header(x, cfg, stn_session_id(s), now, since_eff, until, first,
 		     last, has_prev ? &prev : NULL);
 	rc = stn_journal_each_range(j, first, last, export_event, x, d);
-	if (rc == STN_E_IO)
-		rc = stn_fail(d, STN_E_IO, x->o.tmp, "cannot write: %s",
-			      strerror(x->o.eno));
+	/* Sessions still open at the period's end get their pages too. */
+	for (size_t k = 0; rc == 0 && k < x->ss.n; k++)
+		if (x->ss.v[k].page.len)
+			page_spill(x, &x->ss.v[k]);
+	if (rc == STN_E_IO || (rc == 0 && (x->o.eno || x->spill_eno)))
+		rc = stn_fail(d, STN_E_IO, x->o.eno ? x->o.tmp : cfg->data,
+			      "cannot write: %s",
+			      strerror(x->o.eno ? x->o.eno : x->spill_eno));
 	else if (rc == STN_E_NOMEM || x->ss.oom)
 		rc = stn_fail(d, STN_E_NOMEM, "report", "summary");
 	if (rc)
@@ -1214,6 +1336,8 @@ out:
 	if (rc)
 		remove_files(json, txt);
 	if (x) {
+		if (x->spill >= 0)
+			close(x->spill);
 		out_fini(&x->o);
 		sessions_free(&x->ss);
 		free(x);
@@ -2044,18 +2168,24 @@ static int check_continuity(const struct stn_report_info *later,
 	return 0;
 }
 
-static int copy_sessions(struct stn_report_info *i, const struct sessions *ss,
-			 struct stn_diag *d)
+/* Hands the session list over without a second copy: each entry's
+ * stn_report_session moves down over the larger struct sess entries. */
+static void take_sessions(struct stn_report_info *i, struct sessions *ss)
 {
+	struct stn_report_session *v = (struct stn_report_session *)ss->v, *p;
+
+	_Static_assert(sizeof(struct sess) >= sizeof(struct stn_report_session),
+		       "compaction moves entries down");
 	if (!ss->n)
-		return 0;
-	i->sessions = calloc(ss->n, sizeof(*i->sessions));
-	if (!i->sessions)
-		return stn_fail(d, STN_E_NOMEM, i->path, "sessions");
-	for (size_t k = 0; k < ss->n; k++)
-		i->sessions[k] = ss->v[k].s;
+		return;
+	for (size_t k = 0; k < ss->n; k++) {
+		free(ss->v[k].page.p);
+		memmove(&v[k], &ss->v[k].s, sizeof(v[k]));
+	}
+	p = realloc(v, ss->n * sizeof(*p));
+	i->sessions = p ? p : v;
 	i->nsessions = ss->n;
-	return 0;
+	memset(ss, 0, sizeof(*ss));
 }
 
 int stn_report_verify(const struct cu_trust *t, const char *path,
@@ -2097,9 +2227,7 @@ int stn_report_verify(const struct cu_trust *t, const char *path,
 		info->earlier_checked = 1;
 		info->overlap = overlap;
 	}
-	rc = copy_sessions(info, &P->ss, d);
-	if (rc)
-		goto out;
+	take_sessions(info, &P->ss);
 	*out = info;
 	info = NULL;
 out:

@@ -1552,6 +1552,58 @@ static void a_journal_of_100000_events_stays_fast_to_append_filter_and_range(
 	assert_int_equal(count, SCALE_EVENTS + 20);
 }
 
+static void newest_time_is_the_latest_time_not_the_last_event(void **state)
+{
+	struct fx *f = *state;
+	struct stn_diag d = {0};
+	int64_t t = 0;
+	int found = -1;
+
+	assert_int_equal(stn_journal_newest_time(f->j, &t, &found, &d), 0);
+	assert_int_equal(found, 0);
+	append_ok(f->j, T0 + 50, "t", "S", NULL, 0, 1);
+	append_ok(f->j, T0 + 90, "t", "S", NULL, 0, 2);
+	append_ok(f->j, T0 + 10, "t", "S", NULL, 0, 3); /* clock went back */
+	assert_int_equal(stn_journal_newest_time(f->j, &t, &found, &d), 0);
+	assert_int_equal(found, 1);
+	assert_int_equal(t, T0 + 90);
+}
+
+/* `test_journal --append PATH N`: N appends with full durability (one
+ * commit and WAL fsync each), as the station does; prints the rate. */
+static int bench_append(const char *path, unsigned long long n)
+{
+	struct stn_journal *j = NULL;
+	struct stn_diag d = {0};
+	struct timespec t0;
+	char serial[24];
+	struct stn_field fl[] = {
+		{"bundle", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
+		{"name", "tx200-app"}, {"serial", serial}, {"sequence", "42"},
+		{"proof", "device-sha256"}};
+	double s;
+
+	if (n == 0 || stn_journal_open(path, &j, &d) != 0) {
+		fprintf(stderr, "append: %s\n", d.text);
+		return 1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (unsigned long long i = 0; i < n; i++) {
+		snprintf(serial, sizeof(serial), "SN-%llu", i % 5000);
+		if (stn_journal_append(j, (int64_t)time(NULL), "install-finished",
+				       "bench", fl, 5, NULL, &d) != 0) {
+			fprintf(stderr, "append: %s\n", d.text);
+			stn_journal_close(j);
+			return 1;
+		}
+	}
+	s = seconds_since(&t0);
+	stn_journal_close(j);
+	printf("%llu durable appends in %.3f s: %.0f events/s, %.3f ms each\n",
+	       n, s, (double)n / s, 1000.0 * s / (double)n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -1586,9 +1638,12 @@ int main(int argc, char **argv)
 		T(a_version_1_journal_is_migrated_and_keeps_its_chain),
 		T(acknowledged_appends_survive_sigkill_at_random_moments),
 		T(a_journal_of_100000_events_stays_fast_to_append_filter_and_range),
+		T(newest_time_is_the_latest_time_not_the_last_event),
 #undef T
 	};
 
+	if (argc == 4 && strcmp(argv[1], "--append") == 0)
+		return bench_append(argv[2], strtoull(argv[3], NULL, 10));
 	if (argc == 6 && strcmp(argv[1], "--fill") == 0) {
 		char *e1, *e2, *e3;
 		unsigned long long n = strtoull(argv[3], &e1, 10);
