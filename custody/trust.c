@@ -472,6 +472,26 @@ out:
 	return rc;
 }
 
+void cu_trust_crl_status(const struct cu_trust *t, int64_t at, size_t *count,
+			 size_t *stale, int64_t *next_update)
+{
+	*count = *stale = 0;
+	*next_update = 0;
+	for (const mbedtls_x509_crl *c = t->crls; c; c = c->next) {
+		int64_t nu;
+		if (c->raw.len == 0)
+			continue; /* an empty list head */
+		(*count)++;
+		if (c->next_update.year == 0)
+			continue;
+		nu = cu_x509_secs(&c->next_update, INT64_MIN);
+		if (at > nu)
+			(*stale)++;
+		else if (!*next_update || nu < *next_update)
+			*next_update = nu;
+	}
+}
+
 int cu_trust_add_crl_dir(struct cu_trust *t, const char *dir,
 			 struct stn_diag *d)
 {

@@ -5,6 +5,7 @@
 #ifndef CU_TRUST_H
 #define CU_TRUST_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct stn_diag;
@@ -49,6 +50,10 @@ int cu_trust_add_crl(struct cu_trust *t, const char *crl_path,
  * verified): the station's own directory of CRLs learned from bundles. */
 int cu_trust_add_crl_dir(struct cu_trust *t, const char *dir,
 			 struct stn_diag *d);
+/* How fresh the store's CRLs are at `at`: how many, how many are past
+ * their nextUpdate, and the earliest nextUpdate still ahead (0: none). */
+void cu_trust_crl_status(const struct cu_trust *t, int64_t at, size_t *count,
+			 size_t *stale, int64_t *next_update);
 void cu_trust_free(struct cu_trust *t); /* NULL is fine */
 
 #endif

@@ -20,6 +20,7 @@
 #include "custody/pin.h"
 #include "custody/record.h"
 #include "custody/rfc3339.h"
+#include "custody/trust.h"
 #include "custody/verify.h"
 #include "station/config.h"
 #include "station/error.h"
@@ -835,9 +836,23 @@ static void home_view(struct stn_app *a, struct stn_app_view *v)
 	line(v, now + 300 >= floor ? STN_TONE_GOOD : STN_TONE_BAD,
 	     "Clock %s   trusted-time floor %s", t1, t2);
 	line(v, STN_TONE_PLAIN, "Trust anchors %.80s", a->cfg->anchors);
-	line(v, STN_TONE_PLAIN, "CRLs %.60s   stale CRLs: %s",
-	     a->cfg->crl_dir ? a->cfg->crl_dir : "(none configured)",
-	     a->cfg->stale_crl_refuse ? "refused" : "warned about");
+	{
+		size_t ncrl, nstale;
+		int64_t next;
+		char tn[CU_TIME_LEN + 1] = "-";
+		cu_trust_crl_status(stn_session_trust(a->session), now, &ncrl,
+				    &nstale, &next);
+		if (next)
+			cu_time_format(next, tn);
+		line(v,
+		     nstale ? (a->cfg->stale_crl_refuse ? STN_TONE_BAD
+							: STN_TONE_WARN)
+		     : ncrl ? STN_TONE_GOOD
+			    : STN_TONE_WARN,
+		     "CRLs: %zu, %zu past nextUpdate (%s), next due %s", ncrl,
+		     nstale,
+		     a->cfg->stale_crl_refuse ? "refused" : "warned about", tn);
+	}
 	line(v, STN_TONE_PLAIN, "Release signatures needed: %u   custody: %s",
 	     a->cfg->release_threshold,
 	     a->cfg->require_custody ? "required" : "not required");

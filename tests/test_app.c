@@ -163,6 +163,7 @@ static void sign_in_refuses_unknown_technicians_and_wrong_pins(void **state)
 	assert_int_equal(view.screen, STN_SCR_HOME);
 	SHOWS("Station STN-0042 at site plant-7");
 	SHOWS("trusted-time floor");
+	SHOWS("CRLs: 1, 0 past nextUpdate");
 	SHOWS("4 bundle(s)");
 	stn_app_free(app);
 	app = NULL;
