@@ -2185,6 +2185,7 @@ static void take_sessions(struct stn_report_info *i, struct sessions *ss)
 	p = realloc(v, ss->n * sizeof(*p));
 	i->sessions = p ? p : v;
 	i->nsessions = ss->n;
+	free(ss->slot);
 	memset(ss, 0, sizeof(*ss));
 }
 
