@@ -1,5 +1,6 @@
 /* station/device.h: one face for every transport.  A device is opened from
- * a SPEC (spec/cli.md: serial:/dev/ttyX, ymodem:/dev/ttyX, usb:...; and
+ * a SPEC (spec/cli.md: serial:/dev/ttyX, ymodem:/dev/ttyX, usb:SERIAL,
+ * usb:VID:PID; and
  * smp:/dev/ttyX for MCUmgr devices, docs/serial.md), tells
  * who it is, takes images one at a time with whatever proof its transport
  * can give, and is told to start the new image. */
@@ -96,5 +97,58 @@ int stn_device_write(struct stn_device *dev, const struct cu_image *img,
  * MCUboot refused the new one); a no-op where the transport has no such
  * step. */
 int stn_device_boot(struct stn_device *dev, struct stn_diag *d);
+
+/*
+ * USB DFU devices (usb:SERIAL or usb:VID:PID; docs/usb.md).  Identity
+ * comes from a `station-info` alternate setting when the device has one
+ * (its UPLOAD is the identity record), else from the descriptors: serial
+ * = iSerialNumber, model = iProduct, version = bcdDevice; no sequence.  A
+ * run-time device is identified without being disturbed and detached into
+ * DFU mode only when the first image is written; it must then still be the
+ * unit that was checked.  An image's slot is the DFU alternate setting it
+ * goes to.  Proof is STN_PROOF_READBACK (UPLOAD and SHA-256) when the
+ * device can upload and stays in dfuIDLE after manifestation, else
+ * STN_PROOF_NONE.  A device that goes away mid-transfer ends the write with
+ * STN_E_NODEVICE.
+ */
+
+/* One device as `station devices` shows it. */
+struct stn_device_seen {
+	char spec[140];	     /* what to give push: usb:SERIAL, else
+				usb:VID:PID */
+	char transport[16];  /* "usb-dfu" */
+	char ids[10];	     /* "1209:5744" */
+	char mode[10];	     /* "dfu" or "run-time" */
+	char port[32];	     /* "1-1.2" */
+	const char *source;  /* "station-info" or "descriptors" (static) */
+	int identified;	     /* id is valid */
+	struct cu_identity id;
+	char problem[400];   /* why there is no identity; "" */
+};
+
+/* Every USB DFU device connected now.  *out is NULL when there is none;
+ * free it with free().  Errors: STN_E_IO, STN_E_NOMEM. */
+int stn_device_list(struct stn_device_seen **out, size_t *n,
+		    struct stn_diag *d);
+
+/* Hot-plug, for the station core's event loop: arrivals and departures of
+ * USB DFU devices, as kernel uevents report them (with or without udevd).
+ * Devices present when watching starts are not reported. */
+enum stn_device_event { STN_DEVICE_ARRIVED, STN_DEVICE_LEFT };
+
+typedef void (*stn_device_event_fn)(void *ctx, enum stn_device_event ev,
+				    const struct stn_device_seen *dev);
+
+struct stn_device_watch;
+
+int stn_device_watch_new(stn_device_event_fn fn, void *ctx,
+			 struct stn_device_watch **out, struct stn_diag *d);
+void stn_device_watch_free(struct stn_device_watch *w); /* NULL is fine */
+/* Poll this for input, then call dispatch. */
+int stn_device_watch_fd(const struct stn_device_watch *w);
+/* Wait up to timeout_ms (0: no wait, <0: no limit) and deliver events.
+ * Errors: STN_E_IO. */
+int stn_device_watch_dispatch(struct stn_device_watch *w, int timeout_ms,
+			      struct stn_diag *d);
 
 #endif

@@ -10,6 +10,7 @@ struct stn_diag;
 /* Each returns the process exit code (spec/cli.md). */
 int ui_cmd_verify(int argc, char **argv);
 int ui_cmd_push(int argc, char **argv);
+int ui_cmd_devices(int argc, char **argv);
 int ui_cmd_journal(int argc, char **argv);
 int ui_cmd_report(int argc, char **argv);
 int ui_cmd_bundle(int argc, char **argv);

@@ -17,6 +17,7 @@ static const char usage[] =
 	"\n"
 	"commands:\n"
 	"  verify [--technician ID] [--device FILE] [--reinstall] [--json] BUNDLE\n"
+	"  devices [--json] [--watch SECONDS]\n"
 	"  push --technician ID --device SPEC [--reinstall] BUNDLE\n"
 	"        SPEC: serial:/dev/ttyX (console) or ymodem:/dev/ttyX (plain)\n"
 	"  journal [--since T] [--until T] [--serial SN] [--bundle ID|NAME]\n"
@@ -86,6 +87,7 @@ int main(int argc, char **argv)
 		int (*fn)(int, char **);
 	} cmds[] = {
 		{"verify", ui_cmd_verify}, {"push", ui_cmd_push},
+		{"devices", ui_cmd_devices},
 		{"journal", ui_cmd_journal}, {"bundle", ui_cmd_bundle},
 		{"report", ui_cmd_report},
 		{"sign", ui_cmd_sign}, {"custody", ui_cmd_custody},

@@ -452,8 +452,9 @@ static void manifest_image(struct sim *s)
 	snprintf(path, sizeof(path), "%s/slot-%u.bin", s->store, s->alt);
 	if (write_file(path, sl->data, sl->len) != 0)
 		logf_("cannot store %s: %s", path, strerror(errno));
-	logf_("manifest: slot %u %zu bytes in %ld blocks sha256 %s", s->alt,
-	      sl->len, s->blocks, hex);
+	logf_("manifest: slot %u %zu bytes in %ld blocks sha256 %s "
+	      "(early polls %lu)", s->alt, sl->len, s->blocks, hex,
+	      s->early_polls);
 	if (s->alt == 0)
 		install_identity(s, sl->data, sl->len);
 }
