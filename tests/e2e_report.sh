@@ -77,40 +77,23 @@ check "openssl verifies the station certificate to the root (untrusted: the chai
 check "the certificate carries the station role OID" \
 	bash -c "openssl x509 -in '$R.pem' -noout -text | grep -q '2.25.220105586949796384984797284338591255574.4'"
 
-# The chain from the report alone, as docs/auditor.md shows (jq, python3).
-recompute_jq() {
-	local prev first=1 seq p h body calc
-	prev=$(jq -r '.first.prev' "$1")
-	while IFS= read -r seq && IFS= read -r p && IFS= read -r h && IFS= read -r body; do
-		[ "$p" = "$prev" ] || { echo "event $seq: prev does not name the event before"; return 1; }
-		calc=$(printf '%s\n%s' "$p" "$body" | sha256sum | cut -d' ' -f1)
-		[ "$calc" = "$h" ] || { echo "event $seq: hash does not match its body"; return 1; }
-		prev=$h
-	done < <(jq -r '.events[] | (.seq, .prev, .hash, .body)' "$1")
-	[ "$prev" = "$(jq -r '.last.hash' "$1")" ] || { echo "last hash differs"; return 1; }
-	echo "chain ok, last hash $prev"
-}
+# The chain from the report alone with the very scripts docs/auditor.md
+# gives (extracted from it, so the document cannot drift from the format).
+awk '/^# recompute-report.sh/{p=1} p&&/^```/{exit} p' "$TOP/docs/auditor.md" >"$T/recompute-report.sh"
+awk '/^```python/{p=1;next} p&&/^```/{exit} p' "$TOP/docs/auditor.md" >"$T/recompute-report.py"
+check "docs/auditor.md holds both recomputation scripts" test -s "$T/recompute-report.sh" -a -s "$T/recompute-report.py"
 if command -v jq >/dev/null; then
-	check "jq + sha256sum recompute the chain from the report alone" recompute_jq "$R"
+	check "auditor.md's jq + sha256sum script recomputes the chain from the report alone" \
+		bash -c "bash '$T/recompute-report.sh' '$R' | grep -q '^ok: '"
+	check "auditor.md's openssl verify -attime accepts the chain at the export time" \
+		bash -c "openssl verify -CAfile '$T/pki/roots.pem' -untrusted '$R.pem' \
+			-attime \$(date -u -d \$(jq -r .exported '$R') +%s) '$R.pem' | grep -q ': OK'"
 else
 	echo "note: jq not installed; skipping the jq recomputation"
 fi
 if command -v python3 >/dev/null; then
-	check "python3 recomputes the chain from the report alone" \
-		python3 - "$R" <<'EOF'
-import hashlib, json, sys
-r = json.load(open(sys.argv[1], encoding="utf-8"))
-prev = r["first"]["prev"]
-for e in r["events"]:
-    assert e["prev"] == prev, "event %d: prev" % e["seq"]
-    h = hashlib.sha256((prev + "\n" + e["body"]).encode("utf-8")).hexdigest()
-    assert h == e["hash"], "event %d: hash" % e["seq"]
-    b = json.loads(e["body"])
-    assert [b["seq"], b["time"], b["type"], b["session"], b["fields"]] == \
-        [e["seq"], e["time"], e["type"], e["session"], e["fields"]], "event %d: fields" % e["seq"]
-    prev = h
-assert prev == r["last"]["hash"] and len(r["events"]) == r["count"]
-EOF
+	check "auditor.md's python3 script recomputes the chain from the report alone" \
+		bash -c "python3 '$T/recompute-report.py' '$R' | grep -q '^ok: '"
 fi
 
 # The readable summary: one page per session.
@@ -175,6 +158,10 @@ tamper_copy
 sed -i '4d' "$T/t.json"
 resign station
 refused "an event removed and re-signed with the station key" "rule journal-chain: .*: event 4 follows event 2"
+if command -v jq >/dev/null; then
+	check "auditor.md's jq script also finds the removed event" \
+		bash -c "! bash '$T/recompute-report.sh' '$T/t.json' >'$T/rr.out' && grep -q 'event 4: prev does not name the event before' '$T/rr.out'"
+fi
 tamper_copy
 sed -i '4{h;d};5G' "$T/t.json"
 resign station
@@ -184,6 +171,10 @@ sed -i '2s/"command":"push"/"command":"verify"/' "$T/t.json"
 check "(the edit took)" grep -q '"command":"verify"' "$T/t.json"
 resign station
 refused "a shown field edited" "rule journal-chain: .*: its body does not match the fields shown for it"
+if command -v python3 >/dev/null; then
+	check "auditor.md's python3 script also finds the edited field" \
+		bash -c "! python3 '$T/recompute-report.py' '$T/t.json' 2>'$T/rr.err' && grep -q 'AssertionError: event 1' '$T/rr.err'"
+fi
 
 # --- usage and configuration -----------------------------------------------
 write_config "$T/nokey.conf" "$T/data" "$T/pki"

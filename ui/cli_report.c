@@ -169,8 +169,9 @@ static void print_info_text(const struct stn_report_info *i,
 	print_time(stdout, i->until);
 	printf("\nevents    %" PRIu64 "..%" PRIu64 " (%" PRIu64 "), chain "
 	       "recomputed\n", i->first, i->last, i->count);
-	printf("first prev %s%s\n", i->first_prev,
-	       i->first == 1 ? " (the chain start)" : "");
+	printf("prev      %s%s\n", i->first_prev,
+	       i->first == 1 ? " (the chain start)"
+			     : " (the hash of the event before)");
 	printf("last hash %s\n", i->last_hash);
 	if (i->has_previous)
 		printf("previous  %s, ended at event %" PRIu64 "\n",
