@@ -22,6 +22,7 @@ int ui_cmd_token(int argc, char **argv);
 int ui_tui_run(const char *config_path);
 /* `station demo`: build a self-contained demo and run the UI on it. */
 int ui_cmd_demo(int argc, char **argv);
+int ui_cmd_media(int argc, char **argv);
 
 /* Print "station: refused: rule R: WHERE: TEXT" (or "error:" for usage,
  * configuration and I/O classes) to stderr and return the exit code. */

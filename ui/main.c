@@ -28,6 +28,7 @@ static const char usage[] =
 	"        [--hardware H]... [--expires T] --image LABEL=FILE[@SLOT]... OUTDIR\n"
 	"  sign --key KEY --cert CHAIN [--label L] FILE\n"
 	"  demo                          a self-contained demo in the text UI\n"
+	"  media [--json] [--watch [--mount]]  media and the bundles on them\n"
 	"  custody add --key KEY --cert CHAIN --to ID [--place P] [--seal S] BUNDLE\n"
 	"  token issue --key KEY --cert CHAIN --waive W... --device SN...\n"
 	"        --ttl DURATION --reason TEXT [--site S] [--station ID] BUNDLE\n"
@@ -92,6 +93,7 @@ int main(int argc, char **argv)
 		{"report", ui_cmd_report},
 		{"sign", ui_cmd_sign}, {"custody", ui_cmd_custody},
 		{"token", ui_cmd_token}, {"demo", ui_cmd_demo},
+		{"media", ui_cmd_media},
 	};
 	int first = 1;
 
