@@ -215,6 +215,7 @@ struct sessions {
 	size_t nslot;  /* a power of two, at least twice n */
 	int pages;     /* keep each session's events as text */
 	int oom;
+	uint64_t unlisted; /* events of sessions past STN_REPORT_SESSIONS_MAX */
 };
 
 static void sessions_free(struct sessions *ss)
@@ -283,6 +284,10 @@ static struct sess *sess_find(struct sessions *ss, const char *full)
 		ss->hint = *slot - 1;
 		return &ss->v[ss->hint];
 	}
+	/* Memory follows the number of sessions: past the cap they are
+	 * counted, not listed. */
+	if (ss->n >= STN_REPORT_SESSIONS_MAX)
+		return NULL;
 	if (ss->n == ss->cap) {
 		size_t cap = ss->cap ? 2 * ss->cap : 64;
 
@@ -457,6 +462,10 @@ static int sessions_add(struct sessions *ss, const struct stn_event *e)
 {
 	struct sess *x = sess_find(ss, e->session);
 
+	if (!x && !ss->oom) {
+		ss->unlisted++;
+		return 0;
+	}
 	if (!x)
 		return STN_E_NOMEM;
 	sess_facts(x, e);
@@ -862,7 +871,8 @@ static int export_event(void *ctx, const struct stn_event *e)
 		return STN_E_IO;
 	if (sessions_add(&x->ss, e) != 0)
 		return STN_E_NOMEM;
-	if (strcmp(e->type, "session-end") == 0)
+	if (strcmp(e->type, "session-end") == 0 && x->ss.n &&
+	    strcmp(x->ss.v[x->ss.hint].s.id, e->session) == 0)
 		page_spill(x, &x->ss.v[x->ss.hint]);
 	return x->spill_eno ? STN_E_IO : 0;
 }
@@ -965,6 +975,10 @@ static void write_summary(struct out *o, struct exp *x,
 	}
 	buf_fmt(&t, "Sessions    %zu, one page each (in the order they "
 		 "ended)\n", x->ss.n);
+	if (x->ss.unlisted)
+		buf_fmt(&t, "NOTE        %" PRIu64 " events belong to sessions "
+			"past the first %d; they are in the report but have no "
+			"page here\n", x->ss.unlisted, STN_REPORT_SESSIONS_MAX);
 	out_add(o, t.p ? t.p : "", t.len);
 	free(t.p);
 	if (lseek(x->spill, 0, SEEK_SET) != 0) {
@@ -1098,6 +1112,11 @@ int stn_report_export(struct stn_session *s, const char *out_dir,
 				"station id \"%.64s\" cannot name a report file "
 				"(1 to 64 of A-Z a-z 0-9 . _ -)",
 				cfg->id);
+	/* The directory is journaled with the export, and the journal holds
+	 * UTF-8 only: refuse now rather than after writing the files. */
+	if (!stn_journal_utf8_ok(out_dir))
+		return stn_fail(d, STN_E_USAGE, "report",
+				"--out path is not UTF-8");
 	if (stat(out_dir, &st) != 0)
 		return stn_fail(d, STN_E_USAGE, out_dir,
 				"--out directory: %s", strerror(errno));
@@ -1513,6 +1532,11 @@ static int jstr(struct parser *P, size_t max, const char *what, size_t *off)
 	unsigned char ch;
 	int c, h1, h2;
 
+	/* A valid event's strings all fit its body twice over (the body and
+	 * the fields shown); anything larger is not one. */
+	if (P->a.len > 2 * (size_t)STN_REPORT_STRING_MAX + 4096)
+		return layout(P, "%s: more than %d bytes of strings in one "
+			      "event", what, 2 * STN_REPORT_STRING_MAX + 4096);
 	if (nextc(P) != '"')
 		return layout(P, "%s: expected a string", what);
 	for (;;) {
@@ -2013,13 +2037,50 @@ static int parse_report(struct parser *P)
 	return 0;
 }
 
+/* One pass over the open file from its start, the header only or the
+ * whole report, hashing every byte to the end either way. */
+static int read_pass(struct parser *P, int whole,
+		     uint8_t digest[CU_SHA256_LEN], struct stn_diag *d)
+{
+	if (lseek(P->fd, 0, SEEK_SET) != 0)
+		return stn_fail(d, STN_E_IO, P->path, "cannot seek: %s",
+				strerror(errno));
+	P->line = 1;
+	P->buf = malloc(IO_CHUNK);
+	P->h = cu_sha256_new();
+	if (!P->buf || !P->h)
+		return stn_fail(d, STN_E_NOMEM, P->path,
+				"cannot read the report");
+	(void)(whole ? parse_report(P) : parse_header(P));
+	drain(P);
+	if (P->eno)
+		return stn_fail(d, STN_E_IO, P->path, "cannot read: %s",
+				strerror(P->eno));
+	if (P->toobig)
+		return stn_fail(d, STN_E_TOOBIG, P->path,
+				"more than %lld bytes", (long long)STN_REPORT_MAX);
+	cu_sha256_final(P->h, digest);
+	return 0;
+}
+
+static void parser_fini(struct parser *P);
+static struct parser *parser_new(struct stn_report_info *info);
+
+/*
+ * Whose report first, what it says second.  Pass 1 reads the header (a
+ * few KiB) and hashes the file; the signature, role, chain and CN are
+ * checked on that digest, so an unsigned file costs a hash and nothing it
+ * says is held.  Pass 2 parses everything and must hash to the same
+ * digest, or the file changed under us.
+ */
 static int verify_file(const struct cu_trust *t, const char *path,
 		       struct parser *P, struct stn_diag *d)
 {
-	struct stn_report_info *i = P->info;
+	struct stn_report_info *i = P->info, *hi = NULL;
+	struct parser *H = NULL;
 	struct cu_signer signer;
 	char sigp[4300], pemp[4300];
-	uint8_t digest[CU_SHA256_LEN];
+	uint8_t d1[CU_SHA256_LEN], d2[CU_SHA256_LEN];
 	struct stat st;
 	int64_t at;
 	int rc;
@@ -2047,46 +2108,67 @@ static int verify_file(const struct cu_trust *t, const char *path,
 				"(%lld)", (long long)st.st_size,
 				(long long)STN_REPORT_MAX);
 	P->path = path;
-	P->line = 1;
-	P->buf = malloc(IO_CHUNK);
-	P->h = cu_sha256_new();
-	if (!P->buf || !P->h)
-		return stn_fail(d, STN_E_NOMEM, path, "cannot read the report");
-	(void)parse_report(P);
-	drain(P);
-	if (P->eno)
-		return stn_fail(d, STN_E_IO, path, "cannot read: %s",
-				strerror(P->eno));
-	if (P->toobig)
-		return stn_fail(d, STN_E_TOOBIG, path,
-				"more than %lld bytes", (long long)STN_REPORT_MAX);
-	cu_sha256_final(P->h, digest);
-	cu_hex(digest, sizeof(digest), i->sha256);
 
-	/* 1. Whose report: the signature, the station role, the chain at
-	 * the time it was signed (a layout too broken to say: now). */
-	at = P->have_exported ? i->exported : (int64_t)time(NULL);
-	rc = cu_sig_verify(t, digest, sigp, pemp, CU_ROLE_STATION, at,
-			   &signer, d);
+	hi = calloc(1, sizeof(*hi));
+	H = hi ? parser_new(hi) : NULL;
+	if (!H) {
+		rc = stn_fail(d, STN_E_NOMEM, path, "verify");
+		goto out;
+	}
+	H->fd = P->fd;
+	H->path = path;
+	rc = read_pass(H, 0, d1, d);
 	if (rc)
-		return rc;
+		goto out;
+	cu_hex(d1, sizeof(d1), i->sha256);
+	/* At the time it was signed; a header too broken to say: now. */
+	at = H->have_exported ? hi->exported : (int64_t)time(NULL);
+	rc = cu_sig_verify(t, d1, sigp, pemp, CU_ROLE_STATION, at, &signer,
+			   d);
+	if (rc)
+		goto out;
 	snprintf(i->signer, sizeof(i->signer), "%s", signer.cn);
-	if (P->have_station && strcmp(signer.cn, i->station) != 0)
-		return stn_fail(d, STN_E_SIGNATURE, pemp,
-				"signed by station CN %s, but the report is for "
-				"station %.200s", signer.cn, i->station);
-	/* 2. What it says: layout, then the chain. */
+	if (H->have_station && strcmp(signer.cn, hi->station) != 0) {
+		rc = stn_fail(d, STN_E_SIGNATURE, pemp,
+			      "signed by station CN %s, but the report is for "
+			      "station %.200s", signer.cn, hi->station);
+		goto out;
+	}
+	if (H->failed) {
+		*d = H->pd;
+		rc = H->pd.code;
+		goto out;
+	}
+
+	rc = read_pass(P, 1, d2, d);
+	if (rc)
+		goto out;
+	if (memcmp(d1, d2, sizeof(d1)) != 0) {
+		rc = stn_fail(d, STN_E_IO, path,
+			      "the report changed while it was read");
+		goto out;
+	}
 	if (P->failed) {
 		*d = P->pd;
-		return P->pd.code;
+		rc = P->pd.code;
+		goto out;
 	}
-	if (P->ss.oom)
-		return stn_fail(d, STN_E_NOMEM, path, "sessions");
+	if (P->ss.oom) {
+		rc = stn_fail(d, STN_E_NOMEM, path, "sessions");
+		goto out;
+	}
+	i->unlisted = P->ss.unlisted;
 	if (i->has_previous && i->prev_last + 1 < i->first) {
 		i->gap_first = i->prev_last + 1;
 		i->gap_last = i->first - 1;
 	}
-	return 0;
+out:
+	if (H) {
+		H->fd = -1; /* P's */
+		parser_fini(H);
+	}
+	free(hi);
+	return rc;
 }
 
 static void parser_fini(struct parser *P)

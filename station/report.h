@@ -22,6 +22,9 @@ struct cu_trust;
 #define STN_REPORT_MAX (INT64_C(4) << 30)  /* bytes of a report file */
 #define STN_REPORT_STRING_MAX (256 * 1024) /* one JSON string, decoded */
 #define STN_REPORT_FIELDS_MAX 256          /* fields of one event */
+/* Sessions listed (by verify, and paged in an export's summary); events of
+ * further sessions are counted, not listed, so memory stays bounded. */
+#define STN_REPORT_SESSIONS_MAX 100000
 /* (station/journal.h caps what it appends below these, so every journaled
  * event can be exported and verified.) */
 
@@ -113,11 +116,14 @@ struct stn_report_info {
 	uint64_t overlap;
 	struct stn_report_session *sessions; /* in order of first event */
 	size_t nsessions;
+	uint64_t unlisted; /* events of sessions past STN_REPORT_SESSIONS_MAX */
 };
 
 /*
  * Verify report `path` against trust store t, in this order, naming the
- * first failure with the file it is in:
+ * first failure with the file it is in (the signature is checked on a
+ * first pass that reads only the header, so an unsigned file costs one
+ * hash; the second pass must hash to the same digest):
  *  1. its size is at most STN_REPORT_MAX (STN_E_TOOBIG);
  *  2. path.sig and path.pem: the signature over the file's SHA-256 and a
  *     station-role chain to t, at the export time the report states (the

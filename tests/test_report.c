@@ -866,7 +866,7 @@ static void sign_with(const struct fx *f, const char *path, const char *who)
 enum edit {
 	E_CHAR, E_DEL, E_SWAP, E_FIELD, E_TIME, E_TYPE, E_BODY, E_REHASH,
 	E_COUNT, E_LASTHASH, E_MEMBER, E_MISSING, E_EXTRA, E_TRAIL, E_ESCAPE,
-	E_FORMAT, E_STATION, E_DUP, E_ORDER, E_NONE,
+	E_FORMAT, E_STATION, E_DUP, E_ORDER, E_NONE, E_GARBAGE,
 };
 
 static const struct {
@@ -877,6 +877,8 @@ static const struct {
 	const char *text;
 } tamperings[] = {
 	{"one byte edited, not re-signed", E_CHAR, NULL, STN_E_SIGNATURE,
+	 "does not verify over the file's SHA-256"},
+	{"garbage under the old signature", E_GARBAGE, NULL, STN_E_SIGNATURE,
 	 "does not verify over the file's SHA-256"},
 	{"re-signed by a release key", E_CHAR, "release1", STN_E_ROLE,
 	 "holds role release, not station"},
@@ -1003,6 +1005,12 @@ static void verify_names_each_tampering_with_its_reason(void **state)
 			break;
 		case E_STATION: doc_sub(&doc, 0, "\"STN-0042\"", "\"STN-0099\""); break;
 		case E_NONE: break;
+		case E_GARBAGE:
+			/* Signature first: what a file says is not read
+			 * until its signature holds. */
+			doc_free(&doc);
+			doc.line[doc.n++] = strdup("{\"format\":\"no\"");
+			break;
 		}
 		snprintf(path, sizeof(path), "%s/tamper-%zu.json", f->t, t);
 		doc_save(&doc, path);

@@ -193,6 +193,10 @@ static void print_info_text(const struct stn_report_info *i,
 	printf("sessions  %zu\n", i->nsessions);
 	for (size_t k = 0; k < i->nsessions; k++)
 		print_session(&i->sessions[k]);
+	if (i->unlisted)
+		printf("note      %" PRIu64 " events of sessions past the first "
+		       "%d are verified but not listed\n", i->unlisted,
+		       STN_REPORT_SESSIONS_MAX);
 	printf("verdict   report verifies\n");
 }
 
