@@ -204,6 +204,7 @@ static int ends(const char *s, const char *suffix)
 struct sess {
 	struct stn_report_session s;
 	int rank;        /* how final s.result is: see sess_result */
+	unsigned started, ended_installs; /* install-started, and outcomes */
 	struct buf page; /* export only: its events as text, not yet spilled */
 };
 
@@ -317,6 +318,35 @@ static void sess_result(struct sess *x, int rank, const char *text)
 	text_set(x->s.result, sizeof(x->s.result), text);
 }
 
+/* A final outcome.  One session may install on several devices, so each
+ * outcome is kept, named by the device's serial when the event has one. */
+static void sess_outcome(struct sess *x, const char *serial, const char *text)
+{
+	char one[800];
+
+	if (serial && serial[0])
+		snprintf(one, sizeof(one), "%.80s: %.700s", serial, text);
+	else
+		snprintf(one, sizeof(one), "%.700s", text);
+	if (x->rank < 3) {
+		x->rank = 3;
+		text_set(x->s.result, sizeof(x->s.result), one);
+	} else {
+		text_add(x->s.result, sizeof(x->s.result), "; ", one);
+	}
+}
+
+/* Once all its events are seen: an install that started and has no
+ * outcome is said so, even when another device's outcome is known. */
+static void sess_final(struct sess *x)
+{
+	if (x->rank == 3 && x->started > x->ended_installs) {
+		text_add(x->s.result, sizeof(x->s.result), "; ",
+			 "an install started without an outcome");
+		x->ended_installs = x->started;
+	}
+}
+
 static void sess_device(struct stn_report_session *s, const struct stn_event *e)
 {
 	const char *serial = fv(e, "serial"), *model = fv(e, "model");
@@ -409,7 +439,8 @@ static void sess_facts(struct sess *x, const struct stn_event *e)
 			 seq ? " sequence " : "", seq ? seq : "",
 			 proof ? proof : "not recorded", ms ? ", " : "",
 			 ms ? ms : "", ms ? " ms" : "");
-		sess_result(x, 3, line);
+		x->ended_installs++;
+		sess_outcome(x, fv(e, "serial"), line);
 	} else if (strcmp(t, "install-failed") == 0 || ends(t, "-refused") ||
 		   strcmp(t, "device-error") == 0) {
 		/* As the command line said it: rule, place, reason. */
@@ -420,8 +451,11 @@ static void sess_facts(struct sess *x, const struct stn_event *e)
 			 rule ? rule : "?", where && where[0] ? where : "",
 			 where && where[0] ? ": " : "",
 			 why ? why : "(no reason recorded)");
-		sess_result(x, 3, line);
+		if (strcmp(t, "install-failed") == 0)
+			x->ended_installs++;
+		sess_outcome(x, fv(e, "serial"), line);
 	} else if (strcmp(t, "install-started") == 0) {
+		x->started++;
 		sess_result(x, 2, "install started, no outcome recorded");
 	} else if (strcmp(t, "bundle-verified") == 0) {
 		sess_result(x, 1, "bundle verified");
@@ -799,6 +833,7 @@ static void page_spill(struct exp *x, struct sess *v)
 	char a[CU_TIME_LEN + 1], b[CU_TIME_LEN + 1];
 	struct buf h = {0};
 
+	sess_final(v);
 	cu_time_format(p->start, a);
 	cu_time_format(p->end, b);
 	buf_fmt(&h, "\f\nSESSION %s\n\n", p->id);
@@ -2261,6 +2296,7 @@ static void take_sessions(struct stn_report_info *i, struct sessions *ss)
 	if (!ss->n)
 		return;
 	for (size_t k = 0; k < ss->n; k++) {
+		sess_final(&ss->v[k]);
 		free(ss->v[k].page.p);
 		memmove(&v[k], &ss->v[k].s, sizeof(v[k]));
 	}

@@ -52,7 +52,7 @@ check "verify lists the push session: who, what, device, authority, result" \
 		grep -q 'what       tx200-app 2.4.1 (sequence 42)' <<<\"\$1\" &&
 		grep -q 'device     SN-0001 TX-200 revB' <<<\"\$1\" &&
 		grep -q 'authority  release signed by release-1' <<<\"\$1\" &&
-		grep -q 'result     installed sequence 42 (proof device-sha256' <<<\"\$1\"" _ "$out"
+		grep -q 'result     SN-0001: installed sequence 42 (proof device-sha256' <<<\"\$1\"" _ "$out"
 check "verify lists the refused push with its rule and reason" \
 	grep -q "result     REFUSED: rule image: .*bad/app.bin: sha256 is" <<<"$out"
 check "verify ends with its verdict" grep -q "^verdict   report verifies" <<<"$out"
@@ -103,7 +103,7 @@ check "the summary has one page per session" \
 	test "$(tr -cd '\f' <"$S" | wc -c)" -eq "$(grep -c '^SESSION ' "$S")"
 check "the summary's push page says who, what, authority and result" \
 	bash -c "grep -q '^Who         ana' '$S' && grep -q '^What        tx200-app 2.4.1' '$S' &&
-		grep -q '^Authority   release signed by release-1' '$S' && grep -q '^Result      installed sequence 42' '$S'"
+		grep -q '^Authority   release signed by release-1' '$S' && grep -q '^Result      SN-0001: installed sequence 42' '$S'"
 
 # --- consecutive exports chain ---------------------------------------------
 sleep 1

@@ -1162,9 +1162,24 @@ static void verify_lists_each_session_with_who_what_authority_and_result(
 	add(f, "bundle-refused", "S-2", refused, 3);
 	add(f, "session-end", "S-2", end_ok, 1);
 	add(f, "install-failed", "S-3", failed, 3);
+	/* One session, two devices: the second was cut off mid-install. */
+	{
+		static const struct stn_field a[] = {{"serial", "SN-3"}};
+		static const struct stn_field b[] = {{"serial", "SN-3"},
+						     {"sequence", "7"}};
+		static const struct stn_field c[] = {{"serial", "SN-4"}};
+
+		add(f, "install-started", "S-4", a, 1);
+		add(f, "install-finished", "S-4", b, 2);
+		add(f, "install-started", "S-4", c, 1);
+	}
 	export_ok(f, f->out, 0, 0, &x);
 	i = verify_ok(f, x.json, NULL);
-	assert_int_equal(i->nsessions, 3);
+	assert_int_equal(i->nsessions, 4);
+	assert_string_equal(i->sessions[3].device, "SN-3; SN-4");
+	assert_string_equal(i->sessions[3].result,
+			    "SN-3: installed sequence 7 (proof not recorded); "
+			    "an install started without an outcome");
 	assert_string_equal(i->sessions[0].id, "S-1");
 	assert_string_equal(i->sessions[0].technician, "ana");
 	assert_string_equal(i->sessions[0].command, "push");
@@ -1180,7 +1195,8 @@ static void verify_lists_each_session_with_who_what_authority_and_result(
 			    "waive=downgrade, reason=CVE-2026-1234 field fix, "
 			    "ticket OPS-881");
 	assert_string_equal(i->sessions[0].result,
-			    "installed sequence 42 (proof device-sha256, 812 ms)");
+			    "SN-0001: installed sequence 42 (proof "
+			    "device-sha256, 812 ms)");
 	assert_int_equal(i->sessions[0].ended, 1);
 	assert_int_equal(i->sessions[0].first, 1);
 	assert_int_equal(i->sessions[0].last, 8);
@@ -1191,8 +1207,8 @@ static void verify_lists_each_session_with_who_what_authority_and_result(
 	assert_int_equal(i->sessions[1].ended, 1);
 	assert_string_equal(i->sessions[2].technician, "");
 	assert_string_equal(i->sessions[2].result,
-			    "install FAILED: rule device: device did not "
-			    "answer in time");
+			    "SN-0002: install FAILED: rule device: device did "
+			    "not answer in time");
 	assert_int_equal(i->sessions[2].ended, 0);
 	stn_report_info_free(i);
 
@@ -1201,13 +1217,14 @@ static void verify_lists_each_session_with_who_what_authority_and_result(
 	text = slurp(x.summary, NULL);
 	for (ff = text; (ff = strchr(ff, '\f')); ff++)
 		pages++;
-	assert_int_equal(pages, 3);
+	assert_int_equal(pages, 4);
 	assert_non_null(strstr(text, "This summary is for reading.  The record "
 				     "is report-STN-0042-"));
 	assert_non_null(strstr(text, "\nWho         ana\n"));
 	assert_non_null(strstr(text, "\nAuthority   release signed by "
 				     "release-1 release-2; custody-verified"));
-	assert_non_null(strstr(text, "\nResult      installed sequence 42"));
+	assert_non_null(strstr(text, "\nResult      SN-0001: installed "
+				     "sequence 42"));
 	assert_non_null(strstr(text, "\nResult      REFUSED: rule image"));
 	assert_non_null(strstr(text, "(its session-end is not in this "
 				     "report)"));
