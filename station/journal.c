@@ -561,7 +561,9 @@ out:
 }
 
 /* In one IMMEDIATE transaction, so two stations' processes opening a fresh
- * file cannot both create the schema. */
+ * file cannot both create the schema.  A journal already current is only
+ * read: a second handle (an export's reader) must open while another
+ * writer holds the lock. */
 static int migrate(struct stn_journal *j, struct stn_diag *d)
 {
 	sqlite3_stmt *st = NULL;
@@ -569,6 +571,11 @@ static int migrate(struct stn_journal *j, struct stn_diag *d)
 	int64_t v = 0;
 	int rc;
 
+	rc = schema_version(j, &v, d);
+	if (rc)
+		return rc;
+	if (v == STN_JOURNAL_SCHEMA_VERSION)
+		return 0;
 	rc = exec(j, "BEGIN IMMEDIATE", "begin schema transaction", d);
 	if (rc)
 		return rc;
@@ -660,6 +667,11 @@ void stn_journal_close(struct stn_journal *j)
 	sqlite3_close(j->db);
 	free(j->path);
 	free(j);
+}
+
+const char *stn_journal_path(const struct stn_journal *j)
+{
+	return j ? j->path : NULL;
 }
 
 /* ---- append ---- */

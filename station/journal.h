@@ -50,6 +50,9 @@ struct stn_event {
 int stn_journal_open(const char *path, struct stn_journal **out,
 		     struct stn_diag *d);
 void stn_journal_close(struct stn_journal *j); /* NULL is fine */
+/* The path it was opened with (borrowed): another handle on the same file
+ * (a reader in another thread) opens it again. */
+const char *stn_journal_path(const struct stn_journal *j);
 
 /*
  * Appends one event and returns only once it is committed durably.  `time`

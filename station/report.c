@@ -1111,7 +1111,7 @@ int stn_report_export(struct stn_session *s, const char *out_dir,
 		      struct stn_report_exported *out, struct stn_diag *d)
 {
 	const struct stn_config *cfg;
-	struct stn_journal *j;
+	struct stn_journal *j = NULL;
 	struct prev_export prev = {0};
 	struct cu_key *key = NULL;
 	struct cu_signer me;
@@ -1130,7 +1130,6 @@ int stn_report_export(struct stn_session *s, const char *out_dir,
 		return stn_fail(d, STN_E_INTERNAL, "report",
 				"export: missing argument");
 	cfg = stn_session_config(s);
-	j = stn_session_journal(s);
 	/* The export time is now, not the session start: in a long session
 	 * (the text UI) events keep coming after the start, and the report
 	 * should hold them. */
@@ -1223,6 +1222,14 @@ int stn_report_export(struct stn_session *s, const char *out_dir,
 		unlink(sp);
 	}
 
+	/* A handle of our own: the session's is shared with install threads
+	 * under the session's lock (the text UI), and a snapshot held on it
+	 * for the whole export would stop their appends.  WAL lets this
+	 * reader and that writer work side by side.  The export's own event
+	 * still goes through stn_session_log. */
+	rc = stn_journal_open(stn_journal_path(stn_session_journal(s)), &j, d);
+	if (rc)
+		goto out;
 	/* One snapshot: the previous export, the range and the events. */
 	rc = stn_journal_read_begin(j, d);
 	if (rc)
@@ -1387,6 +1394,7 @@ int stn_report_export(struct stn_session *s, const char *out_dir,
 out:
 	if (snap)
 		stn_journal_read_end(j);
+	stn_journal_close(j);
 	if (rc)
 		remove_files(json, txt);
 	if (x) {

@@ -76,7 +76,9 @@ struct stn_report_exported {
  * is recomputed before anything is signed, and the previous export's last
  * event must still have the hash that export recorded.
  *
- * Files are written to temporary names, fsynced, and linked into place
+ * The journal is read through a handle of its own, so install threads of
+ * the same session keep appending meanwhile.  Files are written to
+ * temporary names, fsynced, and linked into place
  * (an existing report is never replaced); the signature is then checked
  * against the trust store as an auditor would.  Only then is
  * report-exported journaled; if that fails, the files are removed.

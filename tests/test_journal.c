@@ -1569,6 +1569,31 @@ static void newest_time_is_the_latest_time_not_the_last_event(void **state)
 	assert_int_equal(t, T0 + 90);
 }
 
+static void a_reader_opens_and_reads_while_another_writer_holds_the_lock(
+	void **state)
+{
+	struct fx *f = *state;
+	struct stn_journal *r = NULL;
+	struct stn_diag d = {0};
+	sqlite3 *db = NULL;
+	uint64_t count = 0;
+	char last[65];
+
+	append_many(f->j, 3);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE; INSERT INTO meta"
+					  "(key, value) VALUES('x', 1)",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	/* An export opens its own handle while installs hold the lock. */
+	assert_int_equal(stn_journal_open(f->path, &r, &d), 0);
+	assert_int_equal(stn_journal_verify(r, &count, last, &d), 0);
+	assert_int_equal(count, 3);
+	stn_journal_close(r);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+}
+
 /* `test_journal --append PATH N`: N appends with full durability (one
  * commit and WAL fsync each), as the station does; prints the rate. */
 static int bench_append(const char *path, unsigned long long n)
@@ -1639,6 +1664,7 @@ int main(int argc, char **argv)
 		T(acknowledged_appends_survive_sigkill_at_random_moments),
 		T(a_journal_of_100000_events_stays_fast_to_append_filter_and_range),
 		T(newest_time_is_the_latest_time_not_the_last_event),
+		T(a_reader_opens_and_reads_while_another_writer_holds_the_lock),
 #undef T
 	};
 
