@@ -569,7 +569,8 @@ static int smp_boot(struct stn_device *dev, struct stn_diag *d)
 		return rc;
 	stn_diag_init(&ld);
 	if ((rc = tp_smp_image_state(dev->smp, imgs, &n, &ld)))
-		return stn_fail(d, rc, ld.where, "after the reset: %s", ld.text);
+		return stn_fail(d, rc, ld.where, "after the reset: %s",
+				ld.text);
 	for (size_t i = 0; i < dev->nwritten; i++) {
 		const struct smp_written *w = &dev->written[i];
 		const struct tp_smp_image *run = running(imgs, n, w->image);

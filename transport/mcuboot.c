@@ -65,7 +65,8 @@ static int hash_range(int fd, uint64_t len, const char *shown,
 		goto out;
 	}
 	while (off < len) {
-		size_t n = len - off > (1 << 16) ? (1 << 16) : (size_t)(len - off);
+		size_t n = len - off > (1 << 16) ? (1 << 16)
+						 : (size_t)(len - off);
 
 		if ((rc = read_at(fd, buf, n, off, shown, d)))
 			goto out;

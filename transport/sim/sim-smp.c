@@ -804,7 +804,8 @@ int main(int argc, char **argv)
 		struct tp_mcuboot_info info;
 
 		slot_path(&sim, 0, path, sizeof(path));
-		if (copy_file(sim.primary, path) || slot_info(&sim, 0, 1, &info)) {
+		if (copy_file(sim.primary, path) ||
+		    slot_info(&sim, 0, 1, &info)) {
 			fprintf(stderr, "sim-smp: %s: not a valid MCUboot "
 					"image\n", sim.primary);
 			return 2;
