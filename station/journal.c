@@ -1232,7 +1232,7 @@ struct chain_ctx {
 	uint64_t count; /* rows passed */
 	char last[CU_SHA256_HEX_LEN + 1];
 	struct sbuf body;
-	struct each_ctx then; /* called for each row that passed; may be empty */
+	struct each_ctx then; /* called for each row that passed, if set */
 };
 
 static int chain_row(void *ctx, const struct row *r, struct stn_diag *d)

@@ -169,7 +169,8 @@ static void buf_line_value(struct buf *b, const char *s, size_t max)
 	}
 	if (*p) {
 		/* Do not leave half a UTF-8 sequence behind the cut. */
-		while (b->len && ((unsigned char)b->p[b->len - 1] & 0xc0) == 0x80)
+		while (b->len &&
+		       ((unsigned char)b->p[b->len - 1] & 0xc0) == 0x80)
 			b->len--;
 		if (b->len && ((unsigned char)b->p[b->len - 1] & 0xc0) == 0xc0)
 			b->len--;
@@ -416,14 +417,15 @@ static void sess_facts(struct sess *x, const struct stn_event *e)
 	if ((v = fv(e, "signers")) && strcmp(t, "bundle-verified") == 0) {
 		snprintf(line, sizeof(line), "release signed by %.500s", v);
 		if (!strstr(s->authority, line))
-			text_add(s->authority, sizeof(s->authority), "; ", line);
+			text_add(s->authority, sizeof(s->authority), "; ",
+				 line);
 	}
 	if (starts(t, "token-") || starts(t, "custody-")) {
 		char f[480];
 
 		fields_line(e, f, sizeof(f));
-		snprintf(line, sizeof(line), "%.40s%s%.480s", t, f[0] ? ": " : "",
-			 f);
+		snprintf(line, sizeof(line), "%.40s%s%.480s", t,
+			 f[0] ? ": " : "", f);
 		text_add(s->authority, sizeof(s->authority), "; ", line);
 	}
 
@@ -1607,14 +1609,16 @@ static int jstr(struct parser *P, size_t max, const char *what, size_t *off)
 				return layout(P, "%s: escape \\%c is not one "
 					      "the station writes (only \\\" "
 					      "\\\\ \\u00xx)",
-					      what, c >= 0x20 && c < 0x7f ? c : '?');
+					      what,
+					      c >= 0x20 && c < 0x7f ? c : '?');
 			}
 		} else if (c < 0x20 || c == 0x7f) {
 			return layout(P, "%s: raw control byte 0x%02x in a "
 				      "string", what, c);
 		}
 		if (++n > max)
-			return layout(P, "%s: longer than %zu bytes", what, max);
+			return layout(P, "%s: longer than %zu bytes", what,
+				      max);
 		ch = (unsigned char)c;
 		buf_add(&P->a, &ch, 1);
 	}
@@ -1817,7 +1821,8 @@ static int parse_header(struct parser *P)
 	if (i->since > i->until || i->until > i->exported)
 		return broken(P, "header: the period does not lie before the "
 			      "export time (since <= until <= exported)");
-	if ((i->first == 1) != (strcmp(i->first_prev, STN_JOURNAL_GENESIS) == 0))
+	if ((i->first == 1) !=
+	    (strcmp(i->first_prev, STN_JOURNAL_GENESIS) == 0))
 		return broken(P, "header: only event 1 has the chain start "
 			      "(64 zeros) as its prev");
 	return 0;
@@ -2101,7 +2106,8 @@ static int read_pass(struct parser *P, int whole,
 				strerror(P->eno));
 	if (P->toobig)
 		return stn_fail(d, STN_E_TOOBIG, P->path,
-				"more than %lld bytes", (long long)STN_REPORT_MAX);
+				"more than %lld bytes",
+				(long long)STN_REPORT_MAX);
 	cu_sha256_final(P->h, digest);
 	return 0;
 }

@@ -74,7 +74,8 @@ int ui_cmd_journal(int argc, char **argv)
 		case 'c': config = optarg; break;
 		case 's':
 		case 'u':
-			if (cu_time_parse(optarg, c == 's' ? &f.since : &f.until))
+			if (cu_time_parse(optarg,
+					  c == 's' ? &f.since : &f.until))
 				return ui_usage_error(journal_usage,
 						      "bad --%s time '%s'",
 						      c == 's' ? "since"
