@@ -432,8 +432,10 @@ int md_discover(const char *root, unsigned max_depth, struct md_discovery **out,
 		rc = stn_fail(d, rc, root, "discovery: %s", stn_strerror(rc));
 		goto out;
 	}
-	qsort(sc.disc->bundles, sc.disc->nbundles, sizeof(struct md_bundle),
-	      cmp_bundles);
+	/* qsort on an empty list (NULL base) is undefined. */
+	if (sc.disc->nbundles > 1)
+		qsort(sc.disc->bundles, sc.disc->nbundles,
+		      sizeof(struct md_bundle), cmp_bundles);
 	*out = sc.disc;
 	sc.disc = NULL;
 out:
