@@ -114,8 +114,11 @@ check "a second export writes a second report" test "$R2" != "$R"
 out=$("$STATION" report verify --trust "$T/pki/roots.pem" --previous "$R" "$R2" 2>&1); rc=$?
 check "the second report continues the first" \
 	bash -c "[ $rc -eq 0 ] && grep -q '^continues $R' <<<\"\$1\" && grep -q '^previous  $(basename "$R"), ended at event' <<<\"\$1\"" _ "$out" || echo "$out"
+# (sed rather than jq: jq is not among the build's dependencies)
+first_prev() { sed -n '1s/.*"first":{"seq":[0-9]*,"prev":"\([0-9a-f]*\)".*/\1/p' "$1"; }
+last_hash() { sed -n '1s/.*"last":{"seq":[0-9]*,"hash":"\([0-9a-f]*\)".*/\1/p' "$1"; }
 check "its first prev is the first report's last hash" \
-	test "$(jq -r '.first.prev' "$R2")" = "$(jq -r '.last.hash' "$R")"
+	bash -c "[ -n \"\$1\" ] && [ \"\$1\" = \"\$2\" ]" _ "$(first_prev "$R2")" "$(last_hash "$R")"
 sleep 1
 "$STATION" report export --out "$T/out" >/dev/null 2>&1
 R3=$(ls "$T"/out/report-STN-0042-*.json | tail -1)
@@ -207,5 +210,37 @@ check "journal --until stops at the time given" bash -c "! grep -vq ' $first_tim
 out=$("$STATION" journal --since bogus 2>&1); rc=$?
 check "a bad time is a usage error" test "$rc" -eq 2
 check "the journal still verifies" bash -c "'$STATION' journal --verify | grep -q 'journal chain verifies'"
+
+# --- on whose authority: custody chain and exception token -----------------
+# A downgrade (device at 41, bundle 40) allowed by a token, with custody
+# required: the report names the custody holders and times and the token's
+# id, signer and reason, from the report alone.
+write_config "$T/auth.conf" "$T/auth-data" "$T/pki"
+sed -i 's/require-custody = no/require-custody = yes/' "$T/auth.conf"
+sim_image "$T/old.bin" 40 2.3.9 20000
+"$STATION" bundle create --name tx200-app --version 2.3.9 --sequence 40 \
+	--model TX-200 --image "app=$T/old.bin@0" "$T/auth" >/dev/null
+"$STATION" sign --key "$T/pki/release1.key" --cert "$T/pki/release1.pem" "$T/auth/manifest" >/dev/null
+"$STATION" custody add --key "$T/pki/custody3.key" --cert "$T/pki/custody3.pem" \
+	--to courier-ana --seal BAG-7 "$T/auth" >/dev/null
+"$STATION" custody add --key "$T/pki/custody1.key" --cert "$T/pki/custody1.pem" --to ana "$T/auth" >/dev/null
+"$STATION" token issue --key "$T/pki/exception1.key" --cert "$T/pki/exception1.pem" \
+	--waive downgrade --device SN-0003 --ttl 1h --reason "CVE-2026-1234 field fix, ticket OPS-881" "$T/auth" >/dev/null
+printf 'format = station-device-1\nmodel = TX-200\nserial = SN-0003\nsequence = 41\n' >"$T/dev3.id"
+start_sim dev3 "$T/dev3.id"
+out=$("$STATION" push --config "$T/auth.conf" --technician ana --device "serial:$T/dev3" "$T/auth" 2>&1); rc=$?
+check "a push with custody and a downgrade token installs" test "$rc" -eq 0 || echo "$out"
+mkdir -p "$T/auth-out"
+"$STATION" report export --config "$T/auth.conf" --out "$T/auth-out" >/dev/null 2>&1
+out=$(env -u STATION_CONFIG "$STATION" report verify --trust "$T/pki/roots.pem" "$T"/auth-out/report-*.json 2>&1); rc=$?
+check "its report verifies" test "$rc" -eq 0 || echo "$out"
+check "the report names the custody holders, seal and times" \
+	grep -Eq "authority  .*custody-verified: hops=2, holders=dispatch-office-3 > courier-ana @[0-9T:-]+Z seal BAG-7; courier-ana > ana @" <<<"$out"
+check "the report names the token, its signer, what it waived and why" \
+	grep -Eq "token-applied: token=[0-9a-f]{32}, use=[0-9a-f]{32}/SN-0003, .*signer=exception-1, waives=downgrade, reason=CVE-2026-1234 field fix, ticket OPS-881" <<<"$out"
+check "and the result, with the sequence before and after in its events" \
+	bash -c "grep -q 'result     SN-0003: installed sequence 40 (proof device-sha256' <<<\"\$1\" &&
+		grep '\"type\":\"install-started\"' \"\$2\" | grep -q '\"sequence-before\":\"41\",\"sequence-source\":\"device\",\"sequence\":\"40\"'" \
+	_ "$out" "$(ls "$T"/auth-out/report-*.json)"
 
 finish
