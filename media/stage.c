@@ -326,7 +326,7 @@ static int copy_small(struct md_stage *s, const struct copy_job *j,
 		      struct stn_diag *d)
 {
 	struct stat st;
-	uint64_t n = 0;
+	uint64_t n = 0, left;
 	int fd, rc;
 
 	fd = open_source(j->src_dirfd, j->name, j->shown, &st, STN_E_UNSAFE,
@@ -346,7 +346,11 @@ static int copy_small(struct md_stage *s, const struct copy_job *j,
 				"tokens and CRLs together exceed %d bytes",
 				MD_SMALL_TOTAL_MAX);
 	}
-	rc = copy_fd(s, fd, j, MD_SIDECAR_MAX, NULL, bufs, NULL, &n, d);
+	/* A file growing while it is copied stops at whichever cap is
+	 * nearer, so neither can be exceeded. */
+	left = MD_SMALL_TOTAL_MAX - s->small_total;
+	rc = copy_fd(s, fd, j, left < MD_SIDECAR_MAX ? left : MD_SIDECAR_MAX,
+		     NULL, bufs, NULL, &n, d);
 	close(fd);
 	if (rc == 0)
 		s->small_total += n;
