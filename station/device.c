@@ -29,10 +29,15 @@ enum dev_kind { DEV_CONSOLE, DEV_YMODEM, DEV_SMP, DEV_USB };
 /* After an SMP reset the device boots (MCUboot may swap slots first, which
  * takes tens of seconds on large slots) before it answers again. */
 #define SMP_BOOT_WAIT_MS 90000
+/* An image written straight to the primary slot (MCUboot serial recovery)
+ * needs no test and no confirm, and the application it boots may speak no
+ * SMP at all: it is given this long to answer, then left to run. */
+#define SMP_DIRECT_WAIT_MS 5000
 
 struct smp_written {
 	unsigned image;
 	uint8_t hash[32];
+	int tested; /* went to the secondary slot for a test boot */
 };
 
 struct stn_device {
@@ -460,6 +465,7 @@ static int smp_write(struct stn_device *dev, const struct cu_image *img,
 	}
 	if (dev->nwritten < CU_MAX_IMAGES) {
 		dev->written[dev->nwritten].image = img->slot;
+		dev->written[dev->nwritten].tested = e->slot != 0;
 		memcpy(dev->written[dev->nwritten].hash, info.hash, 32);
 		dev->nwritten++;
 	}
@@ -562,11 +568,21 @@ static int smp_boot(struct stn_device *dev, struct stn_diag *d)
 	struct stn_diag ld;
 	char list[600];
 	size_t n = 0;
+	int tested = 0;
 	int rc;
 
-	if ((rc = tp_smp_reset(dev->smp, d)) ||
-	    (rc = tp_smp_await_ready(dev->smp, SMP_BOOT_WAIT_MS, d)))
+	for (size_t i = 0; i < dev->nwritten; i++)
+		tested |= dev->written[i].tested;
+	if ((rc = tp_smp_reset(dev->smp, d)))
 		return rc;
+	stn_diag_init(&ld);
+	rc = tp_smp_await_ready(dev->smp, tested ? SMP_BOOT_WAIT_MS
+						 : SMP_DIRECT_WAIT_MS, &ld);
+	if (rc == STN_E_TIMEOUT && !tested)
+		return 0; /* MCUboot checks the image it boots; nothing to
+			     confirm, and the application may not answer */
+	if (rc)
+		return stn_fail(d, rc, ld.where, "%s", ld.text);
 	stn_diag_init(&ld);
 	if ((rc = tp_smp_image_state(dev->smp, imgs, &n, &ld)))
 		return stn_fail(d, rc, ld.where, "after the reset: %s",
@@ -585,7 +601,7 @@ static int smp_boot(struct stn_device *dev, struct stn_diag *d)
 					"did not take it (it lists: %s)",
 					w->image, hex, list);
 		}
-		if (run->confirmed)
+		if (run->confirmed || !w->tested)
 			continue;
 		if ((rc = tp_smp_image_set(dev->smp, w->hash, 1, imgs, &n, d)))
 			return rc;

@@ -96,14 +96,37 @@ check "slow device: the device runs the new image" runs_new slow
 write_config "$T/station.conf" "$T/data" "$T/pki" \
 	"[port rec]" "path = $T/rec" "mode = smp" "model = tx200_nrf52840" "serial = SN-REC1" \
 	"[port bad]" "path = $T/badboard" "mode = smp" "model = TX-999" "serial = SN-X"
-start rec --no-info --no-match --buf-size 0
+start rec --recovery
 push rec
-check "a device without OS info or parameters, identity configured: exit 0" test "$rc" -eq 0 || echo "$out"
-check "1 KiB requests when the device does not say its buffer" \
+check "serial recovery (no OS info, parameters, match or test), identity configured: exit 0" test "$rc" -eq 0 || echo "$out"
+check "serial recovery: requests fit the 1 KiB buffer when the device does not say" \
 	bash -c "! grep -q 'dropped a request' '$T/rec.log'"
-check "no match from the device: proof is the listed image hash" \
+check "serial recovery: no match from the device, so the proof is the listed image hash" \
 	journaled "install-finished .*serial=SN-REC1.*proof=image-hash"
-check "serial recovery: the device runs the new image" runs_new rec
+check "serial recovery: written straight to slot 0, no test or confirm asked" \
+	bash -c "runs() { cmp -s '$T/rec.store/slot-0.bin' '$T/new.img'; }; runs && ! grep -q 'image state:' '$T/rec.log'"
+
+# Serial recovery whose freshly booted application speaks no SMP: the
+# station cannot watch it run, and has nothing to confirm.
+write_config "$T/station.conf" "$T/data" "$T/pki" \
+	"[port mute]" "path = $T/mute" "mode = smp" "model = tx200_nrf52840" "serial = SN-MUTE"
+start mute --recovery --mute-after-reset
+push mute
+check "serial recovery, application without SMP after the reset: exit 0" test "$rc" -eq 0 || echo "$out"
+check "that install is journaled with the listed image hash as proof" \
+	journaled "install-finished .*serial=SN-MUTE.*proof=image-hash"
+
+# A device that keeps the old slot-1 habit but offers no OS info, parameters
+# or match: test and confirm still happen, proof is the image hash.
+write_config "$T/station.conf" "$T/data" "$T/pki" \
+	"[port app]" "path = $T/app" "mode = smp" "model = tx200_nrf52840" "serial = SN-APP1" \
+	"[port bad]" "path = $T/badboard" "mode = smp" "model = TX-999" "serial = SN-X"
+start app --no-info --no-match --buf-size 0
+push app
+check "no OS info, parameters or match, with test and confirm: exit 0" test "$rc" -eq 0 || echo "$out"
+check "that device was tested, swapped and confirmed" \
+	bash -c "grep -q 'slot 1 pending (test)' '$T/app.log' && grep -q 'slot 0 confirmed' '$T/app.log'"
+check "and its proof is the listed image hash" journaled "install-finished .*serial=SN-APP1.*proof=image-hash"
 
 start badboard --node SN-7006
 push badboard

@@ -45,7 +45,8 @@ static const char usage_text[] =
 	"               [--no-info] [--no-match] [--max-size BYTES]\n"
 	"               [--boot-ms MS] [--baud N] [--drop-at N] [--drop-ms MS]\n"
 	"               [--corrupt-request K] [--nak-every N] [--slow MS]\n"
-	"               [--wrong-sha] [--log-noise]\n"
+	"               [--wrong-sha] [--log-noise] [--recovery]\n"
+	"               [--mute-after-reset]\n"
 	"\n"
 	"Creates a pseudo-terminal, prints `pty PATH` on stdout and answers\n"
 	"SMP requests on it until SIGTERM or SIGINT.\n"
@@ -60,6 +61,11 @@ static const char usage_text[] =
 	"  --no-info          OS info unsupported (rc 8), as serial recovery\n"
 	"  --no-match         the last upload answer carries no \"match\"\n"
 	"  --boot-ms MS       silent time after a reset (default 300)\n"
+	"  --recovery         MCUboot serial recovery: uploads are written\n"
+	"                     straight to slot 0, no OS info, parameters,\n"
+	"                     match or image state write (rc 8)\n"
+	"  --mute-after-reset the image it boots speaks no SMP: after a\n"
+	"                     reset nothing is answered any more\n"
 	"Faults:\n"
 	"  --baud N           pace the line like a UART at N baud\n"
 	"  --drop-at N        drop the line when the station has sent N bytes;\n"
@@ -87,6 +93,8 @@ struct sim {
 	const char *node;
 	unsigned buf_size;
 	int no_info, no_match, wrong_sha, log_noise;
+	int recovery; /* MCUboot serial recovery: uploads go to slot 0 */
+	int mute_after_reset, muted; /* the booted application has no SMP */
 	uint64_t max_size;
 	int boot_ms, slow_ms;
 	uint64_t corrupt_request, nak_every;
@@ -450,7 +458,7 @@ static void upload_done(struct sim *sim, const uint8_t *req)
 	ssize_t n;
 
 	snprintf(tmp, sizeof(tmp), "%s/.upload", sim->store);
-	slot_path(sim, 1, final, sizeof(final));
+	slot_path(sim, sim->recovery ? 0 : 1, final, sizeof(final));
 	if (!h || lseek(sim->up_fd, 0, SEEK_SET) < 0) {
 		answer_rc(sim, req, 1);
 		cu_sha256_free(h);
@@ -468,7 +476,11 @@ static void upload_done(struct sim *sim, const uint8_t *req)
 		answer_rc(sim, req, 1);
 		return;
 	}
-	sim->slot[1] = (struct slot){.present = 1};
+	if (sim->recovery)
+		sim->slot[0] = (struct slot){.present = 1, .confirmed = 1,
+					     .permanent = 1};
+	else
+		sim->slot[1] = (struct slot){.present = 1};
 	match = sim->up_sha_len == 32 && memcmp(dig, sim->up_sha, 32) == 0 &&
 		!sim->wrong_sha;
 	logf_("upload complete: %" PRIu64 " bytes in %" PRIu64
@@ -554,8 +566,8 @@ static void upload(struct sim *sim, const uint8_t *req)
 			memcpy(sim->up_sha, sha, sha_len);
 		sim->up_requests = sim->up_bytes_rx = 0;
 		sim->up_t0 = now_ms();
-		/* A new upload replaces what slot 1 held. */
-		sim->slot[1] = (struct slot){0};
+		/* A new upload replaces what its slot held. */
+		sim->slot[sim->recovery ? 0 : 1] = (struct slot){0};
 		logf_("upload: new, %" PRIu64 " bytes", sim->up_len);
 	} else if (!sim->up_active) {
 		answer_rc(sim, req, RC_EINVAL);
@@ -598,6 +610,8 @@ static void dispatch(struct sim *sim, const uint8_t *msg, size_t len)
 	struct stn_diag d;
 	unsigned limit = sim->buf_size ? sim->buf_size : RECOVERY_BUF;
 
+	if (sim->muted)
+		return;
 	if (blen != len - TP_SMP_HDR || (op != 0 && op != 2)) {
 		logf_("dropped a malformed request");
 		return;
@@ -644,12 +658,15 @@ static void dispatch(struct sim *sim, const uint8_t *msg, size_t len)
 		send_answer(sim, msg, body, sizeof(body));
 		logf_("reset");
 		do_reset(sim);
+		sim->muted = sim->mute_after_reset;
 	} else if (group == TP_SMP_GROUP_OS && id == TP_SMP_OS_PARAMS) {
 		params(sim, msg);
 	} else if (group == TP_SMP_GROUP_OS && id == TP_SMP_OS_INFO) {
 		os_info(sim, msg);
 	} else if (group == TP_SMP_GROUP_IMAGE && id == TP_SMP_IMAGE_STATE) {
-		if (op == TP_SMP_OP_READ)
+		if (op != TP_SMP_OP_READ && sim->recovery)
+			answer_rc(sim, msg, RC_ENOTSUP);
+		else if (op == TP_SMP_OP_READ)
 			answer_images(sim, msg);
 		else
 			image_set(sim, msg);
@@ -732,6 +749,8 @@ int main(int argc, char **argv)
 		{"slow", required_argument, NULL, 'S'},
 		{"wrong-sha", no_argument, NULL, 'w'},
 		{"log-noise", no_argument, NULL, 'L'},
+		{"recovery", no_argument, NULL, 'R'},
+		{"mute-after-reset", no_argument, NULL, 'U'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -758,6 +777,11 @@ int main(int argc, char **argv)
 		case 'M': sim.no_match = 1; break;
 		case 'w': sim.wrong_sha = 1; break;
 		case 'L': sim.log_noise = 1; break;
+		case 'U': sim.mute_after_reset = 1; break;
+		case 'R':
+			sim.recovery = sim.no_info = sim.no_match = 1;
+			sim.buf_size = 0;
+			break;
 		case 'z': case 'm': case 'o': case 'b': case 'D': case 'T':
 		case 'C': case 'N': case 'S':
 			if (parse_u64(optarg, &v) ||
