@@ -262,6 +262,8 @@ struct mem_src {
 	const uint8_t *p;
 	size_t len, pos;
 	size_t chunk; /* at most this much a read (0: any) */
+	struct fake *clock; /* when set, each read costs read_ms of it */
+	unsigned read_ms;
 };
 
 static int mem_read(void *ctx, void *buf, size_t len, size_t *got)
@@ -276,6 +278,8 @@ static int mem_read(void *ctx, void *buf, size_t len, size_t *got)
 	memcpy(buf, m->p + m->pos, n);
 	m->pos += n;
 	*got = n;
+	if (m->clock)
+		m->clock->clock += m->read_ms;
 	return 0;
 }
 
@@ -328,7 +332,7 @@ static int download(struct tp_dfu *dfu, const uint8_t *img, size_t len,
 		    uint64_t size, enum tp_dfu_manifest *how,
 		    struct stn_diag *d)
 {
-	struct mem_src m = {img, len, 0, 0};
+	struct mem_src m = {img, len, 0, 0, NULL, 0};
 	struct tp_source src = {mem_read, &m};
 
 	stn_diag_init(d);
@@ -460,7 +464,7 @@ static void download_takes_a_source_that_gives_bytes_in_small_pieces(
 {
 	size_t len = 5000;
 	uint8_t *img = pattern(len);
-	struct mem_src m = {img, len, 0, 7};
+	struct mem_src m = {img, len, 0, 7, NULL, 0};
 	struct tp_source src = {mem_read, &m};
 	enum tp_dfu_manifest how;
 	struct stn_diag d;
@@ -536,6 +540,37 @@ static void download_waits_exactly_bw_poll_timeout_while_busy(void **state)
 	tp_dfu_stats(dfu, &st);
 	assert_int_equal(st.slept_ms, 8 * 37);
 	assert_int_equal(st.blocks, 4);
+	tp_dfu_free(dfu);
+	fake_fini(&f);
+	free(img);
+}
+
+static void the_next_block_is_read_while_the_device_is_busy(void **state)
+{
+	size_t len = 4 * 1024;
+	uint8_t *img = pattern(len);
+	enum tp_dfu_manifest how;
+	struct stn_diag d;
+	struct fake f;
+	struct tp_dfu *dfu;
+
+	(void)state;
+	fake_init(&f);
+	f.poll_ms = 37;
+	f.busy_polls = 1;
+	struct mem_src m = {img, len, 0, 0, &f, 10};
+	struct tp_source src = {mem_read, &m};
+	dfu = open_dfu(&f, &func_tolerant, NULL);
+	stn_diag_init(&d);
+	assert_int_equal(tp_dfu_download(dfu, &src, len, NULL, &how, &d), 0);
+	assert_memory_equal(f.mem, img, len);
+	/* Blocks 0-2: the 10 ms read of the next block counts towards the
+	 * 37 ms wait; block 3 has no next block. */
+	assert_int_equal(f.slept, 3 * 27 + 37);
+	for (size_t i = 1; i < f.nlog; i++)
+		if (f.log[i].req == TP_DFU_GETSTATUS &&
+		    f.log[i - 1].req == TP_DFU_GETSTATUS)
+			assert_true(f.log[i].at - f.log[i - 1].at >= 37);
 	tp_dfu_free(dfu);
 	fake_fini(&f);
 	free(img);
@@ -1209,6 +1244,7 @@ int main(void)
 			download_takes_a_source_that_gives_bytes_in_small_pieces),
 		cmocka_unit_test(block_numbers_wrap_after_65535),
 		cmocka_unit_test(download_waits_exactly_bw_poll_timeout_while_busy),
+		cmocka_unit_test(the_next_block_is_read_while_the_device_is_busy),
 		cmocka_unit_test(download_gives_up_when_busy_longer_than_allowed),
 		cmocka_unit_test(control_requests_carry_the_configured_timeout),
 		cmocka_unit_test(

@@ -356,9 +356,37 @@ int tp_dfu_ready(struct tp_dfu *dfu, struct stn_diag *d)
 			tp_dfu_status_name(st.status));
 }
 
+/* Fill buf with exactly len bytes from src, or say how many came. */
+static int fill(const struct tp_source *src, uint8_t *buf, size_t len,
+		size_t *got)
+{
+	size_t have = 0, n;
+	int rc;
+
+	while (have < len) {
+		n = 0;
+		if ((rc = src->read(src->ctx, buf + have, len - have, &n)))
+			return rc;
+		if (n == 0)
+			break;
+		have += n;
+	}
+	*got = have;
+	return 0;
+}
+
+/* The next block, read from the source while the device is busy with the
+ * current one: time that would otherwise be spent asleep. */
+struct prefetch {
+	const struct tp_source *src;
+	uint8_t *buf;
+	size_t want, got;
+	int rc, done;
+};
+
 /* After one DNLOAD block: poll until the device has taken it. */
 static int wait_block(struct tp_dfu *dfu, unsigned block, uint64_t offset,
-		      struct stn_diag *d)
+		      struct prefetch *pf, struct stn_diag *d)
 {
 	struct tp_dfu_status st;
 	struct stn_diag ld;
@@ -392,7 +420,20 @@ static int wait_block(struct tp_dfu *dfu, unsigned block, uint64_t offset,
 						" ms more)",
 						what, dfu->o.busy_max_ms,
 						st.poll_ms);
-			wait_ms(dfu, st.poll_ms);
+			{
+				uint64_t t = now(dfu), spent;
+
+				if (pf && !pf->done) {
+					pf->rc = fill(pf->src, pf->buf,
+						      pf->want, &pf->got);
+					pf->done = 1;
+				}
+				spent = now(dfu) - t;
+				wait_ms(dfu, st.poll_ms > spent
+						     ? (unsigned)(st.poll_ms -
+								  spent)
+						     : 0);
+			}
 			break;
 		case TP_DFU_ERROR:
 			return refused(dfu, what, &st, d);
@@ -404,25 +445,6 @@ static int wait_block(struct tp_dfu *dfu, unsigned block, uint64_t offset,
 					tp_dfu_status_name(st.status));
 		}
 	}
-}
-
-/* Fill buf with exactly len bytes from src, or say how many came. */
-static int fill(const struct tp_source *src, uint8_t *buf, size_t len,
-		size_t *got)
-{
-	size_t have = 0, n;
-	int rc;
-
-	while (have < len) {
-		n = 0;
-		if ((rc = src->read(src->ctx, buf + have, len - have, &n)))
-			return rc;
-		if (n == 0)
-			break;
-		have += n;
-	}
-	*got = have;
-	return 0;
 }
 
 /* Section 7: after the zero-length DNLOAD, GETSTATUS drives the device
@@ -499,12 +521,13 @@ int tp_dfu_download(struct tp_dfu *dfu, const struct tp_source *src,
 		    uint64_t size, const struct tp_progress *prog,
 		    enum tp_dfu_manifest *how, struct stn_diag *d)
 {
-	uint8_t *buf = NULL, extra;
+	uint8_t *bufs = NULL, *buf, extra;
+	struct prefetch pf = {src, NULL, 0, 0, 0, 0};
 	struct stn_diag ld;
 	uint64_t done = 0;
 	unsigned block = 0;
 	size_t got;
-	int rc;
+	int rc, cur = 0;
 
 	if (!(dfu->func.attributes & TP_DFU_CAN_DNLOAD))
 		return stn_fail(d, STN_E_USAGE, dfu->name,
@@ -514,15 +537,22 @@ int tp_dfu_download(struct tp_dfu *dfu, const struct tp_source *src,
 		return stn_fail(d, STN_E_USAGE, dfu->name,
 				"an empty image cannot be downloaded: a "
 				"zero-length DNLOAD ends the transfer");
-	buf = malloc(dfu->xfer);
-	if (!buf)
+	bufs = malloc(2 * (size_t)dfu->xfer);
+	if (!bufs)
 		return stn_fail(d, STN_E_NOMEM, dfu->name, "DFU block");
 	while (done < size) {
 		size_t want = size - done < dfu->xfer ? (size_t)(size - done)
 						       : dfu->xfer;
 		char what[96];
 
-		if ((rc = fill(src, buf, want, &got)))
+		buf = bufs + (size_t)cur * dfu->xfer;
+		if (pf.done) { /* read while the device was busy */
+			rc = pf.rc;
+			got = pf.got;
+		} else {
+			rc = fill(src, buf, want, &got);
+		}
+		if (rc)
 			goto out;
 		if (got != want) {
 			rc = stn_fail(d, STN_E_IO, dfu->name,
@@ -545,8 +575,19 @@ int tp_dfu_download(struct tp_dfu *dfu, const struct tp_source *src,
 				      ld.text);
 			goto out;
 		}
-		if ((rc = wait_block(dfu, block, done, d)))
+		/* Arm the read of the next block into the other buffer. */
+		pf.buf = bufs + (size_t)(cur ^ 1) * dfu->xfer;
+		pf.want = size - done - want < dfu->xfer
+				  ? (size_t)(size - done - want)
+				  : dfu->xfer;
+		pf.done = pf.want == 0; /* nothing left to read ahead */
+		pf.got = 0;
+		pf.rc = 0;
+		if ((rc = wait_block(dfu, block, done, pf.want ? &pf : NULL,
+				     d)))
 			goto out;
+		pf.done = pf.done && pf.want;
+		cur ^= 1;
 		dfu->st.blocks++;
 		done += want;
 		block = (block + 1) & 0xffff; /* wBlockNum wraps (6.1.1) */
@@ -583,7 +624,7 @@ int tp_dfu_download(struct tp_dfu *dfu, const struct tp_source *src,
 	}
 	rc = manifest(dfu, how, d);
 out:
-	free(buf);
+	free(bufs);
 	return rc;
 }
 

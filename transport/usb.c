@@ -73,6 +73,9 @@ static int usb_err(struct stn_diag *d, int lerr, const char *where,
 		code = STN_E_IO, why = "USB transfer failed";
 		break;
 	}
+	if (!what) /* the caller names the request */
+		return stn_fail(d, code, where, "%s (%s)", why,
+				libusb_error_name(lerr));
 	return stn_fail(d, code, where, "%s: %s (%s)", what, why,
 			libusb_error_name(lerr));
 }
@@ -351,10 +354,6 @@ static int control(void *ctx, int in, uint8_t request, uint16_t value,
 		   void *buf, size_t len, size_t *got, int timeout_ms,
 		   struct stn_diag *d)
 {
-	static const char *const names[] = {"DFU_DETACH", "DFU_DNLOAD",
-					    "DFU_UPLOAD", "DFU_GETSTATUS",
-					    "DFU_CLRSTATUS", "DFU_GETSTATE",
-					    "DFU_ABORT"};
 	struct tp_usb *u = ctx;
 	int r, cfg;
 
@@ -374,8 +373,8 @@ static int control(void *ctx, int in, uint8_t request, uint16_t value,
 	if (r != LIBUSB_ERROR_PIPE && r != LIBUSB_ERROR_NO_DEVICE &&
 	    libusb_get_configuration(u->h, &cfg) == LIBUSB_ERROR_NO_DEVICE)
 		r = LIBUSB_ERROR_NO_DEVICE;
-	return usb_err(d, r, u->name,
-		       request < 7 ? names[request] : "DFU request");
+	(void)request; /* transport/dfu.c puts the request in the message */
+	return usb_err(d, r, u->name, NULL);
 }
 
 static void io_sleep(void *ctx, unsigned ms)
@@ -443,7 +442,9 @@ static int attach(struct tp_usb *u, const struct tp_usb_match *m,
 		goto out;
 	}
 	if (nhit > 1) {
-		rc = stn_fail(d, STN_E_USAGE, u->name,
+		/* Which unit is meant is not clear: an identity problem,
+		 * never a guess. */
+		rc = stn_fail(d, STN_E_IDENTITY, u->name,
 			      "%zu USB DFU devices match %s: name one by "
 			      "serial number, usb:SERIAL (%s)",
 			      nhit, what, seen);

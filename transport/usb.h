@@ -61,7 +61,7 @@ struct tp_usb;
 /* Open the one DFU interface that matches, claim it and select alternate
  * setting 0.  `name` (copied) names it in messages, e.g. "usb:SN-0001".
  * Errors: STN_E_NODEVICE (none matches; the text lists what is there),
- * STN_E_USAGE (more than one matches: the text lists their serials),
+ * STN_E_IDENTITY (more than one matches: the text lists them),
  * STN_E_PROTOCOL (no functional descriptor), STN_E_DEVICE (cannot open or
  * claim it, e.g. LIBUSB_ERROR_ACCESS or LIBUSB_ERROR_BUSY), STN_E_IO. */
 int tp_usb_open(const struct tp_usb_match *m, const struct tp_usb_opts *o,
