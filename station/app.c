@@ -4,7 +4,6 @@
  * end only ever sees copies. */
 #include "station/app.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -12,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,14 +20,13 @@
 #include "custody/rfc3339.h"
 #include "custody/trust.h"
 #include "custody/verify.h"
+#include "media/discover.h"
 #include "station/config.h"
 #include "station/error.h"
 #include "station/install.h"
 #include "station/journal.h"
 #include "station/report.h"
 #include "station/session.h"
-
-#define SCAN_DEPTH 3 /* media root, a folder, a bundle */
 
 struct app_dev {
 	struct stn_app_device pub;
@@ -178,74 +175,43 @@ int stn_app_finished(struct stn_app *a)
 
 /* --- media ---------------------------------------------------------- */
 
-static void add_bundle(struct stn_app *a, const char *dir)
-{
-	struct stn_app_bundle *b;
-	char path[1200];
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	struct cu_manifest *m = NULL;
-	struct stn_diag d;
-
-	if (a->nbundles == STN_APP_BUNDLES)
-		return;
-	b = &a->bundles[a->nbundles++];
-	snprintf(b->dir, sizeof(b->dir), "%s", dir);
-	snprintf(path, sizeof(path), "%s/manifest", dir);
-	stn_diag_init(&d);
-	/* Only for the list: the real checks run on a staged copy. */
-	if (cu_record_read(path, &buf, &len, &d) == 0 &&
-	    cu_manifest_parse(buf, len, path, &m, &d) == 0)
-		snprintf(b->title, sizeof(b->title),
-			 "%.64s %.40s  (sequence %llu, for %.60s)", m->name,
-			 m->version,
-			 (unsigned long long)m->sequence, m->model);
-	else
-		snprintf(b->title, sizeof(b->title), "unreadable: %.150s",
-			 d.text);
-	free(buf);
-	cu_manifest_free(m);
-}
-
-static int by_dir(const void *x, const void *y)
-{
-	const struct stn_app_bundle *p = x, *q = y;
-	return strcmp(p->dir, q->dir);
-}
-
-/* Directories holding a manifest, to a bounded depth; dot files and
- * symlinks are never followed (media are untrusted). */
-static void scan(struct stn_app *a, const char *dir, int depth)
-{
-	DIR *dh;
-	struct dirent *e;
-	char path[1024];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "%s/manifest", dir);
-	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-		add_bundle(a, dir);
-		return;
-	}
-	if (depth == 0 || !(dh = opendir(dir)))
-		return;
-	while ((e = readdir(dh))) {
-		if (e->d_name[0] == '.')
-			continue;
-		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >=
-		    (int)sizeof(path))
-			continue;
-		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-			scan(a, path, depth - 1);
-	}
-	closedir(dh);
-}
-
+/* The bundles on the media, as media/discover.h finds them (bounded depth,
+ * no symlinks followed, litter ignored); refused directories are listed
+ * too, with why, so the technician is not left guessing. */
 static void rescan(struct stn_app *a)
 {
+	struct md_discovery *disc = NULL;
+	struct stn_diag d;
+
 	a->nbundles = 0;
-	scan(a, a->cfg->media, SCAN_DEPTH);
-	qsort(a->bundles, a->nbundles, sizeof(*a->bundles), by_dir);
+	stn_diag_init(&d);
+	if (md_discover(a->cfg->media, 0, &disc, &d) != 0) {
+		say_diag(a, "Cannot read the media", &d);
+		a->cursor = 0;
+		return;
+	}
+	for (size_t i = 0; i < disc->nbundles && a->nbundles < STN_APP_BUNDLES;
+	     i++) {
+		const struct md_bundle *m = &disc->bundles[i];
+		struct stn_app_bundle *b = &a->bundles[a->nbundles++];
+		snprintf(b->dir, sizeof(b->dir), "%.1000s", m->path);
+		snprintf(b->title, sizeof(b->title),
+			 "%.48s %.24s  (sequence %llu, for %.40s)%s", m->name,
+			 m->version, (unsigned long long)m->sequence, m->model,
+			 m->image_problem ? "  IMAGE PROBLEM" : "");
+	}
+	for (size_t i = 0; i < disc->nnotes && a->nbundles < STN_APP_BUNDLES;
+	     i++) {
+		const struct md_note *n = &disc->notes[i];
+		struct stn_app_bundle *b;
+		if (n->kind != MD_NOTE_REFUSED)
+			continue;
+		b = &a->bundles[a->nbundles++];
+		snprintf(b->dir, sizeof(b->dir), "%.1000s", n->path);
+		snprintf(b->title, sizeof(b->title), "unusable: %.150s",
+			 n->text);
+	}
+	md_discovery_free(disc);
 	if (a->cursor >= a->nbundles)
 		a->cursor = 0;
 }
