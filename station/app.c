@@ -21,6 +21,7 @@
 #include "custody/trust.h"
 #include "custody/verify.h"
 #include "media/discover.h"
+#include "media/watch.h"
 #include "station/config.h"
 #include "station/error.h"
 #include "station/install.h"
@@ -48,7 +49,9 @@ struct stn_app {
 	/* sign-in */
 	char id[33], pin[65];
 	int field;
-	/* media */
+	/* media: watched, so insertion and removal reach the core as events */
+	struct md_watch *watch;
+	int media_changed;
 	struct stn_app_bundle bundles[STN_APP_BUNDLES];
 	size_t nbundles, cursor;
 	/* the bundle in hand */
@@ -132,6 +135,14 @@ int stn_app_new(const char *config_path, struct stn_app **out,
 		snprintf(dv->pub.spec, sizeof(dv->pub.spec), "%s:%.280s",
 			 port_scheme(p->mode), p->path);
 	}
+	/* No watch (media root missing, no inotify) is not fatal: the
+	 * technician can still rescan with r; the home screen says so. */
+	{
+		struct stn_diag wd;
+		stn_diag_init(&wd);
+		if (md_watch_new(a->cfg->media, NULL, &a->watch, &wd) != 0)
+			a->watch = NULL;
+	}
 	a->screen = STN_SCR_SIGNIN;
 	say(a, STN_TONE_PLAIN, "Sign in: type your technician id, then Enter");
 	*out = a;
@@ -157,6 +168,7 @@ void stn_app_free(struct stn_app *a)
 		return;
 	join_all(a);
 	stn_prepared_free(a->prep);
+	md_watch_free(a->watch);
 	stn_session_close(a->session, 0);
 	stn_config_free(a->cfg);
 	memset(a->pin, 0, sizeof(a->pin));
@@ -428,6 +440,38 @@ static void *export_worker(void *arg)
 		    out.json, (unsigned long long)out.count);
 	pthread_mutex_unlock(&a->lock);
 	return NULL;
+}
+
+static void media_event(void *ctx, enum md_media_event ev,
+			const struct md_mount_entry *m)
+{
+	struct stn_app *a = ctx;
+
+	a->media_changed = 1;
+	if (ev == MD_MEDIA_ADDED)
+		say(a, STN_TONE_GOOD, "Media inserted: %.120s",
+		    m ? m->path : "");
+	else if (ev == MD_MEDIA_REMOVED)
+		say(a, STN_TONE_WARN, "Media removed: %.120s",
+		    m ? m->path : "");
+}
+
+/* Drain media events without waiting; a change rescans the lists that
+ * show media (caller holds the lock). */
+static void poll_media(struct stn_app *a)
+{
+	struct md_watch_events ev = {media_event, a};
+	struct stn_diag d;
+
+	if (!a->watch)
+		return;
+	stn_diag_init(&d);
+	(void)md_watch_poll(a->watch, 0, &ev, &d);
+	if (a->media_changed && (a->screen == STN_SCR_HOME ||
+				 a->screen == STN_SCR_BUNDLES)) {
+		a->media_changed = 0;
+		rescan(a);
+	}
 }
 
 /* --- keys, screen by screen (caller holds the lock) ------------------ */
@@ -750,6 +794,8 @@ static void journal_key(struct stn_app *a, enum stn_app_key key, int ch)
 void stn_app_key(struct stn_app *a, enum stn_app_key key, int ch)
 {
 	pthread_mutex_lock(&a->lock);
+	if (key == STN_KEY_TICK)
+		poll_media(a);
 	switch (a->screen) {
 	case STN_SCR_SIGNIN: signin_key(a, key, ch); break;
 	case STN_SCR_HOME: home_key(a, key, ch); break;
@@ -824,7 +870,8 @@ static void home_view(struct stn_app *a, struct stn_app_view *v)
 	     a->cfg->require_custody ? "required" : "not required");
 	line(v, STN_TONE_PLAIN, " ");
 	line(v, a->nbundles ? STN_TONE_GOOD : STN_TONE_WARN,
-	     "Media %.60s: %zu bundle(s)", a->cfg->media, a->nbundles);
+	     "Media %.60s: %zu bundle(s)%s", a->cfg->media, a->nbundles,
+	     a->watch ? "" : " (not watched: r to rescan)");
 	line(v, STN_TONE_PLAIN, "Devices:");
 	for (size_t i = 0; i < a->ndevs; i++) {
 		const char *path = strchr(a->devs[i].pub.spec, ':') + 1;

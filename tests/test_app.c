@@ -252,6 +252,32 @@ static void refused_bundle_cannot_be_installed_and_says_why(void **state)
 	app = NULL;
 }
 
+static void media_appearing_reaches_the_home_screen_as_an_event(void **state)
+{
+	char cmd[4600];
+
+	(void)state;
+	sign_in();
+	SHOWS("4 bundle(s)");
+	/* a new bundle directory appears in the media root */
+	snprintf(cmd, sizeof(cmd), "cp -r '%s/media/tx200-2.4.1' "
+				   "'%s/media/zz-new'", dir, dir);
+	assert_int_equal(system(cmd), 0);
+	for (int i = 0; i < 50; i++) {
+		stn_app_key(app, STN_KEY_TICK, 0);
+		look();
+		if (shows("5 bundle(s)"))
+			break;
+		struct timespec t = {0, 50 * 1000000};
+		nanosleep(&t, NULL);
+	}
+	SHOWS("5 bundle(s)");
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/media/zz-new'", dir);
+	assert_int_equal(system(cmd), 0);
+	stn_app_free(app);
+	app = NULL;
+}
+
 static void journal_and_export_work_from_home(void **state)
 {
 	char cmd[4500];
@@ -285,6 +311,8 @@ int main(void)
 			push_installs_on_two_devices_in_parallel_after_confirmation),
 		cmocka_unit_test(
 			refused_bundle_cannot_be_installed_and_says_why),
+		cmocka_unit_test(
+			media_appearing_reaches_the_home_screen_as_an_event),
 		cmocka_unit_test(journal_and_export_work_from_home),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
