@@ -471,8 +471,13 @@ int stn_prepare(struct stn_session *s, const char *dir,
 				 &p->why);
 	rc = p->rc;
 	if (rc && p->fatal) {
-		/* Journaled once here, whatever the number of devices. */
-		rc = log_refusal(s, refusal_type(rc),
+		/* Journaled once here, whatever the number of devices.  No
+		 * device is involved yet: an I/O failure here is the media's
+		 * (pulled mid-copy, read errors) or the staging area's. */
+		rc = log_refusal(s,
+				 stn_err_exit(rc) == STN_EXIT_IO
+					 ? "media-error"
+					 : refusal_type(rc),
 				 p->bundle ? cu_bundle_manifest(p->bundle)
 					   : NULL,
 				 dir, NULL, rc, &p->why, d);
