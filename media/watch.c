@@ -400,8 +400,13 @@ int md_watch_poll(struct md_watch *w, int timeout_ms,
 		  const struct md_watch_events *ev, struct stn_diag *d)
 {
 	struct epoll_event got[4];
-	int n, count = 0, rc;
+	int n, count = 0, rc, rescan;
 
+	/* The first call reports what is mounted; a caller that polls
+	 * md_watch_fd itself calls with 0, and its poll may have taken the
+	 * mount table's one-shot EPOLLPRI, so 0 always re-reads; a table
+	 * that cannot signal is re-read on every call. */
+	rescan = w->first || timeout_ms == 0 || !w->mount_pollable;
 	if (w->first) {
 		w->first = 0;
 		timeout_ms = 0;
@@ -413,14 +418,15 @@ int md_watch_poll(struct md_watch *w, int timeout_ms,
 		return stn_fail(d, STN_E_IO, w->root, "epoll: %s",
 				strerror(errno));
 	}
+	for (int i = 0; i < n; i++)
+		if (got[i].data.fd == w->mfd)
+			rescan = 1;
 	if ((rc = drain_inotify(w, ev, d)) < 0)
 		return rc;
 	count += rc;
-	/* Re-read the table when it signalled, when it cannot signal, and
-	 * the first time; re-reading when nothing changed reports nothing. */
-	if ((rc = rescan_mounts(w, ev, d)) < 0)
+	if (rescan && (rc = rescan_mounts(w, ev, d)) < 0)
 		return rc;
-	return count + rc;
+	return count + (rescan ? rc : 0);
 }
 
 void md_watch_free(struct md_watch *w)

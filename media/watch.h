@@ -70,9 +70,11 @@ int md_watch_fd(const struct md_watch *w);
 /*
  * Wait up to timeout_ms (-1: forever, 0: do not wait) for the kernel to
  * signal a change, then report every change through ev.  The first call
- * reports the media already mounted as ADDED without waiting.  Returns the
- * number of events reported (0 on timeout or a signal), or STN_E_IO, or
- * STN_E_CONFIG when the root itself was removed or moved.
+ * reports the media already mounted as ADDED without waiting.  A call with
+ * timeout 0 re-reads the mount table (a few KiB), so a caller with its own
+ * loop should make it when md_watch_fd is readable, not on a timer.
+ * Returns the number of events reported (0 on timeout or a signal), or
+ * STN_E_IO, or STN_E_CONFIG when the root itself was removed or moved.
  */
 int md_watch_poll(struct md_watch *w, int timeout_ms,
 		  const struct md_watch_events *ev, struct stn_diag *d);
