@@ -63,7 +63,7 @@ endif
 # Debian 12 packages the build, the tests and the demo need.
 DEB_PKGS := build-essential pkg-config libusb-1.0-0-dev libmbedtls-dev \
             libncurses-dev libsqlite3-dev libcmocka-dev openssl lrzsz socat \
-            sqlite3 clang tmux libssl-dev dosfstools
+            sqlite3 clang tmux libssl-dev dosfstools jq
 # USB DFU tests (tests/e2e_usb.sh): a qemu guest with Debian's kernel, a
 # static busybox, usbip and dfu-util (the reference DFU host tool).
 DEB_PKGS += qemu-system-x86 busybox-static usbip dfu-util cpio

@@ -250,7 +250,7 @@ static void prep_progress(void *ctx, enum stn_phase p, uint64_t done,
 	pthread_mutex_unlock(&a->lock);
 }
 
-static void identity_text(const struct stn_report *rep, char *buf,
+static void identity_text(const struct stn_outcome *rep, char *buf,
 			  size_t cap)
 {
 	const struct cu_identity *id = &rep->identity;
@@ -286,11 +286,11 @@ static void *prepare_worker(void *arg)
 	pthread_mutex_unlock(&a->lock);
 	for (size_t i = 0; p && i < a->ndevs; i++) {
 		struct app_dev *dv = &a->devs[i];
-		struct stn_report rep;
+		struct stn_outcome rep;
 		struct stn_diag dd;
 		char line[1400];
 
-		stn_report_init(&rep);
+		stn_outcome_init(&rep);
 		stn_diag_init(&dd);
 		rc = stn_inspect(a->session, p, dv->pub.spec, &rep, &dd);
 		pthread_mutex_lock(&a->lock);
@@ -330,7 +330,7 @@ static void *prepare_worker(void *arg)
 		dv->pub.selected = rc == 0 && !rep.device.napplied;
 		pthread_mutex_unlock(&a->lock);
 		rep.owned = NULL;
-		stn_report_fini(&rep);
+		stn_outcome_fini(&rep);
 	}
 	pthread_mutex_lock(&a->lock);
 	a->busy = 0;
@@ -382,7 +382,7 @@ static void *install_worker(void *arg)
 	struct app_dev *dv = arg;
 	struct stn_app *a = dv->app;
 	struct stn_events ev = {dev_phase, dev_progress, dv};
-	struct stn_report rep;
+	struct stn_outcome rep;
 	struct stn_diag d;
 	char spec[300], line[1400];
 	int rc, reinstall;
@@ -391,7 +391,7 @@ static void *install_worker(void *arg)
 	snprintf(spec, sizeof(spec), "%s", dv->pub.spec);
 	reinstall = a->allow_reinstall;
 	pthread_mutex_unlock(&a->lock);
-	stn_report_init(&rep);
+	stn_outcome_init(&rep);
 	stn_diag_init(&d);
 	rc = stn_install(a->session, a->prep, spec, reinstall, &ev, &rep, &d);
 	pthread_mutex_lock(&a->lock);
@@ -417,7 +417,7 @@ static void *install_worker(void *arg)
 	}
 	snprintf(dv->pub.phase, sizeof(dv->pub.phase), "done");
 	pthread_mutex_unlock(&a->lock);
-	stn_report_fini(&rep);
+	stn_outcome_fini(&rep);
 	return NULL;
 }
 
@@ -448,6 +448,18 @@ static void media_event(void *ctx, enum md_media_event ev,
 	struct stn_app *a = ctx;
 
 	a->media_changed = 1;
+	/* formats §7: media seen is an event of the record. */
+	if (a->session && m && ev != MD_MEDIA_CHANGED) {
+		struct stn_diag d;
+		const struct stn_field f[] = {
+			{"event", ev == MD_MEDIA_ADDED ? "inserted" : "removed"},
+			{"path", m->path},
+			{"source", m->source[0] ? m->source : "-"},
+			{"fstype", m->fstype[0] ? m->fstype : "-"}};
+		stn_diag_init(&d);
+		if (stn_session_log(a->session, "media-seen", f, 4, &d))
+			say_diag(a, "Cannot journal", &d);
+	}
 	if (ev == MD_MEDIA_ADDED)
 		say(a, STN_TONE_GOOD, "Media inserted: %.120s",
 		    m ? m->path : "");

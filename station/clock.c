@@ -68,14 +68,6 @@ static int floor_write(const char *path, int64_t t, struct stn_diag *d)
 	return rc;
 }
 
-static int newest_event(void *ctx, const struct stn_event *e)
-{
-	int64_t *t = ctx;
-	if (e->time > *t)
-		*t = e->time;
-	return 0;
-}
-
 int stn_clock_check(const char *data_dir, struct stn_journal *j, int64_t now,
 		    int64_t *floor_out, struct stn_diag *d)
 {
@@ -88,10 +80,17 @@ int stn_clock_check(const char *data_dir, struct stn_journal *j, int64_t now,
 	if ((rc = floor_read(path, &floor, d)))
 		return rc;
 	/* Events are stamped with the clock of their day: the newest one is
-	 * a floor too, should the file be lost or replaced. */
+	 * a floor too, should the file be lost or replaced.  One indexed
+	 * lookup, not a walk: journals grow to millions of events. */
 	seen = floor;
-	if (j && (rc = stn_journal_each(j, floor, newest_event, &seen, d)))
-		return rc;
+	if (j) {
+		int64_t t = 0;
+		int found = 0;
+		if ((rc = stn_journal_newest_time(j, &t, &found, d)))
+			return rc;
+		if (found && t > seen)
+			seen = t;
+	}
 	if (seen > floor)
 		floor = seen;
 	if (now < floor - STN_CLOCK_SKEW) {
@@ -102,7 +101,10 @@ int stn_clock_check(const char *data_dir, struct stn_journal *j, int64_t now,
 				"behind the trusted-time floor %s: set the "
 				"clock right before any session", t1, t2);
 	}
-	if (now > floor && (rc = floor_write(path, now, d)))
+	/* Write when the clock moved it, and whenever the file is missing,
+	 * so the floor is on disk even when the journal supplied it. */
+	if ((now > floor || access(path, F_OK) != 0) &&
+	    (rc = floor_write(path, now > floor ? now : floor, d)))
 		return rc;
 	if (floor_out)
 		*floor_out = now > floor ? now : floor;

@@ -29,7 +29,7 @@ const char *stn_phase_name(enum stn_phase p)
 	return p <= STN_PHASE_DONE ? names[p] : "unknown";
 }
 
-void stn_report_init(struct stn_report *r)
+void stn_outcome_init(struct stn_outcome *r)
 {
 	memset(r, 0, sizeof(*r));
 }
@@ -43,7 +43,7 @@ struct stn_prepared {
 	struct stn_diag why;
 };
 
-void stn_report_fini(struct stn_report *r)
+void stn_outcome_fini(struct stn_outcome *r)
 {
 	stn_prepared_free(r->owned);
 	memset(r, 0, sizeof(*r));
@@ -345,7 +345,7 @@ static int installed_sequence(struct stn_session *s,
 
 /* Which of the bundle's tokens this journal shows already used on this
  * device: each (token id, serial) waives once, on any bundle (§5). */
-static int token_replays(struct stn_session *s, const struct stn_report *rep,
+static int token_replays(struct stn_session *s, const struct stn_outcome *rep,
 			 unsigned char *replayed, struct stn_diag *d)
 {
 	size_t n;
@@ -370,7 +370,7 @@ static int token_replays(struct stn_session *s, const struct stn_report *rep,
 
 /* Journal each token that waived a check here: this is its one use on
  * this device, recorded before anything is written to the device. */
-static int log_token_uses(struct stn_session *s, const struct stn_report *rep,
+static int log_token_uses(struct stn_session *s, const struct stn_outcome *rep,
 			  struct stn_diag *d)
 {
 	size_t n;
@@ -406,7 +406,7 @@ static int log_token_uses(struct stn_session *s, const struct stn_report *rep,
 static int check_device_quiet(struct stn_session *s, const char *dir,
 			      const char *source, int allow_reinstall,
 			      const struct stn_events *ev,
-			      struct stn_report *rep, struct stn_diag *d,
+			      struct stn_outcome *rep, struct stn_diag *d,
 			      int journal)
 {
 	unsigned char replayed[CU_MAX_TOKENS] = {0};
@@ -433,7 +433,7 @@ static int check_device_quiet(struct stn_session *s, const char *dir,
 
 static int check_device(struct stn_session *s, const char *dir,
 			const char *source, int allow_reinstall,
-			const struct stn_events *ev, struct stn_report *rep,
+			const struct stn_events *ev, struct stn_outcome *rep,
 			struct stn_diag *d)
 {
 	return check_device_quiet(s, dir, source, allow_reinstall, ev, rep, d,
@@ -494,7 +494,7 @@ int stn_prepare(struct stn_session *s, const char *dir,
 
 int stn_verify(struct stn_session *s, const char *dir,
 	       const char *identity_path, int allow_reinstall,
-	       const struct stn_events *ev, struct stn_report *rep,
+	       const struct stn_events *ev, struct stn_outcome *rep,
 	       struct stn_diag *d)
 {
 	struct stn_prepared *p = NULL;
@@ -535,7 +535,7 @@ out:
 
 static int write_images(struct stn_session *s, struct stn_device *dev,
 			const char *dir, const char *stage_dir,
-			const struct stn_events *ev, struct stn_report *rep,
+			const struct stn_events *ev, struct stn_outcome *rep,
 			char *digests, size_t dcap, struct stn_diag *d)
 {
 	const struct cu_manifest *m = cu_bundle_manifest(rep->bundle);
@@ -551,12 +551,20 @@ static int write_images(struct stn_session *s, struct stn_device *dev,
 		char path[4400], shown[4400], hex[CU_SHA256_HEX_LEN + 1];
 		char slot[8], bytes[24];
 
+		struct timespec i0, i1;
+		char ms[24];
+
 		snprintf(path, sizeof(path), "%s/%s", stage_dir, img->file);
 		snprintf(shown, sizeof(shown), "%s/%s", dir, img->file);
 		ev_phase(ev, STN_PHASE_WRITE, img->label);
+		clock_gettime(CLOCK_MONOTONIC, &i0);
 		rc = stn_device_write(dev, img, path, shown, &dp, &wr, d);
 		if (rc)
 			return rc;
+		clock_gettime(CLOCK_MONOTONIC, &i1);
+		snprintf(ms, sizeof(ms), "%lld",
+			 (long long)((i1.tv_sec - i0.tv_sec) * 1000 +
+				     (i1.tv_nsec - i0.tv_nsec) / 1000000));
 		rep->images_written++;
 		if (wr.proof < rep->proof)
 			rep->proof = wr.proof;
@@ -577,8 +585,9 @@ static int write_images(struct stn_session *s, struct stn_device *dev,
 			{"proof", stn_proof_name(wr.proof)},
 			{"device-sha256",
 			 wr.proof == STN_PROOF_NONE ? "-" : wr.device_sha256},
+			{"duration-ms", ms},
 		};
-		if ((rc = stn_session_log(s, "image-written", f, 9, d)))
+		if ((rc = stn_session_log(s, "image-written", f, 10, d)))
 			return rc;
 		used += (size_t)snprintf(digests + used, dcap - used,
 					 "%s%s:%s", i ? " " : "", img->label,
@@ -591,7 +600,7 @@ static int write_images(struct stn_session *s, struct stn_device *dev,
 
 int stn_push(struct stn_session *s, const char *dir, const char *spec,
 	     int allow_reinstall, const struct stn_events *ev,
-	     struct stn_report *rep, struct stn_diag *d)
+	     struct stn_outcome *rep, struct stn_diag *d)
 {
 	struct stn_prepared *p = NULL;
 	int rc = stn_prepare(s, dir, ev, &p, d);
@@ -608,7 +617,7 @@ int stn_push(struct stn_session *s, const char *dir, const char *spec,
 }
 
 int stn_inspect(struct stn_session *s, const struct stn_prepared *p,
-		const char *spec, struct stn_report *rep, struct stn_diag *d)
+		const char *spec, struct stn_outcome *rep, struct stn_diag *d)
 {
 	struct stn_device *dev = NULL;
 	int rc;
@@ -626,7 +635,7 @@ int stn_inspect(struct stn_session *s, const struct stn_prepared *p,
 
 int stn_install(struct stn_session *s, const struct stn_prepared *p,
 		const char *spec, int allow_reinstall,
-		const struct stn_events *ev, struct stn_report *rep,
+		const struct stn_events *ev, struct stn_outcome *rep,
 		struct stn_diag *d)
 {
 	const char *dir = p->dir;
@@ -674,7 +683,9 @@ int stn_install(struct stn_session *s, const struct stn_prepared *p,
 				  : rep->installed.source == CU_SEQ_JOURNAL
 					  ? "journal"
 					  : "unknown";
+		const char *tech = stn_session_technician(s);
 		const struct stn_field f[] = {
+			{"technician", tech ? tech : "-"},
 			{"bundle", m->id_hex},
 			{"name", m->name},
 			{"version", m->version},
@@ -690,7 +701,7 @@ int stn_install(struct stn_session *s, const struct stn_prepared *p,
 			{"sequence", seq},
 			{"reinstall", rep->device.reinstall ? "yes" : "no"},
 		};
-		if ((rc = stn_session_log(s, "install-started", f, 12, d)))
+		if ((rc = stn_session_log(s, "install-started", f, 13, d)))
 			goto out;
 	}
 
@@ -703,29 +714,42 @@ int stn_install(struct stn_session *s, const struct stn_prepared *p,
 		rc = stn_device_boot(dev, &why);
 		rep->booted = rc == 0;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (rc) {
+		/* How long it ran before it failed goes with the cause. */
+		char text[sizeof(why.text)];
+		snprintf(text, sizeof(text), "%.900s (after %lld ms, %zu of "
+			 "%zu image(s) written)", why.text,
+			 (long long)((t1.tv_sec - t0.tv_sec) * 1000 +
+				     (t1.tv_nsec - t0.tv_nsec) / 1000000),
+			 rep->images_written, m->nimages);
+		memcpy(why.text, text, sizeof(text));
 		rc = log_refusal(s, "install-failed", m, dir,
 				 rep->identity.serial, rc, &why, d);
 		goto out;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
 	snprintf(ms, sizeof(ms), "%lld",
 		 (long long)((t1.tv_sec - t0.tv_sec) * 1000 +
 			     (t1.tv_nsec - t0.tv_nsec) / 1000000));
 	{
+		const char *tech = stn_session_technician(s);
 		const struct stn_field f[] = {
+			{"technician", tech ? tech : "-"},
 			{"bundle", m->id_hex},
 			{"name", m->name},
 			{"version", m->version},
 			{"serial", rep->identity.serial},
 			{"model", rep->identity.model},
+			{"hardware", rep->identity.hardware[0]
+					     ? rep->identity.hardware
+					     : "-"},
 			{"sequence-before", before},
 			{"sequence", seq},
 			{"images", digests},
 			{"proof", stn_proof_name(rep->proof)},
 			{"duration-ms", ms},
 		};
-		rc = stn_session_log(s, "install-finished", f, 10, d);
+		rc = stn_session_log(s, "install-finished", f, 12, d);
 	}
 out:
 	stn_device_close(dev);

@@ -40,10 +40,10 @@ struct stn_events {
 struct stn_prepared;
 
 /* What a verify or push found: every check's outcome, so a front end can
- * show all of them.  Fill with stn_report_init; free with stn_report_fini. */
-struct stn_report {
+ * show all of them.  Fill with stn_outcome_init; free with stn_outcome_fini. */
+struct stn_outcome {
 	const struct cu_bundle *bundle; /* NULL: manifest unreadable */
-	struct stn_prepared *owned;     /* freed by stn_report_fini */
+	struct stn_prepared *owned;     /* freed by stn_outcome_fini */
 	int have_device;
 	struct cu_identity identity;
 	struct cu_installed installed;
@@ -54,8 +54,8 @@ struct stn_report {
 	int booted;
 };
 
-void stn_report_init(struct stn_report *r);
-void stn_report_fini(struct stn_report *r);
+void stn_outcome_init(struct stn_outcome *r);
+void stn_outcome_fini(struct stn_outcome *r);
 
 /*
  * Stage the bundle in dir and verify it at the session start.  Images are
@@ -70,7 +70,7 @@ void stn_report_fini(struct stn_report *r);
  */
 int stn_verify(struct stn_session *s, const char *dir,
 	       const char *identity_path, int allow_reinstall,
-	       const struct stn_events *ev, struct stn_report *rep,
+	       const struct stn_events *ev, struct stn_outcome *rep,
 	       struct stn_diag *d);
 
 /*
@@ -82,7 +82,7 @@ int stn_verify(struct stn_session *s, const char *dir,
  */
 int stn_push(struct stn_session *s, const char *dir, const char *spec,
 	     int allow_reinstall, const struct stn_events *ev,
-	     struct stn_report *rep, struct stn_diag *d);
+	     struct stn_outcome *rep, struct stn_diag *d);
 
 /*
  * Stage and verify a bundle once, for any number of devices.  Returns 0
@@ -109,7 +109,7 @@ void stn_prepared_free(struct stn_prepared *p); /* NULL is fine */
  * stn_install.
  */
 int stn_inspect(struct stn_session *s, const struct stn_prepared *p,
-		const char *spec, struct stn_report *rep, struct stn_diag *d);
+		const char *spec, struct stn_outcome *rep, struct stn_diag *d);
 
 /*
  * Identify, check and install on one device from a prepared bundle.
@@ -119,7 +119,7 @@ int stn_inspect(struct stn_session *s, const struct stn_prepared *p,
  */
 int stn_install(struct stn_session *s, const struct stn_prepared *p,
 		const char *spec, int allow_reinstall,
-		const struct stn_events *ev, struct stn_report *rep,
+		const struct stn_events *ev, struct stn_outcome *rep,
 		struct stn_diag *d);
 
 #endif

@@ -25,7 +25,7 @@ static const char push_usage[] =
 
 /* The outcome to show for check c: with a device, checks 2, 4, 5 and 6
  * are the device's (a token may have waived them); NULL: not shown. */
-static const struct cu_check_result *shown_check(const struct stn_report *rep,
+static const struct cu_check_result *shown_check(const struct stn_outcome *rep,
 						 int c)
 {
 	int device_ran = rep->have_device && rep->device.target.outcome;
@@ -46,7 +46,7 @@ static const struct cu_check_result *shown_check(const struct stn_report *rep,
 	}
 }
 
-static void print_checks(FILE *f, const struct stn_report *rep)
+static void print_checks(FILE *f, const struct stn_outcome *rep)
 {
 	const struct cu_manifest *m = cu_bundle_manifest(rep->bundle);
 	char t[CU_TIME_LEN + 1];
@@ -91,7 +91,7 @@ static void print_checks(FILE *f, const struct stn_report *rep)
 	}
 }
 
-static void print_json(FILE *f, const struct stn_report *rep, int rc,
+static void print_json(FILE *f, const struct stn_outcome *rep, int rc,
 		       const struct stn_diag *d)
 {
 	fprintf(f, "{\"verdict\":\"%s\"", rc ? "refused" : "accepted");
@@ -192,7 +192,7 @@ int ui_cmd_verify(int argc, char **argv)
 	const char *config = NULL, *tech = NULL, *devfile = NULL;
 	int json = 0, reinstall = 0, c, rc;
 	struct stn_session *s = NULL;
-	struct stn_report rep;
+	struct stn_outcome rep;
 	struct stn_diag d;
 
 	optind = 1;
@@ -210,7 +210,7 @@ int ui_cmd_verify(int argc, char **argv)
 	if (optind != argc - 1)
 		return ui_usage_error(verify_usage, "give exactly one BUNDLE");
 	stn_diag_init(&d);
-	stn_report_init(&rep);
+	stn_outcome_init(&rep);
 	rc = stn_session_open(ui_config_path(config), tech, "verify", 0, &s,
 			      &d);
 	if (rc)
@@ -224,7 +224,7 @@ int ui_cmd_verify(int argc, char **argv)
 		printf("verdict   accepted%s\n",
 		       devfile ? " for this device" : " (no device given)");
 	stn_session_close(s, rc);
-	stn_report_fini(&rep);
+	stn_outcome_fini(&rep);
 	return rc ? ui_report("verify", &d) : 0;
 }
 
@@ -279,7 +279,7 @@ int ui_cmd_push(int argc, char **argv)
 	struct push_view view = {isatty(2), STN_PHASE_STAGE, -1, NULL};
 	struct stn_events ev = {push_phase, push_progress, &view};
 	struct stn_session *s = NULL;
-	struct stn_report rep;
+	struct stn_outcome rep;
 	struct stn_diag d;
 	int reinstall = 0, c, rc;
 
@@ -300,7 +300,7 @@ int ui_cmd_push(int argc, char **argv)
 	if (optind != argc - 1)
 		return ui_usage_error(push_usage, "give exactly one BUNDLE");
 	stn_diag_init(&d);
-	stn_report_init(&rep);
+	stn_outcome_init(&rep);
 	/* A mistyped SPEC is a usage error before any work or journaling. */
 	if (stn_device_spec_check(spec, &d))
 		return ui_report("push", &d);
@@ -328,6 +328,6 @@ int ui_cmd_push(int argc, char **argv)
 			       "install is recorded as unproven\n");
 	}
 	stn_session_close(s, rc);
-	stn_report_fini(&rep);
+	stn_outcome_fini(&rep);
 	return rc ? ui_report("push", &d) : 0;
 }
