@@ -69,6 +69,7 @@ export STATION_CONFIG="$T/station.conf"
 "$STATION" sign --key "$T/pki/release1.key" --cert "$T/pki/release1.pem" "$T/yb/manifest" >/dev/null
 t0=$(now); "$STATION" push --technician ana --device "ymodem:$T/ytty" "$T/yb" >/dev/null 2>&1 || echo "(push failed)"; t1=$(now)
 echo "station push, plain YMODEM: $(secs $((t1 - t0))) s in all   line efficiency $(eff $BYTES $((t1 - t0)))"
+echo "ratio station push/sb:       $(ratio $((t1 - t0)) $best_sb)   (the push also stages and verifies the bundle)"
 printf 'format = station-device-1\nmodel = TX-200\nserial = SN-C\nsequence = 1\n' >"$T/c.id"
 mkdir -p "$T/cstore"
 "$SIM" --identity "$T/c.id" --baud "$BAUD" --store "$T/cstore" --link "$T/ctty" \
