@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -871,10 +872,31 @@ static int serve(struct sim *s, int fd)
 		put32(out, RET_SUBMIT);
 		put32(out + 20, rc < 0 ? (uint32_t)rc : 0);
 		put32(out + 24, rc < 0 ? 0 : dir == 0 ? len : (uint32_t)rc);
-		if (write_all(fd, out, sizeof(out)) != 0 ||
-		    (dir == 1 && rc > 0 &&
-		     write_all(fd, data, (size_t)rc) != 0))
+		if (dir == 1 && rc > 0) {
+			/* Header and data in one segment, as a real USB/IP
+			 * server's socket would usually carry them. */
+			struct iovec iov[2] = {{out, sizeof(out)},
+					       {data, (size_t)rc}};
+			ssize_t n = writev(fd, iov, 2);
+			size_t want = sizeof(out) + (size_t)rc;
+			if (n < 0)
+				n = 0;
+			if ((size_t)n < sizeof(out) &&
+			    write_all(fd, out + n, sizeof(out) - (size_t)n))
+				break;
+			if ((size_t)n < want &&
+			    write_all(fd,
+				      data + ((size_t)n > sizeof(out)
+						      ? (size_t)n - sizeof(out)
+						      : 0),
+				      (size_t)rc -
+					      ((size_t)n > sizeof(out)
+						       ? (size_t)n - sizeof(out)
+						       : 0)))
+				break;
+		} else if (write_all(fd, out, sizeof(out)) != 0) {
 			break;
+		}
 		if (s->leave_now) {
 			free(data);
 			return 1;
