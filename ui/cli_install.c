@@ -20,8 +20,9 @@ static const char verify_usage[] =
 static const char push_usage[] =
 	"usage: station push [--config FILE] --technician ID --device SPEC "
 	"[--reinstall] BUNDLE\n"
-	"  SPEC: serial:/dev/ttyX (console device) or ymodem:/dev/ttyX "
-	"(plain YMODEM, identity from [port])\n";
+	"  SPEC: serial:/dev/ttyX (console device), ymodem:/dev/ttyX "
+	"(plain YMODEM, identity from [port]),\n"
+	"        smp:/dev/ttyX (MCUmgr), usb:SERIAL or usb:VID:PID (DFU)\n";
 
 /* The outcome to show for check c: with a device, checks 2, 4, 5 and 6
  * are the device's (a token may have waived them); NULL: not shown. */
