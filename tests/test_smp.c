@@ -155,6 +155,8 @@ struct script {
 	int stale_first;     /* answer with a wrong sequence number first */
 	int log_lines;       /* write a log line before each answer */
 	int silent_first;    /* ignore the first request */
+	int late_first_ms;   /* answer the first request this late ... */
+	int ignore_second;   /* ... and never the second */
 	int rc;              /* answer with this rc (0: success body) */
 	int err_v2;          /* the rc in SMP version 2's err map */
 	uint64_t resume_at;  /* upload: first answer's offset */
@@ -205,6 +207,10 @@ static int child_device(struct tp_serial *s, const struct script *sc)
 			continue;
 		requests++;
 		if (sc->silent_first && requests == 1)
+			continue;
+		if (sc->late_first_ms && requests == 1)
+			usleep((useconds_t)sc->late_first_ms * 1000);
+		if (sc->ignore_second && requests == 2)
 			continue;
 		if (sc->log_lines)
 			tp_serial_write(s, "[00:01] <inf> main: tick\r\n", 26,
@@ -337,6 +343,30 @@ static void an_unanswered_request_is_sent_again(void **state)
 	stn_diag_init(&d);
 	assert_int_equal(tp_smp_os_info(r.m, "i", out, sizeof(out), &d), 0);
 	tp_smp_stats(r.m, &st);
+	assert_int_equal(st.resends, 1);
+	stop_fake(&r);
+}
+
+static void a_late_answer_to_an_earlier_try_is_taken(void **state)
+{
+	/* The first answer comes after the 400 ms timeout, while the second
+	 * try (which the device never answers) is out: it is taken, rather
+	 * than waiting for a third try. */
+	struct script sc = {.late_first_ms = 600, .ignore_second = 1};
+	struct tp_smp_stats st;
+	struct stn_diag d;
+	struct run r;
+	char out[64];
+	int64_t t0 = now_ms();
+
+	(void)state;
+	start_fake(&r, &sc);
+	stn_diag_init(&d);
+	assert_int_equal(tp_smp_os_info(r.m, "i", out, sizeof(out), &d), 0);
+	assert_true(now_ms() - t0 < 780); /* before a third try */
+	assert_int_equal(tp_smp_os_info(r.m, "n", out, sizeof(out), &d), 0);
+	tp_smp_stats(r.m, &st);
+	assert_int_equal(st.requests, 2);
 	assert_int_equal(st.resends, 1);
 	stop_fake(&r);
 }
@@ -779,6 +809,7 @@ int main(void)
 		cmocka_unit_test(broken_frames_are_dropped_with_a_reason),
 		cmocka_unit_test(stale_answers_and_log_lines_are_skipped),
 		cmocka_unit_test(an_unanswered_request_is_sent_again),
+		cmocka_unit_test(a_late_answer_to_an_earlier_try_is_taken),
 		cmocka_unit_test(a_silent_device_times_out_within_the_bound),
 		cmocka_unit_test(a_device_refusal_names_the_mcumgr_error),
 		cmocka_unit_test(upload_honours_the_devices_offsets),

@@ -389,11 +389,14 @@ static int check_rc(struct tp_smp *m, unsigned group, uint8_t id,
 			grp);
 }
 
-/* Wait for the answer with sequence `seq` (any, when negative) until the
- * deadline: 0 with the body in m->rsp, STN_E_TIMEOUT unrecorded, or a line
- * error. */
+/* Wait until the deadline for the answer to a request sent with sequence
+ * numbers first..last (every try of one request; any number when first is
+ * negative): 0 with the body in m->rsp, STN_E_TIMEOUT unrecorded, or a line
+ * error.  Every try carries the same request, so a late answer to an
+ * earlier try is as good as one to the last; answers to earlier requests
+ * fall outside the range and are skipped. */
 static int await(struct tp_smp *m, uint8_t op, unsigned group, uint8_t id,
-		 int seq, int64_t deadline, struct stn_diag *ld)
+		 int first, uint8_t last, int64_t deadline, struct stn_diag *ld)
 {
 	char line[LINE_CAP];
 
@@ -428,7 +431,9 @@ static int await(struct tp_smp *m, uint8_t op, unsigned group, uint8_t id,
 		blen = (size_t)msg[2] << 8 | msg[3];
 		if ((msg[0] & 7) != op + 1 ||
 		    ((unsigned)msg[4] << 8 | msg[5]) != group ||
-		    (seq >= 0 && msg[6] != seq) || msg[7] != id ||
+		    (first >= 0 && (uint8_t)(msg[6] - first) >
+					   (uint8_t)(last - first)) ||
+		    msg[7] != id ||
 		    blen != len - TP_SMP_HDR) {
 			m->st.skipped++; /* an answer to an earlier try */
 			continue;
@@ -450,6 +455,7 @@ static int transact_seq(struct tp_smp *m, uint8_t op, unsigned group,
 	struct stn_diag ld;
 	size_t wlen;
 	uint64_t rc_dev;
+	int first_seq = (uint8_t)(m->seq + 1);
 	int rc = 0;
 
 	if (blen > TP_SMP_PACKET_MAX - TP_SMP_HDR)
@@ -485,8 +491,8 @@ static int transact_seq(struct tp_smp *m, uint8_t op, unsigned group,
 		stn_diag_init(&ld);
 		rc = tp_serial_write(m->s, m->wire, wlen, wait, &ld);
 		if (rc == 0)
-			rc = await(m, op, group, id, any_seq ? -1 : seq,
-				   now_ms() + wait, &ld);
+			rc = await(m, op, group, id, any_seq ? -1 : first_seq,
+				   seq, now_ms() + wait, &ld);
 		if (rc == STN_E_NODEVICE) {
 			rc = reconnect(m, &ld, d);
 			if (rc)

@@ -15,11 +15,12 @@
 #include "transport/ymodem.h" /* struct tp_source, struct tp_progress */
 
 /*
- * Every verb sends one request and waits for the response with the same
+ * Every verb sends one request and waits for the response with its
  * sequence number; lines that are not SMP frames (a device's log output on
  * the same UART) and responses to earlier requests are skipped.  A request
  * that gets no answer is sent again (with a new sequence number) up to
- * `retries` times.  When the line itself goes away (a USB adapter pulled
+ * `retries` times; a late answer to an earlier try of the same request is
+ * taken as well (a device slower than the timeout still gets through).  When the line itself goes away (a USB adapter pulled
  * out) and the transport was opened by path, it waits up to reconnect_ms
  * for the path to come back, reopens it and sends the request again: the
  * device keeps its state, so an upload goes on from the device's offset.
