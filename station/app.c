@@ -23,6 +23,7 @@
 #include "media/discover.h"
 #include "media/watch.h"
 #include "station/config.h"
+#include "station/device.h"
 #include "station/error.h"
 #include "station/install.h"
 #include "station/journal.h"
@@ -49,6 +50,10 @@ struct stn_app {
 	/* sign-in */
 	char id[33], pin[65];
 	int field;
+	/* USB DFU units come and go: hot-plug events refresh the list */
+	struct stn_device_watch *usb_watch;
+	int usb_changed;
+	size_t nports; /* devs[0..nports) are configured ports */
 	/* media: watched, so insertion and removal reach the core as events */
 	struct md_watch *watch;
 	int media_changed;
@@ -111,6 +116,43 @@ static const char *port_scheme(enum stn_port_mode m)
 	}
 }
 
+/* USB DFU units present now, after the configured ports.  Only called
+ * when no bundle is in hand and nothing is installing, so no worker holds
+ * a pointer into the list (caller holds the lock, or is stn_app_new). */
+static void refresh_usb(struct stn_app *a)
+{
+	struct stn_device_seen *seen = NULL;
+	size_t n = 0;
+	struct stn_diag d;
+
+	a->ndevs = a->nports;
+	stn_diag_init(&d);
+	if (stn_device_list(&seen, &n, &d) != 0)
+		return; /* no USB on this machine: ports only */
+	for (size_t i = 0; i < n && a->ndevs < STN_APP_DEVICES; i++) {
+		struct app_dev *dv = &a->devs[a->ndevs++];
+		memset(&dv->pub, 0, sizeof(dv->pub));
+		dv->app = a;
+		snprintf(dv->pub.label, sizeof(dv->pub.label), "usb %.20s",
+			 seen[i].port);
+		snprintf(dv->pub.spec, sizeof(dv->pub.spec), "%s",
+			 seen[i].spec);
+	}
+	free(seen);
+}
+
+static void usb_event(void *ctx, enum stn_device_event ev,
+		      const struct stn_device_seen *dev)
+{
+	struct stn_app *a = ctx;
+
+	a->usb_changed = 1;
+	say(a, ev == STN_DEVICE_ARRIVED ? STN_TONE_GOOD : STN_TONE_WARN,
+	    "USB device %s: %.100s",
+	    ev == STN_DEVICE_ARRIVED ? "connected" : "disconnected",
+	    dev ? dev->spec : "");
+}
+
 int stn_app_new(const char *config_path, struct stn_app **out,
 		struct stn_diag *d)
 {
@@ -134,6 +176,14 @@ int stn_app_new(const char *config_path, struct stn_app **out,
 		snprintf(dv->pub.label, sizeof(dv->pub.label), "%s", p->label);
 		snprintf(dv->pub.spec, sizeof(dv->pub.spec), "%s:%.280s",
 			 port_scheme(p->mode), p->path);
+	}
+	a->nports = a->ndevs;
+	refresh_usb(a);
+	{
+		struct stn_diag ud;
+		stn_diag_init(&ud);
+		if (stn_device_watch_new(usb_event, a, &a->usb_watch, &ud) != 0)
+			a->usb_watch = NULL; /* no USB here: ports only */
 	}
 	/* No watch (media root missing, no inotify) is not fatal: the
 	 * technician can still rescan with r; the home screen says so. */
@@ -169,6 +219,7 @@ void stn_app_free(struct stn_app *a)
 	join_all(a);
 	stn_prepared_free(a->prep);
 	md_watch_free(a->watch);
+	stn_device_watch_free(a->usb_watch);
 	stn_session_close(a->session, 0);
 	stn_config_free(a->cfg);
 	memset(a->pin, 0, sizeof(a->pin));
@@ -484,6 +535,14 @@ static void poll_media(struct stn_app *a)
 		a->media_changed = 0;
 		rescan(a);
 	}
+	if (a->usb_watch)
+		(void)stn_device_watch_dispatch(a->usb_watch, 0, &d);
+	/* The device list only changes where no bundle is in hand. */
+	if (a->usb_changed && (a->screen == STN_SCR_HOME ||
+			       a->screen == STN_SCR_BUNDLES)) {
+		a->usb_changed = 0;
+		refresh_usb(a);
+	}
 }
 
 /* --- keys, screen by screen (caller holds the lock) ------------------ */
@@ -492,6 +551,8 @@ static void go_home(struct stn_app *a)
 {
 	a->screen = STN_SCR_HOME;
 	rescan(a);
+	if (!a->worker_live || !a->busy)
+		refresh_usb(a);
 }
 
 static void signin_key(struct stn_app *a, enum stn_app_key key, int ch)
@@ -709,6 +770,12 @@ static void confirm_key(struct stn_app *a, enum stn_app_key key, int ch)
 		struct app_dev *dv = &a->devs[i];
 		if (!dv->pub.selected)
 			continue;
+		if (dv->live) { /* finished long ago (push screen waited) */
+			pthread_mutex_unlock(&a->lock);
+			pthread_join(dv->thread, NULL);
+			pthread_mutex_lock(&a->lock);
+			dv->live = 0;
+		}
 		dv->pub.outcome = STN_OUT_RUNNING;
 		dv->pub.done = 0;
 		dv->pub.total = 0;
@@ -887,13 +954,15 @@ static void home_view(struct stn_app *a, struct stn_app_view *v)
 	line(v, STN_TONE_PLAIN, "Devices:");
 	for (size_t i = 0; i < a->ndevs; i++) {
 		const char *path = strchr(a->devs[i].pub.spec, ':') + 1;
-		int present = access(path, F_OK) == 0;
+		/* USB units are listed because they are connected. */
+		int present = i >= a->nports || access(path, F_OK) == 0;
 		line(v, present ? STN_TONE_GOOD : STN_TONE_DIM,
 		     "  %-12.12s %-50.50s %s", a->devs[i].pub.label,
 		     a->devs[i].pub.spec, present ? "present" : "absent");
 	}
 	if (!a->ndevs)
-		line(v, STN_TONE_WARN, "  (no [port] sections configured)");
+		line(v, STN_TONE_WARN, "  (no [port] configured, no USB DFU "
+				       "device connected)");
 }
 
 static void bundle_view(struct stn_app *a, struct stn_app_view *v)
