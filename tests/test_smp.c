@@ -691,6 +691,40 @@ static void upload_survives_a_line_drop_by_resuming(void **state)
 	stop_sim(&sp);
 }
 
+static void a_line_that_stays_away_fails_naming_the_wait(void **state)
+{
+	const struct tp_smp_opts o = {.reconnect_ms = 400};
+	struct simproc sp;
+	struct tp_smp *m;
+	struct stn_diag d;
+	struct stat sb;
+	uint8_t sha[32] = {0};
+	int64_t t0;
+	int fd;
+
+	(void)state;
+	start_sim(&sp, "--drop-at", "8000", "--drop-ms", "5000");
+	make_image(&sp, 30000);
+	fd = open(sp.img, O_RDONLY);
+	assert_true(fd >= 0 && fstat(fd, &sb) == 0);
+	stn_diag_init(&d);
+	assert_int_equal(tp_smp_open(sp.link, 115200, 0, &o, &m, &d), 0);
+	t0 = now_ms();
+	{
+		struct tp_source src = {.read = file_read, .ctx = &fd};
+
+		assert_int_equal(tp_smp_upload(m, 0, (uint64_t)sb.st_size,
+					       sha, &src, NULL, NULL, &d),
+				 STN_E_NODEVICE);
+	}
+	assert_true(now_ms() - t0 < 3000);
+	assert_non_null(strstr(d.text, "did not come back within 400 ms"));
+	assert_string_equal(d.where, sp.link);
+	tp_smp_close(m);
+	close(fd);
+	stop_sim(&sp);
+}
+
 /* ---- MCUboot images ---- */
 
 static void put_le(uint8_t *p, uint32_t v, int n)
@@ -815,6 +849,7 @@ int main(void)
 		cmocka_unit_test(upload_honours_the_devices_offsets),
 		cmocka_unit_test(upload_refuses_offsets_that_make_no_sense),
 		cmocka_unit_test(upload_survives_a_line_drop_by_resuming),
+		cmocka_unit_test(a_line_that_stays_away_fails_naming_the_wait),
 		cmocka_unit_test(
 			mcuboot_images_are_checked_before_anything_is_sent),
 	};
