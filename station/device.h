@@ -1,7 +1,6 @@
 /* station/device.h: one face for every transport.  A device is opened from
  * a SPEC (spec/cli.md: serial:/dev/ttyX, ymodem:/dev/ttyX, usb:SERIAL,
- * usb:VID:PID; and
- * smp:/dev/ttyX for MCUmgr devices, docs/serial.md), tells
+ * usb:VID:PID; and smp:/dev/ttyX for MCUmgr devices, docs/serial.md), tells
  * who it is, takes images one at a time with whatever proof its transport
  * can give, and is told to start the new image. */
 #ifndef STN_DEVICE_H
