@@ -6,7 +6,7 @@
 # reason, nothing written to the device, and the refusal journaled.
 . "$(dirname "$0")/lib.sh"
 
-for tool in openssl socat rb; do
+for tool in openssl rb; do
 	command -v "$tool" >/dev/null || { echo "skip: $tool not installed"; exit 77; }
 done
 
@@ -58,8 +58,10 @@ check "the journal records the confirmed reinstall" bash -c "'$STATION' journal 
 check "each image written is journaled with its proof" \
 	bash -c "'$STATION' journal | grep -q 'image-written .*image=app.*slot=0.*proof=device-sha256.*device-sha256=[0-9a-f]\{64\}'"
 
-# --- plain YMODEM to lrzsz rb over a socat pty pair ------------------------
-socat pty,raw,echo=0,link="$T/ttyA" pty,raw,echo=0,link="$T/ttyB" 2>"$T/socat.log" &
+# --- plain YMODEM to lrzsz rb over a pty pair ------------------------------
+# A line paced like a UART (pty-pair): rb flushes its input after each ACK,
+# and on an unpaced socat pair that loses blocks and stalls for seconds.
+"$TOP/$BUILD/pty-pair" 921600 "$T/ttyA" "$T/ttyB" >"$T/pair.out" 2>"$T/pair.log" &
 PIDS+=($!)
 for i in $(seq 1 100); do [ -e "$T/ttyA" ] && [ -e "$T/ttyB" ] && break; sleep 0.05; done
 mkdir -p "$T/rb"

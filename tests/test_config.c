@@ -156,6 +156,9 @@ static const struct bad_conf bad[] = {
 	{"bad station id", "[station]\nid = S 1\nsite = p\ndata = d\n" TRUST_OK,
 	 ":2", "'id' must be"},
 	{"CR line ends", "[station]\r\nid = S\n", ":1", "carriage return"},
+	{"unknown port mode",
+	 STATION_OK TRUST_OK "[port p]\npath = /dev/x\nmode = zmodem\n", ":9",
+	 "mode must be console, ymodem or smp"},
 };
 
 static void config_refuses_each_problem_naming_file_and_line(void **state)
