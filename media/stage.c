@@ -25,6 +25,13 @@
 #include "station/error.h"
 
 #define COPY_CHUNK (1 << 20)  /* large sequential reads; memory stays flat */
+/* Writes into staging go in 64 KiB pieces: the page cache then takes
+ * small folios.  With 1 MiB writes the kernel takes large folios, which on
+ * a VM with free page reporting (virtio-balloon) come from blocks the host
+ * reclaimed, and copying into them cost 2.1 s of system time per GiB
+ * against 0.55 s (measured with dd here); on a warm cache both cost the
+ * same (0.3 s). */
+#define WRITE_CHUNK (64 << 10)
 #define SPARE_BYTES (4 << 20) /* left free in staging beyond a bundle */
 #define NAME_CAP 96 /* longer names cannot be ours: labels are 32 at most */
 
@@ -233,7 +240,10 @@ static int copy_fd(struct md_stage *s, int in, const struct copy_job *j,
 		if (hs)
 			hasher_submit(hs, buf, (size_t)got);
 		for (ssize_t off = 0; off < got;) {
-			ssize_t w = write(out, buf + off, (size_t)(got - off));
+			size_t len = (size_t)(got - off) < WRITE_CHUNK
+					     ? (size_t)(got - off)
+					     : WRITE_CHUNK;
+			ssize_t w = write(out, buf + off, len);
 			if (w < 0 && errno == EINTR)
 				continue;
 			if (w < 0) {
