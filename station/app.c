@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include "custody/trust.h"
 #include "custody/verify.h"
 #include "media/discover.h"
+#include "media/mount.h"
 #include "media/watch.h"
 #include "station/config.h"
 #include "station/device.h"
@@ -56,6 +58,7 @@ struct stn_app {
 	size_t nports; /* devs[0..nports) are configured ports */
 	/* media: watched, so insertion and removal reach the core as events */
 	struct md_watch *watch;
+	struct md_mounter *mounter; /* appliance mode (mount-media = yes) */
 	int media_changed;
 	struct stn_app_bundle bundles[STN_APP_BUNDLES];
 	size_t nbundles, cursor;
@@ -115,6 +118,12 @@ static const char *port_scheme(enum stn_port_mode m)
 	default: return "serial";
 	}
 }
+
+static void mounted(void *ctx, const char *dev, const char *path,
+		    const char *fstype);
+static void unmounted(void *ctx, const char *dev, const char *path);
+static void mount_refused(void *ctx, const char *dev,
+			  const struct stn_diag *why);
 
 /* USB DFU units present now, after the configured ports.  Only called
  * when no bundle is in hand and nothing is installing, so no worker holds
@@ -185,6 +194,18 @@ int stn_app_new(const char *config_path, struct stn_app **out,
 		if (stn_device_watch_new(usb_event, a, &a->usb_watch, &ud) != 0)
 			a->usb_watch = NULL; /* no USB here: ports only */
 	}
+	/* Appliance mode: this station mounts removable media itself,
+	 * read-only, nosuid, nodev, noexec (media/mount.h). */
+	if (a->cfg->mount_media) {
+		struct stn_diag md;
+		struct md_mount_events me = {mounted, unmounted, mount_refused,
+					     a};
+		stn_diag_init(&md);
+		if (md_mounter_new(a->cfg->media, NULL, &a->mounter, &md) != 0)
+			say_diag(a, "Cannot mount media", &md);
+		else
+			(void)md_mounter_coldplug(a->mounter, &me, &md);
+	}
 	/* No watch (media root missing, no inotify) is not fatal: the
 	 * technician can still rescan with r; the home screen says so. */
 	{
@@ -219,6 +240,7 @@ void stn_app_free(struct stn_app *a)
 	join_all(a);
 	stn_prepared_free(a->prep);
 	md_watch_free(a->watch);
+	md_mounter_free(a->mounter);
 	stn_device_watch_free(a->usb_watch);
 	stn_session_close(a->session, 0);
 	stn_config_free(a->cfg);
@@ -493,6 +515,35 @@ static void *export_worker(void *arg)
 	return NULL;
 }
 
+static void mounted(void *ctx, const char *dev, const char *path,
+		    const char *fstype)
+{
+	struct stn_app *a = ctx;
+	say(a, STN_TONE_GOOD, "Mounted %.20s read-only at %.80s (%.10s)",
+	    dev ? dev : "?", path ? path : "?", fstype ? fstype : "?");
+}
+
+static void unmounted(void *ctx, const char *dev, const char *path)
+{
+	struct stn_app *a = ctx;
+	say(a, STN_TONE_WARN, "Unmounted %.20s from %.80s", dev ? dev : "?",
+	    path ? path : "?");
+}
+
+static void mount_refused(void *ctx, const char *dev,
+			  const struct stn_diag *why)
+{
+	struct stn_app *a = ctx;
+	say(a, STN_TONE_BAD, "Not mounting %.20s: %.140s", dev ? dev : "?",
+	    why ? why->text : "");
+}
+
+static int readable(int fd)
+{
+	struct pollfd pf = {fd, POLLIN | POLLPRI, 0};
+	return fd >= 0 && poll(&pf, 1, 0) > 0;
+}
+
 static void media_event(void *ctx, enum md_media_event ev,
 			const struct md_mount_entry *m)
 {
@@ -526,10 +577,16 @@ static void poll_media(struct stn_app *a)
 	struct md_watch_events ev = {media_event, a};
 	struct stn_diag d;
 
-	if (!a->watch)
-		return;
 	stn_diag_init(&d);
-	(void)md_watch_poll(a->watch, 0, &ev, &d);
+	if (a->mounter && readable(md_mounter_fd(a->mounter))) {
+		struct md_mount_events me = {mounted, unmounted, mount_refused,
+					     a};
+		(void)md_mounter_dispatch(a->mounter, &me, &d);
+	}
+	/* Only when the kernel says something changed: each poll re-reads
+	 * the mount table. */
+	if (a->watch && readable(md_watch_fd(a->watch)))
+		(void)md_watch_poll(a->watch, 0, &ev, &d);
 	if (a->media_changed && (a->screen == STN_SCR_HOME ||
 				 a->screen == STN_SCR_BUNDLES)) {
 		a->media_changed = 0;

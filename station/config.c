@@ -17,6 +17,7 @@
 static const struct cu_key_rule station_keys[] = {
 	{"id", CU_REQUIRED},   {"site", CU_REQUIRED}, {"key", CU_OPTIONAL},
 	{"cert", CU_OPTIONAL}, {"data", CU_REQUIRED}, {"media", CU_OPTIONAL},
+	{"mount-media", CU_OPTIONAL}, {"keep-staged", CU_OPTIONAL},
 	{NULL, 0}};
 static const struct cu_key_rule trust_keys[] = {
 	{"anchors", CU_REQUIRED},
@@ -146,6 +147,12 @@ static int load_station(struct stn_config *c, const struct cu_record *r,
 		return STN_E_NOMEM;
 	if (!c->media && !(c->media = strdup("/media")))
 		return STN_E_NOMEM;
+	if (cu_section_get(s, "mount-media") &&
+	    cu_get_bool(r, s, "mount-media", &c->mount_media, d))
+		return stn_recode(d, STN_E_CONFIG);
+	if (cu_section_get(s, "keep-staged") &&
+	    cu_get_bool(r, s, "keep-staged", &c->keep_staged, d))
+		return stn_recode(d, STN_E_CONFIG);
 	if (!c->key != !c->cert)
 		return conf_error(d, r, s, c->key ? "key" : "cert",
 				  "%s", "key and cert must be given together");

@@ -39,6 +39,8 @@ struct stn_config {
 	char *path;
 	/* [station] */
 	char *id, *site, *key, *cert, *data, *media;
+	int mount_media; /* appliance mode: mount removable media read-only */
+	int keep_staged; /* keep staged copies after the session */
 	/* [trust] */
 	char *anchors, *crl_dir;
 	unsigned release_threshold;

@@ -37,6 +37,8 @@ void stn_outcome_init(struct stn_outcome *r)
 struct stn_prepared {
 	char dir[4096];
 	struct md_stage *st;
+	int media_error; /* the failure was reading the media or staging */
+	int keep;        /* policy keeps the staged copy */
 	struct cu_bundle *bundle;
 	int rc;    /* the first bundle failure, 0 when none */
 	int fatal; /* no device check can come before it */
@@ -58,6 +60,11 @@ void stn_prepared_free(struct stn_prepared *p)
 {
 	if (!p)
 		return;
+	if (p->keep && p->st) {
+		struct stn_diag d;
+		stn_diag_init(&d);
+		(void)md_stage_keep(p->st, &d); /* best effort: policy only */
+	}
 	md_stage_free(p->st);
 	cu_bundle_free(p->bundle);
 	free(p);
@@ -231,10 +238,18 @@ static void chain_text(const struct cu_chain *c, char *buf, size_t cap)
  * the spec's order).  *fatal is set when the failure is one no device
  * check can precede (checks 1 to 3, or an unreadable bundle).
  */
+/* A staging failure of the I/O class is the media's (or the staging
+ * area's), not a device's. */
+static int staging_failed(int rc, int *media_error)
+{
+	*media_error = stn_err_exit(rc) == STN_EXIT_IO;
+	return rc;
+}
+
 static int stage_and_verify(struct stn_session *s, const char *dir,
 			    const struct stn_events *ev, struct md_stage **st,
 			    struct cu_bundle **bundle, int *fatal,
-			    struct stn_diag *d)
+			    int *media_error, struct stn_diag *d)
 {
 	const struct stn_config *cfg = stn_session_config(s);
 	struct progress_ctx pc = {ev, STN_PHASE_STAGE};
@@ -254,8 +269,9 @@ static int stage_and_verify(struct stn_session *s, const char *dir,
 
 	*fatal = 1;
 	ev_phase(ev, STN_PHASE_STAGE, dir);
+	*media_error = 0;
 	if ((rc = md_stage_begin(dir, stn_session_staging(s), st, d)))
-		return rc;
+		return staging_failed(rc, media_error);
 	ev_phase(ev, STN_PHASE_VERIFY, dir);
 	/* Revocations travel with the bundle: apply them before any
 	 * signature is judged (formats §6). */
@@ -272,7 +288,7 @@ static int stage_and_verify(struct stn_session *s, const char *dir,
 		return rc;
 	ev_phase(ev, STN_PHASE_STAGE, "images");
 	if ((rc = md_stage_images(*st, &mp, d)))
-		return rc;
+		return staging_failed(rc, media_error);
 	ev_phase(ev, STN_PHASE_VERIFY, "images");
 	rc = cu_bundle_check_images(*bundle, md_stage_measure(*st), d);
 	if (rc) {
@@ -467,17 +483,17 @@ int stn_prepare(struct stn_session *s, const char *dir,
 		return stn_fail(d, STN_E_NOMEM, dir, "preparing bundle");
 	snprintf(p->dir, sizeof(p->dir), "%s", dir);
 	stn_diag_init(&p->why);
+	p->keep = stn_session_config(s)->keep_staged;
 	p->rc = stage_and_verify(s, dir, ev, &p->st, &p->bundle, &p->fatal,
-				 &p->why);
+				 &p->media_error, &p->why);
 	rc = p->rc;
 	if (rc && p->fatal) {
 		/* Journaled once here, whatever the number of devices.  No
 		 * device is involved yet: an I/O failure here is the media's
 		 * (pulled mid-copy, read errors) or the staging area's. */
 		rc = log_refusal(s,
-				 stn_err_exit(rc) == STN_EXIT_IO
-					 ? "media-error"
-					 : refusal_type(rc),
+				 p->media_error ? "media-error"
+						: refusal_type(rc),
 				 p->bundle ? cu_bundle_manifest(p->bundle)
 					   : NULL,
 				 dir, NULL, rc, &p->why, d);

@@ -16,6 +16,7 @@
 #include "custody/record.h"
 #include "custody/sig.h"
 #include "custody/trust.h"
+#include "media/stage.h"
 #include "station/clock.h"
 #include "station/config.h"
 #include "station/error.h"
@@ -116,6 +117,14 @@ int stn_session_open(const char *config_path, const char *technician,
 		goto fail;
 	snprintf(s->staging, sizeof(s->staging), "%s/staging", s->cfg->data);
 	snprintf(s->crl_dir, sizeof(s->crl_dir), "%s/crl", s->cfg->data);
+	/* Staged copies a crashed station left behind are removed (live ones
+	 * hold a lock); reported below once the journal is open. */
+	unsigned swept = 0;
+	if (!(flags & STN_SESSION_QUIET) && access(s->staging, F_OK) == 0) {
+		struct stn_diag sd;
+		stn_diag_init(&sd);
+		(void)md_stage_sweep(s->staging, &swept, &sd);
+	}
 	if (access(s->crl_dir, F_OK) == 0 &&
 	    (rc = cu_trust_add_crl_dir(s->trust, s->crl_dir, d)))
 		goto fail;
@@ -152,6 +161,13 @@ int stn_session_open(const char *config_path, const char *technician,
 		};
 		if ((rc = stn_session_log(s, "session-start", f, 4, d)))
 			goto fail;
+		if (swept) {
+			char n[16];
+			snprintf(n, sizeof(n), "%u", swept);
+			const struct stn_field sf[] = {{"removed", n}};
+			if ((rc = stn_session_log(s, "staging-swept", sf, 1, d)))
+				goto fail;
+		}
 	}
 	*out = s;
 	return 0;
