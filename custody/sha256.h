@@ -1,4 +1,5 @@
-/* custody/sha256.h: the project's one SHA-256 (over mbedTLS), streaming and
+/* custody/sha256.h: the project's one SHA-256 (over OpenSSL libcrypto's
+ * EVP, which uses the CPU's SHA instructions; see README), streaming and
  * one-shot, plus lowercase hex helpers.  A leaf anyone may include. */
 #ifndef CU_SHA256_H
 #define CU_SHA256_H
