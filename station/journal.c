@@ -2,6 +2,7 @@
  * only file that includes sqlite3.h: SQLite failures become STN_E_JOURNAL
  * here, with the database path and SQLite's own message kept. */
 #include "station/journal.h"
+#include "station/strbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -95,75 +96,34 @@ static int nomem(const struct stn_journal *j, struct stn_diag *d)
 	return stn_fail(d, STN_E_NOMEM, j->path, NULL);
 }
 
-/* ---- growable string ---- */
-
-struct sbuf {
-	char *p;
-	size_t len, cap;
-	int oom; /* sticky: check once at the end */
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-	size_t cap;
-	char *p;
-
-	if (b->oom)
-		return;
-	if (n > SIZE_MAX / 2 - b->len) {
-		b->oom = 1;
-		return;
-	}
-	if (b->len + n + 1 > b->cap) {
-		cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sb_str(struct sbuf *b, const char *s)
-{
-	sb_add(b, s, strlen(s));
-}
-
 /* A JSON string exactly as docs/journal.md says: only '"', '\', bytes below
  * 0x20 and 0x7f are escaped, and always as \u00xx, so that an auditor's
  * re-implementation has a single rule to follow. */
-static void sb_json(struct sbuf *b, const char *s)
+static void sb_json(struct stn_buf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s, *run = p;
 	char esc[6];
 
-	sb_add(b, "\"", 1);
+	stn_buf_add(b, "\"", 1);
 	for (; *p; p++) {
 		if (*p != '"' && *p != '\\' && *p >= 0x20 && *p != 0x7f)
 			continue;
-		sb_add(b, (const char *)run, (size_t)(p - run));
+		stn_buf_add(b, (const char *)run, (size_t)(p - run));
 		run = p + 1;
 		if (*p == '"' || *p == '\\') {
 			esc[0] = '\\';
 			esc[1] = (char)*p;
-			sb_add(b, esc, 2);
+			stn_buf_add(b, esc, 2);
 		} else {
 			memcpy(esc, "\\u00", 4);
 			esc[4] = hex[*p >> 4];
 			esc[5] = hex[*p & 15];
-			sb_add(b, esc, 6);
+			stn_buf_add(b, esc, 6);
 		}
 	}
-	sb_add(b, (const char *)run, (size_t)(p - run));
-	sb_add(b, "\"", 1);
+	stn_buf_add(b, (const char *)run, (size_t)(p - run));
+	stn_buf_add(b, "\"", 1);
 }
 
 /* ---- the canonical body and the chain ---- */
@@ -176,7 +136,7 @@ static const char *const part_names[PART_COUNT] = {
 
 /* Writes the canonical body into b (from its start) and where each part ends,
  * so that verify can say which column disagrees with a stored body. */
-static void body_build(struct sbuf *b, uint64_t seq, int64_t time,
+static void body_build(struct stn_buf *b, uint64_t seq, int64_t time,
 		       const char *type, const char *session,
 		       const struct stn_field *fields, size_t nfields,
 		       size_t ends[PART_COUNT])
@@ -185,28 +145,28 @@ static void body_build(struct sbuf *b, uint64_t seq, int64_t time,
 
 	b->len = 0;
 	snprintf(num, sizeof(num), "{\"seq\":%" PRIu64, seq);
-	sb_str(b, num);
+	stn_buf_str(b, num);
 	ends[PART_SEQ] = b->len;
 	cu_time_format(time, ts);
-	sb_str(b, ",\"time\":\"");
-	sb_str(b, ts);
-	sb_str(b, "\"");
+	stn_buf_str(b, ",\"time\":\"");
+	stn_buf_str(b, ts);
+	stn_buf_str(b, "\"");
 	ends[PART_TIME] = b->len;
-	sb_str(b, ",\"type\":");
+	stn_buf_str(b, ",\"type\":");
 	sb_json(b, type);
 	ends[PART_TYPE] = b->len;
-	sb_str(b, ",\"session\":");
+	stn_buf_str(b, ",\"session\":");
 	sb_json(b, session);
 	ends[PART_SESSION] = b->len;
-	sb_str(b, ",\"fields\":{");
+	stn_buf_str(b, ",\"fields\":{");
 	for (size_t i = 0; i < nfields; i++) {
 		if (i)
-			sb_str(b, ",");
+			stn_buf_str(b, ",");
 		sb_json(b, fields[i].key);
-		sb_str(b, ":");
+		stn_buf_str(b, ":");
 		sb_json(b, fields[i].value);
 	}
-	sb_str(b, "}}");
+	stn_buf_str(b, "}}");
 	ends[PART_FIELDS] = b->len;
 }
 
@@ -344,7 +304,7 @@ int stn_journal_body(uint64_t seq, int64_t time, const char *type,
 		     size_t nfields, char **body, size_t *len,
 		     struct stn_diag *d)
 {
-	struct sbuf b = {0};
+	struct stn_buf b = {0};
 	size_t ends[PART_COUNT];
 	int rc;
 
@@ -681,7 +641,7 @@ int stn_journal_append(struct stn_journal *j, int64_t time, const char *type,
 		       size_t nfields, uint64_t *seq_out, struct stn_diag *d)
 {
 	sqlite3_stmt *st = NULL;
-	struct sbuf body = {0};
+	struct stn_buf body = {0};
 	size_t ends[PART_COUNT];
 	char prev[CU_SHA256_HEX_LEN + 1] = STN_JOURNAL_GENESIS;
 	char hash[CU_SHA256_HEX_LEN + 1];
@@ -809,7 +769,7 @@ struct walker {
 	struct stn_field *fields;
 	size_t *offs; /* key and value offsets into strs, two per field */
 	size_t cap;
-	struct sbuf strs;
+	struct stn_buf strs;
 };
 
 typedef int (*row_fn)(void *ctx, const struct row *r, struct stn_diag *d);
@@ -851,11 +811,11 @@ static int read_fields(struct walker *w, struct row *r, struct stn_diag *d)
 		if (!k || !v)
 			return nomem(w->j, d);
 		w->offs[2 * n] = w->strs.len;
-		sb_add(&w->strs, k, klen);
-		sb_add(&w->strs, "", 1);
+		stn_buf_add(&w->strs, k, klen);
+		stn_buf_add(&w->strs, "", 1);
 		w->offs[2 * n + 1] = w->strs.len;
-		sb_add(&w->strs, v, vlen);
-		sb_add(&w->strs, "", 1);
+		stn_buf_add(&w->strs, v, vlen);
+		stn_buf_add(&w->strs, "", 1);
 		n++;
 	}
 	if (s != SQLITE_DONE)
@@ -1152,10 +1112,10 @@ int stn_journal_lookup(struct stn_journal *j, uint64_t seq, const char *type,
 }
 
 /* Appends " AND " cond to the WHERE clause being built. */
-static void where_and(struct sbuf *q, const char *cond)
+static void where_and(struct stn_buf *q, const char *cond)
 {
-	sb_str(q, " AND ");
-	sb_str(q, cond);
+	stn_buf_str(q, " AND ");
+	stn_buf_str(q, cond);
 }
 
 int stn_journal_query(struct stn_journal *j,
@@ -1164,7 +1124,7 @@ int stn_journal_query(struct stn_journal *j,
 		      void *ctx, struct stn_diag *d)
 {
 	struct each_ctx c = {cb, ctx};
-	struct sbuf q = {0};
+	struct stn_buf q = {0};
 	sqlite3_stmt *st = NULL;
 	const char *text[5];
 	int64_t since, until;
@@ -1182,7 +1142,7 @@ int stn_journal_query(struct stn_journal *j,
 	text[4] = f->type;
 	/* Parameters are numbered so that the ones not used are simply not
 	 * in the statement; values are never pasted into SQL. */
-	sb_str(&q, "SELECT " EVENT_COLUMNS " FROM events WHERE 1");
+	stn_buf_str(&q, "SELECT " EVENT_COLUMNS " FROM events WHERE 1");
 	if (f->since || f->until)
 		where_and(&q, "time BETWEEN ?1 AND ?2");
 	if (f->serial)
@@ -1200,7 +1160,7 @@ int stn_journal_query(struct stn_journal *j,
 		where_and(&q, "session = ?6");
 	if (f->type)
 		where_and(&q, "type = ?7");
-	sb_str(&q, " ORDER BY seq");
+	stn_buf_str(&q, " ORDER BY seq");
 	if (q.oom)
 		return nomem(j, d);
 	rc = prepare(j, q.p, &st, "query events", d);
@@ -1231,7 +1191,7 @@ struct chain_ctx {
 	uint64_t next;  /* the seq the next row must have */
 	uint64_t count; /* rows passed */
 	char last[CU_SHA256_HEX_LEN + 1];
-	struct sbuf body;
+	struct stn_buf body;
 	struct each_ctx then; /* called for each row that passed, if set */
 };
 

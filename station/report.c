@@ -5,6 +5,7 @@
  * hashing and parsing the same bytes, so what is checked is what was signed.
  * docs/auditor.md describes the layout byte for byte. */
 #include "station/report.h"
+#include "station/strbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,65 +31,6 @@
 #define IO_CHUNK (64 * 1024)
 /* A value shown in the readable summary is cut here; the JSON has it all. */
 #define SUMMARY_VALUE_MAX 400
-
-/* ---- growable buffer ---- */
-
-struct buf {
-	char *p;
-	size_t len, cap;
-	int oom; /* sticky: checked once at the end */
-};
-
-static void buf_add(struct buf *b, const void *s, size_t n)
-{
-	size_t cap;
-	char *p;
-
-	if (b->oom)
-		return;
-	if (n > SIZE_MAX / 2 - b->len) {
-		b->oom = 1;
-		return;
-	}
-	if (b->len + n + 1 > b->cap) {
-		cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void buf_str(struct buf *b, const char *s)
-{
-	buf_add(b, s, strlen(s));
-}
-
-static void buf_fmt(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void buf_fmt(struct buf *b, const char *fmt, ...)
-{
-	char tmp[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		b->oom = 1;
-	else
-		buf_add(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n
-							 : sizeof(tmp) - 1);
-}
 
 /* ---- bounded text ---- */
 
@@ -151,7 +93,7 @@ static void text_set(char *dst, size_t cap, const char *src)
 
 /* A value as one printable line: control bytes become \xNN, so a crafted
  * value cannot start a fake line in the summary. */
-static void buf_line_value(struct buf *b, const char *s, size_t max)
+static void buf_line_value(struct stn_buf *b, const char *s, size_t max)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s;
@@ -162,9 +104,9 @@ static void buf_line_value(struct buf *b, const char *s, size_t max)
 		if (*p < 0x20 || *p == 0x7f) {
 			esc[2] = hex[*p >> 4];
 			esc[3] = hex[*p & 15];
-			buf_add(b, esc, 4);
+			stn_buf_add(b, esc, 4);
 		} else {
-			buf_add(b, p, 1);
+			stn_buf_add(b, p, 1);
 		}
 	}
 	if (*p) {
@@ -176,7 +118,7 @@ static void buf_line_value(struct buf *b, const char *s, size_t max)
 			b->len--;
 		if (b->p)
 			b->p[b->len] = '\0';
-		buf_fmt(b, "... (%zu bytes in all)", strlen(s));
+		stn_buf_fmt(b, "... (%zu bytes in all)", strlen(s));
 	}
 }
 
@@ -206,7 +148,7 @@ struct sess {
 	struct stn_report_session s;
 	int rank;        /* how final s.result is: see sess_result */
 	unsigned started, ended_installs; /* install-started, and outcomes */
-	struct buf page; /* export only: its events as text, not yet spilled */
+	struct stn_buf page; /* export only: its events as text, not yet spilled */
 };
 
 struct sessions {
@@ -484,13 +426,13 @@ static void sess_page_event(struct sess *x, const struct stn_event *e)
 	char ts[CU_TIME_LEN + 1];
 
 	cu_time_format(e->time, ts);
-	buf_fmt(&x->page, "  %" PRIu64 "  %s  ", e->seq, ts);
+	stn_buf_fmt(&x->page, "  %" PRIu64 "  %s  ", e->seq, ts);
 	buf_line_value(&x->page, e->type, 64);
-	buf_str(&x->page, "\n");
+	stn_buf_str(&x->page, "\n");
 	for (size_t i = 0; i < e->nfields; i++) {
-		buf_fmt(&x->page, "        %-16s ", e->fields[i].key);
+		stn_buf_fmt(&x->page, "        %-16s ", e->fields[i].key);
 		buf_line_value(&x->page, e->fields[i].value, SUMMARY_VALUE_MAX);
-		buf_str(&x->page, "\n");
+		stn_buf_str(&x->page, "\n");
 	}
 }
 
@@ -833,28 +775,28 @@ static void page_spill(struct exp *x, struct sess *v)
 {
 	const struct stn_report_session *p = &v->s;
 	char a[CU_TIME_LEN + 1], b[CU_TIME_LEN + 1];
-	struct buf h = {0};
+	struct stn_buf h = {0};
 
 	sess_final(v);
 	cu_time_format(p->start, a);
 	cu_time_format(p->end, b);
-	buf_fmt(&h, "\f\nSESSION %s\n\n", p->id);
-	buf_str(&h, "Command     ");
+	stn_buf_fmt(&h, "\f\nSESSION %s\n\n", p->id);
+	stn_buf_str(&h, "Command     ");
 	buf_line_value(&h, p->command[0] ? p->command : "-", 100);
-	buf_str(&h, "\nWho         ");
+	stn_buf_str(&h, "\nWho         ");
 	buf_line_value(&h, p->technician[0] ? p->technician
 					    : "no technician signed in",
 		       100);
-	buf_fmt(&h, "\nWhen        %s .. %s\n", a, b);
-	buf_str(&h, "What        ");
+	stn_buf_fmt(&h, "\nWhen        %s .. %s\n", a, b);
+	stn_buf_str(&h, "What        ");
 	buf_line_value(&h, p->what[0] ? p->what : "-", 300);
-	buf_str(&h, "\nDevice      ");
+	stn_buf_str(&h, "\nDevice      ");
 	buf_line_value(&h, p->device[0] ? p->device : "-", 300);
-	buf_str(&h, "\nAuthority   ");
+	stn_buf_str(&h, "\nAuthority   ");
 	buf_line_value(&h, p->authority[0] ? p->authority : "-", 600);
-	buf_str(&h, "\nResult      ");
+	stn_buf_str(&h, "\nResult      ");
 	buf_line_value(&h, p->result[0] ? p->result : "-", 600);
-	buf_fmt(&h, "\n%s\nEvents %" PRIu64 " .. %" PRIu64
+	stn_buf_fmt(&h, "\n%s\nEvents %" PRIu64 " .. %" PRIu64
 		" (%" PRIu64 " of this session in this report)\n",
 		p->ended ? ""
 			 : "            (its session-end is not in this "
@@ -973,47 +915,47 @@ static void write_summary(struct out *o, struct exp *x,
 			  const struct prev_export *prev, const char *session)
 {
 	char a[CU_TIME_LEN + 1], b[CU_TIME_LEN + 1];
-	struct buf t = {0};
+	struct stn_buf t = {0};
 
 	cu_time_format(exported, a);
-	buf_str(&t, "STATION SERVICE REPORT - SUMMARY\n\n");
-	buf_fmt(&t, "This summary is for reading.  The record is %s,\n",
+	stn_buf_str(&t, "STATION SERVICE REPORT - SUMMARY\n\n");
+	stn_buf_fmt(&t, "This summary is for reading.  The record is %s,\n",
 		json_base);
-	buf_str(&t, "signed by the station beside it (.sig and .pem).  Check "
+	stn_buf_str(&t, "signed by the station beside it (.sig and .pem).  Check "
 		    "it with\n");
-	buf_fmt(&t, "    station report verify --trust ROOTS.pem %s\n",
+	stn_buf_fmt(&t, "    station report verify --trust ROOTS.pem %s\n",
 		json_base);
-	buf_str(&t, "or with OpenSSL alone as docs/auditor.md shows.\n\n");
-	buf_str(&t, "Station     ");
+	stn_buf_str(&t, "or with OpenSSL alone as docs/auditor.md shows.\n\n");
+	stn_buf_str(&t, "Station     ");
 	buf_line_value(&t, cfg->id, 200);
-	buf_str(&t, " at site ");
+	stn_buf_str(&t, " at site ");
 	buf_line_value(&t, cfg->site, 200);
-	buf_fmt(&t, "\nExported    %s (session %s)\n", a, session);
+	stn_buf_fmt(&t, "\nExported    %s (session %s)\n", a, session);
 	cu_time_format(since, a);
 	cu_time_format(until, b);
-	buf_fmt(&t, "Period      %s .. %s\n", a, b);
-	buf_fmt(&t, "Events      %" PRIu64 " .. %" PRIu64 " (%" PRIu64 ")\n",
+	stn_buf_fmt(&t, "Period      %s .. %s\n", a, b);
+	stn_buf_fmt(&t, "Events      %" PRIu64 " .. %" PRIu64 " (%" PRIu64 ")\n",
 		first, last, last - first + 1);
-	buf_fmt(&t, "First prev  %s\n", x->first.prev);
-	buf_fmt(&t, "Last hash   %s\n", x->last.hash);
-	buf_fmt(&t, "SHA-256     %s  %s\n", sha256, json_base);
+	stn_buf_fmt(&t, "First prev  %s\n", x->first.prev);
+	stn_buf_fmt(&t, "Last hash   %s\n", x->last.hash);
+	stn_buf_fmt(&t, "SHA-256     %s  %s\n", sha256, json_base);
 	if (prev) {
-		buf_str(&t, "Previous    ");
+		stn_buf_str(&t, "Previous    ");
 		buf_line_value(&t, prev->report, 300);
-		buf_fmt(&t, " ended at event %" PRIu64 ",\n            hash %s\n",
+		stn_buf_fmt(&t, " ended at event %" PRIu64 ",\n            hash %s\n",
 			prev->last, prev->last_hash);
 		if (first > prev->last + 1)
-			buf_fmt(&t, "GAP         events %" PRIu64 " .. %" PRIu64
+			stn_buf_fmt(&t, "GAP         events %" PRIu64 " .. %" PRIu64
 				" after the previous export are in NO report\n",
 				prev->last + 1, first - 1);
 	} else {
-		buf_fmt(&t, "Previous    none: no earlier export is journaled%s\n",
+		stn_buf_fmt(&t, "Previous    none: no earlier export is journaled%s\n",
 			first == 1 ? "; this report starts the chain" : "");
 	}
-	buf_fmt(&t, "Sessions    %zu, one page each (in the order they "
+	stn_buf_fmt(&t, "Sessions    %zu, one page each (in the order they "
 		 "ended)\n", x->ss.n);
 	if (x->ss.unlisted)
-		buf_fmt(&t, "NOTE        %" PRIu64 " events belong to sessions "
+		stn_buf_fmt(&t, "NOTE        %" PRIu64 " events belong to sessions "
 			"past the first %d; they are in the report but have no "
 			"page here\n", x->ss.unlisted, STN_REPORT_SESSIONS_MAX);
 	out_add(o, t.p ? t.p : "", t.len);
@@ -1430,7 +1372,7 @@ struct parser {
 	struct stn_diag pd;
 	int failed;
 	/* the current event's strings */
-	struct buf a;
+	struct stn_buf a;
 	struct stn_field fields[STN_REPORT_FIELDS_MAX];
 	size_t foff[2 * STN_REPORT_FIELDS_MAX];
 	/* what the header says, then what the events showed */
@@ -1620,9 +1562,9 @@ static int jstr(struct parser *P, size_t max, const char *what, size_t *off)
 			return layout(P, "%s: longer than %zu bytes", what,
 				      max);
 		ch = (unsigned char)c;
-		buf_add(&P->a, &ch, 1);
+		stn_buf_add(&P->a, &ch, 1);
 	}
-	buf_add(&P->a, "", 1);
+	stn_buf_add(&P->a, "", 1);
 	if (P->a.oom)
 		return layout(P, "%s: out of memory", what);
 	if (!stn_journal_utf8_ok(P->a.p + start))
