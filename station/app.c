@@ -1,7 +1,8 @@
-/* station/app.c: the text UI's core.  One lock guards all state; worker
- * threads (prepare a bundle and inspect devices, install on each selected
- * device, export a report) update it through the same lock, and the front
- * end only ever sees copies. */
+/* station/app.c: the text UI's core: events and workers.  One lock guards
+ * all state; worker threads (prepare a bundle and inspect devices, install
+ * on each selected device, export a report) update it through the same
+ * lock, and the front end only ever sees copies, which station/app_view.c
+ * builds. */
 #include "station/app.h"
 
 #include <errno.h>
@@ -32,52 +33,7 @@
 #include "station/report.h"
 #include "station/session.h"
 
-struct app_dev {
-	struct stn_app_device pub;
-	struct stn_app *app;
-	pthread_t thread;
-	int live;
-	int64_t started_ms;
-};
-
-struct stn_app {
-	pthread_mutex_t lock;
-	char *config_path;
-	struct stn_config *cfg;
-	struct stn_session *session;
-	enum stn_app_screen screen, back_to;
-	int finished;
-	char message[STN_APP_TEXT];
-	enum stn_app_tone tone;
-	/* sign-in */
-	char id[33], pin[65];
-	int field;
-	/* USB DFU units come and go: hot-plug events refresh the list */
-	struct stn_device_watch *usb_watch;
-	int usb_changed;
-	size_t nports; /* devs[0..nports) are configured ports */
-	/* media: watched, so insertion and removal reach the core as events */
-	struct md_watch *watch;
-	struct md_mounter *mounter; /* appliance mode (mount-media = yes) */
-	int media_changed;
-	struct stn_app_bundle bundles[STN_APP_BUNDLES];
-	size_t nbundles, cursor;
-	/* the bundle in hand */
-	struct stn_prepared *prep;
-	int prep_rc;
-	struct stn_diag prep_diag;
-	int preparing;
-	char progress[STN_APP_TEXT];
-	struct app_dev devs[STN_APP_DEVICES];
-	size_t ndevs, dev_cursor;
-	int allow_reinstall;
-	/* one background worker besides the installs */
-	pthread_t worker;
-	int worker_live, busy;
-	/* journal browser */
-	struct stn_app_line jlines[STN_APP_LINES * 4];
-	size_t njlines, jtop;
-};
+#include "station/app_internal.h"
 
 static int64_t mono_ms(void)
 {
@@ -86,12 +42,8 @@ static int64_t mono_ms(void)
 	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-static void say(struct stn_app *a, enum stn_app_tone tone, const char *fmt,
-		...) __attribute__((format(printf, 3, 4)));
-
 /* Set the message line (caller holds the lock). */
-static void say(struct stn_app *a, enum stn_app_tone tone, const char *fmt,
-		...)
+void app_say(struct stn_app *a, enum stn_app_tone tone, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -107,7 +59,7 @@ static void say_diag(struct stn_app *a, const char *what,
 	char line[1400];
 
 	stn_diag_format(d, line, sizeof(line));
-	say(a, STN_TONE_BAD, "%s: %.150s", what, line);
+	app_say(a, STN_TONE_BAD, "%s: %.150s", what, line);
 }
 
 static const char *port_scheme(enum stn_port_mode m)
@@ -156,7 +108,7 @@ static void usb_event(void *ctx, enum stn_device_event ev,
 	struct stn_app *a = ctx;
 
 	a->usb_changed = 1;
-	say(a, ev == STN_DEVICE_ARRIVED ? STN_TONE_GOOD : STN_TONE_WARN,
+	app_say(a, ev == STN_DEVICE_ARRIVED ? STN_TONE_GOOD : STN_TONE_WARN,
 	    "USB device %s: %.100s",
 	    ev == STN_DEVICE_ARRIVED ? "connected" : "disconnected",
 	    dev ? dev->spec : "");
@@ -215,7 +167,7 @@ int stn_app_new(const char *config_path, struct stn_app **out,
 			a->watch = NULL;
 	}
 	a->screen = STN_SCR_SIGNIN;
-	say(a, STN_TONE_PLAIN, "Sign in: type your technician id, then Enter");
+	app_say(a, STN_TONE_PLAIN, "Sign in: type your technician id, then Enter");
 	*out = a;
 	return 0;
 }
@@ -410,9 +362,9 @@ static void *prepare_worker(void *arg)
 	if (!a->prep)
 		say_diag(a, "Bundle refused", &a->prep_diag);
 	else if (a->prep_rc)
-		say(a, STN_TONE_BAD, "Bundle refused: see the checks below");
+		app_say(a, STN_TONE_BAD, "Bundle refused: see the checks below");
 	else
-		say(a, STN_TONE_GOOD, "Bundle verified. Space selects devices, "
+		app_say(a, STN_TONE_GOOD, "Bundle verified. Space selects devices, "
 				      "p installs");
 	pthread_mutex_unlock(&a->lock);
 	return NULL;
@@ -509,7 +461,7 @@ static void *export_worker(void *arg)
 	if (rc)
 		say_diag(a, "Report not exported", &d);
 	else
-		say(a, STN_TONE_GOOD, "Report written: %.150s (%llu events)",
+		app_say(a, STN_TONE_GOOD, "Report written: %.150s (%llu events)",
 		    out.json, (unsigned long long)out.count);
 	pthread_mutex_unlock(&a->lock);
 	return NULL;
@@ -519,14 +471,14 @@ static void mounted(void *ctx, const char *dev, const char *path,
 		    const char *fstype)
 {
 	struct stn_app *a = ctx;
-	say(a, STN_TONE_GOOD, "Mounted %.20s read-only at %.80s (%.10s)",
+	app_say(a, STN_TONE_GOOD, "Mounted %.20s read-only at %.80s (%.10s)",
 	    dev ? dev : "?", path ? path : "?", fstype ? fstype : "?");
 }
 
 static void unmounted(void *ctx, const char *dev, const char *path)
 {
 	struct stn_app *a = ctx;
-	say(a, STN_TONE_WARN, "Unmounted %.20s from %.80s", dev ? dev : "?",
+	app_say(a, STN_TONE_WARN, "Unmounted %.20s from %.80s", dev ? dev : "?",
 	    path ? path : "?");
 }
 
@@ -534,7 +486,7 @@ static void mount_refused(void *ctx, const char *dev,
 			  const struct stn_diag *why)
 {
 	struct stn_app *a = ctx;
-	say(a, STN_TONE_BAD, "Not mounting %.20s: %.140s", dev ? dev : "?",
+	app_say(a, STN_TONE_BAD, "Not mounting %.20s: %.140s", dev ? dev : "?",
 	    why ? why->text : "");
 }
 
@@ -563,10 +515,10 @@ static void media_event(void *ctx, enum md_media_event ev,
 			say_diag(a, "Cannot journal", &d);
 	}
 	if (ev == MD_MEDIA_ADDED)
-		say(a, STN_TONE_GOOD, "Media inserted: %.120s",
+		app_say(a, STN_TONE_GOOD, "Media inserted: %.120s",
 		    m ? m->path : "");
 	else if (ev == MD_MEDIA_REMOVED)
-		say(a, STN_TONE_WARN, "Media removed: %.120s",
+		app_say(a, STN_TONE_WARN, "Media removed: %.120s",
 		    m ? m->path : "");
 }
 
@@ -640,20 +592,20 @@ static void signin_key(struct stn_app *a, enum stn_app_key key, int ch)
 	}
 	t = stn_config_technician(a->cfg, a->id);
 	if (!t) {
-		say(a, STN_TONE_BAD, "No technician '%.32s' on this station",
+		app_say(a, STN_TONE_BAD, "No technician '%.32s' on this station",
 		    a->id);
 		a->id[0] = '\0';
 		return;
 	}
 	if (t->pin && a->field == 0) {
 		a->field = 1;
-		say(a, STN_TONE_PLAIN, "PIN for %.60s, then Enter", t->name);
+		app_say(a, STN_TONE_PLAIN, "PIN for %.60s, then Enter", t->name);
 		return;
 	}
 	stn_diag_init(&d);
 	if (t->pin && cu_pin_check(t->pin, a->pin, &d) != 0) {
 		memset(a->pin, 0, sizeof(a->pin));
-		say(a, STN_TONE_BAD, "Wrong PIN");
+		app_say(a, STN_TONE_BAD, "Wrong PIN");
 		return;
 	}
 	memset(a->pin, 0, sizeof(a->pin));
@@ -664,7 +616,7 @@ static void signin_key(struct stn_app *a, enum stn_app_key key, int ch)
 		a->field = 0;
 		return;
 	}
-	say(a, STN_TONE_GOOD, "Signed in as %.60s", t->name);
+	app_say(a, STN_TONE_GOOD, "Signed in as %.60s", t->name);
 	go_home(a);
 }
 
@@ -680,10 +632,10 @@ static void start_worker(struct stn_app *a, void *(*fn)(void *))
 	if (pthread_create(&a->worker, NULL, fn, a) == 0)
 		a->worker_live = 1;
 	else
-		a->busy = 0, say(a, STN_TONE_BAD, "cannot start a worker");
+		a->busy = 0, app_say(a, STN_TONE_BAD, "cannot start a worker");
 }
 
-static int any_install_running(const struct stn_app *a)
+int app_install_running(const struct stn_app *a)
 {
 	for (size_t i = 0; i < a->ndevs; i++)
 		if (a->devs[i].pub.outcome == STN_OUT_RUNNING &&
@@ -704,7 +656,7 @@ static void home_key(struct stn_app *a, enum stn_app_key key, int ch)
 	if (key == STN_KEY_ENTER || (key == STN_KEY_CHAR && ch == 'm')) {
 		rescan(a);
 		a->screen = STN_SCR_BUNDLES;
-		say(a, STN_TONE_PLAIN, "%zu bundle(s) on the media", a->nbundles);
+		app_say(a, STN_TONE_PLAIN, "%zu bundle(s) on the media", a->nbundles);
 		return;
 	}
 	if (key != STN_KEY_CHAR)
@@ -712,9 +664,9 @@ static void home_key(struct stn_app *a, enum stn_app_key key, int ch)
 	if (ch == 'j')
 		open_journal(a);
 	else if (ch == 'r')
-		rescan(a), say(a, STN_TONE_PLAIN, "Media scanned again");
+		rescan(a), app_say(a, STN_TONE_PLAIN, "Media scanned again");
 	else if (ch == 'x' && !a->busy) {
-		say(a, STN_TONE_PLAIN, "Exporting the signed report...");
+		app_say(a, STN_TONE_PLAIN, "Exporting the signed report...");
 		start_worker(a, export_worker);
 	}
 }
@@ -752,12 +704,12 @@ static void bundles_key(struct stn_app *a, enum stn_app_key key, int ch)
 		a->progress[0] = '\0';
 		reset_devices(a);
 		a->screen = STN_SCR_BUNDLE;
-		say(a, STN_TONE_PLAIN, "Copying and verifying...");
+		app_say(a, STN_TONE_PLAIN, "Copying and verifying...");
 		start_worker(a, prepare_worker);
 	}
 }
 
-static size_t selected_count(const struct stn_app *a, int *reinstalls)
+size_t app_selected_count(const struct stn_app *a, int *reinstalls)
 {
 	size_t n = 0;
 	*reinstalls = 0;
@@ -789,21 +741,21 @@ static void bundle_key(struct stn_app *a, enum stn_app_key key, int ch)
 		if (p->installable)
 			p->selected = !p->selected;
 		else
-			say(a, STN_TONE_BAD, "%.20s cannot take this bundle: "
+			app_say(a, STN_TONE_BAD, "%.20s cannot take this bundle: "
 					     "%.140s", p->label, p->verdict);
 	} else if (key == STN_KEY_CHAR && ch == 'p') {
 		if (!a->prep || (a->prep_rc && a->prep_rc != STN_E_CUSTODY)) {
-			say(a, STN_TONE_BAD, "This bundle was refused; nothing "
+			app_say(a, STN_TONE_BAD, "This bundle was refused; nothing "
 					     "can be installed");
 			return;
 		}
-		if (!selected_count(a, &reinstalls)) {
-			say(a, STN_TONE_BAD, "Select at least one device "
+		if (!app_selected_count(a, &reinstalls)) {
+			app_say(a, STN_TONE_BAD, "Select at least one device "
 					     "(Space)");
 			return;
 		}
 		a->screen = STN_SCR_CONFIRM;
-		say(a, STN_TONE_WARN, "Confirm: y installs, n goes back");
+		app_say(a, STN_TONE_WARN, "Confirm: y installs, n goes back");
 	}
 }
 
@@ -813,16 +765,16 @@ static void confirm_key(struct stn_app *a, enum stn_app_key key, int ch)
 
 	if (key == STN_KEY_BACK || (key == STN_KEY_CHAR && ch == 'n')) {
 		a->screen = STN_SCR_BUNDLE;
-		say(a, STN_TONE_PLAIN, "Nothing installed");
+		app_say(a, STN_TONE_PLAIN, "Nothing installed");
 		return;
 	}
 	if (key != STN_KEY_CHAR || ch != 'y')
 		return;
-	(void)selected_count(a, &reinstalls);
+	(void)app_selected_count(a, &reinstalls);
 	/* The confirmation covered the reinstalls it listed. */
 	a->allow_reinstall = reinstalls > 0;
 	a->screen = STN_SCR_PUSH;
-	say(a, STN_TONE_PLAIN, "Installing; each device on its own");
+	app_say(a, STN_TONE_PLAIN, "Installing; each device on its own");
 	for (size_t i = 0; i < a->ndevs; i++) {
 		struct app_dev *dv = &a->devs[i];
 		if (!dv->pub.selected)
@@ -913,7 +865,7 @@ static void open_journal(struct stn_app *a)
 	}
 	a->jtop = a->njlines > 16 ? a->njlines - 16 : 0;
 	a->screen = STN_SCR_JOURNAL;
-	say(a, STN_TONE_PLAIN, "%zu most recent events", a->njlines);
+	app_say(a, STN_TONE_PLAIN, "%zu most recent events", a->njlines);
 }
 
 static void journal_key(struct stn_app *a, enum stn_app_key key, int ch)
@@ -941,9 +893,9 @@ void stn_app_key(struct stn_app *a, enum stn_app_key key, int ch)
 	case STN_SCR_PUSH:
 		/* Installs cannot be interrupted from the keyboard: a half
 		 * written device is worse than a wait. */
-		if (!any_install_running(a)) {
+		if (!app_install_running(a)) {
 			a->screen = STN_SCR_RESULT;
-			say(a, STN_TONE_PLAIN, "Enter to continue");
+			app_say(a, STN_TONE_PLAIN, "Enter to continue");
 		}
 		break;
 	case STN_SCR_RESULT: result_key(a, key, ch); break;
@@ -953,250 +905,3 @@ void stn_app_key(struct stn_app *a, enum stn_app_key key, int ch)
 	pthread_mutex_unlock(&a->lock);
 }
 
-/* --- the view ----------------------------------------------------------- */
-
-static void line(struct stn_app_view *v, enum stn_app_tone tone,
-		 const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void line(struct stn_app_view *v, enum stn_app_tone tone,
-		 const char *fmt, ...)
-{
-	va_list ap;
-
-	if (v->nlines == STN_APP_LINES)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(v->lines[v->nlines].text, STN_APP_TEXT, fmt, ap);
-	va_end(ap);
-	v->lines[v->nlines++].tone = tone;
-}
-
-static void home_view(struct stn_app *a, struct stn_app_view *v)
-{
-	char t1[CU_TIME_LEN + 1], t2[CU_TIME_LEN + 1];
-	int64_t now = (int64_t)time(NULL);
-	int64_t floor = stn_session_floor(a->session);
-
-	cu_time_format(now, t1);
-	cu_time_format(floor, t2);
-	line(v, STN_TONE_PLAIN, "Station %s at site %s", a->cfg->id,
-	     a->cfg->site);
-	line(v, now + 300 >= floor ? STN_TONE_GOOD : STN_TONE_BAD,
-	     "Clock %s   trusted-time floor %s", t1, t2);
-	line(v, STN_TONE_PLAIN, "Trust anchors %.80s", a->cfg->anchors);
-	{
-		size_t ncrl, nstale;
-		int64_t next;
-		char tn[CU_TIME_LEN + 1] = "-";
-		cu_trust_crl_status(stn_session_trust(a->session), now, &ncrl,
-				    &nstale, &next);
-		if (next)
-			cu_time_format(next, tn);
-		line(v,
-		     nstale ? (a->cfg->stale_crl_refuse ? STN_TONE_BAD
-							: STN_TONE_WARN)
-		     : ncrl ? STN_TONE_GOOD
-			    : STN_TONE_WARN,
-		     "CRLs: %zu, %zu past nextUpdate (%s), next due %s", ncrl,
-		     nstale,
-		     a->cfg->stale_crl_refuse ? "refused" : "warned about", tn);
-	}
-	line(v, STN_TONE_PLAIN, "Release signatures needed: %u   custody: %s",
-	     a->cfg->release_threshold,
-	     a->cfg->require_custody ? "required" : "not required");
-	line(v, STN_TONE_PLAIN, " ");
-	line(v, a->nbundles ? STN_TONE_GOOD : STN_TONE_WARN,
-	     "Media %.60s: %zu bundle(s)%s", a->cfg->media, a->nbundles,
-	     a->watch ? "" : " (not watched: r to rescan)");
-	line(v, STN_TONE_PLAIN, "Devices:");
-	for (size_t i = 0; i < a->ndevs; i++) {
-		const char *path = strchr(a->devs[i].pub.spec, ':') + 1;
-		/* USB units are listed because they are connected. */
-		int present = i >= a->nports || access(path, F_OK) == 0;
-		line(v, present ? STN_TONE_GOOD : STN_TONE_DIM,
-		     "  %-12.12s %-50.50s %s", a->devs[i].pub.label,
-		     a->devs[i].pub.spec, present ? "present" : "absent");
-	}
-	if (!a->ndevs)
-		line(v, STN_TONE_WARN, "  (no [port] configured, no USB DFU "
-				       "device connected)");
-}
-
-static void bundle_view(struct stn_app *a, struct stn_app_view *v)
-{
-	const struct cu_bundle *b = a->prep ? stn_prepared_bundle(a->prep)
-					    : NULL;
-	char t[CU_TIME_LEN + 1], w[64];
-
-	if (!b) {
-		line(v, STN_TONE_PLAIN, "%s", a->bundles[a->cursor].title);
-		if (a->busy)
-			line(v, STN_TONE_DIM, "%s", a->progress);
-		else if (a->prep_rc) {
-			char l[1400];
-			stn_diag_format(&a->prep_diag, l, sizeof(l));
-			line(v, STN_TONE_BAD, "REFUSED %.180s", l);
-		}
-		return;
-	}
-	const struct cu_manifest *m = cu_bundle_manifest(b);
-	size_t n;
-	const struct cu_signer *sg = cu_bundle_signers(b, &n);
-	char signers[120] = "";
-	for (size_t i = 0, used = 0; i < n && used < 100; i++)
-		used += (size_t)snprintf(signers + used, sizeof(signers) - used,
-					 "%s%s", i ? ", " : "", sg[i].cn);
-	cu_time_format(m->expires, t);
-	line(v, STN_TONE_PLAIN, "%s %s  sequence %llu  for %s  expires %s",
-	     m->name, m->version, (unsigned long long)m->sequence, m->model,
-	     t);
-	{
-		/* One line for who signed and who carried it. */
-		const struct cu_chain *ch = cu_bundle_chain(b);
-		char hops[160] = "";
-		size_t used = 0;
-		for (size_t i = 0; i < ch->n && used < sizeof(hops) - 40; i++)
-			used += (size_t)snprintf(hops + used,
-						 sizeof(hops) - used, "%s%s",
-						 i ? " > " : "",
-						 ch->hops[i].from);
-		if (ch->n)
-			snprintf(hops + used, sizeof(hops) - used, " > %s",
-				 ch->hops[ch->n - 1].to);
-		line(v, STN_TONE_PLAIN, "Signed by %s%s%s",
-		     n ? signers : "(nobody valid)",
-		     ch->n ? "; carried " : "", hops);
-	}
-	for (int c = 0; c < CU_NCHECKS; c++) {
-		const struct cu_check_result *r =
-			cu_bundle_check(b, (enum cu_check)c);
-		if (c == CU_CHECK_TARGET || c == CU_CHECK_SEQUENCE)
-			continue; /* per device, below */
-		line(v,
-		     r->outcome == CU_FAILED	   ? STN_TONE_BAD
-		     : r->outcome == CU_PASSED ? STN_TONE_GOOD
-					       : STN_TONE_DIM,
-		     "  %-10s %-12s %.150s", cu_check_name((enum cu_check)c),
-		     cu_outcome_name(r->outcome), r->diag.text);
-	}
-	const struct cu_token *tk = cu_bundle_tokens(b, &n);
-	for (size_t i = 0; i < n; i++)
-		line(v, tk[i].problem.code ? STN_TONE_WARN : STN_TONE_PLAIN,
-		     "  token %s waives %s for %s: %.80s", tk[i].file,
-		     cu_waiver_names(tk[i].waive, w, sizeof(w)),
-		     tk[i].ndevices ? tk[i].devices[0] : "-",
-		     tk[i].problem.code ? tk[i].problem.text : tk[i].reason);
-	const struct cu_chain *ch = cu_bundle_chain(b);
-	for (size_t i = 0; i < ch->n; i++) {
-		cu_time_format(ch->hops[i].time, t);
-		line(v, STN_TONE_DIM, "  custody %s  %s -> %s%s%s", t,
-		     ch->hops[i].from, ch->hops[i].to,
-		     ch->hops[i].seal[0] ? "  seal " : "", ch->hops[i].seal);
-	}
-	if (a->busy)
-		line(v, STN_TONE_DIM, "%s", a->progress);
-}
-
-static void confirm_view(struct stn_app *a, struct stn_app_view *v)
-{
-	const struct cu_manifest *m =
-		cu_bundle_manifest(stn_prepared_bundle(a->prep));
-	int reinstalls;
-	size_t n = selected_count(a, &reinstalls);
-
-	line(v, STN_TONE_WARN, "Install %s %s (sequence %llu) on %zu device(s)?",
-	     m->name, m->version, (unsigned long long)m->sequence, n);
-	for (size_t i = 0; i < a->ndevs; i++)
-		if (a->devs[i].pub.selected)
-			line(v, STN_TONE_PLAIN, "  %-12.12s %.150s",
-			     a->devs[i].pub.label, a->devs[i].pub.identity);
-	if (reinstalls)
-		line(v, STN_TONE_WARN,
-		     "%d of them already have this sequence: y reinstalls",
-		     reinstalls);
-	line(v, STN_TONE_PLAIN, "This writes to the devices and cannot be "
-				"undone.");
-}
-
-static void result_view(struct stn_app *a, struct stn_app_view *v)
-{
-	size_t ok = 0, failed = 0, skipped = 0;
-
-	for (size_t i = 0; i < a->ndevs; i++) {
-		const struct stn_app_device *p = &a->devs[i].pub;
-		switch (p->outcome) {
-		case STN_OUT_DONE: ok++; break;
-		case STN_OUT_FAILED: failed++; break;
-		case STN_OUT_SKIPPED: skipped++; break;
-		default: break;
-		}
-	}
-	line(v, failed || skipped ? STN_TONE_BAD : STN_TONE_GOOD,
-	     "%zu installed, %zu failed, %zu not installed", ok, failed,
-	     skipped);
-}
-
-void stn_app_view(struct stn_app *a, struct stn_app_view *v)
-{
-	static const char *const help[] = {
-		[STN_SCR_SIGNIN] = "type  Enter next  Backspace erase  Esc quit",
-		[STN_SCR_HOME] = "m/Enter media  j journal  x export report  "
-				 "r rescan  q sign out",
-		[STN_SCR_BUNDLES] = "Up/Down choose  Enter verify  r rescan  "
-				    "Esc back",
-		[STN_SCR_BUNDLE] = "Up/Down device  Space select  p install  "
-				   "Esc back",
-		[STN_SCR_CONFIRM] = "y install  n/Esc go back",
-		[STN_SCR_PUSH] = "installing: wait for every device",
-		[STN_SCR_RESULT] = "Enter continue",
-		[STN_SCR_JOURNAL] = "Up/Down scroll  Esc back",
-		[STN_SCR_BYE] = "",
-	};
-	char t[CU_TIME_LEN + 1];
-
-	memset(v, 0, sizeof(*v));
-	pthread_mutex_lock(&a->lock);
-	/* The push screen turns into the result once every device is done,
-	 * without waiting for a key. */
-	if (a->screen == STN_SCR_PUSH && !any_install_running(a)) {
-		a->screen = STN_SCR_RESULT;
-		say(a, STN_TONE_PLAIN, "Enter to continue");
-	}
-	v->screen = a->screen;
-	cu_time_format((int64_t)time(NULL), t);
-	snprintf(v->header, sizeof(v->header), "station %s  site %s  %s  %s",
-		 a->cfg->id, a->cfg->site,
-		 a->session ? stn_session_technician(a->session)
-			    : "(not signed in)",
-		 t);
-	snprintf(v->help, sizeof(v->help), "%s", help[a->screen]);
-	snprintf(v->message, sizeof(v->message), "%s", a->message);
-	v->message_tone = a->tone;
-	v->busy = a->busy;
-	snprintf(v->signin_id, sizeof(v->signin_id), "%s", a->id);
-	v->signin_pin_len = (int)strlen(a->pin);
-	v->signin_field = a->field;
-	memcpy(v->bundles, a->bundles, a->nbundles * sizeof(a->bundles[0]));
-	v->nbundles = a->nbundles;
-	for (size_t i = 0; i < a->ndevs; i++)
-		v->devices[i] = a->devs[i].pub;
-	v->ndevices = a->ndevs;
-	switch (a->screen) {
-	case STN_SCR_HOME: home_view(a, v); break;
-	case STN_SCR_BUNDLES: v->cursor = a->cursor; break;
-	case STN_SCR_BUNDLE:
-		v->cursor = a->dev_cursor;
-		bundle_view(a, v);
-		break;
-	case STN_SCR_CONFIRM: confirm_view(a, v); break;
-	case STN_SCR_RESULT: result_view(a, v); break;
-	case STN_SCR_JOURNAL:
-		for (size_t i = a->jtop; i < a->njlines && v->nlines <
-							      STN_APP_LINES;
-		     i++)
-			v->lines[v->nlines++] = a->jlines[i];
-		break;
-	default: break;
-	}
-	pthread_mutex_unlock(&a->lock);
-}

@@ -1,0 +1,71 @@
+/* station/app_internal.h: the state shared by the text UI core's two
+ * halves, station/app.c (events and workers) and station/app_view.c
+ * (building snapshots).  Private to those two files. */
+#ifndef STN_APP_INTERNAL_H
+#define STN_APP_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "media/mount.h"
+#include "media/watch.h"
+#include "station/app.h"
+#include "station/device.h"
+#include "station/install.h"
+
+struct app_dev {
+	struct stn_app_device pub;
+	struct stn_app *app;
+	pthread_t thread;
+	int live;
+	int64_t started_ms;
+};
+
+struct stn_app {
+	pthread_mutex_t lock;
+	char *config_path;
+	struct stn_config *cfg;
+	struct stn_session *session;
+	enum stn_app_screen screen, back_to;
+	int finished;
+	char message[STN_APP_TEXT];
+	enum stn_app_tone tone;
+	/* sign-in */
+	char id[33], pin[65];
+	int field;
+	/* USB DFU units come and go: hot-plug events refresh the list */
+	struct stn_device_watch *usb_watch;
+	int usb_changed;
+	size_t nports; /* devs[0..nports) are configured ports */
+	/* media: watched, so insertion and removal reach the core as events */
+	struct md_watch *watch;
+	struct md_mounter *mounter; /* appliance mode (mount-media = yes) */
+	int media_changed;
+	struct stn_app_bundle bundles[STN_APP_BUNDLES];
+	size_t nbundles, cursor;
+	/* the bundle in hand */
+	struct stn_prepared *prep;
+	int prep_rc;
+	struct stn_diag prep_diag;
+	int preparing;
+	char progress[STN_APP_TEXT];
+	struct app_dev devs[STN_APP_DEVICES];
+	size_t ndevs, dev_cursor;
+	int allow_reinstall;
+	/* one background worker besides the installs */
+	pthread_t worker;
+	int worker_live, busy;
+	/* journal browser */
+	struct stn_app_line jlines[STN_APP_LINES * 4];
+	size_t njlines, jtop;
+};
+
+/* Set the message line (caller holds the lock). */
+void app_say(struct stn_app *a, enum stn_app_tone tone, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Whether any selected device is still installing. */
+int app_install_running(const struct stn_app *a);
+/* Selected devices, and how many of them are reinstalls. */
+size_t app_selected_count(const struct stn_app *a, int *reinstalls);
+
+#endif
