@@ -683,6 +683,17 @@ int cu_value_ok(const char *str)
 	       str[strlen(str) - 1] != ' ';
 }
 
+int cu_label_ok(const char *s, size_t n)
+{
+	char buf[34];
+
+	if (n < 1 || n > 32)
+		return 0;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return name_ok(buf, 1);
+}
+
 int cu_chars_in(const char *str, const char *allowed)
 {
 	for (const unsigned char *p = (const unsigned char *)str; *p; p++) {

@@ -113,6 +113,10 @@ unsigned cu_section_line(const struct cu_section *s, const char *key);
  * (formats §1), so that writing "key = str" cannot add a line. */
 int cu_value_ok(const char *str);
 
+/* Whether the n bytes at s are a label as formats §1 defines one for
+ * sections and signature files: [a-z0-9][a-z0-9-]{0,31}. */
+int cu_label_ok(const char *s, size_t n);
+
 /* Whether every character of str is in the class (see cu_get_token). */
 int cu_chars_in(const char *str, const char *allowed);
 

@@ -3,6 +3,8 @@
  * .pem pair (formats §2) that custody/sig.c verifies. */
 #include "custody/sign.h"
 
+#include "custody/record.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -172,21 +174,6 @@ const char *cu_key_chain_pem(const struct cu_key *k, size_t *len)
 	return k->chain;
 }
 
-static int label_ok(const char *label)
-{
-	size_t n = strlen(label);
-
-	if (n < 1 || n > 32)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = label[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      (c == '-' && i > 0)))
-			return 0;
-	}
-	return 1;
-}
-
 static int hash_file(const char *path, uint8_t digest[CU_SHA256_LEN],
 		     struct stn_diag *d)
 {
@@ -307,7 +294,7 @@ int cu_sign_file(struct cu_key *k, const char *path, const char *label,
 	size_t sig_len;
 	int rc;
 
-	if (label && !label_ok(label))
+	if (label && !cu_label_ok(label, strlen(label)))
 		return stn_fail(d, STN_E_USAGE, path,
 				"signature label \"%s\" does not match "
 				"[a-z0-9][a-z0-9-]{0,31}",

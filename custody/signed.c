@@ -1,24 +1,13 @@
 /* custody/signed.c: listing and verifying a file's detached signatures. */
 #include "custody/signed.h"
 
+#include "custody/record.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int label_ok(const char *s, size_t n)
-{
-	if (n < 1 || n > 32)
-		return 0;
-	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-			return 0;
-	return 1;
-}
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -51,7 +40,7 @@ static int list_signatures(const char *dir, const char *base, char ***out,
 		    strcmp(e->d_name + len - 4, ".sig") != 0)
 			continue;
 		if (len != blen + 4 &&
-		    (mid[0] != '.' || !label_ok(mid + 1, len - blen - 5)))
+		    (mid[0] != '.' || !cu_label_ok(mid + 1, len - blen - 5)))
 			continue; /* not one of ours: ignored like any file */
 		if (count == CU_MAX_SIGNATURES) {
 			rc = stn_fail(d, STN_E_TOOBIG, dir,

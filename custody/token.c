@@ -173,19 +173,6 @@ int cu_token_names(const struct cu_token *t, const char *serial)
 	return 0;
 }
 
-static int name_ok(const char *s, size_t n)
-{
-	if (n < 1 || n > 32)
-		return 0;
-	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-			return 0;
-	return 1;
-}
-
 /* The device-independent rules for one token; sets t->problem. */
 static void check_token(const char *tdir, const char *shown_tdir,
 			const char *name, const char *shown,
@@ -315,7 +302,7 @@ int cu_tokens_load(const char *bundle_dir, const char *shown_dir,
 		char shown[4400];
 
 		if (len < 5 || strcmp(e->d_name + len - 4, ".tok") != 0 ||
-		    !name_ok(e->d_name, len - 4))
+		    !cu_label_ok(e->d_name, len - 4))
 			continue;
 		if (count == CU_MAX_TOKENS) {
 			closedir(dh);
@@ -403,7 +390,7 @@ int cu_token_issue(const char *bundle_dir, struct cu_key *key,
 			 !cu_chars_in(station, "A-Za-z0-9._-"))))
 		return stn_fail(d, STN_E_USAGE, "--site/--station",
 				"[A-Za-z0-9._-], at most 64");
-	if (name && !name_ok(name, strlen(name)))
+	if (name && !cu_label_ok(name, strlen(name)))
 		return stn_fail(d, STN_E_USAGE, "--name",
 				"[a-z0-9][a-z0-9-]{0,31}");
 	snprintf(manifest, sizeof(manifest), "%s/manifest", bundle_dir);

@@ -9,6 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "custody/trust.h"
+#include "station/error.h"
+
 static inline void th_write(const char *path, const void *data, size_t len)
 {
 	FILE *f = fopen(path, "wb");
@@ -48,6 +51,28 @@ static inline int th_make_pki(const char *dir)
 	snprintf(cmd, sizeof(cmd), "bash tests/pki.sh '%s/pki' >/dev/null",
 		 dir);
 	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* The test PKI in a fresh directory and a trust store over its roots:
+ * the setup of every suite that verifies signatures.  0 or -1. */
+static inline int th_pki_trust(char **dir, struct cu_trust **trust)
+{
+	char anchors[4200];
+	struct stn_diag d;
+
+	*dir = th_tempdir();
+	if (th_make_pki(*dir))
+		return -1;
+	snprintf(anchors, sizeof(anchors), "%s/pki/roots.pem", *dir);
+	stn_diag_init(&d);
+	return cu_trust_load(anchors, NULL, trust, &d) ? -1 : 0;
+}
+
+static inline void th_pki_free(char *dir, struct cu_trust *trust)
+{
+	cu_trust_free(trust);
+	th_rmrf(dir);
+	free(dir);
 }
 
 #endif

@@ -28,27 +28,15 @@ static int counter;
 
 static int setup(void **state)
 {
-	char anchors[4200];
-	struct stn_diag d;
-
 	(void)state;
-	dir = th_tempdir();
-	if (th_make_pki(dir))
-		return -1;
-	snprintf(anchors, sizeof(anchors), "%s/pki/roots.pem", dir);
-	stn_diag_init(&d);
-	if (cu_trust_load(anchors, NULL, &trust, &d))
-		return -1;
 	now = (int64_t)time(NULL);
-	return 0;
+	return th_pki_trust(&dir, &trust);
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	cu_trust_free(trust);
-	th_rmrf(dir);
-	free(dir);
+	th_pki_free(dir, trust);
 	return 0;
 }
 
