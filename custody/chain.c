@@ -338,36 +338,6 @@ out:
 	return rc;
 }
 
-static int write_all(const char *path, const char *text, struct stn_diag *d)
-{
-	size_t len = strlen(text), off = 0;
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-				    O_NOFOLLOW, 0644);
-	int rc = 0;
-
-	if (fd < 0)
-		return stn_fail(d, STN_E_IO, path, "cannot create: %s",
-				strerror(errno));
-	while (off < len) {
-		ssize_t w = write(fd, text + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			rc = stn_fail(d, STN_E_IO, path, "write: %s",
-				      strerror(errno));
-			break;
-		}
-		off += (size_t)w;
-	}
-	if (rc == 0 && fsync(fd) != 0)
-		rc = stn_fail(d, STN_E_IO, path, "fsync: %s", strerror(errno));
-	if (close(fd) != 0 && rc == 0)
-		rc = stn_fail(d, STN_E_IO, path, "close: %s", strerror(errno));
-	if (rc)
-		unlink(path);
-	return rc;
-}
-
 int cu_custody_append(const char *bundle_dir, struct cu_key *key,
 		      const char *to, const char *place, const char *seal,
 		      int64_t now, char *written, size_t cap,
@@ -453,7 +423,7 @@ int cu_custody_append(const char *bundle_dir, struct cu_key *key,
 		}
 	}
 	snprintf(path, sizeof(path), "%s/%02u.rec", cdir, n + 1);
-	if ((rc = write_all(path, text, d)))
+	if ((rc = cu_record_write_new(path, text, d)))
 		goto out;
 	if ((rc = cu_sign_file(key, path, NULL, d))) {
 		unlink(path);

@@ -321,35 +321,6 @@ int cu_tokens_load(const char *bundle_dir, const char *shown_dir,
 	return 0;
 }
 
-static int write_new(const char *path, const char *text, struct stn_diag *d)
-{
-	size_t len = strlen(text), off = 0;
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-				    O_NOFOLLOW, 0644);
-	int rc = 0;
-
-	if (fd < 0)
-		return stn_fail(d, STN_E_IO, path, "cannot create: %s",
-				strerror(errno));
-	while (off < len && rc == 0) {
-		ssize_t w = write(fd, text + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			rc = stn_fail(d, STN_E_IO, path, "write: %s",
-				      strerror(errno));
-		else
-			off += (size_t)w;
-	}
-	if (rc == 0 && fsync(fd) != 0)
-		rc = stn_fail(d, STN_E_IO, path, "fsync: %s", strerror(errno));
-	if (close(fd) != 0 && rc == 0)
-		rc = stn_fail(d, STN_E_IO, path, "close: %s", strerror(errno));
-	if (rc)
-		unlink(path);
-	return rc;
-}
-
 int cu_token_issue(const char *bundle_dir, struct cu_key *key,
 		   unsigned waive, const char *const *devices,
 		   size_t ndevices, const char *site, const char *station,
@@ -425,7 +396,7 @@ int cu_token_issue(const char *bundle_dir, struct cu_key *key,
 		return stn_fail(d, STN_E_IO, tdir, "cannot create: %s",
 				strerror(errno));
 	snprintf(path, sizeof(path), "%s/%s.tok", tdir, name);
-	if ((rc = write_new(path, text, d)))
+	if ((rc = cu_record_write_new(path, text, d)))
 		return rc;
 	if ((rc = cu_sign_file(key, path, NULL, d))) {
 		unlink(path);
