@@ -17,15 +17,13 @@
 
 #include "custody/rfc3339.h"
 #include "custody/sha256.h"
+#include "station/canon.h"
 #include "station/error.h"
 
 /* Another writer (a second `station` process) may hold the lock while it
  * commits; a commit with synchronous=FULL takes milliseconds, so 5 s only
  * runs out when something is really stuck. */
 #define BUSY_TIMEOUT_MS 5000
-/* 9999-12-31T23:59:59Z: the last time RFC 3339's four-digit year can say. */
-#define TIME_MAX INT64_C(253402300799)
-#define KEY_MAX 32
 
 struct stn_journal {
 	sqlite3 *db;
@@ -96,260 +94,12 @@ static int nomem(const struct stn_journal *j, struct stn_diag *d)
 	return stn_fail(d, STN_E_NOMEM, j->path, NULL);
 }
 
-/* A JSON string exactly as docs/journal.md says: only '"', '\', bytes below
- * 0x20 and 0x7f are escaped, and always as \u00xx, so that an auditor's
- * re-implementation has a single rule to follow. */
-static void sb_json(struct stn_buf *b, const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *p = (const unsigned char *)s, *run = p;
-	char esc[6];
+/* ---- the canonical encoding (station/canon.c) ---- */
 
-	stn_buf_add(b, "\"", 1);
-	for (; *p; p++) {
-		if (*p != '"' && *p != '\\' && *p >= 0x20 && *p != 0x7f)
-			continue;
-		stn_buf_add(b, (const char *)run, (size_t)(p - run));
-		run = p + 1;
-		if (*p == '"' || *p == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)*p;
-			stn_buf_add(b, esc, 2);
-		} else {
-			memcpy(esc, "\\u00", 4);
-			esc[4] = hex[*p >> 4];
-			esc[5] = hex[*p & 15];
-			stn_buf_add(b, esc, 6);
-		}
-	}
-	stn_buf_add(b, (const char *)run, (size_t)(p - run));
-	stn_buf_add(b, "\"", 1);
-}
-
-/* ---- the canonical body and the chain ---- */
-
-enum body_part { PART_SEQ, PART_TIME, PART_TYPE, PART_SESSION, PART_FIELDS,
-		 PART_COUNT };
-static const char *const part_names[PART_COUNT] = {
+/* How verify names a part of a stored body that disagrees with its row. */
+static const char *const part_names[STN_CANON_PARTS] = {
 	"seq", "time column", "type column", "session column", "field rows",
 };
-
-/* Writes the canonical body into b (from its start) and where each part ends,
- * so that verify can say which column disagrees with a stored body. */
-static void body_build(struct stn_buf *b, uint64_t seq, int64_t time,
-		       const char *type, const char *session,
-		       const struct stn_field *fields, size_t nfields,
-		       size_t ends[PART_COUNT])
-{
-	char num[32], ts[CU_TIME_LEN + 1];
-
-	b->len = 0;
-	snprintf(num, sizeof(num), "{\"seq\":%" PRIu64, seq);
-	stn_buf_str(b, num);
-	ends[PART_SEQ] = b->len;
-	cu_time_format(time, ts);
-	stn_buf_str(b, ",\"time\":\"");
-	stn_buf_str(b, ts);
-	stn_buf_str(b, "\"");
-	ends[PART_TIME] = b->len;
-	stn_buf_str(b, ",\"type\":");
-	sb_json(b, type);
-	ends[PART_TYPE] = b->len;
-	stn_buf_str(b, ",\"session\":");
-	sb_json(b, session);
-	ends[PART_SESSION] = b->len;
-	stn_buf_str(b, ",\"fields\":{");
-	for (size_t i = 0; i < nfields; i++) {
-		if (i)
-			stn_buf_str(b, ",");
-		sb_json(b, fields[i].key);
-		stn_buf_str(b, ":");
-		sb_json(b, fields[i].value);
-	}
-	stn_buf_str(b, "}}");
-	ends[PART_FIELDS] = b->len;
-}
-
-static int chain_hash(const char *prev, const char *body, size_t len,
-		      char hex[CU_SHA256_HEX_LEN + 1])
-{
-	struct cu_sha256 *h = cu_sha256_new();
-	uint8_t md[CU_SHA256_LEN];
-
-	if (!h)
-		return STN_E_NOMEM;
-	cu_sha256_update(h, prev, strlen(prev));
-	cu_sha256_update(h, "\n", 1);
-	cu_sha256_update(h, body, len);
-	cu_sha256_final(h, md);
-	cu_sha256_free(h);
-	cu_hex(md, sizeof(md), hex);
-	return 0;
-}
-
-static int is_hash(const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i]; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return i == CU_SHA256_HEX_LEN;
-}
-
-/* ---- input rules ---- */
-
-/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF): the
- * body must be valid JSON for the report and for auditors' tools. */
-static int utf8_valid(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	unsigned cp, min;
-	size_t n, i;
-
-	while (*p) {
-		if (*p < 0x80) {
-			p++;
-			continue;
-		}
-		if ((*p & 0xe0) == 0xc0) {
-			n = 1, cp = *p & 0x1f, min = 0x80;
-		} else if ((*p & 0xf0) == 0xe0) {
-			n = 2, cp = *p & 0x0f, min = 0x800;
-		} else if ((*p & 0xf8) == 0xf0) {
-			n = 3, cp = *p & 0x07, min = 0x10000;
-		} else {
-			return 0;
-		}
-		/* A NUL fails the continuation test, so this never reads past
-		 * the end of the string. */
-		for (i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (p[i] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		p += n + 1;
-	}
-	return 1;
-}
-
-static int key_valid(const char *k)
-{
-	size_t i;
-
-	if (!(k[0] >= 'a' && k[0] <= 'z'))
-		return 0;
-	for (i = 1; k[i]; i++)
-		if (!((k[i] >= 'a' && k[i] <= 'z') ||
-		      (k[i] >= '0' && k[i] <= '9') || k[i] == '-'))
-			return 0;
-	return i <= KEY_MAX;
-}
-
-/* Breaking these is a bug in the caller, not something a user did, hence
- * STN_E_INTERNAL; nothing is written. */
-static int check_event(const char *w, int64_t time, const char *type,
-		       const char *session, const struct stn_field *fields,
-		       size_t nfields, struct stn_diag *d)
-{
-
-	if (time < 0 || time > TIME_MAX)
-		return stn_fail(d, STN_E_INTERNAL, w,
-				"event time %" PRId64 " is outside 1970..9999",
-				time);
-	if (!type || !type[0] || !utf8_valid(type))
-		return stn_fail(d, STN_E_INTERNAL, w,
-				"event type is empty or not UTF-8");
-	if (!session || !utf8_valid(session))
-		return stn_fail(d, STN_E_INTERNAL, w,
-				"event %s: session is missing or not UTF-8",
-				type);
-	if (nfields && !fields)
-		return stn_fail(d, STN_E_INTERNAL, w,
-				"event %s: %zu fields but no array", type,
-				nfields);
-	if (nfields > STN_JOURNAL_FIELDS_MAX)
-		return stn_fail(d, STN_E_INTERNAL, w,
-				"event %s: %zu fields, more than %d", type,
-				nfields, STN_JOURNAL_FIELDS_MAX);
-	for (size_t i = 0; i < nfields; i++) {
-		const char *k = fields[i].key;
-
-		if (!k || !key_valid(k))
-			return stn_fail(d, STN_E_INTERNAL, w,
-					"event %s: field %zu key \"%.40s\" is "
-					"not [a-z][a-z0-9-]{0,31}",
-					type, i + 1, k ? k : "(null)");
-		if (!fields[i].value || !utf8_valid(fields[i].value))
-			return stn_fail(d, STN_E_INTERNAL, w,
-					"event %s: field %s value is missing "
-					"or not UTF-8",
-					type, k);
-		for (size_t n = 0; n < i; n++)
-			if (strcmp(fields[n].key, k) == 0)
-				return stn_fail(d, STN_E_INTERNAL, w,
-						"event %s: field %s appears "
-						"twice",
-						type, k);
-	}
-	return 0;
-}
-
-/* ---- the encoder, for the report verifier ---- */
-
-int stn_journal_body(uint64_t seq, int64_t time, const char *type,
-		     const char *session, const struct stn_field *fields,
-		     size_t nfields, char **body, size_t *len,
-		     struct stn_diag *d)
-{
-	struct stn_buf b = {0};
-	size_t ends[PART_COUNT];
-	int rc;
-
-	if (!body || !len)
-		return stn_fail(d, STN_E_INTERNAL, "journal",
-				"body: nowhere to put it");
-	rc = check_event("event", time, type, session, fields, nfields, d);
-	if (rc)
-		return rc;
-	body_build(&b, seq, time, type, session, fields, nfields, ends);
-	if (b.oom) {
-		free(b.p);
-		return stn_fail(d, STN_E_NOMEM, "event", NULL);
-	}
-	if (b.len > STN_JOURNAL_BODY_MAX) {
-		free(b.p);
-		return stn_fail(d, STN_E_INTERNAL, "event",
-				"event %s: body is %zu bytes, more than %d",
-				type, b.len, STN_JOURNAL_BODY_MAX);
-	}
-	*body = b.p;
-	*len = b.len;
-	return 0;
-}
-
-int stn_journal_hash(const char *prev, const char *body, size_t len,
-		     char hex[65])
-{
-	return chain_hash(prev, body, len, hex);
-}
-
-int stn_journal_is_hash(const char *s)
-{
-	return s && is_hash(s);
-}
-
-int stn_journal_utf8_ok(const char *s)
-{
-	return s && utf8_valid(s);
-}
-
-int stn_journal_key_ok(const char *k)
-{
-	return k && key_valid(k);
-}
 
 /* ---- SQLite plumbing ---- */
 
@@ -642,7 +392,7 @@ int stn_journal_append(struct stn_journal *j, int64_t time, const char *type,
 {
 	sqlite3_stmt *st = NULL;
 	struct stn_buf body = {0};
-	size_t ends[PART_COUNT];
+	size_t ends[STN_CANON_PARTS];
 	char prev[CU_SHA256_HEX_LEN + 1] = STN_JOURNAL_GENESIS;
 	char hash[CU_SHA256_HEX_LEN + 1];
 	uint64_t seq = 1;
@@ -651,7 +401,7 @@ int stn_journal_append(struct stn_journal *j, int64_t time, const char *type,
 	if (!j)
 		return stn_fail(d, STN_E_INTERNAL, "journal",
 				"append: no journal");
-	rc = check_event(j->path, time, type, session, fields, nfields, d);
+	rc = stn_canon_check(j->path, time, type, session, fields, nfields, d);
 	if (rc)
 		return rc;
 	/* IMMEDIATE takes the write lock before reading the last hash, so a
@@ -672,7 +422,7 @@ int stn_journal_append(struct stn_journal *j, int64_t time, const char *type,
 			rc = nomem(j, d);
 			goto out;
 		}
-		if (last < 1 || last == INT64_MAX || !is_hash(h)) {
+		if (last < 1 || last == INT64_MAX || !stn_canon_is_hash(h)) {
 			rc = stn_fail(d, STN_E_CHAINBROKEN, j->path,
 				      "event %lld: seq or hash unusable as a "
 				      "predecessor",
@@ -688,8 +438,8 @@ int stn_journal_append(struct stn_journal *j, int64_t time, const char *type,
 	sqlite3_finalize(st);
 	st = NULL;
 
-	body_build(&body, seq, time, type, session, fields, nfields, ends);
-	if (body.oom || chain_hash(prev, body.p, body.len, hash) != 0) {
+	stn_canon_body_build(&body, seq, time, type, session, fields, nfields, ends);
+	if (body.oom || stn_canon_hash(prev, body.p, body.len, hash) != 0) {
 		rc = nomem(j, d);
 		goto out;
 	}
@@ -1201,8 +951,8 @@ static int chain_row(void *ctx, const struct row *r, struct stn_diag *d)
 	const struct stn_event *e = &r->ev;
 	const char *w = v->j->path;
 	char hash[CU_SHA256_HEX_LEN + 1];
-	size_t ends[PART_COUNT], same = 0;
-	int part;
+	size_t ends[STN_CANON_PARTS];
+	enum stn_canon_part part;
 
 	/* Order matters: a deleted row shows first as a gap, an edited body
 	 * as a bad hash, a rewritten hash at the next event's prev. */
@@ -1220,7 +970,7 @@ static int chain_row(void *ctx, const struct row *r, struct stn_diag *d)
 				"%" PRIu64,
 				e->seq, e->seq - 1);
 	}
-	if (chain_hash(e->prev, e->body, r->body_len, hash) != 0)
+	if (stn_canon_hash(e->prev, e->body, r->body_len, hash) != 0)
 		return nomem(v->j, d);
 	if (strcmp(hash, e->hash) != 0)
 		return stn_fail(d, STN_E_CHAINBROKEN, w,
@@ -1237,23 +987,18 @@ static int chain_row(void *ctx, const struct row *r, struct stn_diag *d)
 				"event %" PRIu64 ": time column is not an "
 				"integer",
 				e->seq);
-	body_build(&v->body, e->seq, e->time, e->type, e->session, e->fields,
+	stn_canon_body_build(&v->body, e->seq, e->time, e->type, e->session, e->fields,
 		   e->nfields, ends);
 	if (v->body.oom)
 		return nomem(v->j, d);
-	if (v->body.len != r->body_len ||
-	    memcmp(v->body.p, e->body, r->body_len) != 0) {
-		while (same < v->body.len && same < r->body_len &&
-		       v->body.p[same] == e->body[same])
-			same++;
-		for (part = 0; part < PART_FIELDS && ends[part] <= same; part++)
-			;
+	part = stn_canon_body_diff(v->body.p, v->body.len, ends, e->body,
+				   r->body_len);
+	if (part != STN_CANON_PARTS)
 		return stn_fail(d, STN_E_CHAINBROKEN, w,
 				"event %" PRIu64
 				": %s do%s not match its body",
 				e->seq, part_names[part],
-				part == PART_FIELDS ? "" : "es");
-	}
+				part == STN_CANON_FIELDS ? "" : "es");
 	v->count++;
 	v->next++;
 	memcpy(v->last, e->hash, sizeof(v->last));
@@ -1367,7 +1112,7 @@ int stn_journal_each_range(struct stn_journal *j, uint64_t first,
 				      "seq gap before %" PRIu64 " (event %" PRIu64
 				      " is missing)",
 				      first, first - 1);
-		if (rc == 0 && !is_hash(before.hash))
+		if (rc == 0 && !stn_canon_is_hash(before.hash))
 			rc = stn_fail(d, STN_E_CHAINBROKEN, j->path,
 				      "event %" PRIu64 ": hash is not a hash",
 				      first - 1);

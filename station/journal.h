@@ -8,13 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "station/canon.h"
+
 struct stn_diag;
 struct stn_journal;
-
-struct stn_field {
-	const char *key;
-	const char *value;
-};
 
 /* Borrowed, valid during the callback only. */
 struct stn_event {
@@ -29,15 +26,14 @@ struct stn_event {
 };
 
 /* The prev of the first event, and the last hash of an empty journal. */
-#define STN_JOURNAL_GENESIS \
-	"0000000000000000000000000000000000000000000000000000000000000000"
+#define STN_JOURNAL_GENESIS STN_CANON_GENESIS
 /* 1: events, fields, meta.  2: indexes on events(time), (session) and
  * (type) for period exports and filters on a journal of millions. */
 #define STN_JOURNAL_SCHEMA_VERSION 2
 /* Caps on one event, so that every event fits a report (station/report.h):
  * appending more is refused as STN_E_INTERNAL. */
-#define STN_JOURNAL_FIELDS_MAX 256
-#define STN_JOURNAL_BODY_MAX (256 * 1024) /* bytes of the canonical body */
+#define STN_JOURNAL_FIELDS_MAX STN_CANON_FIELDS_MAX
+#define STN_JOURNAL_BODY_MAX STN_CANON_BODY_MAX /* bytes of the body */
 
 /*
  * Opens (creating if absent, with mode 0700 for missing directories and 0600
@@ -56,10 +52,10 @@ const char *stn_journal_path(const struct stn_journal *j);
 
 /*
  * Appends one event and returns only once it is committed durably.  `time`
- * must lie in 1970..9999 (it is written as RFC 3339); `type` non-empty;
- * every string valid UTF-8; field keys unique and of the form
- * [a-z][a-z0-9-]{0,31}.  Fields keep the caller's order.  Breaking those
- * rules is STN_E_INTERNAL and appends nothing.  STN_E_JOURNAL for SQLite
+ * and the values must pass stn_canon_check (time in 1970..9999, type
+ * non-empty, UTF-8, field keys unique and [a-z][a-z0-9-]{0,31}) and make a
+ * body of at most STN_CANON_BODY_MAX bytes.  Fields keep the caller's
+ * order.  Breaking those rules is STN_E_INTERNAL and appends nothing.  STN_E_JOURNAL for SQLite
  * failures (including another writer holding the lock for more than 5 s),
  * STN_E_CHAINBROKEN when the last stored hash is not a hash at all.
  */
@@ -155,26 +151,8 @@ int stn_journal_query(struct stn_journal *j,
 		      int (*cb)(void *ctx, const struct stn_event *e),
 		      void *ctx, struct stn_diag *d);
 
-/*
- * The canonical body of docs/journal.md for these values, malloc'd and
- * NUL-terminated (*len without the NUL), the one encoder both the journal
- * and the report verifier use.  The values must obey the rules of
- * stn_journal_append (else STN_E_INTERNAL naming the rule); STN_E_NOMEM.
- */
-int stn_journal_body(uint64_t seq, int64_t time, const char *type,
-		     const char *session, const struct stn_field *fields,
-		     size_t nfields, char **body, size_t *len,
-		     struct stn_diag *d);
-/* hex = lowercase hex SHA-256 of prev "\n" body (len bytes of body).
- * STN_E_NOMEM. */
-int stn_journal_hash(const char *prev, const char *body, size_t len,
-		     char hex[65]);
-/* Whether s is 64 lowercase hex digits (a hash or digest). */
-int stn_journal_is_hash(const char *s);
-/* Whether s is strict UTF-8 (no overlongs, surrogates, or code points
- * past U+10FFFF) and k a valid field key ([a-z][a-z0-9-]{0,31}). */
-int stn_journal_utf8_ok(const char *s);
-int stn_journal_key_ok(const char *k);
+/* The canonical body, its hash and the rules on values are
+ * station/canon.h's: the journal, the exporter and the verifier share them. */
 
 /*
  * Recomputes the whole chain: seq runs 1, 2, 3... without gaps, each prev is

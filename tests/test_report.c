@@ -846,7 +846,7 @@ static void doc_rehash(struct doc *doc, int k)
 	doc_get(doc, k, "prev", prev, sizeof(prev));
 	doc_get(doc, k, "hash", hash, sizeof(hash));
 	doc_body(doc, k, body, sizeof(body));
-	assert_int_equal(stn_journal_hash(prev, body, strlen(body), calc), 0);
+	assert_int_equal(stn_canon_hash(prev, body, strlen(body), calc), 0);
 	doc_sub(doc, k, hash, calc);
 }
 
