@@ -63,6 +63,76 @@ static void sync_dir(const char *dir)
 	}
 }
 
+/* Sleeps until the wall clock's next whole second. */
+static void sleep_to_next_second(void)
+{
+	struct timespec t, rest;
+
+	if (clock_gettime(CLOCK_REALTIME, &t) != 0)
+		t.tv_nsec = 0;
+	rest.tv_sec = 0;
+	rest.tv_nsec = 1000000000L - t.tv_nsec + 1000000L; /* and 1 ms */
+	if (rest.tv_nsec >= 1000000000L) {
+		rest.tv_sec = 1;
+		rest.tv_nsec -= 1000000000L;
+	}
+	while (nanosleep(&rest, &rest) != 0 && errno == EINTR)
+		;
+}
+
+/* Whether a report file of this name is already there (or cannot be
+ * told apart from being there). */
+static int name_taken(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0 || errno != ENOENT;
+}
+
+/* How long the second of two exports in one second waits for its own
+ * name, at most: the next second comes within one; a clock that does not
+ * move (held back to the session start) is refused as before. */
+#define NAME_WAIT_SECONDS 2
+
+/*
+ * Names the report by its export time *now (formats §7:
+ * report-STATIONID-YYYYMMDDTHHMMSSZ, the second it was exported).  If a
+ * report of that name is already in out_dir (two exports in one second),
+ * the export waits for the next second and takes that as its time, so
+ * that names keep the spec's form and a report is never replaced
+ * (docs/decisions.md).  base gets the name without extension, jpath and
+ * tpath the .json and .txt paths (4200 bytes each).  STN_E_USAGE for a
+ * path too long; STN_E_IO when the name is still taken after the wait.
+ */
+static int export_name(const char *out_dir, const char *id, int64_t *now,
+		       char base[160], char *jpath, char *tpath,
+		       struct stn_diag *d)
+{
+	char ts[CU_TIME_LEN + 1];
+
+	for (int waited = 0;; waited++) {
+		cu_time_format(*now, ts);
+		/* 2026-11-20T10:00:00Z -> report-ID-20261120T100000Z */
+		snprintf(base, 160, "report-%s-%.4s%.2s%.2sT%.2s%.2s%.2sZ", id,
+			 ts, ts + 5, ts + 8, ts + 11, ts + 14, ts + 17);
+		if (snprintf(jpath, 4200, "%s/%s.json", out_dir, base) >= 4200 ||
+		    snprintf(tpath, 4200, "%s/%s.txt", out_dir, base) >= 4200)
+			return stn_fail(d, STN_E_USAGE, out_dir,
+					"path too long");
+		if (!name_taken(jpath) && !name_taken(tpath))
+			return 0;
+		if (waited == NAME_WAIT_SECONDS)
+			return stn_fail(d, STN_E_IO, jpath,
+					"already exists, and the clock did not "
+					"reach the next second in %d s: a "
+					"report is never replaced",
+					NAME_WAIT_SECONDS);
+		sleep_to_next_second();
+		if ((int64_t)time(NULL) > *now)
+			*now = (int64_t)time(NULL);
+	}
+}
+
 /* Puts tmp at final unless final exists (then STN_E_IO: a report is never
  * replaced).  RENAME_NOREPLACE where the file system has it, else a hard
  * link, which fails on an existing name just as well. */
@@ -79,7 +149,7 @@ static int place(const char *tmp, const char *final, struct stn_diag *d)
 	if (errno == EEXIST)
 		return stn_fail(d, STN_E_IO, final,
 				"already exists: a report is never replaced "
-				"(one export per station per second)");
+				"(another export took this name meanwhile)");
 	return stn_fail(d, STN_E_IO, final, "cannot create: %s",
 			strerror(errno));
 }
@@ -488,7 +558,7 @@ int stn_report_export(struct stn_session *s, const char *out_dir,
 	struct stn_diag why;
 	struct exp *x = NULL;
 	struct stat st;
-	char ts[CU_TIME_LEN + 1], stamp[24], base[160], hex[RPT_HASH_LEN + 1];
+	char base[160], hex[RPT_HASH_LEN + 1];
 	char json[4200] = "", txt[4200] = "", sigp[4300], pemp[4300];
 	char jpath[4200], tpath[4200];
 	uint8_t digest[CU_SHA256_LEN];
@@ -527,6 +597,9 @@ int stn_report_export(struct stn_session *s, const char *out_dir,
 	if (!S_ISDIR(st.st_mode))
 		return stn_fail(d, STN_E_USAGE, out_dir,
 				"--out is not a directory");
+	rc = export_name(out_dir, cfg->id, &now, base, jpath, tpath, d);
+	if (rc)
+		return rc;
 	if (until == 0 || until > now)
 		until = now;
 	if (since && since > until) {
@@ -555,18 +628,6 @@ int stn_report_export(struct stn_session *s, const char *out_dir,
 	if (rc)
 		goto out;
 
-	cu_time_format(now, ts);
-	/* 2026-11-20T10:00:00Z -> 20261120T100000Z */
-	snprintf(stamp, sizeof(stamp), "%.4s%.2s%.2sT%.2s%.2s%.2sZ", ts,
-		 ts + 5, ts + 8, ts + 11, ts + 14, ts + 17);
-	snprintf(base, sizeof(base), "report-%s-%s", cfg->id, stamp);
-	if (snprintf(jpath, sizeof(jpath), "%s/%s.json", out_dir, base) >=
-		    (int)sizeof(jpath) ||
-	    snprintf(tpath, sizeof(tpath), "%s/%s.txt", out_dir, base) >=
-		    (int)sizeof(tpath)) {
-		rc = stn_fail(d, STN_E_USAGE, out_dir, "path too long");
-		goto out;
-	}
 	snprintf(sigp, sizeof(sigp), "%s.sig", jpath);
 	snprintf(pemp, sizeof(pemp), "%s.pem", jpath);
 
