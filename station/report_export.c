@@ -123,9 +123,9 @@ static int export_name(const char *out_dir, const char *id, int64_t *now,
 			return 0;
 		if (waited == NAME_WAIT_SECONDS)
 			return stn_fail(d, STN_E_IO, jpath,
-					"already exists, and the clock did not "
-					"reach the next second in %d s: a "
-					"report is never replaced",
+					"already exists: a report is never "
+					"replaced, and the clock did not reach "
+					"a free second in %d s",
 					NAME_WAIT_SECONDS);
 		sleep_to_next_second();
 		if ((int64_t)time(NULL) > *now)

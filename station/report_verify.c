@@ -705,6 +705,18 @@ static int read_pass(struct parser *P, int whole,
 static void parser_fini(struct parser *P);
 static struct parser *parser_new(struct stn_report_info *info);
 
+/* A missing .sig or .pem is an unsigned report: STN_E_SIGNATURE. */
+static int unsigned_report(const char *path, struct stn_diag *d)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == 0 || (errno != ENOENT && errno != ENOTDIR))
+		return 0;
+	return stn_fail(d, STN_E_SIGNATURE, path,
+			"missing: the report is not signed (formats §2: "
+			"REPORT.json.sig and .pem lie beside it)");
+}
+
 /*
  * Whose report first, what it says second.  Pass 1 reads the header (a
  * few KiB) and hashes the file; the signature, role, chain and CN are
@@ -730,6 +742,13 @@ static int verify_file(const struct cu_trust *t, const char *path,
 		return stn_fail(d, STN_E_USAGE, path, "path too long");
 	/* O_NONBLOCK: a FIFO planted as the report must not hang us. */
 	P->fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	/* No report, or a report without its signature: nothing signed to
+	 * verify, which is a refusal (exit 1), not an I/O error a retry
+	 * might cure. */
+	if (P->fd < 0 && (errno == ENOENT || errno == ENOTDIR))
+		return stn_fail(d, STN_E_SIGNATURE, path,
+				"no report here (%s): nothing signed to "
+				"verify", strerror(errno));
 	if (P->fd < 0)
 		return stn_fail(d, errno == ELOOP ? STN_E_UNSAFE : STN_E_IO,
 				path, "cannot open the report: %s",
@@ -747,6 +766,8 @@ static int verify_file(const struct cu_trust *t, const char *path,
 				"(%lld)", (long long)st.st_size,
 				(long long)STN_REPORT_MAX);
 	P->path = path;
+	if (unsigned_report(sigp, d) || unsigned_report(pemp, d))
+		return d->code;
 
 	hi = calloc(1, sizeof(*hi));
 	H = hi ? parser_new(hi) : NULL;

@@ -1107,9 +1107,15 @@ static void verify_refuses_a_symlink_a_fifo_a_missing_sig_and_a_huge_file(
 	verify_refused(f, p, NULL, STN_E_TOOBIG, "more than a report may have");
 	snprintf(q, sizeof(q), "%s.sig", x.json);
 	assert_int_equal(unlink(q), 0);
-	verify_refused(f, x.json, NULL, STN_E_IO, "");
-	verify_refused(f, "/nonexistent/report.json", NULL, STN_E_IO,
-		       "cannot open the report");
+	/* Unsigned or missing: a refusal (exit 1), not an I/O error. */
+	verify_refused(f, x.json, NULL, STN_E_SIGNATURE,
+		       "missing: the report is not signed");
+	snprintf(q, sizeof(q), "%s.pem", x.json);
+	assert_int_equal(unlink(q), 0);
+	verify_refused(f, x.json, NULL, STN_E_SIGNATURE,
+		       "the report is not signed");
+	verify_refused(f, "/nonexistent/report.json", NULL, STN_E_SIGNATURE,
+		       "no report here");
 }
 
 static void verify_lists_each_session_with_who_what_authority_and_result(
