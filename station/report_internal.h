@@ -72,4 +72,10 @@ struct rpt_cover {
 };
 void rpt_cover_page(struct stn_buf *b, const struct rpt_cover *c);
 
+/* For tests/fuzz_report.c only: the layout and chain checks of
+ * stn_report_verify (3 to 5) on the report open on fd (not closed), with
+ * no signature checked first; 0 or the first failure.  Never a verdict:
+ * an unsigned report proves nothing. */
+int rpt_parse_unsigned(int fd, const char *path, struct stn_diag *d);
+
 #endif

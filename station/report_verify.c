@@ -933,6 +933,30 @@ static void take_sessions(struct stn_report_info *i, struct rpt_sessions *ss)
 	memset(ss, 0, sizeof(*ss));
 }
 
+int rpt_parse_unsigned(int fd, const char *path, struct stn_diag *d)
+{
+	struct stn_report_info *info = calloc(1, sizeof(*info));
+	struct parser *P = info ? parser_new(info) : NULL;
+	uint8_t digest[CU_SHA256_LEN];
+	int rc;
+
+	if (!P) {
+		free(info);
+		return stn_fail(d, STN_E_NOMEM, path, "parse");
+	}
+	P->fd = fd;
+	P->path = path;
+	rc = read_pass(P, 1, digest, d);
+	if (rc == 0 && P->failed) {
+		*d = P->pd;
+		rc = P->pd.code;
+	}
+	P->fd = -1; /* the caller's */
+	parser_fini(P);
+	free(info);
+	return rc;
+}
+
 int stn_report_verify(const struct cu_trust *t, const char *path,
 		      const char *earlier, struct stn_report_info **out,
 		      struct stn_diag *d)
