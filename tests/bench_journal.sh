@@ -4,6 +4,8 @@
 # would otherwise use:
 #  - durable appends per second (one commit and WAL fsync each, as the
 #    station appends), on an empty journal and on one of a million events;
+#  - the journal library's range, walk, filter and verify steps on 100,000
+#    events (test_journal --scale; test_journal checks their answers);
 #  - `station journal` filters and a day's export from a million events;
 #  - export and verify of a report of 100,000 events, beside sha256sum
 #    (reading the file at all), openssl dgst -verify (the signature alone)
@@ -48,6 +50,9 @@ iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 
 echo "== durable appends (synchronous=FULL, WAL, one commit each)"
 "$TJ" --append "$T/empty.db" 2000 | sed 's/^/empty journal:           /'
+
+echo "== the library on $RN events (what test_journal checks, timed)"
+"$TJ" --scale "$T/scale.db" "$RN" | sed 's/^/  /'
 
 echo "== a journal of $N events"
 timed t_fill "$TJ" --fill "$T/data/journal.db" "$N" "$start" "$STEP"
