@@ -64,7 +64,9 @@ struct stn_report_exported {
 /*
  * Export events of the journal as
  * out_dir/report-STATIONID-YYYYMMDDTHHMMSSZ.json (the export time: now, or
- * the session start if the clock is behind it) with its .sig and .pem
+ * the session start if the clock is behind it; when a report of that name
+ * is already there, the next second, waited for, at most 2 s: two exports
+ * in one second both succeed) with its .sig and .pem
  * (formats §2, the [station] key and cert), and a summary, ...Z.txt, one
  * page per session.
  *
@@ -86,8 +88,8 @@ struct stn_report_exported {
  * Errors: STN_E_CONFIG (no key/cert, a key that does not load, a
  * certificate whose CN is not the station id, a station id that cannot
  * name a file); STN_E_USAGE (out_dir not a directory, since after until,
- * no event in the period); STN_E_IO (writing, or the report name exists:
- * one export per second); STN_E_CHAINBROKEN (the journal's chain, or a
+ * no event in the period); STN_E_IO (writing, or the report name still
+ * taken after the wait); STN_E_CHAINBROKEN (the journal's chain, or a
  * previous export's last hash no longer in the journal); STN_E_JOURNAL;
  * STN_E_NOMEM; and those of cu_sign_file.
  */
@@ -126,7 +128,8 @@ struct stn_report_info {
  * first failure with the file it is in (the signature is checked on a
  * first pass that reads only the header, so an unsigned file costs one
  * hash; the second pass must hash to the same digest):
- *  1. its size is at most STN_REPORT_MAX (STN_E_TOOBIG);
+ *  1. its size is at most STN_REPORT_MAX (STN_E_TOOBIG); the report, its
+ *     .sig and its .pem exist (else STN_E_SIGNATURE: nothing signed);
  *  2. path.sig and path.pem: the signature over the file's SHA-256 and a
  *     station-role chain to t, at the export time the report states (the
  *     time it was signed; CRLs are applied whatever their date), and the
