@@ -71,6 +71,8 @@ int ui_cmd_demo(int argc, char **argv)
 	if (argc > 1)
 		return ui_usage_error("usage: station demo\n",
 				      "demo takes no arguments");
+	if ((rc = ui_tui_check_terminal()))
+		return rc;
 	if (find_parts(script, sim, sizeof(script)) != 0)
 		return ui_usage_error(NULL, "demo: cannot find demo_setup.sh "
 					    "and sim-serial next to station");

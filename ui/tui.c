@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "station/app.h"
 #include "station/error.h"
@@ -272,12 +273,26 @@ static int map_key(int k, enum stn_app_key *key, int *ch)
 	}
 }
 
+int ui_tui_check_terminal(void)
+{
+	/* Without a terminal curses cannot read a key: getch() fails at once
+	 * and the loop would spin, drawing escape codes for nobody. */
+	if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))
+		return 0;
+	return ui_usage_error(NULL, "the text UI needs a terminal on stdin "
+				    "and stdout;\nuse a subcommand instead "
+				    "(station help)");
+}
+
 int ui_tui_run(const char *config_path)
 {
 	struct stn_app *app = NULL;
 	struct stn_app_view *v;
 	struct stn_diag d;
+	int rc;
 
+	if ((rc = ui_tui_check_terminal()))
+		return rc;
 	stn_diag_init(&d);
 	if (stn_app_new(config_path, &app, &d))
 		return ui_report("ui", &d);
