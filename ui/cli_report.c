@@ -136,21 +136,22 @@ static int cmd_export(int argc, char **argv)
 
 static void print_session(const struct stn_report_session *p)
 {
-	printf("  session %s  ", p->id);
+	printf("  session %s  ", UI_SAFE(p->id));
 	print_time(stdout, p->start);
 	fputs(" .. ", stdout);
 	print_time(stdout, p->end);
 	printf("  events %" PRIu64 "..%" PRIu64 "\n", p->first, p->last);
 	printf("    who        %s%s%s\n",
-	       p->technician[0] ? p->technician : "no technician",
-	       p->command[0] ? ", " : "", p->command);
+	       UI_SAFE(p->technician[0] ? p->technician : "no technician"),
+	       p->command[0] ? ", " : "", UI_SAFE(p->command));
 	if (p->what[0])
-		printf("    what       %s\n", p->what);
+		printf("    what       %s\n", UI_SAFE(p->what));
 	if (p->device[0])
-		printf("    device     %s\n", p->device);
+		printf("    device     %s\n", UI_SAFE(p->device));
 	if (p->authority[0])
-		printf("    authority  %s\n", p->authority);
-	printf("    result     %s%s\n", p->result[0] ? p->result : "-",
+		printf("    authority  %s\n", UI_SAFE(p->authority));
+	printf("    result     %s%s\n",
+	       UI_SAFE(p->result[0] ? p->result : "-"),
 	       p->ended ? "" : " (its session-end is not in this report)");
 }
 
@@ -160,11 +161,12 @@ static void print_info_text(const struct stn_report_info *i,
 	printf("report    %s\n", i->path);
 	printf("sha256    %s\n", i->sha256);
 	printf("signed by %s (station role), chain checked at the export "
-	       "time\n", i->signer);
-	printf("station   %s at site %s\n", i->station, i->site);
+	       "time\n", UI_SAFE(i->signer));
+	printf("station   %s at site %s\n", UI_SAFE(i->station),
+	       UI_SAFE(i->site));
 	printf("exported  ");
 	print_time(stdout, i->exported);
-	printf(" (session %s)\n", i->session);
+	printf(" (session %s)\n", UI_SAFE(i->session));
 	printf("period    ");
 	print_time(stdout, i->since);
 	fputs(" .. ", stdout);
@@ -177,7 +179,7 @@ static void print_info_text(const struct stn_report_info *i,
 	printf("last hash %s\n", i->last_hash);
 	if (i->has_previous)
 		printf("previous  %s, ended at event %" PRIu64 "\n",
-		       i->prev_report, i->prev_last);
+		       UI_SAFE(i->prev_report), i->prev_last);
 	else
 		printf("previous  none%s\n",
 		       i->first == 1 ? " (starts at the first event)" : "");

@@ -38,48 +38,9 @@ static const char usage[] =
 	"/etc/station/station.conf).  Exit codes: 0 done or accepted, 1 refused,\n"
 	"2 usage or configuration error, 3 I/O or device error (retry may cure).\n";
 
-int ui_report(const char *cmd, const struct stn_diag *d)
-{
-	char line[1200];
-	int code = stn_err_exit(d->code);
-
-	stn_diag_format(d, line, sizeof(line));
-	fprintf(stderr, "station %s: %s: %s\n", cmd,
-		code == STN_EXIT_REFUSED ? "refused" : "error", line);
-	return code;
-}
-
-int ui_usage_error(const char *use, const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("station: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("\n", stderr);
-	if (use)
-		fputs(use, stderr);
-	return STN_EXIT_USAGE;
-}
-
 const char *ui_config_path(const char *given)
 {
 	return given ? given : stn_config_default_path();
-}
-
-void ui_json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
 }
 
 int main(int argc, char **argv)

@@ -40,8 +40,10 @@ static void put(int y, int x, attr_t attr, const char *text)
 
 	if (y < 0 || y >= LINES || w <= 0)
 		return;
+	/* Every string on screen may quote a medium or a device: a newline
+	 * or ESC in it must not move the cursor or repaint the screen. */
 	attron(attr);
-	mvaddnstr(y, x, text, w);
+	mvaddnstr(y, x, UI_SAFE(text), w);
 	attroff(attr);
 }
 
@@ -49,7 +51,7 @@ static void bar_line(int y, attr_t attr, const char *text)
 {
 	attron(attr);
 	mvhline(y, 0, ' ', COLS);
-	mvaddnstr(y, 1, text, COLS - 2);
+	mvaddnstr(y, 1, UI_SAFE(text), COLS - 2);
 	attroff(attr);
 }
 
@@ -120,8 +122,9 @@ static void draw_devices(const struct stn_app_view *v, int top, int bottom,
 		/* The reason is the contract: wrap it over two lines rather
 		 * than cut it at the screen edge. */
 		{
-			const char *t = d->verdict_known ? d->verdict
-							 : "checking...";
+			const char *t = UI_SAFE(d->verdict_known
+							? d->verdict
+							: "checking...");
 			attr_t va = !d->verdict_known ? A_DIM
 				    : d->installable ? tone_attr(STN_TONE_GOOD)
 						     : tone_attr(STN_TONE_BAD);
@@ -279,9 +282,8 @@ int ui_tui_check_terminal(void)
 	 * and the loop would spin, drawing escape codes for nobody. */
 	if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))
 		return 0;
-	return ui_usage_error(NULL, "the text UI needs a terminal on stdin "
-				    "and stdout;\nuse a subcommand instead "
-				    "(station help)");
+	return ui_usage_error(NULL, "the text UI needs a terminal; use a "
+				    "subcommand (station help)");
 }
 
 int ui_tui_run(const char *config_path)
