@@ -308,6 +308,9 @@ int ui_cmd_push(int argc, char **argv)
 	/* A mistyped SPEC is a usage error before any work or journaling. */
 	if (stn_device_spec_check(spec, &d))
 		return ui_report("push", &d);
+	/* From here a signal stops the install cleanly: journaled as failed
+	 * (rule interrupted), session ended, then main ends by it. */
+	ui_catch_signals();
 	rc = stn_session_open(ui_config_path(config), tech, "push", 0, &s, &d);
 	if (rc)
 		return ui_report("push", &d);

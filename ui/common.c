@@ -2,13 +2,17 @@
  * every front end shares (refusals, usage errors, JSON strings). */
 #include "ui/common.h"
 
+#include <signal.h>
 #include <stdarg.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "station/error.h"
+#include "station/install.h"
 
 /* Length of the strict UTF-8 sequence at p (no overlongs, surrogates or
  * code points past U+10FFFF; RFC 3629 section 4), with its code point;
@@ -169,4 +173,71 @@ void ui_json_string(FILE *f, const char *s)
 			fputc(*p, f);
 	}
 	fputc('"', f);
+}
+
+static volatile sig_atomic_t caught;
+
+static void on_signal(int sig)
+{
+	if (caught) {
+		/* Asked twice: stop now, as the technician wants. */
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	caught = sig;
+	stn_install_interrupt(sig);
+}
+
+static void stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+}
+
+void ui_catch_signals(void)
+{
+	struct sigaction sa;
+	sigset_t set;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: a wait on a device returns EINTR and the transfer
+	 * looks at the stop flag sooner. */
+	stop_signals(&set);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigismember(&set, sig) == 1)
+			(void)sigaction(sig, &sa, NULL);
+}
+
+void ui_block_signals(void)
+{
+	sigset_t set;
+
+	stop_signals(&set);
+	(void)pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+int ui_poll_signal(void)
+{
+	const struct timespec now = {0, 0};
+	sigset_t set;
+	int sig;
+
+	stop_signals(&set);
+	sig = sigtimedwait(&set, NULL, &now);
+	if (sig <= 0)
+		return 0;
+	if (!caught)
+		caught = sig;
+	stn_install_interrupt(sig);
+	return sig;
+}
+
+int ui_caught_signal(void)
+{
+	return caught;
 }

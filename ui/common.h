@@ -41,4 +41,21 @@ int ui_usage_error(const char *usage, const char *fmt, ...)
 /* Write s as a JSON string (with quotes) to f; controls as \u00XX. */
 void ui_json_string(FILE *f, const char *s);
 
+/*
+ * SIGINT, SIGTERM and SIGHUP (Ctrl-C, a shutdown, a lost terminal) while
+ * the station works.  ui_catch_signals: the first one asks every install
+ * to stop (stn_install_interrupt) so each is journaled and the session
+ * ended; a second one of them ends the process at once (the next session
+ * reports what it left as install-abandoned).  ui_block_signals: the same
+ * signals are blocked in this thread and every thread it starts, and
+ * ui_poll_signal (from the thread that blocked them, e.g. the text UI's
+ * loop) takes one that is pending, records it and returns it (0: none).
+ * ui_caught_signal: the first signal seen, 0 when none; main ends the
+ * process by it once the command has cleaned up (docs/decisions.md).
+ */
+void ui_catch_signals(void);
+void ui_block_signals(void);
+int ui_poll_signal(void);
+int ui_caught_signal(void);
+
 #endif

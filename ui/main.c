@@ -2,6 +2,7 @@
  * (spec/cli.md).  Everything below main returns codes; only here and in
  * ui/ is anything printed or the process exited. */
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,25 @@ const char *ui_config_path(const char *given)
 	return given ? given : stn_config_default_path();
 }
 
+/* A command that stopped for SIGINT, SIGTERM or SIGHUP has journaled and
+ * cleaned up; the process then ends by that signal, so a shell or a
+ * supervisor sees 128+N and stops its script too (docs/decisions.md). */
+static int end_by_signal(int rc)
+{
+	int sig = ui_caught_signal();
+	sigset_t set;
+
+	if (!sig)
+		return rc;
+	fflush(NULL);
+	signal(sig, SIG_DFL);
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	raise(sig);
+	(void)sigprocmask(SIG_UNBLOCK, &set, NULL); /* blocked by the UI */
+	return 128 + sig; /* not reached */
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -66,7 +86,7 @@ int main(int argc, char **argv)
 		first = 3;
 	}
 	if (argc <= first)
-		return ui_tui_run(ui_config_path(NULL));
+		return end_by_signal(ui_tui_run(ui_config_path(NULL)));
 	if (strcmp(argv[first], "--help") == 0 ||
 	    strcmp(argv[first], "help") == 0) {
 		fputs(usage, stdout);
@@ -74,6 +94,7 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(argv[first], cmds[i].name) == 0)
-			return cmds[i].fn(argc - first, argv + first);
+			return end_by_signal(
+				cmds[i].fn(argc - first, argv + first));
 	return ui_usage_error(usage, "unknown command '%s'", argv[first]);
 }
