@@ -26,7 +26,8 @@ push_until_writing() {
 		>"$T/$1.pout" 2>"$T/$1.perr" &
 	PUSH=$!
 	for _ in $(seq 1 200); do
-		grep -q '%' "$T/$1.perr" 2>/dev/null && return 0
+		sed -n '/^  write /,$p' "$T/$1.perr" 2>/dev/null |
+			grep -q ' bytes$' && return 0
 		sleep 0.05
 	done
 	echo "the push never started writing"; cat "$T/$1.perr"; return 1
@@ -43,7 +44,7 @@ for sig in INT TERM; do
 	check "SIG$sig: station ends by the signal (exit $want), got $rc" test "$rc" -eq "$want"
 	check "SIG$sig: it stops within a few seconds" test $(( $(date +%s) - t0 )) -le 10
 	check "SIG$sig: the refusal says it was interrupted" \
-		grep -q "rule interrupted: .*interrupted by signal" "$T/u$sig.perr"
+		grep -q "rule interrupted: .*interrupted by signal .* after [1-9][0-9]* bytes" "$T/u$sig.perr"
 	check "SIG$sig: the install is journaled as failed, rule interrupted" \
 		bash -c "'$STATION' journal --type install-failed --serial SN-u$sig | grep -q 'rule=interrupted'"
 	sess=$(journal --type install-failed --serial "SN-u$sig" | grep -o 'session=[0-9a-f]*' | head -1)

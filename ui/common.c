@@ -13,6 +13,7 @@
 
 #include "station/error.h"
 #include "station/install.h"
+#include "station/session.h"
 
 /* Length of the strict UTF-8 sequence at p (no overlongs, surrogates or
  * code points past U+10FFFF; RFC 3629 section 4), with its code point;
@@ -240,4 +241,18 @@ int ui_poll_signal(void)
 int ui_caught_signal(void)
 {
 	return caught;
+}
+
+void ui_warn_abandoned(const char *cmd, const struct stn_session *s)
+{
+	const char *text;
+	unsigned n = stn_session_abandoned(s, &text);
+
+	if (!n)
+		return;
+	fprintf(stderr, "station %s: warning: %u install(s) were cut off "
+			"without an outcome (the station was\nstopped); check "
+			"these devices and install again: ", cmd, n);
+	ui_put_untrusted(stderr, text);
+	fputc('\n', stderr);
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 struct stn_diag;
+struct stn_session;
 
 /*
  * Copy s into out (cap > 0 bytes, always NUL-terminated) with every byte a
@@ -40,6 +41,10 @@ int ui_usage_error(const char *usage, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Write s as a JSON string (with quotes) to f; controls as \u00XX. */
 void ui_json_string(FILE *f, const char *s);
+
+/* Tell the technician on stderr about installs earlier sessions left
+ * without an outcome (journaled as install-abandoned as s opened). */
+void ui_warn_abandoned(const char *cmd, const struct stn_session *s);
 
 /*
  * SIGINT, SIGTERM and SIGHUP (Ctrl-C, a shutdown, a lost terminal) while
