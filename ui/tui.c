@@ -295,6 +295,9 @@ int ui_tui_run(const char *config_path)
 
 	if ((rc = ui_tui_check_terminal()))
 		return rc;
+	/* Before any worker starts, so that every thread inherits the
+	 * mask: the signals are taken here, in the loop, and only here. */
+	ui_block_signals();
 	stn_diag_init(&d);
 	if (stn_app_new(config_path, &app, &d))
 		return ui_report("ui", &d);
@@ -322,8 +325,14 @@ int ui_tui_run(const char *config_path)
 	}
 	while (!stn_app_finished(app)) {
 		enum stn_app_key key;
-		int ch;
+		int ch, sig = ui_poll_signal();
 
+		if (sig) {
+			/* Ctrl-C, a shutdown, or the terminal gone (SIGHUP):
+			 * stop the installs, journal them, end the session. */
+			stn_app_interrupt(app, sig);
+			break;
+		}
 		stn_app_view(app, v);
 		draw(v);
 		if (map_key(getch(), &key, &ch))
