@@ -396,9 +396,10 @@ int cu_custody_append(const char *bundle_dir, struct cu_key *key,
 		buf = NULL;
 		if (rc)
 			goto out;
-		/* Only the current holder can hand the media on. */
+		/* Only the current holder can hand the media on: a custody
+		 * rule, so a refusal (1), not a usage error (spec/cli.md). */
 		if (strcmp(last.to, me) != 0) {
-			rc = stn_fail(d, STN_E_USAGE, path,
+			rc = stn_fail(d, STN_E_CUSTODY, path,
 				      "the media was handed to %s, not to you "
 				      "(certificate CN %s)", last.to, me);
 			goto out;

@@ -185,6 +185,15 @@ static void join_all(struct stn_app *a)
 	}
 }
 
+void stn_app_interrupt(struct stn_app *a, int signal)
+{
+	stn_install_interrupt(signal);
+	pthread_mutex_lock(&a->lock);
+	if (!a->interrupted)
+		a->interrupted = signal;
+	pthread_mutex_unlock(&a->lock);
+}
+
 void stn_app_free(struct stn_app *a)
 {
 	if (!a)
@@ -194,7 +203,7 @@ void stn_app_free(struct stn_app *a)
 	md_watch_free(a->watch);
 	md_mounter_free(a->mounter);
 	stn_device_watch_free(a->usb_watch);
-	stn_session_close(a->session, 0);
+	stn_session_close(a->session, a->interrupted ? STN_E_INTERRUPTED : 0);
 	stn_config_free(a->cfg);
 	memset(a->pin, 0, sizeof(a->pin));
 	pthread_mutex_destroy(&a->lock);
@@ -616,8 +625,19 @@ static void signin_key(struct stn_app *a, enum stn_app_key key, int ch)
 		a->field = 0;
 		return;
 	}
-	app_say(a, STN_TONE_GOOD, "Signed in as %.60s", t->name);
 	go_home(a);
+	{
+		const char *what;
+		unsigned n = stn_session_abandoned(a->session, &what);
+		/* Said after go_home, which may set its own message: this
+		 * one must not be missed. */
+		if (n)
+			app_say(a, STN_TONE_WARN, "Signed in as %.40s. %u install(s) "
+				"were cut off: check %.80s", t->name, n, what);
+		else
+			app_say(a, STN_TONE_GOOD, "Signed in as %.60s",
+				t->name);
+	}
 }
 
 static void start_worker(struct stn_app *a, void *(*fn)(void *))

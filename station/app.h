@@ -109,6 +109,10 @@ int stn_app_new(const char *config_path, struct stn_app **out,
 		struct stn_diag *d);
 /* Waits for any worker, closes the session (journaling its end). */
 void stn_app_free(struct stn_app *a);
+/* The station was told to stop (SIGINT, SIGTERM, SIGHUP): every running
+ * install stops and is journaled as failed (rule interrupted), and the
+ * session ends with result interrupted when stn_app_free follows. */
+void stn_app_interrupt(struct stn_app *a, int signal);
 
 void stn_app_key(struct stn_app *a, enum stn_app_key key, int ch);
 /* Copy the current state for drawing. */

@@ -23,6 +23,7 @@ struct app_dev {
 
 struct stn_app {
 	pthread_mutex_t lock;
+	int interrupted; /* the signal that stopped the station, or 0 */
 	char *config_path;
 	struct stn_config *cfg;
 	struct stn_session *session;

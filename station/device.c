@@ -8,6 +8,7 @@
 #include "station/device.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -320,12 +321,25 @@ struct hashing_source {
 	struct cu_sha256 *h;
 	uint64_t sent;
 	struct stn_diag *d;
+	const int *stop; /* the install's interrupt flag, or NULL */
 };
 
+/* Every transport reads the image through this source one block at a
+ * time, so a stop requested here ends any of them between blocks, through
+ * its own error path (YMODEM cancels the receiver, DFU aborts). */
 static int hashing_read(void *ctx, void *buf, size_t len, size_t *got)
 {
 	struct hashing_source *src = ctx;
 	ssize_t n;
+	int sig = src->stop ? __atomic_load_n(src->stop, __ATOMIC_RELAXED) : 0;
+
+	if (sig)
+		return stn_fail(src->d, STN_E_INTERRUPTED, src->path,
+				"interrupted by signal %d (%s) after %llu "
+				"bytes: the device holds a partial image", sig,
+				sig == SIGINT ? "SIGINT" : sig == SIGTERM
+				? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "?",
+				(unsigned long long)src->sent);
 
 	do
 		n = read(src->fd, buf, len);
@@ -486,7 +500,7 @@ int stn_device_write(struct stn_device *dev, const struct cu_image *img,
 {
 	struct hashing_source hs = {.fd = -1, .path = shown, .d = d};
 	struct tp_source src = {hashing_read, &hs};
-	struct stn_device_progress pcopy = {NULL, NULL};
+	struct stn_device_progress pcopy = {NULL, NULL, NULL};
 	struct tp_progress tprog = {progress_adapter, &pcopy};
 	struct stn_write_result r;
 	uint8_t sent[CU_SHA256_LEN];
@@ -496,6 +510,7 @@ int stn_device_write(struct stn_device *dev, const struct cu_image *img,
 	memset(&r, 0, sizeof(r));
 	if (prog)
 		pcopy = *prog;
+	hs.stop = pcopy.stop;
 	cu_hex(img->sha256, sizeof(img->sha256), want);
 	hs.h = cu_sha256_new();
 	if (!hs.h)

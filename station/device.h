@@ -43,6 +43,9 @@ struct stn_write_result {
 struct stn_device_progress {
 	void (*update)(void *ctx, uint64_t done, uint64_t total);
 	void *ctx;
+	/* When not NULL and non-zero (read atomically; the signal number),
+	 * the write stops before its next block: STN_E_INTERRUPTED. */
+	const int *stop;
 };
 
 struct stn_device;

@@ -70,6 +70,8 @@ enum stn_exit {
 	X(PROTOCOL, -43, STN_EXIT_IO, "device", "device protocol error")       \
 	X(CANCELLED, -44, STN_EXIT_IO, "device", "transfer cancelled")         \
 	X(NODEVICE, -45, STN_EXIT_IO, "device", "device is gone")              \
+	X(INTERRUPTED, -46, STN_EXIT_IO, "interrupted",                        \
+	  "the station was interrupted (a signal) and stopped the install")    \
 	X(JOURNAL, -50, STN_EXIT_IO, "journal", "journal error")               \
 	X(CHAINBROKEN, -51, STN_EXIT_REFUSED, "journal-chain",                 \
 	  "journal hash chain is broken")

@@ -70,6 +70,19 @@ void stn_prepared_free(struct stn_prepared *p)
 	free(p);
 }
 
+/* Process-wide: a signal stops every install at once (install.h). */
+static int interrupt_signal;
+
+void stn_install_interrupt(int signal)
+{
+	__atomic_store_n(&interrupt_signal, signal, __ATOMIC_RELAXED);
+}
+
+int stn_install_interrupted(void)
+{
+	return __atomic_load_n(&interrupt_signal, __ATOMIC_RELAXED);
+}
+
 static void ev_phase(const struct stn_events *ev, enum stn_phase p,
 		     const char *detail)
 {
@@ -556,7 +569,8 @@ static int write_images(struct stn_session *s, struct stn_device *dev,
 {
 	const struct cu_manifest *m = cu_bundle_manifest(rep->bundle);
 	struct progress_ctx pc = {ev, STN_PHASE_WRITE};
-	struct stn_device_progress dp = {write_progress, &pc};
+	struct stn_device_progress dp = {write_progress, &pc,
+					 &interrupt_signal};
 	size_t used = 0;
 	int rc;
 
@@ -570,6 +584,11 @@ static int write_images(struct stn_session *s, struct stn_device *dev,
 		struct timespec i0, i1;
 		char ms[24];
 
+		if (stn_install_interrupted())
+			return stn_fail(d, STN_E_INTERRUPTED,
+					stn_device_name(dev), "interrupted by "
+					"signal %d before image %s",
+					stn_install_interrupted(), img->label);
 		snprintf(path, sizeof(path), "%s/%s", stage_dir, img->file);
 		snprintf(shown, sizeof(shown), "%s/%s", dir, img->file);
 		ev_phase(ev, STN_PHASE_WRITE, img->label);
@@ -672,6 +691,14 @@ int stn_install(struct stn_session *s, const struct stn_prepared *p,
 		goto out;
 	}
 	m = cu_bundle_manifest(rep->bundle);
+	if (stn_install_interrupted()) {
+		/* Asked to stop before this device was touched: nothing
+		 * started, so there is no outcome to journal either. */
+		rc = stn_fail(d, STN_E_INTERRUPTED, spec, "interrupted by "
+			      "signal %d before the install started",
+			      stn_install_interrupted());
+		goto out;
+	}
 
 	ev_phase(ev, STN_PHASE_IDENTIFY, spec);
 	stn_diag_init(&why);

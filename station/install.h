@@ -122,4 +122,16 @@ int stn_install(struct stn_session *s, const struct stn_prepared *p,
 		const struct stn_events *ev, struct stn_outcome *rep,
 		struct stn_diag *d);
 
+/*
+ * Ask every install in this process to stop (signal is the signal number,
+ * non-zero): a write stops before its next block, an install not yet
+ * writing does not start, and each journals install-failed with rule
+ * `interrupted` (STN_E_INTERRUPTED).  Async-signal-safe: one atomic store,
+ * so a signal handler may call it.  stn_install_interrupted returns the
+ * signal asked for, 0 when none; stn_install_interrupt(0) clears it (a
+ * test, or a new run in the same process).
+ */
+void stn_install_interrupt(int signal);
+int stn_install_interrupted(void);
+
 #endif

@@ -181,9 +181,14 @@ int stn_release_create(const struct stn_release *rel, const char *outdir,
 	m->nhardware = rel->nhardware;
 
 	if (mkdir(outdir, 0755) != 0) {
-		rc = stn_fail(d, errno == EEXIST ? STN_E_USAGE : STN_E_IO,
+		/* An existing OUTDIR or a missing parent is the caller's
+		 * mistake (usage, 2); a full or failing disk is I/O (3). */
+		int eno = errno;
+		rc = stn_fail(d, eno == EEXIST || eno == ENOENT ||
+					 eno == ENOTDIR
+				      ? STN_E_USAGE : STN_E_IO,
 			      outdir, "cannot create bundle directory: %s",
-			      strerror(errno));
+			      strerror(eno));
 		goto out;
 	}
 	dirfd = open(outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

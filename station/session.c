@@ -17,6 +17,7 @@
 #include "custody/sig.h"
 #include "custody/trust.h"
 #include "media/stage.h"
+#include "station/abandoned.h"
 #include "station/clock.h"
 #include "station/config.h"
 #include "station/error.h"
@@ -33,6 +34,9 @@ struct stn_session {
 	char crl_dir[4200]; /* CRLs learned from bundles */
 	int64_t floor;
 	unsigned flags;
+	int live_fd;         /* lock on DATA/live/ID while the session runs */
+	unsigned abandoned;  /* installs earlier sessions left (abandoned.h) */
+	char abandoned_text[1024];
 };
 
 /* The data directory holds the journal and staging: it must be ours
@@ -71,6 +75,7 @@ int stn_session_open(const char *config_path, const char *technician,
 		return stn_fail(d, STN_E_NOMEM, config_path, "session");
 	pthread_mutex_init(&s->lock, NULL);
 	s->flags = flags;
+	s->live_fd = -1;
 	/* The session start is read once: every expiry check in this run
 	 * uses it, not the time of the check (formats §6). */
 	s->start = (int64_t)time(NULL);
@@ -161,6 +166,13 @@ int stn_session_open(const char *config_path, const char *technician,
 		};
 		if ((rc = stn_session_log(s, "session-start", f, 4, d)))
 			goto fail;
+		/* Held before the sweep, so that two sessions starting at
+		 * once never take each other's installs for abandoned. */
+		if ((rc = stn_live_hold(s->cfg->data, s->id, &s->live_fd, d)) ||
+		    (rc = stn_abandoned_sweep(s, s->cfg->data, &s->abandoned,
+					      s->abandoned_text,
+					      sizeof(s->abandoned_text), d)))
+			goto fail;
 		if (swept) {
 			char n[16];
 			snprintf(n, sizeof(n), "%u", swept);
@@ -194,12 +206,21 @@ void stn_session_close(struct stn_session *s, int result)
 		 * session as unterminated, which is the truth. */
 		(void)stn_session_log(s, "session-end", f, 2, &d);
 	}
+	if (s->cfg)
+		stn_live_release(s->cfg->data, s->id, s->live_fd);
 	stn_journal_close(s->journal);
 	cu_trust_free(s->trust);
 	stn_config_free(s->cfg);
 	free(s->technician);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
+}
+
+unsigned stn_session_abandoned(const struct stn_session *s,
+				const char **text)
+{
+	*text = s->abandoned_text;
+	return s->abandoned;
 }
 
 const struct stn_config *stn_session_config(const struct stn_session *s)

@@ -33,6 +33,12 @@ int stn_session_open(const char *config_path, const char *technician,
  * NULL is fine. */
 void stn_session_close(struct stn_session *s, int result);
 
+/* Installs that earlier sessions left without an outcome, found and
+ * journaled (install-abandoned) as this session opened: the count, and in
+ * *text the devices, for the technician (station/abandoned.h). */
+unsigned stn_session_abandoned(const struct stn_session *s,
+			       const char **text);
+
 const struct stn_config *stn_session_config(const struct stn_session *s);
 const struct cu_trust *stn_session_trust(const struct stn_session *s);
 struct stn_journal *stn_session_journal(struct stn_session *s);

@@ -89,4 +89,24 @@ send a n a Enter 1 2 3 4 Enter
 check "without colour home draws" wait_screen "Signed in as Ana Lima"
 send q
 check "and exits cleanly" wait_screen "UI-EXITED 0"
+
+# The terminal goes away (SIGHUP) with a technician signed in: the session
+# is ended and journaled, and the demo stops its simulators.
+tm kill-server
+rm -rf "$D"
+start
+wait_screen "Technician:" >/dev/null
+send a n a Enter 1 2 3 4 Enter
+check "signed in again" wait_screen "Signed in as Ana Lima"
+sims=$(cat "$D/sims.pid")
+tm kill-server # SIGHUP to everything in the pane
+for _ in $(seq 1 100); do [ -f "$D/sims.pid" ] || break; sleep 0.1; done
+check "SIGHUP: the demo stops its simulators" test ! -f "$D/sims.pid"
+# running: alive and not a zombie (whatever reaps orphans here may be slow)
+running() { [ -e "/proc/$1/stat" ] && ! awk '{exit $3 != "Z"}' "/proc/$1/stat"; }
+sims_gone() { for p in $sims; do running "$p" && return 1; done; return 0; }
+for _ in $(seq 1 50); do sims_gone && break; sleep 0.1; done
+check "SIGHUP: no simulator is left running" sims_gone
+check "SIGHUP: the UI session is ended in the journal (interrupted)" \
+	bash -c "STATION_CONFIG='$D/station.conf' '$STATION' journal --type session-end | grep -q 'result=interrupted'"
 finish

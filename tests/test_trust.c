@@ -411,7 +411,7 @@ static void custody_add_only_lets_the_holder_hand_on(void **state)
 	stn_diag_init(&d);
 	assert_int_equal(cu_custody_append(b, k, "x", NULL, NULL, now, written,
 					   sizeof(written), &d),
-			 STN_E_USAGE);
+			 STN_E_CUSTODY);
 	assert_non_null(strstr(d.text, "handed to ana, not to you "
 					"(certificate CN courier-bo)"));
 	cu_key_free(k);

@@ -5,6 +5,8 @@
 
 #include <stdio.h>
 
+#include "ui/common.h"
+
 struct stn_diag;
 
 /* Each returns the process exit code (spec/cli.md). */
@@ -18,21 +20,16 @@ int ui_cmd_sign(int argc, char **argv);
 int ui_cmd_custody(int argc, char **argv);
 int ui_cmd_token(int argc, char **argv);
 
-/* The ncurses text UI on this configuration; returns the exit code. */
+/* The ncurses text UI on this configuration; returns the exit code (2,
+ * with a message, when stdin or stdout is not a terminal). */
 int ui_tui_run(const char *config_path);
+/* 0 when stdin and stdout are terminals, else prints why and returns 2. */
+int ui_tui_check_terminal(void);
 /* `station demo`: build a self-contained demo and run the UI on it. */
 int ui_cmd_demo(int argc, char **argv);
 int ui_cmd_media(int argc, char **argv);
 
-/* Print "station: refused: rule R: WHERE: TEXT" (or "error:" for usage,
- * configuration and I/O classes) to stderr and return the exit code. */
-int ui_report(const char *cmd, const struct stn_diag *d);
-/* A usage error: message, then the command's usage; returns 2. */
-int ui_usage_error(const char *usage, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 /* --config value, or the default. */
 const char *ui_config_path(const char *given);
-/* Write s as a JSON string (with quotes) to f. */
-void ui_json_string(FILE *f, const char *s);
 
 #endif

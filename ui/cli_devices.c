@@ -23,19 +23,19 @@ static void print_text(FILE *f, const char *event,
 {
 	char seq[24] = "-";
 
-	fprintf(f, "%s%s  %s %s  port %s", event, s->spec, s->ids, s->mode,
-		s->port);
+	fprintf(f, "%s%s  %s %s  port %s", event, UI_SAFE(s->spec), s->ids,
+		s->mode, UI_SAFE(s->port));
 	if (!s->identified) {
-		fprintf(f, "  unidentified: %s\n", s->problem);
+		fprintf(f, "  unidentified: %s\n", UI_SAFE(s->problem));
 		return;
 	}
 	if (s->id.has_sequence)
 		snprintf(seq, sizeof(seq), "%" PRIu64, s->id.sequence);
 	fprintf(f, "  serial %s  model %s  hardware %s  sequence %s  "
 		   "version %s  (identity from %s)\n",
-		s->id.serial, s->id.model,
-		s->id.hardware[0] ? s->id.hardware : "-", seq,
-		s->id.version[0] ? s->id.version : "-", s->source);
+		UI_SAFE(s->id.serial), UI_SAFE(s->id.model),
+		UI_SAFE(s->id.hardware[0] ? s->id.hardware : "-"), seq,
+		UI_SAFE(s->id.version[0] ? s->id.version : "-"), s->source);
 }
 
 static void print_json(FILE *f, const struct stn_device_seen *s)
@@ -89,8 +89,8 @@ static void on_event(void *ctx, enum stn_device_event ev,
 	} else if (ev == STN_DEVICE_ARRIVED) {
 		print_text(stdout, "arrived ", s);
 	} else {
-		printf("left    %s  %s %s  port %s\n", s->spec, s->ids, s->mode,
-		       s->port);
+		printf("left    %s  %s %s  port %s\n", UI_SAFE(s->spec),
+		       s->ids, s->mode, UI_SAFE(s->port));
 	}
 	fflush(stdout);
 }

@@ -55,29 +55,31 @@ static void print_checks(FILE *f, const struct stn_outcome *rep)
 	const struct cu_signer *sg = cu_bundle_signers(rep->bundle, &n);
 
 	cu_time_format(m->expires, t);
-	fprintf(f, "bundle    %s %s (sequence %llu) for %s\n", m->name,
-		m->version, (unsigned long long)m->sequence, m->model);
+	fprintf(f, "bundle    %s %s (sequence %llu) for %s\n",
+		UI_SAFE(m->name), UI_SAFE(m->version),
+		(unsigned long long)m->sequence, UI_SAFE(m->model));
 	fprintf(f, "id        %s\n", m->id_hex);
 	fprintf(f, "expires   %s\n", t);
 	fprintf(f, "signers  ");
 	for (size_t i = 0; i < n; i++)
-		fprintf(f, " %s", sg[i].cn);
+		fprintf(f, " %s", UI_SAFE(sg[i].cn));
 	fprintf(f, "%s\n", n ? "" : " (none valid)");
 	for (int c = 0; c < CU_NCHECKS; c++) {
 		const struct cu_check_result *r = shown_check(rep, c);
 		if (!r)
 			continue;
 		fprintf(f, "  %-11s %-12s %s\n", cu_check_name((enum cu_check)c),
-			cu_outcome_name(r->outcome), r->diag.text);
+			cu_outcome_name(r->outcome), UI_SAFE(r->diag.text));
 	}
 	{
 		const struct cu_chain *ch = cu_bundle_chain(rep->bundle);
 		for (size_t i = 0; i < ch->n; i++) {
 			cu_time_format(ch->hops[i].time, t);
 			fprintf(f, "custody   %s  %s -> %s%s%s\n", t,
-				ch->hops[i].from, ch->hops[i].to,
+				UI_SAFE(ch->hops[i].from),
+				UI_SAFE(ch->hops[i].to),
 				ch->hops[i].seal[0] ? "  seal " : "",
-				ch->hops[i].seal);
+				UI_SAFE(ch->hops[i].seal));
 		}
 	}
 	{
@@ -85,10 +87,11 @@ static void print_checks(FILE *f, const struct stn_outcome *rep)
 		const struct cu_token *tk = cu_bundle_tokens(rep->bundle, &nt);
 		char w[64];
 		for (size_t i = 0; i < nt; i++)
-			fprintf(f, "token     %s waives %s: %s\n", tk[i].file,
+			fprintf(f, "token     %s waives %s: %s\n",
+				UI_SAFE(tk[i].file),
 				cu_waiver_names(tk[i].waive, w, sizeof(w)),
-				tk[i].problem.code ? tk[i].problem.text
-						   : tk[i].reason);
+				UI_SAFE(tk[i].problem.code ? tk[i].problem.text
+							   : tk[i].reason));
 	}
 }
 
@@ -216,6 +219,7 @@ int ui_cmd_verify(int argc, char **argv)
 			      &d);
 	if (rc)
 		return ui_report("verify", &d);
+	ui_warn_abandoned("verify", s);
 	rc = stn_verify(s, argv[optind], devfile, reinstall, NULL, &rep, &d);
 	if (json)
 		print_json(stdout, &rep, rc, &d);
@@ -246,7 +250,7 @@ static void push_phase(void *ctx, enum stn_phase p, const char *detail)
 	v->last_pct = -1;
 	if (p != STN_PHASE_DONE)
 		fprintf(stderr, "  %-8s %s\n", stn_phase_name(p),
-			detail ? detail : "");
+			UI_SAFE(detail));
 }
 
 static void push_progress(void *ctx, enum stn_phase p, uint64_t done,
@@ -305,16 +309,21 @@ int ui_cmd_push(int argc, char **argv)
 	/* A mistyped SPEC is a usage error before any work or journaling. */
 	if (stn_device_spec_check(spec, &d))
 		return ui_report("push", &d);
+	/* From here a signal stops the install cleanly: journaled as failed
+	 * (rule interrupted), session ended, then main ends by it. */
+	ui_catch_signals();
 	rc = stn_session_open(ui_config_path(config), tech, "push", 0, &s, &d);
 	if (rc)
 		return ui_report("push", &d);
+	ui_warn_abandoned("push", s);
 	rc = stn_push(s, argv[optind], spec, reinstall, &ev, &rep, &d);
 	if (rc == 0) {
 		const struct cu_manifest *m = cu_bundle_manifest(rep.bundle);
 		printf("installed %s %s (sequence %llu) on %s serial %s; "
-		       "proof: %s\n", m->name, m->version,
-		       (unsigned long long)m->sequence, rep.identity.model,
-		       rep.identity.serial, stn_proof_name(rep.proof));
+		       "proof: %s\n", UI_SAFE(m->name), UI_SAFE(m->version),
+		       (unsigned long long)m->sequence,
+		       UI_SAFE(rep.identity.model),
+		       UI_SAFE(rep.identity.serial), stn_proof_name(rep.proof));
 		/* devices.md: say where the installed sequence came from. */
 		if (rep.installed.source == CU_SEQ_JOURNAL)
 			printf("note: the device does not report its sequence; "

@@ -30,12 +30,6 @@ static const char media_usage[] =
 	"read-only\n";
 
 /* Media bytes on a terminal: controls become '?'. */
-static void put_safe(FILE *f, const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, f);
-}
-
 struct listing {
 	struct md_mount_entry media[32];
 	size_t nmedia;
@@ -64,11 +58,11 @@ static void print_text(const char *root, const struct listing *l,
 	printf("media root %s\n", root);
 	for (size_t i = 0; i < l->nmedia; i++) {
 		printf("medium   ");
-		put_safe(stdout, l->media[i].path);
-		printf("  %s", l->media[i].fstype);
+		ui_put_untrusted(stdout, l->media[i].path);
+		printf("  %s", UI_SAFE(l->media[i].fstype));
 		if (l->media[i].source[0]) {
 			putchar(' ');
-			put_safe(stdout, l->media[i].source);
+			ui_put_untrusted(stdout, l->media[i].source);
 		}
 		printf("%s\n", l->media[i].readonly ? "  read-only"
 						     : "  read-write");
@@ -89,13 +83,14 @@ static void print_text(const char *root, const struct listing *l,
 		const struct md_bundle *b = &disc->bundles[i];
 		char exp[CU_TIME_LEN + 1];
 
-		printf("%-*s  ", wn, b->name);
-		put_safe(stdout, b->version);
+		printf("%s%*s  ", UI_SAFE(b->name),
+		       wn - (int)strlen(b->name), "");
+		ui_put_untrusted(stdout, b->version);
 		printf("%*s  %10llu  %6zu  %4zu  ",
 		       wv - (int)strlen(b->version), "",
 		       (unsigned long long)b->sequence, b->nimages,
 		       b->nsignatures);
-		put_safe(stdout, b->path);
+		ui_put_untrusted(stdout, b->path);
 		cu_time_format(b->expires, exp);
 		printf("\n%*s  id %.16s  %llu bytes  expires %s%s%s%s\n", wn,
 		       "", b->id_hex, (unsigned long long)b->bytes, exp,
@@ -104,18 +99,18 @@ static void print_text(const char *root, const struct listing *l,
 		       b->has_crl ? "  crl" : "");
 		if (b->image_problem) {
 			printf("%*s  problem: ", wn, "");
-			put_safe(stdout, b->image_note);
+			ui_put_untrusted(stdout, b->image_note);
 			putchar('\n');
 		}
 	}
 	for (size_t i = 0; i < disc->nnotes; i++) {
 		const struct md_note *n = &disc->notes[i];
 		printf("%s  ", note_kind(n->kind));
-		put_safe(stdout, n->path);
+		ui_put_untrusted(stdout, n->path);
 		printf(": ");
 		if (n->code && n->kind != MD_NOTE_IGNORED)
 			printf("rule %s: ", stn_err_rule(n->code));
-		put_safe(stdout, n->text);
+		ui_put_untrusted(stdout, n->text);
 		putchar('\n');
 	}
 	if (disc->notes_dropped)
@@ -221,9 +216,9 @@ static void on_media(void *ctx, enum md_media_event ev,
 	printf("event    %s ", ev == MD_MEDIA_ADDED	? "media-added"
 				 : ev == MD_MEDIA_REMOVED ? "media-removed"
 							  : "media-changed");
-	put_safe(stdout, m->path);
+	ui_put_untrusted(stdout, m->path);
 	if (m->fstype[0])
-		printf(" (%s)", m->fstype);
+		printf(" (%s)", UI_SAFE(m->fstype));
 	putchar('\n');
 }
 
@@ -232,7 +227,7 @@ static void on_mounted(void *ctx, const char *dev, const char *path,
 {
 	(void)ctx;
 	printf("event    mounted /dev/%s at ", dev);
-	put_safe(stdout, path);
+	ui_put_untrusted(stdout, path);
 	printf(" (%s, read-only, nosuid, nodev, noexec)\n", fstype);
 }
 
@@ -240,7 +235,7 @@ static void on_unmounted(void *ctx, const char *dev, const char *path)
 {
 	(void)ctx;
 	printf("event    unmounted /dev/%s from ", dev);
-	put_safe(stdout, path);
+	ui_put_untrusted(stdout, path);
 	putchar('\n');
 }
 
@@ -248,7 +243,7 @@ static void on_refused(void *ctx, const char *dev, const struct stn_diag *why)
 {
 	(void)ctx;
 	printf("event    not mounted /dev/%s: ", dev);
-	put_safe(stdout, why->text);
+	ui_put_untrusted(stdout, why->text);
 	putchar('\n');
 }
 

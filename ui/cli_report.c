@@ -1,10 +1,12 @@
 /* ui/cli_report.c: `station report export` (the station signs a period of
  * its journal) and `station report verify` (the auditor's check, which needs
  * no station configuration: only the trust anchors). */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "custody/rfc3339.h"
 #include "custody/trust.h"
@@ -134,21 +136,22 @@ static int cmd_export(int argc, char **argv)
 
 static void print_session(const struct stn_report_session *p)
 {
-	printf("  session %s  ", p->id);
+	printf("  session %s  ", UI_SAFE(p->id));
 	print_time(stdout, p->start);
 	fputs(" .. ", stdout);
 	print_time(stdout, p->end);
 	printf("  events %" PRIu64 "..%" PRIu64 "\n", p->first, p->last);
 	printf("    who        %s%s%s\n",
-	       p->technician[0] ? p->technician : "no technician",
-	       p->command[0] ? ", " : "", p->command);
+	       UI_SAFE(p->technician[0] ? p->technician : "no technician"),
+	       p->command[0] ? ", " : "", UI_SAFE(p->command));
 	if (p->what[0])
-		printf("    what       %s\n", p->what);
+		printf("    what       %s\n", UI_SAFE(p->what));
 	if (p->device[0])
-		printf("    device     %s\n", p->device);
+		printf("    device     %s\n", UI_SAFE(p->device));
 	if (p->authority[0])
-		printf("    authority  %s\n", p->authority);
-	printf("    result     %s%s\n", p->result[0] ? p->result : "-",
+		printf("    authority  %s\n", UI_SAFE(p->authority));
+	printf("    result     %s%s\n",
+	       UI_SAFE(p->result[0] ? p->result : "-"),
 	       p->ended ? "" : " (its session-end is not in this report)");
 }
 
@@ -158,11 +161,12 @@ static void print_info_text(const struct stn_report_info *i,
 	printf("report    %s\n", i->path);
 	printf("sha256    %s\n", i->sha256);
 	printf("signed by %s (station role), chain checked at the export "
-	       "time\n", i->signer);
-	printf("station   %s at site %s\n", i->station, i->site);
+	       "time\n", UI_SAFE(i->signer));
+	printf("station   %s at site %s\n", UI_SAFE(i->station),
+	       UI_SAFE(i->site));
 	printf("exported  ");
 	print_time(stdout, i->exported);
-	printf(" (session %s)\n", i->session);
+	printf(" (session %s)\n", UI_SAFE(i->session));
 	printf("period    ");
 	print_time(stdout, i->since);
 	fputs(" .. ", stdout);
@@ -175,7 +179,7 @@ static void print_info_text(const struct stn_report_info *i,
 	printf("last hash %s\n", i->last_hash);
 	if (i->has_previous)
 		printf("previous  %s, ended at event %" PRIu64 "\n",
-		       i->prev_report, i->prev_last);
+		       UI_SAFE(i->prev_report), i->prev_last);
 	else
 		printf("previous  none%s\n",
 		       i->first == 1 ? " (starts at the first event)" : "");
@@ -259,6 +263,35 @@ static void print_info_json(const struct stn_report_info *i)
 	printf("]}\n");
 }
 
+/* A report, signature or chain that is not there is not a retry away
+ * from verifying: the auditor is refused (1), not told of an I/O error (3;
+ * spec/cli.md).  stn_report_verify says STN_E_IO naming the file it could
+ * not open; when that file is one of the report's and does not exist, it
+ * is the signature rule that fails.  Other I/O errors stay I/O errors. */
+static int missing_is_refusal(const char *report, const char *earlier,
+			      struct stn_diag *d)
+{
+	const char *const reports[] = {report, earlier};
+	static const char *const parts[] = {"", ".sig", ".pem"};
+	char name[4200];
+	struct stat st;
+
+	for (size_t i = 0; i < 2; i++)
+		for (size_t k = 0; reports[i] && k < 3; k++) {
+			snprintf(name, sizeof(name), "%s%s", reports[i],
+				 parts[k]);
+			if (strcmp(d->where, name) != 0 ||
+			    lstat(name, &st) == 0 || errno != ENOENT)
+				continue;
+			return stn_refail(d, STN_E_SIGNATURE, name,
+					  k ? "missing: the report is not "
+					      "signed, nothing vouches for it"
+					    : "no such report: nothing to "
+					      "verify");
+		}
+	return d->code;
+}
+
 static int cmd_verify(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -321,6 +354,8 @@ static int cmd_verify(int argc, char **argv)
 	if (cfg)
 		cu_trust_set_stale_crl_refuse(t, cfg->stale_crl_refuse);
 	rc = stn_report_verify(t, argv[optind], previous, &info, &d);
+	if (rc == STN_E_IO)
+		rc = missing_is_refusal(argv[optind], previous, &d);
 	if (rc)
 		goto out;
 	if (json)

@@ -72,8 +72,8 @@ int ui_cmd_custody(int argc, char **argv)
 				       (int64_t)time(NULL), written,
 				       sizeof(written), &d);
 	if (rc == 0)
-		printf("wrote %s: %s hands the media to %s\n", written,
-		       cu_key_cn(k), to);
+		printf("wrote %s: %s hands the media to %s\n",
+		       UI_SAFE(written), UI_SAFE(cu_key_cn(k)), UI_SAFE(to));
 	cu_key_free(k);
 	return rc ? ui_report("custody add", &d) : 0;
 }

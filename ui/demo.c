@@ -50,6 +50,14 @@ static void run_script(const char *script, const char *dir, const char *self,
 	pid_t pid = fork();
 
 	if (pid == 0) {
+		/* The script and the simulators it starts must die by the
+		 * signals the demo itself holds back. */
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, SIGINT);
+		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGHUP);
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
 		execlp("bash", "bash", script, action, dir, self, sim,
 		       (char *)NULL);
 		_exit(127);
@@ -71,6 +79,12 @@ int ui_cmd_demo(int argc, char **argv)
 	if (argc > 1)
 		return ui_usage_error("usage: station demo\n",
 				      "demo takes no arguments");
+	if ((rc = ui_tui_check_terminal()))
+		return rc;
+	/* SIGINT, SIGTERM or SIGHUP from here on wait until the text UI
+	 * takes them (or setup ends), so the teardown below always runs:
+	 * no simulator or directory is left behind. */
+	ui_block_signals();
 	if (find_parts(script, sim, sizeof(script)) != 0)
 		return ui_usage_error(NULL, "demo: cannot find demo_setup.sh "
 					    "and sim-serial next to station");

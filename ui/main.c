@@ -2,6 +2,7 @@
  * (spec/cli.md).  Everything below main returns codes; only here and in
  * ui/ is anything printed or the process exited. */
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,48 +39,28 @@ static const char usage[] =
 	"/etc/station/station.conf).  Exit codes: 0 done or accepted, 1 refused,\n"
 	"2 usage or configuration error, 3 I/O or device error (retry may cure).\n";
 
-int ui_report(const char *cmd, const struct stn_diag *d)
-{
-	char line[1200];
-	int code = stn_err_exit(d->code);
-
-	stn_diag_format(d, line, sizeof(line));
-	fprintf(stderr, "station %s: %s: %s\n", cmd,
-		code == STN_EXIT_REFUSED ? "refused" : "error", line);
-	return code;
-}
-
-int ui_usage_error(const char *use, const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("station: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("\n", stderr);
-	if (use)
-		fputs(use, stderr);
-	return STN_EXIT_USAGE;
-}
-
 const char *ui_config_path(const char *given)
 {
 	return given ? given : stn_config_default_path();
 }
 
-void ui_json_string(FILE *f, const char *s)
+/* A command that stopped for SIGINT, SIGTERM or SIGHUP has journaled and
+ * cleaned up; the process then ends by that signal, so a shell or a
+ * supervisor sees 128+N and stops its script too (docs/decisions.md). */
+static int end_by_signal(int rc)
 {
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
+	int sig = ui_caught_signal();
+	sigset_t set;
+
+	if (!sig)
+		return rc;
+	fflush(NULL);
+	signal(sig, SIG_DFL);
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	raise(sig);
+	(void)sigprocmask(SIG_UNBLOCK, &set, NULL); /* blocked by the UI */
+	return 128 + sig; /* not reached */
 }
 
 int main(int argc, char **argv)
@@ -105,7 +86,7 @@ int main(int argc, char **argv)
 		first = 3;
 	}
 	if (argc <= first)
-		return ui_tui_run(ui_config_path(NULL));
+		return end_by_signal(ui_tui_run(ui_config_path(NULL)));
 	if (strcmp(argv[first], "--help") == 0 ||
 	    strcmp(argv[first], "help") == 0) {
 		fputs(usage, stdout);
@@ -113,6 +94,7 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(argv[first], cmds[i].name) == 0)
-			return cmds[i].fn(argc - first, argv + first);
+			return end_by_signal(
+				cmds[i].fn(argc - first, argv + first));
 	return ui_usage_error(usage, "unknown command '%s'", argv[first]);
 }

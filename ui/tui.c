@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "station/app.h"
 #include "station/error.h"
@@ -39,8 +40,10 @@ static void put(int y, int x, attr_t attr, const char *text)
 
 	if (y < 0 || y >= LINES || w <= 0)
 		return;
+	/* Every string on screen may quote a medium or a device: a newline
+	 * or ESC in it must not move the cursor or repaint the screen. */
 	attron(attr);
-	mvaddnstr(y, x, text, w);
+	mvaddnstr(y, x, UI_SAFE(text), w);
 	attroff(attr);
 }
 
@@ -48,7 +51,7 @@ static void bar_line(int y, attr_t attr, const char *text)
 {
 	attron(attr);
 	mvhline(y, 0, ' ', COLS);
-	mvaddnstr(y, 1, text, COLS - 2);
+	mvaddnstr(y, 1, UI_SAFE(text), COLS - 2);
 	attroff(attr);
 }
 
@@ -119,8 +122,9 @@ static void draw_devices(const struct stn_app_view *v, int top, int bottom,
 		/* The reason is the contract: wrap it over two lines rather
 		 * than cut it at the screen edge. */
 		{
-			const char *t = d->verdict_known ? d->verdict
-							 : "checking...";
+			const char *t = UI_SAFE(d->verdict_known
+							? d->verdict
+							: "checking...");
 			attr_t va = !d->verdict_known ? A_DIM
 				    : d->installable ? tone_attr(STN_TONE_GOOD)
 						     : tone_attr(STN_TONE_BAD);
@@ -272,12 +276,28 @@ static int map_key(int k, enum stn_app_key *key, int *ch)
 	}
 }
 
+int ui_tui_check_terminal(void)
+{
+	/* Without a terminal curses cannot read a key: getch() fails at once
+	 * and the loop would spin, drawing escape codes for nobody. */
+	if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))
+		return 0;
+	return ui_usage_error(NULL, "the text UI needs a terminal; use a "
+				    "subcommand (station help)");
+}
+
 int ui_tui_run(const char *config_path)
 {
 	struct stn_app *app = NULL;
 	struct stn_app_view *v;
 	struct stn_diag d;
+	int rc;
 
+	if ((rc = ui_tui_check_terminal()))
+		return rc;
+	/* Before any worker starts, so that every thread inherits the
+	 * mask: the signals are taken here, in the loop, and only here. */
+	ui_block_signals();
 	stn_diag_init(&d);
 	if (stn_app_new(config_path, &app, &d))
 		return ui_report("ui", &d);
@@ -305,8 +325,14 @@ int ui_tui_run(const char *config_path)
 	}
 	while (!stn_app_finished(app)) {
 		enum stn_app_key key;
-		int ch;
+		int ch, sig = ui_poll_signal();
 
+		if (sig) {
+			/* Ctrl-C, a shutdown, or the terminal gone (SIGHUP):
+			 * stop the installs, journal them, end the session. */
+			stn_app_interrupt(app, sig);
+			break;
+		}
 		stn_app_view(app, v);
 		draw(v);
 		if (map_key(getch(), &key, &ch))
