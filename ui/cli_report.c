@@ -263,35 +263,6 @@ static void print_info_json(const struct stn_report_info *i)
 	printf("]}\n");
 }
 
-/* A report, signature or chain that is not there is not a retry away
- * from verifying: the auditor is refused (1), not told of an I/O error (3;
- * spec/cli.md).  stn_report_verify says STN_E_IO naming the file it could
- * not open; when that file is one of the report's and does not exist, it
- * is the signature rule that fails.  Other I/O errors stay I/O errors. */
-static int missing_is_refusal(const char *report, const char *earlier,
-			      struct stn_diag *d)
-{
-	const char *const reports[] = {report, earlier};
-	static const char *const parts[] = {"", ".sig", ".pem"};
-	char name[4200];
-	struct stat st;
-
-	for (size_t i = 0; i < 2; i++)
-		for (size_t k = 0; reports[i] && k < 3; k++) {
-			snprintf(name, sizeof(name), "%s%s", reports[i],
-				 parts[k]);
-			if (strcmp(d->where, name) != 0 ||
-			    lstat(name, &st) == 0 || errno != ENOENT)
-				continue;
-			return stn_refail(d, STN_E_SIGNATURE, name,
-					  k ? "missing: the report is not "
-					      "signed, nothing vouches for it"
-					    : "no such report: nothing to "
-					      "verify");
-		}
-	return d->code;
-}
-
 static int cmd_verify(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -354,8 +325,6 @@ static int cmd_verify(int argc, char **argv)
 	if (cfg)
 		cu_trust_set_stale_crl_refuse(t, cfg->stale_crl_refuse);
 	rc = stn_report_verify(t, argv[optind], previous, &info, &d);
-	if (rc == STN_E_IO)
-		rc = missing_is_refusal(argv[optind], previous, &d);
 	if (rc)
 		goto out;
 	if (json)
