@@ -90,9 +90,11 @@ for size in 65537 196608 1048576; do
 		name="big$n"
 		start "$name" --node "SN-8$(printf %03d $n)" --buf-size "$buf"
 		push "$name" "$T/b-$size"
-		check "$size-byte image at buf_size $buf: push exits 0" test "$rc" -eq 0 || echo "$out" | tail -n 3
+		check "$size-byte image at buf_size $buf: push exits 0" test "$rc" -eq 0
+		[ "$rc" -eq 0 ] || tail -n 2 <<<"$out"
 		check "$size-byte image at buf_size $buf: no request was dropped" \
-			bash -c "! grep -q 'dropped a request' '$T/$name.log'" || grep -m1 'dropped a request' "$T/$name.log"
+			bash -c "! grep -q 'dropped a request' '$T/$name.log'"
+		grep -m1 'dropped a request' "$T/$name.log"
 		check "$size-byte image at buf_size $buf: the device runs it byte for byte" \
 			cmp -s "$T/$name.store/slot-0.bin" "$T/img-$size.img"
 		kill "${PIDS[-1]}" 2>/dev/null
