@@ -227,6 +227,31 @@ static void encoder_writes_the_same_bytes(void **state)
 	assert_int_equal(tp_cbor_head_size(65536), 5);
 }
 
+/* SMP request sizing counts on head sizes being what the encoder writes,
+ * at every width boundary (1, 2, 3, 5 and 9 bytes). */
+static void head_size_is_what_the_encoder_writes(void **state)
+{
+	static const uint64_t v[] = {0, 23, 24, 255, 256, 65535, 65536,
+				     0xffffffffu, 0x100000000u, UINT64_MAX};
+	static const size_t want[] = {1, 1, 2, 2, 3, 3, 5, 5, 9, 9};
+	uint8_t buf[16];
+	struct tp_cbor_writer w;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		assert_int_equal(tp_cbor_head_size(v[i]), want[i]);
+		tp_cbor_writer_init(&w, buf, sizeof(buf));
+		tp_cbor_put_uint(&w, v[i]);
+		assert_false(w.overflow);
+		assert_int_equal(w.len, want[i]);
+		if (v[i] <= 16) {
+			tp_cbor_writer_init(&w, buf, sizeof(buf));
+			tp_cbor_put_bytes(&w, buf, (size_t)v[i]);
+			assert_int_equal(w.len, want[i] + v[i]);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -235,6 +260,7 @@ int main(void)
 		cmocka_unit_test(refuses_what_a_hostile_device_could_send),
 		cmocka_unit_test(a_key_given_twice_is_ambiguous),
 		cmocka_unit_test(encoder_writes_the_same_bytes),
+		cmocka_unit_test(head_size_is_what_the_encoder_writes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

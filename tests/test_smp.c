@@ -538,6 +538,113 @@ static void upload_refuses_offsets_that_make_no_sense(void **state)
 	}
 }
 
+/* ---- upload request sizing ---- */
+
+/* The whole request (header and body) of rq with n data bytes, encoded by
+ * the transport's encoder and decoded again to check it is what it says. */
+static size_t request_len(const struct tp_smp_upload_req *rq, size_t n)
+{
+	static uint8_t data[TP_SMP_PACKET_MAX + 1], body[TP_SMP_PACKET_MAX + 64];
+	struct tp_cbor_item it[32];
+	size_t blen, nit;
+	long off, dat;
+
+	blen = tp_smp_upload_body(rq, data, n, body, sizeof(body));
+	assert_true(blen > 0);
+	assert_int_equal(tp_cbor_decode(body, blen, it, 32, &nit, "t", NULL),
+			 0);
+	off = tp_cbor_map_get(it, nit, 0, "off");
+	dat = tp_cbor_map_get(it, nit, 0, "data");
+	assert_true(off > 0 && dat > 0);
+	assert_int_equal(it[off].u, rq->off);
+	assert_int_equal(it[dat].u, n);
+	assert_int_equal(tp_cbor_map_get(it, nit, 0, "len") > 0, rq->first);
+	return TP_SMP_HDR + blen;
+}
+
+/* Zephyr holds length, message and CRC in one buffer of buf_size (see
+ * transport/smp.h): every request must be at most buf_size - 4 bytes, at
+ * every CBOR width of the offset and the image length, and no larger
+ * chunk would still fit (the buffer is used to the byte). */
+static void upload_requests_fill_buf_size_less_4_exactly(void **state)
+{
+	static const uint64_t offs[] = {
+		0, 1, 23, 24, 255, 256, 65535, 65536, 65537,
+		0xfffffffeu, 0xffffffffu, 0x100000000u, 0x100000001u};
+	static const uint64_t lens[] = {1, 65537, 0xffffffffu, 0x100000005u};
+	static const uint8_t sha[32] = {1};
+	unsigned bufs[64];
+	size_t nb = 0;
+
+	(void)state;
+	/* The sizes devices report, those where the data's byte string head
+	 * changes width, and a spread in between. */
+	for (unsigned b = 256; b <= 4096; b += 97)
+		bufs[nb++] = b;
+	bufs[nb++] = 512;
+	bufs[nb++] = 1024;
+	bufs[nb++] = 2048;
+	bufs[nb++] = 4096;
+	bufs[nb++] = 4095;
+	bufs[nb++] = 287; /* data near 255 -> 256: head 2 -> 3 */
+	bufs[nb++] = 288;
+	bufs[nb++] = 289;
+	bufs[nb++] = 290;
+	for (size_t b = 0; b < nb; b++)
+		for (size_t o = 0; o < sizeof(offs) / sizeof(offs[0]); o++)
+			for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]);
+			     l++)
+				for (int first = 0; first < 2; first++) {
+					struct tp_smp_upload_req rq = {
+						.first = first,
+						.image = 0,
+						.len = lens[l],
+						.sha = sha,
+						.off = offs[o]};
+					size_t cap = bufs[b] - 4;
+					size_t n = tp_smp_upload_chunk(bufs[b],
+								       &rq);
+					size_t fits = request_len(&rq, n);
+					size_t over = request_len(&rq, n + 1);
+
+					if (fits > cap || over <= cap)
+						fail_msg("buf %u off %llu len "
+							 "%llu first %d: %zu "
+							 "bytes -> %zu, +1 -> "
+							 "%zu, cap %zu",
+							 bufs[b],
+							 (unsigned long long)
+								 offs[o],
+							 (unsigned long long)
+								 lens[l],
+							 first, n, fits, over,
+							 cap);
+					/* Near the cap: header and fields
+					 * take at most 88 bytes in the first
+					 * request (9-byte len and off), 30
+					 * in later ones. */
+					assert_true(n + (first ? 88 : 30) >=
+						    cap);
+				}
+	/* A buffer larger than the station's packet limit is used up to
+	 * that limit, not past it. */
+	{
+		struct tp_smp_upload_req rq = {.off = 70000};
+		size_t n = tp_smp_upload_chunk(65535, &rq);
+
+		assert_true(request_len(&rq, n) <= TP_SMP_PACKET_MAX);
+		assert_true(request_len(&rq, n + 1) > TP_SMP_PACKET_MAX);
+	}
+	/* Too small for any data at all. */
+	{
+		struct tp_smp_upload_req rq = {.first = 1, .len = 1,
+					       .sha = sha};
+
+		assert_int_equal(tp_smp_upload_chunk(4, &rq), 0);
+		assert_int_equal(tp_smp_upload_chunk(60, &rq), 0);
+	}
+}
+
 /* ---- against the simulator ---- */
 
 struct simproc {
@@ -686,6 +793,65 @@ static void upload_survives_a_line_drop_by_resuming(void **state)
 	assert_int_equal(tp_smp_image_set(m, imgs[0].hash, 0, imgs, &n, &d),
 			 0);
 	assert_true(imgs[0].pending);
+	tp_smp_close(m);
+	close(fd);
+	stop_sim(&sp);
+}
+
+/* The regression of issue 11: with Zephyr's reassembly (length, message
+ * and CRC in buf_size) every full request past offset 65536 was 1 byte too
+ * large and dropped without an answer, so the upload timed out. */
+static void upload_past_64_kib_fits_zephyrs_buffer(void **state)
+{
+	struct simproc sp;
+	struct tp_smp *m;
+	struct tp_smp_stats st;
+	struct tp_smp_upload_result res;
+	struct stn_diag d;
+	struct stat sb;
+	uint8_t sha[32], *buf, *got;
+	char slot1[200];
+	unsigned bs, bc;
+	int fd, s1;
+
+	(void)state;
+	start_sim(&sp, "--buf-size", "256", "--boot-ms", "0");
+	make_image(&sp, 70000);
+	fd = open(sp.img, O_RDONLY);
+	assert_true(fd >= 0 && fstat(fd, &sb) == 0);
+	assert_true(sb.st_size > 65536);
+	buf = malloc((size_t)sb.st_size);
+	got = malloc((size_t)sb.st_size);
+	assert_true(buf && got);
+	assert_int_equal(read(fd, buf, (size_t)sb.st_size), sb.st_size);
+	cu_sha256(buf, (size_t)sb.st_size, sha);
+	lseek(fd, 0, SEEK_SET);
+	stn_diag_init(&d);
+	if (tp_smp_open(sp.link, 115200, 0, &quick, &m, &d))
+		fail_msg("%s: %s", d.where, d.text);
+	assert_int_equal(tp_smp_params(m, &bs, &bc, &d), 0);
+	assert_int_equal(bs, 256);
+	{
+		struct tp_source src = {.read = file_read, .ctx = &fd};
+
+		if (tp_smp_upload(m, 0, (uint64_t)sb.st_size, sha, &src, NULL,
+				  &res, &d))
+			fail_msg("%s: %s", d.where, d.text);
+	}
+	tp_smp_stats(m, &st);
+	assert_int_equal(st.resends, 0); /* nothing was dropped */
+	assert_int_equal(res.match, 1);
+	/* 256 - 4 - 8 (header) - 17: map head 1, "off" 4, a 5-byte
+	 * offset, "data" 5 and a 2-byte data head. */
+	assert_int_equal(res.chunk, 227);
+	snprintf(slot1, sizeof(slot1), "%s/slot-1.bin", sp.store);
+	s1 = open(slot1, O_RDONLY);
+	assert_true(s1 >= 0);
+	assert_int_equal(read(s1, got, (size_t)sb.st_size), sb.st_size);
+	assert_memory_equal(got, buf, (size_t)sb.st_size);
+	close(s1);
+	free(buf);
+	free(got);
 	tp_smp_close(m);
 	close(fd);
 	stop_sim(&sp);
@@ -848,7 +1014,9 @@ int main(void)
 		cmocka_unit_test(a_device_refusal_names_the_mcumgr_error),
 		cmocka_unit_test(upload_honours_the_devices_offsets),
 		cmocka_unit_test(upload_refuses_offsets_that_make_no_sense),
+		cmocka_unit_test(upload_requests_fill_buf_size_less_4_exactly),
 		cmocka_unit_test(upload_survives_a_line_drop_by_resuming),
+		cmocka_unit_test(upload_past_64_kib_fits_zephyrs_buffer),
 		cmocka_unit_test(a_line_that_stays_away_fails_naming_the_wait),
 		cmocka_unit_test(
 			mcuboot_images_are_checked_before_anything_is_sent),

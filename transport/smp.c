@@ -23,7 +23,8 @@
 /* The first upload request makes many devices erase the slot first. */
 #define FIRST_UPLOAD_MS 15000
 /* MCUboot's serial recovery reads requests into 1 KiB; half of that is
- * safe for any device that does not tell its buffer size. */
+ * safe for any device that does not tell its buffer size (and, as any
+ * buf_size, holds the length and CRC too: see tp_smp_upload_chunk). */
 #define DEFAULT_BUF 512
 #define MIN_CHUNK 32
 /* Device log lines on the same UART can be long; longer ones are skipped. */
@@ -854,17 +855,57 @@ static int advance(struct tp_smp *m, const struct tp_source *src,
 	return 0;
 }
 
-/* Largest data length so that a request with `fixed` bytes of other fields
- * fits the device's buffer. */
-static size_t chunk_for(size_t buf, size_t fixed)
+size_t tp_smp_upload_body(const struct tp_smp_upload_req *rq,
+			  const uint8_t *data, size_t dlen, uint8_t *body,
+			  size_t cap)
 {
-	size_t room = buf > TP_SMP_HDR + fixed ? buf - TP_SMP_HDR - fixed : 0;
+	static const uint8_t none[1];
+	struct tp_cbor_writer wr;
 
-	/* The byte string's head grows with its length. */
-	while (room && room + tp_cbor_head_size(room) > buf - TP_SMP_HDR -
-								 fixed + 1)
-		room--;
-	return room;
+	tp_cbor_writer_init(&wr, body, cap);
+	tp_cbor_put_map(&wr, rq->first ? 5 : 2);
+	if (rq->first) {
+		tp_cbor_put_text(&wr, "image");
+		tp_cbor_put_uint(&wr, rq->image);
+		tp_cbor_put_text(&wr, "len");
+		tp_cbor_put_uint(&wr, rq->len);
+		tp_cbor_put_text(&wr, "sha");
+		tp_cbor_put_bytes(&wr, rq->sha, 32);
+	}
+	tp_cbor_put_text(&wr, "off");
+	tp_cbor_put_uint(&wr, rq->off);
+	tp_cbor_put_text(&wr, "data");
+	tp_cbor_put_bytes(&wr, dlen ? data : none, dlen);
+	return wr.overflow ? 0 : wr.len;
+}
+
+size_t tp_smp_upload_chunk(unsigned buf_size,
+			   const struct tp_smp_upload_req *rq)
+{
+	uint8_t body[128];
+	size_t limit, fixed, room, n;
+
+	/* Zephyr: subsys/mgmt/mcumgr/transport/src/serial_util.c,
+	 * mcumgr_serial_process_frag(): length, message and CRC are decoded
+	 * into one net_buf of buf_size bytes. */
+	if (buf_size <= TP_SMP_SERIAL_OVERHEAD)
+		return 0;
+	limit = buf_size - TP_SMP_SERIAL_OVERHEAD;
+	if (limit > TP_SMP_PACKET_MAX)
+		limit = TP_SMP_PACKET_MAX;
+	/* Everything but the data itself, measured by the encoder that
+	 * writes the request: header, map head, keys, the values at their
+	 * real widths, and the data's byte string head for 0 bytes (one). */
+	fixed = tp_smp_upload_body(rq, NULL, 0, body, sizeof(body));
+	if (!fixed || TP_SMP_HDR + fixed - 1 >= limit)
+		return 0;
+	room = limit - TP_SMP_HDR - (fixed - 1); /* head and data */
+	/* Largest n with head(n) + n <= room; the head grows at 24, 256 and
+	 * 65536 bytes, so at most a few steps back from room - 1. */
+	n = room - 1;
+	while (n && n + tp_cbor_head_size(n) > room)
+		n--;
+	return n;
 }
 
 int tp_smp_upload(struct tp_smp *m, unsigned image, uint64_t size,
@@ -876,6 +917,8 @@ int tp_smp_upload(struct tp_smp *m, unsigned image, uint64_t size,
 	uint8_t body[TP_SMP_PACKET_MAX];
 	struct tp_smp_upload_result r = {.match = -1};
 	unsigned bufsz, count;
+	struct tp_smp_upload_req rq = {.image = image, .len = size,
+				       .sha = sha256};
 	size_t first_chunk, chunk;
 	uint64_t off = 0;
 	int first = 1, stalls = 0;
@@ -885,47 +928,41 @@ int tp_smp_upload(struct tp_smp *m, unsigned image, uint64_t size,
 	if (!m->params_asked && (rc = tp_smp_params(m, &bufsz, &count, d)))
 		return rc;
 	bufsz = m->buf_size ? m->buf_size : DEFAULT_BUF;
-	if (bufsz > TP_SMP_PACKET_MAX)
-		bufsz = TP_SMP_PACKET_MAX;
-	/* Fixed parts: map head, "image" n, "len" n, "off" n, "sha" 32
-	 * bytes, "data" key and head (counted by chunk_for). */
-	first_chunk = chunk_for(bufsz, 1 + 6 + 9 + 4 + 9 + 4 + 9 + 4 + 34 + 5);
-	chunk = chunk_for(bufsz, 1 + 4 + 9 + 5);
-	if (first_chunk < MIN_CHUNK)
+	/* The smallest requests of this upload: the first one, and a later
+	 * one at the image's end, where the offset is widest. */
+	rq.first = 1;
+	first_chunk = tp_smp_upload_chunk(bufsz, &rq);
+	rq.first = 0;
+	rq.off = size;
+	chunk = tp_smp_upload_chunk(bufsz, &rq);
+	if (first_chunk < MIN_CHUNK || chunk < MIN_CHUNK)
 		return stn_fail(d, STN_E_DEVICE, m->name,
 				"device buffer of %u bytes is too small for "
 				"an upload", bufsz);
 	r.chunk = (unsigned)chunk;
 	while (off < size || (size == 0 && first)) {
-		struct tp_cbor_writer wr;
-		size_t take = first ? first_chunk : chunk;
+		size_t take, blen;
 		uint64_t got;
 		int match;
 
+		/* Sized for this request's own offset: its CBOR width grows
+		 * at 24, 256, 65536 and 2^32. */
+		rq.first = first;
+		rq.off = off;
+		take = tp_smp_upload_chunk(bufsz, &rq);
 		if (take > size - off)
 			take = (size_t)(size - off);
 		if ((rc = src_fill(m, src, w, take, size, d)))
 			return rc;
-		tp_cbor_writer_init(&wr, body, sizeof(body));
-		tp_cbor_put_map(&wr, first ? 5 : 2);
-		if (first) {
-			tp_cbor_put_text(&wr, "image");
-			tp_cbor_put_uint(&wr, image);
-			tp_cbor_put_text(&wr, "len");
-			tp_cbor_put_uint(&wr, size);
-			tp_cbor_put_text(&wr, "sha");
-			tp_cbor_put_bytes(&wr, sha256, 32);
-		}
-		tp_cbor_put_text(&wr, "off");
-		tp_cbor_put_uint(&wr, off);
-		tp_cbor_put_text(&wr, "data");
-		tp_cbor_put_bytes(&wr, w->buf, take);
-		if (wr.overflow || wr.len + TP_SMP_HDR > bufsz)
+		blen = tp_smp_upload_body(&rq, w->buf, take, body,
+					  sizeof(body));
+		if (!blen || TP_SMP_HDR + blen >
+				     bufsz - TP_SMP_SERIAL_OVERHEAD)
 			return stn_fail(d, STN_E_INTERNAL, m->name,
-					"upload request does not fit %u bytes",
-					bufsz);
+					"upload request does not fit the "
+					"device's %u-byte buffer", bufsz);
 		rc = transact(m, TP_SMP_OP_WRITE, TP_SMP_GROUP_IMAGE,
-			      TP_SMP_IMAGE_UPLOAD, body, wr.len, 0,
+			      TP_SMP_IMAGE_UPLOAD, body, blen, 0,
 			      first ? FIRST_UPLOAD_MS : 0, d);
 		if (rc)
 			return rc;

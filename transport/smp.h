@@ -106,7 +106,9 @@ struct tp_smp_upload_result {
 				 device does not say */
 	uint64_t resumed_at;  /* the device's offset after the first request:
 				 > 0 when it resumed an earlier upload */
-	unsigned chunk;       /* data bytes per request */
+	unsigned chunk;       /* data bytes of a full request after the first,
+				 at the image's last offset (where the CBOR
+				 offset is widest) */
 };
 
 /* Upload `size` bytes from src as image number `image`.  The first request
@@ -116,14 +118,45 @@ struct tp_smp_upload_result {
  * device says it needs data, within what was sent; an offset beyond the
  * bytes sent, before the previous answer's offset (the device lost data),
  * or past the size is STN_E_PROTOCOL, as is a device that stops advancing.
- * Requests are sized to the device's buffer (tp_smp_params; 512 bytes when
- * it does not say).  src is read exactly once, front to back: a source that
+ * Each request is sized to the device's buffer (tp_smp_params; 512 bytes
+ * when it does not say) by tp_smp_upload_chunk.  src is read exactly once, front to back: a source that
  * ends early or goes on is STN_E_IO.  Progress is called after each answer.
  * res may be NULL. */
 int tp_smp_upload(struct tp_smp *m, unsigned image, uint64_t size,
 		  const uint8_t sha256[32], const struct tp_source *src,
 		  const struct tp_progress *prog,
 		  struct tp_smp_upload_result *res, struct stn_diag *d);
+
+/* ---- upload request sizing, exposed for the tests ----
+ *
+ * Zephyr's serial transport base64-decodes the 2-byte length, the SMP
+ * message and the 2-byte CRC into ONE buffer of buf_size bytes (the
+ * "buf_size" of MCUmgr parameters): a request is taken only when its
+ * message (header and body) is at most buf_size - TP_SMP_SERIAL_OVERHEAD
+ * bytes; a larger one is dropped without an answer. */
+#define TP_SMP_SERIAL_OVERHEAD 4
+
+/* The fields of one upload request besides its data. */
+struct tp_smp_upload_req {
+	int first;          /* the first request also carries image, len, sha */
+	unsigned image;
+	uint64_t len;       /* the whole image's size */
+	const uint8_t *sha; /* 32 bytes; used only when first */
+	uint64_t off;
+};
+
+/* Encode the CBOR body of an upload request carrying dlen bytes of data
+ * into body.  Returns the body's length, or 0 when cap is too small. */
+size_t tp_smp_upload_body(const struct tp_smp_upload_req *rq,
+			  const uint8_t *data, size_t dlen, uint8_t *body,
+			  size_t cap);
+
+/* The largest number of data bytes such that the request (8-byte header
+ * and body, every field counted at its real CBOR length) is at most
+ * buf_size - TP_SMP_SERIAL_OVERHEAD bytes and at most TP_SMP_PACKET_MAX;
+ * 0 when not even one byte fits. */
+size_t tp_smp_upload_chunk(unsigned buf_size,
+			   const struct tp_smp_upload_req *rq);
 
 /* Reset (OS group, command 5).  The device restarts into whatever its
  * bootloader chooses; it may not answer again for a while. */

@@ -608,17 +608,12 @@ static void dispatch(struct sim *sim, const uint8_t *msg, size_t len)
 	uint8_t id = msg[7];
 	size_t blen = (size_t)msg[2] << 8 | msg[3];
 	struct stn_diag d;
-	unsigned limit = sim->buf_size ? sim->buf_size : RECOVERY_BUF;
 
 	if (sim->muted)
 		return;
-	if (blen != len - TP_SMP_HDR || (op != 0 && op != 2)) {
+	if (len < TP_SMP_HDR || blen != len - TP_SMP_HDR ||
+	    (op != 0 && op != 2)) {
 		logf_("dropped a malformed request");
-		return;
-	}
-	if (len > limit) {
-		logf_("dropped a request of %zu bytes: the buffer holds %u",
-		      len, limit);
 		return;
 	}
 	if (group == TP_SMP_GROUP_IMAGE && id == TP_SMP_IMAGE_UPLOAD &&
@@ -678,16 +673,171 @@ static void dispatch(struct sim *sim, const uint8_t *msg, size_t len)
 	}
 }
 
+/* ---- reassembly, as Zephyr's serial transport does it ----
+ *
+ * Facts from zephyr subsys/mgmt/mcumgr/transport/src/serial_util.c,
+ * mcumgr_serial_process_frag() and mcumgr_serial_decode_frag(): every frame
+ * of a packet is base64-decoded into the free tail of ONE net_buf taken
+ * from the SMP packet pool (smp_packet_alloc() in transport/src/smp.c), whose
+ * size is CONFIG_MCUMGR_TRANSPORT_NETBUF_SIZE, the value os_mgmt reports as
+ * "buf_size" (os_mgmt_mcumgr_params() in grp/os_mgmt/src/os_mgmt.c).  After
+ * the first frame the 2-byte length is pulled from the front
+ * (net_buf_pull_be16), which does not give its room back to the tail, so
+ * length, SMP message and CRC-16 share buf_size bytes: a message is taken
+ * only when it is at most buf_size - 4 bytes.  base64_decode() (lib/base64)
+ * refuses with -ENOMEM a frame whose decoded bytes exceed the tail room, and
+ * then the whole packet is freed without an answer.  A start frame resets
+ * the buffer; a continuation frame with nothing before it is dropped; more
+ * bytes than the length says, or a CRC (CRC-16/ITU-T over the packet and
+ * its CRC) that is not zero, drop the packet.  The UART driver
+ * (uart_mcumgr.c, uart_mcumgr_rx_byte()) ignores a line longer than its
+ * CONFIG_UART_MCUMGR_RX_BUF_SIZE (128 by default) bytes.  MCUboot's serial
+ * recovery is treated alike with its 1 KiB buffer. */
+
+#define ZEPHYR_LINE_MAX 128 /* CONFIG_UART_MCUMGR_RX_BUF_SIZE default */
+
+struct zrx {
+	uint8_t *buf;    /* buf_size bytes: the net_buf */
+	size_t size;     /* buf_size */
+	size_t head;     /* bytes pulled from the front (the length) */
+	size_t len;      /* bytes held after head */
+	size_t pkt_len;  /* from the length field: message and CRC */
+	int active;
+};
+
+static int zb64(uint8_t c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+static void zrx_drop(struct zrx *z, const char *why)
+{
+	logf_("dropped a request: %s", why);
+	z->active = 0;
+	z->head = z->len = 0;
+}
+
+/* Decode base64 text into the tail room, refusing (as base64_decode's
+ * -ENOMEM) when the decoded bytes do not all fit. */
+static int zrx_decode(struct zrx *z, const uint8_t *p, size_t n)
+{
+	size_t pad = 0, out;
+
+	if (n == 0 || n % 4)
+		return -1;
+	if (p[n - 1] == '=')
+		pad = p[n - 2] == '=' ? 2 : 1;
+	out = n / 4 * 3 - pad;
+	if (out > z->size - z->head - z->len)
+		return -2;
+	for (size_t i = 0; i < n; i += 4) {
+		uint32_t w = 0;
+
+		for (int k = 0; k < 4; k++) {
+			int v = zb64(p[i + k]);
+
+			if (v < 0 && !(p[i + k] == '=' && i + 4 == n && k >= 2))
+				return -1;
+			if (v < 0 && k == 2 && p[i + 3] != '=')
+				return -1;
+			w = w << 6 | (uint32_t)(v < 0 ? 0 : v);
+		}
+		z->buf[z->head + z->len++] = (uint8_t)(w >> 16);
+		if (i + 4 < n || pad < 2)
+			z->buf[z->head + z->len++] = (uint8_t)(w >> 8);
+		if (i + 4 < n || pad < 1)
+			z->buf[z->head + z->len++] = (uint8_t)w;
+	}
+	return 0;
+}
+
+/* One line from the UART: 1 with the message (header and body) when it
+ * completes one, else 0. */
+static int zrx_line(struct zrx *z, const char *line, size_t n,
+		    const uint8_t **msg, size_t *len)
+{
+	const uint8_t *p = (const uint8_t *)line;
+	int start;
+	int rc;
+
+	/* The line as the driver holds it includes its newline. */
+	if (n + 1 > ZEPHYR_LINE_MAX)
+		return 0;
+	if (n >= 2 && p[0] == 0x06 && p[1] == 0x09) {
+		start = 1;
+		z->active = 1;
+		z->head = z->len = z->pkt_len = 0;
+	} else if (n >= 2 && p[0] == 0x04 && p[1] == 0x14) {
+		start = 0;
+		if (!z->active || z->len == 0) {
+			z->active = 0;
+			return 0;
+		}
+	} else {
+		return 0; /* a line that is no SMP frame */
+	}
+	if (n && p[n - 1] == '\r')
+		n--; /* base64_decode skips CR before LF */
+	rc = zrx_decode(z, p + 2, n - 2);
+	if (rc == -2) {
+		char why[160];
+
+		snprintf(why, sizeof(why),
+			 "length, packet and CRC need %zu bytes, the buffer "
+			 "holds %zu", 2 + (z->pkt_len ? z->pkt_len : 0),
+			 z->size);
+		zrx_drop(z, why);
+		return 0;
+	}
+	if (rc) {
+		zrx_drop(z, "frame is not base64");
+		return 0;
+	}
+	if (start) {
+		if (z->len < 2) {
+			zrx_drop(z, "start frame without a length");
+			return 0;
+		}
+		z->pkt_len = (size_t)z->buf[0] << 8 | z->buf[1];
+		z->head = 2;
+		z->len -= 2;
+	}
+	if (z->len < z->pkt_len)
+		return 0;
+	if (z->len > z->pkt_len) {
+		zrx_drop(z, "frames carry more than the packet length");
+		return 0;
+	}
+	if (z->len < 2 ||
+	    tp_crc16_xmodem(z->buf + z->head, z->len - 2) !=
+		    ((uint16_t)z->buf[z->head + z->len - 2] << 8 |
+		     z->buf[z->head + z->len - 1])) {
+		zrx_drop(z, "CRC mismatch");
+		return 0;
+	}
+	z->active = 0;
+	*msg = z->buf + z->head;
+	*len = z->len - 2;
+	z->head = z->len = 0;
+	return 1;
+}
+
 static void serve(struct sim *sim)
 {
-	struct tp_smp_rx *rx = calloc(1, sizeof(*rx));
+	struct zrx z = {0};
 	char line[LINE_CAP];
 
-	if (!rx)
+	z.size = sim->buf_size ? sim->buf_size : RECOVERY_BUF;
+	if (!(z.buf = malloc(z.size)))
 		return;
 	for (;;) {
 		const uint8_t *msg;
-		const char *why;
 		struct stn_diag d;
 		size_t len;
 		int rc;
@@ -697,22 +847,19 @@ static void serve(struct sim *sim)
 		if (rc == STN_E_NODEVICE) {
 			logf_("line dropped; waiting for it");
 			sim->line = tp_simline_device(sim->wire);
-			rx->active = 0;
+			z.active = 0;
 			continue;
 		}
 		if (rc == STN_E_PROTOCOL) {
-			rx->active = 0;
+			/* longer than LINE_CAP: the driver ignores it */
 			continue;
 		}
 		if (rc) {
 			logf_("line failed: %s", d.text);
-			free(rx);
+			free(z.buf);
 			return;
 		}
-		rc = tp_smp_rx_line(rx, line, strlen(line), &msg, &len, &why);
-		if (rc < 0)
-			logf_("dropped a frame: %s", why);
-		if (rc == 1)
+		if (zrx_line(&z, line, strlen(line), &msg, &len) == 1)
 			dispatch(sim, msg, len);
 	}
 }
