@@ -21,6 +21,11 @@ struct fake_dev {
 	struct stn_fake_unit *u;
 };
 
+static struct stn_fake_unit *unit_of(struct stn_device *dev)
+{
+	return ((struct fake_dev *)stn_device_priv(dev))->u;
+}
+
 void stn_fake_unit_init(struct stn_fake_unit *u, const char *name,
 			const char *model, const char *hardware,
 			const char *serial)
@@ -75,7 +80,7 @@ static int fake_open(struct stn_device *dev, const struct stn_config *cfg,
 static int fake_identify(struct stn_device *dev, struct cu_identity *id,
 			 struct stn_diag *d)
 {
-	struct stn_fake_unit *u = ((struct fake_dev *)stn_device_priv(dev))->u;
+	struct stn_fake_unit *u = unit_of(dev);
 
 	if (u->fail_identify)
 		return stn_fail(d, STN_E_PROTOCOL, dev->name,
@@ -89,7 +94,7 @@ static int fake_identify(struct stn_device *dev, struct cu_identity *id,
 static int fake_write(struct stn_device *dev, const struct stn_image_send *s,
 		      struct stn_write_result *r, struct stn_diag *d)
 {
-	struct stn_fake_unit *u = ((struct fake_dev *)stn_device_priv(dev))->u;
+	struct stn_fake_unit *u = unit_of(dev);
 	size_t idx = u->writes++;
 	int failing = u->images_before_fail >= 0 &&
 		      idx >= (size_t)u->images_before_fail;
@@ -136,7 +141,7 @@ static int fake_write(struct stn_device *dev, const struct stn_image_send *s,
 
 static int fake_boot(struct stn_device *dev, struct stn_diag *d)
 {
-	struct stn_fake_unit *u = ((struct fake_dev *)stn_device_priv(dev))->u;
+	struct stn_fake_unit *u = unit_of(dev);
 
 	if (u->fail_boot)
 		return stn_fail(d, STN_E_DEVICE, dev->name,
