@@ -265,8 +265,8 @@ int cu_identity_parse(const void *buf, size_t len, const char *source,
 			      "device reports no serial number");
 		goto out;
 	}
-	if ((rc = cu_get_token(r, top, "serial", ID_SERIAL_CHARS, ID_TOKEN_MAX, &v,
-			       &inner)))
+	if ((rc = cu_get_token(r, top, "serial", ID_SERIAL_CHARS,
+			       ID_TOKEN_MAX, &v, &inner)))
 		goto out;
 	snprintf(id.serial, sizeof(id.serial), "%s", v);
 	if ((rc = cu_get_str(r, top, "model", &v, &inner)))
