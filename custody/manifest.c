@@ -227,6 +227,14 @@ char *cu_manifest_render(const struct cu_manifest *m)
 	return next ? next : text;
 }
 
+/* The identity rules, shared by a record (cu_identity_parse) and by the
+ * fields a transport gathered (cu_identity_set). */
+#define ID_SERIAL_CHARS "A-Za-z0-9._:-"
+#define ID_HARDWARE_CHARS "A-Za-z0-9._-"
+#define ID_TOKEN_MAX 64
+#define ID_MODEL_MAX 64
+#define ID_VERSION_MAX 32
+
 static const struct cu_key_rule id_top[] = {
 	{"format", CU_REQUIRED},  {"model", CU_REQUIRED},
 	{"hardware", CU_OPTIONAL}, {"serial", CU_OPTIONAL},
@@ -257,26 +265,27 @@ int cu_identity_parse(const void *buf, size_t len, const char *source,
 			      "device reports no serial number");
 		goto out;
 	}
-	if ((rc = cu_get_token(r, top, "serial", "A-Za-z0-9._:-", 64, &v,
-			       &inner)))
+	if ((rc = cu_get_token(r, top, "serial", ID_SERIAL_CHARS,
+			       ID_TOKEN_MAX, &v, &inner)))
 		goto out;
 	snprintf(id.serial, sizeof(id.serial), "%s", v);
 	if ((rc = cu_get_str(r, top, "model", &v, &inner)))
 		goto out;
-	if (!printable_len_ok(v, 64)) {
+	if (!printable_len_ok(v, ID_MODEL_MAX)) {
 		rc = stn_fail(&inner, STN_E_IDENTITY, source,
 			      "model must be 1 to 64 characters");
 		goto out;
 	}
 	snprintf(id.model, sizeof(id.model), "%s", v);
 	if (cu_section_get(top, "hardware")) {
-		if ((rc = cu_get_token(r, top, "hardware", "A-Za-z0-9._-", 64,
+		if ((rc = cu_get_token(r, top, "hardware", ID_HARDWARE_CHARS,
+				       ID_TOKEN_MAX,
 				       &v, &inner)))
 			goto out;
 		snprintf(id.hardware, sizeof(id.hardware), "%s", v);
 	}
 	if ((v = cu_section_get(top, "version"))) {
-		if (!printable_len_ok(v, 32)) {
+		if (!printable_len_ok(v, ID_VERSION_MAX)) {
 			rc = stn_fail(&inner, STN_E_IDENTITY, source,
 				      "version must be 1 to 32 characters");
 			goto out;
@@ -294,4 +303,50 @@ out:
 		stn_fail(d, STN_E_IDENTITY, inner.where, "%s", inner.text);
 	cu_record_free(r);
 	return rc ? STN_E_IDENTITY : 0;
+}
+
+int cu_identity_set(struct cu_identity *out, const char *model,
+		    const char *hardware, const char *serial,
+		    const char *version, const char *source,
+		    struct stn_diag *d)
+{
+	struct cu_identity id;
+
+	memset(&id, 0, sizeof(id));
+	/* devices.md: a device without a serial number is refused. */
+	if (!serial || !serial[0])
+		return stn_fail(d, STN_E_IDENTITY, source,
+				"device reports no serial number");
+	if (strlen(serial) > ID_TOKEN_MAX ||
+	    !cu_chars_in(serial, ID_SERIAL_CHARS))
+		return stn_fail(d, STN_E_IDENTITY, source,
+				"serial must be 1 to %d characters of [%s]",
+				ID_TOKEN_MAX, ID_SERIAL_CHARS);
+	/* cu_value_ok: what a record line could carry (no control
+	 * characters), which is what these strings used to go through. */
+	if (!model || !cu_value_ok(model) ||
+	    !printable_len_ok(model, ID_MODEL_MAX))
+		return stn_fail(d, STN_E_IDENTITY, source,
+				"model must be 1 to %d characters",
+				ID_MODEL_MAX);
+	if (hardware && hardware[0] &&
+	    (strlen(hardware) > ID_TOKEN_MAX ||
+	     !cu_chars_in(hardware, ID_HARDWARE_CHARS)))
+		return stn_fail(d, STN_E_IDENTITY, source,
+				"hardware must be 1 to %d characters of [%s]",
+				ID_TOKEN_MAX, ID_HARDWARE_CHARS);
+	if (version && version[0] &&
+	    (!cu_value_ok(version) ||
+	     !printable_len_ok(version, ID_VERSION_MAX)))
+		return stn_fail(d, STN_E_IDENTITY, source,
+				"version must be 1 to %d characters",
+				ID_VERSION_MAX);
+	snprintf(id.model, sizeof(id.model), "%s", model);
+	snprintf(id.serial, sizeof(id.serial), "%s", serial);
+	if (hardware)
+		snprintf(id.hardware, sizeof(id.hardware), "%s", hardware);
+	if (version)
+		snprintf(id.version, sizeof(id.version), "%s", version);
+	*out = id;
+	return 0;
 }

@@ -63,4 +63,14 @@ struct cu_identity {
 int cu_identity_parse(const void *buf, size_t len, const char *source,
 		      struct cu_identity *out, struct stn_diag *d);
 
+/* Fill *out from the fields a transport gathered (descriptors, SMP OS
+ * info, configuration), with the rules of the record and no control
+ * characters: the device chooses these strings.  hardware and version may
+ * be NULL or ""; the sequence is left unknown.  Errors: STN_E_IDENTITY
+ * naming `source` and the rule. */
+int cu_identity_set(struct cu_identity *out, const char *model,
+		    const char *hardware, const char *serial,
+		    const char *version, const char *source,
+		    struct stn_diag *d);
+
 #endif

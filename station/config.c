@@ -35,7 +35,12 @@ static const struct cu_key_rule port_keys[] = {
 	{"path", CU_REQUIRED},     {"baud", CU_OPTIONAL},
 	{"mode", CU_OPTIONAL},     {"model", CU_OPTIONAL},
 	{"hardware", CU_OPTIONAL}, {"serial", CU_OPTIONAL},
-	{"flow", CU_OPTIONAL},     {NULL, 0}};
+	{"flow", CU_OPTIONAL},     {"reset-timeout", CU_OPTIONAL},
+	{"recovery-wait", CU_OPTIONAL}, {NULL, 0}};
+static const struct cu_key_rule usb_keys[] = {
+	{"request-timeout", CU_OPTIONAL},  {"busy-timeout", CU_OPTIONAL},
+	{"manifest-timeout", CU_OPTIONAL}, {"reappear-timeout", CU_OPTIONAL},
+	{NULL, 0}};
 static const struct cu_key_rule no_keys[] = {{NULL, 0}};
 static const struct cu_section_rule conf_rules[] = {
 	{"", CU_NO_LABEL, 0, 1, no_keys},
@@ -43,6 +48,7 @@ static const struct cu_section_rule conf_rules[] = {
 	{"trust", CU_NO_LABEL, 1, 1, trust_keys},
 	{"technician", CU_LABELLED, 0, 1000, tech_keys},
 	{"port", CU_LABELLED, 0, 64, port_keys},
+	{"usb", CU_NO_LABEL, 0, 1, usb_keys},
 	{NULL, 0, 0, 0, NULL}};
 
 const char *stn_config_default_path(void)
@@ -221,6 +227,62 @@ static int load_trust(struct stn_config *c, const struct cu_record *r,
 	return 0;
 }
 
+/* A device timing: a duration of 1 s to 1 h, kept in milliseconds (0 when
+ * the key is absent: the transport's default). */
+static int timing_ms(const struct cu_record *r, const struct cu_section *s,
+		     const char *key, int *out, struct stn_diag *d)
+{
+	int64_t v;
+
+	if (!s || !cu_section_get(s, key))
+		return 0;
+	if (cu_get_duration(r, s, key, &v, d))
+		return stn_recode(d, STN_E_CONFIG);
+	if (v < 1 || v > 3600)
+		return conf_error(d, r, s, key, "%s must be 1s to 1h", key);
+	*out = (int)v * 1000;
+	return 0;
+}
+
+static int load_usb(struct stn_config *c, const struct cu_record *r,
+		    struct stn_diag *d)
+{
+	const struct cu_section *s = cu_record_find(r, "usb", NULL);
+	struct stn_usb_limits *u = &c->usb;
+	int rc;
+
+	if ((rc = timing_ms(r, s, "request-timeout", &u->request_timeout_ms,
+			    d)) ||
+	    (rc = timing_ms(r, s, "busy-timeout", &u->busy_timeout_ms, d)) ||
+	    (rc = timing_ms(r, s, "manifest-timeout", &u->manifest_timeout_ms,
+			    d)) ||
+	    (rc = timing_ms(r, s, "reappear-timeout", &u->reappear_timeout_ms,
+			    d)))
+		return rc;
+	return 0;
+}
+
+/* The SMP timings of one port: only an smp port waits for a reset. */
+static int port_timings(struct stn_port *p, const struct cu_record *r,
+			const struct cu_section *s, struct stn_diag *d)
+{
+	static const char *const keys[] = {"reset-timeout", "recovery-wait"};
+	int ms[2] = {0, 0};
+	int rc;
+
+	for (size_t i = 0; i < 2; i++) {
+		if (cu_section_get(s, keys[i]) && p->mode != STN_PORT_SMP)
+			return conf_error(d, r, s, keys[i],
+					  "%s applies to mode = smp only",
+					  keys[i]);
+		if ((rc = timing_ms(r, s, keys[i], &ms[i], d)))
+			return rc;
+	}
+	p->reset_timeout_ms = (unsigned)ms[0];
+	p->recovery_wait_ms = (unsigned)ms[1];
+	return 0;
+}
+
 /* "pbkdf2-sha256$ITER$SALTHEX$HASHHEX": checked here so a typo is found at
  * start-up, not when a technician first signs in. */
 static int pin_ok(const char *v)
@@ -249,6 +311,7 @@ static int load_lists(struct stn_config *c, const struct cu_record *r,
 	size_t ns = cu_record_nsections(r);
 	uint64_t u;
 	const char *v;
+	int rc;
 
 	c->techs = calloc(ns, sizeof(*c->techs));
 	c->ports = calloc(ns, sizeof(*c->ports));
@@ -339,6 +402,8 @@ static int load_lists(struct stn_config *c, const struct cu_record *r,
 			return conf_error(d, r, s, "hardware", "%s",
 					  "hardware must be 1 to 64 characters "
 					  "of [A-Za-z0-9._-]");
+		if ((rc = port_timings(p, r, s, d)))
+			return rc;
 	}
 	return 0;
 }
@@ -377,7 +442,7 @@ int stn_config_load(const char *path, struct stn_config **out,
 		strcpy(confdir, ".");
 	if ((rc = load_station(c, r, confdir, d)) ||
 	    (rc = load_trust(c, r, confdir, d)) ||
-	    (rc = load_lists(c, r, d))) {
+	    (rc = load_lists(c, r, d)) || (rc = load_usb(c, r, d))) {
 		if (rc == STN_E_NOMEM)
 			stn_fail(d, rc, path, "loading configuration");
 		goto out;

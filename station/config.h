@@ -26,7 +26,22 @@ struct stn_port {
 	enum stn_port_mode mode;
 	char *model, *hardware, *serial; /* identity of plain-YMODEM ports,
 					    fill-ins for smp ports */
+	/* smp ports (docs/serial.md "Timings"); 0: the defaults there */
+	unsigned reset_timeout_ms; /* reset-timeout: answer after a reset
+				      that test-boots a new image */
+	unsigned recovery_wait_ms; /* recovery-wait: after an image written
+				      straight to the primary slot */
 	unsigned line;                   /* for messages */
+};
+
+/* [usb]: DFU limits (docs/usb.md "Timeouts"); 0: the transport's
+ * default. */
+struct stn_usb_limits {
+	int request_timeout_ms;  /* request-timeout: one control request */
+	int busy_timeout_ms;	 /* busy-timeout: one block busy in all */
+	int manifest_timeout_ms; /* manifest-timeout: manifestation in all */
+	int reappear_timeout_ms; /* reappear-timeout: back on the bus after
+				    a detach or reset, plus wDetachTimeOut */
 };
 
 struct stn_technician {
@@ -52,6 +67,7 @@ struct stn_config {
 	size_t ntechs;
 	struct stn_port *ports;
 	size_t nports;
+	struct stn_usb_limits usb;
 };
 
 /* The default path: $STATION_CONFIG, else /etc/station/station.conf. */

@@ -2,7 +2,8 @@
  * a SPEC (spec/cli.md: serial:/dev/ttyX, ymodem:/dev/ttyX, usb:SERIAL,
  * usb:VID:PID; and smp:/dev/ttyX for MCUmgr devices, docs/serial.md), tells
  * who it is, takes images one at a time with whatever proof its transport
- * can give, and is told to start the new image. */
+ * can give, and is told to start the new image.  Each transport is one
+ * row of the table in station/device_internal.h. */
 #ifndef STN_DEVICE_H
 #define STN_DEVICE_H
 

@@ -26,6 +26,9 @@ mkdir -p "$P"
 make_pki "$P/pki"
 # Paths in the configuration are relative to it, so they hold in the guest.
 write_config "$P/station.conf" /tmp/station-data pki
+# The same station with one block's busy time capped at 1 s ([usb]).
+write_config "$P/station-busy1s.conf" /tmp/station-data pki \
+	"[usb]" "busy-timeout = 1s"
 bundle() { # bundle DIR NAME SEQUENCE HARDWARE|- LABEL=FILE[@SLOT]...
 	local dir=$1 name=$2 seq=$3 hw=$4
 	shift 4

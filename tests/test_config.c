@@ -56,7 +56,14 @@ static const char good[] =
 	"baud = 921600\n"
 	"mode = ymodem\n"
 	"model = TX-200\n"
-	"serial = SN-0009\n";
+	"serial = SN-0009\n"
+	"[port mcu]\n"
+	"path = /dev/ttyACM0\n"
+	"mode = smp\n"
+	"reset-timeout = 3m\n"
+	"[usb]\n"
+	"busy-timeout = 1s\n"
+	"request-timeout = 20s\n";
 
 static int load_text(const char *text, struct stn_config **out,
 		     struct stn_diag *d)
@@ -97,6 +104,17 @@ static void config_loads_values_and_defaults(void **state)
 	assert_int_equal(p->baud, 921600);
 	assert_int_equal(p->mode, STN_PORT_YMODEM);
 	assert_string_equal(p->serial, "SN-0009");
+	assert_int_equal(p->reset_timeout_ms, 0);
+	/* device timings: given ones in milliseconds, absent ones 0 (the
+	 * transport's documented default) */
+	p = stn_config_port(c, "/dev/ttyACM0");
+	assert_non_null(p);
+	assert_int_equal(p->reset_timeout_ms, 180000);
+	assert_int_equal(p->recovery_wait_ms, 0);
+	assert_int_equal(c->usb.busy_timeout_ms, 1000);
+	assert_int_equal(c->usb.request_timeout_ms, 20000);
+	assert_int_equal(c->usb.manifest_timeout_ms, 0);
+	assert_int_equal(c->usb.reappear_timeout_ms, 0);
 	stn_config_free(c);
 }
 
@@ -159,6 +177,23 @@ static const struct bad_conf bad[] = {
 	{"unknown port mode",
 	 STATION_OK TRUST_OK "[port p]\npath = /dev/x\nmode = zmodem\n", ":9",
 	 "mode must be console, ymodem or smp"},
+	{"unknown usb key", STATION_OK TRUST_OK "[usb]\ntimeout = 5s\n", ":8",
+	 "unknown key 'timeout' in [usb]"},
+	{"usb timing not a duration",
+	 STATION_OK TRUST_OK "[usb]\nbusy-timeout = 1000\n", ":8",
+	 "'busy-timeout' must be a duration"},
+	{"usb timing of zero",
+	 STATION_OK TRUST_OK "[usb]\nrequest-timeout = 0s\n", ":8", "request-timeout must be 1s to 1h"},
+	{"usb timing over an hour",
+	 STATION_OK TRUST_OK "[usb]\nmanifest-timeout = 2h\n", ":8",
+	 "manifest-timeout must be 1s to 1h"},
+	{"smp timing on a console port",
+	 STATION_OK TRUST_OK "[port p]\npath = /dev/x\nreset-timeout = 90s\n",
+	 ":9", "reset-timeout applies to mode = smp only"},
+	{"smp wait not a duration",
+	 STATION_OK TRUST_OK "[port p]\npath = /dev/x\nmode = smp\n"
+			     "recovery-wait = soon\n", ":10",
+	 "'recovery-wait' must be a duration"},
 };
 
 static void config_refuses_each_problem_naming_file_and_line(void **state)

@@ -188,9 +188,9 @@ t1=$(date +%s)
 check "a block busy for 2.5 s (bwPollTimeout) is waited out and the push succeeds" \
 	sh -c "[ $RC -eq 0 ] && [ $((t1 - t0)) -ge 2 ]" || cat /tmp/pl.out
 check "and no GETSTATUS came before the device's poll timeout" has /tmp/l1.log "(early polls 0)"
-STATION_DFU_BUSY_MS=1000 station push --technician ana --reinstall --device usb:SN-F003 $P/small >/tmp/pl2.out 2>&1
+STATION_CONFIG=$P/station-busy1s.conf station push --technician ana --reinstall --device usb:SN-F003 $P/small >/tmp/pl2.out 2>&1
 RC=$?
-check "with STATION_DFU_BUSY_MS=1000 the same busy block times out (exit 3)" \
+check "with [usb] busy-timeout = 1s the same busy block times out (exit 3)" \
 	sh -c "[ $RC -eq 3 ] && grep -q 'block 3 (offset 12288): busy for more than 1000 ms' /tmp/pl2.out" || cat /tmp/pl2.out
 stop_sim
 
