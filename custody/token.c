@@ -188,14 +188,20 @@ static void check_token(const char *tdir, const char *shown_tdir,
 	struct cu_sigset sigs;
 	size_t len = 0;
 	char file[80];
+	int hrc;
 
-	snprintf(file, sizeof(file), "tokens/%.60s", name);
+	snprintf(file, sizeof(file), CU_LAYOUT_TOKENS "/%.60s", name);
 	snprintf(path, sizeof(path), "%s/%s", tdir, name);
 	if (cu_record_read(path, &buf, &len, p)) {
 		snprintf(t->file, sizeof(t->file), "%s", file);
 		return;
 	}
-	cu_sha256(buf, len, digest);
+	if ((hrc = cu_sha256(buf, len, digest))) {
+		stn_fail(p, hrc, shown, "hashing: %s", stn_strerror(hrc));
+		free(buf);
+		snprintf(t->file, sizeof(t->file), "%s", file);
+		return;
+	}
 	if (cu_token_parse(buf, len, shown, t, bundle, p)) {
 		free(buf);
 		snprintf(t->file, sizeof(t->file), "%s", file);
@@ -282,8 +288,9 @@ int cu_tokens_load(const char *bundle_dir, const char *shown_dir,
 
 	if (!shown_dir)
 		shown_dir = bundle_dir;
-	snprintf(tdir, sizeof(tdir), "%s/tokens", bundle_dir);
-	snprintf(shown_tdir, sizeof(shown_tdir), "%s/tokens", shown_dir);
+	snprintf(tdir, sizeof(tdir), "%s/" CU_LAYOUT_TOKENS, bundle_dir);
+	snprintf(shown_tdir, sizeof(shown_tdir), "%s/" CU_LAYOUT_TOKENS,
+		 shown_dir);
 	*out = NULL;
 	*n = 0;
 	dh = opendir(tdir);
@@ -298,11 +305,9 @@ int cu_tokens_load(const char *bundle_dir, const char *shown_dir,
 		return stn_fail(d, STN_E_NOMEM, shown_tdir, "tokens");
 	}
 	while ((e = readdir(dh))) {
-		size_t len = strlen(e->d_name);
 		char shown[4400];
 
-		if (len < 5 || strcmp(e->d_name + len - 4, ".tok") != 0 ||
-		    !cu_label_ok(e->d_name, len - 4))
+		if (!cu_layout_token_name(e->d_name))
 			continue;
 		if (count == CU_MAX_TOKENS) {
 			closedir(dh);
@@ -367,8 +372,11 @@ int cu_token_issue(const char *bundle_dir, struct cu_key *key,
 	snprintf(manifest, sizeof(manifest), "%s/manifest", bundle_dir);
 	if ((rc = cu_record_read(manifest, &buf, &len, d)))
 		return rc;
-	cu_sha256(buf, len, id);
+	rc = cu_sha256(buf, len, id);
 	free(buf);
+	if (rc)
+		return stn_fail(d, rc, manifest, "hashing: %s",
+				stn_strerror(rc));
 	cu_hex(id, sizeof(id), bhex);
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		return stn_fail(d, STN_E_IO, "getrandom", "%s",

@@ -333,7 +333,9 @@ static int hashing_read(void *ctx, void *buf, size_t len, size_t *got)
 	if (n < 0)
 		return stn_fail(src->d, STN_E_IO, src->path,
 				"read from staging: %s", strerror(errno));
-	cu_sha256_update(src->h, buf, (size_t)n);
+	if (cu_sha256_update(src->h, buf, (size_t)n))
+		return stn_fail(src->d, STN_E_INTERNAL, src->path,
+				"hashing what is sent failed");
 	src->sent += (uint64_t)n;
 	*got = (size_t)n;
 	return 0;
@@ -369,9 +371,13 @@ static int prehash(int fd, const char *shown, uint8_t out[CU_SHA256_LEN],
 		}
 		if (n == 0)
 			break;
-		cu_sha256_update(h, buf, (size_t)n);
+		if (cu_sha256_update(h, buf, (size_t)n))
+			break;
 	}
-	cu_sha256_final(h, out);
+	if (cu_sha256_final(h, out)) {
+		rc = stn_fail(d, STN_E_INTERNAL, shown, "hashing failed");
+		goto out;
+	}
 	if (lseek(fd, 0, SEEK_SET) != 0)
 		rc = stn_fail(d, STN_E_IO, shown, "rewind staged copy: %s",
 			      strerror(errno));
@@ -535,7 +541,10 @@ int stn_device_write(struct stn_device *dev, const struct cu_image *img,
 	if (rc)
 		goto out;
 	r.bytes = hs.sent;
-	cu_sha256_final(hs.h, sent);
+	if ((rc = cu_sha256_final(hs.h, sent))) {
+		rc = stn_fail(d, rc, shown, "hashing what was sent failed");
+		goto out;
+	}
 	cu_hex(sent, sizeof(sent), sent_hex);
 	if (memcmp(sent, img->sha256, sizeof(sent)) != 0) {
 		rc = stn_fail(d, STN_E_IMAGE, shown,
@@ -832,12 +841,13 @@ static int usb_to_dfu_mode(struct stn_device *dev, struct stn_diag *d)
 
 struct hash_sink {
 	struct cu_sha256 *h;
+	int rc; /* hashing failed: the upload stops, the caller says why */
 };
 
 static int hash_write(void *ctx, const void *buf, size_t len)
 {
-	cu_sha256_update(((struct hash_sink *)ctx)->h, buf, len);
-	return 0;
+	struct hash_sink *hs = ctx;
+	return hs->rc = cu_sha256_update(hs->h, buf, len);
 }
 
 /* Download into the alternate setting img->slot, then read it back when
@@ -850,7 +860,7 @@ static int usb_write(struct stn_device *dev, const struct cu_image *img,
 	struct usb_dev *ud = dev->usb;
 	const struct tp_usb_found *f;
 	enum tp_dfu_manifest how;
-	struct hash_sink hs = {NULL};
+	struct hash_sink hs = {NULL, 0};
 	struct tp_sink sink = {hash_write, &hs};
 	uint8_t back[CU_SHA256_LEN];
 	char want[CU_SHA256_HEX_LEN + 1];
@@ -898,7 +908,9 @@ static int usb_write(struct stn_device *dev, const struct cu_image *img,
 	if (!hs.h)
 		return stn_fail(d, STN_E_NOMEM, dev->name, "read back");
 	rc = tp_dfu_upload(tp_usb_dfu(ud->u), img->size, &sink, &got, NULL, d);
-	cu_sha256_final(hs.h, back);
+	if (hs.rc || (rc == 0 && (rc = cu_sha256_final(hs.h, back))))
+		rc = stn_fail(d, hs.rc ? hs.rc : rc, dev->name,
+			      "hashing the read-back failed");
 	cu_sha256_free(hs.h);
 	if (rc)
 		return rc;

@@ -81,7 +81,7 @@ static int verify(const char *bdir, unsigned threshold,
 			      .max_token_ttl = 72 * 3600};
 	stn_diag_init(d);
 	*b = NULL;
-	return cu_bundle_verify(bdir, NULL, trust, &p, now, NULL, b, d);
+	return cu_bundle_verify(bdir, NULL, trust, &p, now, b, d);
 }
 
 static void verify_accepts_a_bundle_signed_by_a_release_key(void **state)
@@ -202,13 +202,13 @@ static void verify_refuses_outside_the_validity_window(void **state)
 
 	(void)state;
 	stn_diag_init(&d);
-	assert_int_equal(cu_bundle_verify(b, NULL, trust, &p, now + 2 * 86400, NULL,
+	assert_int_equal(cu_bundle_verify(b, NULL, trust, &p, now + 2 * 86400,
 					  &bundle, &d),
 			 STN_E_VALIDITY);
 	assert_non_null(strstr(d.text, "expired at"));
 	cu_bundle_free(bundle);
 	stn_diag_init(&d);
-	assert_int_equal(cu_bundle_verify(b, NULL, trust, &p, now - 3600, NULL,
+	assert_int_equal(cu_bundle_verify(b, NULL, trust, &p, now - 3600,
 					  &bundle, &d),
 			 STN_E_VALIDITY);
 	assert_non_null(strstr(d.text, "not valid before"));
@@ -230,7 +230,7 @@ static void verify_refuses_a_bundle_without_custody_when_policy_requires_it(
 
 	(void)state;
 	stn_diag_init(&d);
-	assert_int_equal(cu_bundle_verify(b, NULL, trust, &p, now, NULL, &bundle, &d),
+	assert_int_equal(cu_bundle_verify(b, NULL, trust, &p, now, &bundle, &d),
 			 STN_E_CUSTODY);
 	assert_non_null(strstr(d.text, "no custody records"));
 	assert_non_null(strstr(d.where, "custody/custody"));
