@@ -417,6 +417,25 @@ static void identity_requires_a_serial_number(void **state)
 	assert_true(id.has_sequence && id.sequence == 7);
 }
 
+/* A verdict holds a diagnosis per check: it must stay small, and a place
+ * longer than it holds keeps the file's name. */
+static void diag_is_small_and_keeps_the_end_of_a_long_place(void **state)
+{
+	char where[701];
+	struct stn_diag d;
+
+	(void)state;
+	assert_true(sizeof(struct stn_diag) <= 1600);
+	memset(where, 'x', 700);
+	memcpy(where + 700 - 11, "/manifest:3", 12);
+	stn_diag_init(&d);
+	assert_int_equal(stn_fail(&d, STN_E_SYNTAX, where, "bad"),
+			 STN_E_SYNTAX);
+	assert_int_equal(strncmp(d.where, "...x", 4), 0);
+	assert_int_equal(strlen(d.where), sizeof(d.where) - 1);
+	assert_string_equal(d.where + strlen(d.where) - 11, "/manifest:3");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -432,6 +451,7 @@ int main(void)
 		cmocka_unit_test(manifest_parses_the_spec_example),
 		cmocka_unit_test(manifest_refuses_bad_values),
 		cmocka_unit_test(identity_requires_a_serial_number),
+		cmocka_unit_test(diag_is_small_and_keeps_the_end_of_a_long_place),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
