@@ -340,7 +340,7 @@ int cu_custody_append(const char *bundle_dir, struct cu_key *key,
 		      struct stn_diag *d)
 {
 	char *names[CU_MAX_HOPS];
-	char cdir[4200], path[4400], manifest[4200];
+	char cdir[4200], path[4400];
 	char t[CU_TIME_LEN + 1], prevhex[CU_SHA256_HEX_LEN + 1];
 	char text[2048];
 	uint8_t id[CU_SHA256_LEN], digest[CU_SHA256_LEN];
@@ -357,15 +357,8 @@ int cu_custody_append(const char *bundle_dir, struct cu_key *key,
 				"values must be printable, without control "
 				"characters (to and seal at most 128, place "
 				"256)");
-	snprintf(manifest, sizeof(manifest), "%s/manifest", bundle_dir);
-	if ((rc = cu_record_read(manifest, &buf, &len, d)))
+	if ((rc = cu_manifest_id(bundle_dir, id, d)))
 		return rc;
-	rc = cu_sha256(buf, len, id);
-	free(buf);
-	if (rc)
-		return stn_fail(d, rc, manifest, "hashing: %s",
-				stn_strerror(rc));
-	buf = NULL;
 	snprintf(cdir, sizeof(cdir), "%s/custody", bundle_dir);
 	if (mkdir(cdir, 0755) != 0 && errno != EEXIST)
 		return stn_fail(d, STN_E_IO, cdir, "cannot create: %s",

@@ -175,6 +175,26 @@ void cu_manifest_free(struct cu_manifest *m)
 	free(m);
 }
 
+int cu_manifest_id(const char *dir, uint8_t id[CU_SHA256_LEN],
+		   struct stn_diag *d)
+{
+	char path[4096];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/" CU_LAYOUT_MANIFEST,
+			     dir) >= sizeof(path))
+		return stn_fail(d, STN_E_USAGE, dir, "bundle path too long");
+	if ((rc = cu_record_read(path, &buf, &len, d)))
+		return rc;
+	rc = cu_sha256(buf, len, id);
+	free(buf);
+	if (rc)
+		return stn_fail(d, rc, path, "hashing: %s", stn_strerror(rc));
+	return 0;
+}
+
 int cu_manifest_load(const char *dir, const char *shown,
 		     struct cu_manifest **out, struct stn_diag *d)
 {

@@ -46,6 +46,10 @@ int cu_manifest_parse(const void *buf, size_t len, const char *path,
 int cu_manifest_load(const char *dir, const char *shown,
 		     struct cu_manifest **out, struct stn_diag *d);
 void cu_manifest_free(struct cu_manifest *m); /* NULL is fine */
+/* The bundle id of DIR/manifest (formats §3: SHA-256 of its bytes),
+ * without parsing it.  Errors: as cu_record_read, STN_E_INTERNAL. */
+int cu_manifest_id(const char *dir, uint8_t id[CU_SHA256_LEN],
+		   struct stn_diag *d);
 
 /* Render a manifest as text exactly as `station bundle create` writes it.
  * Returns a malloc'd NUL-terminated string or NULL when out of memory. */

@@ -333,12 +333,12 @@ int cu_token_issue(const char *bundle_dir, struct cu_key *key,
 		   const char *name, char *written, size_t cap,
 		   struct stn_diag *d)
 {
-	char manifest[4200], tdir[4200], path[4400], text[4096], waives[64];
+	char tdir[4200], path[4400], text[4096], waives[64];
 	char devs[CU_TOKEN_DEVICES * 66] = "";
 	char idhex[33], bhex[CU_SHA256_HEX_LEN + 1];
 	char t1[CU_TIME_LEN + 1], t2[CU_TIME_LEN + 1], auto_name[16];
-	uint8_t rnd[16], id[CU_SHA256_LEN], *buf = NULL;
-	size_t len = 0, used = 0;
+	uint8_t rnd[16], id[CU_SHA256_LEN];
+	size_t used = 0;
 	int rc, w;
 
 	if (ttl <= 0)
@@ -369,14 +369,8 @@ int cu_token_issue(const char *bundle_dir, struct cu_key *key,
 	if (name && !cu_label_ok(name, strlen(name)))
 		return stn_fail(d, STN_E_USAGE, "--name",
 				"[a-z0-9][a-z0-9-]{0,31}");
-	snprintf(manifest, sizeof(manifest), "%s/manifest", bundle_dir);
-	if ((rc = cu_record_read(manifest, &buf, &len, d)))
+	if ((rc = cu_manifest_id(bundle_dir, id, d)))
 		return rc;
-	rc = cu_sha256(buf, len, id);
-	free(buf);
-	if (rc)
-		return stn_fail(d, rc, manifest, "hashing: %s",
-				stn_strerror(rc));
 	cu_hex(id, sizeof(id), bhex);
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		return stn_fail(d, STN_E_IO, "getrandom", "%s",
