@@ -91,7 +91,7 @@ out:
 	return rc;
 }
 
-/* Lists custody/NN.rec (two or more digits) by index.  Two files for one
+/* Lists custody/NN.rec (cu_layout_custody_name) by index.  Two files for one
  * index (01.rec and 001.rec) are an error: which one counts would be a
  * guess.  names[i] is the file for index i+1 or NULL for a gap. */
 static int list_records(const char *cdir, const char *shown,
@@ -113,20 +113,10 @@ static int list_records(const char *cdir, const char *shown,
 				strerror(errno));
 	}
 	while ((e = readdir(dh))) {
-		size_t len = strlen(e->d_name), nd;
 		unsigned long idx;
 
-		if (len < 6 || strcmp(e->d_name + len - 4, ".rec") != 0)
-			continue;
-		nd = strspn(e->d_name, "0123456789");
-		if (nd != len - 4 || nd < 2)
+		if (!cu_layout_custody_name(e->d_name, &idx))
 			continue; /* not NN.rec: ignored */
-		if (nd > 6) {
-			rc = stn_fail(d, STN_E_CUSTODY, shown,
-				      "%s: index out of range", e->d_name);
-			break;
-		}
-		idx = strtoul(e->d_name, NULL, 10);
 		if (idx < 1 || idx > CU_MAX_HOPS) {
 			rc = stn_fail(d, STN_E_CUSTODY, shown,
 				      "%s: custody index must be 1 to %d",
@@ -188,8 +178,9 @@ int cu_custody_verify(const char *bundle_dir, const char *shown_dir,
 	if (!shown_dir)
 		shown_dir = bundle_dir;
 	out->n = 0;
-	snprintf(cdir, sizeof(cdir), "%s/custody", bundle_dir);
-	snprintf(shown_cdir, sizeof(shown_cdir), "%s/custody", shown_dir);
+	snprintf(cdir, sizeof(cdir), "%s/" CU_LAYOUT_CUSTODY, bundle_dir);
+	snprintf(shown_cdir, sizeof(shown_cdir), "%s/" CU_LAYOUT_CUSTODY,
+		 shown_dir);
 	if ((rc = list_records(cdir, shown_cdir, names, &n, d)))
 		goto out;
 	if (n == 0) {
@@ -227,12 +218,17 @@ int cu_custody_verify(const char *bundle_dir, const char *shown_dir,
 		snprintf(shown, sizeof(shown), "%s/%s", shown_cdir, names[i]);
 		if ((rc = cu_record_read(path, &buf, &len, d)))
 			goto out;
-		cu_sha256(buf, len, digest);
-		rc = cu_custody_parse(buf, len, shown, h, bundle, previous, d);
+		if ((rc = cu_sha256(buf, len, digest)))
+			rc = stn_fail(d, rc, shown, "hashing: %s",
+				      stn_strerror(rc));
+		else
+			rc = cu_custody_parse(buf, len, shown, h, bundle,
+					      previous, d);
 		free(buf);
 		if (rc)
 			goto out;
-		snprintf(h->file, sizeof(h->file), "custody/%s", names[i]);
+		snprintf(h->file, sizeof(h->file), CU_LAYOUT_CUSTODY "/%s",
+			 names[i]);
 		out->n = i + 1;
 		if (h->index != i + 1) {
 			rc = rule(d, shown, "says index %u but is file %s "
@@ -344,7 +340,7 @@ int cu_custody_append(const char *bundle_dir, struct cu_key *key,
 		      struct stn_diag *d)
 {
 	char *names[CU_MAX_HOPS];
-	char cdir[4200], path[4400], manifest[4200];
+	char cdir[4200], path[4400];
 	char t[CU_TIME_LEN + 1], prevhex[CU_SHA256_HEX_LEN + 1];
 	char text[2048];
 	uint8_t id[CU_SHA256_LEN], digest[CU_SHA256_LEN];
@@ -361,12 +357,8 @@ int cu_custody_append(const char *bundle_dir, struct cu_key *key,
 				"values must be printable, without control "
 				"characters (to and seal at most 128, place "
 				"256)");
-	snprintf(manifest, sizeof(manifest), "%s/manifest", bundle_dir);
-	if ((rc = cu_record_read(manifest, &buf, &len, d)))
+	if ((rc = cu_manifest_id(bundle_dir, id, d)))
 		return rc;
-	cu_sha256(buf, len, id);
-	free(buf);
-	buf = NULL;
 	snprintf(cdir, sizeof(cdir), "%s/custody", bundle_dir);
 	if (mkdir(cdir, 0755) != 0 && errno != EEXIST)
 		return stn_fail(d, STN_E_IO, cdir, "cannot create: %s",
@@ -390,8 +382,11 @@ int cu_custody_append(const char *bundle_dir, struct cu_key *key,
 		snprintf(path, sizeof(path), "%s/%s", cdir, names[n - 1]);
 		if ((rc = cu_record_read(path, &buf, &len, d)))
 			goto out;
-		cu_sha256(buf, len, digest);
-		rc = cu_custody_parse(buf, len, path, &last, b, p, d);
+		if ((rc = cu_sha256(buf, len, digest)))
+			rc = stn_fail(d, rc, path, "hashing: %s",
+				      stn_strerror(rc));
+		else
+			rc = cu_custody_parse(buf, len, path, &last, b, p, d);
 		free(buf);
 		buf = NULL;
 		if (rc)

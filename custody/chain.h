@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "custody/layout.h"
 #include "custody/sha256.h"
 
 struct stn_diag;
@@ -16,7 +17,7 @@ struct cu_trust;
 struct cu_key;
 struct cu_manifest;
 
-#define CU_MAX_HOPS 99       /* custody/01.rec .. custody/99.rec */
+#define CU_MAX_HOPS CU_MAX_CUSTODY /* one custody/NN.rec per hop */
 #define CU_CLOCK_SKEW 300    /* seconds allowed between parties' clocks */
 
 struct cu_hop {

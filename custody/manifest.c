@@ -74,7 +74,7 @@ static int printable_len_ok(const char *v, size_t maxchars)
 static int parse_image(const struct cu_record *r, const struct cu_section *s,
 		       struct cu_image *img, struct stn_diag *d)
 {
-	const char *file;
+	const char *file, *why;
 	uint64_t slot;
 	int rc;
 
@@ -82,17 +82,8 @@ static int parse_image(const struct cu_record *r, const struct cu_section *s,
 	if ((rc = cu_get_token(r, s, "file", CU_FILE_CHARS, CU_FILE_NAME_MAX,
 			       &file, d)))
 		return rc;
-	/* No hidden files, no "." or "..": a manifest names plain files in
-	 * the bundle directory and nothing else. */
-	if (file[0] == '.')
-		return man_error(d, r, s, "file",
-				 "image file name must not start with '.'");
-	/* The manifest and its signature files share the directory; an image
-	 * may not take one of their names. */
-	if (strcmp(file, "manifest") == 0 || strncmp(file, "manifest.", 9) == 0)
-		return man_error(d, r, s, "file",
-				 "image file name must not be 'manifest' or "
-				 "start with 'manifest.'");
+	if ((why = cu_layout_image_name(file)))
+		return man_error(d, r, s, "file", why);
 	snprintf(img->file, sizeof(img->file), "%s", file);
 	if ((rc = cu_get_u64(r, s, "size", &img->size, d)) ||
 	    (rc = cu_get_digest(r, s, "sha256", img->sha256, d)) ||
@@ -121,7 +112,10 @@ int cu_manifest_parse(const void *buf, size_t len, const char *path,
 		rc = stn_fail(d, STN_E_NOMEM, path, "parsing manifest");
 		goto out;
 	}
-	cu_sha256(buf, len, m->id);
+	if ((rc = cu_sha256(buf, len, m->id))) {
+		rc = stn_fail(d, rc, path, "bundle id: %s", stn_strerror(rc));
+		goto out;
+	}
 	cu_hex(m->id, sizeof(m->id), m->id_hex);
 	top = cu_record_section(r, 0);
 	if ((rc = cu_get_token(r, top, "name", "a-z0-9._-", 64, &v, d)))
@@ -179,6 +173,46 @@ out:
 void cu_manifest_free(struct cu_manifest *m)
 {
 	free(m);
+}
+
+int cu_manifest_id(const char *dir, uint8_t id[CU_SHA256_LEN],
+		   struct stn_diag *d)
+{
+	char path[4096];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/" CU_LAYOUT_MANIFEST,
+			     dir) >= sizeof(path))
+		return stn_fail(d, STN_E_USAGE, dir, "bundle path too long");
+	if ((rc = cu_record_read(path, &buf, &len, d)))
+		return rc;
+	rc = cu_sha256(buf, len, id);
+	free(buf);
+	if (rc)
+		return stn_fail(d, rc, path, "hashing: %s", stn_strerror(rc));
+	return 0;
+}
+
+int cu_manifest_load(const char *dir, const char *shown,
+		     struct cu_manifest **out, struct stn_diag *d)
+{
+	char path[4096], where[4096];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/" CU_LAYOUT_MANIFEST,
+			     dir) >= sizeof(path) ||
+	    (size_t)snprintf(where, sizeof(where), "%s/" CU_LAYOUT_MANIFEST,
+			     shown ? shown : dir) >= sizeof(where))
+		return stn_fail(d, STN_E_USAGE, dir, "bundle path too long");
+	rc = cu_record_read(path, &buf, &len, d);
+	if (rc == 0)
+		rc = cu_manifest_parse(buf, len, where, out, d);
+	free(buf);
+	return rc;
 }
 
 char *cu_manifest_render(const struct cu_manifest *m)

@@ -7,15 +7,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "custody/layout.h"
 #include "custody/sha256.h"
 
 struct stn_diag;
 
-#define CU_MAX_IMAGES 64
 #define CU_MAX_HARDWARE 32
-#define CU_FILE_NAME_MAX 128
-/* Characters allowed in an image file name (formats §3). */
-#define CU_FILE_CHARS "A-Za-z0-9._-"
 
 struct cu_image {
 	char label[33];
@@ -43,7 +40,16 @@ struct cu_manifest {
  * (FILE:LINE and the rule), STN_E_TOOBIG, STN_E_NOMEM. */
 int cu_manifest_parse(const void *buf, size_t len, const char *path,
 		      struct cu_manifest **out, struct stn_diag *d);
+/* Read DIR/manifest (a regular file, at most CU_RECORD_MAX bytes, never
+ * through a symlink) and parse it, naming SHOWN/manifest in messages
+ * (shown NULL: dir).  Errors: as cu_record_read and cu_manifest_parse. */
+int cu_manifest_load(const char *dir, const char *shown,
+		     struct cu_manifest **out, struct stn_diag *d);
 void cu_manifest_free(struct cu_manifest *m); /* NULL is fine */
+/* The bundle id of DIR/manifest (formats §3: SHA-256 of its bytes),
+ * without parsing it.  Errors: as cu_record_read, STN_E_INTERNAL. */
+int cu_manifest_id(const char *dir, uint8_t id[CU_SHA256_LEN],
+		   struct stn_diag *d);
 
 /* Render a manifest as text exactly as `station bundle create` writes it.
  * Returns a malloc'd NUL-terminated string or NULL when out of memory. */

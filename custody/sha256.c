@@ -12,26 +12,22 @@
 
 #include <openssl/evp.h>
 
+#include "station/error.h"
+
 struct cu_sha256 {
 	EVP_MD_CTX *ctx;
+	int failed; /* an update or a reset failed: the context is spent */
 };
 
 /*
- * With the default provider, SHA-256 update and final cannot fail once the
- * context is initialised: they only fail on programming errors (a NULL or
- * finalised context).  The header's contract has no error path, and a
- * digest we did not compute must never be compared against a manifest, so
- * such a failure stops the process rather than return wrong bytes.
+ * With the default provider, SHA-256 update and final fail only on
+ * programming errors or when a provider cannot allocate; either way the
+ * digest was not computed, so the caller gets STN_E_INTERNAL and decides
+ * (a check that cannot hash refuses, it never compares a guess).
  */
-static void must(int ok)
-{
-	if (ok != 1)
-		abort();
-}
-
 struct cu_sha256 *cu_sha256_new(void)
 {
-	struct cu_sha256 *h = malloc(sizeof(*h));
+	struct cu_sha256 *h = calloc(1, sizeof(*h));
 
 	if (!h)
 		return NULL;
@@ -44,19 +40,30 @@ struct cu_sha256 *cu_sha256_new(void)
 	return h;
 }
 
-void cu_sha256_update(struct cu_sha256 *h, const void *data, size_t len)
+int cu_sha256_update(struct cu_sha256 *h, const void *data, size_t len)
 {
-	must(EVP_DigestUpdate(h->ctx, data, len));
+	if (h->failed || EVP_DigestUpdate(h->ctx, data, len) != 1) {
+		h->failed = 1;
+		return STN_E_INTERNAL;
+	}
+	return 0;
 }
 
-void cu_sha256_final(struct cu_sha256 *h, uint8_t out[CU_SHA256_LEN])
+int cu_sha256_final(struct cu_sha256 *h, uint8_t out[CU_SHA256_LEN])
 {
+	uint8_t md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
 
-	must(EVP_DigestFinal_ex(h->ctx, out, &n));
-	must(n == CU_SHA256_LEN);
+	if (h->failed || EVP_DigestFinal_ex(h->ctx, md, &n) != 1 ||
+	    n != CU_SHA256_LEN) {
+		h->failed = 1;
+		return STN_E_INTERNAL;
+	}
 	/* Re-initialising with the same type reuses the fetched method. */
-	must(EVP_DigestInit_ex(h->ctx, NULL, NULL));
+	if (EVP_DigestInit_ex(h->ctx, NULL, NULL) != 1)
+		h->failed = 1;
+	memcpy(out, md, CU_SHA256_LEN);
+	return 0;
 }
 
 void cu_sha256_free(struct cu_sha256 *h)
@@ -67,12 +74,18 @@ void cu_sha256_free(struct cu_sha256 *h)
 	free(h);
 }
 
-void cu_sha256(const void *data, size_t len, uint8_t out[CU_SHA256_LEN])
+int cu_sha256(const void *data, size_t len, uint8_t out[CU_SHA256_LEN])
 {
-	unsigned int n = 0;
+	struct cu_sha256 *h = cu_sha256_new();
+	int rc;
 
-	must(EVP_Digest(data, len, out, &n, EVP_sha256(), NULL));
-	must(n == CU_SHA256_LEN);
+	if (!h)
+		return STN_E_NOMEM;
+	rc = cu_sha256_update(h, data, len);
+	if (rc == 0)
+		rc = cu_sha256_final(h, out);
+	cu_sha256_free(h);
+	return rc;
 }
 
 void cu_hex(const uint8_t *bytes, size_t len, char *hex)

@@ -12,14 +12,24 @@
 
 struct cu_sha256;
 
+#define CU_SHA256_MUST_USE __attribute__((warn_unused_result))
+
 /* Returns NULL when out of memory. */
 struct cu_sha256 *cu_sha256_new(void);
-void cu_sha256_update(struct cu_sha256 *h, const void *data, size_t len);
+/* Each returns 0, or STN_E_INTERNAL when libcrypto failed (station/error.h):
+ * a digest that was not computed is never written.  After a failure the
+ * context fails every call until it is freed, so a digest cannot be made
+ * from part of the bytes. */
+int cu_sha256_update(struct cu_sha256 *h, const void *data,
+		     size_t len) CU_SHA256_MUST_USE;
 /* Writes the digest and resets the context for reuse. */
-void cu_sha256_final(struct cu_sha256 *h, uint8_t out[CU_SHA256_LEN]);
+int cu_sha256_final(struct cu_sha256 *h,
+		    uint8_t out[CU_SHA256_LEN]) CU_SHA256_MUST_USE;
 void cu_sha256_free(struct cu_sha256 *h); /* NULL is fine */
 
-void cu_sha256(const void *data, size_t len, uint8_t out[CU_SHA256_LEN]);
+/* One shot.  Returns 0, STN_E_NOMEM or STN_E_INTERNAL. */
+int cu_sha256(const void *data, size_t len,
+	      uint8_t out[CU_SHA256_LEN]) CU_SHA256_MUST_USE;
 
 /* Writes 2*len lowercase hex digits and a NUL into hex (2*len+1 bytes). */
 void cu_hex(const uint8_t *bytes, size_t len, char *hex);

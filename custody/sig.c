@@ -172,7 +172,11 @@ static int check_cert(const struct cu_trust *t, const char *pem_path,
 		goto out;
 	}
 	der = spki + sizeof(spki) - (size_t)n;
-	cu_sha256(der, (size_t)n, s->key_id);
+	if ((rc = cu_sha256(der, (size_t)n, s->key_id))) {
+		rc = stn_fail(d, rc, pem_path, "hashing the public key: %s",
+			      stn_strerror(rc));
+		goto out;
+	}
 	s->not_after = cu_x509_secs(&chain->valid_to, INT64_MIN);
 out:
 	free(pem);

@@ -202,9 +202,14 @@ static int hash_file(const char *path, uint8_t digest[CU_SHA256_LEN],
 		}
 		if (n == 0)
 			break;
-		cu_sha256_update(h, buf, (size_t)n);
+		if ((rc = cu_sha256_update(h, buf, (size_t)n)))
+			break;
 	}
-	cu_sha256_final(h, digest);
+	if (rc == 0)
+		rc = cu_sha256_final(h, digest);
+	if (rc)
+		rc = stn_fail(d, rc, path, "cannot hash the file: %s",
+			      stn_strerror(rc));
 out:
 	cu_sha256_free(h);
 	close(fd);

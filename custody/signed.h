@@ -8,10 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "custody/layout.h"
 #include "custody/sig.h"
 #include "station/error.h"
-
-#define CU_MAX_SIGNATURES 16
 
 struct cu_trust;
 

@@ -188,14 +188,25 @@ static void check_token(const char *tdir, const char *shown_tdir,
 	struct cu_sigset sigs;
 	size_t len = 0;
 	char file[80];
+	int hrc;
 
-	snprintf(file, sizeof(file), "tokens/%.60s", name);
-	snprintf(path, sizeof(path), "%s/%s", tdir, name);
+	snprintf(file, sizeof(file), CU_LAYOUT_TOKENS "/%.60s", name);
+	if (snprintf(path, sizeof(path), "%s/%s", tdir, name) >=
+	    (int)sizeof(path)) {
+		stn_fail(p, STN_E_TOOBIG, file, "path too long");
+		snprintf(t->file, sizeof(t->file), "%s", file);
+		return;
+	}
 	if (cu_record_read(path, &buf, &len, p)) {
 		snprintf(t->file, sizeof(t->file), "%s", file);
 		return;
 	}
-	cu_sha256(buf, len, digest);
+	if ((hrc = cu_sha256(buf, len, digest))) {
+		stn_fail(p, hrc, shown, "hashing: %s", stn_strerror(hrc));
+		free(buf);
+		snprintf(t->file, sizeof(t->file), "%s", file);
+		return;
+	}
 	if (cu_token_parse(buf, len, shown, t, bundle, p)) {
 		free(buf);
 		snprintf(t->file, sizeof(t->file), "%s", file);
@@ -282,8 +293,9 @@ int cu_tokens_load(const char *bundle_dir, const char *shown_dir,
 
 	if (!shown_dir)
 		shown_dir = bundle_dir;
-	snprintf(tdir, sizeof(tdir), "%s/tokens", bundle_dir);
-	snprintf(shown_tdir, sizeof(shown_tdir), "%s/tokens", shown_dir);
+	snprintf(tdir, sizeof(tdir), "%s/" CU_LAYOUT_TOKENS, bundle_dir);
+	snprintf(shown_tdir, sizeof(shown_tdir), "%s/" CU_LAYOUT_TOKENS,
+		 shown_dir);
 	*out = NULL;
 	*n = 0;
 	dh = opendir(tdir);
@@ -298,11 +310,9 @@ int cu_tokens_load(const char *bundle_dir, const char *shown_dir,
 		return stn_fail(d, STN_E_NOMEM, shown_tdir, "tokens");
 	}
 	while ((e = readdir(dh))) {
-		size_t len = strlen(e->d_name);
 		char shown[4400];
 
-		if (len < 5 || strcmp(e->d_name + len - 4, ".tok") != 0 ||
-		    !cu_label_ok(e->d_name, len - 4))
+		if (!cu_layout_token_name(e->d_name))
 			continue;
 		if (count == CU_MAX_TOKENS) {
 			closedir(dh);
@@ -310,7 +320,9 @@ int cu_tokens_load(const char *bundle_dir, const char *shown_dir,
 			return stn_fail(d, STN_E_TOOBIG, shown_tdir,
 					"more than %d tokens", CU_MAX_TOKENS);
 		}
-		snprintf(shown, sizeof(shown), "%s/%s", shown_tdir, e->d_name);
+		if (snprintf(shown, sizeof(shown), "%s/%s", shown_tdir,
+			     e->d_name) >= (int)sizeof(shown))
+			continue; /* cannot be: token names are short */
 		check_token(tdir, shown_tdir, e->d_name, shown, m,
 			    manifest_signers, trust, rules, at, &toks[count]);
 		count++;
@@ -328,12 +340,12 @@ int cu_token_issue(const char *bundle_dir, struct cu_key *key,
 		   const char *name, char *written, size_t cap,
 		   struct stn_diag *d)
 {
-	char manifest[4200], tdir[4200], path[4400], text[4096], waives[64];
+	char tdir[4200], path[4400], text[4096], waives[64];
 	char devs[CU_TOKEN_DEVICES * 66] = "";
 	char idhex[33], bhex[CU_SHA256_HEX_LEN + 1];
 	char t1[CU_TIME_LEN + 1], t2[CU_TIME_LEN + 1], auto_name[16];
-	uint8_t rnd[16], id[CU_SHA256_LEN], *buf = NULL;
-	size_t len = 0, used = 0;
+	uint8_t rnd[16], id[CU_SHA256_LEN];
+	size_t used = 0;
 	int rc, w;
 
 	if (ttl <= 0)
@@ -364,11 +376,8 @@ int cu_token_issue(const char *bundle_dir, struct cu_key *key,
 	if (name && !cu_label_ok(name, strlen(name)))
 		return stn_fail(d, STN_E_USAGE, "--name",
 				"[a-z0-9][a-z0-9-]{0,31}");
-	snprintf(manifest, sizeof(manifest), "%s/manifest", bundle_dir);
-	if ((rc = cu_record_read(manifest, &buf, &len, d)))
+	if ((rc = cu_manifest_id(bundle_dir, id, d)))
 		return rc;
-	cu_sha256(buf, len, id);
-	free(buf);
 	cu_hex(id, sizeof(id), bhex);
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		return stn_fail(d, STN_E_IO, "getrandom", "%s",

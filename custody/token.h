@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "custody/layout.h"
 #include "custody/sha256.h"
 #include "custody/sig.h"
 #include "station/error.h"
@@ -26,7 +27,6 @@ enum cu_waiver {
 	CU_WAIVE_CUSTODY = 8,   /* check 6 */
 };
 
-#define CU_MAX_TOKENS 64
 #define CU_TOKEN_DEVICES 64
 #define CU_TOKEN_SKEW 300 /* issued - 5 minutes (§5) */
 

@@ -20,7 +20,9 @@ struct cu_bundle {
 	char *dir;
 	char *shown;              /* name used in messages */
 	char manifest_path[4096]; /* shown/manifest */
-	struct cu_manifest *manifest;
+	const struct cu_manifest *manifest; /* the source's */
+	struct cu_manifest *own_manifest;   /* cu_bundle_verify's */
+	struct cu_source src;               /* dir and shown are ours */
 	struct cu_check_result checks[CU_NCHECKS];
 	struct cu_sigset sigs;
 	struct cu_chain chain;
@@ -51,10 +53,14 @@ const char *cu_outcome_name(enum cu_outcome o)
 	return o <= CU_NOT_REQUIRED ? outcome_names[o] : "unknown";
 }
 
-int cu_measure_file(void *ctx, const char *dir, const char *file,
-		    uint64_t expect_size, uint64_t *size,
-		    uint8_t sha256[CU_SHA256_LEN], struct stn_diag *d)
+/* cu_bundle_verify's measure: open dir/FILE (ctx is dir) without following
+ * symlinks, refuse anything but a regular file of the manifest's size,
+ * read at most size + 1 bytes. */
+static int measure_file(void *ctx, const struct cu_image *img,
+			struct cu_measured *out, struct stn_diag *d)
 {
+	const char *dir = ctx, *file = img->file;
+	uint64_t expect_size = img->size;
 	char path[4096];
 	struct stat st;
 	struct cu_sha256 *h = NULL;
@@ -62,7 +68,6 @@ int cu_measure_file(void *ctx, const char *dir, const char *file,
 	uint64_t total = 0;
 	int fd, rc = 0;
 
-	(void)ctx;
 	if (join(path, sizeof(path), dir, file))
 		return stn_fail(d, STN_E_UNSAFE, dir, "path to %s too long",
 				file);
@@ -108,11 +113,18 @@ int cu_measure_file(void *ctx, const char *dir, const char *file,
 		}
 		if (got == 0)
 			break;
-		cu_sha256_update(h, buf, (size_t)got);
+		if ((rc = cu_sha256_update(h, buf, (size_t)got))) {
+			rc = stn_fail(d, rc, path, "hashing: %s",
+				      stn_strerror(rc));
+			goto out;
+		}
 		total += (uint64_t)got;
 	}
-	*size = total;
-	cu_sha256_final(h, sha256);
+	if ((rc = cu_sha256_final(h, out->sha256))) {
+		rc = stn_fail(d, rc, path, "hashing: %s", stn_strerror(rc));
+		goto out;
+	}
+	out->size = total;
 out:
 	cu_sha256_free(h);
 	free(buf);
@@ -224,19 +236,19 @@ static void check_validity(struct cu_bundle *b, int64_t at)
 
 /* Check 3: every image is a regular file of exactly `size` bytes with the
  * manifest's SHA-256. */
-static void check_images(struct cu_bundle *b, const struct cu_measure *m)
+static void check_images(struct cu_bundle *b)
 {
 	struct stn_diag why;
 
 	for (size_t i = 0; i < b->manifest->nimages; i++) {
 		const struct cu_image *img = &b->manifest->images[i];
-		uint8_t got[CU_SHA256_LEN];
-		uint64_t size = 0;
+		struct cu_measured got;
+		uint64_t size;
 		int rc;
 
 		stn_diag_init(&why);
-		rc = m->measure(m->ctx, b->dir, img->file, img->size, &size,
-				got, &why);
+		rc = b->src.measure(b->src.ctx, img, &got, &why);
+		size = got.size;
 		if (rc == 0 && size != img->size) {
 			char path[4096];
 			snprintf(path, sizeof(path), "%s/%s", b->shown,
@@ -246,11 +258,12 @@ static void check_images(struct cu_bundle *b, const struct cu_measure *m)
 				      (unsigned long long)size,
 				      (unsigned long long)img->size);
 		}
-		if (rc == 0 && memcmp(got, img->sha256, sizeof(got)) != 0) {
+		if (rc == 0 &&
+		    memcmp(got.sha256, img->sha256, sizeof(got.sha256)) != 0) {
 			char path[4096], h1[65], h2[65];
 			snprintf(path, sizeof(path), "%s/%s", b->shown,
 				 img->file);
-			cu_hex(got, sizeof(got), h1);
+			cu_hex(got.sha256, sizeof(got.sha256), h1);
 			cu_hex(img->sha256, sizeof(img->sha256), h2);
 			rc = stn_fail(&why, STN_E_IMAGE, path,
 				      "sha256 is %s, manifest says %s", h1, h2);
@@ -285,36 +298,32 @@ static int first_failure(const struct cu_bundle *b, struct stn_diag *d)
 	return 0;
 }
 
-int cu_bundle_open(const char *dir, const char *shown_as,
-		   const struct cu_trust *trust, const struct cu_policy *policy,
-		   int64_t at, struct cu_bundle **out, struct stn_diag *d)
+int cu_bundle_open(const struct cu_source *src, const struct cu_trust *trust,
+		   const struct cu_policy *policy, int64_t at,
+		   struct cu_bundle **out, struct stn_diag *d)
 {
+	const struct cu_check_result *sigs;
 	struct cu_bundle *b;
-	char real_manifest[4096];
-	uint8_t *buf = NULL;
-	size_t len = 0;
+	struct stn_diag why;
 	int rc;
 
+	*out = NULL;
 	b = calloc(1, sizeof(*b));
-	if (!b || !(b->dir = strdup(dir)) ||
-	    !(b->shown = strdup(shown_as ? shown_as : dir))) {
+	if (!b || !(b->dir = strdup(src->dir)) ||
+	    !(b->shown = strdup(src->shown ? src->shown : src->dir))) {
 		cu_bundle_free(b);
-		return stn_fail(d, STN_E_NOMEM, dir, "verifying bundle");
+		return stn_fail(d, STN_E_NOMEM, src->dir, "verifying bundle");
 	}
 	if (join(b->manifest_path, sizeof(b->manifest_path), b->shown,
-		 "manifest") ||
-	    join(real_manifest, sizeof(real_manifest), dir, "manifest")) {
+		 CU_LAYOUT_MANIFEST)) {
 		cu_bundle_free(b);
-		return stn_fail(d, STN_E_USAGE, dir, "bundle path too long");
+		return stn_fail(d, STN_E_USAGE, src->dir,
+				"bundle path too long");
 	}
-	if ((rc = cu_record_read(real_manifest, &buf, &len, d)) ||
-	    (rc = cu_manifest_parse(buf, len, b->manifest_path, &b->manifest,
-				    d))) {
-		free(buf);
-		cu_bundle_free(b);
-		return rc;
-	}
-	free(buf);
+	b->src = *src;
+	b->src.dir = b->dir;
+	b->src.shown = b->shown;
+	b->manifest = src->manifest;
 
 	check_signatures(b, trust, policy, at);
 	check_validity(b, at);
@@ -322,10 +331,9 @@ int cu_bundle_open(const char *dir, const char *shown_as,
 		struct cu_custody_rules rules = {policy->max_custody_hops,
 						 policy->max_custody_age,
 						 policy->technician};
-		struct stn_diag why;
 		stn_diag_init(&why);
-		if (cu_custody_verify(dir, b->shown, b->manifest, trust, &rules,
-				      at, &b->chain, &why) == 0) {
+		if (cu_custody_verify(b->dir, b->shown, b->manifest, trust,
+				      &rules, at, &b->chain, &why) == 0) {
 			stn_fail(&why, STN_E_OK, b->shown,
 				 "%zu hop(s), from %s to %s", b->chain.n,
 				 b->chain.hops[0].from,
@@ -344,51 +352,61 @@ int cu_bundle_open(const char *dir, const char *shown_as,
 					    policy->station ? policy->station
 							    : "",
 					    policy->max_token_ttl};
-		rc = cu_tokens_load(dir, b->shown, b->manifest, &b->sigs, trust,
-				    &tr, at, &b->tokens, &b->ntokens, d);
-		if (rc) {
-			*out = b;
-			return rc;
-		}
+		stn_diag_init(&why);
+		rc = cu_tokens_load(b->dir, b->shown, b->manifest, &b->sigs,
+				    trust, &tr, at, &b->tokens, &b->ntokens,
+				    &why);
 	}
 	*out = b;
-	return first_failure(b, d);
+	/* Check 1 first: it is the reason an unsigned bundle stops here,
+	 * whatever its tokens. */
+	sigs = &b->checks[CU_CHECK_SIGNATURES];
+	if (sigs->outcome == CU_FAILED)
+		return stn_fail(d, sigs->diag.code, sigs->diag.where, "%s",
+				sigs->diag.text);
+	if (rc)
+		return stn_fail(d, rc, why.where, "%s", why.text);
+	return 0;
 }
 
-int cu_bundle_check_images(struct cu_bundle *b, const struct cu_measure *m,
-			   struct stn_diag *d)
+int cu_bundle_check_images(struct cu_bundle *b, struct stn_diag *d)
 {
-	static const struct cu_measure default_measure = {cu_measure_file,
-							  NULL};
-
-	check_images(b, m ? m : &default_measure);
+	check_images(b);
 	return first_failure(b, d);
 }
 
 int cu_bundle_verify(const char *dir, const char *shown_as,
 		     const struct cu_trust *trust,
 		     const struct cu_policy *policy, int64_t at,
-		     const struct cu_measure *measure, struct cu_bundle **out,
-		     struct stn_diag *d)
+		     struct cu_bundle **out, struct stn_diag *d)
 {
-	struct stn_diag ignored;
-	int rc;
+	struct cu_source src = {dir, shown_as ? shown_as : dir, NULL,
+				measure_file, NULL};
+	struct cu_manifest *m = NULL;
+	int rc, images;
 
 	*out = NULL;
-	stn_diag_init(&ignored);
-	rc = cu_bundle_open(dir, shown_as, trust, policy, at, out, &ignored);
-	if (!*out && rc) /* manifest unreadable: nothing else to run */
-		return stn_fail(d, rc, ignored.where, "%s", ignored.text);
-	if (!*out)
-		return stn_fail(d, STN_E_INTERNAL, dir, "no bundle");
-	return cu_bundle_check_images(*out, measure, d);
+	if ((rc = cu_manifest_load(dir, src.shown, &m, d)))
+		return rc;
+	src.manifest = m;
+	rc = cu_bundle_open(&src, trust, policy, at, out, d);
+	if (!*out) {
+		cu_manifest_free(m);
+		return rc;
+	}
+	(*out)->own_manifest = m;
+	(*out)->src.ctx = (*out)->dir;
+	/* Check 3 runs even after check 1 failed, so every outcome shows;
+	 * the first failure recorded in d stays the reason. */
+	images = cu_bundle_check_images(*out, d);
+	return rc ? rc : images;
 }
 
 void cu_bundle_free(struct cu_bundle *b)
 {
 	if (!b)
 		return;
-	cu_manifest_free(b->manifest);
+	cu_manifest_free(b->own_manifest);
 	free(b->tokens);
 	free(b->dir);
 	free(b->shown);

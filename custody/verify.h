@@ -54,51 +54,67 @@ struct cu_check_result {
 	struct stn_diag diag; /* why it failed; a note when it passed */
 };
 
-/* How image files are measured.  The default reads the bundle directory
- * safely (no symlinks, regular files, bounded); staging passes what it
- * measured while copying so images are read once. */
-struct cu_measure {
-	int (*measure)(void *ctx, const char *dir, const char *file,
-		       uint64_t expect_size, uint64_t *size,
-		       uint8_t sha256[CU_SHA256_LEN], struct stn_diag *d);
-	void *ctx;
+/* What one image measured as.  For an image that travels encrypted
+ * (formats §10) these are the plaintext's size and digest; the source
+ * checks the stored file's own digest itself. */
+struct cu_measured {
+	uint64_t size;
+	uint8_t sha256[CU_SHA256_LEN];
 };
 
-/* The default measure: open dir/file without following symlinks, refuse
- * anything but a regular file, read at most expect_size + 1 bytes. */
-int cu_measure_file(void *ctx, const char *dir, const char *file,
-		    uint64_t expect_size, uint64_t *size,
-		    uint8_t sha256[CU_SHA256_LEN], struct stn_diag *d);
+/*
+ * A bundle as verification reads it: the directory its files are read
+ * from, the name messages give it, its manifest parsed once from the bytes
+ * in dir, and how its images measure.  Staging hands one over for its
+ * private copy (md_stage_source: images measured as they were copied, so
+ * they are read once); cu_bundle_verify makes one over a plain directory.
+ * `measure` returns 0 with *out filled, or the image's check 3 failure
+ * (STN_E_IMAGE naming the file and what is wrong, STN_E_IO, STN_E_NOMEM).
+ */
+struct cu_source {
+	const char *dir;
+	const char *shown;
+	const struct cu_manifest *manifest;
+	int (*measure)(void *ctx, const struct cu_image *img,
+		       struct cu_measured *out, struct stn_diag *d);
+	void *ctx;
+};
 
 struct cu_bundle;
 
 /*
- * Phase one: read dir/manifest and run checks 1 (signatures), 2 (validity)
- * and 6 (custody, when policy requires it) at time `at` (the session
- * start), and load the bundle's exception tokens (device-independent rules
- * only; custody/token.h).  Check 3 is left "not
- * run", so a caller can refuse an unsigned bundle before it copies a byte of
- * its images.  Messages name files under `shown_as` (e.g. the media path of
- * a bundle read from its staged copy); NULL means dir.  When the manifest
- * can be parsed, *out is set even if a check fails, so the caller can show
- * every outcome; free it with cu_bundle_free.  Returns 0 when these checks
- * passed, else the first failure in spec order with d filled.
+ * Phase one: run checks 1 (signatures), 2 (validity) and 6 (custody, when
+ * policy requires it) on src at time `at` (the session start), and load the
+ * bundle's exception tokens (device-independent rules only;
+ * custody/token.h).  Check 3 is left "not run": its images need not be
+ * there yet.  *out is set whenever the bundle could be built, even if a
+ * check fails, so every outcome can be shown; it borrows src's strings,
+ * manifest and measure context, which must outlive it.  Returns 0 when
+ * check 1 passed and the tokens could be read: the images may be copied
+ * (an unsigned bundle's never are).  Else check 1's failure, or
+ * STN_E_IO, STN_E_TOOBIG, STN_E_NOMEM reading the tokens, with d filled.
+ * Failures of checks 2 and 6 are recorded and named by
+ * cu_bundle_check_images, in the spec's order.
  */
-int cu_bundle_open(const char *dir, const char *shown_as,
-		   const struct cu_trust *trust, const struct cu_policy *policy,
-		   int64_t at, struct cu_bundle **out, struct stn_diag *d);
+int cu_bundle_open(const struct cu_source *src, const struct cu_trust *trust,
+		   const struct cu_policy *policy, int64_t at,
+		   struct cu_bundle **out, struct stn_diag *d);
 
-/* Phase two: check 3 with `measure` (NULL for the default).  Returns 0 when
- * every bundle check passed, else the first failure in spec order. */
-int cu_bundle_check_images(struct cu_bundle *b, const struct cu_measure *m,
-			   struct stn_diag *d);
+/* Phase two: check 3, measuring each image through the source.  Returns 0
+ * when every bundle check passed, else the first failure in spec order. */
+int cu_bundle_check_images(struct cu_bundle *b, struct stn_diag *d);
 
-/* Both phases at once. */
+/*
+ * Both phases over a plain directory: read and parse dir/manifest, measure
+ * each image by reading dir/FILE (no symlinks, regular files, at most its
+ * size + 1 bytes read).  Messages name files under `shown_as` (NULL: dir).
+ * Every check runs; returns the first failure in spec order.  *out is set
+ * when the manifest could be parsed.
+ */
 int cu_bundle_verify(const char *dir, const char *shown_as,
 		     const struct cu_trust *trust,
 		     const struct cu_policy *policy, int64_t at,
-		     const struct cu_measure *measure, struct cu_bundle **out,
-		     struct stn_diag *d);
+		     struct cu_bundle **out, struct stn_diag *d);
 void cu_bundle_free(struct cu_bundle *b); /* NULL is fine */
 
 const struct cu_manifest *cu_bundle_manifest(const struct cu_bundle *b);

@@ -131,13 +131,13 @@ static void look_at_images(int dirfd, const char *path,
 				 "%s/%s: %s", path, img->file,
 				 S_ISLNK(st.st_mode) ? "is a symbolic link"
 						     : type_name(st.st_mode));
-		} else if (img->size > MD_IMAGE_MAX) {
+		} else if (img->size > CU_IMAGE_MAX) {
 			b->image_problem = STN_E_TOOBIG;
 			snprintf(b->image_note, sizeof(b->image_note),
 				 "%s/%s: %llu bytes, over the %llu byte "
 				 "image cap",
 				 path, img->file, (unsigned long long)img->size,
-				 (unsigned long long)MD_IMAGE_MAX);
+				 (unsigned long long)CU_IMAGE_MAX);
 		} else if ((uint64_t)st.st_size != img->size) {
 			b->image_problem = STN_E_IMAGE;
 			snprintf(b->image_note, sizeof(b->image_note),
@@ -169,7 +169,7 @@ static size_t count_signatures(int dirfd)
 			close(fd);
 		return 0;
 	}
-	while ((e = readdir(dh)) && ++seen <= MD_DIR_ENTRIES_MAX)
+	while ((e = readdir(dh)) && ++seen <= CU_DIR_ENTRIES_MAX)
 		n += is_manifest_sig(e->d_name);
 	closedir(dh);
 	return n;
@@ -376,10 +376,10 @@ static int scan_dir(struct scan *sc, int dirfd, const char *path,
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
 		    is_litter(e->d_name))
 			continue;
-		if (++seen > MD_DIR_ENTRIES_MAX) {
+		if (++seen > CU_DIR_ENTRIES_MAX) {
 			note(sc, MD_NOTE_LIMIT, STN_E_TOOBIG, path,
 			     "more than %d entries; the rest are not searched",
-			     MD_DIR_ENTRIES_MAX);
+			     CU_DIR_ENTRIES_MAX);
 			break;
 		}
 		if ((rc = visit_entry(sc, dirfd, path, medium, dev, depth, e)))

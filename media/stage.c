@@ -33,7 +33,6 @@
  * same (0.3 s). */
 #define WRITE_CHUNK (64 << 10)
 #define SPARE_BYTES (4 << 20) /* left free in staging beyond a bundle */
-#define NAME_CAP 96 /* longer names cannot be ours: labels are 32 at most */
 
 struct staged_file {
 	char name[CU_FILE_NAME_MAX + 1];
@@ -55,32 +54,33 @@ struct md_stage {
 	struct cu_manifest *manifest;
 	struct staged_file files[CU_MAX_IMAGES];
 	size_t nfiles;
-	struct cu_measure measure;
+	struct cu_source source; /* what verification reads */
 };
 
-static int stage_measure(void *ctx, const char *dir, const char *file,
-			 uint64_t expect_size, uint64_t *size,
-			 uint8_t sha256[CU_SHA256_LEN], struct stn_diag *d)
+/* The source's measure: what phase two found when it copied the image. */
+static int stage_measure(void *ctx, const struct cu_image *img,
+			 struct cu_measured *out, struct stn_diag *d)
 {
 	const struct md_stage *s = ctx;
 
-	(void)expect_size;
-	if (s->spoiled)
+	if (s->spoiled || !s->images_tried)
 		return stn_fail(d, STN_E_IO, s->src,
-				"staging failed part-way; nothing staged is "
-				"used");
+				"%s", s->spoiled ? "staging failed part-way; "
+						   "nothing staged is used"
+						 : "images are not staged yet");
 	for (size_t i = 0; i < s->nfiles; i++) {
 		const struct staged_file *f = &s->files[i];
-		if (strcmp(f->name, file) != 0)
+		if (strcmp(f->name, img->file) != 0)
 			continue;
 		if (f->problem.code)
 			return stn_fail(d, f->problem.code, f->problem.where,
 					"%s", f->problem.text);
-		*size = f->size;
-		memcpy(sha256, f->sha256, CU_SHA256_LEN);
+		out->size = f->size;
+		memcpy(out->sha256, f->sha256, CU_SHA256_LEN);
 		return 0;
 	}
-	return stn_fail(d, STN_E_IMAGE, dir, "%s was not staged", file);
+	return stn_fail(d, STN_E_IMAGE, s->src, "%s was not staged",
+			img->file);
 }
 
 static ssize_t media_read(const struct md_stage *s, int fd, void *buf,
@@ -105,6 +105,7 @@ struct hasher {
 	const uint8_t *data;
 	size_t len;
 	int busy, quit, running;
+	int rc; /* the first hashing failure: the digest is not to be used */
 };
 
 static void *hasher_main(void *arg)
@@ -118,8 +119,10 @@ static void *hasher_main(void *arg)
 		if (!hs->busy)
 			break;
 		pthread_mutex_unlock(&hs->mu);
-		cu_sha256_update(hs->h, hs->data, hs->len);
+		int rc = cu_sha256_update(hs->h, hs->data, hs->len);
 		pthread_mutex_lock(&hs->mu);
+		if (rc && !hs->rc)
+			hs->rc = rc;
 		hs->busy = 0;
 		pthread_cond_broadcast(&hs->cv);
 	}
@@ -158,7 +161,9 @@ static void hasher_wait(struct hasher *hs)
 static void hasher_submit(struct hasher *hs, const uint8_t *data, size_t len)
 {
 	if (!hs->running) {
-		cu_sha256_update(hs->h, data, len);
+		int rc = cu_sha256_update(hs->h, data, len);
+		if (rc && !hs->rc)
+			hs->rc = rc;
 		return;
 	}
 	pthread_mutex_lock(&hs->mu);
@@ -330,7 +335,7 @@ static int open_source(int dirfd, const char *name, const char *shown,
 	return fd;
 }
 
-/* Copies a small file whole, counting it against MD_SMALL_TOTAL_MAX. */
+/* Copies a small file whole, counting it against CU_SMALL_TOTAL_MAX. */
 static int copy_small(struct md_stage *s, const struct copy_job *j,
 		      const char *missing, int *absent, uint8_t *bufs[2],
 		      struct stn_diag *d)
@@ -343,109 +348,28 @@ static int copy_small(struct md_stage *s, const struct copy_job *j,
 			 missing, absent, d);
 	if (fd < 0)
 		return fd;
-	if (st.st_size > MD_SIDECAR_MAX) {
+	if (st.st_size > CU_SIDECAR_MAX) {
 		close(fd);
 		return stn_fail(d, STN_E_TOOBIG, j->shown,
 				"%lld bytes, over the %d byte cap",
-				(long long)st.st_size, MD_SIDECAR_MAX);
+				(long long)st.st_size, CU_SIDECAR_MAX);
 	}
-	if (s->small_total + (uint64_t)st.st_size > MD_SMALL_TOTAL_MAX) {
+	if (s->small_total + (uint64_t)st.st_size > CU_SMALL_TOTAL_MAX) {
 		close(fd);
 		return stn_fail(d, STN_E_TOOBIG, j->shown,
 				"the bundle's manifest, signatures, records, "
 				"tokens and CRLs together exceed %d bytes",
-				MD_SMALL_TOTAL_MAX);
+				CU_SMALL_TOTAL_MAX);
 	}
 	/* A file growing while it is copied stops at whichever cap is
 	 * nearer, so neither can be exceeded. */
-	left = MD_SMALL_TOTAL_MAX - s->small_total;
-	rc = copy_fd(s, fd, j, left < MD_SIDECAR_MAX ? left : MD_SIDECAR_MAX,
+	left = CU_SMALL_TOTAL_MAX - s->small_total;
+	rc = copy_fd(s, fd, j, left < CU_SIDECAR_MAX ? left : CU_SIDECAR_MAX,
 		     NULL, bufs, NULL, &n, d);
 	close(fd);
 	if (rc == 0)
 		s->small_total += n;
 	return rc;
-}
-
-/* ---- names ------------------------------------------------------------- */
-
-/* A label as formats §1 defines it: [a-z0-9][a-z0-9-]{0,31}. */
-static int is_label(const char *str, size_t len)
-{
-	if (len < 1 || len > 32 || str[0] == '-')
-		return 0;
-	for (size_t i = 0; i < len; i++) {
-		char c = str[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '-'))
-			return 0;
-	}
-	return 1;
-}
-
-/* Does name end in suffix, with a non-empty stem?  Returns the stem's
- * length, or 0. */
-static size_t stem_len(const char *name, const char *suffix)
-{
-	size_t n = strlen(name), k = strlen(suffix);
-
-	if (n <= k || strcmp(name + n - k, suffix) != 0)
-		return 0;
-	return n - k;
-}
-
-static int is_manifest_name(const char *name)
-{
-	return strcmp(name, "manifest") == 0;
-}
-
-/* custody/NN.rec: NN two or more digits (formats §4); at most eight keeps
- * names short, and MD_MAX_CUSTODY bounds the index far below that. */
-static int is_custody_name(const char *name)
-{
-	size_t n = stem_len(name, ".rec");
-
-	if (n < 2 || n > 8)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (name[i] < '0' || name[i] > '9')
-			return 0;
-	return 1;
-}
-
-static int is_token_name(const char *name)
-{
-	size_t n = stem_len(name, ".tok");
-	return n && is_label(name, n);
-}
-
-static int is_crl_name(const char *name)
-{
-	size_t n = stem_len(name, ".pem");
-	return n && is_label(name, n);
-}
-
-/*
- * Is name a detached signature of a file `is_primary` accepts: F.sig or
- * F.LABEL.sig (formats §2)?  Writes F into primary.
- */
-static int sig_of(const char *name, int (*is_primary)(const char *),
-		  char primary[NAME_CAP])
-{
-	size_t n = stem_len(name, ".sig");
-	const char *dot;
-
-	if (!n || n >= NAME_CAP)
-		return 0;
-	memcpy(primary, name, n);
-	primary[n] = '\0';
-	if (is_primary(primary))
-		return 1;
-	dot = strrchr(primary, '.');
-	if (!dot || !is_label(dot + 1, strlen(dot + 1)))
-		return 0;
-	primary[dot - primary] = '\0';
-	return is_primary(primary);
 }
 
 /* ---- one directory of signed files -------------------------------------- */
@@ -460,8 +384,8 @@ struct dir_rule {
 };
 
 struct entry {
-	char name[NAME_CAP];
-	char primary[NAME_CAP]; /* "" for a primary itself */
+	char name[CU_LAYOUT_NAME_MAX];
+	char primary[CU_LAYOUT_NAME_MAX]; /* "" for a primary itself */
 };
 
 static int cmp_entries(const void *a, const void *b)
@@ -506,7 +430,7 @@ static int list_dir(int dirfd, const char *shown, const struct dir_rule *r,
 	}
 	rewinddir(dh);
 	for (;;) {
-		char primary[NAME_CAP];
+		char primary[CU_LAYOUT_NAME_MAX];
 		int is_sig = 0;
 
 		errno = 0;
@@ -518,13 +442,13 @@ static int list_dir(int dirfd, const char *shown, const struct dir_rule *r,
 					      strerror(errno));
 			break;
 		}
-		if (++seen > MD_DIR_ENTRIES_MAX) {
+		if (++seen > CU_DIR_ENTRIES_MAX) {
 			rc = stn_fail(d, STN_E_TOOBIG, shown,
 				      "more than %d entries in one directory",
-				      MD_DIR_ENTRIES_MAX);
+				      CU_DIR_ENTRIES_MAX);
 			break;
 		}
-		if (strlen(de->d_name) >= NAME_CAP)
+		if (strlen(de->d_name) >= CU_LAYOUT_NAME_MAX)
 			continue;
 		if (r->is_primary(de->d_name)) {
 			if (r->primary_done)
@@ -537,7 +461,7 @@ static int list_dir(int dirfd, const char *shown, const struct dir_rule *r,
 			}
 			primary[0] = '\0';
 		} else if (r->max_sigs &&
-			   sig_of(de->d_name, r->is_primary, primary)) {
+			   cu_layout_sig_of(de->d_name, r->is_primary, primary)) {
 			if (++nsigs > max_sigs) {
 				rc = stn_fail(d, STN_E_TOOBIG, shown,
 					      "more than %zu %s signature "
@@ -553,8 +477,8 @@ static int list_dir(int dirfd, const char *shown, const struct dir_rule *r,
 			rc = stn_fail(d, STN_E_INTERNAL, shown, "listing");
 			break;
 		}
-		snprintf(e[n].name, NAME_CAP, "%s", de->d_name);
-		snprintf(e[n].primary, NAME_CAP, "%s", is_sig ? primary : "");
+		snprintf(e[n].name, CU_LAYOUT_NAME_MAX, "%s", de->d_name);
+		snprintf(e[n].primary, CU_LAYOUT_NAME_MAX, "%s", is_sig ? primary : "");
 		n++;
 	}
 	closedir(dh);
@@ -594,7 +518,7 @@ static int copy_listed(struct md_stage *s, int src_dirfd, int dst_dirfd,
 {
 	for (size_t pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < n; i++) {
-			char shown[4096], dest[4096], pem[NAME_CAP];
+			char shown[4096], dest[4096], pem[CU_LAYOUT_NAME_MAX];
 			struct copy_job j = {src_dirfd, dst_dirfd, e[i].name,
 					     shown, dest};
 			struct stn_diag why;
@@ -693,40 +617,6 @@ out:
 
 /* ---- phase one ---------------------------------------------------------- */
 
-/* Parses the staged copy of the manifest, never the media's, with
- * messages naming the media path the operator knows. */
-static int parse_staged_manifest(struct md_stage *s, uint8_t *buf,
-				 struct stn_diag *d)
-{
-	char where[4096];
-	size_t have = 0;
-	int fd, rc = 0;
-
-	snprintf(where, sizeof(where), "%s/manifest", s->src);
-	fd = openat(s->dst_dirfd, "manifest", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return stn_fail(d, STN_E_IO, s->dir, "open staged manifest: %s",
-				strerror(errno));
-	while (have <= CU_RECORD_MAX) {
-		ssize_t n = read(fd, buf + have, CU_RECORD_MAX + 1 - have);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = stn_fail(d, STN_E_IO, s->dir,
-				      "read staged manifest: %s",
-				      strerror(errno));
-			break;
-		}
-		if (n == 0)
-			break;
-		have += (size_t)n;
-	}
-	close(fd);
-	if (rc == 0)
-		rc = cu_manifest_parse(buf, have, where, &s->manifest, d);
-	return rc;
-}
-
 /* The staging root must be ours alone: a directory (not a symlink) owned
  * by this user with no group or other access. */
 static int check_staging_root(const char *root, int create, struct stn_diag *d)
@@ -770,14 +660,20 @@ static int free_space(int dirfd, const char *shown, uint64_t need,
 	return 0;
 }
 
+static int is_custody_name(const char *name)
+{
+	return cu_layout_custody_name(name, NULL);
+}
+
 static const struct dir_rule manifest_rule = {
-    "", "manifest", is_manifest_name, 1, MD_MAX_SIGNATURES, 1};
+    "", "manifest", cu_layout_manifest_name, 1, CU_MAX_SIGNATURES, 1};
 static const struct dir_rule sub_rules[] = {
-    {"custody", "custody record (NN.rec)", is_custody_name, MD_MAX_CUSTODY,
-     MD_MAX_FILE_SIGNATURES, 0},
-    {"tokens", "token (NAME.tok)", is_token_name, MD_MAX_TOKENS,
-     MD_MAX_FILE_SIGNATURES, 0},
-    {"crl", "CRL (NAME.pem)", is_crl_name, MD_MAX_CRLS, 0, 0},
+    {CU_LAYOUT_CUSTODY, "custody record (NN.rec)", is_custody_name,
+     CU_MAX_CUSTODY, CU_MAX_FILE_SIGNATURES, 0},
+    {CU_LAYOUT_TOKENS, "token (NAME.tok)", cu_layout_token_name,
+     CU_MAX_TOKENS, CU_MAX_FILE_SIGNATURES, 0},
+    {CU_LAYOUT_CRL, "CRL (NAME.pem)", cu_layout_crl_name, CU_MAX_CRLS, 0,
+     0},
 };
 
 static int open_bundle_dir(const char *src_dir, struct stn_diag *d)
@@ -810,8 +706,7 @@ int md_stage_begin_io(const char *src_dir, const char *staging_root,
 
 	s = calloc(1, sizeof(*s));
 	/* One buffer serves both halves here: small files never hash. */
-	buf = malloc(CU_RECORD_MAX + 1 > COPY_CHUNK ? CU_RECORD_MAX + 1
-						    : COPY_CHUNK);
+	buf = malloc(COPY_CHUNK);
 	if (!s || !buf) {
 		free(s);
 		free(buf);
@@ -819,8 +714,6 @@ int md_stage_begin_io(const char *src_dir, const char *staging_root,
 	}
 	bufs[0] = bufs[1] = buf;
 	s->src_dirfd = s->dst_dirfd = -1;
-	s->measure.measure = stage_measure;
-	s->measure.ctx = s;
 	if (io)
 		s->io = *io;
 	if (strlen(src_dir) >= sizeof(s->src) - CU_FILE_NAME_MAX - 64 ||
@@ -856,7 +749,7 @@ int md_stage_begin_io(const char *src_dir, const char *staging_root,
 		rc = stn_fail(d, STN_E_IO, s->dir, "lock: %s", strerror(errno));
 		goto out;
 	}
-	if ((rc = free_space(s->dst_dirfd, s->dir, MD_SMALL_TOTAL_MAX,
+	if ((rc = free_space(s->dst_dirfd, s->dir, CU_SMALL_TOTAL_MAX,
 			     "phase one", d)))
 		goto out;
 	/* The manifest first: it says which images to take. */
@@ -877,8 +770,12 @@ int md_stage_begin_io(const char *src_dir, const char *staging_root,
 			goto out;
 		}
 	}
-	if ((rc = parse_staged_manifest(s, buf, d)))
+	/* Parsed from the staged copy, never the media's, with messages
+	 * naming the media path the operator knows. */
+	if ((rc = cu_manifest_load(s->dir, s->src, &s->manifest, d)))
 		goto out;
+	s->source = (struct cu_source){s->dir, s->src, s->manifest,
+				       stage_measure, s};
 	if ((rc = list_dir(s->src_dirfd, s->src, &manifest_rule, &e, &n, d)) ||
 	    (rc = copy_listed(s, s->src_dirfd, s->dst_dirfd, "", &manifest_rule,
 			      e, n, bufs, d)))
@@ -917,21 +814,21 @@ static int total_size(const struct md_stage *s, uint64_t *need,
 
 		snprintf(path, sizeof(path), "%s/%s", s->src,
 			 m->images[i].file);
-		if (m->images[i].size > MD_IMAGE_MAX)
+		if (m->images[i].size > CU_IMAGE_MAX)
 			return stn_fail(d, STN_E_TOOBIG, path,
 					"manifest gives %llu bytes, over the "
 					"%llu byte image cap",
 					(unsigned long long)m->images[i].size,
-					(unsigned long long)MD_IMAGE_MAX);
+					(unsigned long long)CU_IMAGE_MAX);
 		for (k = 0; k < i; k++)
 			if (strcmp(m->images[k].file, m->images[i].file) == 0)
 				break;
 		if (k == i) /* the same file may serve two slots */
 			sum += m->images[i].size;
-		if (sum > MD_BUNDLE_MAX)
+		if (sum > CU_BUNDLE_MAX)
 			return stn_fail(d, STN_E_TOOBIG, s->src,
 					"images total over the %llu byte cap",
-					(unsigned long long)MD_BUNDLE_MAX);
+					(unsigned long long)CU_BUNDLE_MAX);
 	}
 	*need = sum;
 	return 0;
@@ -974,9 +871,15 @@ static int stage_image(struct md_stage *s, const struct cu_image *img,
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	rc = copy_fd(s, fd, &j, img->size, hs, bufs, prog, &f->size, d);
 	close(fd);
-	if (rc == 0)
-		cu_sha256_final(hs->h, f->sha256);
-	return rc;
+	if (rc)
+		return rc;
+	/* copy_fd waited for the hasher: hs->rc is settled. */
+	if ((rc = hs->rc) == 0)
+		rc = cu_sha256_final(hs->h, f->sha256);
+	if (rc)
+		return stn_fail(d, rc, dest, "hashing the copy: %s",
+				stn_strerror(rc));
+	return 0;
 }
 
 int md_stage_images(struct md_stage *s, const struct md_progress *prog,
@@ -1045,9 +948,9 @@ int md_stage_bundle(const char *src_dir, const char *staging_root,
 
 const char *md_stage_dir(const struct md_stage *s) { return s->dir; }
 
-const struct cu_measure *md_stage_measure(const struct md_stage *s)
+const struct cu_source *md_stage_source(const struct md_stage *s)
 {
-	return &s->measure;
+	return &s->source;
 }
 
 /* ---- keeping and removing ------------------------------------------------ */

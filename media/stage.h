@@ -4,7 +4,8 @@
  * on the media is trusted: no symlinks, no special files, no names the
  * formats do not give, counts and sizes capped.
  *
- * The staged directory has exactly the bundle layout of formats §3:
+ * The staged directory has exactly the bundle layout of formats §3
+ * (custody/layout.h):
  *   manifest, manifest[.LABEL].sig/.pem     (phase one)
  *   custody/NN.rec[.LABEL].sig/.pem         (phase one; NN two or more digits)
  *   tokens/NAME.tok[.LABEL].sig/.pem        (phase one; NAME a §1 label)
@@ -18,20 +19,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-struct stn_diag;
-struct cu_measure;
+#include "custody/layout.h" /* the names, rules and caps staging obeys */
 
-#define MD_IMAGE_MAX (4ULL << 30)   /* per image */
-#define MD_BUNDLE_MAX (16ULL << 30) /* all images of one bundle */
-#define MD_SIDECAR_MAX                                                         \
-	(64 * 1024)		 /* manifest, record, token, CRL, .sig, .pem */
-#define MD_MAX_SIGNATURES 16	 /* .sig files beside one manifest */
-#define MD_MAX_CUSTODY 99	 /* custody/NN.rec files */
-#define MD_MAX_TOKENS 64	 /* tokens/NAME.tok files */
-#define MD_MAX_CRLS 16		 /* crl/NAME.pem files */
-#define MD_MAX_FILE_SIGNATURES 4 /* .sig files beside one record or token */
-#define MD_SMALL_TOTAL_MAX (16 << 20) /* all that phase one copies */
-#define MD_DIR_ENTRIES_MAX 10000 /* entries read from one media directory */
+struct stn_diag;
+struct cu_source;
 
 struct md_progress {
 	/* Called as bytes are copied; `file` is the name in the bundle. */
@@ -57,12 +48,12 @@ struct md_stage;
  * private directory under staging_root (created 0700 when absent; an
  * existing one must be a directory owned by this user with no group or
  * other access, never a symlink), and copy the small files: the manifest
- * (parsed from the staged copy), at most MD_MAX_SIGNATURES
+ * (parsed from the staged copy), at most CU_MAX_SIGNATURES
  * `manifest[.LABEL].sig` each with its `.pem` when present, then custody/,
- * tokens/ and crl/ as laid out above (at most MD_MAX_CUSTODY,
- * MD_MAX_TOKENS, MD_MAX_CRLS files, MD_MAX_FILE_SIGNATURES signatures
- * each, every file at most MD_SIDECAR_MAX bytes and all together at most
- * MD_SMALL_TOTAL_MAX).  A `.pem` is copied only beside its `.sig`; a `.sig`
+ * tokens/ and crl/ as laid out above (at most CU_MAX_CUSTODY,
+ * CU_MAX_TOKENS, CU_MAX_CRLS files, CU_MAX_FILE_SIGNATURES signatures
+ * each, every file at most CU_SIDECAR_MAX bytes and all together at most
+ * CU_SMALL_TOTAL_MAX).  A `.pem` is copied only beside its `.sig`; a `.sig`
  * only beside its file.  Every file is opened relative to its directory's
  * descriptor with O_NOFOLLOW and must be a regular file; custody/, tokens/
  * and crl/ must be real directories when present.  Images are not read
@@ -85,7 +76,7 @@ int md_stage_begin_io(const char *src_dir, const char *staging_root,
  * Phase two: copy every image the manifest names, hashing in the same
  * pass (on a second thread, overlapping the hash with the reads and
  * writes; memory stays two 1 MiB buffers whatever the size).  Sizes are
- * checked (each at most MD_IMAGE_MAX, all at most MD_BUNDLE_MAX) and free
+ * checked (each at most CU_IMAGE_MAX, all at most CU_BUNDLE_MAX) and free
  * space is checked before the first byte.  Images that are missing,
  * symlinks, not regular or of the wrong size are not copied but
  * remembered, so verification reports them as check 3 with the media
@@ -105,9 +96,12 @@ int md_stage_bundle(const char *src_dir, const char *staging_root,
 
 /* The private directory holding the staged copy (borrowed). */
 const char *md_stage_dir(const struct md_stage *s);
-/* A measure for cu_bundle_verify that answers from what staging hashed:
- * images are read once.  Borrowed, valid while s lives. */
-const struct cu_measure *md_stage_measure(const struct md_stage *s);
+/* The staged bundle as verification reads it (cu_bundle_open): the staged
+ * directory, named by its media path, the manifest phase one parsed from
+ * the staged copy, and a measure that answers from what phase two hashed
+ * (images are read once; before phase two, or after it failed, every image
+ * answers STN_E_IO).  Borrowed, valid while s lives. */
+const struct cu_source *md_stage_source(const struct md_stage *s);
 
 /*
  * Keep the staged copy after md_stage_free (policy: e.g. for an auditor).

@@ -295,13 +295,16 @@ int stn_canon_hash(const char *prev, const char *body, size_t len,
 	struct cu_sha256 *h = cu_sha256_new();
 	uint8_t md[CU_SHA256_LEN];
 
+	int rc;
+
 	if (!h)
 		return STN_E_NOMEM;
-	cu_sha256_update(h, prev, strlen(prev));
-	cu_sha256_update(h, "\n", 1);
-	cu_sha256_update(h, body, len);
-	cu_sha256_final(h, md);
+	if (!(rc = cu_sha256_update(h, prev, strlen(prev))) &&
+	    !(rc = cu_sha256_update(h, "\n", 1)) &&
+	    !(rc = cu_sha256_update(h, body, len)))
+		rc = cu_sha256_final(h, md);
 	cu_sha256_free(h);
-	cu_hex(md, sizeof(md), hex);
-	return 0;
+	if (rc == 0)
+		cu_hex(md, sizeof(md), hex);
+	return rc;
 }

@@ -217,7 +217,9 @@ static int hashing_read(void *ctx, void *buf, size_t len, size_t *got)
 	if (n < 0)
 		return stn_fail(src->d, STN_E_IO, src->path,
 				"read from staging: %s", strerror(errno));
-	cu_sha256_update(src->h, buf, (size_t)n);
+	if (cu_sha256_update(src->h, buf, (size_t)n))
+		return stn_fail(src->d, STN_E_INTERNAL, src->path,
+				"hashing what is sent failed");
 	src->sent += (uint64_t)n;
 	*got = (size_t)n;
 	return 0;
@@ -253,9 +255,13 @@ static int prehash(int fd, const char *shown, uint8_t out[CU_SHA256_LEN],
 		}
 		if (n == 0)
 			break;
-		cu_sha256_update(h, buf, (size_t)n);
+		if (cu_sha256_update(h, buf, (size_t)n))
+			break;
 	}
-	cu_sha256_final(h, out);
+	if (cu_sha256_final(h, out)) {
+		rc = stn_fail(d, STN_E_INTERNAL, shown, "hashing failed");
+		goto out;
+	}
 	if (lseek(fd, 0, SEEK_SET) != 0)
 		rc = stn_fail(d, STN_E_IO, shown, "rewind staged copy: %s",
 			      strerror(errno));
@@ -313,7 +319,10 @@ int stn_device_write(struct stn_device *dev, const struct cu_image *img,
 	if ((rc = dev->ops->write(dev, &send, &r, d)))
 		goto out;
 	r.bytes = hs.sent;
-	cu_sha256_final(hs.h, sent);
+	if ((rc = cu_sha256_final(hs.h, sent))) {
+		rc = stn_fail(d, rc, shown, "hashing what was sent failed");
+		goto out;
+	}
 	cu_hex(sent, sizeof(sent), sent_hex);
 	if (memcmp(sent, img->sha256, sizeof(sent)) != 0) {
 		rc = stn_fail(d, STN_E_IMAGE, shown,

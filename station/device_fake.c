@@ -132,7 +132,8 @@ static int fake_write(struct stn_device *dev, const struct stn_image_send *s,
 				"fault: the line dropped after %zu bytes of "
 				"image %s", g->len, s->img->label);
 	r->proof = u->proof[idx];
-	cu_sha256(g->data, g->len, digest);
+	if (cu_sha256(g->data, g->len, digest))
+		return stn_fail(d, STN_E_IO, dev->name, "fault: hashing failed");
 	if ((int)idx == u->wrong_digest_image)
 		digest[0] ^= 0x01;
 	cu_hex(digest, sizeof(digest), r->device_sha256);

@@ -183,12 +183,14 @@ static int usb_to_dfu_mode(struct stn_device *dev, struct stn_diag *d)
 
 struct hash_sink {
 	struct cu_sha256 *h;
+	int rc;
 };
 
 static int hash_write(void *ctx, const void *buf, size_t len)
 {
-	cu_sha256_update(((struct hash_sink *)ctx)->h, buf, len);
-	return 0;
+	struct hash_sink *hs = ctx;
+
+	return hs->rc = cu_sha256_update(hs->h, buf, len);
 }
 
 /* Download into the alternate setting img->slot, then read it back when
@@ -245,7 +247,9 @@ static int usb_write(struct stn_device *dev, const struct stn_image_send *s,
 	if (!hs.h)
 		return stn_fail(d, STN_E_NOMEM, dev->name, "read back");
 	rc = tp_dfu_upload(tp_usb_dfu(ud->u), img->size, &sink, &got, NULL, d);
-	cu_sha256_final(hs.h, back);
+	if (hs.rc || (rc == 0 && (rc = cu_sha256_final(hs.h, back))))
+		rc = stn_fail(d, hs.rc ? hs.rc : rc, dev->name,
+			      "hashing the read-back image failed");
 	cu_sha256_free(hs.h);
 	if (rc)
 		return rc;

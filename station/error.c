@@ -62,7 +62,12 @@ static int diag_vset(struct stn_diag *d, int code, const char *where,
 	 * is undefined. */
 	char w[sizeof(d->where)], t[sizeof(d->text)];
 
-	snprintf(w, sizeof(w), "%s", where ? where : "");
+	size_t wl = where ? strlen(where) : 0;
+
+	if (wl < sizeof(w))
+		snprintf(w, sizeof(w), "%s", where ? where : "");
+	else /* keep the end: it names the file */
+		snprintf(w, sizeof(w), "...%s", where + wl - (sizeof(w) - 4));
 	if (fmt)
 		vsnprintf(t, sizeof(t), fmt, ap);
 	else

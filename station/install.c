@@ -37,12 +37,12 @@ void stn_outcome_init(struct stn_outcome *r)
 struct stn_prepared {
 	char dir[4096];
 	struct md_stage *st;
-	int media_error; /* the failure was reading the media or staging */
-	int keep;        /* policy keeps the staged copy */
-	struct cu_bundle *bundle;
-	int rc;    /* the first bundle failure, 0 when none */
-	int fatal; /* no device check can come before it */
-	struct stn_diag why;
+	int keep; /* policy keeps the staged copy */
+	struct cu_bundle *bundle; /* reads the stage's source */
+	/* A refusal no device check can come before (checks 1 to 3, a
+	 * bundle that could not be staged), with its code: every
+	 * stn_install repeats it.  code 0: none. */
+	struct stn_diag refused;
 };
 
 void stn_outcome_fini(struct stn_outcome *r)
@@ -65,8 +65,8 @@ void stn_prepared_free(struct stn_prepared *p)
 		stn_diag_init(&d);
 		(void)md_stage_keep(p->st, &d); /* best effort: policy only */
 	}
-	md_stage_free(p->st);
 	cu_bundle_free(p->bundle);
+	md_stage_free(p->st);
 	free(p);
 }
 
@@ -244,13 +244,6 @@ static void chain_text(const struct cu_chain *c, char *buf, size_t cap)
 	}
 }
 
-/*
- * Stage and verify; journals bundle-verified when the bundle checks pass.
- * Returns 0, or the first bundle failure WITHOUT journaling it (the caller
- * decides, because with a device known the device checks come first in
- * the spec's order).  *fatal is set when the failure is one no device
- * check can precede (checks 1 to 3, or an unreadable bundle).
- */
 /* A staging failure of the I/O class is the media's (or the staging
  * area's), not a device's. */
 static int staging_failed(int rc, int *media_error)
@@ -259,6 +252,13 @@ static int staging_failed(int rc, int *media_error)
 	return rc;
 }
 
+/*
+ * Stage and verify; journals bundle-verified when the bundle checks pass.
+ * Returns 0, or the first bundle failure WITHOUT journaling it (the caller
+ * decides, because with a device known the device checks come first in
+ * the spec's order).  *fatal is set when the failure is one no device
+ * check can precede (checks 1 to 3, or an unreadable bundle).
+ */
 static int stage_and_verify(struct stn_session *s, const char *dir,
 			    const struct stn_events *ev, struct md_stage **st,
 			    struct cu_bundle **bundle, int *fatal,
@@ -290,24 +290,19 @@ static int stage_and_verify(struct stn_session *s, const char *dir,
 	 * signature is judged (formats §6). */
 	if ((rc = offer_crls(s, md_stage_dir(*st), dir, d)))
 		return rc;
-	rc = cu_bundle_open(md_stage_dir(*st), dir, stn_session_trust(s),
-			    &policy, stn_session_start(s), bundle, d);
-	if (!*bundle)
-		return rc;
 	/* Signatures first: an unsigned or badly signed bundle never gets
 	 * its images copied (they could be gigabytes of anyone's bytes). */
-	if (cu_bundle_check(*bundle, CU_CHECK_SIGNATURES)->outcome !=
-	    CU_PASSED)
+	if ((rc = cu_bundle_open(md_stage_source(*st), stn_session_trust(s),
+				 &policy, stn_session_start(s), bundle, d)))
 		return rc;
 	ev_phase(ev, STN_PHASE_STAGE, "images");
 	if ((rc = md_stage_images(*st, &mp, d)))
 		return staging_failed(rc, media_error);
 	ev_phase(ev, STN_PHASE_VERIFY, "images");
-	rc = cu_bundle_check_images(*bundle, md_stage_measure(*st), d);
-	if (rc) {
-		*fatal = cu_bundle_check(*bundle, CU_CHECK_CUSTODY)
-				 ->outcome != CU_FAILED ||
-			 rc != STN_E_CUSTODY;
+	if ((rc = cu_bundle_check_images(*bundle, d))) {
+		/* Custody (check 6) is each device's to judge: checks 4
+		 * and 5 come before it, and a token may waive it. */
+		*fatal = rc != STN_E_CUSTODY;
 		return rc;
 	}
 	*fatal = 0;
@@ -489,29 +484,29 @@ int stn_prepare(struct stn_session *s, const char *dir,
 		struct stn_diag *d)
 {
 	struct stn_prepared *p = calloc(1, sizeof(*p));
-	int rc;
+	struct stn_diag why;
+	int rc, fatal = 1, media_error = 0;
 
 	*out = NULL;
 	if (!p)
 		return stn_fail(d, STN_E_NOMEM, dir, "preparing bundle");
 	snprintf(p->dir, sizeof(p->dir), "%s", dir);
-	stn_diag_init(&p->why);
+	stn_diag_init(&why);
 	p->keep = stn_session_config(s)->keep_staged;
-	p->rc = stage_and_verify(s, dir, ev, &p->st, &p->bundle, &p->fatal,
-				 &p->media_error, &p->why);
-	rc = p->rc;
-	if (rc && p->fatal) {
+	rc = stage_and_verify(s, dir, ev, &p->st, &p->bundle, &fatal,
+			      &media_error, &why);
+	if (rc && fatal) {
 		/* Journaled once here, whatever the number of devices.  No
 		 * device is involved yet: an I/O failure here is the media's
 		 * (pulled mid-copy, read errors) or the staging area's. */
+		p->refused = why;
 		rc = log_refusal(s,
-				 p->media_error ? "media-error"
-						: refusal_type(rc),
+				 media_error ? "media-error" : refusal_type(rc),
 				 p->bundle ? cu_bundle_manifest(p->bundle)
 					   : NULL,
-				 dir, NULL, rc, &p->why, d);
+				 dir, NULL, rc, &why, d);
 	} else if (rc) {
-		*d = p->why;
+		*d = why; /* each device's verdict judges it again */
 	}
 	if (!p->bundle) {
 		stn_prepared_free(p);
@@ -545,15 +540,13 @@ int stn_verify(struct stn_session *s, const char *dir,
 		/* Show every outcome; the spec's order decides the reason.
 		 * A fatal bundle failure was journaled by stn_prepare. */
 		rep->have_device = 1;
-		int drc = check_device_quiet(s, dir, identity_path,
-					     allow_reinstall, ev, rep, d,
-					     p->fatal ? 0 : 1);
-		rc = drc;
+		rc = check_device_quiet(s, dir, identity_path, allow_reinstall,
+					ev, rep, d, !p->refused.code);
 	} else if (rc) {
-		if (p && !p->fatal)
+		if (p && !p->refused.code)
 			rc = log_refusal(s, refusal_type(rc),
 					 cu_bundle_manifest(p->bundle), dir,
-					 NULL, rc, &p->why, d);
+					 NULL, rc, &why, d);
 		else
 			*d = why;
 	}
@@ -638,16 +631,19 @@ int stn_push(struct stn_session *s, const char *dir, const char *spec,
 	     struct stn_outcome *rep, struct stn_diag *d)
 {
 	struct stn_prepared *p = NULL;
-	int rc = stn_prepare(s, dir, ev, &p, d);
+	struct stn_diag why;
+	int rc;
 
+	stn_diag_init(&why);
+	rc = stn_prepare(s, dir, ev, &p, &why);
 	rep->owned = p;
 	rep->bundle = p ? p->bundle : NULL;
-	if (p && (rc == 0 || !p->fatal)) {
-		stn_diag_init(d);
-		rc = stn_install(s, p, spec, allow_reinstall, ev, rep, d);
-	} else {
-		ev_phase(ev, STN_PHASE_DONE, NULL);
-	}
+	/* A failure left to the device (custody) goes with its code: the
+	 * install judges it again, for this device, in the spec's order. */
+	if (p && !p->refused.code)
+		return stn_install(s, p, spec, allow_reinstall, ev, rep, d);
+	*d = why;
+	ev_phase(ev, STN_PHASE_DONE, NULL);
 	return rc;
 }
 
@@ -683,11 +679,12 @@ int stn_install(struct stn_session *s, const struct stn_prepared *p,
 	int rc;
 
 	rep->bundle = p->bundle;
-	if (p->rc && p->fatal) {
+	if (p->refused.code) {
 		/* Checks 1 to 3 come before anything a device could change:
 		 * the device is not even asked who it is.  (Journaled once
 		 * by stn_prepare.) */
-		rc = stn_fail(d, p->rc, p->why.where, "%s", p->why.text);
+		rc = stn_fail(d, p->refused.code, p->refused.where, "%s",
+			      p->refused.text);
 		goto out;
 	}
 	m = cu_bundle_manifest(rep->bundle);

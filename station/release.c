@@ -65,15 +65,22 @@ static int copy_hash(const char *src, int dirfd, const char *name,
 			}
 			off += w;
 		}
-		cu_sha256_update(h, buf, (size_t)n);
+		if ((rc = cu_sha256_update(h, buf, (size_t)n))) {
+			rc = stn_fail(d, rc, name, "hashing: %s",
+				      stn_strerror(rc));
+			goto out;
+		}
 		total += (uint64_t)n;
 	}
 	if (fsync(out) != 0) {
 		rc = stn_fail(d, STN_E_IO, name, "fsync: %s", strerror(errno));
 		goto out;
 	}
+	if ((rc = cu_sha256_final(h, sha))) {
+		rc = stn_fail(d, rc, name, "hashing: %s", stn_strerror(rc));
+		goto out;
+	}
 	*size = total;
-	cu_sha256_final(h, sha);
 out:
 	if (out >= 0 && close(out) != 0 && rc == 0)
 		rc = stn_fail(d, STN_E_IO, name, "close: %s", strerror(errno));
@@ -202,12 +209,12 @@ int stn_release_create(const struct stn_release *rel, const char *outdir,
 		const char *base = strrchr(ri->path, '/');
 		base = base ? base + 1 : ri->path;
 
-		if (strlen(ri->label) > 32 || strlen(base) > CU_FILE_NAME_MAX ||
-		    !cu_chars_in(base, CU_FILE_CHARS) || base[0] == '.' ||
-		    strcmp(base, "manifest") == 0) {
-			rc = stn_fail(d, STN_E_USAGE, ri->path,
-				      "image file name must be [A-Za-z0-9._-], "
-				      "not start with '.', not be 'manifest'");
+		const char *why = cu_layout_image_name(base);
+
+		if (why || strlen(ri->label) > 32) {
+			rc = stn_fail(d, STN_E_USAGE, ri->path, "%s",
+				      why ? why : "image label is over 32 "
+						  "characters");
 			goto fail;
 		}
 		for (size_t k = 0; k < i; k++)

@@ -162,6 +162,7 @@ struct out {
 	char *buf;
 	size_t len;
 	int eno; /* first write error */
+	int hrc; /* first hashing error */
 };
 
 static void out_flush(struct out *o)
@@ -173,7 +174,8 @@ static void out_flush(struct out *o)
 		o->len = 0;
 		return;
 	}
-	cu_sha256_update(o->h, o->buf, o->len);
+	if (!o->hrc)
+		o->hrc = cu_sha256_update(o->h, o->buf, o->len);
 	while (done < o->len) {
 		n = write(o->fd, o->buf + done, o->len - done);
 		if (n < 0 && errno == EINTR)
@@ -280,8 +282,10 @@ static int out_close(struct out *o, uint8_t digest[CU_SHA256_LEN],
 		rc = stn_fail(d, STN_E_IO, o->tmp, "cannot close: %s",
 			      strerror(errno));
 	o->fd = -1;
-	if (rc == 0 && digest)
-		cu_sha256_final(o->h, digest);
+	if (rc == 0 && digest &&
+	    ((rc = o->hrc) || (rc = cu_sha256_final(o->h, digest))))
+		rc = stn_fail(d, rc, o->tmp, "cannot hash: %s",
+			      stn_strerror(rc));
 	return rc;
 }
 

@@ -36,6 +36,7 @@ struct parser {
 	size_t pos, len;
 	uint64_t total, line;
 	struct cu_sha256 *h;
+	int hrc; /* first hashing error */
 	int eof, eno, toobig;
 	/* first failure of layout or chain; the signature is checked first */
 	struct stn_diag pd;
@@ -80,7 +81,8 @@ static int fill(struct parser *P)
 		P->eof = 1;
 		return -1;
 	}
-	cu_sha256_update(P->h, P->buf, (size_t)n);
+	if (!P->hrc)
+		P->hrc = cu_sha256_update(P->h, P->buf, (size_t)n);
 	P->pos = 0;
 	P->len = (size_t)n;
 	return 0;
@@ -680,6 +682,8 @@ static int parse_report(struct parser *P)
 static int read_pass(struct parser *P, int whole,
 		     uint8_t digest[CU_SHA256_LEN], struct stn_diag *d)
 {
+	int rc;
+
 	if (lseek(P->fd, 0, SEEK_SET) != 0)
 		return stn_fail(d, STN_E_IO, P->path, "cannot seek: %s",
 				strerror(errno));
@@ -698,7 +702,9 @@ static int read_pass(struct parser *P, int whole,
 		return stn_fail(d, STN_E_TOOBIG, P->path,
 				"more than %lld bytes",
 				(long long)STN_REPORT_MAX);
-	cu_sha256_final(P->h, digest);
+	if ((rc = P->hrc) || (rc = cu_sha256_final(P->h, digest)))
+		return stn_fail(d, rc, P->path, "cannot hash: %s",
+				stn_strerror(rc));
 	return 0;
 }
 

@@ -314,7 +314,11 @@ static int keep_crl(const char *dir, const char *crl_path, struct stn_diag *d)
 
 	if ((rc = cu_record_read(crl_path, &buf, &len, d)))
 		return rc;
-	cu_sha256(buf, len, digest);
+	if ((rc = cu_sha256(buf, len, digest))) {
+		free(buf);
+		return stn_fail(d, rc, crl_path, "hashing: %s",
+				stn_strerror(rc));
+	}
 	cu_hex(digest, sizeof(digest), hex);
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
 		free(buf);

@@ -116,7 +116,7 @@ static void the_export_is_journaled_with_the_report_digest_and_last_hash(
 	assert_int_equal(found, 1);
 	assert_string_equal(c.report, strrchr(x.json, '/') + 1);
 	text = slurp(x.json, &len);
-	cu_sha256(text, len, md);
+	assert_int_equal(cu_sha256(text, len, md), 0);
 	cu_hex(md, sizeof(md), hex);
 	free(text);
 	assert_string_equal(c.sha256, hex);

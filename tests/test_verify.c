@@ -81,7 +81,7 @@ static int verify(const char *bdir, unsigned threshold,
 			      .max_token_ttl = 72 * 3600};
 	stn_diag_init(d);
 	*b = NULL;
-	return cu_bundle_verify(bdir, NULL, trust, &p, now, NULL, b, d);
+	return cu_bundle_verify(bdir, NULL, trust, &p, now, b, d);
 }
 
 static void verify_accepts_a_bundle_signed_by_a_release_key(void **state)
@@ -202,13 +202,13 @@ static void verify_refuses_outside_the_validity_window(void **state)
 
 	(void)state;
 	stn_diag_init(&d);
-	assert_int_equal(cu_bundle_verify(b, NULL, trust, &p, now + 2 * 86400, NULL,
+	assert_int_equal(cu_bundle_verify(b, NULL, trust, &p, now + 2 * 86400,
 					  &bundle, &d),
 			 STN_E_VALIDITY);
 	assert_non_null(strstr(d.text, "expired at"));
 	cu_bundle_free(bundle);
 	stn_diag_init(&d);
-	assert_int_equal(cu_bundle_verify(b, NULL, trust, &p, now - 3600, NULL,
+	assert_int_equal(cu_bundle_verify(b, NULL, trust, &p, now - 3600,
 					  &bundle, &d),
 			 STN_E_VALIDITY);
 	assert_non_null(strstr(d.text, "not valid before"));
@@ -230,7 +230,7 @@ static void verify_refuses_a_bundle_without_custody_when_policy_requires_it(
 
 	(void)state;
 	stn_diag_init(&d);
-	assert_int_equal(cu_bundle_verify(b, NULL, trust, &p, now, NULL, &bundle, &d),
+	assert_int_equal(cu_bundle_verify(b, NULL, trust, &p, now, &bundle, &d),
 			 STN_E_CUSTODY);
 	assert_non_null(strstr(d.text, "no custody records"));
 	assert_non_null(strstr(d.where, "custody/custody"));
@@ -417,6 +417,25 @@ static void identity_requires_a_serial_number(void **state)
 	assert_true(id.has_sequence && id.sequence == 7);
 }
 
+/* A verdict holds a diagnosis per check: it must stay small, and a place
+ * longer than it holds keeps the file's name. */
+static void diag_is_small_and_keeps_the_end_of_a_long_place(void **state)
+{
+	char where[701];
+	struct stn_diag d;
+
+	(void)state;
+	assert_true(sizeof(struct stn_diag) <= 1600);
+	memset(where, 'x', 700);
+	memcpy(where + 700 - 11, "/manifest:3", 12);
+	stn_diag_init(&d);
+	assert_int_equal(stn_fail(&d, STN_E_SYNTAX, where, "bad"),
+			 STN_E_SYNTAX);
+	assert_int_equal(strncmp(d.where, "...x", 4), 0);
+	assert_int_equal(strlen(d.where), sizeof(d.where) - 1);
+	assert_string_equal(d.where + strlen(d.where) - 11, "/manifest:3");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -432,6 +451,7 @@ int main(void)
 		cmocka_unit_test(manifest_parses_the_spec_example),
 		cmocka_unit_test(manifest_refuses_bad_values),
 		cmocka_unit_test(identity_requires_a_serial_number),
+		cmocka_unit_test(diag_is_small_and_keeps_the_end_of_a_long_place),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -70,10 +70,14 @@ static int hash_range(int fd, uint64_t len, const char *shown,
 
 		if ((rc = read_at(fd, buf, n, off, shown, d)))
 			goto out;
-		cu_sha256_update(h, buf, n);
+		if ((rc = cu_sha256_update(h, buf, n)))
+			break;
 		off += n;
 	}
-	cu_sha256_final(h, out);
+	if (rc == 0)
+		rc = cu_sha256_final(h, out);
+	if (rc)
+		rc = stn_fail(d, rc, shown, "hashing: %s", stn_strerror(rc));
 out:
 	cu_sha256_free(h);
 	free(buf);

@@ -92,12 +92,16 @@ int main(int argc, char **argv)
 	h = cu_sha256_new();
 	if (!h)
 		return 1;
-	cu_sha256_update(h, hdr, sizeof(hdr));
-	cu_sha256_update(h, body, len);
-	if (protect)
-		cu_sha256_update(h, prot, sizeof(prot));
-	cu_sha256_final(h, dig);
+	int hrc = cu_sha256_update(h, hdr, sizeof(hdr));
+	if (!hrc)
+		hrc = cu_sha256_update(h, body, len);
+	if (!hrc && protect)
+		hrc = cu_sha256_update(h, prot, sizeof(prot));
+	if (!hrc)
+		hrc = cu_sha256_final(h, dig);
 	cu_sha256_free(h);
+	if (hrc)
+		return 1;
 	put16(tlv, TP_MCUBOOT_TLV_INFO);
 	put16(tlv + 2, sizeof(tlv));
 	put16(tlv + 4, TP_MCUBOOT_TLV_SHA256);

@@ -443,7 +443,11 @@ static void manifest_image(struct sim *s)
 	char hex[CU_SHA256_HEX_LEN + 1], path[4200];
 	struct slot *sl = &s->slots[s->alt];
 
-	cu_sha256(s->dl, s->dl_len, digest);
+	if (cu_sha256(s->dl, s->dl_len, digest) != 0) {
+		/* The image stays unmanifested: the station sees a failure. */
+		logf_("cannot hash the downloaded image");
+		return;
+	}
 	cu_hex(digest, sizeof(digest), hex);
 	free(sl->data);
 	sl->data = s->dl;

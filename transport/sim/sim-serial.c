@@ -418,9 +418,11 @@ static int hash_fd(int fd, char hex[CU_SHA256_HEX_LEN + 1], int wrong)
 			goto out;
 		if (n == 0)
 			break;
-		cu_sha256_update(h, buf, (size_t)n);
+		if (cu_sha256_update(h, buf, (size_t)n))
+			goto out;
 	}
-	cu_sha256_final(h, dig);
+	if (cu_sha256_final(h, dig))
+		goto out;
 	if (wrong)
 		dig[0] ^= 0xff;
 	cu_hex(dig, sizeof(dig), hex);
