@@ -10,7 +10,6 @@
 
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,22 +21,16 @@
 #include "station/journal.h"
 #include "station/report.h"
 #include "station/strbuf.h"
+#include "tests/helpers.h"
 
 /* 2026-11-20T10:00:00Z */
 #define T0 INT64_C(1795168800)
 
 struct fx {
-	char dir[64];
+	char *dir;
 	char path[128];
 	struct stn_journal *j;
 };
-
-static int rm_one(const char *p, const struct stat *sb, int flag,
-		  struct FTW *ftw)
-{
-	(void)sb, (void)flag, (void)ftw;
-	return remove(p);
-}
 
 static int setup(void **state)
 {
@@ -45,8 +38,7 @@ static int setup(void **state)
 	struct stn_diag d = {0};
 
 	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test_events.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	f->dir = th_tempdir();
 	snprintf(f->path, sizeof(f->path), "%s/journal.db", f->dir);
 	assert_int_equal(stn_journal_open(f->path, &f->j, &d), 0);
 	*state = f;
@@ -58,7 +50,8 @@ static int teardown(void **state)
 	struct fx *f = *state;
 
 	stn_journal_close(f->j);
-	nftw(f->dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	th_rmrf(f->dir);
+	free(f->dir);
 	free(f);
 	return 0;
 }
