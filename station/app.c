@@ -520,7 +520,8 @@ static void media_event(void *ctx, enum md_media_event ev,
 			{"source", m->source[0] ? m->source : "-"},
 			{"fstype", m->fstype[0] ? m->fstype : "-"}};
 		stn_diag_init(&d);
-		if (stn_session_log(a->session, "media-seen", f, 4, &d))
+		if (stn_session_log(a->session, STN_EV_MEDIA_SEEN, f,
+				    STN_EV_N(f), &d))
 			say_diag(a, "Cannot journal", &d);
 	}
 	if (ev == MD_MEDIA_ADDED)

@@ -79,42 +79,69 @@ int stn_canon_is_hash(const char *s)
 	return i == CU_SHA256_HEX_LEN;
 }
 
+/* The length of the strict UTF-8 sequence at p (1 to 4), or 0 when the
+ * bytes there are not one (a stray byte, an overlong, a surrogate, past
+ * U+10FFFF, cut short).  *p is not NUL. */
+static size_t utf8_seq(const unsigned char *p)
+{
+	unsigned cp, min;
+	size_t n, i;
+
+	if (*p < 0x80)
+		return 1;
+	if ((*p & 0xe0) == 0xc0) {
+		n = 1, cp = *p & 0x1f, min = 0x80;
+	} else if ((*p & 0xf0) == 0xe0) {
+		n = 2, cp = *p & 0x0f, min = 0x800;
+	} else if ((*p & 0xf8) == 0xf0) {
+		n = 3, cp = *p & 0x07, min = 0x10000;
+	} else {
+		return 0;
+	}
+	/* A NUL fails the continuation test, so this never reads past the
+	 * end of the string. */
+	for (i = 1; i <= n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n + 1;
+}
+
 /* Strict UTF-8: the body must be valid JSON for the report and for
  * auditors' tools. */
 int stn_canon_utf8_ok(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	unsigned cp, min;
-	size_t n, i;
+	size_t n;
 
 	if (!s)
 		return 0;
+	for (; *p; p += n)
+		if (!(n = utf8_seq(p)))
+			return 0;
+	return 1;
+}
+
+void stn_canon_text_buf(struct stn_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s, *run = p;
+	size_t n;
+
 	while (*p) {
-		if (*p < 0x80) {
-			p++;
+		if ((n = utf8_seq(p))) {
+			p += n;
 			continue;
 		}
-		if ((*p & 0xe0) == 0xc0) {
-			n = 1, cp = *p & 0x1f, min = 0x80;
-		} else if ((*p & 0xf0) == 0xe0) {
-			n = 2, cp = *p & 0x0f, min = 0x800;
-		} else if ((*p & 0xf8) == 0xf0) {
-			n = 3, cp = *p & 0x07, min = 0x10000;
-		} else {
-			return 0;
-		}
-		/* A NUL fails the continuation test, so this never reads past
-		 * the end of the string. */
-		for (i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (p[i] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		p += n + 1;
+		char esc[4] = {'\\', 'x', hex[*p >> 4], hex[*p & 15]};
+		stn_buf_add(b, run, (size_t)(p - run));
+		stn_buf_add(b, esc, sizeof(esc));
+		run = ++p;
 	}
-	return 1;
+	stn_buf_add(b, run, (size_t)(p - run));
 }
 
 int stn_canon_key_ok(const char *k)

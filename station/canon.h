@@ -100,6 +100,13 @@ int stn_canon_is_hash(const char *s);
 int stn_canon_utf8_ok(const char *s);
 int stn_canon_key_ok(const char *k);
 
+/* Untrusted text (a device's error line, a directory name from media) made
+ * strict UTF-8 so that it can be journaled: each byte that is not part of
+ * a valid sequence becomes the four characters \xNN (lowercase hex); valid
+ * UTF-8 is copied unchanged, so text that was already valid keeps its
+ * bytes.  Appends s, NUL-terminated, to b (b->oom on failure). */
+void stn_canon_text_buf(struct stn_buf *b, const char *s);
+
 /* A decimal number in its one spelling: digits only, no leading zero,
  * at most UINT64_MAX.  -1 (and *out untouched) when s is not one. */
 int stn_canon_u64(const char *s, uint64_t *out);

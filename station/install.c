@@ -19,6 +19,7 @@
 #include "media/stage.h"
 #include "station/config.h"
 #include "station/error.h"
+#include "station/events.h"
 #include "station/session.h"
 
 const char *stn_phase_name(enum stn_phase p)
@@ -114,7 +115,7 @@ static void write_progress(void *ctx, uint64_t done, uint64_t total)
 /* Journal a refusal or failure with its rule, place and reason.  Returns
  * the original code unless the journal itself failed; then the journal's
  * error, still carrying the reason it failed to record. */
-static int log_refusal(struct stn_session *s, const char *type,
+static int log_refusal(struct stn_session *s, enum stn_ev type,
 		       const struct cu_manifest *m, const char *dir,
 		       const char *serial, int code, const struct stn_diag *why,
 		       struct stn_diag *d)
@@ -143,23 +144,24 @@ static int log_refusal(struct stn_session *s, const char *type,
 		return code;
 	return stn_refail(d, STN_E_JOURNAL, jd.where,
 			  "%.400s; the %s it could not record: rule %s: "
-			  "%.1000s: %.1000s", jd.text, type, stn_err_rule(code),
+			  "%.1000s: %.1000s", jd.text, stn_ev_name(type),
+			  stn_err_rule(code),
 			  why->where, why->text);
 }
 
 /* The event type for a refusal: device checks are device refusals, a
  * device we could not reach is a device error, the rest refuse the bundle. */
-static const char *refusal_type(int code)
+static enum stn_ev refusal_type(int code)
 {
 	switch (code) {
 	case STN_E_TARGET:
 	case STN_E_DOWNGRADE:
 	case STN_E_REINSTALL:
 	case STN_E_IDENTITY:
-		return "device-refused";
+		return STN_EV_DEVICE_REFUSED;
 	default:
-		return stn_err_exit(code) == STN_EXIT_IO ? "device-error"
-							 : "bundle-refused";
+		return stn_err_exit(code) == STN_EXIT_IO ? STN_EV_DEVICE_ERROR
+							 : STN_EV_BUNDLE_REFUSED;
 	}
 }
 
@@ -221,7 +223,8 @@ static int offer_crls(struct stn_session *s, const char *stage_dir,
 			{"outcome", replaced ? "replaced the stored CRL"
 					     : "ignored: not newer than the "
 					       "stored CRL"}};
-		rc = stn_session_log(s, "crl-offered", f2, 3, d);
+		rc = stn_session_log(s, STN_EV_CRL_OFFERED, f2, STN_EV_N(f2),
+				     d);
 	}
 	closedir(dh);
 	return rc;
@@ -323,7 +326,8 @@ static int stage_and_verify(struct stn_session *s, const char *dir,
 			{"version", m->version}, {"sequence", seq},
 			{"signers", signers}, {"dir", dir},
 		};
-		if ((rc = stn_session_log(s, "bundle-verified", f, 6, d)))
+		if ((rc = stn_session_log(s, STN_EV_BUNDLE_VERIFIED, f,
+					  STN_EV_N(f), d)))
 			return rc;
 	}
 	/* Signed times the station accepted raise its time floor. */
@@ -338,7 +342,8 @@ static int stage_and_verify(struct stn_session *s, const char *dir,
 		const struct stn_field f[] = {{"bundle", m->id_hex},
 					      {"hops", hops},
 					      {"holders", text}};
-		if ((rc = stn_session_log(s, "custody-verified", f, 3, d)) ||
+		if ((rc = stn_session_log(s, STN_EV_CUSTODY_VERIFIED, f,
+					  STN_EV_N(f), d)) ||
 		    (rc = stn_session_accept_time(s, c->hops[c->n - 1].time,
 						  d)))
 			return rc;
@@ -383,8 +388,7 @@ static int token_replays(struct stn_session *s, const struct stn_outcome *rep,
 			continue;
 		snprintf(use, sizeof(use), "%s/%s", t[i].id,
 			 rep->identity.serial);
-		rc = stn_session_journal_has(s, "token-applied", "use", use,
-					     &found, d);
+		rc = stn_session_token_used(s, use, &found, d);
 		if (rc)
 			return rc;
 		replayed[i] = (unsigned char)found;
@@ -418,7 +422,8 @@ static int log_token_uses(struct stn_session *s, const struct stn_outcome *rep,
 						   sizeof(waives))},
 			{"reason", tok->reason},
 		};
-		if ((rc = stn_session_log(s, "token-applied", f, 8, d)) ||
+		if ((rc = stn_session_log(s, STN_EV_TOKEN_APPLIED, f,
+					  STN_EV_N(f), d)) ||
 		    (rc = stn_session_accept_time(s, tok->issued, d)))
 			return rc;
 	}
@@ -501,7 +506,8 @@ int stn_prepare(struct stn_session *s, const char *dir,
 		 * (pulled mid-copy, read errors) or the staging area's. */
 		p->refused = why;
 		rc = log_refusal(s,
-				 media_error ? "media-error" : refusal_type(rc),
+				 media_error ? STN_EV_MEDIA_ERROR
+						: refusal_type(rc),
 				 p->bundle ? cu_bundle_manifest(p->bundle)
 					   : NULL,
 				 dir, NULL, rc, &why, d);
@@ -528,7 +534,8 @@ int stn_verify(struct stn_session *s, const char *dir,
 	stn_diag_init(&why);
 	if (identity_path &&
 	    (rc = load_identity(identity_path, &rep->identity, &why))) {
-		rc = log_refusal(s, "device-refused", NULL, dir, NULL, rc, &why,
+		rc = log_refusal(s, STN_EV_DEVICE_REFUSED, NULL, dir, NULL, rc,
+				 &why,
 				 d);
 		goto out;
 	}
@@ -615,7 +622,8 @@ static int write_images(struct stn_session *s, struct stn_device *dev,
 			 wr.proof == STN_PROOF_NONE ? "-" : wr.device_sha256},
 			{"duration-ms", ms},
 		};
-		if ((rc = stn_session_log(s, "image-written", f, 10, d)))
+		if ((rc = stn_session_log(s, STN_EV_IMAGE_WRITTEN, f,
+					  STN_EV_N(f), d)))
 			return rc;
 		used += (size_t)snprintf(digests + used, dcap - used,
 					 "%s%s:%s", i ? " " : "", img->label,
@@ -741,7 +749,8 @@ int stn_install(struct stn_session *s, const struct stn_prepared *p,
 			{"sequence", seq},
 			{"reinstall", rep->device.reinstall ? "yes" : "no"},
 		};
-		if ((rc = stn_session_log(s, "install-started", f, 13, d)))
+		if ((rc = stn_session_log(s, STN_EV_INSTALL_STARTED, f,
+					  STN_EV_N(f), d)))
 			goto out;
 	}
 
@@ -764,7 +773,7 @@ int stn_install(struct stn_session *s, const struct stn_prepared *p,
 				     (t1.tv_nsec - t0.tv_nsec) / 1000000),
 			 rep->images_written, m->nimages);
 		memcpy(why.text, text, sizeof(text));
-		rc = log_refusal(s, "install-failed", m, dir,
+		rc = log_refusal(s, STN_EV_INSTALL_FAILED, m, dir,
 				 rep->identity.serial, rc, &why, d);
 		goto out;
 	}
@@ -789,7 +798,8 @@ int stn_install(struct stn_session *s, const struct stn_prepared *p,
 			{"proof", stn_proof_name(rep->proof)},
 			{"duration-ms", ms},
 		};
-		rc = stn_session_log(s, "install-finished", f, 12, d);
+		rc = stn_session_log(s, STN_EV_INSTALL_FINISHED, f,
+				     STN_EV_N(f), d);
 	}
 out:
 	stn_device_close(dev);

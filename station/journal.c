@@ -861,11 +861,49 @@ int stn_journal_lookup(struct stn_journal *j, uint64_t seq, const char *type,
 	return rc;
 }
 
-/* Appends " AND " cond to the WHERE clause being built. */
-static void where_and(struct stn_buf *q, const char *cond)
+/* A query being built: its SQL and the text bound to its ?s in order.
+ * Values are never pasted into SQL. */
+struct query {
+	struct stn_buf sql;
+	const char *text[3 + STN_JOURNAL_QUERY_TYPES +
+			 3 * (STN_JOURNAL_QUERY_FIELDS + 1)];
+	int ntext;
+};
+
+static void q_and(struct query *q, const char *cond)
 {
-	stn_buf_str(q, " AND ");
-	stn_buf_str(q, cond);
+	stn_buf_str(&q->sql, " AND ");
+	stn_buf_str(&q->sql, cond);
+}
+
+static void q_text(struct query *q, const char *sql, const char *value)
+{
+	stn_buf_str(&q->sql, sql);
+	q->text[q->ntext++] = value;
+}
+
+/* "key = ? AND value = ?", or "key IN (?, ?) AND value = ?": served by
+ * the fields_key_value index. */
+static void q_field(struct query *q, const struct stn_journal_field_is *f)
+{
+	q_text(q, f->alt_key ? "key IN (?, " : "key = ?", f->key);
+	if (f->alt_key)
+		q_text(q, "?)", f->alt_key);
+	q_text(q, " AND value = ?", f->value);
+}
+
+static int filter_ok(const struct stn_journal_filter *f)
+{
+	if (f->ntypes > STN_JOURNAL_QUERY_TYPES || (f->ntypes && !f->types))
+		return 0;
+	for (size_t i = 0; i < f->ntypes; i++)
+		if (!f->types[i])
+			return 0;
+	for (size_t i = 0; i < STN_JOURNAL_QUERY_FIELDS; i++)
+		if (f->fields[i].value && !f->fields[i].key)
+			return 0;
+	return !(f->sessions_with.type && f->sessions_with.field.value &&
+		 !f->sessions_with.field.key);
 }
 
 int stn_journal_query(struct stn_journal *j,
@@ -874,56 +912,58 @@ int stn_journal_query(struct stn_journal *j,
 		      void *ctx, struct stn_diag *d)
 {
 	struct each_ctx c = {cb, ctx};
-	struct stn_buf q = {0};
+	struct query q = {{0}, {0}, 0};
 	sqlite3_stmt *st = NULL;
-	const char *text[5];
-	int64_t since, until;
-	int rc, ok = 1;
+	int times = 0, rc, ok = 1;
 
-	if (!j || !f || !cb)
+	if (!j || !f || !cb || !filter_ok(f))
 		return stn_fail(d, STN_E_INTERNAL, "journal",
-				"query: no journal, filter or callback");
-	since = f->since ? f->since : INT64_MIN;
-	until = f->until ? f->until : INT64_MAX;
-	text[0] = f->serial;
-	text[1] = f->bundle;
-	text[2] = f->technician;
-	text[3] = f->session;
-	text[4] = f->type;
-	/* Parameters are numbered so that the ones not used are simply not
-	 * in the statement; values are never pasted into SQL. */
-	stn_buf_str(&q, "SELECT " EVENT_COLUMNS " FROM events WHERE 1");
-	if (f->since || f->until)
-		where_and(&q, "time BETWEEN ?1 AND ?2");
-	if (f->serial)
-		where_and(&q, "seq IN (SELECT seq FROM fields"
-			      " WHERE key = 'serial' AND value = ?3)");
-	if (f->bundle)
-		where_and(&q, "seq IN (SELECT seq FROM fields"
-			      " WHERE key IN ('bundle', 'name') AND value = ?4)");
-	if (f->technician)
-		where_and(&q, "session IN (SELECT e.session FROM fields AS t"
-			      " JOIN events AS e ON e.seq = t.seq"
-			      " WHERE t.key = 'technician' AND t.value = ?5"
-			      " AND e.type = 'session-start')");
-	if (f->session)
-		where_and(&q, "session = ?6");
-	if (f->type)
-		where_and(&q, "type = ?7");
-	stn_buf_str(&q, " ORDER BY seq");
-	if (q.oom)
+				"query: no journal, filter or callback, or "
+				"a filter over its caps");
+	stn_buf_str(&q.sql, "SELECT " EVENT_COLUMNS " FROM events WHERE 1");
+	if (f->since || f->until) {
+		q_and(&q, "time BETWEEN ?1 AND ?2");
+		times = 2;
+	}
+	for (size_t i = 0; i < STN_JOURNAL_QUERY_FIELDS; i++) {
+		if (!f->fields[i].value)
+			continue;
+		q_and(&q, "seq IN (SELECT seq FROM fields WHERE ");
+		q_field(&q, &f->fields[i]);
+		stn_buf_str(&q.sql, ")");
+	}
+	if (f->sessions_with.type && f->sessions_with.field.value) {
+		q_and(&q, "session IN (SELECT e.session FROM fields AS t"
+			  " JOIN events AS e ON e.seq = t.seq WHERE t.");
+		q_text(&q, "key = ?", f->sessions_with.field.key);
+		q_text(&q, " AND t.value = ?", f->sessions_with.field.value);
+		q_text(&q, " AND e.type = ?)", f->sessions_with.type);
+	}
+	if (f->session) {
+		q_and(&q, "");
+		q_text(&q, "session = ?", f->session);
+	}
+	for (size_t i = 0; i < f->ntypes; i++)
+		q_text(&q, i ? ", ?" : " AND type IN (?", f->types[i]);
+	if (f->ntypes)
+		stn_buf_str(&q.sql, ")");
+	stn_buf_str(&q.sql, " ORDER BY seq");
+	if (q.sql.oom) {
+		free(q.sql.p);
 		return nomem(j, d);
-	rc = prepare(j, q.p, &st, "query events", d);
-	free(q.p);
+	}
+	rc = prepare(j, q.sql.p, &st, "query events", d);
+	free(q.sql.p);
 	if (rc)
 		return rc;
-	if (f->since || f->until)
-		ok = sqlite3_bind_int64(st, 1, since) == SQLITE_OK &&
-		     sqlite3_bind_int64(st, 2, until) == SQLITE_OK;
-	for (int i = 0; i < 5 && ok; i++)
-		if (text[i])
-			ok = sqlite3_bind_text(st, i + 3, text[i], -1,
-					       SQLITE_STATIC) == SQLITE_OK;
+	if (times)
+		ok = sqlite3_bind_int64(st, 1, f->since ? f->since : INT64_MIN) ==
+			     SQLITE_OK &&
+		     sqlite3_bind_int64(st, 2, f->until ? f->until : INT64_MAX) ==
+			     SQLITE_OK;
+	for (int i = 0; i < q.ntext && ok; i++)
+		ok = sqlite3_bind_text(st, times + i + 1, q.text[i], -1,
+				       SQLITE_STATIC) == SQLITE_OK;
 	if (!ok) {
 		rc = db_fail(j, "query events", d);
 		sqlite3_finalize(st);
@@ -1132,112 +1172,6 @@ int stn_journal_each_range(struct stn_journal *j, uint64_t first,
 			      v.next - 1, last);
 	rc = read_done(j, began, rc, d);
 	free(v.body.p);
-	return rc;
-}
-
-/* ---- lookups ---- */
-
-static int parse_u64(const char *s, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (!*s)
-		return -1;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -1;
-		if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-			return -1;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	*out = v;
-	return 0;
-}
-
-int stn_journal_installed_sequence(struct stn_journal *j, const char *serial,
-				   uint64_t *seq, int *found,
-				   struct stn_diag *d)
-{
-	sqlite3_stmt *st = NULL;
-	uint64_t best = 0, v;
-	int any = 0, rc, s;
-	const char *text;
-
-	if (!j || !serial || !seq || !found)
-		return stn_fail(d, STN_E_INTERNAL, "journal",
-				"installed_sequence: missing argument");
-	rc = prepare(j,
-		     "SELECT e.seq, s.value FROM fields AS r"
-		     " JOIN events AS e ON e.seq = r.seq"
-		     " JOIN fields AS s ON s.seq = e.seq"
-		     " WHERE r.key = 'serial' AND r.value = ?1"
-		     " AND e.type = 'install-finished' AND s.key = 'sequence'",
-		     &st, "look up installs", d);
-	if (rc)
-		return rc;
-	if (sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC) != SQLITE_OK) {
-		rc = db_fail(j, "look up installs", d);
-		goto out;
-	}
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		text = col_text(st, 1, NULL);
-		if (!text) {
-			rc = nomem(j, d);
-			goto out;
-		}
-		if (parse_u64(text, &v) != 0) {
-			rc = stn_fail(d, STN_E_JOURNAL, j->path,
-				      "event %lld: field sequence \"%.40s\" is "
-				      "not a decimal number",
-				      (long long)sqlite3_column_int64(st, 0),
-				      text);
-			goto out;
-		}
-		if (!any || v > best)
-			best = v;
-		any = 1;
-	}
-	if (s != SQLITE_DONE) {
-		rc = db_fail(j, "look up installs", d);
-		goto out;
-	}
-	if (any)
-		*seq = best;
-	*found = any;
-out:
-	sqlite3_finalize(st);
-	return rc;
-}
-
-int stn_journal_has(struct stn_journal *j, const char *type, const char *key,
-		    const char *value, int *found, struct stn_diag *d)
-{
-	sqlite3_stmt *st = NULL;
-	int rc, s;
-
-	if (!j || !type || !key || !value || !found)
-		return stn_fail(d, STN_E_INTERNAL, "journal",
-				"has: missing argument");
-	rc = prepare(j,
-		     "SELECT 1 FROM fields AS f JOIN events AS e"
-		     " ON e.seq = f.seq WHERE f.key = ?2 AND f.value = ?3"
-		     " AND e.type = ?1 LIMIT 1",
-		     &st, "look up field", d);
-	if (rc)
-		return rc;
-	if (sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_text(st, 3, value, -1, SQLITE_STATIC) != SQLITE_OK) {
-		rc = db_fail(j, "look up field", d);
-		goto out;
-	}
-	s = sqlite3_step(st);
-	if (s == SQLITE_ROW || s == SQLITE_DONE)
-		*found = s == SQLITE_ROW;
-	else
-		rc = db_fail(j, "look up field", d);
-out:
-	sqlite3_finalize(st);
 	return rc;
 }
 

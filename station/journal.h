@@ -115,7 +115,7 @@ int stn_journal_each_range(struct stn_journal *j, uint64_t first,
 
 /*
  * Calls cb once with the event numbered seq, or with the newest event of
- * `type` when seq is 0 (e.g. the last "report-exported").  *found = 0 and
+ * `type` when seq is 0 (e.g. the last export).  *found = 0 and
  * cb is not called when there is none.  The event is not checked against
  * the chain.  cb's non-zero return is returned.  STN_E_JOURNAL,
  * STN_E_NOMEM; STN_E_INTERNAL when both or neither of seq and type given.
@@ -130,22 +130,44 @@ int stn_journal_lookup(struct stn_journal *j, uint64_t seq, const char *type,
 int stn_journal_newest_time(struct stn_journal *j, int64_t *t, int *found,
 			    struct stn_diag *d);
 
+/* An event has a field named key, or alt_key when that is given, whose
+ * value is value. */
+struct stn_journal_field_is {
+	const char *key, *alt_key, *value;
+};
+
+/* Caps on one filter's lists (more is STN_E_INTERNAL). */
+#define STN_JOURNAL_QUERY_TYPES 16
+#define STN_JOURNAL_QUERY_FIELDS 2
+
 /*
- * What `station journal` can select.  Every member is optional (0 or
- * NULL) and the ones given must all hold.  Times select by the event's
- * time, inclusive.  serial: events with field serial = it.  bundle:
- * events with field bundle = it, or field name = it (a bundle's name).
- * technician: every event of the sessions whose session-start names this
- * technician.  session, type: exact.
+ * What stn_journal_query selects; the store knows no event names, so the
+ * caller says which types and fields it means (station/events.h turns
+ * `station journal`'s options into one of these).  Every member is
+ * optional (0 or NULL) and the ones given must all hold.  since, until:
+ * the event's time, inclusive.  session: exact.  types: the event's type
+ * is one of types[0..ntypes-1].  fields: each entry with a value.
+ * sessions_with: every event of the sessions that hold an event of
+ * sessions_with.type with that field (when its type and value are set).
+ * Each goes through an index (events_time, events_type, fields_key_value,
+ * events_session), so a selective filter reads few rows of millions.
  */
 struct stn_journal_filter {
 	int64_t since, until; /* 0 = unbounded */
-	const char *serial, *bundle, *technician, *session, *type;
+	const char *session;
+	const char *const *types;
+	size_t ntypes;
+	struct stn_journal_field_is fields[STN_JOURNAL_QUERY_FIELDS];
+	struct {
+		const char *type;
+		struct stn_journal_field_is field;
+	} sessions_with;
 };
 
 /* Calls cb for each matching event in seq order, in one snapshot.  cb's
- * non-zero return stops the walk and is returned.  STN_E_JOURNAL,
- * STN_E_NOMEM; STN_E_INTERNAL for a NULL filter. */
+ * non-zero return stops the walk and is returned (a lookup that wants
+ * only the first match returns 1).  STN_E_JOURNAL, STN_E_NOMEM;
+ * STN_E_INTERNAL for a NULL filter or lists over their caps. */
 int stn_journal_query(struct stn_journal *j,
 		      const struct stn_journal_filter *f,
 		      int (*cb)(void *ctx, const struct stn_event *e),
@@ -167,21 +189,6 @@ int stn_journal_query(struct stn_journal *j,
  */
 int stn_journal_verify(struct stn_journal *j, uint64_t *count,
 		       char last_hash[65], struct stn_diag *d);
-
-/*
- * Highest value of field "sequence" among events of type "install-finished"
- * whose field "serial" equals serial (anti-rollback fallback when a device
- * cannot report its sequence).  *found = 0 (and *seq untouched) when none.
- * A "sequence" that is not a decimal uint64 is STN_E_JOURNAL rather than
- * being skipped, since skipping could let a rollback through.
- */
-int stn_journal_installed_sequence(struct stn_journal *j, const char *serial,
-				   uint64_t *seq, int *found,
-				   struct stn_diag *d);
-
-/* Whether an event of `type` has field key=value (e.g. a token use). */
-int stn_journal_has(struct stn_journal *j, const char *type, const char *key,
-		    const char *value, int *found, struct stn_diag *d);
 
 /*
  * Formats one event as a human line "SEQ TIME TYPE session=S k=v k=v" into

@@ -23,6 +23,7 @@
 #include "station/canon.h"
 #include "station/config.h"
 #include "station/error.h"
+#include "station/events.h"
 #include "station/session.h"
 
 /* ---- names and files ---- */
@@ -392,7 +393,7 @@ static int export_event(void *ctx, const struct stn_event *e)
 		return STN_E_IO;
 	if (rpt_sessions_add(&x->ss, e) != 0)
 		return STN_E_NOMEM;
-	if (strcmp(e->type, "session-end") == 0 && x->ss.n &&
+	if (stn_ev_is(e->type, STN_EV_SESSION_END) && x->ss.n &&
 	    strcmp(x->ss.v[x->ss.hint].s.id, e->session) == 0)
 		page_spill(x, &x->ss.v[x->ss.hint]);
 	return x->spill_eno ? STN_E_IO : 0;
@@ -814,8 +815,8 @@ int stn_report_export(struct stn_session *s, const char *out_dir,
 		snprintf(cs, sizeof(cs), "%" PRIu64, last - first + 1);
 		/* Fail closed: an export the journal does not know about did
 		 * not happen, so its files go. */
-		rc = stn_session_log(s, STN_REPORT_EVENT, f,
-				     sizeof(f) / sizeof(f[0]), d);
+		rc = stn_session_log(s, STN_EV_REPORT_EXPORTED, f,
+				     STN_EV_N(f), d);
 		if (rc)
 			goto out;
 	}

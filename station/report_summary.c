@@ -13,6 +13,7 @@
 #include "custody/rfc3339.h"
 #include "station/canon.h"
 #include "station/error.h"
+#include "station/events.h"
 
 /* A value shown in the readable summary is cut here; the JSON has it all. */
 #define SUMMARY_VALUE_MAX 400
@@ -300,7 +301,7 @@ static void sess_facts(struct rpt_sess *x, const struct stn_event *e)
 	s->events++;
 	if (!s->technician[0] && (v = fv(e, "technician")) && strcmp(v, "-"))
 		text_set(s->technician, sizeof(s->technician), v);
-	if (strcmp(t, "session-start") == 0 && (v = fv(e, "command")))
+	if (stn_ev_is(t, STN_EV_SESSION_START) && (v = fv(e, "command")))
 		text_set(s->command, sizeof(s->command), v);
 	if (!s->what[0] && (v = fv(e, "name"))) {
 		const char *ver = fv(e, "version"), *seq = fv(e, "sequence");
@@ -314,7 +315,7 @@ static void sess_facts(struct rpt_sess *x, const struct stn_event *e)
 		text_set(s->what, sizeof(s->what), line);
 	}
 	sess_device(s, e);
-	if ((v = fv(e, "signers")) && strcmp(t, "bundle-verified") == 0) {
+	if ((v = fv(e, "signers")) && stn_ev_is(t, STN_EV_BUNDLE_VERIFIED)) {
 		snprintf(line, sizeof(line), "release signed by %.500s", v);
 		if (!strstr(s->authority, line))
 			text_add(s->authority, sizeof(s->authority), "; ",
@@ -332,7 +333,7 @@ static void sess_facts(struct rpt_sess *x, const struct stn_event *e)
 	rule = fv(e, "rule");
 	why = fv(e, "reason");
 	where = fv(e, "where");
-	if (strcmp(t, "install-finished") == 0) {
+	if (stn_ev_is(t, STN_EV_INSTALL_FINISHED)) {
 		const char *seq = fv(e, "sequence"), *proof = fv(e, "proof");
 		const char *ms = fv(e, "duration-ms");
 
@@ -343,32 +344,32 @@ static void sess_facts(struct rpt_sess *x, const struct stn_event *e)
 			 ms ? ms : "", ms ? " ms" : "");
 		x->ended_installs++;
 		sess_outcome(x, fv(e, "serial"), line);
-	} else if (strcmp(t, "install-failed") == 0 || ends(t, "-refused") ||
-		   strcmp(t, "device-error") == 0) {
+	} else if (stn_ev_is(t, STN_EV_INSTALL_FAILED) || ends(t, "-refused") ||
+		   stn_ev_is(t, STN_EV_DEVICE_ERROR)) {
 		/* As the command line said it: rule, place, reason. */
 		snprintf(line, sizeof(line), "%s: rule %.40s: %.200s%s%.300s",
-			 strcmp(t, "install-failed") == 0 ? "install FAILED"
-			 : strcmp(t, "device-error") == 0 ? "device ERROR"
+			 stn_ev_is(t, STN_EV_INSTALL_FAILED) ? "install FAILED"
+			 : stn_ev_is(t, STN_EV_DEVICE_ERROR) ? "device ERROR"
 							  : "REFUSED",
 			 rule ? rule : "?", where && where[0] ? where : "",
 			 where && where[0] ? ": " : "",
 			 why ? why : "(no reason recorded)");
-		if (strcmp(t, "install-failed") == 0)
+		if (stn_ev_is(t, STN_EV_INSTALL_FAILED))
 			x->ended_installs++;
 		sess_outcome(x, fv(e, "serial"), line);
-	} else if (strcmp(t, "install-started") == 0) {
+	} else if (stn_ev_is(t, STN_EV_INSTALL_STARTED)) {
 		x->started++;
 		sess_result(x, 2, "install started, no outcome recorded");
-	} else if (strcmp(t, "bundle-verified") == 0) {
+	} else if (stn_ev_is(t, STN_EV_BUNDLE_VERIFIED)) {
 		sess_result(x, 1, "bundle verified");
-	} else if (strcmp(t, STN_REPORT_EVENT) == 0) {
+	} else if (stn_ev_is(t, STN_EV_REPORT_EXPORTED)) {
 		const char *f = fv(e, "first-seq"), *l = fv(e, "last-seq");
 
 		snprintf(line, sizeof(line), "report exported: %.200s (events "
 			 "%.24s..%.24s)", (v = fv(e, "report")) ? v : "?",
 			 f ? f : "?", l ? l : "?");
 		sess_result(x, 1, line);
-	} else if (strcmp(t, "session-end") == 0) {
+	} else if (stn_ev_is(t, STN_EV_SESSION_END)) {
 		s->ended = 1;
 		v = fv(e, "result");
 		snprintf(line, sizeof(line), "session ended: %.40s",

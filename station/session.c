@@ -150,7 +150,8 @@ int stn_session_open(const char *config_path, const char *technician,
 			{"rule", "clock"}, {"reason", d->text}};
 		struct stn_diag jd;
 		stn_diag_init(&jd);
-		if (stn_session_log(s, "session-refused", f, 4, &jd))
+		if (stn_session_log(s, STN_EV_SESSION_REFUSED, f,
+				    STN_EV_N(f), &jd))
 			rc = stn_refail(d, STN_E_JOURNAL, jd.where, "%s",
 					jd.text);
 		goto fail;
@@ -164,7 +165,8 @@ int stn_session_open(const char *config_path, const char *technician,
 			{"command", command},
 			{"technician", technician ? technician : "-"},
 		};
-		if ((rc = stn_session_log(s, "session-start", f, 4, d)))
+		if ((rc = stn_session_log(s, STN_EV_SESSION_START, f,
+					   STN_EV_N(f), d)))
 			goto fail;
 		/* Held before the sweep, so that two sessions starting at
 		 * once never take each other's installs for abandoned. */
@@ -177,7 +179,8 @@ int stn_session_open(const char *config_path, const char *technician,
 			char n[16];
 			snprintf(n, sizeof(n), "%u", swept);
 			const struct stn_field sf[] = {{"removed", n}};
-			if ((rc = stn_session_log(s, "staging-swept", sf, 1, d)))
+			if ((rc = stn_session_log(s, STN_EV_STAGING_SWEPT,
+						   sf, STN_EV_N(sf), d)))
 				goto fail;
 		}
 	}
@@ -204,7 +207,8 @@ void stn_session_close(struct stn_session *s, int result)
 		stn_diag_init(&d);
 		/* Nothing to do if this fails: the journal reports the
 		 * session as unterminated, which is the truth. */
-		(void)stn_session_log(s, "session-end", f, 2, &d);
+		(void)stn_session_log(s, STN_EV_SESSION_END, f, STN_EV_N(f),
+				      &d);
 	}
 	if (s->cfg)
 		stn_live_release(s->cfg->data, s->id, s->live_fd);
@@ -277,8 +281,7 @@ int stn_session_installed_sequence(struct stn_session *s, const char *serial,
 				   struct stn_diag *d)
 {
 	pthread_mutex_lock(&s->lock);
-	int rc = stn_journal_installed_sequence(s->journal, serial, seq, found,
-						d);
+	int rc = stn_ev_installed_sequence(s->journal, serial, seq, found, d);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -293,12 +296,22 @@ int stn_session_journal_each(struct stn_session *s, int64_t since,
 	return rc;
 }
 
-int stn_session_journal_has(struct stn_session *s, const char *type,
-			    const char *key, const char *value, int *found,
-			    struct stn_diag *d)
+int stn_session_token_used(struct stn_session *s, const char *use,
+			   int *found, struct stn_diag *d)
 {
 	pthread_mutex_lock(&s->lock);
-	int rc = stn_journal_has(s->journal, type, key, value, found, d);
+	int rc = stn_ev_token_used(s->journal, use, found, d);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int stn_session_journal_query(struct stn_session *s,
+			      const struct stn_journal_filter *f,
+			      int (*cb)(void *ctx, const struct stn_event *e),
+			      void *ctx, struct stn_diag *d)
+{
+	pthread_mutex_lock(&s->lock);
+	int rc = stn_journal_query(s->journal, f, cb, ctx, d);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -372,7 +385,7 @@ int stn_session_offer_crl(struct stn_session *s, const char *crl_path,
 	return rc;
 }
 
-int stn_session_log(struct stn_session *s, const char *type,
+int stn_session_log(struct stn_session *s, enum stn_ev t,
 		    const struct stn_field *fields, size_t nfields,
 		    struct stn_diag *d)
 {
@@ -381,11 +394,12 @@ int stn_session_log(struct stn_session *s, const char *type,
 
 	stn_diag_init(&why);
 	pthread_mutex_lock(&s->lock);
-	rc = stn_journal_append(s->journal, (int64_t)time(NULL), type, s->id,
-				fields, nfields, NULL, &why);
+	rc = stn_ev_append(s->journal, (int64_t)time(NULL), s->id, t, fields,
+			   nfields, NULL, &why);
 	pthread_mutex_unlock(&s->lock);
 	if (rc)
 		return stn_refail(d, STN_E_JOURNAL, why.where,
-				  "cannot journal %s: %s", type, why.text);
+				  "cannot journal %s: %s", stn_ev_name(t),
+				  why.text);
 	return 0;
 }

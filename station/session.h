@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "station/events.h"
 #include "station/journal.h"
 
 struct stn_diag;
@@ -64,22 +65,27 @@ int stn_session_offer_crl(struct stn_session *s, const char *crl_path,
 int stn_session_accept_time(struct stn_session *s, int64_t t,
 			    struct stn_diag *d);
 
-/* Append an event to the journal under this session.  Safe to call from
- * several threads (installs to several devices at once): journal access
- * through the session functions is serialised.  Errors: STN_E_JOURNAL. */
-int stn_session_log(struct stn_session *s, const char *type,
+/* Append an event of type t to the journal under this session, checked
+ * against the vocabulary and with untrusted text made valid
+ * (stn_ev_append; pass STN_EV_N(fields) as n).  Safe to call from several
+ * threads (installs to several devices at once): journal access through
+ * the session functions is serialised.  Errors: STN_E_JOURNAL. */
+int stn_session_log(struct stn_session *s, enum stn_ev t,
 		    const struct stn_field *fields, size_t nfields,
 		    struct stn_diag *d);
-/* Thread-safe forms of the journal queries the install flow needs
- * (station/journal.h has the contracts). */
+/* Thread-safe forms of the journal reads the install flow needs
+ * (station/events.h and station/journal.h have the contracts). */
 int stn_session_installed_sequence(struct stn_session *s, const char *serial,
 				   uint64_t *seq, int *found,
 				   struct stn_diag *d);
+int stn_session_token_used(struct stn_session *s, const char *use,
+			   int *found, struct stn_diag *d);
 int stn_session_journal_each(struct stn_session *s, int64_t since,
 			     int (*cb)(void *ctx, const struct stn_event *e),
 			     void *ctx, struct stn_diag *d);
-int stn_session_journal_has(struct stn_session *s, const char *type,
-			    const char *key, const char *value, int *found,
-			    struct stn_diag *d);
+int stn_session_journal_query(struct stn_session *s,
+			      const struct stn_journal_filter *f,
+			      int (*cb)(void *ctx, const struct stn_event *e),
+			      void *ctx, struct stn_diag *d);
 
 #endif

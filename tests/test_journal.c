@@ -31,6 +31,7 @@
 #include "custody/rfc3339.h"
 #include "custody/sha256.h"
 #include "station/error.h"
+#include "station/events.h"
 #include "station/journal.h"
 
 /* 2026-11-20T10:00:00Z */
@@ -387,92 +388,70 @@ static void verify_names_the_seq_of_each_tampering(void **state)
 	}
 }
 
-static void installed_sequence_picks_the_highest_install_for_the_serial(
-	void **state)
+static void query(struct stn_journal *j, const struct stn_journal_filter *q,
+		  const char *want);
+
+static int count_one(void *ctx, const struct stn_event *e)
 {
-	struct fx *f = *state;
-	struct stn_diag d = {0};
-	static const struct {
-		const char *type, *serial, *sequence;
-	} ev[] = {
-		{"install-finished", "SN-1", "3"},
-		{"install-finished", "SN-1", "10"}, /* numeric, not text, max */
-		{"install-finished", "SN-1", "9"},
-		{"install-finished", "SN-2", "99"},
-		{"install-started", "SN-1", "50"},
-		{"install-failed", "SN-1", "51"},
-		{"install-finished", "SN-10", "77"},
-	};
-	uint64_t seq = 0;
-	int found = -1;
-
-	for (size_t i = 0; i < sizeof(ev) / sizeof(ev[0]); i++) {
-		struct stn_field fl[] = {{"serial", ev[i].serial},
-					 {"sequence", ev[i].sequence}};
-
-		append_ok(f->j, T0 + (int64_t)i, ev[i].type, "S-1", fl, 2,
-			  i + 1);
-	}
-	assert_int_equal(stn_journal_installed_sequence(f->j, "SN-1", &seq,
-							&found, &d),
-			 0);
-	assert_int_equal(found, 1);
-	assert_int_equal(seq, 10);
-	assert_int_equal(stn_journal_installed_sequence(f->j, "SN-2", &seq,
-							&found, &d),
-			 0);
-	assert_int_equal(found, 1);
-	assert_int_equal(seq, 99);
-	seq = 1234;
-	assert_int_equal(stn_journal_installed_sequence(f->j, "SN-3", &seq,
-							&found, &d),
-			 0);
-	assert_int_equal(found, 0);
-	assert_int_equal(seq, 1234);
+	(void)e;
+	(*(int *)ctx)++;
+	return 0;
 }
 
-static void installed_sequence_refuses_a_sequence_that_is_not_a_number(
-	void **state)
+/* The store's lookup by type and field: what the vocabulary's token-use
+ * and anti-rollback lookups (station/events.c) are built on. */
+static int matches(struct stn_journal *j, const char *type, const char *key,
+		   const char *value)
 {
-	struct fx *f = *state;
+	const char *types[] = {type};
+	struct stn_journal_filter q = {.types = types, .ntypes = 1};
 	struct stn_diag d = {0};
-	struct stn_field fl[] = {{"serial", "SN-1"}, {"sequence", "7x"}};
-	uint64_t seq = 0;
-	int found = 0;
+	int n = 0;
 
-	append_ok(f->j, T0, "install-finished", "S-1", fl, 2, 1);
-	assert_int_equal(stn_journal_installed_sequence(f->j, "SN-1", &seq,
-							&found, &d),
-			 STN_E_JOURNAL);
-	assert_non_null(strstr(d.text, "event 1: field sequence \"7x\""));
+	q.fields[0] = (struct stn_journal_field_is){key, NULL, value};
+	assert_int_equal(stn_journal_query(j, &q, count_one, &n, &d), 0);
+	return n;
 }
 
-static void has_finds_a_token_use(void **state)
+static void query_finds_events_by_type_and_field(void **state)
 {
 	struct fx *f = *state;
-	struct stn_diag d = {0};
 	struct stn_field tok[] = {{"token-id", "TOK-42"}, {"serial", "SN-1"}};
 	struct stn_field other[] = {{"token-id", "TOK-43"}};
-	int found = -1;
 
 	append_ok(f->j, T0, "token-applied", "S-1", tok, 2, 1);
 	append_ok(f->j, T0 + 1, "token-refused", "S-1", other, 1, 2);
-	assert_int_equal(stn_journal_has(f->j, "token-applied", "token-id",
-					 "TOK-42", &found, &d),
+	assert_int_equal(matches(f->j, "token-applied", "token-id", "TOK-42"),
+			 1);
+	assert_int_equal(matches(f->j, "token-applied", "token-id", "TOK-43"),
 			 0);
-	assert_int_equal(found, 1);
-	assert_int_equal(stn_journal_has(f->j, "token-applied", "token-id",
-					 "TOK-43", &found, &d),
+	assert_int_equal(matches(f->j, "token-refused", "token-id", "TOK-42"),
 			 0);
-	assert_int_equal(found, 0);
-	assert_int_equal(stn_journal_has(f->j, "token-refused", "token-id",
-					 "TOK-42", &found, &d),
-			 0);
-	assert_int_equal(found, 0);
-	assert_int_equal(stn_journal_has(f->j, "token-applied", "serial",
-					 "SN-1", &found, &d),
-			 0);
-	assert_int_equal(found, 1);
+	assert_int_equal(matches(f->j, "token-applied", "serial", "SN-1"), 1);
+}
+
+static void query_selects_any_of_several_types_in_seq_order(void **state)
+{
+	struct fx *f = *state;
+	const char *types[] = {"b", "c"};
+	const char *many[STN_JOURNAL_QUERY_TYPES + 1];
+	struct stn_journal_filter q = {.types = types, .ntypes = 2};
+	struct stn_diag d = {0};
+	int n = 0;
+
+	append_ok(f->j, T0, "a", "S", NULL, 0, 1);
+	append_ok(f->j, T0, "c", "S", NULL, 0, 2);
+	append_ok(f->j, T0, "b", "S", NULL, 0, 3);
+	append_ok(f->j, T0, "a", "S", NULL, 0, 4);
+	query(f->j, &q, "2 3");
+	for (size_t i = 0; i < STN_JOURNAL_QUERY_TYPES + 1; i++)
+		many[i] = "a";
+	q.types = many;
+	q.ntypes = STN_JOURNAL_QUERY_TYPES;
+	query(f->j, &q, "1 4");
+	q.ntypes++;
+	assert_int_equal(stn_journal_query(f->j, &q, count_one, &n, &d),
+			 STN_E_INTERNAL);
 }
 
 static void reopen_keeps_the_chain(void **state)
@@ -652,9 +631,12 @@ static int look_up_inside(void *ctx, const struct stn_event *e)
 	struct stn_diag d = {0};
 	int found = 0;
 
+	const char *types[] = {"install-finished"};
+	struct stn_journal_filter q = {.types = types, .ntypes = 1};
+
 	(void)e;
-	assert_int_equal(stn_journal_has(n->j, "install-finished", "serial",
-					 "SN-2", &found, &d),
+	q.fields[0] = (struct stn_journal_field_is){"serial", NULL, "SN-2"};
+	assert_int_equal(stn_journal_query(n->j, &q, count_one, &found, &d),
 			 0);
 	n->found += found;
 	return 0;
@@ -999,19 +981,36 @@ static int take_seqs(void *ctx, const struct stn_event *e)
 	return 0;
 }
 
-static void query(struct stn_journal *j, const struct stn_journal_filter *q,
-		  const char *want)
+/* A store filter (q) or the vocabulary's filter of `station journal` (v). */
+static void query_either(struct stn_journal *j,
+			 const struct stn_journal_filter *q,
+			 const struct stn_ev_filter *v, const char *want)
 {
 	struct stn_diag d = {0};
 	struct seqs s = {0};
 	char got[256] = "";
 
-	assert_int_equal(stn_journal_query(j, q, take_seqs, &s, &d), 0);
+	if (q)
+		assert_int_equal(stn_journal_query(j, q, take_seqs, &s, &d), 0);
+	else
+		assert_int_equal(stn_ev_query(j, v, take_seqs, &s, &d), 0);
 	for (int i = 0; i < s.n && i < 64; i++)
 		snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%llu",
 			 i ? " " : "", (unsigned long long)s.v[i]);
 	if (strcmp(got, want) != 0)
 		fail_msg("got \"%s\", want \"%s\"", got, want);
+}
+
+static void query(struct stn_journal *j, const struct stn_journal_filter *q,
+		  const char *want)
+{
+	query_either(j, q, NULL, want);
+}
+
+static void ev_query(struct stn_journal *j, const struct stn_ev_filter *v,
+		     const char *want)
+{
+	query_either(j, NULL, v, want);
 }
 
 static void query_filters_by_time_serial_bundle_technician_session_and_type(
@@ -1029,7 +1028,7 @@ static void query_filters_by_time_serial_bundle_technician_session_and_type(
 					      {"name", "boot"},
 					      {"serial", "SN-2"}};
 	static const struct stn_field t1[] = {{"technician", "ana"}};
-	struct stn_journal_filter q;
+	struct stn_ev_filter q;
 
 	append_ok(f->j, T0 + 0, "session-start", "S1", ana, 2, 1);
 	append_ok(f->j, T0 + 10, "install-finished", "S1", i1, 3, 2);
@@ -1042,37 +1041,37 @@ static void query_filters_by_time_serial_bundle_technician_session_and_type(
 	append_ok(f->j, T0 + 60, "note", "S3", t1, 1, 7);
 
 	memset(&q, 0, sizeof(q));
-	query(f->j, &q, "1 2 3 4 5 6 7");
+	ev_query(f->j, &q, "1 2 3 4 5 6 7");
 	q.since = T0 + 20;
 	q.until = T0 + 40;
-	query(f->j, &q, "3 4 5");
+	ev_query(f->j, &q, "3 4 5");
 	memset(&q, 0, sizeof(q));
 	q.serial = "SN-1";
-	query(f->j, &q, "2 5");
+	ev_query(f->j, &q, "2 5");
 	q.since = T0 + 35;
-	query(f->j, &q, "5");
+	ev_query(f->j, &q, "5");
 	memset(&q, 0, sizeof(q));
 	q.bundle = "b2";
-	query(f->j, &q, "4");
+	ev_query(f->j, &q, "4");
 	q.bundle = "app"; /* a bundle's name */
-	query(f->j, &q, "2 5");
+	ev_query(f->j, &q, "2 5");
 	memset(&q, 0, sizeof(q));
 	q.technician = "ana";
-	query(f->j, &q, "1 2 6");
+	ev_query(f->j, &q, "1 2 6");
 	q.technician = "bo";
-	query(f->j, &q, "3 4 5");
+	ev_query(f->j, &q, "3 4 5");
 	q.serial = "SN-1";
-	query(f->j, &q, "5");
+	ev_query(f->j, &q, "5");
 	q.technician = "nobody";
-	query(f->j, &q, "");
+	ev_query(f->j, &q, "");
 	memset(&q, 0, sizeof(q));
 	q.session = "S2";
 	q.type = "install-finished";
-	query(f->j, &q, "4 5");
+	ev_query(f->j, &q, "4 5");
 	/* Values are bound, never pasted into SQL. */
 	memset(&q, 0, sizeof(q));
 	q.serial = "SN-1' OR '1'='1";
-	query(f->j, &q, "");
+	ev_query(f->j, &q, "");
 }
 
 static void append_refuses_more_fields_or_body_than_a_report_can_carry(
@@ -1490,7 +1489,7 @@ static int scale_run(const char *path, uint64_t n, struct scale *r)
 {
 	struct stn_journal *j = NULL;
 	struct stn_diag d = {0};
-	struct stn_journal_filter q = {0};
+	struct stn_ev_filter q = {0};
 	struct timespec t0;
 	int64_t end = T0 + (int64_t)n * SCALE_STEP;
 	char last[65];
@@ -1523,7 +1522,7 @@ static int scale_run(const char *path, uint64_t n, struct scale *r)
 		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	q.serial = "SN-42";
-	rc = stn_journal_query(j, &q, count_events, &r->serial_events, &d);
+	rc = stn_ev_query(j, &q, count_events, &r->serial_events, &d);
 	r->t[4] = seconds_since(&t0);
 	if (rc)
 		goto out;
@@ -1531,7 +1530,7 @@ static int scale_run(const char *path, uint64_t n, struct scale *r)
 	memset(&q, 0, sizeof(q));
 	q.technician = "tech-7";
 	q.since = end - 86400;
-	rc = stn_journal_query(j, &q, count_events, &r->tech_events, &d);
+	rc = stn_ev_query(j, &q, count_events, &r->tech_events, &d);
 	r->t[5] = seconds_since(&t0);
 	if (rc)
 		goto out;
@@ -1670,9 +1669,8 @@ int main(int argc, char **argv)
 		T(verify_passes_for_100_events),
 		T(an_empty_journal_verifies_with_the_genesis_hash),
 		T(verify_names_the_seq_of_each_tampering),
-		T(installed_sequence_picks_the_highest_install_for_the_serial),
-		T(installed_sequence_refuses_a_sequence_that_is_not_a_number),
-		T(has_finds_a_token_use),
+		T(query_finds_events_by_type_and_field),
+		T(query_selects_any_of_several_types_in_seq_order),
 		T(reopen_keeps_the_chain),
 		T(two_processes_append_to_one_chain),
 		T(invalid_field_key_is_refused_and_nothing_is_written),

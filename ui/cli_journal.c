@@ -7,6 +7,7 @@
 
 #include "custody/rfc3339.h"
 #include "station/error.h"
+#include "station/events.h"
 #include "station/journal.h"
 #include "station/session.h"
 #include "ui/cli.h"
@@ -62,7 +63,7 @@ int ui_cmd_journal(int argc, char **argv)
 		{"verify", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
-	struct stn_journal_filter f = {0};
+	struct stn_ev_filter f = {0};
 	const char *config = NULL;
 	int json = 0, verify = 0, filtered = 0, c, rc, first = 1;
 	struct stn_session *s = NULL;
@@ -125,9 +126,8 @@ int ui_cmd_journal(int argc, char **argv)
 	} else {
 		if (json)
 			fputs("[", stdout);
-		rc = stn_journal_query(stn_session_journal(s), &f,
-				       json ? print_json : print_text, &first,
-				       &d);
+		rc = stn_ev_query(stn_session_journal(s), &f,
+				  json ? print_json : print_text, &first, &d);
 		if (json)
 			fputs("]\n", stdout);
 	}
