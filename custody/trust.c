@@ -349,24 +349,6 @@ static int crl_keep(struct cu_trust *t, const mbedtls_x509_crl *c,
 	return 0;
 }
 
-/* A CRL file is PEM (one or more blocks) or a single DER CRL. */
-static int crl_parse_file(const unsigned char *buf, size_t len,
-			  const char *where, int code, mbedtls_x509_crl *list,
-			  struct stn_diag *d)
-{
-	char ebuf[128];
-	int ret;
-
-	if (strstr((const char *)buf, "-----BEGIN X509 CRL-----"))
-		ret = mbedtls_x509_crl_parse(list, buf, len + 1);
-	else
-		ret = mbedtls_x509_crl_parse_der(list, buf, len);
-	if (ret != 0)
-		return stn_fail(d, code, where, "CRL does not parse: %s",
-				cu_x509_strerror(ret, ebuf, sizeof(ebuf)));
-	return 0;
-}
-
 static int load_anchors(struct cu_trust *t, const char *path,
 			struct stn_diag *d)
 {
@@ -429,7 +411,7 @@ static int load_crl_dir(struct cu_trust *t, const char *dir,
 		if (rc)
 			break;
 		mbedtls_x509_crl_init(&list);
-		rc = crl_parse_file(buf, len, path, STN_E_CONFIG, &list, d);
+		rc = cu_x509_parse_crls(buf, len, path, STN_E_CONFIG, &list, d);
 		for (const mbedtls_x509_crl *c = &list; rc == 0 && c;
 		     c = c->next)
 			rc = crl_keep(t, c, path, STN_E_CONFIG, &kept, d);
@@ -590,7 +572,7 @@ int cu_trust_add_crl(struct cu_trust *t, const char *crl_path,
 				 &buf, &len, d);
 	if (rc)
 		goto out;
-	rc = crl_parse_file(buf, len, crl_path, STN_E_CHAIN, &list, d);
+	rc = cu_x509_parse_crls(buf, len, crl_path, STN_E_CHAIN, &list, d);
 	if (rc)
 		goto out;
 	/* Every CRL of the file is checked before any is kept, so a refused

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include <mbedtls/pk.h>
+#include <mbedtls/x509_crl.h>
 #include <mbedtls/x509_crt.h>
 
 struct stn_diag;
@@ -48,10 +49,18 @@ int cu_x509_leaf_cn(const mbedtls_x509_crt *c, const char *where, char *cn,
 int cu_x509_key_accepted(const mbedtls_pk_context *pk, char *desc,
 			 size_t size);
 /* Parse a NUL-terminated PEM chain of `len` bytes into `chain`: the leaf
- * first, then any intermediates.  Errors: `code` naming `where`. */
+ * first, then any intermediates; text around the PEM blocks is ignored.
+ * Errors: `code` naming `where`; a key of an algorithm mbedTLS cannot
+ * parse (Ed25519, DSA) is STN_E_ALGORITHM when `code` is STN_E_CHAIN. */
 int cu_x509_parse_chain(const unsigned char *pem, size_t len,
 			const char *where, int code, mbedtls_x509_crt *chain,
 			struct stn_diag *d);
+/* Append the CRLs of a NUL-terminated file of `len` bytes to `list`: PEM
+ * (one or more blocks; text around them, such as trailing blank lines, is
+ * ignored as RFC 7468 §2 asks) or a single DER CRL.  Errors: `code`
+ * naming `where`. */
+int cu_x509_parse_crls(const unsigned char *buf, size_t len, const char *where,
+		       int code, mbedtls_x509_crl *list, struct stn_diag *d);
 
 /* Verify `crt` (followed by its intermediates through ->next) to an anchor
  * of `t` at `at` with its CRLs applied; *stale reports a stale CRL accepted
