@@ -150,7 +150,8 @@ static int check_cert(const struct cu_trust *t, const char *pem_path,
 			      s->cn, desc);
 		goto out;
 	}
-	rc = cu_trust_verify_chain(t, chain, at, pem_path, &s->stale_crl, d);
+	rc = cu_trust_verify_chain(t, chain, at, role, pem_path, &s->stale_crl,
+				   d);
 	if (rc)
 		goto out;
 	/* RFC 5280 §4.2.1.3; mbedTLS checks the CAs' keyCertSign itself. */

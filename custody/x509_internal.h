@@ -14,6 +14,8 @@
 #include <mbedtls/x509_crl.h>
 #include <mbedtls/x509_crt.h>
 
+#include "custody/sig.h"
+
 struct stn_diag;
 struct cu_trust;
 
@@ -62,12 +64,16 @@ int cu_x509_parse_chain(const unsigned char *pem, size_t len,
 int cu_x509_parse_crls(const unsigned char *buf, size_t len, const char *where,
 		       int code, mbedtls_x509_crl *list, struct stn_diag *d);
 
-/* Verify `crt` (followed by its intermediates through ->next) to an anchor
- * of `t` at `at` with its CRLs applied; *stale reports a stale CRL accepted
- * under the warn policy.  Errors: STN_E_CHAIN, STN_E_ALGORITHM, naming
- * `where`. */
+/* Verify `crt` (followed by its intermediates through ->next, in any
+ * order) to an anchor of `t` at `at` with its CRLs applied, trying every
+ * path the intermediates allow (bounded in trust.c); *stale reports a stale
+ * CRL accepted under the warn policy.  Unless `role` is CU_ROLE_NONE, every
+ * CA above `crt` that has an extendedKeyUsage must list `role` (or
+ * anyExtendedKeyUsage).  Errors, naming `where`: STN_E_CHAIN (naming a
+ * basicConstraints, keyUsage or pathLenConstraint fault when that is why),
+ * STN_E_ALGORITHM, STN_E_ROLE (EKU nesting), STN_E_NOMEM. */
 int cu_trust_verify_chain(const struct cu_trust *t, mbedtls_x509_crt *crt,
-			  int64_t at, const char *where, int *stale,
-			  struct stn_diag *d);
+			  int64_t at, enum cu_role role, const char *where,
+			  int *stale, struct stn_diag *d);
 
 #endif
