@@ -119,11 +119,8 @@ int stn_session_open(const char *config_path, const char *technician,
 		 * judged.  Revocation and expiry still stop it here; the
 		 * stale-crl policy judges the station's key where it signs
 		 * (report export). */
-		cu_trust_set_stale_crl_refuse(s->trust, 0);
 		rc = cu_cert_check(s->trust, s->cfg->cert, CU_ROLE_STATION,
 				   s->start, &me, &why);
-		cu_trust_set_stale_crl_refuse(s->trust,
-					      s->cfg->stale_crl_refuse);
 		if (rc) {
 			rc = stn_fail(d, STN_E_CONFIG, s->cfg->cert,
 				      "station certificate unusable: %s",
@@ -131,6 +128,7 @@ int stn_session_open(const char *config_path, const char *technician,
 			goto fail;
 		}
 	}
+	cu_trust_set_stale_crl_refuse(s->trust, s->cfg->stale_crl_refuse);
 	/* Staged copies a crashed station left behind are removed (live ones
 	 * hold a lock); reported below once the journal is open. */
 	unsigned swept = 0;
