@@ -51,19 +51,28 @@ struct cu_signer {
  * verify to an anchor at `at` with CRLs applied (a CRL issued after `at` is
  * still applied: it can only know more revocations); a leaf keyUsage, when
  * present, must allow digitalSignature.  On success fills *out (may be NULL).
+ * Intermediates may come in any order (custody/trust.c builds the path).
  * Errors, in the order checked:
  *   STN_E_USAGE      role is not one of the four
  *   STN_E_IO, STN_E_UNSAFE, STN_E_TOOBIG   reading either file
+ *   STN_E_ALGORITHM  a certificate whose key algorithm mbedTLS cannot parse
+ *                    (Ed25519, DSA)
  *   STN_E_CHAIN      unparseable chain, leaf without a usable CN
  *   STN_E_ALGORITHM  leaf key not ECDSA P-256/P-384 or RSA >= 2048, or a
  *                    chain signed with a hash or key the profile refuses
- *   STN_E_CHAIN      unknown root, bad chain, expired or not yet valid at
+ *   STN_E_CHAIN      unknown root, no path, expired or not yet valid at
  *                    `at`, revoked (names serial and issuer), stale CRL
- *                    under the refuse policy, keyUsage without
- *                    digitalSignature
+ *                    under the refuse policy, an issuer that is no CA, lacks
+ *                    keyCertSign or exceeds its pathLenConstraint (named),
+ *                    keyUsage without digitalSignature
+ *   STN_E_ROLE       a CA above the leaf whose extendedKeyUsage lacks
+ *                    `role`; a leaf that is a CA (CA:TRUE or keyCertSign);
+ *                    a leaf with anyExtendedKeyUsage
  *   STN_E_TWOROLES   leaf carries more than one station role
  *   STN_E_ROLE       leaf lacks `role`
- *   STN_E_SIGNATURE  unparseable or mismatching signature
+ *   STN_E_SIGNATURE  signature not DER as openssl dgst writes it (BER
+ *                    lengths, padded INTEGERs, RSA not the modulus length),
+ *                    unparseable or mismatching
  */
 int cu_sig_verify(const struct cu_trust *t, const uint8_t digest[32],
 		  const char *sig_path, const char *pem_path, enum cu_role role,

@@ -80,6 +80,8 @@ static const mbedtls_x509_crl *crl_of(const struct cu_trust *t,
 struct verify_ctx {
 	const struct cu_trust *t;
 	int64_t at;
+	enum cu_role role; /* CU_ROLE_NONE: no EKU nesting to check */
+	char eku_ca[128]; /* a CA whose EKU does not allow `role` */
 	int top; /* depth of the chain's top, which the callback sees first */
 	char time_text[256];
 	char revoked_text[600];
@@ -100,13 +102,34 @@ static void note_time(struct verify_ctx *v, mbedtls_x509_crt *crt,
 		 time_string(when, t1), time_string(v->at, t2));
 }
 
+/* Whether a CA certificate's extendedKeyUsage, if it has one, lets the
+ * leaves under it hold `role`. */
+static int eku_allows(const mbedtls_x509_crt *ca, enum cu_role role)
+{
+	static const char any[] = MBEDTLS_OID_ANY_EXTENDED_KEY_USAGE;
+	size_t len = 0;
+	const uint8_t *oid = cu_role_oid(role, &len);
+
+	if (!(ca->ext_types & MBEDTLS_X509_EXT_EXTENDED_KEY_USAGE))
+		return 1;
+	for (const mbedtls_x509_sequence *q = &ca->ext_key_usage; q && q->buf.p;
+	     q = q->next) {
+		if (q->buf.len == sizeof(any) - 1 &&
+		    memcmp(q->buf.p, any, sizeof(any) - 1) == 0)
+			return 1;
+		if (oid && q->buf.len == len && memcmp(q->buf.p, oid, len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * mbedTLS calls this for every certificate of the chain it built, top first,
  * with the flags it set by the wall clock.  Validity is re-decided against
  * the session start.  A CRL's flags sit on the certificate it was applied
  * to (the child of the CRL's issuer), and the top was checked against none.
- * (When two candidate parents share a name, mbedTLS prefers the one valid
- * by the wall clock; with one issuer per name, as here, that never matters.)
+ * It is handed one path at a time (build_path below), so mbedTLS never
+ * chooses between two parents of one name.
  */
 static int verify_cb(void *p, mbedtls_x509_crt *crt, int depth,
 		     uint32_t *flags)
@@ -137,6 +160,17 @@ static int verify_cb(void *p, mbedtls_x509_crt *crt, int depth,
 			 "certificate %s serial %s issued by %s is revoked by "
 			 "its issuer's CRL",
 			 subject, serial, dn);
+	}
+	/* EKU nesting: a CA whose extendedKeyUsage lists purposes has said
+	 * which its subordinates may hold (RFC 5280 §4.2.1.12 leaves this to
+	 * the application; CA/Browser Forum practice, and ours, is that it
+	 * binds every leaf under it).  anyExtendedKeyUsage on a CA allows
+	 * all. */
+	if (depth > 0 && v->role != CU_ROLE_NONE && !eku_allows(crt, v->role)) {
+		*flags |= MBEDTLS_X509_BADCERT_EXT_KEY_USAGE;
+		if (!v->eku_ca[0])
+			cu_x509_dn_string(&crt->subject, v->eku_ca,
+					  sizeof(v->eku_ca));
 	}
 	if (depth == v->top || (*flags & MBEDTLS_X509_BADCRL_NOT_TRUSTED))
 		return 0;
@@ -185,46 +219,292 @@ static void flags_string(uint32_t flags, char *buf, size_t size)
 	buf[o] = '\0';
 }
 
-int cu_trust_verify_chain(const struct cu_trust *t, mbedtls_x509_crt *crt,
-			  int64_t at, const char *where, int *stale,
-			  struct stn_diag *d)
-{
-	struct verify_ctx v;
-	uint32_t flags = 0;
-	char info[300], ebuf[128];
-	int ret;
+/*
+ * Path building (RFC 4158 in miniature).  mbedTLS 2.28 looks for a child's
+ * parent among the anchors and then only among the certificates AFTER the
+ * child in the list, takes the first that matches by name and signature,
+ * and never backtracks (x509_crt_find_parent, x509_crt_verify_chain).  So
+ * intermediates out of issuing order fail, and so does a cross-certificate
+ * (an intermediate's name and key under another root) listed ahead of the
+ * one that leads to our anchor.  Here every candidate issuer among the
+ * presented certificates is tried, depth first, and each complete path
+ * (one whose top an anchor signed) is handed to mbedTLS alone, in order,
+ * until one verifies.  The search is bounded three ways, so a chain file
+ * built to make it explode costs at most PATH_STEPS signature checks.
+ */
+#define PATH_GIVEN_MAX 32 /* certificates of one chain file */
+#define PATH_DEPTH 8      /* intermediates above the leaf, as mbedTLS's
+			   * MBEDTLS_X509_MAX_INTERMEDIATE_CA */
+#define PATH_TRIES 8      /* complete paths verified by mbedTLS */
+#define PATH_STEPS 64     /* candidate issuers whose signature is checked */
 
-	memset(&v, 0, sizeof(v));
-	v.t = t;
-	v.at = at;
-	v.top = -1;
-	ret = mbedtls_x509_crt_verify_with_profile(crt, t->anchors, t->crls,
-						   &cu_profile, NULL, &flags,
-						   verify_cb, &v);
-	if (ret == 0) {
-		*stale = v.stale;
+struct attempt {
+	int ret;
+	uint32_t flags;
+	struct verify_ctx v;
+	const mbedtls_x509_crt *path[PATH_DEPTH + 1]; /* leaf first */
+	size_t n;
+	const mbedtls_x509_crt *anchor;
+};
+
+struct path_search {
+	const struct cu_trust *t;
+	int64_t at;
+	enum cu_role role;
+	const mbedtls_x509_crt *given[PATH_GIVEN_MAX];
+	size_t ngiven;
+	const mbedtls_x509_crt *path[PATH_DEPTH + 1];
+	size_t n;
+	size_t tries, steps;
+	int done;
+	int stale;
+	int have_first;
+	struct attempt first; /* the first path that failed, reported */
+};
+
+/* Whether `parent`'s key made `child`'s signature (names are compared by
+ * the caller). */
+static int cert_signed_by(const mbedtls_x509_crt *child,
+			  const mbedtls_x509_crt *parent)
+{
+	unsigned char hash[MBEDTLS_MD_MAX_SIZE];
+	const mbedtls_md_info_t *md = mbedtls_md_info_from_type(child->sig_md);
+
+	if (!md || mbedtls_md(md, child->tbs.p, child->tbs.len, hash) != 0)
 		return 0;
+	return mbedtls_pk_verify_ext(child->sig_pk, child->sig_opts,
+				     (mbedtls_pk_context *)(uintptr_t)&parent->pk,
+				     child->sig_md, hash,
+				     mbedtls_md_get_size(md), child->sig.p,
+				     child->sig.len) == 0;
+}
+
+static int issued(struct path_search *s, const mbedtls_x509_crt *child,
+		  const mbedtls_x509_crt *parent)
+{
+	if (!same_name(&parent->subject_raw, &child->issuer_raw))
+		return 0;
+	if (s->steps >= PATH_STEPS)
+		return 0;
+	s->steps++;
+	return cert_signed_by(child, parent);
+}
+
+static void verify_ctx_init(struct verify_ctx *v, const struct cu_trust *t,
+			    int64_t at, enum cu_role role)
+{
+	memset(v, 0, sizeof(*v));
+	v->t = t;
+	v->at = at;
+	v->role = role;
+	v->top = -1;
+}
+
+/* Hand the current path, alone and in order, to mbedTLS. */
+static void try_path(struct path_search *s, const mbedtls_x509_crt *anchor)
+{
+	struct attempt a;
+	mbedtls_x509_crt list;
+
+	memset(&a, 0, sizeof(a));
+	verify_ctx_init(&a.v, s->t, s->at, s->role);
+	mbedtls_x509_crt_init(&list);
+	for (size_t i = 0; i < s->n && a.ret == 0; i++)
+		a.ret = mbedtls_x509_crt_parse_der(&list, s->path[i]->raw.p,
+						   s->path[i]->raw.len);
+	if (a.ret == 0)
+		a.ret = mbedtls_x509_crt_verify_with_profile(
+			&list, s->t->anchors, s->t->crls, &cu_profile, NULL,
+			&a.flags, verify_cb, &a.v);
+	mbedtls_x509_crt_free(&list);
+	s->tries++;
+	if (a.ret == 0) {
+		s->done = 1;
+		s->stale = a.v.stale;
+		return;
 	}
-	if (ret != MBEDTLS_ERR_X509_CERT_VERIFY_FAILED)
+	if (s->have_first)
+		return;
+	memcpy(a.path, s->path, s->n * sizeof(s->path[0]));
+	a.n = s->n;
+	a.anchor = anchor;
+	s->first = a;
+	s->have_first = 1;
+}
+
+static void search_from(struct path_search *s)
+{
+	const mbedtls_x509_crt *cur = s->path[s->n - 1];
+
+	for (const mbedtls_x509_crt *a = s->t->anchors; a && a->raw.p;
+	     a = a->next) {
+		if (s->done || s->tries >= PATH_TRIES)
+			return;
+		if (issued(s, cur, a))
+			try_path(s, a);
+	}
+	if (s->n > PATH_DEPTH)
+		return;
+	for (size_t i = 0; i < s->ngiven; i++) {
+		const mbedtls_x509_crt *c = s->given[i];
+		int used = 0;
+
+		if (s->done || s->tries >= PATH_TRIES)
+			return;
+		for (size_t k = 0; k < s->n; k++)
+			used |= s->path[k] == c;
+		if (used || !issued(s, cur, c))
+			continue;
+		s->path[s->n++] = c;
+		search_from(s);
+		s->n--;
+	}
+}
+
+/* RFC 5280 §4.2.1.9 and §4.2.1.3 by name, for a path mbedTLS refused with
+ * only "not correctly signed by the trusted CA" (it skips a parent that is
+ * no CA, lacks keyCertSign or exceeds a pathLenConstraint, then finds
+ * none).  Returns 1 with the cause in buf. */
+static int path_fault(const struct attempt *a, char *buf, size_t size)
+{
+	char dn[128], child[128];
+	size_t below = 0;
+
+	for (size_t i = 1; i <= a->n; i++) {
+		const mbedtls_x509_crt *c = i < a->n ? a->path[i] : a->anchor;
+
+		if (!c)
+			break;
+		cu_x509_dn_string(&c->subject, dn, sizeof(dn));
+		cu_x509_dn_string(&a->path[i - 1]->subject, child,
+				  sizeof(child));
+		if (!c->ca_istrue) {
+			snprintf(buf, size,
+				 "certificate %s is not a CA (basicConstraints) "
+				 "yet issued %s",
+				 dn, child);
+			return 1;
+		}
+		if ((c->ext_types & MBEDTLS_X509_EXT_KEY_USAGE) &&
+		    !(c->key_usage & MBEDTLS_X509_KU_KEY_CERT_SIGN)) {
+			snprintf(buf, size,
+				 "CA %s: its keyUsage does not allow "
+				 "keyCertSign, yet it issued %s",
+				 dn, child);
+			return 1;
+		}
+		/* mbedTLS stores pathLenConstraint + 1, 0 for none; self-
+		 * issued certificates do not count (RFC 5280 §6.1.4). */
+		if (c->max_pathlen > 0 &&
+		    (size_t)(c->max_pathlen - 1) < below) {
+			snprintf(buf, size,
+				 "CA %s has pathLenConstraint %d, but %zu CA "
+				 "certificate%s below it in the path",
+				 dn, c->max_pathlen - 1, below,
+				 below == 1 ? " is" : "s are");
+			return 1;
+		}
+		if (i < a->n && !same_name(&c->subject_raw, &c->issuer_raw))
+			below++;
+	}
+	return 0;
+}
+
+static int report_failure(const struct attempt *a, const mbedtls_x509_crt *leaf,
+			  const char *where, struct stn_diag *d)
+{
+	char info[300], ebuf[128], fault[400], cn[128];
+	uint32_t flags = a->flags;
+
+	if (a->ret != MBEDTLS_ERR_X509_CERT_VERIFY_FAILED)
 		return stn_fail(d, STN_E_CHAIN, where,
 				"certificate chain cannot be verified: %s",
-				cu_x509_strerror(ret, ebuf, sizeof(ebuf)));
+				cu_x509_strerror(a->ret, ebuf, sizeof(ebuf)));
 	flags_string(flags, info, sizeof(info));
 	if (flags & MBEDTLS_X509_BADCERT_REVOKED)
-		return stn_fail(d, STN_E_CHAIN, where, "%s", v.revoked_text);
+		return stn_fail(d, STN_E_CHAIN, where, "%s", a->v.revoked_text);
 	if (flags & (MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE))
-		return stn_fail(d, STN_E_CHAIN, where, "%s (%s)", v.time_text,
-				info);
-	if ((flags & MBEDTLS_X509_BADCRL_EXPIRED) && v.stale)
+		return stn_fail(d, STN_E_CHAIN, where, "%s (%s)",
+				a->v.time_text, info);
+	if ((flags & MBEDTLS_X509_BADCRL_EXPIRED) && a->v.stale)
 		return stn_fail(d, STN_E_CHAIN, where,
 				"%s; the trust policy refuses stale CRLs",
-				v.stale_text);
+				a->v.stale_text);
+	if ((flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED) && a->n &&
+	    path_fault(a, fault, sizeof(fault)))
+		return stn_fail(d, STN_E_CHAIN, where,
+				"certificate chain does not verify: %s", fault);
+	if ((flags & MBEDTLS_X509_BADCERT_EXT_KEY_USAGE) && a->v.eku_ca[0]) {
+		if (cu_x509_leaf_cn(leaf, where, cn, sizeof(cn), NULL))
+			snprintf(cn, sizeof(cn), "?");
+		return stn_fail(d, STN_E_ROLE, where,
+				"CA %s above signer CN %s does not allow role "
+				"%s (its extendedKeyUsage lacks it)",
+				a->v.eku_ca, cn, cu_role_name(a->v.role));
+	}
 	if (!(flags & ~(uint32_t)ALGORITHM_FLAGS))
 		return stn_fail(d, STN_E_ALGORITHM, where,
 				"certificate chain uses a refused algorithm: %s",
 				info);
 	return stn_fail(d, STN_E_CHAIN, where,
 			"certificate chain does not verify: %s", info);
+}
+
+int cu_trust_verify_chain(const struct cu_trust *t, mbedtls_x509_crt *crt,
+			  int64_t at, enum cu_role role, const char *where,
+			  int *stale, struct stn_diag *d)
+{
+	struct path_search *s;
+	struct attempt *a;
+	int rc;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return stn_fail(d, STN_E_NOMEM, where, "cannot build a path");
+	s->t = t;
+	s->at = at;
+	s->role = role;
+	for (const mbedtls_x509_crt *c = crt->next; c && c->raw.p;
+	     c = c->next) {
+		if (s->ngiven == PATH_GIVEN_MAX) {
+			rc = stn_fail(d, STN_E_CHAIN, where,
+				      "certificate chain holds more than %d "
+				      "certificates",
+				      PATH_GIVEN_MAX);
+			goto out;
+		}
+		s->given[s->ngiven++] = c;
+	}
+	s->path[0] = crt;
+	s->n = 1;
+	search_from(s);
+	if (s->done) {
+		*stale = s->stale;
+		rc = 0;
+		goto out;
+	}
+	if (s->have_first) {
+		rc = report_failure(&s->first, crt, where, d);
+		goto out;
+	}
+	/* No path reaches an anchor: let mbedTLS say why, on the chain as
+	 * given. */
+	a = &s->first;
+	memset(a, 0, sizeof(*a));
+	verify_ctx_init(&a->v, t, at, role);
+	a->ret = mbedtls_x509_crt_verify_with_profile(crt, t->anchors, t->crls,
+						      &cu_profile, NULL,
+						      &a->flags, verify_cb,
+						      &a->v);
+	if (a->ret == 0) { /* cannot happen: a path would have been found */
+		*stale = a->v.stale;
+		rc = 0;
+		goto out;
+	}
+	rc = report_failure(a, crt, where, d);
+out:
+	free(s);
+	return rc;
 }
 
 /* ---- trust store ---- */
@@ -349,24 +629,6 @@ static int crl_keep(struct cu_trust *t, const mbedtls_x509_crl *c,
 	return 0;
 }
 
-/* A CRL file is PEM (one or more blocks) or a single DER CRL. */
-static int crl_parse_file(const unsigned char *buf, size_t len,
-			  const char *where, int code, mbedtls_x509_crl *list,
-			  struct stn_diag *d)
-{
-	char ebuf[128];
-	int ret;
-
-	if (strstr((const char *)buf, "-----BEGIN X509 CRL-----"))
-		ret = mbedtls_x509_crl_parse(list, buf, len + 1);
-	else
-		ret = mbedtls_x509_crl_parse_der(list, buf, len);
-	if (ret != 0)
-		return stn_fail(d, code, where, "CRL does not parse: %s",
-				cu_x509_strerror(ret, ebuf, sizeof(ebuf)));
-	return 0;
-}
-
 static int load_anchors(struct cu_trust *t, const char *path,
 			struct stn_diag *d)
 {
@@ -429,7 +691,7 @@ static int load_crl_dir(struct cu_trust *t, const char *dir,
 		if (rc)
 			break;
 		mbedtls_x509_crl_init(&list);
-		rc = crl_parse_file(buf, len, path, STN_E_CONFIG, &list, d);
+		rc = cu_x509_parse_crls(buf, len, path, STN_E_CONFIG, &list, d);
 		for (const mbedtls_x509_crl *c = &list; rc == 0 && c;
 		     c = c->next)
 			rc = crl_keep(t, c, path, STN_E_CONFIG, &kept, d);
@@ -554,7 +816,7 @@ static int crl_from_store(const struct cu_trust *t,
 		if (!crl_signed_by(c, ca))
 			continue;
 		stn_diag_init(&ignored);
-		if (cu_trust_verify_chain(t, ca, at, NULL, &stale,
+		if (cu_trust_verify_chain(t, ca, at, CU_ROLE_NONE, NULL, &stale,
 					  &ignored) == 0)
 			return 1;
 	}
@@ -590,7 +852,7 @@ int cu_trust_add_crl(struct cu_trust *t, const char *crl_path,
 				 &buf, &len, d);
 	if (rc)
 		goto out;
-	rc = crl_parse_file(buf, len, crl_path, STN_E_CHAIN, &list, d);
+	rc = cu_x509_parse_crls(buf, len, crl_path, STN_E_CHAIN, &list, d);
 	if (rc)
 		goto out;
 	/* Every CRL of the file is checked before any is kept, so a refused

@@ -11,7 +11,10 @@
 #include <sys/stat.h>
 
 #include <mbedtls/pk.h>
+#include <mbedtls/x509_crl.h>
 #include <mbedtls/x509_crt.h>
+
+#include "custody/sig.h"
 
 struct stn_diag;
 struct cu_trust;
@@ -48,17 +51,29 @@ int cu_x509_leaf_cn(const mbedtls_x509_crt *c, const char *where, char *cn,
 int cu_x509_key_accepted(const mbedtls_pk_context *pk, char *desc,
 			 size_t size);
 /* Parse a NUL-terminated PEM chain of `len` bytes into `chain`: the leaf
- * first, then any intermediates.  Errors: `code` naming `where`. */
+ * first, then any intermediates; text around the PEM blocks is ignored.
+ * Errors: `code` naming `where`; a key of an algorithm mbedTLS cannot
+ * parse (Ed25519, DSA) is STN_E_ALGORITHM when `code` is STN_E_CHAIN. */
 int cu_x509_parse_chain(const unsigned char *pem, size_t len,
 			const char *where, int code, mbedtls_x509_crt *chain,
 			struct stn_diag *d);
+/* Append the CRLs of a NUL-terminated file of `len` bytes to `list`: PEM
+ * (one or more blocks; text around them, such as trailing blank lines, is
+ * ignored as RFC 7468 §2 asks) or a single DER CRL.  Errors: `code`
+ * naming `where`. */
+int cu_x509_parse_crls(const unsigned char *buf, size_t len, const char *where,
+		       int code, mbedtls_x509_crl *list, struct stn_diag *d);
 
-/* Verify `crt` (followed by its intermediates through ->next) to an anchor
- * of `t` at `at` with its CRLs applied; *stale reports a stale CRL accepted
- * under the warn policy.  Errors: STN_E_CHAIN, STN_E_ALGORITHM, naming
- * `where`. */
+/* Verify `crt` (followed by its intermediates through ->next, in any
+ * order) to an anchor of `t` at `at` with its CRLs applied, trying every
+ * path the intermediates allow (bounded in trust.c); *stale reports a stale
+ * CRL accepted under the warn policy.  Unless `role` is CU_ROLE_NONE, every
+ * CA above `crt` that has an extendedKeyUsage must list `role` (or
+ * anyExtendedKeyUsage).  Errors, naming `where`: STN_E_CHAIN (naming a
+ * basicConstraints, keyUsage or pathLenConstraint fault when that is why),
+ * STN_E_ALGORITHM, STN_E_ROLE (EKU nesting), STN_E_NOMEM. */
 int cu_trust_verify_chain(const struct cu_trust *t, mbedtls_x509_crt *crt,
-			  int64_t at, const char *where, int *stale,
-			  struct stn_diag *d);
+			  int64_t at, enum cu_role role, const char *where,
+			  int *stale, struct stn_diag *d);
 
 #endif

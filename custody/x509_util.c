@@ -13,11 +13,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mbedtls/asn1.h>
 #include <mbedtls/ecp.h>
 #include <mbedtls/error.h>
 #include <mbedtls/oid.h>
+#include <mbedtls/pem.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/platform_util.h>
+#include <mbedtls/x509_crl.h>
 #include <mbedtls/x509_crt.h>
 
 #include "custody/rfc3339.h"
@@ -243,22 +246,157 @@ int cu_x509_key_accepted(const mbedtls_pk_context *pk, char *desc, size_t size)
 	return 0;
 }
 
+/* The SubjectPublicKeyInfo algorithm of a certificate mbedTLS could not
+ * parse, named for a technician (RFC 5280 §4.1: tbsCertificate is version,
+ * serialNumber, signature, issuer, validity, subject, then the SPKI).
+ * RFC 8410 §3 gives the Ed25519/Ed448 OIDs, RFC 3279 §2.3.2 the DSA one. */
+static void spki_alg_name(unsigned char *der, size_t len, char *buf,
+			  size_t size)
+{
+	static const struct {
+		const char *oid;
+		size_t len;
+		const char *name;
+	} known[] = {
+		{"\x2b\x65\x70", 3, "an Ed25519 key"},
+		{"\x2b\x65\x71", 3, "an Ed448 key"},
+		{"\x2a\x86\x48\xce\x38\x04\x01", 7, "a DSA key"},
+	};
+	unsigned char *p = der, *end = p + len;
+	mbedtls_x509_buf oid;
+	size_t n;
+	int i;
+
+	snprintf(buf, size, "a key of an unknown algorithm");
+	if (mbedtls_asn1_get_tag(&p, end, &n, MBEDTLS_ASN1_CONSTRUCTED |
+						     MBEDTLS_ASN1_SEQUENCE) ||
+	    mbedtls_asn1_get_tag(&p, end, &n, MBEDTLS_ASN1_CONSTRUCTED |
+						     MBEDTLS_ASN1_SEQUENCE))
+		return;
+	end = p + n;
+	if (mbedtls_asn1_get_tag(&p, end, &n, MBEDTLS_ASN1_CONTEXT_SPECIFIC |
+						     MBEDTLS_ASN1_CONSTRUCTED |
+						     0) == 0)
+		p += n; /* [0] version */
+	if (mbedtls_asn1_get_tag(&p, end, &n, MBEDTLS_ASN1_INTEGER))
+		return;
+	p += n;
+	for (i = 0; i < 4; i++) { /* signature, issuer, validity, subject */
+		if (mbedtls_asn1_get_tag(&p, end, &n,
+					 MBEDTLS_ASN1_CONSTRUCTED |
+						 MBEDTLS_ASN1_SEQUENCE))
+			return;
+		p += n;
+	}
+	if (mbedtls_asn1_get_tag(&p, end, &n, MBEDTLS_ASN1_CONSTRUCTED |
+						     MBEDTLS_ASN1_SEQUENCE) ||
+	    mbedtls_asn1_get_tag(&p, end, &n, MBEDTLS_ASN1_CONSTRUCTED |
+						     MBEDTLS_ASN1_SEQUENCE) ||
+	    mbedtls_asn1_get_tag(&p, end, &oid.len, MBEDTLS_ASN1_OID))
+		return;
+	oid.p = p;
+	for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+		if (oid.len == known[k].len &&
+		    memcmp(oid.p, known[k].oid, oid.len) == 0) {
+			snprintf(buf, size, "%s", known[k].name);
+			return;
+		}
+	{
+		char num[48];
+		if (mbedtls_oid_get_numeric_string(num, sizeof(num), &oid) > 0)
+			snprintf(buf, size, "a key of algorithm %s", num);
+	}
+}
+
+/* Each PEM block is decoded and parsed here rather than by
+ * mbedtls_x509_crt_parse, so that a key of an algorithm mbedTLS does not
+ * know (Ed25519, DSA) is named as such, and so that whitespace after the
+ * last END line is ignored as RFC 7468 §2 asks. */
 int cu_x509_parse_chain(const unsigned char *pem, size_t len, const char *where,
 			int code, mbedtls_x509_crt *chain, struct stn_diag *d)
 {
+	static const char begin[] = "-----BEGIN CERTIFICATE-----";
+	static const char endl[] = "-----END CERTIFICATE-----";
+	const char *p = (const char *)pem, *s;
+	char ebuf[128], alg[96];
+	size_t use_len;
+	int ret, i = 0;
+
+	(void)len;
+	if (!strstr(p, begin))
+		return stn_fail(d, code, where, "holds no PEM certificate");
+	while ((s = strstr(p, begin))) {
+		mbedtls_pem_context ctx;
+
+		i++;
+		mbedtls_pem_init(&ctx);
+		ret = mbedtls_pem_read_buffer(&ctx, begin, endl,
+					      (const unsigned char *)s, NULL, 0,
+					      &use_len);
+		if (ret == 0)
+			ret = mbedtls_x509_crt_parse_der(chain, ctx.buf,
+							 ctx.buflen);
+		if (ret == MBEDTLS_ERR_PK_UNKNOWN_PK_ALG) {
+			spki_alg_name(ctx.buf, ctx.buflen, alg, sizeof(alg));
+			mbedtls_pem_free(&ctx);
+			/* A chain's caller reports refusals as `chain`; a
+			 * refused algorithm is its own rule (formats §2). */
+			return stn_fail(d, code == STN_E_CHAIN ? STN_E_ALGORITHM
+							       : code,
+					where,
+					"certificate %d has %s: key algorithm "
+					"not accepted; accepted are ECDSA "
+					"P-256, P-384 and RSA of 2048 bits or "
+					"more",
+					i, alg);
+		}
+		mbedtls_pem_free(&ctx);
+		if (ret != 0)
+			return stn_fail(d, code, where,
+					"certificate %d does not parse: %s", i,
+					cu_x509_strerror(ret, ebuf,
+							 sizeof(ebuf)));
+		p = s + use_len;
+	}
+	return 0;
+}
+
+int cu_x509_parse_crls(const unsigned char *buf, size_t len, const char *where,
+		       int code, mbedtls_x509_crl *list, struct stn_diag *d)
+{
+	static const char begin[] = "-----BEGIN X509 CRL-----";
+	static const char endl[] = "-----END X509 CRL-----";
+	const char *p = (const char *)buf, *s;
 	char ebuf[128];
+	size_t use_len;
 	int ret;
 
-	if (!strstr((const char *)pem, "-----BEGIN CERTIFICATE-----"))
-		return stn_fail(d, code, where,
-				"holds no PEM certificate");
-	ret = mbedtls_x509_crt_parse(chain, pem, len + 1);
-	if (ret < 0)
-		return stn_fail(d, code, where,
-				"certificate does not parse: %s",
-				cu_x509_strerror(ret, ebuf, sizeof(ebuf)));
-	if (ret > 0)
-		return stn_fail(d, code, where,
-				"%d of its certificates do not parse", ret);
+	if (!strstr(p, begin)) {
+		ret = mbedtls_x509_crl_parse_der(list, buf, len);
+		if (ret != 0)
+			return stn_fail(d, code, where,
+					"CRL does not parse: %s",
+					cu_x509_strerror(ret, ebuf,
+							 sizeof(ebuf)));
+		return 0;
+	}
+	while ((s = strstr(p, begin))) {
+		mbedtls_pem_context ctx;
+
+		mbedtls_pem_init(&ctx);
+		ret = mbedtls_pem_read_buffer(&ctx, begin, endl,
+					      (const unsigned char *)s, NULL, 0,
+					      &use_len);
+		if (ret == 0)
+			ret = mbedtls_x509_crl_parse_der(list, ctx.buf,
+							 ctx.buflen);
+		mbedtls_pem_free(&ctx);
+		if (ret != 0)
+			return stn_fail(d, code, where,
+					"CRL does not parse: %s",
+					cu_x509_strerror(ret, ebuf,
+							 sizeof(ebuf)));
+		p = s + use_len;
+	}
 	return 0;
 }

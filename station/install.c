@@ -203,7 +203,9 @@ static int offer_crls(struct stn_session *s, const char *stage_dir,
 		struct dirent *f;
 		while (rc && sh && (f = readdir(sh))) {
 			size_t fl = strlen(f->d_name);
-			if (strncmp(f->d_name, "manifest.", 9) != 0 || fl < 13 ||
+			/* manifest.pem (unlabelled, formats §2) and
+			 * manifest.LABEL.pem alike. */
+			if (strncmp(f->d_name, "manifest.", 9) != 0 || fl < 12 ||
 			    strcmp(f->d_name + fl - 4, ".pem") != 0)
 				continue;
 			snprintf(pem, sizeof(pem), "%s/%s", stage_dir,

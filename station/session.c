@@ -105,23 +105,35 @@ int stn_session_open(const char *config_path, const char *technician,
 			rc = stn_recode(d, STN_E_CONFIG);
 		goto fail;
 	}
-	cu_trust_set_stale_crl_refuse(s->trust, s->cfg->stale_crl_refuse);
+	if ((rc = make_private_dir(s->cfg->data, d)))
+		goto fail;
+	snprintf(s->staging, sizeof(s->staging), "%s/staging", s->cfg->data);
+	snprintf(s->crl_dir, sizeof(s->crl_dir), "%s/crl", s->cfg->data);
+	/* CRLs learned from earlier media count before anything is judged
+	 * (docs/trust.md, "Order of CRL decisions"). */
+	if (access(s->crl_dir, F_OK) == 0 &&
+	    (rc = cu_trust_add_crl_dir(s->trust, s->crl_dir, d)))
+		goto fail;
 	if (s->cfg->cert) {
 		struct cu_signer me;
 		struct stn_diag why;
 		stn_diag_init(&why);
-		if (cu_cert_check(s->trust, s->cfg->cert, CU_ROLE_STATION,
-				  s->start, &me, &why)) {
+		/* A stale CRL of the station's own issuer does not stop the
+		 * start: an offline station learns the fresh one from the
+		 * media, which install offers before any signature is
+		 * judged.  Revocation and expiry still stop it here; the
+		 * stale-crl policy judges the station's key where it signs
+		 * (report export). */
+		rc = cu_cert_check(s->trust, s->cfg->cert, CU_ROLE_STATION,
+				   s->start, &me, &why);
+		if (rc) {
 			rc = stn_fail(d, STN_E_CONFIG, s->cfg->cert,
 				      "station certificate unusable: %s",
 				      why.text);
 			goto fail;
 		}
 	}
-	if ((rc = make_private_dir(s->cfg->data, d)))
-		goto fail;
-	snprintf(s->staging, sizeof(s->staging), "%s/staging", s->cfg->data);
-	snprintf(s->crl_dir, sizeof(s->crl_dir), "%s/crl", s->cfg->data);
+	cu_trust_set_stale_crl_refuse(s->trust, s->cfg->stale_crl_refuse);
 	/* Staged copies a crashed station left behind are removed (live ones
 	 * hold a lock); reported below once the journal is open. */
 	unsigned swept = 0;
@@ -130,9 +142,6 @@ int stn_session_open(const char *config_path, const char *technician,
 		stn_diag_init(&sd);
 		(void)md_stage_sweep(s->staging, &swept, &sd);
 	}
-	if (access(s->crl_dir, F_OK) == 0 &&
-	    (rc = cu_trust_add_crl_dir(s->trust, s->crl_dir, d)))
-		goto fail;
 	snprintf(path, sizeof(path), "%s/journal.db", s->cfg->data);
 	if ((rc = stn_journal_open(path, &s->journal, d)))
 		goto fail;

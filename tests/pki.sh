@@ -18,6 +18,18 @@
 #   crl-old/inter.crl.pem (crlNumber 1, revokes nothing)
 #   ca/ (openssl ca state and config: CA_DIR=OUTDIR/ca/inter openssl ca
 #   -config OUTDIR/ca/openssl.cnf ... makes more CRLs from the same issuer)
+# Odd certificates (made after the CRLs, so the above stay as they were):
+#   caleaf (release, CA:TRUE), kcsleaf (release, keyUsage keyCertSign),
+#   anyeku (release + anyExtendedKeyUsage), ed25519 and dsa (release leaves
+#   with keys formats §2 refuses), ekuinter.pem (CA under root whose EKU is
+#   the custody role) with ekucustody (custody leaf) and ekurelease (release
+#   leaf) under it, sub.pem (CA under inter) with deep (release leaf; deep.pem
+#   in issuing order, deep-rev.pem with the intermediates swapped),
+#   plinter.pem (CA pathlen:0 under root) > plsub.pem (CA) > pathlen
+#   (release), notca.pem (CA:FALSE issuer under root) > undernotca,
+#   nokcs.pem (CA without keyCertSign under root) > undernokcs, xinter.pem
+#   (a cross-certificate: inter's name and key, issued by other-root) and
+#   cross.pem (release1's leaf, xinter, inter: the cross-certificate first)
 set -euo pipefail
 
 out=${1:?usage: tests/pki.sh OUTDIR}
@@ -172,3 +184,89 @@ CA_DIR=$ca/inter q openssl ca -batch -config "$cnf" -revoke "$ca/revoked.crt" \
 	-cert inter.pem -keyfile inter.key -crl_reason keyCompromise
 CA_DIR=$ca/inter q openssl ca -batch -config "$cnf" -gencrl -cert inter.pem \
 	-keyfile inter.key -out crl/inter.crl.pem
+
+# ---- odd certificates (formats §2, RFC 5280 §4.2.1.3, 4.2.1.9, 4.2.1.12) ----
+cat >>"$cnf" <<EOF
+
+[caleaf]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, digitalSignature, keyCertSign
+extendedKeyUsage = $arc.1
+
+[ca_pathlen0]
+basicConstraints = critical, CA:TRUE, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
+
+[ca_custody_eku]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+extendedKeyUsage = $arc.2
+
+[notca_ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyCertSign
+
+[nokcs_ext]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, digitalSignature, cRLSign
+
+EOF
+{
+	leaf_ext kcsleaf "digitalSignature, keyCertSign" "$arc.1"
+	leaf_ext anyeku digitalSignature "$arc.1, anyExtendedKeyUsage"
+} >>"$cnf"
+
+genkey_odd() { # FILE ed25519|dsa
+	case $2 in
+	ed25519) q openssl genpkey -algorithm ED25519 -out "$1" ;;
+	dsa) q openssl genpkey -genparam -algorithm DSA -pkeyopt dsa_paramgen_bits:2048 -out "$ca/dsa.param"
+		q openssl genpkey -paramfile "$ca/dsa.param" -out "$1" ;;
+	esac
+	chmod 600 "$1"
+}
+
+# subca NAME CN ISSUER EXT: a CA certificate NAME.pem with its own database.
+subca() {
+	genkey "$1.key" p256
+	q openssl req -new -key "$1.key" -subj "/CN=$2" -out "$ca/$1.csr"
+	CA_DIR=$ca/$3 q openssl ca -batch -config "$cnf" -notext -cert "$3.pem" \
+		-keyfile "$3.key" -in "$ca/$1.csr" -out "$1.pem" -extensions "$4" \
+		-startdate "$ca_start" -enddate "$ca_end"
+	mkdb "$ca/$1" 3000
+}
+
+issue caleaf ca-leaf caleaf
+issue kcsleaf kcs-leaf kcsleaf
+issue anyeku any-eku anyeku
+for alg in ed25519 dsa; do
+	genkey_odd "$alg.key" "$alg"
+	q openssl req -new -key "$alg.key" -subj "/CN=$alg-release" -out "$ca/$alg.csr"
+	CA_DIR=$ca/inter q openssl ca -batch -config "$cnf" -notext -cert inter.pem \
+		-keyfile inter.key -in "$ca/$alg.csr" -out "$ca/$alg.crt" -extensions release \
+		-startdate "$leaf_start" -enddate "$leaf_end"
+	cat "$ca/$alg.crt" inter.pem >"$alg.pem"
+done
+
+subca ekuinter "EKU Custody Intermediate" root ca_custody_eku
+issue ekucustody eku-custody custody p256 "$leaf_start" "$leaf_end" ekuinter
+issue ekurelease eku-release release p256 "$leaf_start" "$leaf_end" ekuinter
+
+subca sub "Station Test Sub-CA" inter ca_ext
+issue deep deep-release release p256 "$leaf_start" "$leaf_end" sub
+cat "$ca/deep.crt" sub.pem inter.pem >deep.pem
+cat "$ca/deep.crt" inter.pem sub.pem >deep-rev.pem
+
+subca plinter "PathLen Zero CA" root ca_pathlen0
+subca plsub "PathLen Sub-CA" plinter ca_ext
+issue pathlen pathlen-release release p256 "$leaf_start" "$leaf_end" plsub
+cat plinter.pem >>pathlen.pem
+
+subca notca "Not A CA" root notca_ext
+issue undernotca under-notca release p256 "$leaf_start" "$leaf_end" notca
+subca nokcs "No KeyCertSign CA" root nokcs_ext
+issue undernokcs under-nokcs release p256 "$leaf_start" "$leaf_end" nokcs
+
+CA_DIR=$ca/other-root q openssl ca -batch -config "$cnf" -notext -cert other-root.pem \
+	-keyfile other-root.key -in "$ca/inter.csr" -out xinter.pem -extensions ca_ext \
+	-startdate "$ca_start" -enddate "$ca_end"
+cat "$ca/release1.crt" xinter.pem inter.pem >cross.pem

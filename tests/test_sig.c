@@ -125,13 +125,13 @@ static int verify_signed_by(const char *who, enum cu_role role, int64_t at,
 	return cu_sig_verify(fx.trust, fx.digest, sig, pem, role, at, s, d);
 }
 
-static void expect_refusal(const char *who, enum cu_role role, int64_t at,
-			   int code, const char *words1, const char *words2)
+static void expect_refusal_as_is(const char *who, enum cu_role role,
+				 int64_t at, int code, const char *words1,
+				 const char *words2)
 {
 	struct cu_signer s;
 	struct stn_diag d;
 
-	openssl_sign(who);
 	assert_int_equal(verify_signed_by(who, role, at, &s, &d), code);
 	assert_int_equal(d.code, code);
 	diag_show(&d);
@@ -139,6 +139,14 @@ static void expect_refusal(const char *who, enum cu_role role, int64_t at,
 		assert_says(&d, words1);
 	if (words2)
 		assert_says(&d, words2);
+}
+
+/* Signed by WHO with openssl, then refused with `code` and these words. */
+static void expect_refusal(const char *who, enum cu_role role, int64_t at,
+			   int code, const char *words1, const char *words2)
+{
+	openssl_sign(who);
+	expect_refusal_as_is(who, role, at, code, words1, words2);
 }
 
 static int group_setup(void **state)
@@ -709,6 +717,231 @@ static void trust_load_refuses_unusable_anchors_and_crls(void **state)
 	cu_trust_free(NULL);
 }
 
+/* ---- RFC 5280 odd certificates (tests/pki.sh) ---- */
+
+static void expect_verifies(const char *who, enum cu_role role, const char *cn)
+{
+	struct cu_signer s;
+	struct stn_diag d;
+
+	openssl_sign(who);
+	if (verify_signed_by(who, role, fx.now, &s, &d) != 0)
+		fail_msg("%s refused: %s: %s", who, d.where, d.text);
+	assert_string_equal(s.cn, cn);
+}
+
+/* A CA could mint custody or exception certificates with fresh keys and
+ * get past one key, one duty: no CA signs as any role. */
+static void verify_refuses_a_ca_leaf_for_every_role(void **state)
+{
+	(void)state;
+	for (enum cu_role r = CU_ROLE_RELEASE; r <= CU_ROLE_STATION; r++) {
+		expect_refusal("caleaf", r, fx.now, STN_E_ROLE,
+			       "signer CN ca-leaf is a CA (basicConstraints "
+			       "CA:TRUE)",
+			       "a CA may not sign as");
+		expect_refusal("kcsleaf", r, fx.now, STN_E_ROLE,
+			       "signer CN kcs-leaf is a CA (keyUsage "
+			       "keyCertSign)",
+			       cu_role_name(r));
+	}
+}
+
+static void verify_refuses_a_role_with_any_extended_key_usage(void **state)
+{
+	(void)state;
+	expect_refusal("anyeku", CU_ROLE_RELEASE, fx.now, STN_E_ROLE,
+		       "signer CN any-eku also carries anyExtendedKeyUsage",
+		       NULL);
+}
+
+/* An intermediate's EKU bounds the roles of the leaves under it. */
+static void verify_refuses_a_role_outside_an_intermediates_eku(void **state)
+{
+	(void)state;
+	expect_verifies("ekucustody", CU_ROLE_CUSTODY, "eku-custody");
+	expect_refusal("ekurelease", CU_ROLE_RELEASE, fx.now, STN_E_ROLE,
+		       "CA CN=EKU Custody Intermediate above signer CN "
+		       "eku-release does not allow role release",
+		       NULL);
+}
+
+static void verify_refuses_ed25519_and_dsa_keys_by_algorithm(void **state)
+{
+	(void)state;
+	/* openssl dgst cannot sign with Ed25519; the chain is refused before
+	 * the signature is read, so any bytes will do. */
+	assert_int_equal(sh("cp %s/ed25519.pem %s.ed25519.pem && "
+			    "head -c 64 /dev/urandom > %s.ed25519.sig",
+			    fx.pki, fx.doc, fx.doc),
+			 0);
+	expect_refusal_as_is("ed25519", CU_ROLE_RELEASE, fx.now, STN_E_ALGORITHM,
+		       "key algorithm not accepted", "Ed25519");
+	expect_refusal("dsa", CU_ROLE_RELEASE, fx.now, STN_E_ALGORITHM,
+		       "key algorithm not accepted", "DSA");
+}
+
+static void verify_names_basic_constraints_key_usage_and_path_length(void **state)
+{
+	(void)state;
+	expect_refusal("undernotca", CU_ROLE_RELEASE, fx.now, STN_E_CHAIN,
+		       "CN=Not A CA", "is not a CA (basicConstraints)");
+	expect_refusal("undernokcs", CU_ROLE_RELEASE, fx.now, STN_E_CHAIN,
+		       "CN=No KeyCertSign CA",
+		       "keyUsage does not allow keyCertSign");
+	expect_refusal("pathlen", CU_ROLE_RELEASE, fx.now, STN_E_CHAIN,
+		       "CN=PathLen Zero CA", "pathLenConstraint 0");
+}
+
+/* Intermediates in any order, and a cross-certificate (inter's name and
+ * key under an untrusted root) ahead of the one that leads to the
+ * anchor: a valid path exists, so the chain verifies. */
+static void verify_builds_paths_whatever_the_order_of_intermediates(void **state)
+{
+	(void)state;
+	expect_verifies("deep", CU_ROLE_RELEASE, "deep-release");
+	/* deep-rev.pem: the same chain, the intermediates swapped. */
+	assert_int_equal(sh("cp %s/deep-rev.pem %s/deep.pem.keep && "
+			    "cp %s/deep.pem %s/deep.pem.orig && "
+			    "cp %s/deep-rev.pem %s/deep.pem",
+			    fx.pki, fx.dir, fx.pki, fx.dir, fx.pki, fx.pki),
+			 0);
+	expect_verifies("deep", CU_ROLE_RELEASE, "deep-release");
+	assert_int_equal(sh("cp %s/deep.pem.orig %s/deep.pem", fx.dir, fx.pki), 0);
+	assert_int_equal(sh("cp %s/cross.pem %s/release1.pem.x && "
+			    "cp %s/release1.pem %s/release1.pem.orig && "
+			    "cp %s/cross.pem %s/release1.pem",
+			    fx.pki, fx.dir, fx.pki, fx.dir, fx.pki, fx.pki),
+			 0);
+	expect_verifies("release1", CU_ROLE_RELEASE, "release-1");
+	assert_int_equal(sh("cp %s/release1.pem.orig %s/release1.pem", fx.dir,
+			    fx.pki),
+			 0);
+	/* A chain with no path to an anchor still names why. */
+	expect_refusal("other-release", CU_ROLE_RELEASE, fx.now, STN_E_CHAIN,
+		       "does not verify", NULL);
+}
+
+/* ---- strict DER signatures ---- */
+
+static size_t read_sig(const char *who, uint8_t *buf, size_t cap)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s.%s.sig", fx.doc, who);
+	return slurp(path, buf, cap);
+}
+
+static void write_sig(const char *who, const uint8_t *buf, size_t len)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s.%s.sig", fx.doc, who);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(buf, 1, len, f), len);
+	fclose(f);
+}
+
+/* The signature as openssl made it, with one BER liberty; openssl dgst
+ * -verify refuses each (checked below), so must we. */
+static void expect_sig_refused_as_not_der(const char *who, const uint8_t *sig,
+					  size_t len)
+{
+	struct stn_diag d;
+	char path[256];
+
+	write_sig(who, sig, len);
+	snprintf(path, sizeof(path), "%s.%s", fx.doc, who);
+	assert_int_not_equal(sh("openssl x509 -in %s.pem -noout -pubkey > %s.pub && "
+				"openssl dgst -sha256 -verify %s.pub -signature %s.sig "
+				"%s >/dev/null 2>&1",
+				path, path, path, path, fx.doc),
+			     0);
+	assert_int_equal(verify_signed_by(who, CU_ROLE_RELEASE, fx.now, NULL, &d),
+			 STN_E_SIGNATURE);
+	diag_show(&d);
+	assert_says(&d, "is not in DER");
+}
+
+static void verify_refuses_ber_ecdsa_signatures(void **state)
+{
+	uint8_t good[256], bad[260];
+	size_t n, rlen;
+
+	(void)state;
+	openssl_sign("release1");
+	n = read_sig("release1", good, sizeof(good));
+	assert_true(n > 8 && n < 128 && good[0] == 0x30 && good[1] == n - 2);
+	/* The outer SEQUENCE length in long form: 30 81 LL. */
+	bad[0] = 0x30;
+	bad[1] = 0x81;
+	memcpy(bad + 2, good + 1, n - 1);
+	expect_sig_refused_as_not_der("release1", bad, n + 1);
+	/* r padded with a zero octet it does not need. */
+	rlen = good[3];
+	bad[0] = 0x30;
+	bad[1] = (uint8_t)(good[1] + 1);
+	bad[2] = 0x02;
+	bad[3] = (uint8_t)(rlen + 1);
+	bad[4] = 0x00;
+	memcpy(bad + 5, good + 4, n - 4);
+	expect_sig_refused_as_not_der("release1", bad, n + 1);
+	/* The good one still passes. */
+	write_sig("release1", good, n);
+	expect_verifies("release1", CU_ROLE_RELEASE, "release-1");
+}
+
+static void verify_refuses_rsa_signature_of_the_wrong_length(void **state)
+{
+	uint8_t good[600], bad[600];
+	size_t n;
+
+	(void)state;
+	openssl_sign("release2");
+	n = read_sig("release2", good, sizeof(good));
+	assert_int_equal(n, 256);
+	bad[0] = 0x00;
+	memcpy(bad + 1, good, n);
+	expect_sig_refused_as_not_der("release2", bad, n + 1);
+}
+
+/* ---- CRL files as openssl reads them (RFC 7468 §2: whitespace) ---- */
+
+static void crls_with_trailing_whitespace_parse(void **state)
+{
+	struct cu_trust *t;
+	struct stn_diag d;
+	char crl[256], chain[256];
+	int replaced = -1;
+
+	(void)state;
+	assert_int_equal(sh("cd %s && mkdir -p c6 c7 && "
+			    "{ cat pki/crl/inter.crl.pem; printf '\\n \\t\\n\\n'; } > c6/ws.pem && "
+			    "{ cat pki/crl-old/inter.crl.pem; printf '\\r\\n\\n'; } > c7/old.pem && "
+			    "openssl crl -in c6/ws.pem -noout",
+			    fx.dir),
+			 0);
+	t = load("roots.pem", "c6", 0, &d);
+	if (!t)
+		fail_msg("%s: %s", d.where, d.text);
+	assert_false(revoked_accepted_by(t));
+	cu_trust_free(t);
+	t = load("roots.pem", "c7", 0, &d);
+	if (!t)
+		fail_msg("%s: %s", d.where, d.text);
+	assert_true(revoked_accepted_by(t));
+	snprintf(crl, sizeof(crl), "%s/c6/ws.pem", fx.dir);
+	snprintf(chain, sizeof(chain), "%s/release1.pem", fx.pki);
+	stn_diag_init(&d);
+	if (cu_trust_add_crl(t, crl, chain, fx.now, &replaced, &d) != 0)
+		fail_msg("%s: %s", d.where, d.text);
+	assert_int_equal(replaced, 1);
+	assert_false(revoked_accepted_by(t));
+	cu_trust_free(t);
+}
+
 /* ---- signing ---- */
 
 static struct cu_key *key(const char *who_key, const char *who_pem, int want,
@@ -877,6 +1110,15 @@ int main(void)
 		cmocka_unit_test(sign_file_with_label_writes_labelled_pair),
 		cmocka_unit_test(key_load_refuses_key_that_does_not_match_certificate),
 		cmocka_unit_test(key_sign_refuses_a_small_buffer),
+		cmocka_unit_test(verify_refuses_a_ca_leaf_for_every_role),
+		cmocka_unit_test(verify_refuses_a_role_with_any_extended_key_usage),
+		cmocka_unit_test(verify_refuses_a_role_outside_an_intermediates_eku),
+		cmocka_unit_test(verify_refuses_ed25519_and_dsa_keys_by_algorithm),
+		cmocka_unit_test(verify_names_basic_constraints_key_usage_and_path_length),
+		cmocka_unit_test(verify_builds_paths_whatever_the_order_of_intermediates),
+		cmocka_unit_test(verify_refuses_ber_ecdsa_signatures),
+		cmocka_unit_test(verify_refuses_rsa_signature_of_the_wrong_length),
+		cmocka_unit_test(crls_with_trailing_whitespace_parse),
 	};
 
 	/* tests/run.sh runs suites from the repository root. */
