@@ -617,6 +617,9 @@ static void signin_key(struct stn_app *a, enum stn_app_key key, int ch)
 		return;
 	}
 	app_say(a, STN_TONE_GOOD, "Signed in as %.60s", t->name);
+	if (stn_session_notice(a->session))
+		app_say(a, STN_TONE_WARN, "%.200s",
+			stn_session_notice(a->session));
 	go_home(a);
 }
 

@@ -216,6 +216,9 @@ int ui_cmd_verify(int argc, char **argv)
 			      &d);
 	if (rc)
 		return ui_report("verify", &d);
+	if (stn_session_notice(s))
+		fprintf(stderr, "station verify: warning: %s\n",
+			stn_session_notice(s));
 	rc = stn_verify(s, argv[optind], devfile, reinstall, NULL, &rep, &d);
 	if (json)
 		print_json(stdout, &rep, rc, &d);
@@ -308,6 +311,9 @@ int ui_cmd_push(int argc, char **argv)
 	rc = stn_session_open(ui_config_path(config), tech, "push", 0, &s, &d);
 	if (rc)
 		return ui_report("push", &d);
+	if (stn_session_notice(s))
+		fprintf(stderr, "station push: warning: %s\n",
+			stn_session_notice(s));
 	rc = stn_push(s, argv[optind], spec, reinstall, &ev, &rep, &d);
 	if (rc == 0) {
 		const struct cu_manifest *m = cu_bundle_manifest(rep.bundle);

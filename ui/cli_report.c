@@ -98,6 +98,9 @@ static int cmd_export(int argc, char **argv)
 			      &s, &d);
 	if (rc)
 		return ui_report("report export", &d);
+	if (stn_session_notice(s))
+		fprintf(stderr, "station report export: warning: %s\n",
+			stn_session_notice(s));
 	rc = stn_report_export(s, dir, since, until, &x, &d);
 	stn_session_close(s, rc);
 	if (rc)
