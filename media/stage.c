@@ -520,8 +520,7 @@ static int list_dir(int dirfd, const char *shown, const struct dir_rule *r,
 		}
 		if (++seen > MD_DIR_ENTRIES_MAX) {
 			rc = stn_fail(d, STN_E_TOOBIG, shown,
-				      "more than %d entries in one directory",
-				      MD_DIR_ENTRIES_MAX);
+				      MD_DIR_ENTRIES_WHY, MD_DIR_ENTRIES_MAX);
 			break;
 		}
 		if (strlen(de->d_name) >= NAME_CAP)

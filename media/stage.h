@@ -32,6 +32,11 @@ struct cu_measure;
 #define MD_MAX_FILE_SIGNATURES 4 /* .sig files beside one record or token */
 #define MD_SMALL_TOTAL_MAX (16 << 20) /* all that phase one copies */
 #define MD_DIR_ENTRIES_MAX 10000 /* entries read from one media directory */
+/* Staging refuses (STN_E_TOOBIG) the bundle directory, or its custody/,
+ * tokens/ or crl/, when readdir gives more than MD_DIR_ENTRIES_MAX entries
+ * ("." and ".." count), with this text; discovery (media/discover.h)
+ * applies the same rule so a listing shows the refusal verify will hit. */
+#define MD_DIR_ENTRIES_WHY "more than %d entries in one directory"
 
 struct md_progress {
 	/* Called as bytes are copied; `file` is the name in the bundle. */
