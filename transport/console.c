@@ -9,6 +9,10 @@
 
 /* The device answers from RAM; 5 s covers a slow UART and a busy device. */
 #define LINE_MS 5000
+/* The whole identity record: a slow device printing a line a second still
+ * fits; one that trickles lines just under LINE_MS does not hold us for
+ * minutes. */
+#define INFO_MS 30000
 /* After `receive` the device may first erase its slot before it says
  * `ready` and sends 'C'. */
 #define YMODEM_START_MS 15000
@@ -42,13 +46,16 @@ static int send_command(struct tp_serial *s, const char *cmd,
 	return tp_serial_write(s, line, (size_t)n, LINE_MS, d);
 }
 
-/* One answer: a deadline for all of it, measured from the command sent
- * (a device that babbles must not restart it line by line), and a cap on
- * the lines it may take. */
+/* One answer: each line of it that carries something may take timeout_ms
+ * (a slow device prints its identity line by line), counted from the
+ * command or the previous such line; empty and control-only lines never
+ * extend it, so a device that babbles them cannot restart the clock.  A
+ * multi-line answer also has an overall deadline from the command, and
+ * every answer a cap on its lines. */
 struct answer {
 	const char *cmd;
-	int timeout_ms; /* for messages */
-	int64_t deadline;
+	int timeout_ms; /* per line that counts; also for messages */
+	int64_t deadline, end;
 	int lines_left;
 	int skipped;
 };
@@ -62,11 +69,14 @@ static int64_t now_ms(void)
 }
 
 static void answer_start(struct answer *a, const char *cmd, int timeout_ms,
-			 int max_lines)
+			 int total_ms, int max_lines)
 {
+	int64_t now = now_ms();
+
 	a->cmd = cmd;
 	a->timeout_ms = timeout_ms;
-	a->deadline = now_ms() + timeout_ms;
+	a->deadline = now + timeout_ms;
+	a->end = now + (total_ms > timeout_ms ? total_ms : timeout_ms);
 	a->lines_left = max_lines + SKIP_MAX_LINES;
 	a->skipped = 0;
 }
@@ -80,7 +90,8 @@ static int read_answer(struct tp_serial *s, struct answer *a, char *line,
 	struct stn_diag ld;
 
 	for (;;) {
-		int64_t left = a->deadline - now_ms();
+		int64_t left = (a->deadline < a->end ? a->deadline : a->end) -
+			       now_ms();
 		size_t skip = 0;
 		int rc;
 
@@ -113,6 +124,7 @@ static int read_answer(struct tp_serial *s, struct answer *a, char *line,
 			continue;
 		}
 		memmove(line, line + skip, strlen(line + skip) + 1);
+		a->deadline = now_ms() + a->timeout_ms;
 		return 0;
 	}
 }
@@ -152,8 +164,7 @@ int tp_console_info(struct tp_serial *s, char *buf, size_t cap,
 		return stn_fail(d, STN_E_USAGE, tp_serial_name(s),
 				"no room for the identity");
 	rc = send_command(s, "info", d);
-	/* The whole record, back to back, plus the usual answer time. */
-	answer_start(&a, "info", LINE_MS + tp_serial_line_ms(s, cap),
+	answer_start(&a, "info", LINE_MS, INFO_MS + tp_serial_line_ms(s, cap),
 		     INFO_MAX_LINES + 1);
 	while (!rc) {
 		size_t n;
@@ -266,7 +277,7 @@ int tp_console_receive(struct tp_serial *s, unsigned slot, const char *name,
 
 	snprintf(cmd, sizeof(cmd), "receive %u %" PRIu64, slot, size);
 	rc = send_command(s, cmd, d);
-	answer_start(&a, cmd, LINE_MS, 1);
+	answer_start(&a, cmd, LINE_MS, 0, 1);
 	if (!rc)
 		rc = read_answer(s, &a, line, sizeof(line), d);
 	if (!rc && strcmp(line, "ready") != 0)
@@ -288,7 +299,7 @@ int tp_console_receive(struct tp_serial *s, unsigned slot, const char *name,
 			add_device_reason(s, d);
 		goto out;
 	}
-	answer_start(&a, "receive", VERDICT_MS, 1);
+	answer_start(&a, "receive", VERDICT_MS, 0, 1);
 	rc = read_answer(s, &a, line, sizeof(line), d);
 	if (!rc)
 		rc = parse_verdict(s, line, sha_hex, d);
@@ -302,7 +313,7 @@ int tp_console_boot(struct tp_serial *s, struct stn_diag *d)
 	struct answer a;
 	int rc = send_command(s, "boot", d);
 
-	answer_start(&a, "boot", LINE_MS, 1);
+	answer_start(&a, "boot", LINE_MS, 0, 1);
 	if (!rc)
 		rc = read_answer(s, &a, line, sizeof(line), d);
 	if (!rc && strcmp(line, "ok") != 0)
