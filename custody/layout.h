@@ -26,6 +26,11 @@
 #define CU_MAX_TOKENS 64             /* tokens/NAME.tok files */
 #define CU_MAX_CRLS 16               /* crl/NAME.pem files */
 #define CU_DIR_ENTRIES_MAX 10000     /* entries read from one directory */
+/* Staging refuses (STN_E_TOOBIG) the bundle directory, or its custody/,
+ * tokens/ or crl/, when readdir gives more than CU_DIR_ENTRIES_MAX entries
+ * ("." and ".." count), with this text; discovery (media/discover.h)
+ * applies the same rule so a listing shows the refusal verify will hit. */
+#define CU_DIR_ENTRIES_WHY "more than %d entries in one directory"
 #define CU_FILE_NAME_MAX 128         /* an image's file name */
 #define CU_FILE_CHARS "A-Za-z0-9._-" /* ... and its characters (§3) */
 #define CU_LAYOUT_NAME_MAX 96 /* longer names are none of ours: labels

@@ -157,22 +157,52 @@ static int is_dir_at(int dirfd, const char *name)
 	       S_ISDIR(st.st_mode);
 }
 
-static size_t count_signatures(int dirfd)
+/* Counts the entries of dirfd's `name` as staging does (every entry
+ * readdir gives, "." and ".." too), stopping past CU_DIR_ENTRIES_MAX, and
+ * the `manifest[.LABEL].sig` among them.  -1 when it cannot be listed. */
+static long count_entries(int dirfd, const char *name, size_t *sigs)
 {
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat(dirfd, name,
+			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	DIR *dh = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *e;
-	size_t n = 0, seen = 0;
+	long seen = 0;
 
 	if (!dh) {
 		if (fd >= 0)
 			close(fd);
-		return 0;
+		return -1;
 	}
 	while ((e = readdir(dh)) && ++seen <= CU_DIR_ENTRIES_MAX)
-		n += is_manifest_sig(e->d_name);
+		if (sigs)
+			*sigs += is_manifest_sig(e->d_name);
 	closedir(dh);
-	return n;
+	return seen;
+}
+
+/* The directory limit staging applies (media/stage.h): a bundle it would
+ * refuse is listed as refused, with the reason verify will give, not as
+ * fine.  0 when within it, else the refusal is noted. */
+static int over_dir_limit(struct scan *sc, int dirfd, const char *path,
+			  size_t *sigs)
+{
+	static const char *const subs[] = {".", CU_LAYOUT_CUSTODY, CU_LAYOUT_TOKENS,
+						   CU_LAYOUT_CRL};
+	char where[4200];
+
+	for (size_t i = 0; i < sizeof(subs) / sizeof(*subs); i++) {
+		if (i > 0 && !is_dir_at(dirfd, subs[i]))
+			continue;
+		if (count_entries(dirfd, subs[i], i == 0 ? sigs : NULL) <=
+		    CU_DIR_ENTRIES_MAX)
+			continue;
+		snprintf(where, sizeof(where), "%s%s%s", path,
+			 i > 0 ? "/" : "", i > 0 ? subs[i] : "");
+		note(sc, MD_NOTE_REFUSED, STN_E_TOOBIG, where,
+		     CU_DIR_ENTRIES_WHY, CU_DIR_ENTRIES_MAX);
+		return 1;
+	}
+	return 0;
 }
 
 static struct md_bundle *new_bundle(struct scan *sc, const char *path)
@@ -210,7 +240,7 @@ static int read_bundle(struct scan *sc, int dirfd, const char *path,
 	struct md_bundle *b;
 	struct stn_diag why;
 	struct stat st;
-	size_t have = 0;
+	size_t have = 0, nsigs = 0;
 	int fd;
 
 	snprintf(where, sizeof(where), "%s/manifest", path);
@@ -266,6 +296,10 @@ static int read_bundle(struct scan *sc, int dirfd, const char *path,
 		     why.text);
 		return why.code == STN_E_NOMEM ? why.code : 0;
 	}
+	if (over_dir_limit(sc, dirfd, path, &nsigs)) {
+		cu_manifest_free(m);
+		return 0;
+	}
 	if (!(b = new_bundle(sc, path))) {
 		cu_manifest_free(m);
 		return sc->bundles_noted ? 0 : STN_E_NOMEM;
@@ -284,7 +318,7 @@ static int read_bundle(struct scan *sc, int dirfd, const char *path,
 		b->bytes = m->images[i].size > UINT64_MAX - b->bytes
 			       ? UINT64_MAX
 			       : b->bytes + m->images[i].size;
-	b->nsignatures = count_signatures(dirfd);
+	b->nsignatures = nsigs;
 	b->has_custody = is_dir_at(dirfd, "custody");
 	b->has_tokens = is_dir_at(dirfd, "tokens");
 	b->has_crl = is_dir_at(dirfd, "crl");

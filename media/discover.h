@@ -10,7 +10,10 @@
  * folders `System Volume Information` and `$RECYCLE.BIN`.  Noted, never
  * followed or opened: symbolic links, device nodes, FIFOs and sockets.
  * Refused, with the reason: a bundle whose manifest is a symlink, not a
- * regular file, over 64 KiB, unreadable or malformed. */
+ * regular file, over 64 KiB, unreadable or malformed, and one whose
+ * directory (or custody/, tokens/, crl/) staging would refuse for holding
+ * more than CU_DIR_ENTRIES_MAX entries (custody/layout.h: the same rule and
+ * words, so the listing shows what verify will say). */
 #ifndef MD_DISCOVER_H
 #define MD_DISCOVER_H
 

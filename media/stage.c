@@ -444,8 +444,7 @@ static int list_dir(int dirfd, const char *shown, const struct dir_rule *r,
 		}
 		if (++seen > CU_DIR_ENTRIES_MAX) {
 			rc = stn_fail(d, STN_E_TOOBIG, shown,
-				      "more than %d entries in one directory",
-				      CU_DIR_ENTRIES_MAX);
+				      CU_DIR_ENTRIES_WHY, CU_DIR_ENTRIES_MAX);
 			break;
 		}
 		if (strlen(de->d_name) >= CU_LAYOUT_NAME_MAX)
@@ -694,6 +693,27 @@ static int open_bundle_dir(const char *src_dir, struct stn_diag *d)
 	    src_dir, "cannot open bundle directory: %s", strerror(err));
 }
 
+/* Opens the staging root and flocks it (LOCK_SH or LOCK_EX, waiting):
+ * creating a stage and sweeping dead ones exclude each other. */
+static int lock_root(const char *root, int how, int *fd_out,
+		     struct stn_diag *d)
+{
+	int fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return stn_fail(d, STN_E_IO, root, "open: %s", strerror(errno));
+	while (flock(fd, how) != 0) {
+		if (errno == EINTR)
+			continue;
+		int rc = stn_fail(d, STN_E_IO, root, "lock: %s",
+				  strerror(errno));
+		close(fd);
+		return rc;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
 int md_stage_begin_io(const char *src_dir, const char *staging_root,
 		      const struct md_io *io, struct md_stage **out,
 		      struct stn_diag *d)
@@ -702,7 +722,7 @@ int md_stage_begin_io(const char *src_dir, const char *staging_root,
 	uint8_t *buf = NULL, *bufs[2];
 	struct entry *e = NULL;
 	size_t n = 0;
-	int rc = 0;
+	int rc = 0, rootfd = -1;
 
 	s = calloc(1, sizeof(*s));
 	/* One buffer serves both halves here: small files never hash. */
@@ -730,6 +750,12 @@ int md_stage_begin_io(const char *src_dir, const char *staging_root,
 	}
 	if ((rc = check_staging_root(staging_root, 1, d)))
 		goto out;
+	/* Between mkdtemp and its lock a new stage looks dead to another
+	 * session's sweep, which would remove it under us: create and lock
+	 * it while holding the staging root shared (the sweep holds it
+	 * exclusive). */
+	if ((rc = lock_root(staging_root, LOCK_SH, &rootfd, d)))
+		goto out;
 	snprintf(s->dir, sizeof(s->dir), "%s/stage-XXXXXX", staging_root);
 	if (!mkdtemp(s->dir)) {
 		rc = stn_fail(d, STN_E_IO, staging_root,
@@ -749,6 +775,8 @@ int md_stage_begin_io(const char *src_dir, const char *staging_root,
 		rc = stn_fail(d, STN_E_IO, s->dir, "lock: %s", strerror(errno));
 		goto out;
 	}
+	close(rootfd);
+	rootfd = -1;
 	if ((rc = free_space(s->dst_dirfd, s->dir, CU_SMALL_TOTAL_MAX,
 			     "phase one", d)))
 		goto out;
@@ -786,6 +814,8 @@ int md_stage_begin_io(const char *src_dir, const char *staging_root,
 	*out = s;
 	s = NULL;
 out:
+	if (rootfd >= 0)
+		close(rootfd);
 	free(e);
 	free(buf);
 	md_stage_free(s); /* a half-staged bundle is never left to be used */
@@ -1035,11 +1065,12 @@ int md_stage_sweep(const char *staging_root, unsigned *removed,
 
 	if ((rc = check_staging_root(staging_root, 0, d)))
 		return rc;
-	rootfd =
-	    open(staging_root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (rootfd < 0 || !(dh = fdopendir(rootfd))) {
-		if (rootfd >= 0)
-			close(rootfd);
+	/* Exclusive: no other session is between creating a stage and
+	 * locking it while this one decides what is dead. */
+	if ((rc = lock_root(staging_root, LOCK_EX, &rootfd, d)))
+		return rc;
+	if (!(dh = fdopendir(rootfd))) {
+		close(rootfd);
 		return stn_fail(d, STN_E_IO, staging_root, "cannot list: %s",
 				strerror(errno));
 	}

@@ -635,6 +635,9 @@ static void signin_key(struct stn_app *a, enum stn_app_key key, int ch)
 		if (n)
 			app_say(a, STN_TONE_WARN, "Signed in as %.40s. %u install(s) "
 				"were cut off: check %.80s", t->name, n, what);
+		else if (stn_session_notice(a->session))
+			app_say(a, STN_TONE_WARN, "Signed in as %.40s. %.200s",
+				t->name, stn_session_notice(a->session));
 		else
 			app_say(a, STN_TONE_GOOD, "Signed in as %.60s",
 				t->name);

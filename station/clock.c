@@ -1,5 +1,10 @@
 /* station/clock.c: the trusted-time floor, kept in DATA/time-floor as one
- * text record line ("floor = 2026-11-20T10:00:00Z"). */
+ * text record line ("floor = 2026-11-20T10:00:00Z").  Several station
+ * processes may start at once (a script running verifies side by side):
+ * every read-modify-write of the floor holds DATA/time-floor.lock, and
+ * every write goes to a temp file of its own, fsynced, renamed into place,
+ * with the directory fsynced, so the floor never goes down and a crash
+ * leaves either the old floor or the new one. */
 #include "station/clock.h"
 
 #include <errno.h>
@@ -7,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "custody/record.h"
@@ -14,13 +20,43 @@
 #include "station/error.h"
 #include "station/journal.h"
 
-static int floor_path(const char *data_dir, char *buf, size_t cap)
+#define PATH_CAP 4200
+
+static int floor_path(const char *data_dir, const char *suffix, char *buf,
+		      size_t cap)
 {
-	int n = snprintf(buf, cap, "%s/time-floor", data_dir);
+	int n = snprintf(buf, cap, "%s/time-floor%s", data_dir, suffix);
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
-/* Reads the floor; a missing file is floor 0 (a new station). */
+/* Serialises the floor's read-modify-write across processes; released by
+ * closing the returned descriptor.  Threads of one process are already
+ * serialised by the session lock. */
+static int floor_lock(const char *data_dir, int *fd_out, struct stn_diag *d)
+{
+	char path[PATH_CAP];
+	int fd;
+
+	if (floor_path(data_dir, ".lock", path, sizeof(path)))
+		return stn_fail(d, STN_E_IO, data_dir, "path too long");
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return stn_fail(d, STN_E_IO, path, "cannot open: %s",
+				strerror(errno));
+	while (flock(fd, LOCK_EX) != 0) {
+		if (errno == EINTR)
+			continue;
+		int rc = stn_fail(d, STN_E_IO, path, "flock: %s",
+				  strerror(errno));
+		close(fd);
+		return rc;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+/* Reads the floor; a missing file is floor 0 (a new station).  Any other
+ * trouble is returned with d saying what it was. */
 static int floor_read(const char *path, int64_t *out, struct stn_diag *d)
 {
 	static const struct cu_key_rule keys[] = {{"floor", CU_REQUIRED},
@@ -44,56 +80,96 @@ static int floor_read(const char *path, int64_t *out, struct stn_diag *d)
 	return rc ? stn_recode(d, STN_E_IO) : 0;
 }
 
-static int floor_write(const char *path, int64_t t, struct stn_diag *d)
+/* Writes all of buf to fd, through EINTR and short writes. */
+static int write_all(int fd, const char *buf, size_t len)
 {
-	char tmp[4200], line[64], ts[CU_TIME_LEN + 1];
-	int fd, rc = 0, n;
+	while (len) {
+		ssize_t w = write(fd, buf, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		buf += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Replaces the floor file: a temp file of this writer's own (mkstemp), the
+ * whole line, fsync, rename, then fsync of the directory so the rename
+ * itself survives a power cut. */
+static int floor_write(const char *data_dir, const char *path, int64_t t,
+		       struct stn_diag *d)
+{
+	char tmp[PATH_CAP], line[64], ts[CU_TIME_LEN + 1];
+	int fd, dfd, rc = 0, n;
 
 	cu_time_format(t, ts);
 	n = snprintf(line, sizeof(line), "floor = %s\n", ts);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-		  0600);
+	if (floor_path(data_dir, ".XXXXXX", tmp, sizeof(tmp)))
+		return stn_fail(d, STN_E_IO, data_dir, "path too long");
+	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
-		return stn_fail(d, STN_E_IO, tmp, "cannot write: %s",
+		return stn_fail(d, STN_E_IO, path, "cannot write: %s",
 				strerror(errno));
-	if (write(fd, line, (size_t)n) != n || fsync(fd) != 0)
+	if (write_all(fd, line, (size_t)n) != 0)
 		rc = stn_fail(d, STN_E_IO, tmp, "write: %s", strerror(errno));
+	else if (fsync(fd) != 0)
+		rc = stn_fail(d, STN_E_IO, tmp, "fsync: %s", strerror(errno));
 	if (close(fd) != 0 && rc == 0)
 		rc = stn_fail(d, STN_E_IO, tmp, "close: %s", strerror(errno));
 	if (rc == 0 && rename(tmp, path) != 0)
 		rc = stn_fail(d, STN_E_IO, path, "rename: %s", strerror(errno));
-	if (rc)
+	if (rc) {
 		unlink(tmp);
+		return rc;
+	}
+	dfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return stn_fail(d, STN_E_IO, data_dir, "cannot open: %s",
+				strerror(errno));
+	if (fsync(dfd) != 0)
+		rc = stn_fail(d, STN_E_IO, data_dir, "fsync: %s",
+			      strerror(errno));
+	close(dfd);
 	return rc;
 }
 
-int stn_clock_check(const char *data_dir, struct stn_journal *j, int64_t now,
-		    int64_t *floor_out, struct stn_diag *d)
+static int clock_check_locked(const char *data_dir, const char *path,
+			      struct stn_journal *j, int64_t now,
+			      int64_t *floor_out, struct stn_diag *notice,
+			      struct stn_diag *d)
 {
-	char path[4200], t1[CU_TIME_LEN + 1], t2[CU_TIME_LEN + 1];
-	int64_t floor = 0, seen;
-	int rc;
+	char t1[CU_TIME_LEN + 1], t2[CU_TIME_LEN + 1];
+	struct stn_diag why;
+	int64_t kept = 0, floor, newest = 0;
+	int rc, found = 0, damaged;
 
-	if (floor_path(data_dir, path, sizeof(path)))
-		return stn_fail(d, STN_E_IO, data_dir, "path too long");
-	if ((rc = floor_read(path, &floor, d)))
-		return rc;
+	stn_diag_init(&why);
+	damaged = floor_read(path, &kept, &why) != 0;
+	if (damaged)
+		kept = 0;
 	/* Events are stamped with the clock of their day: the newest one is
-	 * a floor too, should the file be lost or replaced.  One indexed
-	 * lookup, not a walk: journals grow to millions of events. */
-	seen = floor;
-	if (j) {
-		int64_t t = 0;
-		int found = 0;
-		if ((rc = stn_journal_newest_time(j, &t, &found, d)))
-			return rc;
-		if (found && t > seen)
-			seen = t;
+	 * a floor too, should the file be lost, replaced or damaged.  One
+	 * indexed lookup, not a walk: journals grow to millions of events. */
+	if (j && (rc = stn_journal_newest_time(j, &newest, &found, d)))
+		return rc;
+	floor = found && newest > kept ? newest : kept;
+	if (damaged) {
+		/* A crash (or a full disk) can leave the file empty or cut
+		 * short; refusing every session after it would lock the
+		 * station out for good.  The journal, hash-chained, is the
+		 * better witness: rebuild the floor from it and say so. */
+		cu_time_format(newest, t2);
+		(void)stn_fail(notice, STN_E_IO, path,
+			       "trusted-time floor file %s was unusable (%s); "
+			       "rebuilt from the journal's newest event %s",
+			       path, why.text[0] ? why.text : "unreadable",
+			       found ? t2 : "(none yet) and the clock");
 	}
-	if (seen > floor)
-		floor = seen;
 	if (now < floor - STN_CLOCK_SKEW) {
+		if (damaged && (rc = floor_write(data_dir, path, floor, d)))
+			return rc;
 		cu_time_format(now, t1);
 		cu_time_format(floor, t2);
 		return stn_fail(d, STN_E_CLOCK, path,
@@ -101,25 +177,49 @@ int stn_clock_check(const char *data_dir, struct stn_journal *j, int64_t now,
 				"behind the trusted-time floor %s: set the "
 				"clock right before any session", t1, t2);
 	}
-	/* Write when the clock moved it, and whenever the file is missing,
-	 * so the floor is on disk even when the journal supplied it. */
-	if ((now > floor || access(path, F_OK) != 0) &&
-	    (rc = floor_write(path, now > floor ? now : floor, d)))
-		return rc;
+	/* Write when the clock moved it, when the file is damaged, and
+	 * whenever it is missing, so the floor is on disk even when the
+	 * journal supplied it. */
+	if (now > floor || damaged || access(path, F_OK) != 0) {
+		if (now > floor)
+			floor = now;
+		if ((rc = floor_write(data_dir, path, floor, d)))
+			return rc;
+	}
 	if (floor_out)
-		*floor_out = now > floor ? now : floor;
+		*floor_out = floor;
 	return 0;
+}
+
+int stn_clock_check(const char *data_dir, struct stn_journal *j, int64_t now,
+		    int64_t *floor_out, struct stn_diag *notice,
+		    struct stn_diag *d)
+{
+	char path[PATH_CAP];
+	int lock = -1, rc;
+
+	if (floor_path(data_dir, "", path, sizeof(path)))
+		return stn_fail(d, STN_E_IO, data_dir, "path too long");
+	if ((rc = floor_lock(data_dir, &lock, d)))
+		return rc;
+	rc = clock_check_locked(data_dir, path, j, now, floor_out, notice, d);
+	close(lock);
+	return rc;
 }
 
 int stn_clock_raise(const char *data_dir, int64_t t, struct stn_diag *d)
 {
-	char path[4200];
+	char path[PATH_CAP];
 	int64_t floor = 0;
-	int rc;
+	int lock = -1, rc;
 
-	if (floor_path(data_dir, path, sizeof(path)))
+	if (floor_path(data_dir, "", path, sizeof(path)))
 		return stn_fail(d, STN_E_IO, data_dir, "path too long");
-	if ((rc = floor_read(path, &floor, d)))
+	if ((rc = floor_lock(data_dir, &lock, d)))
 		return rc;
-	return t > floor ? floor_write(path, t, d) : 0;
+	rc = floor_read(path, &floor, d);
+	if (rc == 0 && t > floor)
+		rc = floor_write(data_dir, path, t, d);
+	close(lock);
+	return rc;
 }

@@ -15,17 +15,26 @@ struct stn_journal;
 
 /*
  * At session start: the floor is the later of DATA/time-floor and the
- * newest journal event at or after it (so deleting the file does not lower
- * it).  When `now` is more than 5 minutes behind the floor the result is
- * STN_E_CLOCK naming both times; otherwise the floor is raised to `now`
- * and kept (written atomically).  *floor_out (may be NULL) receives the
- * floor in force.  Errors also: STN_E_IO (unreadable or unwritable floor
- * file, a floor file that does not parse: fail closed), STN_E_JOURNAL.
+ * newest journal event (so deleting the file does not lower it).  When
+ * `now` is more than 5 minutes behind the floor the result is STN_E_CLOCK
+ * naming both times; otherwise the floor is raised to `now` and kept
+ * (written atomically, under DATA/time-floor.lock, so concurrent sessions
+ * neither fail nor lower it).  *floor_out (may be NULL) receives the floor
+ * in force.  A floor file that is there but unusable (empty, cut short,
+ * garbled: what a crash can leave) is not a lock-out: the floor is rebuilt
+ * from the journal's newest event and the clock, written back, and
+ * `notice` (may be NULL; else initialised by the caller) receives what
+ * happened, also when the result is STN_E_CLOCK; the caller journals it
+ * (time-floor-recovered).  Errors also: STN_E_IO (the floor cannot be
+ * written or locked), STN_E_JOURNAL.
  */
 int stn_clock_check(const char *data_dir, struct stn_journal *j, int64_t now,
-		    int64_t *floor_out, struct stn_diag *d);
+		    int64_t *floor_out, struct stn_diag *notice,
+		    struct stn_diag *d);
 
-/* Raise the floor to t (a signed time the station accepted) when later. */
+/* Raise the floor to t (a signed time the station accepted) when later,
+ * under the same lock.  Errors: STN_E_IO (including a floor file damaged
+ * since the session start: fail closed). */
 int stn_clock_raise(const char *data_dir, int64_t t, struct stn_diag *d);
 
 #endif

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "custody/record.h"
+#include "custody/sign.h"
 #include "station/error.h"
 
 static const struct cu_key_rule station_keys[] = {
@@ -131,6 +132,40 @@ static int must_open(struct stn_diag *d, const struct cu_record *r,
 	return 0;
 }
 
+/* The station key is first used at a report export, hours into a shift:
+ * a key that is no key, belongs to another certificate, or a certificate
+ * that names another station must stop the station now (formats §8), not
+ * then.  The certificate's role is checked with the trust store (session
+ * open). */
+static int check_station_key(const struct stn_config *c,
+			     const struct cu_record *r,
+			     const struct cu_section *s, struct stn_diag *d)
+{
+	struct cu_key *k = NULL;
+	struct stn_diag why;
+	int rc;
+
+	stn_diag_init(&why);
+	rc = cu_key_load(c->key, c->cert, &k, &why);
+	if (rc == STN_E_NOMEM)
+		return stn_fail(d, rc, c->key, "%s", why.text);
+	if (rc) {
+		/* cu_key_load names the key file in `where` for key
+		 * problems; its text says what (the mismatch names the
+		 * certificate). */
+		return conf_error(d, r, s, "key", "station key unusable: %s "
+				  "(%s)", why.text, why.where);
+	}
+	if (strcmp(cu_key_cn(k), c->id) != 0)
+		rc = conf_error(d, r, s, "cert",
+				"station certificate CN %.64s is not the "
+				"station id %.64s (%s): reports and "
+				"authorizations name the station by both",
+				cu_key_cn(k), c->id, c->cert);
+	cu_key_free(k);
+	return rc;
+}
+
 static int load_station(struct stn_config *c, const struct cu_record *r,
 			const char *confdir, struct stn_diag *d)
 {
@@ -166,7 +201,7 @@ static int load_station(struct stn_config *c, const struct cu_record *r,
 		return rc;
 	if (c->cert && (rc = must_open(d, r, s, "cert", c->cert, 0)))
 		return rc;
-	return 0;
+	return c->key ? check_station_key(c, r, s, d) : 0;
 }
 
 static int load_trust(struct stn_config *c, const struct cu_record *r,

@@ -14,6 +14,7 @@
 
 #include "custody/sha256.h"
 #include "custody/record.h"
+#include "custody/rfc3339.h"
 #include "custody/sig.h"
 #include "custody/trust.h"
 #include "media/stage.h"
@@ -37,6 +38,7 @@ struct stn_session {
 	int live_fd;         /* lock on DATA/live/ID while the session runs */
 	unsigned abandoned;  /* installs earlier sessions left (abandoned.h) */
 	char abandoned_text[1024];
+	char notice[1024]; /* what the start recovered from, for people */
 };
 
 /* The data directory holds the journal and staging: it must be ours
@@ -149,10 +151,29 @@ int stn_session_open(const char *config_path, const char *technician,
 	 * decision of this session rests on it (formats §6).  Read-only use
 	 * (reading the journal) decides nothing and must stay possible while
 	 * the clock is wrong, so it neither checks nor raises the floor. */
+	struct stn_diag fn;
+	stn_diag_init(&fn);
 	rc = flags & STN_SESSION_QUIET
 		     ? 0
 		     : stn_clock_check(s->cfg->data, s->journal, s->start,
-				       &s->floor, d);
+				       &s->floor, &fn, d);
+	if (fn.code) {
+		/* A damaged floor file was rebuilt: journaled before anything
+		 * the rebuilt floor decides, refusals included. */
+		char ft[CU_TIME_LEN + 1];
+		struct stn_diag jd;
+		cu_time_format(s->floor, ft);
+		const struct stn_field f[] = {
+			{"file", fn.where}, {"reason", fn.text},
+			{"floor", rc ? "-" : ft}};
+		stn_diag_init(&jd);
+		snprintf(s->notice, sizeof(s->notice), "%s", fn.text);
+		if (stn_session_log(s, STN_EV_TIME_FLOOR_RECOVERED, f, STN_EV_N(f), &jd)) {
+			rc = stn_refail(d, STN_E_JOURNAL, jd.where, "%s",
+					jd.text);
+			goto fail;
+		}
+	}
 	if (rc == STN_E_CLOCK) {
 		const struct stn_field f[] = {
 			{"station", s->cfg->id}, {"command", command},
@@ -276,6 +297,11 @@ int64_t stn_session_floor(const struct stn_session *s)
 	return s->floor;
 }
 
+const char *stn_session_notice(const struct stn_session *s)
+{
+	return s->notice[0] ? s->notice : NULL;
+}
+
 int stn_session_accept_time(struct stn_session *s, int64_t t,
 			    struct stn_diag *d)
 {
@@ -348,9 +374,11 @@ static int keep_crl(const char *dir, const char *crl_path, struct stn_diag *d)
 				strerror(errno));
 	}
 	snprintf(path, sizeof(path), "%s/%s.crl", dir, hex);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-		  0600);
+	/* A temp name of this writer's own: two sessions may keep the same
+	 * CRL at once, and a shared name lets one rename the other's file
+	 * away (issue 11).  The same bytes win either way. */
+	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
+	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
 		free(buf);
 		return stn_fail(d, STN_E_IO, tmp, "cannot write: %s",
@@ -373,6 +401,15 @@ static int keep_crl(const char *dir, const char *crl_path, struct stn_diag *d)
 		rc = stn_fail(d, STN_E_IO, path, "rename: %s", strerror(errno));
 	if (rc)
 		unlink(tmp);
+	/* The rename is only durable once the directory is. */
+	if (rc == 0 && (fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		rc = stn_fail(d, STN_E_IO, dir, "open: %s", strerror(errno));
+	else if (rc == 0) {
+		if (fsync(fd) != 0)
+			rc = stn_fail(d, STN_E_IO, dir, "fsync: %s",
+				      strerror(errno));
+		close(fd);
+	}
 	free(buf);
 	return rc;
 }

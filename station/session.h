@@ -50,6 +50,10 @@ const char *stn_session_technician(const struct stn_session *s); /* or NULL */
 const char *stn_session_staging(const struct stn_session *s);
 /* The trusted-time floor in force at the session start (formats §6). */
 int64_t stn_session_floor(const struct stn_session *s);
+/* What the start had to recover from, for the front end to say (a damaged
+ * trusted-time floor file, rebuilt from the journal and journaled as
+ * time-floor-recovered); NULL when nothing.  Borrowed. */
+const char *stn_session_notice(const struct stn_session *s);
 
 /*
  * Offer a CRL found in a bundle's crl/ (formats §6).  It must verify

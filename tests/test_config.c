@@ -12,17 +12,25 @@
 
 static char *dir;
 
+/* The station key and certificate are real (tests/pki.sh: CN STN-0042):
+ * the configuration checks that they belong together (formats §8). */
 static int setup(void **state)
 {
-	char path[4200];
+	char path[4200], cmd[9000];
 	(void)state;
 	dir = th_tempdir();
+	if (th_make_pki(dir) != 0)
+		return -1;
+	snprintf(cmd, sizeof(cmd),
+		 "cp '%s/pki/station.key' '%s/pki/station.pem' '%s/' && "
+		 "cp '%s/pki/release1.key' '%s/other.key'",
+		 dir, dir, dir, dir, dir);
+	if (system(cmd) != 0)
+		return -1;
 	snprintf(path, sizeof(path), "%s/roots.pem", dir);
 	th_write_str(path, "anchors\n");
-	snprintf(path, sizeof(path), "%s/station.key", dir);
-	th_write_str(path, "key\n");
-	snprintf(path, sizeof(path), "%s/station.pem", dir);
-	th_write_str(path, "cert\n");
+	snprintf(path, sizeof(path), "%s/notakey.key", dir);
+	th_write_str(path, "this is not a key\n");
 	snprintf(path, sizeof(path), "%s/crl", dir);
 	mkdir(path, 0700);
 	return 0;
@@ -174,6 +182,17 @@ static const struct bad_conf bad[] = {
 	{"bad station id", "[station]\nid = S 1\nsite = p\ndata = d\n" TRUST_OK,
 	 ":2", "'id' must be"},
 	{"CR line ends", "[station]\r\nid = S\n", ":1", "carriage return"},
+	{"key that is not a key",
+	 "[station]\nid = STN-0042\nsite = p\ndata = d\nkey = notakey.key\n"
+	 "cert = station.pem\n" TRUST_OK, ":5",
+	 "station key unusable: private key does not parse"},
+	{"key of another certificate",
+	 "[station]\nid = STN-0042\nsite = p\ndata = d\nkey = other.key\n"
+	 "cert = station.pem\n" TRUST_OK, ":5",
+	 "private key does not match the certificate CN STN-0042"},
+	{"certificate of another station",
+	 STATION_OK "key = station.key\ncert = station.pem\n" TRUST_OK, ":6",
+	 "station certificate CN STN-0042 is not the station id S"},
 	{"unknown port mode",
 	 STATION_OK TRUST_OK "[port p]\npath = /dev/x\nmode = zmodem\n", ":9",
 	 "mode must be console, ymodem or smp"},

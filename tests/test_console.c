@@ -504,6 +504,126 @@ static void device_slower_than_the_line_timeout_times_out(void **state)
 	tp_serial_close(s);
 }
 
+/* A broken device on a real pseudo-terminal: it answers every command with
+ * lines that hold nothing (CR LF, CAN, BEL), as a flood or as a drip of
+ * one line every 400 ms (under the line cap), for BABBLE_S seconds; then it falls silent. */
+#define BABBLE_S 15
+static void babble(int master, int drip)
+{
+	static const char junk[] = "\r\n\x18\r\n\x07\x01\r\n";
+	time_t end = time(NULL) + BABBLE_S;
+
+	alarm(BABBLE_S + 30); /* never outlive the suite */
+	while (time(NULL) < end) {
+		const char *what = drip ? "\x18\r\n" : junk;
+		if (write(master, what, strlen(what)) < 0 && errno != EINTR &&
+		    errno != EAGAIN)
+			break;
+		if (drip)
+			usleep(400000);
+	}
+	pause();
+	_exit(0);
+}
+
+static int setup_babbler_with(void **state, int drip)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	int master;
+
+	if (!fx)
+		return -1;
+	*state = fx;
+	strcpy(fx->dir, "/tmp/test_console.XXXXXX");
+	if (!mkdtemp(fx->dir))
+		return -1;
+	master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0 ||
+	    !ptsname(master))
+		return -1;
+	snprintf(fx->pty, sizeof(fx->pty), "%s", ptsname(master));
+	fx->sim = fork();
+	if (fx->sim < 0)
+		return -1;
+	if (fx->sim == 0)
+		babble(master, drip);
+	close(master);
+	return 0;
+}
+
+static int setup_flood(void **state)
+{
+	return setup_babbler_with(state, 0);
+}
+
+static int setup_drip(void **state)
+{
+	return setup_babbler_with(state, 1);
+}
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000 +
+	       (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* Endless empty lines once held the station in a loop at 57% CPU, the
+ * deadline restarting with each line (issue 12): the line cap ends it at
+ * once, for a one-line answer and for the identity record alike. */
+static void endless_empty_lines_are_refused_by_the_line_cap(void **state)
+{
+	struct fixture *fx = *state;
+	struct tp_serial *s = open_port(fx);
+	char buf[2048];
+	struct stn_diag d;
+	struct timespec t0;
+	int rc;
+
+	stn_diag_init(&d);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = tp_console_boot(s, &d);
+	assert_int_equal(rc, STN_E_PROTOCOL);
+	assert_string_equal(stn_err_rule(rc), "device");
+	assert_non_null(strstr(d.text, "too many lines in answer to `boot`"));
+	assert_string_equal(d.where, fx->pty);
+	assert_true(ms_since(&t0) < 3000); /* the cap, then at most settle */
+	stn_diag_init(&d);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(tp_console_info(s, buf, sizeof(buf), &d),
+			 STN_E_PROTOCOL);
+	assert_non_null(strstr(d.text, "too many lines in answer to `info`"));
+	assert_true(ms_since(&t0) < 3000);
+	tp_serial_close(s);
+}
+
+/* A drip of empty lines stays under the cap; the answer's one deadline,
+ * counted from the command, still ends it. */
+static void a_drip_of_empty_lines_ends_at_the_answer_deadline(void **state)
+{
+	struct fixture *fx = *state;
+	struct tp_serial *s = open_port(fx);
+	struct stn_diag d;
+	struct timespec t0;
+	long ms;
+	int rc;
+
+	stn_diag_init(&d);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = tp_console_boot(s, &d);
+	ms = ms_since(&t0);
+	assert_int_equal(rc, STN_E_TIMEOUT);
+	assert_string_equal(stn_err_rule(rc), "device");
+	assert_non_null(strstr(d.text, "no answer to `boot` within 5000 ms, "
+				       "only"));
+	assert_non_null(strstr(d.text, "empty or control-only lines"));
+	/* 5 s for the answer, plus at most the settle time. */
+	assert_true(ms >= 4900 && ms < 7500);
+	tp_serial_close(s);
+}
+
 static void serial_open_refusals_name_the_problem(void **state)
 {
 	struct fixture *fx = *state;
@@ -571,6 +691,12 @@ int main(void)
 			setup_slow, teardown),
 		cmocka_unit_test_setup_teardown(
 			serial_open_refusals_name_the_problem, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			endless_empty_lines_are_refused_by_the_line_cap,
+			setup_flood, teardown),
+		cmocka_unit_test_setup_teardown(
+			a_drip_of_empty_lines_ends_at_the_answer_deadline,
+			setup_drip, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -8,12 +8,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 
 #include "media/discover.h"
+#include "media/stage.h"
 #include "station/error.h"
 #include "station/release.h"
 #include "tests/helpers.h"
@@ -242,6 +245,86 @@ static void discover_refuses_oversize_and_malformed_manifests(void **state)
 	md_discovery_free(disc);
 }
 
+/* Entries readdir gives for dir/rel, "." and ".." included: how staging
+ * counts them. */
+static long entries_of(const char *rel)
+{
+	char p[1024];
+	DIR *dh;
+	long n = 0;
+
+	path_of(p, sizeof(p), rel);
+	assert_non_null(dh = opendir(p));
+	while (readdir(dh))
+		n++;
+	closedir(dh);
+	return n;
+}
+
+/* Pad dir/rel with empty files until readdir gives `want` entries. */
+static void pad_to(const char *rel, long want)
+{
+	char p[1200];
+
+	for (long i = entries_of(rel); i < want; i++) {
+		snprintf(p, sizeof(p), "%s/%s/pad-%05ld", dir, rel, i);
+		int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
+		assert_true(fd >= 0);
+		close(fd);
+	}
+	assert_int_equal(entries_of(rel), want);
+}
+
+/* A bundle staging would refuse for its size of directory was listed as
+ * fine (issue 15): the listing now says what verify will say. */
+static void discover_refuses_a_bundle_staging_would_refuse_for_its_entries(
+	void **state)
+{
+	struct md_discovery *disc;
+	const struct md_note *n;
+	struct md_stage *st = NULL;
+	struct stn_diag d;
+	char p[1024], staging[1024], want[128];
+
+	(void)state;
+	snprintf(want, sizeof(want), CU_DIR_ENTRIES_WHY, CU_DIR_ENTRIES_MAX);
+	make_bundle("stick/many", "many", 1);
+	pad_to("stick/many", CU_DIR_ENTRIES_MAX + 1);
+	make_bundle("stick/cust", "cust", 1);
+	mkdirs("stick/cust/custody");
+	pad_to("stick/cust/custody", CU_DIR_ENTRIES_MAX + 1);
+	make_bundle("stick/edge", "edge", 1);
+	pad_to("stick/edge", CU_DIR_ENTRIES_MAX);
+	disc = discover(0);
+	assert_int_equal(disc->nbundles, 1); /* only the one at the limit */
+	assert_non_null(strstr(disc->bundles[0].path, "/stick/edge"));
+	n = find_note(disc, "/stick/many");
+	assert_non_null(n);
+	assert_int_equal(n->kind, MD_NOTE_REFUSED);
+	assert_int_equal(n->code, STN_E_TOOBIG);
+	assert_string_equal(n->text, want);
+	n = find_note(disc, "/stick/cust/custody");
+	assert_non_null(n);
+	assert_int_equal(n->kind, MD_NOTE_REFUSED);
+	assert_int_equal(n->code, STN_E_TOOBIG);
+	assert_string_equal(n->text, want);
+	/* The same rule and words as staging, which verify runs first. */
+	path_of(staging, sizeof(staging), "staging");
+	path_of(p, sizeof(p), "stick/many");
+	stn_diag_init(&d);
+	assert_int_equal(md_stage_begin(p, staging, &st, &d), STN_E_TOOBIG);
+	assert_string_equal(d.text, want);
+	path_of(p, sizeof(p), "stick/cust");
+	stn_diag_init(&d);
+	assert_int_equal(md_stage_begin(p, staging, &st, &d), STN_E_TOOBIG);
+	assert_string_equal(d.text, want);
+	path_of(p, sizeof(p), "stick/edge");
+	stn_diag_init(&d);
+	assert_int_equal(md_stage_begin(p, staging, &st, &d), 0);
+	md_stage_free(st);
+	md_discovery_free(disc);
+}
+
 static void discover_looks_at_images_without_reading_them(void **state)
 {
 	static const struct {
@@ -398,6 +481,9 @@ static void discover_names_the_medium_a_bundle_is_on(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+			discover_refuses_a_bundle_staging_would_refuse_for_its_entries,
+			setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(
 			discover_lists_several_bundles_side_by_side,
 			setup_each, teardown_each),

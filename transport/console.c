@@ -5,9 +5,14 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* The device answers from RAM; 5 s covers a slow UART and a busy device. */
 #define LINE_MS 5000
+/* The whole identity record: a slow device printing a line a second still
+ * fits; one that trickles lines just under LINE_MS does not hold us for
+ * minutes. */
+#define INFO_MS 30000
 /* After `receive` the device may first erase its slot before it says
  * `ready` and sends 'C'. */
 #define YMODEM_START_MS 15000
@@ -22,6 +27,11 @@
 /* Values in an identity record reach 1024 characters (formats §1). */
 #define LINE_MAX_LEN 1200
 #define INFO_MAX_LINES 64
+/* Empty or control-only lines an answer may carry before its first real
+ * line (a CR LF echo, CAN bytes left by an aborted transfer).  A device
+ * that sends endless ones is broken; without a cap it held the station in
+ * a busy loop (issue 12). */
+#define SKIP_MAX_LINES 16
 
 static int send_command(struct tp_serial *s, const char *cmd,
 			struct stn_diag *d)
@@ -36,31 +46,85 @@ static int send_command(struct tp_serial *s, const char *cmd,
 	return tp_serial_write(s, line, (size_t)n, LINE_MS, d);
 }
 
-/* Read one answer line; leading control bytes (CAN left over from an
- * aborted transfer) are dropped, and empty lines are skipped. */
-static int read_answer(struct tp_serial *s, char *line, size_t cap,
-		       int timeout_ms, const char *cmd, struct stn_diag *d)
+/* One answer: each line of it that carries something may take timeout_ms
+ * (a slow device prints its identity line by line), counted from the
+ * command or the previous such line; empty and control-only lines never
+ * extend it, so a device that babbles them cannot restart the clock.  A
+ * multi-line answer also has an overall deadline from the command, and
+ * every answer a cap on its lines. */
+struct answer {
+	const char *cmd;
+	int timeout_ms; /* per line that counts; also for messages */
+	int64_t deadline, end;
+	int lines_left;
+	int skipped;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void answer_start(struct answer *a, const char *cmd, int timeout_ms,
+			 int total_ms, int max_lines)
+{
+	int64_t now = now_ms();
+
+	a->cmd = cmd;
+	a->timeout_ms = timeout_ms;
+	a->deadline = now + timeout_ms;
+	a->end = now + (total_ms > timeout_ms ? total_ms : timeout_ms);
+	a->lines_left = max_lines + SKIP_MAX_LINES;
+	a->skipped = 0;
+}
+
+/* Read the answer's next line; leading control bytes (CAN left over from
+ * an aborted transfer) are dropped, and empty lines are skipped, within
+ * the answer's deadline and line cap. */
+static int read_answer(struct tp_serial *s, struct answer *a, char *line,
+		       size_t cap, struct stn_diag *d)
 {
 	struct stn_diag ld;
 
 	for (;;) {
+		int64_t left = (a->deadline < a->end ? a->deadline : a->end) -
+			       now_ms();
 		size_t skip = 0;
 		int rc;
 
+		if (a->lines_left-- <= 0)
+			return stn_fail(d, STN_E_PROTOCOL, tp_serial_name(s),
+					"device sent too many lines in answer "
+					"to `%s` (%d empty or control-only): "
+					"a babbling line?",
+					a->cmd, a->skipped);
 		stn_diag_init(&ld);
-		rc = tp_serial_readline(s, line, cap, timeout_ms, &ld);
+		rc = left <= 0 ? STN_E_TIMEOUT
+			       : tp_serial_readline(s, line, cap, (int)left,
+						    &ld);
+		if (rc == STN_E_TIMEOUT && a->skipped)
+			return stn_fail(d, rc, tp_serial_name(s),
+					"no answer to `%s` within %d ms, "
+					"only %d empty or control-only lines",
+					a->cmd, a->timeout_ms, a->skipped);
 		if (rc == STN_E_TIMEOUT)
 			return stn_fail(d, rc, tp_serial_name(s),
-					"no answer to `%s` within %d ms", cmd,
-					timeout_ms);
+					"no answer to `%s` within %d ms",
+					a->cmd, a->timeout_ms);
 		if (rc)
 			return stn_fail(d, rc, ld.where, "answer to `%s`: %s",
-					cmd, ld.text);
+					a->cmd, ld.text);
 		while (line[skip] && (unsigned char)line[skip] < 0x20)
 			skip++;
-		if (line[skip] == '\0')
+		if (line[skip] == '\0') {
+			a->skipped++;
 			continue;
+		}
 		memmove(line, line + skip, strlen(line + skip) + 1);
+		a->deadline = now_ms() + a->timeout_ms;
 		return 0;
 	}
 }
@@ -91,6 +155,7 @@ int tp_console_info(struct tp_serial *s, char *buf, size_t cap,
 		    struct stn_diag *d)
 {
 	char line[LINE_MAX_LEN];
+	struct answer a;
 	size_t len = 0;
 	int lines = 0;
 	int rc;
@@ -99,10 +164,12 @@ int tp_console_info(struct tp_serial *s, char *buf, size_t cap,
 		return stn_fail(d, STN_E_USAGE, tp_serial_name(s),
 				"no room for the identity");
 	rc = send_command(s, "info", d);
+	answer_start(&a, "info", LINE_MS, INFO_MS + tp_serial_line_ms(s, cap),
+		     INFO_MAX_LINES + 1);
 	while (!rc) {
 		size_t n;
 
-		rc = read_answer(s, line, sizeof(line), LINE_MS, "info", d);
+		rc = read_answer(s, &a, line, sizeof(line), d);
 		if (rc)
 			break;
 		if (strcmp(line, "ok") == 0 && lines == 0) {
@@ -205,12 +272,14 @@ int tp_console_receive(struct tp_serial *s, unsigned slot, const char *name,
 						    YMODEM_START_MS};
 	char cmd[64];
 	char line[LINE_MAX_LEN];
+	struct answer a;
 	int rc;
 
 	snprintf(cmd, sizeof(cmd), "receive %u %" PRIu64, slot, size);
 	rc = send_command(s, cmd, d);
+	answer_start(&a, cmd, LINE_MS, 0, 1);
 	if (!rc)
-		rc = read_answer(s, line, sizeof(line), LINE_MS, cmd, d);
+		rc = read_answer(s, &a, line, sizeof(line), d);
 	if (!rc && strcmp(line, "ready") != 0)
 		rc = bad_answer(s, line, cmd, d);
 	if (rc)
@@ -230,7 +299,8 @@ int tp_console_receive(struct tp_serial *s, unsigned slot, const char *name,
 			add_device_reason(s, d);
 		goto out;
 	}
-	rc = read_answer(s, line, sizeof(line), VERDICT_MS, "receive", d);
+	answer_start(&a, "receive", VERDICT_MS, 0, 1);
+	rc = read_answer(s, &a, line, sizeof(line), d);
 	if (!rc)
 		rc = parse_verdict(s, line, sha_hex, d);
 out:
@@ -240,10 +310,12 @@ out:
 int tp_console_boot(struct tp_serial *s, struct stn_diag *d)
 {
 	char line[LINE_MAX_LEN];
+	struct answer a;
 	int rc = send_command(s, "boot", d);
 
+	answer_start(&a, "boot", LINE_MS, 0, 1);
 	if (!rc)
-		rc = read_answer(s, line, sizeof(line), LINE_MS, "boot", d);
+		rc = read_answer(s, &a, line, sizeof(line), d);
 	if (!rc && strcmp(line, "ok") != 0)
 		rc = bad_answer(s, line, "boot", d);
 	return settle(s, rc);

@@ -14,16 +14,22 @@
 /*
  * Every verb discards stale input first (a boot banner, the tail of an
  * earlier answer), sends its command ending CR LF, and reads the answer one
- * line at a time.  A device line `error TEXT` is STN_E_DEVICE with TEXT in
- * the message; an answer that is not in the protocol is STN_E_PROTOCOL; a
- * device that stops answering is STN_E_TIMEOUT; one that is unplugged is
- * STN_E_NODEVICE.
+ * line at a time, empty and control-only lines skipped.  Each line that
+ * carries something may take the verb's time below, counted from the
+ * command or the previous such line; empty and control-only lines never
+ * extend it.  `info` has also an overall deadline (30 s plus the wire
+ * time of cap bytes), and every answer a cap on its lines (16 skipped ones
+ * beyond what it may hold) and on each line's length.  A device line `error TEXT` is STN_E_DEVICE with TEXT
+ * in the message; an answer that is not in the protocol, or over a cap, is
+ * STN_E_PROTOCOL; a device that gives no answer by the deadline is
+ * STN_E_TIMEOUT; one that is unplugged is STN_E_NODEVICE.
  */
 
 /* Ask `info`; return the identity record (its lines joined with '\n', no
  * '\n' after the last, without the final `ok`, empty lines left out) in buf.
  * cap includes the NUL; a record over cap-1 bytes or over 64 lines is
- * STN_E_PROTOCOL.  The record is not parsed here.  Each line may take 5 s.
+ * STN_E_PROTOCOL.  The record is not parsed here.  Each line may take 5 s,
+ * the whole answer 30 s plus the time cap bytes take at the line's baud.
  * On failure the contents of buf are unspecified. */
 int tp_console_info(struct tp_serial *s, char *buf, size_t cap,
 		    struct stn_diag *d);

@@ -219,7 +219,7 @@ int ui_cmd_verify(int argc, char **argv)
 			      &d);
 	if (rc)
 		return ui_report("verify", &d);
-	ui_warn_abandoned("verify", s);
+	ui_warn_session("verify", s);
 	rc = stn_verify(s, argv[optind], devfile, reinstall, NULL, &rep, &d);
 	if (json)
 		print_json(stdout, &rep, rc, &d);
@@ -315,7 +315,7 @@ int ui_cmd_push(int argc, char **argv)
 	rc = stn_session_open(ui_config_path(config), tech, "push", 0, &s, &d);
 	if (rc)
 		return ui_report("push", &d);
-	ui_warn_abandoned("push", s);
+	ui_warn_session("push", s);
 	rc = stn_push(s, argv[optind], spec, reinstall, &ev, &rep, &d);
 	if (rc == 0) {
 		const struct cu_manifest *m = cu_bundle_manifest(rep.bundle);

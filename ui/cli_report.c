@@ -100,6 +100,7 @@ static int cmd_export(int argc, char **argv)
 			      &s, &d);
 	if (rc)
 		return ui_report("report export", &d);
+	ui_warn_session("report export", s);
 	rc = stn_report_export(s, dir, since, until, &x, &d);
 	stn_session_close(s, rc);
 	if (rc)

@@ -243,11 +243,14 @@ int ui_caught_signal(void)
 	return caught;
 }
 
-void ui_warn_abandoned(const char *cmd, const struct stn_session *s)
+void ui_warn_session(const char *cmd, const struct stn_session *s)
 {
 	const char *text;
 	unsigned n = stn_session_abandoned(s, &text);
 
+	if (stn_session_notice(s))
+		fprintf(stderr, "station %s: warning: %s\n", cmd,
+			stn_session_notice(s));
 	if (!n)
 		return;
 	fprintf(stderr, "station %s: warning: %u install(s) were cut off "

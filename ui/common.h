@@ -42,9 +42,10 @@ int ui_usage_error(const char *usage, const char *fmt, ...)
 /* Write s as a JSON string (with quotes) to f; controls as \u00XX. */
 void ui_json_string(FILE *f, const char *s);
 
-/* Tell the technician on stderr about installs earlier sessions left
+/* Tell the technician on stderr what opening s found: what the start
+ * recovered from (a damaged time floor) and installs earlier sessions left
  * without an outcome (journaled as install-abandoned as s opened). */
-void ui_warn_abandoned(const char *cmd, const struct stn_session *s);
+void ui_warn_session(const char *cmd, const struct stn_session *s);
 
 /*
  * SIGINT, SIGTERM and SIGHUP (Ctrl-C, a shutdown, a lost terminal) while
