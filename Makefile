@@ -67,6 +67,9 @@ DEB_PKGS := build-essential pkg-config libusb-1.0-0-dev libmbedtls-dev \
 # USB DFU tests (tests/e2e_usb.sh): a qemu guest with Debian's kernel, a
 # static busybox, usbip and dfu-util (the reference DFU host tool).
 DEB_PKGS += qemu-system-x86 busybox-static usbip dfu-util cpio
+# A real U-Boot (2023.01, qemu_arm64) as the plain YMODEM peer
+# (tests/e2e_uboot.sh, tests/bench_uboot.sh).
+DEB_PKGS += u-boot-qemu qemu-system-arm
 
 .PHONY: all check check-usb asan fuzz bench demo install clean deps test-bins
 # Objects of programs and tests are intermediates; keep them.

@@ -41,6 +41,7 @@ static const struct tp_ymodem_opts quick = {
 enum {
 	CHILD_OK = 0,
 	CHILD_SAW_CANCEL = 7,
+	CHILD_SLOW = 8, /* the transfer worked, but a wait took too long */
 	CHILD_FAILED = 9,
 };
 
@@ -214,8 +215,21 @@ struct script {
 	int late_ack_ms;
 	int late_ack0_ms;    /* U-Boot: ACK block 0 only after a pause */
 	int garbage;         /* console noise (and a lone CAN) before ACKs */
+	/* U-Boot's loady (common/xyzModem.c) as a late sender finds it:
+	 * `queued` is on the line (NULL: one 'C'), e.g. ten 'C's then a NAK,
+	 * and with `checksum` the batch is in checksum mode (8-bit sum
+	 * instead of CRC-16). */
+	const char *queued;
+	int checksum;
+	/* U-Boot: no 'C' after the ACK of block 0; a block must start within
+	 * 2 s, else 'C' (NAK) comes 2.25 s later.  The child exits CHILD_SLOW
+	 * when block 1 started more than BLOCK1_GAP_MS after that ACK. */
+	int uboot_silence;
+	int reack_dups; /* U-Boot: a repeated block is ACKed again */
 	int out_fd;
 };
+
+#define BLOCK1_GAP_MS 1500
 
 static int get(struct tp_serial *s, uint8_t *c)
 {
@@ -229,10 +243,10 @@ static int put(struct tp_serial *s, const char *bytes, size_t n)
 
 /* Read the packet whose first byte is `first`; 0 with blk/len/data on a
  * sound one, -1 otherwise. */
-static int read_packet(struct tp_serial *s, uint8_t first, uint8_t *blk,
-		       size_t *len, uint8_t *data)
+static int read_packet(struct tp_serial *s, uint8_t first, int checksum,
+		       uint8_t *blk, size_t *len, uint8_t *data)
 {
-	uint8_t hdr[2], crc[2];
+	uint8_t hdr[2], crc[2], sum = 0;
 	size_t n = first == SOH ? 128 : 1024;
 
 	for (int i = 0; i < 2; i++)
@@ -241,11 +255,15 @@ static int read_packet(struct tp_serial *s, uint8_t first, uint8_t *blk,
 	for (size_t i = 0; i < n; i++)
 		if (get(s, &data[i]))
 			return -1;
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < (checksum ? 1 : 2); i++)
 		if (get(s, &crc[i]))
 			return -1;
-	if ((uint8_t)(hdr[0] ^ hdr[1]) != 0xFF ||
-	    tp_crc16_xmodem(data, n) != ((crc[0] << 8) | crc[1]))
+	for (size_t i = 0; i < n; i++)
+		sum = (uint8_t)(sum + data[i]);
+	if ((uint8_t)(hdr[0] ^ hdr[1]) != 0xFF)
+		return -1;
+	if (checksum ? crc[0] != sum
+		     : tp_crc16_xmodem(data, n) != ((crc[0] << 8) | crc[1]))
 		return -1;
 	*blk = hdr[0];
 	*len = n;
@@ -268,29 +286,57 @@ static int expect_cancel(struct tp_serial *s, int ms)
 	return CHILD_FAILED;
 }
 
+/* U-Boot after it ACKed block 0: wait 2 s for a header; if none starts,
+ * sit out the line-quiet wait and ask with 'C' (NAK in checksum mode).
+ * Returns the first byte of what came in *c and the milliseconds from the
+ * ACK to it in *gap_ms; -1 if nothing came. */
+static int uboot_wait_block_1(struct tp_serial *s, int checksum, uint8_t *c,
+			      int64_t *gap_ms)
+{
+	int64_t t0 = now_ms();
+
+	if (tp_serial_getc(s, 2000, c, NULL) != 0) {
+		usleep(2250 * 1000);
+		if (put(s, checksum ? "\x15" : "C", 1) || get(s, c))
+			return -1;
+	}
+	*gap_ms = now_ms() - t0;
+	return 0;
+}
+
 static int child_script(struct tp_serial *s, void *arg)
 {
 	const struct script *sc = arg;
 	uint8_t data[1024], blk, c;
+	const char *start = sc->queued ? sc->queued : "C";
 	size_t len;
 	uint64_t size, written = 0;
-	int expected = 1, naks = 0, rc = CHILD_FAILED;
+	int64_t gap_ms = 0;
+	int expected = 1, naks = 0, pending = 0, rc = CHILD_FAILED;
 
-	if (put(s, "C", 1) || get(s, &c) || (c != SOH && c != STX) ||
-	    read_packet(s, c, &blk, &len, data) || blk != 0)
+	if (put(s, start, strlen(start)) || get(s, &c) ||
+	    (c != SOH && c != STX) ||
+	    read_packet(s, c, sc->checksum, &blk, &len, data) || blk != 0)
 		goto out;
 	size = strtoull((char *)data + strlen((char *)data) + 1, NULL, 10);
 	if (sc->late_ack0_ms)
 		usleep((useconds_t)sc->late_ack0_ms * 1000);
 	if (put(s, "\x06", 1))
 		goto out;
-	if (sc->late_c_ms)
-		usleep((useconds_t)sc->late_c_ms * 1000);
-	if (put(s, "C", 1))
-		goto out;
-	for (;;) {
-		if (get(s, &c))
+	if (sc->uboot_silence) {
+		if (uboot_wait_block_1(s, sc->checksum, &c, &gap_ms))
 			goto out;
+		pending = 1;
+	} else {
+		if (sc->late_c_ms)
+			usleep((useconds_t)sc->late_c_ms * 1000);
+		if (put(s, "C", 1))
+			goto out;
+	}
+	for (;;) {
+		if (!pending && get(s, &c))
+			goto out;
+		pending = 0;
 		if (c == EOT)
 			break;
 		if (c == CAN) {
@@ -300,8 +346,14 @@ static int child_script(struct tp_serial *s, void *arg)
 			goto out;
 		}
 		if ((c != SOH && c != STX) ||
-		    read_packet(s, c, &blk, &len, data) ||
-		    blk != (uint8_t)expected)
+		    read_packet(s, c, sc->checksum, &blk, &len, data))
+			goto out;
+		if (sc->reack_dups && blk == (uint8_t)(expected - 1)) {
+			if (put(s, "\x06", 1))
+				goto out;
+			continue;
+		}
+		if (blk != (uint8_t)expected)
 			goto out;
 		if (expected == sc->silent_at_block) {
 			rc = expect_cancel(s, 10000);
@@ -332,7 +384,7 @@ static int child_script(struct tp_serial *s, void *arg)
 			usleep((useconds_t)sc->late_ack_ms * 1000);
 			if (put(s, "\x06", 1) || get(s, &c) ||
 			    (c != SOH && c != STX) ||
-			    read_packet(s, c, &blk, &len, data) ||
+			    read_packet(s, c, 0, &blk, &len, data) ||
 			    blk != (uint8_t)(expected - 1))
 				goto out;
 		}
@@ -344,13 +396,16 @@ static int child_script(struct tp_serial *s, void *arg)
 		if (put(s, "\x15", 1) || get(s, &c) || c != EOT)
 			goto out;
 	}
-	if (put(s, "\x06", 1) || put(s, "C", 1) || get(s, &c) || c != SOH ||
-	    read_packet(s, c, &blk, &len, data) || blk != 0 || data[0] != 0 ||
-	    put(s, "\x06", 1))
+	if (put(s, "\x06", 1) || put(s, sc->checksum ? "\x15" : "C", 1) ||
+	    get(s, &c) || c != SOH ||
+	    read_packet(s, c, sc->checksum, &blk, &len, data) || blk != 0 ||
+	    data[0] != 0 || put(s, "\x06", 1))
 		goto out;
 	rc = written == size && naks == (sc->nak_block ? sc->nak_times : 0)
 		     ? CHILD_OK
 		     : CHILD_FAILED;
+	if (rc == CHILD_OK && gap_ms > BLOCK1_GAP_MS)
+		rc = CHILD_SLOW;
 out:
 	tp_serial_close(s);
 	return rc;
@@ -578,7 +633,8 @@ static void uboot_style_receiver_acking_first_eot_works(void **state)
 {
 	/* U-Boot's loady: ACKs the first EOT, and asks for data with 'C'
 	 * only after its read timeout (shortened here). */
-	struct script sc = {.ack_first_eot = 1, .late_c_ms = 300};
+	struct script sc = {.ack_first_eot = 1, .late_c_ms = 300,
+			    .reack_dups = 1};
 	struct stn_diag d;
 	int child;
 
@@ -885,13 +941,108 @@ static void noise_between_blocks_is_skipped(void **state)
 static void uboot_style_late_ack_of_block_0_works(void **state)
 {
 	struct script sc = {.ack_first_eot = 1, .late_ack0_ms = 600,
-			    .late_c_ms = 300};
+			    .late_c_ms = 300, .reack_dups = 1};
 	struct stn_diag d;
 	int child;
 
 	(void)state;
 	stn_diag_init(&d);
 	assert_int_equal(send_to_script(&sc, 1500, &quick, &child, &d), 0);
+	assert_int_equal(child, CHILD_OK);
+}
+
+static void uboot_silent_after_block_0_gets_block_1_after_a_short_wait(
+	void **state)
+{
+	/* loady ACKs block 0 and asks for nothing until 4.3 s later; it
+	 * takes block 1 if it starts within 2 s.  The block timeout is long
+	 * enough that waiting for U-Boot's late 'C' would still work: the
+	 * child's gap check is what tells the two apart. */
+	const struct tp_ymodem_opts o = {.start_timeout_ms = 5000,
+					 .block_timeout_ms = 6000};
+	struct script sc = {.ack_first_eot = 1, .uboot_silence = 1,
+			    .reack_dups = 1};
+	struct stn_diag d;
+	int64_t t0, took;
+	int child, rc;
+
+	(void)state;
+	stn_diag_init(&d);
+	t0 = now_ms();
+	rc = send_to_script(&sc, 3000, &o, &child, &d);
+	took = now_ms() - t0;
+	if (rc != 0)
+		fail_msg("%s", d.text);
+	assert_int_equal(child, CHILD_OK);
+	assert_true(took < 3000);
+}
+
+static void empty_file_to_silent_uboot_gets_eot_after_a_short_wait(
+	void **state)
+{
+	const struct tp_ymodem_opts o = {.start_timeout_ms = 5000,
+					 .block_timeout_ms = 6000};
+	struct script sc = {.ack_first_eot = 1, .uboot_silence = 1,
+			    .reack_dups = 1};
+	struct stn_diag d;
+	int child;
+
+	(void)state;
+	stn_diag_init(&d);
+	if (send_to_script(&sc, 0, &o, &child, &d) != 0)
+		fail_msg("%s", d.text);
+	assert_int_equal(child, CHILD_OK);
+}
+
+static void late_sender_takes_the_last_of_queued_cs_and_nak_as_the_mode(
+	void **state)
+{
+	/* Started after loady gave up on CRC mode: nine 'C's then NAK are
+	 * queued, and U-Boot now checks an 8-bit sum, block 0 included. */
+	struct script sc = {.queued = "CCCCCCCCC\x15", .checksum = 1,
+			    .ack_first_eot = 1, .uboot_silence = 1,
+			    .reack_dups = 1};
+	struct stn_diag d;
+	int child;
+
+	(void)state;
+	stn_diag_init(&d);
+	if (send_to_script(&sc, 5000, &quick, &child, &d) != 0)
+		fail_msg("%s", d.text);
+	assert_int_equal(child, CHILD_OK);
+}
+
+static void late_c_that_crosses_an_unasked_block_1_costs_one_resend(
+	void **state)
+{
+	/* A receiver slower than the short wait: its 'C' reads as a NAK of
+	 * the block 1 already sent, which goes again and is ACKed twice; the
+	 * second ACK must not be taken for block 2's, or the NAK of block 2
+	 * would be taken for block 3's. */
+	struct script sc = {.late_c_ms = 800, .reack_dups = 1,
+			    .ack_first_eot = 1, .nak_block = 2,
+			    .nak_times = 1};
+	struct stn_diag d;
+	int child;
+
+	(void)state;
+	stn_diag_init(&d);
+	if (send_to_script(&sc, 2500, &quick, &child, &d) != 0)
+		fail_msg("%s", d.text);
+	assert_int_equal(child, CHILD_OK);
+}
+
+static void queued_nak_then_c_keeps_crc_mode(void **state)
+{
+	/* A NAK that a 'C' follows is an older request: CRC-16 it is. */
+	struct script sc = {.queued = "\x15\x15" "CC", .reack_dups = 1};
+	struct stn_diag d;
+	int child;
+
+	(void)state;
+	stn_diag_init(&d);
+	if (send_to_script(&sc, 2000, &quick, &child, &d) != 0)
+		fail_msg("%s", d.text);
 	assert_int_equal(child, CHILD_OK);
 }
 
@@ -1017,6 +1168,15 @@ int main(void)
 			duplicate_ack_after_a_resend_is_not_taken_for_the_next),
 		cmocka_unit_test(noise_between_blocks_is_skipped),
 		cmocka_unit_test(uboot_style_late_ack_of_block_0_works),
+		cmocka_unit_test(
+			uboot_silent_after_block_0_gets_block_1_after_a_short_wait),
+		cmocka_unit_test(
+			empty_file_to_silent_uboot_gets_eot_after_a_short_wait),
+		cmocka_unit_test(
+			late_sender_takes_the_last_of_queued_cs_and_nak_as_the_mode),
+		cmocka_unit_test(
+			late_c_that_crosses_an_unasked_block_1_costs_one_resend),
+		cmocka_unit_test(queued_nak_then_c_keeps_crc_mode),
 		cmocka_unit_test(answer_timeouts_grow_with_the_wire_time),
 		cmocka_unit_test(receiver_fault_hooks_make_the_sender_retry),
 	};

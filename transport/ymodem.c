@@ -25,6 +25,15 @@
  * wait after those two 'C's closes the race; it costs 20 ms a transfer. */
 #define HEADER_SETTLE_MS 20
 #define HEADER_SETTLE_MAX_MS 200
+/* U-Boot's loady (common/xyzModem.c, 2023.01) ACKs block 0 and then asks
+ * for nothing: its read of the next header gives up after 2 s
+ * (xyzModem_CHAR_TIMEOUT), it waits for 2 s of line quiet (xyzModem_flush)
+ * and 250 ms more, and only then sends 'C': 4.3 s of idle line, most of a
+ * 64 KiB transfer.  It takes a block that starts within those first 2 s,
+ * so when no 'C' follows the ACK of block 0 within DATA_ASK_MS, block 1 (or
+ * the EOT of an empty file) goes out unasked.  lrzsz rb and our receiver
+ * send their 'C' right behind the ACK, well inside the wait. */
+#define DATA_ASK_MS 500
 
 /* What a sender hears after a packet. */
 enum answer { ANS_SILENT, ANS_ACK, ANS_NAK, ANS_OTHER };
@@ -151,30 +160,51 @@ static int settle_after_c(struct ylink *l)
 	return 0;
 }
 
-/* Send one packet until it is ACKed.  `index` counts data blocks from 1
- * without wrapping, for messages; the wire number is its low byte. */
-static int send_packet(struct ylink *l, uint64_t index, const uint8_t *data,
-		       size_t len)
+/* Frame a block: header, data, then CRC-16 (big-endian) or, in checksum
+ * mode, the low byte of the sum of the data bytes.  Returns the length. */
+static size_t frame(uint8_t *pkt, uint64_t index, const uint8_t *data,
+		    size_t len, int checksum)
 {
-	uint8_t pkt[3 + 1024 + 2];
-	uint16_t crc = tp_crc16_xmodem(data, len);
-	char when[64];
-	int naks = 0, silent = 0, resent_blind = 0;
-	/* Wait for the answer once the packet is on the wire: at 9600 baud a
-	 * 1K block alone takes 1.07 s. */
-	int line_ms = tp_serial_line_ms(l->s, len + 5);
-	int wait = l->block_ms + line_ms;
+	uint16_t crc;
+	uint8_t sum = 0;
 
 	pkt[0] = len == 128 ? SOH : STX;
 	pkt[1] = (uint8_t)index;
 	pkt[2] = (uint8_t)~index;
 	memcpy(pkt + 3, data, len);
+	if (checksum) {
+		for (size_t i = 0; i < len; i++)
+			sum = (uint8_t)(sum + data[i]);
+		pkt[3 + len] = sum;
+		return len + 4;
+	}
+	crc = tp_crc16_xmodem(data, len);
 	pkt[3 + len] = (uint8_t)(crc >> 8);
 	pkt[4 + len] = (uint8_t)crc;
+	return len + 5;
+}
+
+/* Send one packet until it is ACKed.  `index` counts data blocks from 1
+ * without wrapping, for messages; the wire number is its low byte.
+ * `unasked`: the first copy goes out before the receiver asked for it (block
+ * 1 to a silent U-Boot); a 'C' that crosses it may be a late request rather
+ * than a NAK, so after a resend both copies may be ACKed. */
+static int send_packet(struct ylink *l, uint64_t index, const uint8_t *data,
+		       size_t len, int checksum, int unasked)
+{
+	uint8_t pkt[3 + 1024 + 2];
+	size_t plen = frame(pkt, index, data, len, checksum);
+	char when[64];
+	int naks = 0, silent = 0, resent_blind = 0;
+	/* Wait for the answer once the packet is on the wire: at 9600 baud a
+	 * 1K block alone takes 1.07 s. */
+	int line_ms = tp_serial_line_ms(l->s, plen);
+	int wait = l->block_ms + line_ms;
+
 	snprintf(when, sizeof(when), "at block %" PRIu64, index);
 	for (int tries = 1;; tries++) {
 		int ans;
-		int rc = tp_yl_tx(l, pkt, len + 5);
+		int rc = tp_yl_tx(l, pkt, plen);
 
 		if (rc)
 			return rc;
@@ -197,6 +227,8 @@ static int send_packet(struct ylink *l, uint64_t index, const uint8_t *data,
 						" within %d ms, twice",
 						index, wait);
 		} else {
+			if (unasked && tries == 1)
+				resent_blind = 1;
 			silent = 0;
 			naks++;
 		}
@@ -207,12 +239,16 @@ static int send_packet(struct ylink *l, uint64_t index, const uint8_t *data,
 	}
 }
 
-/* The receiver opens the batch with 'C'.  NAK asks for checksum mode, which
- * YMODEM-1K does not have; it is noted for the message, not answered. */
-static int await_start(struct ylink *l)
+/* The receiver opens the batch with 'C' (CRC-16) or NAK (an 8-bit
+ * checksum).  U-Boot's loady repeats 'C' every 4.75 s while nobody sends
+ * (2 s read timeout, 2 s line quiet, 250 ms and 500 ms of delay) and after
+ * ten of them falls back to NAK, checksum mode, for good (xyzModem.c,
+ * xyzModem_stream_open): a sender started late finds a queue of 'C's and
+ * then NAKs, and the last of them is the mode the receiver is in.  Sets
+ * *checksum to 1 for checksum mode. */
+static int await_start(struct ylink *l, int *checksum)
 {
 	int64_t deadline = tp_yl_now_ms() + l->start_ms;
-	int saw_nak = 0;
 	int next = -1;
 
 	for (;;) {
@@ -221,18 +257,15 @@ static int await_start(struct ylink *l)
 
 		if (rc == STN_E_TIMEOUT)
 			return stn_fail(l->d, STN_E_TIMEOUT, l->dev,
-					"no 'C' from the receiver within %d ms%s",
-					l->start_ms,
-					saw_nak ? " (it sent NAK: checksum mode, "
-						  "which YMODEM-1K does not use)"
-						: " (is it waiting in YMODEM "
-						  "receive?)");
+					"no 'C' or NAK from the receiver within "
+					"%d ms (is it waiting in YMODEM "
+					"receive?)", l->start_ms);
 		if (rc)
 			return rc;
-		if (c == WANTCRC)
+		if (c == WANTCRC || c == NAK) {
+			*checksum = c == NAK;
 			break;
-		if (c == NAK)
-			saw_nak = 1;
+		}
 		if (c == CAN) {
 			rc = tp_yl_second_can(l, "receiver",
 					      "before the transfer", &next);
@@ -250,6 +283,8 @@ static int await_start(struct ylink *l)
 			return 0;
 		if (rc)
 			return rc;
+		if (c == WANTCRC || c == NAK)
+			*checksum = c == NAK;
 		if (c == CAN) {
 			rc = tp_yl_second_can(l, "receiver",
 					      "before the transfer", &next);
@@ -364,10 +399,11 @@ static int send_eot(struct ylink *l)
  * all-zero one ends the batch.  A receiver that asks for nothing (some MCU
  * loaders), never answers the null block, or goes away (a USB loader that
  * resets into the new image) still has the whole file. */
-static int close_batch(struct ylink *l)
+static int close_batch(struct ylink *l, int checksum)
 {
-	/* 128 zero bytes, and their CRC, which is 0 too. */
+	/* 128 zero bytes, and their CRC or checksum, which is 0 too. */
 	const uint8_t nul[3 + 128 + 2] = {SOH, 0x00, 0xFF};
+	size_t nul_len = checksum ? sizeof(nul) - 1 : sizeof(nul);
 	int ans;
 	int rc = await_end(l, l->block_ms, "after the file", &ans);
 
@@ -377,7 +413,7 @@ static int close_batch(struct ylink *l)
 	if (rc || ans != ANS_NAK || (rc = settle_after_c(l)))
 		return rc;
 	for (int tries = 1; tries <= l->retries; tries++) {
-		rc = tp_yl_tx(l, nul, sizeof(nul));
+		rc = tp_yl_tx(l, nul, nul_len);
 		if (rc)
 			return rc;
 		rc = await_end(l, BATCH_END_MS, "after the file", &ans);
@@ -387,7 +423,7 @@ static int close_batch(struct ylink *l)
 	return 0;
 }
 
-static int end_batch(struct ylink *l)
+static int end_batch(struct ylink *l, int checksum)
 {
 	struct stn_diag *outer = l->d;
 	struct stn_diag ld;
@@ -395,7 +431,7 @@ static int end_batch(struct ylink *l)
 
 	stn_diag_init(&ld);
 	l->d = &ld;
-	rc = close_batch(l);
+	rc = close_batch(l, checksum);
 	l->d = outer;
 	if (rc == STN_E_NODEVICE)
 		return 0;
@@ -413,7 +449,7 @@ int tp_ymodem_send(struct tp_serial *s, const char *name, uint64_t size,
 	uint8_t hdr[128];
 	uint8_t data[1024];
 	uint64_t done = 0;
-	int started = 0;
+	int started = 0, checksum = 0, unasked = 0;
 	int ans;
 	int rc;
 
@@ -426,29 +462,25 @@ int tp_ymodem_send(struct tp_serial *s, const char *name, uint64_t size,
 		if (rc)
 			return rc;
 	}
-	rc = await_start(&l);
+	rc = await_start(&l, &checksum);
 	if (rc)
 		goto out;
 	started = 1;
-	rc = send_packet(&l, 0, hdr, sizeof(hdr));
+	rc = send_packet(&l, 0, hdr, sizeof(hdr), checksum, 0);
 	if (rc)
 		goto out;
 	/* The receiver asks for the data (or the EOT of an empty file) with
-	 * 'C' once it has dealt with block 0; U-Boot does so only after its
-	 * 2 s read timeout. */
-	rc = await_answer(&l, l.block_ms, "after block 0", &ans);
+	 * 'C' once it has dealt with block 0; U-Boot does not (DATA_ASK_MS). */
+	rc = await_answer(&l, DATA_ASK_MS, "after block 0", &ans);
 	/* A block 0 sent twice is ACKed twice. */
 	for (int stale = 0; !rc && ans == ANS_ACK && stale < 4; stale++)
-		rc = await_answer(&l, l.block_ms, "after block 0", &ans);
+		rc = await_answer(&l, DATA_ASK_MS, "after block 0", &ans);
 	if (rc)
 		goto out;
-	if (ans != ANS_NAK) {
-		rc = stn_fail(d, STN_E_TIMEOUT, l.dev,
-			      "the receiver took block 0 but did not ask for "
-			      "data within %d ms", l.block_ms);
-		goto out;
-	}
-	rc = settle_after_c(&l);
+	if (ans == ANS_NAK)
+		rc = settle_after_c(&l);
+	else
+		unasked = 1;
 	if (rc)
 		goto out;
 	for (uint64_t index = 1; done < size; index++) {
@@ -465,7 +497,8 @@ int tp_ymodem_send(struct tp_serial *s, const char *name, uint64_t size,
 		if (rc)
 			goto out;
 		memset(data + take, CPMEOF, blen - take);
-		rc = send_packet(&l, index, data, blen);
+		rc = send_packet(&l, index, data, blen, checksum, unasked);
+		unasked = 0;
 		if (rc)
 			goto out;
 		done += take;
@@ -475,7 +508,7 @@ int tp_ymodem_send(struct tp_serial *s, const char *name, uint64_t size,
 	rc = send_eot(&l);
 	if (rc)
 		goto out;
-	rc = end_batch(&l);
+	rc = end_batch(&l, checksum);
 out:
 	if (rc && started && rc != STN_E_CANCELLED && rc != STN_E_NODEVICE)
 		tp_yl_cancel_peer(&l);
