@@ -34,11 +34,7 @@ static int man_error(struct stn_diag *d, const struct cu_record *r,
 		     const struct cu_section *s, const char *key,
 		     const char *text)
 {
-	char where[4200];
-
-	snprintf(where, sizeof(where), "%s:%u", cu_record_name(r),
-		 cu_section_line(s, key));
-	return stn_fail(d, STN_E_SYNTAX, where, "%s", text);
+	return cu_record_fail(d, STN_E_SYNTAX, r, s, key, "%s", text);
 }
 
 /* Splits a blank-separated list of tokens of the given class. */

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -485,6 +486,31 @@ unsigned cu_section_line(const struct cu_section *s, const char *key)
 {
 	const struct cu_entry *e = key ? entry_find(s, key) : NULL;
 	return e ? e->line : s->line;
+}
+
+int cu_record_failv(struct stn_diag *d, int code, const struct cu_record *r,
+		    const struct cu_section *s, const char *key,
+		    const char *fmt, va_list ap)
+{
+	char where[4200], text[1024];
+
+	snprintf(where, sizeof(where), "%s:%u", cu_record_name(r),
+		 cu_section_line(s, key));
+	vsnprintf(text, sizeof(text), fmt, ap);
+	return stn_fail(d, code, where, "%s", text);
+}
+
+int cu_record_fail(struct stn_diag *d, int code, const struct cu_record *r,
+		   const struct cu_section *s, const char *key,
+		   const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = cu_record_failv(d, code, r, s, key, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 static const char *section_title(const struct cu_section *s, char *buf,

@@ -6,6 +6,7 @@
 #ifndef CU_RECORD_H
 #define CU_RECORD_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -114,6 +115,16 @@ int cu_get_token(const struct cu_record *r, const struct cu_section *s,
 		 const char **out, struct stn_diag *d);
 /* Line of key in s, or of the section header when the key is absent. */
 unsigned cu_section_line(const struct cu_section *s, const char *key);
+
+/* Fail with `code` at "NAME:LINE" of key in s (of the section when key is
+ * absent or NULL), the text made from fmt.  Returns code. */
+int cu_record_fail(struct stn_diag *d, int code, const struct cu_record *r,
+		   const struct cu_section *s, const char *key,
+		   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+int cu_record_failv(struct stn_diag *d, int code, const struct cu_record *r,
+		    const struct cu_section *s, const char *key,
+		    const char *fmt, va_list ap)
+	__attribute__((format(printf, 6, 0)));
 
 /* Whether str is a valid record value: 1 to 1024 printable characters
  * (formats §1), so that writing "key = str" cannot add a line. */

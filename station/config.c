@@ -67,16 +67,13 @@ static int conf_error(struct stn_diag *d, const struct cu_record *r,
 		      const struct cu_section *s, const char *key,
 		      const char *fmt, ...)
 {
-	char where[PATH_MAX + 16];
-	char text[400];
 	va_list ap;
+	int rc;
 
-	snprintf(where, sizeof(where), "%s:%u", cu_record_name(r),
-		 cu_section_line(s, key));
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	rc = cu_record_failv(d, STN_E_CONFIG, r, s, key, fmt, ap);
 	va_end(ap);
-	return stn_fail(d, STN_E_CONFIG, where, "%s", text);
+	return rc;
 }
 
 /* Resolve a path value against the configuration file's directory. */
