@@ -12,7 +12,8 @@
 
 #include "station/app.h"
 #include "station/error.h"
-#include "ui/cli.h"
+#include "ui/common.h"
+#include "ui/tui.h"
 
 enum { PAIR_GOOD = 1, PAIR_BAD, PAIR_WARN, PAIR_BAR };
 
