@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,13 +22,12 @@
 #include "custody/trust.h"
 #include "custody/verify.h"
 #include "media/discover.h"
-#include "media/mount.h"
-#include "media/watch.h"
 #include "station/config.h"
 #include "station/device.h"
 #include "station/error.h"
 #include "station/install.h"
 #include "station/journal.h"
+#include "station/media_watch.h"
 #include "station/report.h"
 #include "station/session.h"
 
@@ -76,6 +74,8 @@ static void mounted(void *ctx, const char *dev, const char *path,
 static void unmounted(void *ctx, const char *dev, const char *path);
 static void mount_refused(void *ctx, const char *dev,
 			  const struct stn_diag *why);
+static void media_event(void *ctx, enum md_media_event ev,
+			const struct md_mount_entry *m);
 
 /* USB DFU units present now, after the configured ports.  Only called
  * when no bundle is in hand and nothing is installing, so no worker holds
@@ -146,25 +146,27 @@ int stn_app_new(const char *config_path, struct stn_app **out,
 		if (stn_device_watch_new(usb_event, a, &a->usb_watch, &ud) != 0)
 			a->usb_watch = NULL; /* no USB here: ports only */
 	}
-	/* Appliance mode: this station mounts removable media itself,
-	 * read-only, nosuid, nodev, noexec (media/mount.h). */
-	if (a->cfg->mount_media) {
-		struct stn_diag md;
-		struct md_mount_events me = {mounted, unmounted, mount_refused,
-					     a};
-		stn_diag_init(&md);
-		if (md_mounter_new(a->cfg->media, NULL, &a->mounter, &md) != 0)
-			say_diag(a, "Cannot mount media", &md);
-		else
-			(void)md_mounter_coldplug(a->mounter, &me, &md);
-	}
-	/* No watch (media root missing, no inotify) is not fatal: the
+	/* Watched, so insertion and removal reach the core as events; in
+	 * appliance mode this station also mounts removable media itself,
+	 * read-only, nosuid, nodev, noexec (station/media_watch.h).  No
+	 * watch (media root missing, no inotify) is not fatal: the
 	 * technician can still rescan with r; the home screen says so. */
 	{
-		struct stn_diag wd;
-		stn_diag_init(&wd);
-		if (md_watch_new(a->cfg->media, NULL, &a->watch, &wd) != 0)
-			a->watch = NULL;
+		const struct stn_media_events me = {media_event, mounted,
+						    unmounted, mount_refused,
+						    a};
+		struct stn_diag md;
+		int mount = a->cfg->mount_media;
+		stn_diag_init(&md);
+		if (stn_media_watch_new(a->cfg->media, mount, &me, &a->media,
+					&md) != 0) {
+			if (mount)
+				say_diag(a, "Cannot mount media", &md);
+			stn_diag_init(&md);
+			if (!mount || stn_media_watch_new(a->cfg->media, 0, &me,
+							  &a->media, &md) != 0)
+				a->media = NULL;
+		}
 	}
 	a->screen = STN_SCR_SIGNIN;
 	app_say(a, STN_TONE_PLAIN, "Sign in: type your technician id, then Enter");
@@ -200,8 +202,7 @@ void stn_app_free(struct stn_app *a)
 		return;
 	join_all(a);
 	stn_prepared_free(a->prep);
-	md_watch_free(a->watch);
-	md_mounter_free(a->mounter);
+	stn_media_watch_free(a->media, a->session);
 	stn_device_watch_free(a->usb_watch);
 	stn_session_close(a->session, a->interrupted ? STN_E_INTERRUPTED : 0);
 	stn_config_free(a->cfg);
@@ -499,31 +500,13 @@ static void mount_refused(void *ctx, const char *dev,
 	    why ? why->text : "");
 }
 
-static int readable(int fd)
-{
-	struct pollfd pf = {fd, POLLIN | POLLPRI, 0};
-	return fd >= 0 && poll(&pf, 1, 0) > 0;
-}
-
+/* A medium came or went; station/media_watch.c journaled it first. */
 static void media_event(void *ctx, enum md_media_event ev,
 			const struct md_mount_entry *m)
 {
 	struct stn_app *a = ctx;
 
 	a->media_changed = 1;
-	/* formats §7: media seen is an event of the record. */
-	if (a->session && m && ev != MD_MEDIA_CHANGED) {
-		struct stn_diag d;
-		const struct stn_field f[] = {
-			{"event", ev == MD_MEDIA_ADDED ? "inserted" : "removed"},
-			{"path", m->path},
-			{"source", m->source[0] ? m->source : "-"},
-			{"fstype", m->fstype[0] ? m->fstype : "-"}};
-		stn_diag_init(&d);
-		if (stn_session_log(a->session, STN_EV_MEDIA_SEEN, f,
-				    STN_EV_N(f), &d))
-			say_diag(a, "Cannot journal", &d);
-	}
 	if (ev == MD_MEDIA_ADDED)
 		app_say(a, STN_TONE_GOOD, "Media inserted: %.120s",
 		    m ? m->path : "");
@@ -536,19 +519,13 @@ static void media_event(void *ctx, enum md_media_event ev,
  * show media (caller holds the lock). */
 static void poll_media(struct stn_app *a)
 {
-	struct md_watch_events ev = {media_event, a};
 	struct stn_diag d;
 
 	stn_diag_init(&d);
-	if (a->mounter && readable(md_mounter_fd(a->mounter))) {
-		struct md_mount_events me = {mounted, unmounted, mount_refused,
-					     a};
-		(void)md_mounter_dispatch(a->mounter, &me, &d);
-	}
-	/* Only when the kernel says something changed: each poll re-reads
-	 * the mount table. */
-	if (a->watch && readable(md_watch_fd(a->watch)))
-		(void)md_watch_poll(a->watch, 0, &ev, &d);
+	/* Media seen before sign-in are not journaled: no session yet. */
+	if (a->media && stn_media_watch_run(a->media, a->session, 0, &d) < 0)
+		say_diag(a, "Media", &d);
+	stn_diag_init(&d);
 	if (a->media_changed && (a->screen == STN_SCR_HOME ||
 				 a->screen == STN_SCR_BUNDLES)) {
 		a->media_changed = 0;

@@ -7,11 +7,10 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "media/mount.h"
-#include "media/watch.h"
 #include "station/app.h"
 #include "station/device.h"
 #include "station/install.h"
+#include "station/media_watch.h"
 
 struct app_dev {
 	struct stn_app_device pub;
@@ -38,9 +37,9 @@ struct stn_app {
 	struct stn_device_watch *usb_watch;
 	int usb_changed;
 	size_t nports; /* devs[0..nports) are configured ports */
-	/* media: watched, so insertion and removal reach the core as events */
-	struct md_watch *watch;
-	struct md_mounter *mounter; /* appliance mode (mount-media = yes) */
+	/* media: watched (and in appliance mode, mount-media = yes, mounted)
+	 * so insertion and removal reach the core as journaled events */
+	struct stn_media_watch *media;
 	int media_changed;
 	struct stn_app_bundle bundles[STN_APP_BUNDLES];
 	size_t nbundles, cursor;
