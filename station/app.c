@@ -201,6 +201,8 @@ void stn_app_free(struct stn_app *a)
 	if (!a)
 		return;
 	join_all(a);
+	if (a->signin_session) /* signed in as the station stopped */
+		a->session = a->signin_session;
 	stn_prepared_free(a->prep);
 	stn_media_watch_free(a->media, a->session);
 	stn_device_watch_free(a->usb_watch);
@@ -543,6 +545,8 @@ static void poll_media(struct stn_app *a)
 
 /* --- keys, screen by screen (caller holds the lock) ------------------ */
 
+static void start_worker(struct stn_app *a, void *(*fn)(void *));
+
 static void go_home(struct stn_app *a)
 {
 	a->screen = STN_SCR_HOME;
@@ -551,14 +555,50 @@ static void go_home(struct stn_app *a)
 		refresh_usb(a);
 }
 
+/* Check the PIN, then open the session, away from the UI thread.  The
+ * PIN is copied out and wiped from the shared state at once. */
+static void *signin_worker(void *arg)
+{
+	struct stn_app *a = arg;
+	const struct stn_technician *t;
+	struct stn_session *s = NULL;
+	struct stn_diag d;
+	char id[sizeof(a->id)], pin[sizeof(a->pin)];
+	int rc = 0;
+
+	pthread_mutex_lock(&a->lock);
+	memcpy(id, a->id, sizeof(id));
+	memcpy(pin, a->pin, sizeof(pin));
+	memset(a->pin, 0, sizeof(a->pin));
+	t = stn_config_technician(a->cfg, id); /* a->cfg is never changed */
+	pthread_mutex_unlock(&a->lock);
+	stn_diag_init(&d);
+	if (t && t->pin && cu_pin_check(t->pin, pin, &d) != 0)
+		rc = STN_E_TECHNICIAN;
+	memset(pin, 0, sizeof(pin));
+	if (!rc) {
+		stn_diag_init(&d);
+		rc = stn_session_open(a->config_path, id, "ui", 0, &s, &d);
+	}
+	pthread_mutex_lock(&a->lock);
+	a->signin_rc = rc;
+	a->signin_diag = d;
+	a->signin_session = s;
+	a->signin_ready = 1;
+	a->busy = 0;
+	pthread_mutex_unlock(&a->lock);
+	return NULL;
+}
+
 static void signin_key(struct stn_app *a, enum stn_app_key key, int ch)
 {
 	char *field = a->field ? a->pin : a->id;
 	size_t cap = a->field ? sizeof(a->pin) : sizeof(a->id);
 	size_t len = strlen(field);
 	const struct stn_technician *t;
-	struct stn_diag d;
 
+	if (a->checking)
+		return; /* the worker has the PIN; its outcome comes next */
 	switch (key) {
 	case STN_KEY_BACK:
 		a->finished = 1;
@@ -589,20 +629,38 @@ static void signin_key(struct stn_app *a, enum stn_app_key key, int ch)
 		app_say(a, STN_TONE_PLAIN, "PIN for %.60s, then Enter", t->name);
 		return;
 	}
-	stn_diag_init(&d);
-	if (t->pin && cu_pin_check(t->pin, a->pin, &d) != 0) {
-		memset(a->pin, 0, sizeof(a->pin));
+	/* PBKDF2 takes a good fraction of a second by design, and opening
+	 * the session reads the journal: both run in a worker, and the
+	 * outcome comes back as an event (signin_outcome). */
+	a->checking = 1;
+	a->pin_shown = (int)strlen(a->pin);
+	app_say(a, STN_TONE_PLAIN, t->pin ? "Checking the PIN..."
+					  : "Signing in...");
+	start_worker(a, signin_worker);
+	if (!a->worker_live)
+		a->checking = 0, memset(a->pin, 0, sizeof(a->pin));
+}
+
+/* The sign-in worker finished (caller holds the lock). */
+static void signin_outcome(struct stn_app *a)
+{
+	const struct stn_technician *t = stn_config_technician(a->cfg, a->id);
+	const char *name = t ? t->name : a->id;
+
+	a->checking = 0;
+	a->signin_ready = 0;
+	a->pin_shown = 0;
+	if (a->signin_rc == STN_E_TECHNICIAN) {
 		app_say(a, STN_TONE_BAD, "Wrong PIN");
 		return;
 	}
-	memset(a->pin, 0, sizeof(a->pin));
-	stn_diag_init(&d);
-	if (stn_session_open(a->config_path, a->id, "ui", 0, &a->session,
-			     &d)) {
-		say_diag(a, "Cannot start the session", &d);
+	if (a->signin_rc) {
+		say_diag(a, "Cannot start the session", &a->signin_diag);
 		a->field = 0;
 		return;
 	}
+	a->session = a->signin_session;
+	a->signin_session = NULL;
 	go_home(a);
 	{
 		const char *what;
@@ -611,13 +669,12 @@ static void signin_key(struct stn_app *a, enum stn_app_key key, int ch)
 		 * one must not be missed. */
 		if (n)
 			app_say(a, STN_TONE_WARN, "Signed in as %.40s. %u install(s) "
-				"were cut off: check %.80s", t->name, n, what);
+				"were cut off: check %.80s", name, n, what);
 		else if (stn_session_notice(a->session))
 			app_say(a, STN_TONE_WARN, "Signed in as %.40s. %.200s",
-				t->name, stn_session_notice(a->session));
+				name, stn_session_notice(a->session));
 		else
-			app_say(a, STN_TONE_GOOD, "Signed in as %.60s",
-				t->name);
+			app_say(a, STN_TONE_GOOD, "Signed in as %.60s", name);
 	}
 }
 
@@ -646,6 +703,7 @@ int app_install_running(const struct stn_app *a)
 }
 
 static void open_journal(struct stn_app *a);
+static void go_home(struct stn_app *a);
 
 static void home_key(struct stn_app *a, enum stn_app_key key, int ch)
 {
@@ -883,6 +941,15 @@ static void journal_key(struct stn_app *a, enum stn_app_key key, int ch)
 void stn_app_key(struct stn_app *a, enum stn_app_key key, int ch)
 {
 	pthread_mutex_lock(&a->lock);
+	if (a->signin_ready) {
+		signin_outcome(a);
+		/* A key typed while the PIN was checked was meant for the
+		 * sign-in screen, not for the one that follows. */
+		if (key != STN_KEY_TICK) {
+			pthread_mutex_unlock(&a->lock);
+			return;
+		}
+	}
 	if (key == STN_KEY_TICK)
 		poll_media(a);
 	switch (a->screen) {

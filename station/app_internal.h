@@ -33,6 +33,13 @@ struct stn_app {
 	/* sign-in */
 	char id[33], pin[65];
 	int field;
+	int checking;     /* the sign-in worker has the PIN */
+	int pin_shown;    /* stars shown while it checks */
+	int signin_ready; /* its outcome, an event for the next key or tick */
+	int signin_rc;    /* 0, STN_E_TECHNICIAN (wrong PIN) or why the
+			   * session did not open (signin_diag) */
+	struct stn_diag signin_diag;
+	struct stn_session *signin_session;
 	/* USB DFU units come and go: hot-plug events refresh the list */
 	struct stn_device_watch *usb_watch;
 	int usb_changed;

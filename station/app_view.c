@@ -237,7 +237,8 @@ void stn_app_view(struct stn_app *a, struct stn_app_view *v)
 	v->message_tone = a->tone;
 	v->busy = a->busy;
 	snprintf(v->signin_id, sizeof(v->signin_id), "%s", a->id);
-	v->signin_pin_len = (int)strlen(a->pin);
+	v->signin_pin_len = a->checking ? a->pin_shown : (int)strlen(a->pin);
+	v->signin_checking = a->checking;
 	v->signin_field = a->field;
 	memcpy(v->bundles, a->bundles, a->nbundles * sizeof(a->bundles[0]));
 	v->nbundles = a->nbundles;
