@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,13 +22,12 @@
 #include "custody/trust.h"
 #include "custody/verify.h"
 #include "media/discover.h"
-#include "media/mount.h"
-#include "media/watch.h"
 #include "station/config.h"
 #include "station/device.h"
 #include "station/error.h"
 #include "station/install.h"
 #include "station/journal.h"
+#include "station/media_watch.h"
 #include "station/report.h"
 #include "station/session.h"
 
@@ -76,6 +74,8 @@ static void mounted(void *ctx, const char *dev, const char *path,
 static void unmounted(void *ctx, const char *dev, const char *path);
 static void mount_refused(void *ctx, const char *dev,
 			  const struct stn_diag *why);
+static void media_event(void *ctx, enum md_media_event ev,
+			const struct md_mount_entry *m);
 
 /* USB DFU units present now, after the configured ports.  Only called
  * when no bundle is in hand and nothing is installing, so no worker holds
@@ -146,25 +146,27 @@ int stn_app_new(const char *config_path, struct stn_app **out,
 		if (stn_device_watch_new(usb_event, a, &a->usb_watch, &ud) != 0)
 			a->usb_watch = NULL; /* no USB here: ports only */
 	}
-	/* Appliance mode: this station mounts removable media itself,
-	 * read-only, nosuid, nodev, noexec (media/mount.h). */
-	if (a->cfg->mount_media) {
-		struct stn_diag md;
-		struct md_mount_events me = {mounted, unmounted, mount_refused,
-					     a};
-		stn_diag_init(&md);
-		if (md_mounter_new(a->cfg->media, NULL, &a->mounter, &md) != 0)
-			say_diag(a, "Cannot mount media", &md);
-		else
-			(void)md_mounter_coldplug(a->mounter, &me, &md);
-	}
-	/* No watch (media root missing, no inotify) is not fatal: the
+	/* Watched, so insertion and removal reach the core as events; in
+	 * appliance mode this station also mounts removable media itself,
+	 * read-only, nosuid, nodev, noexec (station/media_watch.h).  No
+	 * watch (media root missing, no inotify) is not fatal: the
 	 * technician can still rescan with r; the home screen says so. */
 	{
-		struct stn_diag wd;
-		stn_diag_init(&wd);
-		if (md_watch_new(a->cfg->media, NULL, &a->watch, &wd) != 0)
-			a->watch = NULL;
+		const struct stn_media_events me = {media_event, mounted,
+						    unmounted, mount_refused,
+						    a};
+		struct stn_diag md;
+		int mount = a->cfg->mount_media;
+		stn_diag_init(&md);
+		if (stn_media_watch_new(a->cfg->media, mount, &me, &a->media,
+					&md) != 0) {
+			if (mount)
+				say_diag(a, "Cannot mount media", &md);
+			stn_diag_init(&md);
+			if (!mount || stn_media_watch_new(a->cfg->media, 0, &me,
+							  &a->media, &md) != 0)
+				a->media = NULL;
+		}
 	}
 	a->screen = STN_SCR_SIGNIN;
 	app_say(a, STN_TONE_PLAIN, "Sign in: type your technician id, then Enter");
@@ -199,9 +201,10 @@ void stn_app_free(struct stn_app *a)
 	if (!a)
 		return;
 	join_all(a);
+	if (a->signin_session) /* signed in as the station stopped */
+		a->session = a->signin_session;
 	stn_prepared_free(a->prep);
-	md_watch_free(a->watch);
-	md_mounter_free(a->mounter);
+	stn_media_watch_free(a->media, a->session);
 	stn_device_watch_free(a->usb_watch);
 	stn_session_close(a->session, a->interrupted ? STN_E_INTERRUPTED : 0);
 	stn_config_free(a->cfg);
@@ -499,31 +502,13 @@ static void mount_refused(void *ctx, const char *dev,
 	    why ? why->text : "");
 }
 
-static int readable(int fd)
-{
-	struct pollfd pf = {fd, POLLIN | POLLPRI, 0};
-	return fd >= 0 && poll(&pf, 1, 0) > 0;
-}
-
+/* A medium came or went; station/media_watch.c journaled it first. */
 static void media_event(void *ctx, enum md_media_event ev,
 			const struct md_mount_entry *m)
 {
 	struct stn_app *a = ctx;
 
 	a->media_changed = 1;
-	/* formats §7: media seen is an event of the record. */
-	if (a->session && m && ev != MD_MEDIA_CHANGED) {
-		struct stn_diag d;
-		const struct stn_field f[] = {
-			{"event", ev == MD_MEDIA_ADDED ? "inserted" : "removed"},
-			{"path", m->path},
-			{"source", m->source[0] ? m->source : "-"},
-			{"fstype", m->fstype[0] ? m->fstype : "-"}};
-		stn_diag_init(&d);
-		if (stn_session_log(a->session, STN_EV_MEDIA_SEEN, f,
-				    STN_EV_N(f), &d))
-			say_diag(a, "Cannot journal", &d);
-	}
 	if (ev == MD_MEDIA_ADDED)
 		app_say(a, STN_TONE_GOOD, "Media inserted: %.120s",
 		    m ? m->path : "");
@@ -536,19 +521,13 @@ static void media_event(void *ctx, enum md_media_event ev,
  * show media (caller holds the lock). */
 static void poll_media(struct stn_app *a)
 {
-	struct md_watch_events ev = {media_event, a};
 	struct stn_diag d;
 
 	stn_diag_init(&d);
-	if (a->mounter && readable(md_mounter_fd(a->mounter))) {
-		struct md_mount_events me = {mounted, unmounted, mount_refused,
-					     a};
-		(void)md_mounter_dispatch(a->mounter, &me, &d);
-	}
-	/* Only when the kernel says something changed: each poll re-reads
-	 * the mount table. */
-	if (a->watch && readable(md_watch_fd(a->watch)))
-		(void)md_watch_poll(a->watch, 0, &ev, &d);
+	/* Media seen before sign-in are not journaled: no session yet. */
+	if (a->media && stn_media_watch_run(a->media, a->session, 0, &d) < 0)
+		say_diag(a, "Media", &d);
+	stn_diag_init(&d);
 	if (a->media_changed && (a->screen == STN_SCR_HOME ||
 				 a->screen == STN_SCR_BUNDLES)) {
 		a->media_changed = 0;
@@ -566,6 +545,8 @@ static void poll_media(struct stn_app *a)
 
 /* --- keys, screen by screen (caller holds the lock) ------------------ */
 
+static void start_worker(struct stn_app *a, void *(*fn)(void *));
+
 static void go_home(struct stn_app *a)
 {
 	a->screen = STN_SCR_HOME;
@@ -574,14 +555,50 @@ static void go_home(struct stn_app *a)
 		refresh_usb(a);
 }
 
+/* Check the PIN, then open the session, away from the UI thread.  The
+ * PIN is copied out and wiped from the shared state at once. */
+static void *signin_worker(void *arg)
+{
+	struct stn_app *a = arg;
+	const struct stn_technician *t;
+	struct stn_session *s = NULL;
+	struct stn_diag d;
+	char id[sizeof(a->id)], pin[sizeof(a->pin)];
+	int rc = 0;
+
+	pthread_mutex_lock(&a->lock);
+	memcpy(id, a->id, sizeof(id));
+	memcpy(pin, a->pin, sizeof(pin));
+	memset(a->pin, 0, sizeof(a->pin));
+	t = stn_config_technician(a->cfg, id); /* a->cfg is never changed */
+	pthread_mutex_unlock(&a->lock);
+	stn_diag_init(&d);
+	if (t && t->pin && cu_pin_check(t->pin, pin, &d) != 0)
+		rc = STN_E_TECHNICIAN;
+	memset(pin, 0, sizeof(pin));
+	if (!rc) {
+		stn_diag_init(&d);
+		rc = stn_session_open(a->config_path, id, "ui", 0, &s, &d);
+	}
+	pthread_mutex_lock(&a->lock);
+	a->signin_rc = rc;
+	a->signin_diag = d;
+	a->signin_session = s;
+	a->signin_ready = 1;
+	a->busy = 0;
+	pthread_mutex_unlock(&a->lock);
+	return NULL;
+}
+
 static void signin_key(struct stn_app *a, enum stn_app_key key, int ch)
 {
 	char *field = a->field ? a->pin : a->id;
 	size_t cap = a->field ? sizeof(a->pin) : sizeof(a->id);
 	size_t len = strlen(field);
 	const struct stn_technician *t;
-	struct stn_diag d;
 
+	if (a->checking)
+		return; /* the worker has the PIN; its outcome comes next */
 	switch (key) {
 	case STN_KEY_BACK:
 		a->finished = 1;
@@ -612,20 +629,38 @@ static void signin_key(struct stn_app *a, enum stn_app_key key, int ch)
 		app_say(a, STN_TONE_PLAIN, "PIN for %.60s, then Enter", t->name);
 		return;
 	}
-	stn_diag_init(&d);
-	if (t->pin && cu_pin_check(t->pin, a->pin, &d) != 0) {
-		memset(a->pin, 0, sizeof(a->pin));
+	/* PBKDF2 takes a good fraction of a second by design, and opening
+	 * the session reads the journal: both run in a worker, and the
+	 * outcome comes back as an event (signin_outcome). */
+	a->checking = 1;
+	a->pin_shown = (int)strlen(a->pin);
+	app_say(a, STN_TONE_PLAIN, t->pin ? "Checking the PIN..."
+					  : "Signing in...");
+	start_worker(a, signin_worker);
+	if (!a->worker_live)
+		a->checking = 0, memset(a->pin, 0, sizeof(a->pin));
+}
+
+/* The sign-in worker finished (caller holds the lock). */
+static void signin_outcome(struct stn_app *a)
+{
+	const struct stn_technician *t = stn_config_technician(a->cfg, a->id);
+	const char *name = t ? t->name : a->id;
+
+	a->checking = 0;
+	a->signin_ready = 0;
+	a->pin_shown = 0;
+	if (a->signin_rc == STN_E_TECHNICIAN) {
 		app_say(a, STN_TONE_BAD, "Wrong PIN");
 		return;
 	}
-	memset(a->pin, 0, sizeof(a->pin));
-	stn_diag_init(&d);
-	if (stn_session_open(a->config_path, a->id, "ui", 0, &a->session,
-			     &d)) {
-		say_diag(a, "Cannot start the session", &d);
+	if (a->signin_rc) {
+		say_diag(a, "Cannot start the session", &a->signin_diag);
 		a->field = 0;
 		return;
 	}
+	a->session = a->signin_session;
+	a->signin_session = NULL;
 	go_home(a);
 	{
 		const char *what;
@@ -634,13 +669,12 @@ static void signin_key(struct stn_app *a, enum stn_app_key key, int ch)
 		 * one must not be missed. */
 		if (n)
 			app_say(a, STN_TONE_WARN, "Signed in as %.40s. %u install(s) "
-				"were cut off: check %.80s", t->name, n, what);
+				"were cut off: check %.80s", name, n, what);
 		else if (stn_session_notice(a->session))
 			app_say(a, STN_TONE_WARN, "Signed in as %.40s. %.200s",
-				t->name, stn_session_notice(a->session));
+				name, stn_session_notice(a->session));
 		else
-			app_say(a, STN_TONE_GOOD, "Signed in as %.60s",
-				t->name);
+			app_say(a, STN_TONE_GOOD, "Signed in as %.60s", name);
 	}
 }
 
@@ -669,6 +703,7 @@ int app_install_running(const struct stn_app *a)
 }
 
 static void open_journal(struct stn_app *a);
+static void go_home(struct stn_app *a);
 
 static void home_key(struct stn_app *a, enum stn_app_key key, int ch)
 {
@@ -906,6 +941,15 @@ static void journal_key(struct stn_app *a, enum stn_app_key key, int ch)
 void stn_app_key(struct stn_app *a, enum stn_app_key key, int ch)
 {
 	pthread_mutex_lock(&a->lock);
+	if (a->signin_ready) {
+		signin_outcome(a);
+		/* A key typed while the PIN was checked was meant for the
+		 * sign-in screen, not for the one that follows. */
+		if (key != STN_KEY_TICK) {
+			pthread_mutex_unlock(&a->lock);
+			return;
+		}
+	}
 	if (key == STN_KEY_TICK)
 		poll_media(a);
 	switch (a->screen) {

@@ -90,6 +90,8 @@ struct stn_app_view {
 	char signin_id[33];
 	int signin_pin_len;         /* shown as stars */
 	int signin_field;           /* 0 technician, 1 PIN */
+	int signin_checking;        /* the PIN is being checked (a worker;
+				     * keys wait for its outcome) */
 	/* lists */
 	struct stn_app_bundle bundles[STN_APP_BUNDLES];
 	size_t nbundles;

@@ -7,11 +7,10 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "media/mount.h"
-#include "media/watch.h"
 #include "station/app.h"
 #include "station/device.h"
 #include "station/install.h"
+#include "station/media_watch.h"
 
 struct app_dev {
 	struct stn_app_device pub;
@@ -34,13 +33,20 @@ struct stn_app {
 	/* sign-in */
 	char id[33], pin[65];
 	int field;
+	int checking;     /* the sign-in worker has the PIN */
+	int pin_shown;    /* stars shown while it checks */
+	int signin_ready; /* its outcome, an event for the next key or tick */
+	int signin_rc;    /* 0, STN_E_TECHNICIAN (wrong PIN) or why the
+			   * session did not open (signin_diag) */
+	struct stn_diag signin_diag;
+	struct stn_session *signin_session;
 	/* USB DFU units come and go: hot-plug events refresh the list */
 	struct stn_device_watch *usb_watch;
 	int usb_changed;
 	size_t nports; /* devs[0..nports) are configured ports */
-	/* media: watched, so insertion and removal reach the core as events */
-	struct md_watch *watch;
-	struct md_mounter *mounter; /* appliance mode (mount-media = yes) */
+	/* media: watched (and in appliance mode, mount-media = yes, mounted)
+	 * so insertion and removal reach the core as journaled events */
+	struct stn_media_watch *media;
 	int media_changed;
 	struct stn_app_bundle bundles[STN_APP_BUNDLES];
 	size_t nbundles, cursor;

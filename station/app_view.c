@@ -70,7 +70,7 @@ static void home_view(struct stn_app *a, struct stn_app_view *v)
 	line(v, STN_TONE_PLAIN, " ");
 	line(v, a->nbundles ? STN_TONE_GOOD : STN_TONE_WARN,
 	     "Media %.60s: %zu bundle(s)%s", a->cfg->media, a->nbundles,
-	     a->watch ? "" : " (not watched: r to rescan)");
+	     a->media ? "" : " (not watched: r to rescan)");
 	line(v, STN_TONE_PLAIN, "Devices:");
 	for (size_t i = 0; i < a->ndevs; i++) {
 		const char *path = strchr(a->devs[i].pub.spec, ':') + 1;
@@ -237,7 +237,8 @@ void stn_app_view(struct stn_app *a, struct stn_app_view *v)
 	v->message_tone = a->tone;
 	v->busy = a->busy;
 	snprintf(v->signin_id, sizeof(v->signin_id), "%s", a->id);
-	v->signin_pin_len = (int)strlen(a->pin);
+	v->signin_pin_len = a->checking ? a->pin_shown : (int)strlen(a->pin);
+	v->signin_checking = a->checking;
 	v->signin_field = a->field;
 	memcpy(v->bundles, a->bundles, a->nbundles * sizeof(a->bundles[0]));
 	v->nbundles = a->nbundles;

@@ -119,6 +119,42 @@ elif ! command -v mkfs.ext4 >/dev/null || ! grep -qw ext4 /proc/filesystems; the
 fi
 
 if [ -z "$skip_reason" ]; then
+	# --watch --mount runs the core's media watch: a stick plugged in (a
+	# loop device mounted under the media root, as an automounter would)
+	# is listed, and it coming and going is journaled as media-seen.
+	ws=$T/content-watch
+	mkb "$ws/tx300-1.0" tx300-app 1.0 7 TX-300 "$T/tx300-app.bin"
+	wimg=$T/watch.img
+	truncate -s 16M "$wimg"
+	mkfs.ext4 -q -F -d "$ws" "$wimg"
+	wloop=$(losetup -f --show "$wimg")
+	LOOPS+=("$wloop")
+	mkdir -p "$T/media/stick"
+	timeout 60 "$STATION" media --watch --mount >"$T/wm.out" 2>&1 &
+	wpid=$!
+	PIDS+=("$wpid")
+	for i in $(seq 1 100); do grep -q '^media root' "$T/wm.out" && break; sleep 0.05; done
+	mount -o ro,nosuid,nodev,noexec "$wloop" "$T/media/stick" && MOUNTS+=("$T/media/stick")
+	for i in $(seq 1 100); do grep -Eq '^tx300-app .*/stick/tx300-1.0$' "$T/wm.out" && break; sleep 0.05; done
+	umount "$T/media/stick"
+	for i in $(seq 1 100); do grep -q "media-removed $T/media/stick" "$T/wm.out" && break; sleep 0.05; done
+	kill -TERM "$wpid"
+	wait "$wpid"; rc=$?
+	out=$(cat "$T/wm.out")
+	checko "--watch --mount: the plugged stick is reported" "$out" grep -q "^event    media-added $T/media/stick (ext4)" "$T/wm.out"
+	checko "--watch --mount: the listing shows the stick and its bundle" "$out" \
+		bash -c "grep -q '^medium   $T/media/stick  ext4 $wloop  read-only' '$T/wm.out' &&
+			grep -Eq '^tx300-app +1.0 +7 .*/stick/tx300-1.0$' '$T/wm.out'"
+	checko "--watch --mount: ends cleanly on SIGTERM" "$out" test "$rc" -eq 0
+	j=$("$STATION" journal --type media-seen 2>&1)
+	checko "--watch --mount: the stick inserted is journaled (media-seen)" "$j" \
+		grep -q "event=inserted path=$T/media/stick source=$wloop fstype=ext4" <<<"$j"
+	checko "--watch --mount: the stick removed is journaled (media-seen)" "$j" \
+		grep -q "event=removed path=$T/media/stick source=$wloop fstype=ext4" <<<"$j"
+	rmdir "$T/media/stick"
+fi
+
+if [ -z "$skip_reason" ]; then
 	# ext4: everything a hostile stick can hold, built without mounting
 	c=$T/content-ext4
 	mkb "$c/tx200-2.4.1" tx200-app 2.4.1 42 TX-200 "$T/tx200-app.bin"

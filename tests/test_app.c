@@ -94,6 +94,21 @@ static int shows(const char *words)
 				 view.screen, (w), view.message);            \
 	} while (0)
 
+/* The PIN is checked in a worker: tick, as the text UI does, until its
+ * outcome has come back (bounded). */
+static void await_signin(void)
+{
+	for (int i = 0; i < 300; i++) {
+		stn_app_key(app, STN_KEY_TICK, 0);
+		look();
+		if (!view.signin_checking)
+			return;
+		struct timespec t = {0, 20 * 1000000};
+		nanosleep(&t, NULL);
+	}
+	fail_msg("the PIN check did not finish in 6 s");
+}
+
 static void sign_in(void)
 {
 	struct stn_diag d;
@@ -104,7 +119,7 @@ static void sign_in(void)
 	stn_app_key(app, STN_KEY_ENTER, 0);
 	keys("1234");
 	stn_app_key(app, STN_KEY_ENTER, 0);
-	look();
+	await_signin();
 	assert_int_equal(view.screen, STN_SCR_HOME);
 }
 
@@ -154,17 +169,54 @@ static void sign_in_refuses_unknown_technicians_and_wrong_pins(void **state)
 	look();
 	assert_int_equal(view.signin_pin_len, 4); /* shown as stars only */
 	stn_app_key(app, STN_KEY_ENTER, 0);
+	await_signin();
 	SHOWS("Wrong PIN");
 	look();
 	assert_int_equal(view.screen, STN_SCR_SIGNIN);
+	assert_int_equal(view.signin_pin_len, 0); /* wiped */
 	keys("1234");
 	stn_app_key(app, STN_KEY_ENTER, 0);
-	look();
+	await_signin();
 	assert_int_equal(view.screen, STN_SCR_HOME);
 	SHOWS("Station STN-0042 at site plant-7");
 	SHOWS("trusted-time floor");
 	SHOWS("CRLs: 1, 0 past nextUpdate");
 	SHOWS("4 bundle(s)");
+	stn_app_free(app);
+	app = NULL;
+}
+
+/* PBKDF2 takes about 0.2 s: the Enter that submits the PIN returns at
+ * once with the app checking, the screen keeps drawing, keys typed
+ * meanwhile change nothing, and the outcome arrives as an event that a
+ * later tick delivers. */
+static void pin_check_runs_in_a_worker_and_its_outcome_is_an_event(
+	void **state)
+{
+	struct stn_diag d;
+
+	(void)state;
+	stn_diag_init(&d);
+	assert_int_equal(stn_app_new(conf, &app, &d), 0);
+	keys("ana");
+	stn_app_key(app, STN_KEY_ENTER, 0);
+	keys("1234");
+	stn_app_key(app, STN_KEY_ENTER, 0);
+	look();
+	assert_int_equal(view.screen, STN_SCR_SIGNIN);
+	assert_true(view.signin_checking);
+	assert_true(view.busy);
+	assert_int_equal(view.signin_pin_len, 4);
+	SHOWS("Checking the PIN");
+	/* typed while checking: not added to the PIN, not acted on later */
+	keys("9");
+	stn_app_key(app, STN_KEY_CHAR, 'j');
+	look();
+	assert_int_equal(view.signin_pin_len, 4);
+	await_signin();
+	assert_int_equal(view.screen, STN_SCR_HOME);
+	assert_false(view.busy);
+	SHOWS("Signed in as Ana Lima");
 	stn_app_free(app);
 	app = NULL;
 }
@@ -306,6 +358,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(
 			sign_in_refuses_unknown_technicians_and_wrong_pins),
+		cmocka_unit_test(
+			pin_check_runs_in_a_worker_and_its_outcome_is_an_event),
 		cmocka_unit_test(bundle_screen_gives_each_device_its_verdict),
 		cmocka_unit_test(
 			push_installs_on_two_devices_in_parallel_after_confirmation),

@@ -20,16 +20,8 @@ int ui_cmd_sign(int argc, char **argv);
 int ui_cmd_custody(int argc, char **argv);
 int ui_cmd_token(int argc, char **argv);
 
-/* The ncurses text UI on this configuration; returns the exit code (2,
- * with a message, when stdin or stdout is not a terminal). */
-int ui_tui_run(const char *config_path);
-/* 0 when stdin and stdout are terminals, else prints why and returns 2. */
-int ui_tui_check_terminal(void);
 /* `station demo`: build a self-contained demo and run the UI on it. */
 int ui_cmd_demo(int argc, char **argv);
 int ui_cmd_media(int argc, char **argv);
-
-/* --config value, or the default. */
-const char *ui_config_path(const char *given);
 
 #endif

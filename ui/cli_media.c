@@ -5,9 +5,7 @@
  * root, also mounts removable devices read-only as they appear.  Every
  * string from the media is printed with control characters replaced, so a
  * crafted directory name cannot drive the terminal. */
-#include <errno.h>
 #include <getopt.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,10 +13,9 @@
 
 #include "custody/rfc3339.h"
 #include "media/discover.h"
-#include "media/mount.h"
-#include "media/watch.h"
 #include "station/config.h"
 #include "station/error.h"
+#include "station/media_watch.h"
 #include "station/session.h"
 #include "ui/cli.h"
 
@@ -226,15 +223,15 @@ static void on_mounted(void *ctx, const char *dev, const char *path,
 		       const char *fstype)
 {
 	(void)ctx;
-	printf("event    mounted /dev/%s at ", dev);
+	printf("event    mounted /dev/%s at ", UI_SAFE(dev));
 	ui_put_untrusted(stdout, path);
-	printf(" (%s, read-only, nosuid, nodev, noexec)\n", fstype);
+	printf(" (%s, read-only, nosuid, nodev, noexec)\n", UI_SAFE(fstype));
 }
 
 static void on_unmounted(void *ctx, const char *dev, const char *path)
 {
 	(void)ctx;
-	printf("event    unmounted /dev/%s from ", dev);
+	printf("event    unmounted /dev/%s from ", UI_SAFE(dev));
 	ui_put_untrusted(stdout, path);
 	putchar('\n');
 }
@@ -242,60 +239,42 @@ static void on_unmounted(void *ctx, const char *dev, const char *path)
 static void on_refused(void *ctx, const char *dev, const struct stn_diag *why)
 {
 	(void)ctx;
-	printf("event    not mounted /dev/%s: ", dev);
+	printf("event    not mounted /dev/%s: ", UI_SAFE(dev));
 	ui_put_untrusted(stdout, why->text);
 	putchar('\n');
 }
 
-static int watch_loop(const char *root, int json, int do_mount,
-		      struct stn_diag *d)
+/* The core's media watch (station/media_watch.h) does the watching, the
+ * mounting and the journaling; this loop only waits and prints.  A medium
+ * that cannot be journaled stops the watch: nothing goes unrecorded. */
+static int watch_loop(struct stn_session *s, const char *root, int json,
+		      int do_mount, struct stn_diag *d)
 {
-	struct md_mount_events mev = {on_mounted, on_unmounted, on_refused,
-				      NULL};
-	struct md_mounter *mnt = NULL;
-	struct md_watch *w = NULL;
-	struct sigaction sa;
 	int changed = 1, rc;
-	struct md_watch_events wev = {on_media, &changed};
+	const struct stn_media_events ev = {on_media, on_mounted, on_unmounted,
+					    on_refused, &changed};
+	struct stn_media_watch *w = NULL;
+	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal; /* no SA_RESTART: the wait returns */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if ((rc = md_watch_new(root, NULL, &w, d)))
+	if ((rc = stn_media_watch_new(root, do_mount, &ev, &w, d)))
 		return rc;
-	if (do_mount) {
-		if ((rc = md_mounter_new(root, NULL, &mnt, d)))
-			goto out;
-		rc = md_mounter_coldplug(mnt, &mev, d);
-		if (rc < 0)
-			goto out;
-	}
 	while (!stop) {
-		struct pollfd pfd[2] = {{md_watch_fd(w), POLLIN, 0},
-					{mnt ? md_mounter_fd(mnt) : -1, POLLIN,
-					 0}};
-		if ((rc = md_watch_poll(w, 0, &wev, d)) < 0)
-			goto out;
+		if ((rc = stn_media_watch_run(w, s, changed ? 0 : -1, d)) < 0)
+			break;
 		if (changed) {
 			changed = 0;
 			if ((rc = list_once(root, json, d)))
-				goto out;
+				break;
 		}
-		if (poll(pfd, 2, -1) < 0 && errno != EINTR) {
-			rc = stn_fail(d, STN_E_IO, root, "poll: %s",
-				      strerror(errno));
-			goto out;
-		}
-		if (mnt && (pfd[1].revents & POLLIN) &&
-		    (rc = md_mounter_dispatch(mnt, &mev, d)) < 0)
-			goto out;
 	}
-	rc = 0;
-out:
-	md_mounter_free(mnt); /* unmounts what it mounted */
-	md_watch_free(w);
+	if (rc > 0)
+		rc = 0;
+	stn_media_watch_free(w, s); /* unmounts what it mounted */
 	return rc;
 }
 
@@ -329,13 +308,18 @@ int ui_cmd_media(int argc, char **argv)
 	if (do_mount && !watch)
 		return ui_usage_error(media_usage, "--mount needs --watch");
 	stn_diag_init(&d);
-	rc = stn_session_open(ui_config_path(config), NULL, "media",
-			      STN_SESSION_QUIET, &s, &d);
+	/* A listing decides and records nothing; a watch journals every
+	 * medium it sees, in a session of its own. */
+	rc = stn_session_open(ui_config_path(config), NULL,
+			      watch ? "media --watch" : "media",
+			      watch ? 0 : STN_SESSION_QUIET, &s, &d);
 	if (rc)
 		return ui_report("media", &d);
+	if (watch)
+		ui_warn_session("media", s);
 	{
 		const char *root = stn_session_config(s)->media;
-		rc = watch ? watch_loop(root, json, do_mount, &d)
+		rc = watch ? watch_loop(s, root, json, do_mount, &d)
 			   : list_once(root, json, &d);
 	}
 	stn_session_close(s, rc);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "station/config.h"
 #include "station/error.h"
 #include "station/install.h"
 #include "station/session.h"
@@ -258,4 +259,9 @@ void ui_warn_session(const char *cmd, const struct stn_session *s)
 			"these devices and install again: ", cmd, n);
 	ui_put_untrusted(stderr, text);
 	fputc('\n', stderr);
+}
+
+const char *ui_config_path(const char *given)
+{
+	return given ? given : stn_config_default_path();
 }

@@ -42,6 +42,10 @@ int ui_usage_error(const char *usage, const char *fmt, ...)
 /* Write s as a JSON string (with quotes) to f; controls as \u00XX. */
 void ui_json_string(FILE *f, const char *s);
 
+/* The configuration file: --config's value when given, else
+ * $STATION_CONFIG, else the default (station/config.h). */
+const char *ui_config_path(const char *given);
+
 /* Tell the technician on stderr what opening s found: what the start
  * recovered from (a damaged time floor) and installs earlier sessions left
  * without an outcome (journaled as install-abandoned as s opened). */

@@ -16,6 +16,7 @@
 
 #include "station/error.h"
 #include "ui/cli.h"
+#include "ui/tui.h"
 
 /* The setup script and simulator, next to this program in the build tree
  * or under PREFIX when installed. */

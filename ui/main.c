@@ -1,15 +1,15 @@
 /* ui/main.c: the `station` program: subcommands in the style of git
  * (spec/cli.md).  Everything below main returns codes; only here and in
  * ui/ is anything printed or the process exited. */
-#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "station/config.h"
 #include "station/error.h"
 #include "ui/cli.h"
+#include "ui/common.h"
+#include "ui/tui.h"
 
 static const char usage[] =
 	"usage: station [--config FILE] [COMMAND [ARGS]]\n"
@@ -38,11 +38,6 @@ static const char usage[] =
 	"Every command takes --config FILE (default $STATION_CONFIG, else\n"
 	"/etc/station/station.conf).  Exit codes: 0 done or accepted, 1 refused,\n"
 	"2 usage or configuration error, 3 I/O or device error (retry may cure).\n";
-
-const char *ui_config_path(const char *given)
-{
-	return given ? given : stn_config_default_path();
-}
 
 /* A command that stopped for SIGINT, SIGTERM or SIGHUP has journaled and
  * cleaned up; the process then ends by that signal, so a shell or a

@@ -12,7 +12,8 @@
 
 #include "station/app.h"
 #include "station/error.h"
-#include "ui/cli.h"
+#include "ui/common.h"
+#include "ui/tui.h"
 
 enum { PAIR_GOOD = 1, PAIR_BAD, PAIR_WARN, PAIR_BAR };
 
@@ -87,6 +88,8 @@ static void draw_signin(const struct stn_app_view *v)
 		put(7, 2, A_NORMAL, "PIN:");
 		put(7, 15, A_REVERSE, n ? stars : " ");
 	}
+	if (v->signin_checking)
+		put(9, 2, A_DIM, "checking...");
 }
 
 static void draw_bundles(const struct stn_app_view *v, int bottom)
