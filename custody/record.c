@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "custody/rfc3339.h"
-#include "station/error.h"
+#include "station/base/rfc3339.h"
+#include "station/base/error.h"
 
 struct cu_record {
 	char *name;

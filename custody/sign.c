@@ -23,9 +23,9 @@
 #include <mbedtls/platform_util.h>
 #include <mbedtls/x509_crt.h>
 
-#include "custody/sha256.h"
+#include "station/base/sha256.h"
 #include "custody/x509_internal.h"
-#include "station/error.h"
+#include "station/base/error.h"
 
 struct cu_key {
 	mbedtls_pk_context pk;

@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "custody/record.h"
-#include "custody/rfc3339.h"
-#include "station/error.h"
+#include "station/base/rfc3339.h"
+#include "station/base/error.h"
 #include "station/journal.h"
 
 #define PATH_CAP 4200

@@ -12,8 +12,8 @@
 
 #include "custody/manifest.h"
 #include "custody/record.h"
-#include "custody/sha256.h"
-#include "station/error.h"
+#include "station/base/sha256.h"
+#include "station/base/error.h"
 
 static int copy_hash(const char *src, int dirfd, const char *name,
 		     uint64_t *size, uint8_t sha[CU_SHA256_LEN],

@@ -12,16 +12,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "custody/sha256.h"
+#include "station/base/hex.h"
+#include "station/base/sha256.h"
 #include "custody/record.h"
-#include "custody/rfc3339.h"
+#include "station/base/rfc3339.h"
 #include "custody/sig.h"
 #include "custody/trust.h"
 #include "media/stage.h"
 #include "station/abandoned.h"
 #include "station/clock.h"
 #include "station/config.h"
-#include "station/error.h"
+#include "station/base/error.h"
 
 struct stn_session {
 	pthread_mutex_t lock; /* journal, floor and CRL store across threads */

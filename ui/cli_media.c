@@ -13,12 +13,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "custody/rfc3339.h"
+#include "station/base/rfc3339.h"
 #include "media/discover.h"
 #include "media/mount.h"
 #include "media/watch.h"
 #include "station/config.h"
-#include "station/error.h"
+#include "station/base/error.h"
 #include "station/session.h"
 #include "ui/cli.h"
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "station/error.h"
+#include "station/base/error.h"
 #include "station/install.h"
 #include "station/session.h"
 

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "station/config.h"
-#include "station/error.h"
+#include "station/base/error.h"
 #include "ui/cli.h"
 
 static const char usage[] =

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "station/app.h"
-#include "station/error.h"
+#include "station/base/error.h"
 #include "ui/cli.h"
 
 enum { PAIR_GOOD = 1, PAIR_BAD, PAIR_WARN, PAIR_BAR };
