@@ -1,7 +1,7 @@
 # station: one non-recursive Makefile.  Modules are found by directory, so a
-# new file in station/, custody/, transport/ or media/ joins the library, a
-# new tests/test_*.c becomes a cmocka binary and a new tests/e2e_*.sh joins
-# `make check` without editing this file.
+# new file in station/, station/base/, custody/, transport/ or media/ joins
+# the library, a new tests/test_*.c becomes a cmocka binary and a new
+# tests/e2e_*.sh joins `make check` without editing this file.
 #
 #   make            build build/station and the simulators
 #   make check      unit suites + end-to-end tests (installs missing deps)
@@ -27,7 +27,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # mbedTLS 2.28 on Debian ships no pkg-config file.
 TLS_LIBS  := -lmbedx509 -lmbedcrypto
-# custody/sha256.c hashes with OpenSSL's libcrypto (SHA-NI; see README).
+# station/base/sha256.c hashes with OpenSSL's libcrypto (SHA-NI; see README).
 TLS_LIBS  += -lcrypto
 CURSES_CFLAGS := $(shell pkg-config --cflags ncursesw 2>/dev/null)
 CURSES_LIBS := $(shell pkg-config --libs ncursesw 2>/dev/null)
@@ -37,7 +37,8 @@ SAN_FLAGS :=
 ALL_CFLAGS  = $(STN_CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
 
-LIB_SRCS  := $(sort $(wildcard station/*.c custody/*.c transport/*.c media/*.c))
+LIB_SRCS  := $(sort $(wildcard station/base/*.c station/*.c custody/*.c \
+                              transport/*.c media/*.c))
 UI_SRCS   := $(sort $(wildcard ui/*.c))
 SIM_SRCS  := $(sort $(wildcard transport/sim/*.c))
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))

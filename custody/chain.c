@@ -14,11 +14,12 @@
 
 #include "custody/manifest.h"
 #include "custody/record.h"
-#include "custody/rfc3339.h"
+#include "station/base/hex.h"
+#include "station/base/rfc3339.h"
 #include "custody/sig.h"
 #include "custody/sign.h"
 #include "custody/signed.h"
-#include "station/error.h"
+#include "station/base/error.h"
 
 static const struct cu_key_rule rec_keys[] = {
 	{"format", CU_REQUIRED}, {"bundle", CU_REQUIRED},

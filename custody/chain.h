@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "custody/layout.h"
-#include "custody/sha256.h"
+#include "station/base/sha256.h"
 
 struct stn_diag;
 struct cu_trust;

@@ -8,8 +8,9 @@
 #include <string.h>
 
 #include "custody/record.h"
-#include "custody/rfc3339.h"
-#include "station/error.h"
+#include "station/base/hex.h"
+#include "station/base/rfc3339.h"
+#include "station/base/error.h"
 
 static const struct cu_key_rule man_top[] = {
 	{"format", CU_REQUIRED},  {"name", CU_REQUIRED},

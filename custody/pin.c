@@ -11,8 +11,9 @@
 #include <mbedtls/pkcs5.h>
 #include <mbedtls/platform_util.h>
 
-#include "custody/sha256.h"
-#include "station/error.h"
+#include "station/base/hex.h"
+#include "station/base/sha256.h"
+#include "station/base/error.h"
 
 static int derive(const char *pin, const uint8_t *salt, size_t slen,
 		  unsigned iterations, uint8_t out[32])
@@ -29,17 +30,6 @@ static int derive(const char *pin, const uint8_t *salt, size_t slen,
 					       iterations, 32, out);
 	mbedtls_md_free(&md);
 	return rc;
-}
-
-static int unhex(const char *hex, size_t n, uint8_t *out)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned v;
-		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
-			return -1;
-		out[i] = (uint8_t)v;
-	}
-	return 0;
 }
 
 int cu_pin_check(const char *spec, const char *pin, struct stn_diag *d)
@@ -63,7 +53,8 @@ int cu_pin_check(const char *spec, const char *pin, struct stn_diag *d)
 	slen = (size_t)(hash_hex - salt_hex) / 2;
 	hash_hex++;
 	if (slen < 8 || slen > sizeof(salt) || strlen(hash_hex) != 64 ||
-	    unhex(salt_hex, slen, salt) || unhex(hash_hex, 32, want))
+	    cu_hex_parse(salt_hex, slen, salt) ||
+	    cu_hex_parse(hash_hex, 32, want))
 		return stn_fail(d, STN_E_CONFIG, "pin", "malformed PIN record");
 	if (derive(pin, salt, slen, (unsigned)iterations, got) != 0)
 		return stn_fail(d, STN_E_INTERNAL, "pin", "PBKDF2 failed");

@@ -12,8 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "custody/rfc3339.h"
-#include "station/error.h"
+#include "station/base/rfc3339.h"
+#include "station/base/error.h"
+#include "station/base/fileio.h"
 
 struct cu_record {
 	char *name;
@@ -398,32 +399,7 @@ int cu_record_load(const char *path, struct cu_record **out,
 int cu_record_write_new(const char *path, const char *text,
 			struct stn_diag *d)
 {
-	size_t len = strlen(text), off = 0;
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-				    O_NOFOLLOW, 0644);
-	int rc = 0;
-
-	if (fd < 0)
-		return stn_fail(d, STN_E_IO, path, "cannot create: %s",
-				strerror(errno));
-	while (off < len) {
-		ssize_t w = write(fd, text + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			rc = stn_fail(d, STN_E_IO, path, "write: %s",
-				      strerror(errno));
-			break;
-		}
-		off += (size_t)w;
-	}
-	if (rc == 0 && fsync(fd) != 0)
-		rc = stn_fail(d, STN_E_IO, path, "fsync: %s", strerror(errno));
-	if (close(fd) != 0 && rc == 0)
-		rc = stn_fail(d, STN_E_IO, path, "close: %s", strerror(errno));
-	if (rc)
-		unlink(path);
-	return rc;
+	return stn_create_durable(path, 0644, text, strlen(text), d);
 }
 
 void cu_record_free(struct cu_record *r)

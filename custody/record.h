@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "custody/sha256.h"
+#include "station/base/sha256.h"
 
 struct stn_diag;
 
@@ -46,9 +46,9 @@ int cu_record_parse(const void *buf, size_t len, const char *name,
 int cu_record_read(const char *path, uint8_t **buf, size_t *len,
 		   struct stn_diag *d);
 /* Create path (it must not exist; never through a symlink), write text,
- * fsync, close; on any failure the partial file is removed.  Used to
- * write custody records and tokens before they are signed.  Errors:
- * STN_E_IO naming the path. */
+ * fsync it and its directory (stn_create_durable); on any failure the
+ * partial file is removed.  Used to write custody records and tokens
+ * before they are signed.  Errors: STN_E_IO naming the path. */
 int cu_record_write_new(const char *path, const char *text,
 			struct stn_diag *d);
 /* Read a file (regular, not a symlink, at most 64 KiB) and parse it.

@@ -16,9 +16,9 @@
 #include <mbedtls/pk.h>
 #include <mbedtls/x509_crt.h>
 
-#include "custody/sha256.h"
+#include "station/base/sha256.h"
 #include "custody/x509_internal.h"
-#include "station/error.h"
+#include "station/base/error.h"
 
 /*
  * DER content octets of 2.25.220105586949796384984797284338591255574.N.

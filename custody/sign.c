@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,9 +22,10 @@
 #include <mbedtls/platform_util.h>
 #include <mbedtls/x509_crt.h>
 
-#include "custody/sha256.h"
+#include "station/base/sha256.h"
 #include "custody/x509_internal.h"
-#include "station/error.h"
+#include "station/base/error.h"
+#include "station/base/fileio.h"
 
 struct cu_key {
 	mbedtls_pk_context pk;
@@ -192,9 +192,7 @@ static int hash_file(const char *path, uint8_t digest[CU_SHA256_LEN],
 		goto out;
 	}
 	for (;;) {
-		n = read(fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
+		n = stn_read_retry(fd, buf, sizeof(buf));
 		if (n < 0) {
 			rc = stn_fail(d, STN_E_IO, path, "cannot read: %s",
 				      strerror(errno));
@@ -221,73 +219,8 @@ out:
 static int write_replace(const char *target, const void *data, size_t len,
 			 struct stn_diag *d)
 {
-	char tmp[PATH_MAX], dir[PATH_MAX];
-	const unsigned char *p = data;
-	int fd = -1, dfd, rc = 0, made = 0;
-	ssize_t n;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", target) >=
-	    (int)sizeof(tmp))
-		return stn_fail(d, STN_E_USAGE, target, "path too long");
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return stn_fail(d, STN_E_IO, target,
-				"cannot create a temporary file beside it: %s",
-				strerror(errno));
-	made = 1;
-	/* mkostemp makes 0600; signatures and chains are public. */
-	if (fchmod(fd, 0644) != 0) {
-		rc = stn_fail(d, STN_E_IO, tmp, "cannot chmod: %s",
-			      strerror(errno));
-		goto out;
-	}
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = stn_fail(d, STN_E_IO, tmp, "cannot write: %s",
-				      strerror(errno));
-			goto out;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	if (fsync(fd) != 0) {
-		rc = stn_fail(d, STN_E_IO, tmp, "cannot fsync: %s",
-			      strerror(errno));
-		goto out;
-	}
-	n = close(fd);
-	fd = -1;
-	if (n != 0) {
-		rc = stn_fail(d, STN_E_IO, tmp, "cannot close: %s",
-			      strerror(errno));
-		goto out;
-	}
-	if (rename(tmp, target) != 0) {
-		rc = stn_fail(d, STN_E_IO, target, "cannot rename %s to it: %s",
-			      tmp, strerror(errno));
-		goto out;
-	}
-	made = 0;
-	/* The rename itself is durable only once the directory is synced;
-	 * some file systems cannot (EINVAL), which is no reason to fail. */
-	snprintf(dir, sizeof(dir), "%s", target);
-	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		if (fsync(dfd) != 0 && errno != EINVAL)
-			rc = stn_fail(d, STN_E_IO, target,
-				      "cannot fsync its directory: %s",
-				      strerror(errno));
-		close(dfd);
-	}
-out:
-	if (fd >= 0)
-		close(fd);
-	if (made)
-		unlink(tmp);
-	return rc;
+	/* Signatures and chains are public: 0644. */
+	return stn_replace_durable(target, 0644, data, len, d);
 }
 
 int cu_sign_file(struct cu_key *k, const char *path, const char *label,

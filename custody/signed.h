@@ -10,7 +10,7 @@
 
 #include "custody/layout.h"
 #include "custody/sig.h"
-#include "station/error.h"
+#include "station/base/error.h"
 
 struct cu_trust;
 

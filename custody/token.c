@@ -16,7 +16,8 @@
 
 #include "custody/manifest.h"
 #include "custody/record.h"
-#include "custody/rfc3339.h"
+#include "station/base/hex.h"
+#include "station/base/rfc3339.h"
 #include "custody/sign.h"
 #include "custody/signed.h"
 

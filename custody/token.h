@@ -11,9 +11,9 @@
 #include <stdint.h>
 
 #include "custody/layout.h"
-#include "custody/sha256.h"
+#include "station/base/sha256.h"
 #include "custody/sig.h"
-#include "station/error.h"
+#include "station/base/error.h"
 
 struct cu_trust;
 struct cu_key;

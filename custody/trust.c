@@ -19,10 +19,10 @@
 #include <mbedtls/x509_crl.h>
 #include <mbedtls/x509_crt.h>
 
-#include "custody/rfc3339.h"
+#include "station/base/rfc3339.h"
 #include "custody/sig.h"
 #include "custody/x509_internal.h"
-#include "station/error.h"
+#include "station/base/error.h"
 
 /* The algorithms formats §2 accepts, applied to every certificate of a chain
  * by mbedTLS; the leaf's own key is checked more narrowly by

@@ -13,7 +13,8 @@
 #include <unistd.h>
 
 #include "custody/record.h"
-#include "custody/rfc3339.h"
+#include "station/base/hex.h"
+#include "station/base/rfc3339.h"
 #include "custody/signed.h"
 
 struct cu_bundle {

@@ -15,7 +15,7 @@
 #include "custody/sig.h"
 #include "custody/token.h"
 #include "custody/trust.h"
-#include "station/error.h"
+#include "station/base/error.h"
 
 struct cu_policy {
 	unsigned release_threshold; /* distinct release keys, >= 1 */

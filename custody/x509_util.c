@@ -23,8 +23,8 @@
 #include <mbedtls/x509_crl.h>
 #include <mbedtls/x509_crt.h>
 
-#include "custody/rfc3339.h"
-#include "station/error.h"
+#include "station/base/rfc3339.h"
+#include "station/base/error.h"
 
 const char *cu_x509_strerror(int ret, char *buf, size_t size)
 {

@@ -19,7 +19,7 @@
 #include "custody/manifest.h"
 #include "custody/record.h"
 #include "media/stage.h"
-#include "station/error.h"
+#include "station/base/error.h"
 
 struct scan {
 	struct md_discovery *disc;

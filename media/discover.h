@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "custody/sha256.h"
+#include "station/base/sha256.h"
 
 struct stn_diag;
 

@@ -21,7 +21,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "station/error.h"
+#include "station/base/error.h"
 
 /* linux/fs.h would clash with glibc's sys/mount.h; this is its value. */
 #ifndef BLKROSET

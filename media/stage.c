@@ -20,9 +20,9 @@
 
 #include "custody/manifest.h"
 #include "custody/record.h"
-#include "custody/sha256.h"
+#include "station/base/sha256.h"
 #include "custody/verify.h"
-#include "station/error.h"
+#include "station/base/error.h"
 
 #define COPY_CHUNK (1 << 20)  /* large sequential reads; memory stays flat */
 /* Writes into staging go in 64 KiB pieces: the page cache then takes

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "station/error.h"
+#include "station/base/error.h"
 
 #define MOUNTINFO "/proc/self/mountinfo"
 #define LINE_MAX_BYTES 8192 /* longer mountinfo lines are skipped */

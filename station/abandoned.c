@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "custody/rfc3339.h"
-#include "station/error.h"
+#include "station/base/rfc3339.h"
+#include "station/base/error.h"
 #include "station/events.h"
 #include "station/session.h"
 

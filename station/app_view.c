@@ -7,13 +7,13 @@
 #include <unistd.h>
 
 #include "custody/manifest.h"
-#include "custody/rfc3339.h"
+#include "station/base/rfc3339.h"
 #include "custody/token.h"
 #include "custody/trust.h"
 #include "custody/verify.h"
 #include "station/app_internal.h"
 #include "station/config.h"
-#include "station/error.h"
+#include "station/base/error.h"
 #include "station/session.h"
 
 /* --- the view ----------------------------------------------------------- */

@@ -8,10 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "custody/rfc3339.h"
-#include "custody/sha256.h"
-#include "station/error.h"
-#include "station/strbuf.h"
+#include "station/base/rfc3339.h"
+#include "station/base/hex.h"
+#include "station/base/sha256.h"
+#include "station/base/error.h"
+#include "station/base/strbuf.h"
 
 /* ---- strings ---- */
 

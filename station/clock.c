@@ -16,8 +16,9 @@
 #include <unistd.h>
 
 #include "custody/record.h"
-#include "custody/rfc3339.h"
-#include "station/error.h"
+#include "station/base/rfc3339.h"
+#include "station/base/error.h"
+#include "station/base/fileio.h"
 #include "station/journal.h"
 
 #define PATH_CAP 4200
@@ -80,62 +81,20 @@ static int floor_read(const char *path, int64_t *out, struct stn_diag *d)
 	return rc ? stn_recode(d, STN_E_IO) : 0;
 }
 
-/* Writes all of buf to fd, through EINTR and short writes. */
-static int write_all(int fd, const char *buf, size_t len)
+/* Replaces the floor file durably (station/base/fileio.h): a temp file of
+ * this writer's own, the whole line, fsync, rename, then fsync of the
+ * directory so the rename itself survives a power cut. */
+static int floor_write(const char *path, int64_t t, struct stn_diag *d)
 {
-	while (len) {
-		ssize_t w = write(fd, buf, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		buf += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Replaces the floor file: a temp file of this writer's own (mkstemp), the
- * whole line, fsync, rename, then fsync of the directory so the rename
- * itself survives a power cut. */
-static int floor_write(const char *data_dir, const char *path, int64_t t,
-		       struct stn_diag *d)
-{
-	char tmp[PATH_CAP], line[64], ts[CU_TIME_LEN + 1];
-	int fd, dfd, rc = 0, n;
+	char line[64], ts[CU_TIME_LEN + 1];
+	int n;
 
 	cu_time_format(t, ts);
 	n = snprintf(line, sizeof(line), "floor = %s\n", ts);
-	if (floor_path(data_dir, ".XXXXXX", tmp, sizeof(tmp)))
-		return stn_fail(d, STN_E_IO, data_dir, "path too long");
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return stn_fail(d, STN_E_IO, path, "cannot write: %s",
-				strerror(errno));
-	if (write_all(fd, line, (size_t)n) != 0)
-		rc = stn_fail(d, STN_E_IO, tmp, "write: %s", strerror(errno));
-	else if (fsync(fd) != 0)
-		rc = stn_fail(d, STN_E_IO, tmp, "fsync: %s", strerror(errno));
-	if (close(fd) != 0 && rc == 0)
-		rc = stn_fail(d, STN_E_IO, tmp, "close: %s", strerror(errno));
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = stn_fail(d, STN_E_IO, path, "rename: %s", strerror(errno));
-	if (rc) {
-		unlink(tmp);
-		return rc;
-	}
-	dfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return stn_fail(d, STN_E_IO, data_dir, "cannot open: %s",
-				strerror(errno));
-	if (fsync(dfd) != 0)
-		rc = stn_fail(d, STN_E_IO, data_dir, "fsync: %s",
-			      strerror(errno));
-	close(dfd);
-	return rc;
+	return stn_replace_durable(path, 0600, line, (size_t)n, d);
 }
 
-static int clock_check_locked(const char *data_dir, const char *path,
+static int clock_check_locked(const char *path,
 			      struct stn_journal *j, int64_t now,
 			      int64_t *floor_out, struct stn_diag *notice,
 			      struct stn_diag *d)
@@ -168,7 +127,7 @@ static int clock_check_locked(const char *data_dir, const char *path,
 			       found ? t2 : "(none yet) and the clock");
 	}
 	if (now < floor - STN_CLOCK_SKEW) {
-		if (damaged && (rc = floor_write(data_dir, path, floor, d)))
+		if (damaged && (rc = floor_write(path, floor, d)))
 			return rc;
 		cu_time_format(now, t1);
 		cu_time_format(floor, t2);
@@ -183,7 +142,7 @@ static int clock_check_locked(const char *data_dir, const char *path,
 	if (now > floor || damaged || access(path, F_OK) != 0) {
 		if (now > floor)
 			floor = now;
-		if ((rc = floor_write(data_dir, path, floor, d)))
+		if ((rc = floor_write(path, floor, d)))
 			return rc;
 	}
 	if (floor_out)
@@ -202,7 +161,7 @@ int stn_clock_check(const char *data_dir, struct stn_journal *j, int64_t now,
 		return stn_fail(d, STN_E_IO, data_dir, "path too long");
 	if ((rc = floor_lock(data_dir, &lock, d)))
 		return rc;
-	rc = clock_check_locked(data_dir, path, j, now, floor_out, notice, d);
+	rc = clock_check_locked(path, j, now, floor_out, notice, d);
 	close(lock);
 	return rc;
 }
@@ -219,7 +178,7 @@ int stn_clock_raise(const char *data_dir, int64_t t, struct stn_diag *d)
 		return rc;
 	rc = floor_read(path, &floor, d);
 	if (rc == 0 && t > floor)
-		rc = floor_write(data_dir, path, t, d);
+		rc = floor_write(path, t, d);
 	close(lock);
 	return rc;
 }

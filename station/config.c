@@ -13,7 +13,7 @@
 
 #include "custody/record.h"
 #include "custody/sign.h"
-#include "station/error.h"
+#include "station/base/error.h"
 
 static const struct cu_key_rule station_keys[] = {
 	{"id", CU_REQUIRED},   {"site", CU_REQUIRED}, {"key", CU_OPTIONAL},

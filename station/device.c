@@ -13,8 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "custody/sha256.h"
-#include "station/error.h"
+#include "station/base/hex.h"
+#include "station/base/sha256.h"
+#include "station/base/error.h"
 #include "transport/serial.h"
 
 extern const struct stn_device_ops stn_device_console_ops;

@@ -9,9 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "custody/sha256.h"
+#include "station/base/hex.h"
+#include "station/base/sha256.h"
 #include "station/device_internal.h"
-#include "station/error.h"
+#include "station/base/error.h"
 
 #define MAX_UNITS 16
 static struct stn_fake_unit *units[MAX_UNITS];

@@ -7,8 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "custody/sha256.h"
-#include "station/error.h"
+#include "station/base/hex.h"
+#include "station/base/sha256.h"
+#include "station/base/error.h"
 #include "transport/mcuboot.h"
 #include "transport/smp.h"
 

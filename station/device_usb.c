@@ -9,8 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "custody/sha256.h"
-#include "station/error.h"
+#include "station/base/hex.h"
+#include "station/base/sha256.h"
+#include "station/base/error.h"
 #include "transport/dfu.h"
 #include "transport/usb.h"
 

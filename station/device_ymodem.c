@@ -5,7 +5,7 @@
 
 #include <stdio.h>
 
-#include "station/error.h"
+#include "station/base/error.h"
 
 static int ymodem_open(struct stn_device *dev, const struct stn_config *cfg,
 		       struct stn_diag *d)

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "station/error.h"
+#include "station/base/error.h"
 #include "station/journal.h"
-#include "station/strbuf.h"
+#include "station/base/strbuf.h"
 
 static const struct {
 	const char *name, *fields;

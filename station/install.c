@@ -14,11 +14,12 @@
 #include <unistd.h>
 
 #include "custody/record.h"
-#include "custody/rfc3339.h"
-#include "custody/sha256.h"
+#include "station/base/rfc3339.h"
+#include "station/base/hex.h"
+#include "station/base/sha256.h"
 #include "media/stage.h"
 #include "station/config.h"
-#include "station/error.h"
+#include "station/base/error.h"
 #include "station/events.h"
 #include "station/session.h"
 

@@ -2,7 +2,7 @@
  * only file that includes sqlite3.h: SQLite failures become STN_E_JOURNAL
  * here, with the database path and SQLite's own message kept. */
 #include "station/journal.h"
-#include "station/strbuf.h"
+#include "station/base/strbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,10 +15,10 @@
 
 #include <sqlite3.h>
 
-#include "custody/rfc3339.h"
-#include "custody/sha256.h"
+#include "station/base/rfc3339.h"
+#include "station/base/sha256.h"
 #include "station/canon.h"
-#include "station/error.h"
+#include "station/base/error.h"
 
 /* Another writer (a second `station` process) may hold the lock while it
  * commits; a commit with synchronous=FULL takes milliseconds, so 5 s only

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "station/error.h"
+#include "station/base/error.h"
 #include "station/events.h"
 #include "station/session.h"
 

@@ -12,8 +12,9 @@
 
 #include "custody/manifest.h"
 #include "custody/record.h"
-#include "custody/sha256.h"
-#include "station/error.h"
+#include "station/base/sha256.h"
+#include "station/base/error.h"
+#include "station/base/fileio.h"
 
 static int copy_hash(const char *src, int dirfd, const char *name,
 		     uint64_t *size, uint8_t sha[CU_SHA256_LEN],
@@ -44,9 +45,7 @@ static int copy_hash(const char *src, int dirfd, const char *name,
 		goto out;
 	}
 	for (;;) {
-		ssize_t n = read(in, buf, 1 << 20);
-		if (n < 0 && errno == EINTR)
-			continue;
+		ssize_t n = stn_read_retry(in, buf, 1 << 20);
 		if (n < 0) {
 			rc = stn_fail(d, STN_E_IO, src, "read: %s",
 				      strerror(errno));
@@ -54,16 +53,10 @@ static int copy_hash(const char *src, int dirfd, const char *name,
 		}
 		if (n == 0)
 			break;
-		for (ssize_t off = 0; off < n;) {
-			ssize_t w = write(out, buf + off, (size_t)(n - off));
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0) {
-				rc = stn_fail(d, STN_E_IO, name, "write: %s",
-					      strerror(errno));
-				goto out;
-			}
-			off += w;
+		if (stn_write_all(out, buf, (size_t)n) != 0) {
+			rc = stn_fail(d, STN_E_IO, name, "write: %s",
+				      strerror(errno));
+			goto out;
 		}
 		if ((rc = cu_sha256_update(h, buf, (size_t)n))) {
 			rc = stn_fail(d, rc, name, "hashing: %s",
@@ -94,7 +87,6 @@ out:
 static int write_file(int dirfd, const char *name, const char *text,
 		      struct stn_diag *d)
 {
-	size_t len = strlen(text), off = 0;
 	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 			0644);
 	int rc = 0;
@@ -102,17 +94,8 @@ static int write_file(int dirfd, const char *name, const char *text,
 	if (fd < 0)
 		return stn_fail(d, STN_E_IO, name, "cannot create: %s",
 				strerror(errno));
-	while (off < len) {
-		ssize_t w = write(fd, text + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			rc = stn_fail(d, STN_E_IO, name, "write: %s",
-				      strerror(errno));
-			break;
-		}
-		off += (size_t)w;
-	}
+	if (stn_write_all(fd, text, strlen(text)) != 0)
+		rc = stn_fail(d, STN_E_IO, name, "write: %s", strerror(errno));
 	if (rc == 0 && fsync(fd) != 0)
 		rc = stn_fail(d, STN_E_IO, name, "fsync: %s", strerror(errno));
 	if (close(fd) != 0 && rc == 0)

@@ -16,13 +16,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "custody/rfc3339.h"
-#include "custody/sha256.h"
+#include "station/base/rfc3339.h"
+#include "station/base/hex.h"
+#include "station/base/sha256.h"
 #include "custody/sig.h"
 #include "custody/sign.h"
 #include "station/canon.h"
 #include "station/config.h"
-#include "station/error.h"
+#include "station/base/error.h"
 #include "station/events.h"
 #include "station/session.h"
 

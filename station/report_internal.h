@@ -11,7 +11,7 @@
 
 #include "station/journal.h"
 #include "station/report.h"
-#include "station/strbuf.h"
+#include "station/base/strbuf.h"
 
 #define RPT_HASH_LEN 64
 /* Reads and writes go in pieces of this size. */

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "custody/rfc3339.h"
+#include "station/base/rfc3339.h"
 #include "station/canon.h"
-#include "station/error.h"
+#include "station/base/error.h"
 #include "station/events.h"
 
 /* A value shown in the readable summary is cut here; the JSON has it all. */

@@ -17,11 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "custody/rfc3339.h"
-#include "custody/sha256.h"
+#include "station/base/rfc3339.h"
+#include "station/base/hex.h"
+#include "station/base/sha256.h"
 #include "custody/sig.h"
 #include "station/canon.h"
-#include "station/error.h"
+#include "station/base/error.h"
 
 _Static_assert(STN_REPORT_STRING_MAX >= STN_CANON_BODY_MAX,
 	       "every body the journal accepts fits a report string");

@@ -12,16 +12,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "custody/sha256.h"
+#include "station/base/hex.h"
+#include "station/base/sha256.h"
 #include "custody/record.h"
-#include "custody/rfc3339.h"
+#include "station/base/rfc3339.h"
 #include "custody/sig.h"
 #include "custody/trust.h"
 #include "media/stage.h"
 #include "station/abandoned.h"
 #include "station/clock.h"
 #include "station/config.h"
-#include "station/error.h"
+#include "station/base/error.h"
+#include "station/base/fileio.h"
 
 struct stn_session {
 	pthread_mutex_t lock; /* journal, floor and CRL store across threads */
@@ -356,9 +358,9 @@ int stn_session_journal_query(struct stn_session *s,
 static int keep_crl(const char *dir, const char *crl_path, struct stn_diag *d)
 {
 	uint8_t *buf = NULL, digest[CU_SHA256_LEN];
-	char hex[CU_SHA256_HEX_LEN + 1], path[4400], tmp[4410];
-	size_t len = 0, off = 0;
-	int fd, rc;
+	char hex[CU_SHA256_HEX_LEN + 1], path[4400];
+	size_t len = 0;
+	int rc;
 
 	if ((rc = cu_record_read(crl_path, &buf, &len, d)))
 		return rc;
@@ -374,42 +376,11 @@ static int keep_crl(const char *dir, const char *crl_path, struct stn_diag *d)
 				strerror(errno));
 	}
 	snprintf(path, sizeof(path), "%s/%s.crl", dir, hex);
-	/* A temp name of this writer's own: two sessions may keep the same
-	 * CRL at once, and a shared name lets one rename the other's file
-	 * away (issue 11).  The same bytes win either way. */
-	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		free(buf);
-		return stn_fail(d, STN_E_IO, tmp, "cannot write: %s",
-				strerror(errno));
-	}
-	while (off < len && rc == 0) {
-		ssize_t w = write(fd, buf + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			rc = stn_fail(d, STN_E_IO, tmp, "write: %s",
-				      strerror(errno));
-		else
-			off += (size_t)w;
-	}
-	if (rc == 0 && fsync(fd) != 0)
-		rc = stn_fail(d, STN_E_IO, tmp, "fsync: %s", strerror(errno));
-	close(fd);
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = stn_fail(d, STN_E_IO, path, "rename: %s", strerror(errno));
-	if (rc)
-		unlink(tmp);
-	/* The rename is only durable once the directory is. */
-	if (rc == 0 && (fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		rc = stn_fail(d, STN_E_IO, dir, "open: %s", strerror(errno));
-	else if (rc == 0) {
-		if (fsync(fd) != 0)
-			rc = stn_fail(d, STN_E_IO, dir, "fsync: %s",
-				      strerror(errno));
-		close(fd);
-	}
+	/* A temp name of this writer's own (stn_replace_durable): two
+	 * sessions may keep the same CRL at once, and a shared name lets one
+	 * rename the other's file away (issue 11).  The same bytes win
+	 * either way. */
+	rc = stn_replace_durable(path, 0600, buf, len, d);
 	free(buf);
 	return rc;
 }

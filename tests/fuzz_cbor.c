@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "station/error.h"
+#include "station/base/error.h"
 #include "transport/cbor.h"
 #include "transport/smp.h"
 

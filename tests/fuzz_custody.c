@@ -6,7 +6,7 @@
 
 #include "custody/chain.h"
 #include "custody/token.h"
-#include "station/error.h"
+#include "station/base/error.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

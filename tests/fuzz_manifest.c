@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "custody/manifest.h"
-#include "station/error.h"
+#include "station/base/error.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -10,7 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "station/error.h"
+#include "station/base/error.h"
 #include "station/report_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

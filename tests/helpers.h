@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "custody/trust.h"
-#include "station/error.h"
+#include "station/base/error.h"
 
 static inline void th_write(const char *path, const void *data, size_t len)
 {

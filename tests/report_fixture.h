@@ -24,10 +24,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "custody/rfc3339.h"
-#include "custody/sha256.h"
+#include "station/base/rfc3339.h"
+#include "station/base/sha256.h"
 #include "custody/sign.h"
-#include "station/error.h"
+#include "station/base/error.h"
 #include "station/journal.h"
 #include "station/report.h"
 #include "station/session.h"

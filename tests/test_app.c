@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "station/app.h"
-#include "station/error.h"
+#include "station/base/error.h"
 #include "tests/helpers.h"
 
 static char *dir;

@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "station/canon.h"
-#include "station/error.h"
-#include "station/strbuf.h"
+#include "station/base/error.h"
+#include "station/base/strbuf.h"
 
 /* 2026-11-20T10:00:00Z */
 #define T0 INT64_C(1795168800)

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "station/error.h"
+#include "station/base/error.h"
 #include "transport/cbor.h"
 
 static struct tp_cbor_item it[64];

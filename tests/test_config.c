@@ -7,7 +7,7 @@
 #include <cmocka.h>
 
 #include "station/config.h"
-#include "station/error.h"
+#include "station/base/error.h"
 #include "tests/helpers.h"
 
 static char *dir;

@@ -20,8 +20,9 @@
 
 #include <cmocka.h>
 
-#include "custody/sha256.h"
-#include "station/error.h"
+#include "station/base/hex.h"
+#include "station/base/sha256.h"
+#include "station/base/error.h"
 #include "transport/console.h"
 #include "transport/serial.h"
 #include "transport/ymodem.h"

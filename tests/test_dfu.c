@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "station/error.h"
+#include "station/base/error.h"
 #include "transport/dfu.h"
 
 struct logged {

@@ -17,7 +17,7 @@
 
 #include "media/discover.h"
 #include "media/stage.h"
-#include "station/error.h"
+#include "station/base/error.h"
 #include "station/release.h"
 #include "tests/helpers.h"
 

@@ -16,11 +16,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "station/error.h"
+#include "station/base/error.h"
 #include "station/events.h"
 #include "station/journal.h"
 #include "station/report.h"
-#include "station/strbuf.h"
+#include "station/base/strbuf.h"
 #include "tests/helpers.h"
 
 /* 2026-11-20T10:00:00Z */

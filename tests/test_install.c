@@ -14,7 +14,7 @@
 #include <sqlite3.h>
 
 #include "station/device_fake.h"
-#include "station/error.h"
+#include "station/base/error.h"
 #include "station/install.h"
 #include "station/session.h"
 #include "tests/helpers.h"

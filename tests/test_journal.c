@@ -28,9 +28,10 @@
 
 #include <sqlite3.h>
 
-#include "custody/rfc3339.h"
-#include "custody/sha256.h"
-#include "station/error.h"
+#include "station/base/rfc3339.h"
+#include "station/base/hex.h"
+#include "station/base/sha256.h"
+#include "station/base/error.h"
 #include "station/events.h"
 #include "station/journal.h"
 

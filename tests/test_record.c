@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "custody/record.h"
-#include "station/error.h"
+#include "station/base/error.h"
 
 struct bad_case {
 	const char *title;

@@ -3,6 +3,7 @@
  * and journals itself, exports chain (two in one second too), and a broken
  * journal, an existing file or a missing key stops an export with nothing
  * left behind. */
+#include "station/base/hex.h"
 #include "tests/report_fixture.h"
 
 static void an_export_verifies_and_carries_each_event_exactly(void **state)

@@ -15,12 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "custody/rfc3339.h"
-#include "custody/sha256.h"
+#include "station/base/rfc3339.h"
+#include "station/base/sha256.h"
 #include "custody/sig.h"
 #include "custody/sign.h"
 #include "custody/trust.h"
-#include "station/error.h"
+#include "station/base/error.h"
 
 #define DAY (24 * 3600)
 

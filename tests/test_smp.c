@@ -24,8 +24,8 @@
 
 #include <cmocka.h>
 
-#include "custody/sha256.h"
-#include "station/error.h"
+#include "station/base/sha256.h"
+#include "station/base/error.h"
 #include "transport/cbor.h"
 #include "transport/mcuboot.h"
 #include "transport/serial.h"

@@ -14,10 +14,10 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "custody/sha256.h"
+#include "station/base/sha256.h"
 #include "custody/verify.h"
 #include "media/stage.h"
-#include "station/error.h"
+#include "station/base/error.h"
 #include "station/release.h"
 #include "tests/helpers.h"
 

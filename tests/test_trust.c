@@ -10,13 +10,14 @@
 #include <time.h>
 
 #include "custody/chain.h"
-#include "custody/rfc3339.h"
+#include "station/base/hex.h"
+#include "station/base/rfc3339.h"
 #include "custody/sign.h"
 #include "custody/token.h"
 #include "custody/trust.h"
 #include "custody/verify.h"
 #include "station/clock.h"
-#include "station/error.h"
+#include "station/base/error.h"
 #include "station/journal.h"
 #include "station/release.h"
 #include "tests/helpers.h"

@@ -14,7 +14,7 @@
 #include "custody/sign.h"
 #include "custody/trust.h"
 #include "custody/verify.h"
-#include "station/error.h"
+#include "station/base/error.h"
 #include "station/release.h"
 #include "tests/helpers.h"
 

@@ -21,7 +21,7 @@
 #include "media/discover.h"
 #include "media/mount.h"
 #include "media/watch.h"
-#include "station/error.h"
+#include "station/base/error.h"
 #include "station/release.h"
 #include "tests/helpers.h"
 

@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "station/error.h"
+#include "station/base/error.h"
 #include "transport/serial.h"
 #include "transport/ymodem.h"
 

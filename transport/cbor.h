@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "station/error.h"
+#include "station/base/error.h"
 
 enum tp_cbor_type {
 	TP_CBOR_UINT,   /* u = the value */

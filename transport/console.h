@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "station/error.h"
+#include "station/base/error.h"
 #include "transport/serial.h"
 #include "transport/ymodem.h"
 

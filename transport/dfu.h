@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "station/error.h"
+#include "station/base/error.h"
 #include "transport/ymodem.h" /* struct tp_source, struct tp_progress */
 
 /* Class requests (DFU 1.1 table 3.2), bRequest values. */

@@ -10,7 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "custody/sha256.h"
+#include "station/base/hex.h"
+#include "station/base/sha256.h"
 
 static uint16_t le16(const uint8_t *p)
 {

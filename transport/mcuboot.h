@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "station/error.h"
+#include "station/base/error.h"
 
 #define TP_MCUBOOT_MAGIC 0x96f3b83du
 #define TP_MCUBOOT_HDR_MIN 32

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "station/error.h"
+#include "station/base/error.h"
 
 /*
  * Timeouts are in milliseconds: 0 polls once without waiting, a negative

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "station/error.h"
+#include "station/base/error.h"
 #include "transport/dfu.h"
 
 /* One DFU interface found on the bus.  Strings are what the device's

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "station/error.h"
+#include "station/base/error.h"
 #include "transport/serial.h"
 
 /* Where the image bytes come from; the station streams its staging copy. */

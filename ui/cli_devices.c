@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "station/device.h"
-#include "station/error.h"
+#include "station/base/error.h"
 #include "ui/cli.h"
 
 static const char devices_usage[] =

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "custody/rfc3339.h"
-#include "station/error.h"
+#include "station/base/rfc3339.h"
+#include "station/base/error.h"
 #include "station/install.h"
 #include "station/session.h"
 #include "ui/cli.h"

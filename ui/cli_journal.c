@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "custody/rfc3339.h"
-#include "station/error.h"
+#include "station/base/rfc3339.h"
+#include "station/base/error.h"
 #include "station/events.h"
 #include "station/journal.h"
 #include "station/session.h"

@@ -11,10 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "custody/rfc3339.h"
+#include "station/base/rfc3339.h"
 #include "media/discover.h"
 #include "station/config.h"
-#include "station/error.h"
+#include "station/base/error.h"
 #include "station/media_watch.h"
 #include "station/session.h"
 #include "ui/cli.h"

@@ -8,9 +8,9 @@
 #include <time.h>
 
 #include "custody/record.h"
-#include "custody/rfc3339.h"
+#include "station/base/rfc3339.h"
 #include "custody/sign.h"
-#include "station/error.h"
+#include "station/base/error.h"
 #include "station/release.h"
 #include "ui/cli.h"
 

@@ -8,10 +8,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "custody/rfc3339.h"
+#include "station/base/rfc3339.h"
 #include "custody/trust.h"
 #include "station/config.h"
-#include "station/error.h"
+#include "station/base/error.h"
 #include "station/report.h"
 #include "station/session.h"
 #include "ui/cli.h"

@@ -9,10 +9,10 @@
 #include <time.h>
 
 #include "custody/chain.h"
-#include "custody/rfc3339.h"
+#include "station/base/rfc3339.h"
 #include "custody/sign.h"
 #include "custody/token.h"
-#include "station/error.h"
+#include "station/base/error.h"
 #include "ui/cli.h"
 
 static const char custody_usage[] =

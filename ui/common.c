@@ -12,7 +12,7 @@
 #include <time.h>
 
 #include "station/config.h"
-#include "station/error.h"
+#include "station/base/error.h"
 #include "station/install.h"
 #include "station/session.h"
 

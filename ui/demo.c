@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "station/error.h"
+#include "station/base/error.h"
 #include "ui/cli.h"
 #include "ui/tui.h"
 

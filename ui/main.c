@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "station/error.h"
+#include "station/base/error.h"
 #include "ui/cli.h"
 #include "ui/common.h"
 #include "ui/tui.h"

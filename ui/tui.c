@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "station/app.h"
-#include "station/error.h"
+#include "station/base/error.h"
 #include "ui/common.h"
 #include "ui/tui.h"
 

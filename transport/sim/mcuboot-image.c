@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "custody/sha256.h"
+#include "station/base/sha256.h"
 #include "transport/mcuboot.h"
 
 static void put16(uint8_t *p, unsigned v)

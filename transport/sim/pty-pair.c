@@ -15,7 +15,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "station/error.h"
+#include "station/base/error.h"
 #include "transport/serial.h"
 #include "transport/sim_line.h"
 

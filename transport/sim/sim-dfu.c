@@ -24,7 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "custody/sha256.h"
+#include "station/base/hex.h"
+#include "station/base/sha256.h"
 #include "transport/dfu.h"
 
 static const char usage_text[] =

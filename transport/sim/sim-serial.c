@@ -19,8 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "custody/sha256.h"
-#include "station/error.h"
+#include "station/base/hex.h"
+#include "station/base/sha256.h"
+#include "station/base/error.h"
 #include "transport/serial.h"
 #include "transport/sim_line.h"
 #include "transport/ymodem.h"

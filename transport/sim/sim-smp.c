@@ -21,8 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "custody/sha256.h"
-#include "station/error.h"
+#include "station/base/sha256.h"
+#include "station/base/error.h"
 #include "transport/cbor.h"
 #include "transport/mcuboot.h"
 #include "transport/serial.h"

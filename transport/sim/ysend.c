@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "station/error.h"
+#include "station/base/error.h"
 #include "transport/serial.h"
 #include "transport/ymodem.h"
 

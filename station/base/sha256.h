@@ -1,6 +1,6 @@
-/* custody/sha256.h: the project's one SHA-256 (over OpenSSL libcrypto's
+/* station/base/sha256.h: the project's one SHA-256 (over OpenSSL libcrypto's
  * EVP, which uses the CPU's SHA instructions; see README), streaming and
- * one-shot, plus lowercase hex helpers.  A leaf anyone may include. */
+ * one-shot, and the digest parser.  A leaf anyone may include. */
 #ifndef CU_SHA256_H
 #define CU_SHA256_H
 
@@ -16,8 +16,8 @@ struct cu_sha256;
 
 /* Returns NULL when out of memory. */
 struct cu_sha256 *cu_sha256_new(void);
-/* Each returns 0, or STN_E_INTERNAL when libcrypto failed (station/error.h):
- * a digest that was not computed is never written.  After a failure the
+/* Each returns 0, or STN_E_INTERNAL when libcrypto failed
+ * (station/base/error.h): a digest that was not computed is never written.  After a failure the
  * context fails every call until it is freed, so a digest cannot be made
  * from part of the bytes. */
 int cu_sha256_update(struct cu_sha256 *h, const void *data,
@@ -31,9 +31,8 @@ void cu_sha256_free(struct cu_sha256 *h); /* NULL is fine */
 int cu_sha256(const void *data, size_t len,
 	      uint8_t out[CU_SHA256_LEN]) CU_SHA256_MUST_USE;
 
-/* Writes 2*len lowercase hex digits and a NUL into hex (2*len+1 bytes). */
-void cu_hex(const uint8_t *bytes, size_t len, char *hex);
-/* Parses exactly 64 lowercase hex digits; returns 0 or -1. */
+/* Parses exactly 64 lowercase hex digits (station/base/hex.h writes them
+ * with cu_hex); returns 0 or -1 with out untouched. */
 int cu_digest_parse(const char *hex, uint8_t out[CU_SHA256_LEN]);
 
 #endif

@@ -1,5 +1,6 @@
-/* station/strbuf.c: the growable buffer behind journal bodies and reports. */
-#include "station/strbuf.h"
+/* station/base/strbuf.c: the growable buffer behind journal bodies and
+ * reports. */
+#include "station/base/strbuf.h"
 
 #include <stdarg.h>
 #include <stdint.h>

@@ -1,18 +1,19 @@
-/* custody/sha256.c: SHA-256 over OpenSSL's libcrypto (EVP).  mbedTLS 2.28,
+/* station/base/sha256.c: SHA-256 over OpenSSL's libcrypto (EVP).  mbedTLS 2.28,
  * which the rest of custody/ uses for X.509 and signatures, has no SHA
  * extensions code path and hashes at about 220 MB/s here; libcrypto uses the
  * CPU's SHA instructions (x86 SHA-NI, ARMv8 SHA2) when present and runs
  * about five times faster, which is what lets staging copy and hash a
  * bundle in one pass faster than `cp` followed by `sha256sum`.  The header
  * stays free of either library's types. */
-#include "custody/sha256.h"
+#include "station/base/sha256.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
 
-#include "station/error.h"
+#include "station/base/error.h"
+#include "station/base/hex.h"
 
 struct cu_sha256 {
 	EVP_MD_CTX *ctx;
@@ -88,38 +89,9 @@ int cu_sha256(const void *data, size_t len, uint8_t out[CU_SHA256_LEN])
 	return rc;
 }
 
-void cu_hex(const uint8_t *bytes, size_t len, char *hex)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < len; i++) {
-		hex[2 * i] = digits[bytes[i] >> 4];
-		hex[2 * i + 1] = digits[bytes[i] & 15];
-	}
-	hex[2 * len] = '\0';
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1; /* uppercase is not a digest per formats §1 */
-}
-
 int cu_digest_parse(const char *hex, uint8_t out[CU_SHA256_LEN])
 {
-	uint8_t tmp[CU_SHA256_LEN];
-
 	if (strlen(hex) != CU_SHA256_HEX_LEN)
 		return -1;
-	for (size_t i = 0; i < CU_SHA256_LEN; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -1;
-		tmp[i] = (uint8_t)(hi << 4 | lo);
-	}
-	memcpy(out, tmp, sizeof(tmp));
-	return 0;
+	return cu_hex_parse(hex, CU_SHA256_LEN, out);
 }

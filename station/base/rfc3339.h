@@ -1,5 +1,6 @@
-/* custody/rfc3339.h: the one time format of formats §1, RFC 3339 UTC with a
- * `Z` and no fraction ("2026-11-20T10:00:00Z"), and §8 durations ("72h"). */
+/* station/base/rfc3339.h: the one time format of formats §1, RFC 3339 UTC
+ * with a `Z` and no fraction ("2026-11-20T10:00:00Z"), and §8 durations
+ * ("72h"). */
 #ifndef CU_RFC3339_H
 #define CU_RFC3339_H
 

@@ -1,5 +1,5 @@
-/* custody/rfc3339.c: strict RFC 3339 UTC times and durations. */
-#include "custody/rfc3339.h"
+/* station/base/rfc3339.c: strict RFC 3339 UTC times and durations. */
+#include "station/base/rfc3339.h"
 
 #include <stdio.h>
 #include <string.h>

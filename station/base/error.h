@@ -1,4 +1,4 @@
-/* station/error.h: the one project-wide list of error codes, their exit
+/* station/base/error.h: the one project-wide list of error codes, their exit
  * classes, rule names and messages, plus a small diagnostic carrier so that
  * every refusal can name the rule that failed and the file it failed on.
  * This header includes nothing of ours; every module may include it. */

@@ -1,4 +1,4 @@
-/* station/strbuf.h: a growable byte buffer with a sticky out-of-memory
+/* station/base/strbuf.h: a growable byte buffer with a sticky out-of-memory
  * flag, so that code building a long text (journal bodies, reports) checks
  * for failure once, at the end.  The contents stay NUL-terminated. */
 #ifndef STN_STRBUF_H

@@ -1,5 +1,6 @@
-/* station/error.c: messages for the error list and the diagnostic carrier. */
-#include "station/error.h"
+/* station/base/error.c: messages for the error list and the diagnostic
+ * carrier. */
+#include "station/base/error.h"
 
 #include <stdarg.h>
 #include <stdio.h>
