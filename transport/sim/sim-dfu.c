@@ -27,6 +27,7 @@
 #include "station/base/hex.h"
 #include "station/base/sha256.h"
 #include "transport/dfu.h"
+#include "station/base/monotime.h"
 
 static const char usage_text[] =
 	"usage: sim-dfu --store DIR [options]\n"
@@ -119,7 +120,7 @@ struct sim {
 	unsigned expect_block;
 	unsigned busy_ms;	/* busy time of the block just taken */
 	int busy_told;
-	uint64_t busy_until;	/* monotonic ms */
+	int64_t busy_until;	/* monotonic ms */
 	const uint8_t *up;	/* the upload in progress */
 	size_t up_len, up_pos;
 	uint8_t *up_copy;
@@ -138,14 +139,6 @@ static void logf_(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* ---- I/O ---------------------------------------------------------------- */
@@ -558,21 +551,21 @@ static int dfu_getstatus(struct sim *s, uint8_t *b)
 		if (s->busy_ms && !s->busy_told) {
 			/* Programming: come back in bwPollTimeout. */
 			s->busy_told = 1;
-			s->busy_until = now_ms() + s->busy_ms;
+			s->busy_until = stn_mono_ms() + s->busy_ms;
 			s->state = TP_DFU_DNBUSY;
 			report = TP_DFU_DNBUSY;
 			poll = s->busy_ms;
 			goto answer;
 		}
-		if (s->busy_ms && now_ms() < s->busy_until) {
+		if (s->busy_ms && stn_mono_ms() < s->busy_until) {
 			s->early_polls++;
-			logf_("early GETSTATUS: %" PRIu64 " ms before the "
+			logf_("early GETSTATUS: %" PRId64 " ms before the "
 			      "bwPollTimeout given had passed",
-			      s->busy_until - now_ms());
+			      s->busy_until - stn_mono_ms());
 			if (s->strict_polls)
 				return stall(s, TP_DFU_ERR_STALLEDPKT);
 			report = TP_DFU_DNBUSY;
-			poll = (unsigned)(s->busy_until - now_ms());
+			poll = (unsigned)(s->busy_until - stn_mono_ms());
 			goto answer;
 		}
 		s->state = TP_DFU_DNLOAD_IDLE;
