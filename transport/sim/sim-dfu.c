@@ -28,6 +28,7 @@
 #include "station/base/sha256.h"
 #include "transport/dfu.h"
 #include "station/base/monotime.h"
+#include "transport/sim_log.h"
 
 static const char usage_text[] =
 	"usage: sim-dfu --store DIR [options]\n"
@@ -129,17 +130,7 @@ struct sim {
 	unsigned long early_polls, total_blocks;
 };
 
-static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void logf_(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("sim-dfu: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
+#define logf_(...) tp_sim_logf("sim-dfu", __VA_ARGS__)
 
 /* ---- I/O ---------------------------------------------------------------- */
 

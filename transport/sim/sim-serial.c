@@ -26,6 +26,7 @@
 #include "transport/sim_line.h"
 #include "transport/ymodem.h"
 #include "station/base/monotime.h"
+#include "transport/sim_log.h"
 
 #define IDENTITY_MAX (64 * 1024) /* the text record limit, formats §1 */
 #define LINE_CAP 1200
@@ -108,18 +109,7 @@ static void on_signal(int sig)
 	_exit(0);
 }
 
-static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void logf_(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("sim-serial: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
+#define logf_(...) tp_sim_logf("sim-serial", __VA_ARGS__)
 
 static int reply(struct sim *sim, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

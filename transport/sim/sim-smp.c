@@ -29,6 +29,7 @@
 #include "transport/sim_line.h"
 #include "transport/smp.h"
 #include "station/base/monotime.h"
+#include "transport/sim_log.h"
 
 #define MAX_ITEMS 256
 #define LINE_CAP 512
@@ -125,18 +126,7 @@ static void on_signal(int sig)
 	_exit(0);
 }
 
-static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void logf_(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("sim-smp: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
+#define logf_(...) tp_sim_logf("sim-smp", __VA_ARGS__)
 
 static void slot_path(const struct sim *sim, int k, char *buf, size_t cap)
 {
