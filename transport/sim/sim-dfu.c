@@ -29,6 +29,7 @@
 #include "transport/dfu.h"
 #include "station/base/monotime.h"
 #include "transport/sim_log.h"
+#include "station/base/fileio.h"
 
 static const char usage_text[] =
 	"usage: sim-dfu --store DIR [options]\n"
@@ -143,22 +144,6 @@ static int read_all(int fd, void *buf, size_t len)
 	while (len) {
 		ssize_t n = read(fd, p, len);
 		if (n < 0 && errno == EINTR && !g_stop)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return -1;
@@ -833,7 +818,7 @@ static int serve(struct sim *s, int fd)
 			/* Every URB is answered before the next is read, so
 			 * the one to unlink is already done. */
 			put32(out, RET_UNLINK);
-			if (write_all(fd, out, sizeof(out)) != 0)
+			if (stn_write_all(fd, out, sizeof(out)) != 0)
 				break;
 			continue;
 		}
@@ -871,10 +856,10 @@ static int serve(struct sim *s, int fd)
 			if (n < 0)
 				n = 0;
 			if ((size_t)n < sizeof(out) &&
-			    write_all(fd, out + n, sizeof(out) - (size_t)n))
+			    stn_write_all(fd, out + n, sizeof(out) - (size_t)n))
 				break;
 			if ((size_t)n < want &&
-			    write_all(fd,
+			    stn_write_all(fd,
 				      data + ((size_t)n > sizeof(out)
 						      ? (size_t)n - sizeof(out)
 						      : 0),
@@ -883,7 +868,7 @@ static int serve(struct sim *s, int fd)
 						       ? (size_t)n - sizeof(out)
 						       : 0)))
 				break;
-		} else if (write_all(fd, out, sizeof(out)) != 0) {
+		} else if (stn_write_all(fd, out, sizeof(out)) != 0) {
 			break;
 		}
 		if (s->leave_now) {
@@ -927,9 +912,9 @@ static void handle(struct sim *s, int fd)
 		put16(rep + 2, OP_REP_DEVLIST);
 		put32(n, 1);
 		usbip_device(s, dev);
-		(void)(write_all(fd, rep, 8) || write_all(fd, n, 4) ||
-		       write_all(fd, dev, sizeof(dev)) ||
-		       write_all(fd, intf, 4));
+		(void)(stn_write_all(fd, rep, 8) || stn_write_all(fd, n, 4) ||
+		       stn_write_all(fd, dev, sizeof(dev)) ||
+		       stn_write_all(fd, intf, 4));
 		return;
 	}
 	if (code != OP_REQ_IMPORT || read_all(fd, busid, sizeof(busid)) != 0)
@@ -937,11 +922,11 @@ static void handle(struct sim *s, int fd)
 	put16(rep + 2, OP_REP_IMPORT);
 	if (strncmp((const char *)busid, s->busid, sizeof(busid)) != 0) {
 		put32(rep + 4, 1);
-		(void)write_all(fd, rep, 8);
+		(void)stn_write_all(fd, rep, 8);
 		return;
 	}
 	usbip_device(s, dev);
-	if (write_all(fd, rep, 8) || write_all(fd, dev, sizeof(dev)))
+	if (stn_write_all(fd, rep, 8) || stn_write_all(fd, dev, sizeof(dev)))
 		return;
 	logf_("imported as %04x:%04x (%s mode)", s->vid, cur_pid(s),
 	      s->runtime ? "run-time" : "DFU");
