@@ -327,6 +327,7 @@ int cu_record_read(const char *path, uint8_t **buf, size_t *len,
 		   struct stn_diag *d)
 {
 	uint8_t *p = NULL;
+	char *text;
 	struct stat st;
 	size_t have = 0;
 	int fd, rc = 0;
@@ -350,30 +351,20 @@ int cu_record_read(const char *path, uint8_t **buf, size_t *len,
 			      (long long)st.st_size);
 		goto out;
 	}
-	/* Read one byte past the cap so a file growing under us is caught. */
-	p = malloc(CU_RECORD_MAX + 1);
-	if (!p) {
-		rc = stn_fail(d, STN_E_NOMEM, path, "reading record");
-		goto out;
-	}
-	while (have < CU_RECORD_MAX + 1) {
-		ssize_t got = read(fd, p + have, CU_RECORD_MAX + 1 - have);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
+	/* stn_read_all reads one byte past the cap, so a file growing under
+	 * us is caught. */
+	if (stn_read_all(fd, CU_RECORD_MAX, &text, &have) != 0) {
+		if (errno == EFBIG)
+			rc = stn_fail(d, STN_E_TOOBIG, path,
+				      "over the 64 KiB record limit");
+		else if (errno == ENOMEM)
+			rc = stn_fail(d, STN_E_NOMEM, path, "reading record");
+		else
 			rc = stn_fail(d, STN_E_IO, path, "read: %s",
 				      strerror(errno));
-			goto out;
-		}
-		if (got == 0)
-			break;
-		have += (size_t)got;
-	}
-	if (have > CU_RECORD_MAX) {
-		rc = stn_fail(d, STN_E_TOOBIG, path,
-			      "over the 64 KiB record limit");
 		goto out;
 	}
+	p = (uint8_t *)text;
 	*buf = p;
 	*len = have;
 	p = NULL;

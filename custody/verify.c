@@ -16,6 +16,7 @@
 #include "station/base/hex.h"
 #include "station/base/rfc3339.h"
 #include "custody/signed.h"
+#include "station/base/fileio.h"
 
 struct cu_bundle {
 	char *dir;
@@ -104,9 +105,7 @@ static int measure_file(void *ctx, const struct cu_image *img,
 	/* Read one byte past the expected size: a file that grows while we
 	 * read is caught here, not trusted. */
 	while (total <= expect_size) {
-		ssize_t got = read(fd, buf, 1 << 16);
-		if (got < 0 && errno == EINTR)
-			continue;
+		ssize_t got = stn_read_retry(fd, buf, 1 << 16);
 		if (got < 0) {
 			rc = stn_fail(d, STN_E_IO, path, "read: %s",
 				      strerror(errno));

@@ -23,6 +23,7 @@
 #include "station/base/sha256.h"
 #include "custody/verify.h"
 #include "station/base/error.h"
+#include "station/base/fileio.h"
 
 #define COPY_CHUNK (1 << 20)  /* large sequential reads; memory stays flat */
 /* Writes into staging go in 64 KiB pieces: the page cache then takes
@@ -244,20 +245,16 @@ static int copy_fd(struct md_stage *s, int in, const struct copy_job *j,
 		}
 		if (hs)
 			hasher_submit(hs, buf, (size_t)got);
-		for (ssize_t off = 0; off < got;) {
-			size_t len = (size_t)(got - off) < WRITE_CHUNK
-					     ? (size_t)(got - off)
+		for (size_t off = 0; off < (size_t)got; off += WRITE_CHUNK) {
+			size_t len = (size_t)got - off < WRITE_CHUNK
+					     ? (size_t)got - off
 					     : WRITE_CHUNK;
-			ssize_t w = write(out, buf + off, len);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0) {
+			if (stn_write_all(out, buf + off, len) != 0) {
 				rc = stn_fail(d, STN_E_IO, j->dest,
 					      "write to staging: %s",
 					      strerror(errno));
 				goto out;
 			}
-			off += w;
 		}
 		total += (uint64_t)got;
 		if (prog && prog->update)

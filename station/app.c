@@ -32,13 +32,7 @@
 #include "station/session.h"
 
 #include "station/app_internal.h"
-
-static int64_t mono_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
+#include "station/base/monotime.h"
 
 /* Set the message line (caller holds the lock). */
 void app_say(struct stn_app *a, enum stn_app_tone tone, const char *fmt, ...)
@@ -390,7 +384,7 @@ static void dev_phase(void *ctx, enum stn_phase p, const char *detail)
 	snprintf(dv->pub.phase, sizeof(dv->pub.phase), "%s", stn_phase_name(p));
 	if (p == STN_PHASE_WRITE) {
 		dv->pub.done = 0;
-		dv->started_ms = mono_ms();
+		dv->started_ms = stn_mono_ms();
 	}
 	pthread_mutex_unlock(&dv->app->lock);
 }
@@ -406,7 +400,7 @@ static void dev_progress(void *ctx, enum stn_phase p, uint64_t done,
 	pthread_mutex_lock(&dv->app->lock);
 	dv->pub.done = done;
 	dv->pub.total = total;
-	el = mono_ms() - dv->started_ms;
+	el = stn_mono_ms() - dv->started_ms;
 	dv->pub.rate = el > 0 ? (double)done * 1000.0 / (double)el : 0;
 	dv->pub.eta = dv->pub.rate > 0
 			      ? (int64_t)((double)(total - done) / dv->pub.rate)

@@ -17,6 +17,7 @@
 #include "station/base/sha256.h"
 #include "station/base/error.h"
 #include "transport/serial.h"
+#include "station/base/fileio.h"
 
 extern const struct stn_device_ops stn_device_console_ops;
 extern const struct stn_device_ops stn_device_ymodem_ops;
@@ -212,9 +213,7 @@ static int hashing_read(void *ctx, void *buf, size_t len, size_t *got)
 				? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "?",
 				(unsigned long long)src->sent);
 
-	do
-		n = read(src->fd, buf, len);
-	while (n < 0 && errno == EINTR);
+	n = stn_read_retry(src->fd, buf, len);
 	if (n < 0)
 		return stn_fail(src->d, STN_E_IO, src->path,
 				"read from staging: %s", strerror(errno));
@@ -246,9 +245,7 @@ static int prehash(int fd, const char *shown, uint8_t out[CU_SHA256_LEN],
 		goto out;
 	}
 	for (;;) {
-		ssize_t n = read(fd, buf, 1 << 16);
-		if (n < 0 && errno == EINTR)
-			continue;
+		ssize_t n = stn_read_retry(fd, buf, 1 << 16);
 		if (n < 0) {
 			rc = stn_fail(d, STN_E_IO, shown,
 				      "read staged copy: %s", strerror(errno));

@@ -22,6 +22,7 @@
 #include "station/base/error.h"
 #include "station/events.h"
 #include "station/session.h"
+#include "station/base/monotime.h"
 
 const char *stn_phase_name(enum stn_phase p)
 {
@@ -584,7 +585,7 @@ static int write_images(struct stn_session *s, struct stn_device *dev,
 		char path[4400], shown[4400], hex[CU_SHA256_HEX_LEN + 1];
 		char slot[8], bytes[24];
 
-		struct timespec i0, i1;
+		int64_t i0;
 		char ms[24];
 
 		if (stn_install_interrupted())
@@ -595,14 +596,12 @@ static int write_images(struct stn_session *s, struct stn_device *dev,
 		snprintf(path, sizeof(path), "%s/%s", stage_dir, img->file);
 		snprintf(shown, sizeof(shown), "%s/%s", dir, img->file);
 		ev_phase(ev, STN_PHASE_WRITE, img->label);
-		clock_gettime(CLOCK_MONOTONIC, &i0);
+		i0 = stn_mono_ms();
 		rc = stn_device_write(dev, img, path, shown, &dp, &wr, d);
 		if (rc)
 			return rc;
-		clock_gettime(CLOCK_MONOTONIC, &i1);
 		snprintf(ms, sizeof(ms), "%lld",
-			 (long long)((i1.tv_sec - i0.tv_sec) * 1000 +
-				     (i1.tv_nsec - i0.tv_nsec) / 1000000));
+			 (long long)(stn_mono_ms() - i0));
 		rep->images_written++;
 		if (wr.proof < rep->proof)
 			rep->proof = wr.proof;
@@ -686,7 +685,7 @@ int stn_install(struct stn_session *s, const struct stn_prepared *p,
 	struct stn_diag why;
 	char before[24], seq[24], ms[24];
 	char digests[CU_MAX_IMAGES * 100];
-	struct timespec t0, t1;
+	int64_t t0, t1;
 	int rc;
 
 	rep->bundle = p->bundle;
@@ -757,7 +756,7 @@ int stn_install(struct stn_session *s, const struct stn_prepared *p,
 			goto out;
 	}
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = stn_mono_ms();
 	stn_diag_init(&why);
 	rc = write_images(s, dev, dir, md_stage_dir(p->st), ev, rep, digests,
 			  sizeof(digests), &why);
@@ -766,14 +765,13 @@ int stn_install(struct stn_session *s, const struct stn_prepared *p,
 		rc = stn_device_boot(dev, &why);
 		rep->booted = rc == 0;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	t1 = stn_mono_ms();
 	if (rc) {
 		/* How long it ran before it failed goes with the cause. */
 		char text[sizeof(why.text)];
 		snprintf(text, sizeof(text), "%.900s (after %lld ms, %zu of "
 			 "%zu image(s) written)", why.text,
-			 (long long)((t1.tv_sec - t0.tv_sec) * 1000 +
-				     (t1.tv_nsec - t0.tv_nsec) / 1000000),
+			 (long long)(t1 - t0),
 			 rep->images_written, m->nimages);
 		memcpy(why.text, text, sizeof(text));
 		rc = log_refusal(s, STN_EV_INSTALL_FAILED, m, dir,
@@ -781,8 +779,7 @@ int stn_install(struct stn_session *s, const struct stn_prepared *p,
 		goto out;
 	}
 	snprintf(ms, sizeof(ms), "%lld",
-		 (long long)((t1.tv_sec - t0.tv_sec) * 1000 +
-			     (t1.tv_nsec - t0.tv_nsec) / 1000000));
+		 (long long)(t1 - t0));
 	{
 		const char *tech = stn_session_technician(s);
 		const struct stn_field f[] = {

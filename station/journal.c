@@ -19,6 +19,7 @@
 #include "station/base/sha256.h"
 #include "station/canon.h"
 #include "station/base/error.h"
+#include "station/base/fileio.h"
 
 /* Another writer (a second `station` process) may hold the lock while it
  * commits; a commit with synchronous=FULL takes milliseconds, so 5 s only
@@ -147,24 +148,10 @@ static const char *col_text(sqlite3_stmt *st, int i, size_t *len)
  * start. */
 static void sync_parent(const char *path)
 {
-	char *dir = strdup(path), *slash;
-	int fd;
+	struct stn_diag best_effort;
 
-	if (!dir)
-		return;
-	slash = strrchr(dir, '/');
-	if (!slash)
-		snprintf(dir, strlen(dir) + 1, ".");
-	else if (slash == dir)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		(void)fsync(fd);
-		close(fd);
-	}
-	free(dir);
+	stn_diag_init(&best_effort);
+	(void)stn_fsync_parent(path, &best_effort);
 }
 
 /* The journal names technicians, devices and tokens: only the station's user

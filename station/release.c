@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +102,22 @@ static int write_file(int dirfd, const char *name, const char *text,
 	if (close(fd) != 0 && rc == 0)
 		rc = stn_fail(d, STN_E_IO, name, "close: %s", strerror(errno));
 	return rc;
+}
+
+/* Fsyncs the directory that holds the bundle directory outdir; a
+ * trailing slash ("out/") names the same directory. */
+static int sync_bundle_parent(const char *outdir, struct stn_diag *d)
+{
+	char path[PATH_MAX];
+	size_t n = strlen(outdir);
+
+	while (n > 1 && outdir[n - 1] == '/')
+		n--;
+	if (n >= sizeof(path))
+		return stn_fail(d, STN_E_IO, outdir, "path too long");
+	memcpy(path, outdir, n);
+	path[n] = '\0';
+	return stn_fsync_parent(path, d);
 }
 
 static void remove_dir(const char *dir)
@@ -242,6 +259,16 @@ int stn_release_create(const struct stn_release *rel, const char *outdir,
 		goto fail;
 	}
 	if ((rc = write_file(dirfd, "manifest", text, d)))
+		goto fail;
+	/* The files are synced; now their entries in the bundle directory,
+	 * and the bundle directory's own entry in its parent, so a power
+	 * cut after "created" cannot leave a bundle without its files. */
+	if (fsync(dirfd) != 0 && errno != EINVAL) {
+		rc = stn_fail(d, STN_E_IO, outdir, "cannot fsync: %s",
+			      strerror(errno));
+		goto fail;
+	}
+	if ((rc = sync_bundle_parent(outdir, d)))
 		goto fail;
 	goto out;
 fail:

@@ -26,6 +26,7 @@
 #include "station/base/error.h"
 #include "station/events.h"
 #include "station/session.h"
+#include "station/base/monotime.h"
 
 /* ---- names and files ---- */
 
@@ -68,18 +69,12 @@ static void sync_dir(const char *dir)
 /* Sleeps until the wall clock's next whole second. */
 static void sleep_to_next_second(void)
 {
-	struct timespec t, rest;
+	struct timespec t;
 
 	if (clock_gettime(CLOCK_REALTIME, &t) != 0)
 		t.tv_nsec = 0;
-	rest.tv_sec = 0;
-	rest.tv_nsec = 1000000000L - t.tv_nsec + 1000000L; /* and 1 ms */
-	if (rest.tv_nsec >= 1000000000L) {
-		rest.tv_sec = 1;
-		rest.tv_nsec -= 1000000000L;
-	}
-	while (nanosleep(&rest, &rest) != 0 && errno == EINTR)
-		;
+	/* The rest of this second rounded up, and 1 ms. */
+	stn_sleep_ms((1000000000L - t.tv_nsec + 999999L) / 1000000L + 1);
 }
 
 /* Whether a report file of this name is already there (or cannot be

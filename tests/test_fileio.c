@@ -17,6 +17,7 @@
 
 #include "station/base/error.h"
 #include "station/base/fileio.h"
+#include "station/base/monotime.h"
 #include "tests/helpers.h"
 
 static char *slurp(const char *path, size_t *len)
@@ -234,6 +235,47 @@ static void pause_ms(long ms)
 		;
 }
 
+/* A signal halfway through the sleep does not cut it short. */
+static void sleep_ms_sleeps_the_whole_time_through_eintr(void **state)
+{
+	pid_t parent = getpid(), child;
+	int64_t t0, slept;
+	int st;
+	(void)state;
+
+	catch_usr1();
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) { /* interrupt the sleep early, twice */
+		pause_ms(60);
+		kill(parent, SIGUSR1);
+		pause_ms(60);
+		kill(parent, SIGUSR1);
+		_exit(0);
+	}
+	t0 = stn_mono_ms();
+	stn_sleep_ms(400);
+	slept = stn_mono_ms() - t0;
+	assert_int_equal(waitpid(child, &st, 0), child);
+	assert_true(interrupted >= 1);
+	assert_true(slept >= 400);
+	signal(SIGUSR1, SIG_DFL);
+}
+
+static void mono_ms_does_not_go_back(void **state)
+{
+	int64_t a = stn_mono_ms(), b;
+	(void)state;
+
+	stn_sleep_ms(0); /* returns at once */
+	stn_sleep_ms(-5);
+	b = stn_mono_ms();
+	assert_true(b >= a);
+	assert_true(b - a < 1000);
+	stn_sleep_ms(20);
+	assert_true(stn_mono_ms() - b >= 20);
+}
+
 static void read_all_goes_on_after_eintr(void **state)
 {
 	int p[2];
@@ -320,6 +362,8 @@ int main(void)
 		cmocka_unit_test(read_all_refuses_over_the_bound),
 		cmocka_unit_test(read_all_goes_on_after_eintr),
 		cmocka_unit_test(write_all_goes_on_after_eintr),
+		cmocka_unit_test(sleep_ms_sleeps_the_whole_time_through_eintr),
+		cmocka_unit_test(mono_ms_does_not_go_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

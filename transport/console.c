@@ -1,6 +1,7 @@
 /* transport/console.c: the station side of the device console: commands out
  * as CR LF lines, answers in as lines, the image in between over YMODEM. */
 #include "transport/console.h"
+#include "station/base/monotime.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -60,18 +61,10 @@ struct answer {
 	int skipped;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void answer_start(struct answer *a, const char *cmd, int timeout_ms,
 			 int total_ms, int max_lines)
 {
-	int64_t now = now_ms();
+	int64_t now = stn_mono_ms();
 
 	a->cmd = cmd;
 	a->timeout_ms = timeout_ms;
@@ -91,7 +84,7 @@ static int read_answer(struct tp_serial *s, struct answer *a, char *line,
 
 	for (;;) {
 		int64_t left = (a->deadline < a->end ? a->deadline : a->end) -
-			       now_ms();
+			       stn_mono_ms();
 		size_t skip = 0;
 		int rc;
 
@@ -124,7 +117,7 @@ static int read_answer(struct tp_serial *s, struct answer *a, char *line,
 			continue;
 		}
 		memmove(line, line + skip, strlen(line + skip) + 1);
-		a->deadline = now_ms() + a->timeout_ms;
+		a->deadline = stn_mono_ms() + a->timeout_ms;
 		return 0;
 	}
 }

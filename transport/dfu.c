@@ -2,6 +2,7 @@
  * numbers refer to the USB Device Class Specification for Device Firmware
  * Upgrade, version 1.1. */
 #include "transport/dfu.h"
+#include "station/base/monotime.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -84,20 +85,14 @@ int tp_dfu_func_parse(const void *desc, size_t len, const char *name,
 
 static void default_sleep(void *ctx, unsigned ms)
 {
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
 	(void)ctx;
-	while (nanosleep(&ts, &ts) != 0)
-		;
+	stn_sleep_ms(ms);
 }
 
 static uint64_t default_now(void *ctx)
 {
-	struct timespec ts;
-
 	(void)ctx;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)stn_mono_ms();
 }
 
 int tp_dfu_new(const struct tp_dfu_io *io, const struct tp_dfu_func *f,

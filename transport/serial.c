@@ -3,6 +3,7 @@
  * and translation of errno into the project's error list (here and only
  * here). */
 #include "transport/serial.h"
+#include "station/base/monotime.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,14 +41,6 @@ static const struct baud_map bauds[] = {
 	{921600, B921600},
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Milliseconds left before `deadline` as poll() wants them; -1 = forever. */
 static int remaining(int64_t deadline)
 {
@@ -55,7 +48,7 @@ static int remaining(int64_t deadline)
 
 	if (deadline < 0)
 		return -1;
-	left = deadline - now_ms();
+	left = deadline - stn_mono_ms();
 	if (left < 0)
 		return 0;
 	return left > 1000000000 ? 1000000000 : (int)left;
@@ -63,7 +56,7 @@ static int remaining(int64_t deadline)
 
 static int64_t deadline_after(int timeout_ms)
 {
-	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	return timeout_ms < 0 ? -1 : stn_mono_ms() + timeout_ms;
 }
 
 static int serial_new(int fd, const char *name, struct tp_serial **out,
@@ -417,10 +410,10 @@ void tp_serial_drain_input(struct tp_serial *s)
 
 void tp_serial_drain_quiet(struct tp_serial *s, int quiet_ms, int max_ms)
 {
-	int64_t end = now_ms() + max_ms;
+	int64_t end = stn_mono_ms() + max_ms;
 
 	s->head = s->tail = 0;
-	while (now_ms() < end) {
+	while (stn_mono_ms() < end) {
 		struct pollfd p = {.fd = s->fd, .events = POLLIN};
 		uint8_t junk[256];
 		int wait = remaining(end);

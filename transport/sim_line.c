@@ -3,6 +3,7 @@
  * at time t arrives when the wire is free and one character time has
  * passed, so idle time is never saved up into a burst. */
 #include "transport/sim_line.h"
+#include "station/base/monotime.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -208,13 +209,10 @@ static void *relay(void *arg)
 		if (l->o.drop_at && !l->drop_done &&
 		    l->rx_total >= l->o.drop_at && l->rx.n == 0) {
 			int ms = l->o.drop_ms > 0 ? l->o.drop_ms : 1000;
-			struct timespec dt = {.tv_sec = ms / 1000,
-					      .tv_nsec = (long)(ms % 1000) *
-							 1000000L};
 
 			l->drop_done = 1;
 			line_down(l);
-			nanosleep(&dt, NULL);
+			stn_sleep_ms(ms);
 			if (line_up(l, NULL, 0, NULL))
 				return NULL;
 			continue;

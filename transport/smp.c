@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "transport/cbor.h"
+#include "station/base/monotime.h"
 
 #define DEFAULT_TIMEOUT_MS 2500
 #define DEFAULT_RETRIES 5
@@ -63,22 +64,6 @@ struct tp_smp {
 	struct window win;
 	char name[];
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000,
-			      .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
 
 /* ---- framing ---- */
 
@@ -255,7 +240,7 @@ static int smp_new(struct tp_serial *s, const char *path, unsigned baud,
 	m->retries = o && o->retries > 0 ? o->retries : DEFAULT_RETRIES;
 	m->reconnect_ms = o && o->reconnect_ms > 0 ? o->reconnect_ms
 						   : DEFAULT_RECONNECT_MS;
-	m->seq = (uint8_t)(now_ms() & 0xff);
+	m->seq = (uint8_t)(stn_mono_ms() & 0xff);
 	*out = m;
 	return 0;
 }
@@ -301,7 +286,7 @@ void tp_smp_stats(const struct tp_smp *m, struct tp_smp_stats *st)
 static int reconnect(struct tp_smp *m, const struct stn_diag *cause,
 		     struct stn_diag *d)
 {
-	int64_t end = now_ms() + m->reconnect_ms;
+	int64_t end = stn_mono_ms() + m->reconnect_ms;
 	struct stn_diag ld;
 
 	if (!m->path || m->st.reconnects >= MAX_RECONNECTS)
@@ -315,12 +300,12 @@ static int reconnect(struct tp_smp *m, const struct stn_diag *cause,
 		if (tp_serial_open(m->path, m->baud, m->rtscts, &m->s, &ld) ==
 		    0)
 			break;
-		if (now_ms() >= end)
+		if (stn_mono_ms() >= end)
 			return stn_fail(d, STN_E_NODEVICE, m->name,
 					"%s; the line did not come back "
 					"within %d ms (%s)", cause->text,
 					m->reconnect_ms, ld.text);
-		sleep_ms(RECONNECT_POLL_MS);
+		stn_sleep_ms(RECONNECT_POLL_MS);
 	}
 	m->st.reconnects++;
 	m->rx.active = 0;
@@ -405,7 +390,7 @@ static int await(struct tp_smp *m, uint8_t op, unsigned group, uint8_t id,
 		const uint8_t *msg;
 		const char *why;
 		size_t len, blen;
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - stn_mono_ms();
 		int rc;
 
 		if (left <= 0)
@@ -493,7 +478,7 @@ static int transact_seq(struct tp_smp *m, uint8_t op, unsigned group,
 		rc = tp_serial_write(m->s, m->wire, wlen, wait, &ld);
 		if (rc == 0)
 			rc = await(m, op, group, id, any_seq ? -1 : first_seq,
-				   seq, now_ms() + wait, &ld);
+				   seq, stn_mono_ms() + wait, &ld);
 		if (rc == STN_E_NODEVICE) {
 			rc = reconnect(m, &ld, d);
 			if (rc)
@@ -768,7 +753,7 @@ int tp_smp_await_ready(struct tp_smp *m, int max_ms, struct stn_diag *d)
 {
 	static const uint8_t echo[] = {0xa1, 0x61, 'd', 0x67, 's', 't', 'a',
 				       't', 'i', 'o', 'n'};
-	int64_t end = now_ms() + max_ms;
+	int64_t end = stn_mono_ms() + max_ms;
 	int saved = m->timeout_ms;
 	struct stn_diag ld;
 	int rc;
@@ -781,7 +766,7 @@ int tp_smp_await_ready(struct tp_smp *m, int max_ms, struct stn_diag *d)
 		rc = transact_seq(m, TP_SMP_OP_WRITE, TP_SMP_GROUP_OS,
 				  TP_SMP_OS_ECHO, echo, sizeof(echo), 1, 0, 1,
 				  &ld);
-	} while (rc == STN_E_TIMEOUT && now_ms() < end);
+	} while (rc == STN_E_TIMEOUT && stn_mono_ms() < end);
 	m->timeout_ms = saved;
 	if (rc == 0 || rc == STN_E_DEVICE)
 		return 0;

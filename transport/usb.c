@@ -3,6 +3,7 @@
  * that appear later only through udevd's broadcasts, which an appliance
  * (or a test guest) may not run, while a new context reads sysfs. */
 #include "transport/usb.h"
+#include "station/base/monotime.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -78,22 +79,6 @@ static int usb_err(struct stn_diag *d, int lerr, const char *where,
 				libusb_error_name(lerr));
 	return stn_fail(d, code, where, "%s: %s (%s)", what, why,
 			libusb_error_name(lerr));
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0)
-		;
-}
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* ---- describing a device ------------------------------------------------ */
@@ -380,13 +365,13 @@ static int control(void *ctx, int in, uint8_t request, uint16_t value,
 static void io_sleep(void *ctx, unsigned ms)
 {
 	(void)ctx;
-	sleep_ms(ms);
+	stn_sleep_ms(ms);
 }
 
 static uint64_t io_now(void *ctx)
 {
 	(void)ctx;
-	return mono_ms();
+	return stn_mono_ms();
 }
 
 static void release(struct tp_usb *u)
@@ -612,13 +597,13 @@ static int refind(struct tp_usb *u, int want_runtime, unsigned extra_ms,
 	uint64_t limit = (uint64_t)(u->o.refind_ms > 0 ? u->o.refind_ms
 						       : DEFAULT_REFIND_MS) +
 			 extra_ms;
-	uint64_t start = mono_ms();
+	uint64_t start = stn_mono_ms();
 	struct stn_diag ld;
 	int rc;
 
 	release(u);
 	for (;;) {
-		sleep_ms(100);
+		stn_sleep_ms(100);
 		stn_diag_init(&ld);
 		rc = attach(u, &m, &ld);
 		if (rc == 0 && u->f.runtime == want_runtime)
@@ -628,7 +613,7 @@ static int refind(struct tp_usb *u, int want_runtime, unsigned extra_ms,
 		/* Still the old enumeration, or not back yet. */
 		if (rc && rc != STN_E_NODEVICE)
 			return stn_fail(d, rc, ld.where, "%s", ld.text);
-		if (mono_ms() - start > limit)
+		if (stn_mono_ms() - start > limit)
 			break;
 	}
 	return stn_fail(d, STN_E_NODEVICE, u->name,

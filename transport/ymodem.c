@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "transport/ymodem_link.h"
+#include "station/base/monotime.h"
 
 #define CPMEOF 0x1A /* padding of the last block */
 /* After a block was sent again because its answer did not come, the
@@ -41,7 +42,7 @@ enum answer { ANS_SILENT, ANS_ACK, ANS_NAK, ANS_OTHER };
 static int await_answer(struct ylink *l, int timeout_ms, const char *when,
 			int *ans)
 {
-	int64_t deadline = tp_yl_now_ms() + timeout_ms;
+	int64_t deadline = stn_mono_ms() + timeout_ms;
 	int next = -1;
 
 	for (;;) {
@@ -121,12 +122,12 @@ static int await_end(struct ylink *l, int timeout_ms, const char *when,
  * repeated 'C's (HEADER_SETTLE_MS).  A cancel is still a cancel. */
 static int absorb(struct ylink *l, int quiet, int max_ms, const char *when)
 {
-	int64_t end = tp_yl_now_ms() + max_ms;
+	int64_t end = stn_mono_ms() + max_ms;
 	int next = -1;
 
-	while (tp_yl_now_ms() < end) {
+	while (stn_mono_ms() < end) {
 		uint8_t c;
-		int rc = tp_yl_next_byte(l, &next, tp_yl_now_ms() + quiet, &c);
+		int rc = tp_yl_next_byte(l, &next, stn_mono_ms() + quiet, &c);
 
 		if (rc == STN_E_TIMEOUT)
 			return 0;
@@ -143,9 +144,9 @@ static int absorb(struct ylink *l, int quiet, int max_ms, const char *when)
  * repeated 'C's: anything else (a console line) stays for the caller. */
 static int settle_after_c(struct ylink *l)
 {
-	int64_t end = tp_yl_now_ms() + HEADER_SETTLE_MAX_MS;
+	int64_t end = stn_mono_ms() + HEADER_SETTLE_MAX_MS;
 
-	while (tp_yl_now_ms() < end) {
+	while (stn_mono_ms() < end) {
 		uint8_t c;
 		int rc = tp_yl_peek(l, HEADER_SETTLE_MS, &c);
 
@@ -248,7 +249,7 @@ static int send_packet(struct ylink *l, uint64_t index, const uint8_t *data,
  * *checksum to 1 for checksum mode. */
 static int await_start(struct ylink *l, int *checksum)
 {
-	int64_t deadline = tp_yl_now_ms() + l->start_ms;
+	int64_t deadline = stn_mono_ms() + l->start_ms;
 	int next = -1;
 
 	for (;;) {

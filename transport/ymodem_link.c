@@ -1,6 +1,7 @@
 /* transport/ymodem_link.c: the byte-level helpers the YMODEM sender and
  * receiver share (transport/ymodem_link.h), and the CRC. */
 #include "transport/ymodem_link.h"
+#include "station/base/monotime.h"
 
 #include <string.h>
 #include <time.h>
@@ -19,17 +20,9 @@ uint16_t tp_crc16_xmodem(const void *data, size_t len)
 	return crc;
 }
 
-int64_t tp_yl_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int tp_yl_ms_left(int64_t deadline)
 {
-	int64_t left = deadline - tp_yl_now_ms();
+	int64_t left = deadline - stn_mono_ms();
 
 	return left < 0 ? 0 : (int)left;
 }

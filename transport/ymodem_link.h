@@ -47,7 +47,6 @@ struct ylink {
 	struct stn_diag *d;
 };
 
-int64_t tp_yl_now_ms(void);
 /* Milliseconds until deadline, 0 when it has passed. */
 int tp_yl_ms_left(int64_t deadline);
 void tp_yl_link_init(struct ylink *l, struct tp_serial *s,

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "transport/ymodem_link.h"
+#include "station/base/monotime.h"
 
 /* The receiver repeats 'C' while waiting for block 0, as U-Boot (every 2.25 s)
  * and rb do; 3 s keeps the queue of stale 'C's short. */
@@ -35,7 +36,7 @@ struct packet {
  * PKT_BAD (the caller resyncs and NAKs). */
 static int recv_packet(struct ylink *l, int wait_ms, struct packet *p)
 {
-	int64_t deadline = tp_yl_now_ms() + wait_ms;
+	int64_t deadline = stn_mono_ms() + wait_ms;
 	uint8_t head[2], crc[2];
 	uint8_t c;
 	int next = -1;
@@ -168,14 +169,8 @@ static int parse_header(struct ylink *l, const struct packet *p,
  * block to be handled as a damaged one. */
 static void answer_delay(struct ylink *l)
 {
-	if (l->o && l->o->answer_delay_ms > 0) {
-		struct timespec ts = {
-			.tv_sec = l->o->answer_delay_ms / 1000,
-			.tv_nsec = (long)(l->o->answer_delay_ms % 1000) *
-				   1000000L};
-
-		nanosleep(&ts, NULL);
-	}
+	if (l->o && l->o->answer_delay_ms > 0)
+		stn_sleep_ms(l->o->answer_delay_ms);
 }
 
 static int injected_fault(struct ylink *l, uint64_t index, unsigned arrival)
@@ -199,7 +194,7 @@ static int renak(struct ylink *l, int *errors, const char *when)
 /* Wait for block 0, sending 'C' every few seconds. */
 static int recv_header(struct ylink *l, struct packet *p)
 {
-	int64_t deadline = tp_yl_now_ms() + l->start_ms;
+	int64_t deadline = stn_mono_ms() + l->start_ms;
 	int errors = 0;
 
 	while (tp_yl_ms_left(deadline) > 0) {

@@ -11,6 +11,7 @@
 #include "station/device.h"
 #include "station/base/error.h"
 #include "ui/cli.h"
+#include "station/base/monotime.h"
 
 static const char devices_usage[] =
 	"usage: station devices [--config FILE] [--json] [--watch SECONDS]\n"
@@ -97,19 +98,14 @@ static void on_event(void *ctx, enum stn_device_event ev,
 
 static int watch(struct stn_device_watch *w, int seconds)
 {
-	struct timespec t0, t;
+	int64_t end = stn_mono_ms() + (int64_t)seconds * 1000;
 	struct stn_diag d;
 	int rc = 0;
 
 	stn_diag_init(&d);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		long left;
+		int64_t left = end - stn_mono_ms();
 
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		left = (long)seconds * 1000 -
-		       ((t.tv_sec - t0.tv_sec) * 1000 +
-			(t.tv_nsec - t0.tv_nsec) / 1000000);
 		if (left <= 0)
 			break;
 		if ((rc = stn_device_watch_dispatch(w, (int)left, &d)))

@@ -27,6 +27,9 @@
 #include "station/base/hex.h"
 #include "station/base/sha256.h"
 #include "transport/dfu.h"
+#include "station/base/monotime.h"
+#include "transport/sim_log.h"
+#include "station/base/fileio.h"
 
 static const char usage_text[] =
 	"usage: sim-dfu --store DIR [options]\n"
@@ -119,7 +122,7 @@ struct sim {
 	unsigned expect_block;
 	unsigned busy_ms;	/* busy time of the block just taken */
 	int busy_told;
-	uint64_t busy_until;	/* monotonic ms */
+	int64_t busy_until;	/* monotonic ms */
 	const uint8_t *up;	/* the upload in progress */
 	size_t up_len, up_pos;
 	uint8_t *up_copy;
@@ -128,25 +131,7 @@ struct sim {
 	unsigned long early_polls, total_blocks;
 };
 
-static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void logf_(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("sim-dfu: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
+#define logf_(...) tp_sim_logf("sim-dfu", __VA_ARGS__)
 
 /* ---- I/O ---------------------------------------------------------------- */
 
@@ -159,22 +144,6 @@ static int read_all(int fd, void *buf, size_t len)
 	while (len) {
 		ssize_t n = read(fd, p, len);
 		if (n < 0 && errno == EINTR && !g_stop)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return -1;
@@ -558,21 +527,21 @@ static int dfu_getstatus(struct sim *s, uint8_t *b)
 		if (s->busy_ms && !s->busy_told) {
 			/* Programming: come back in bwPollTimeout. */
 			s->busy_told = 1;
-			s->busy_until = now_ms() + s->busy_ms;
+			s->busy_until = stn_mono_ms() + s->busy_ms;
 			s->state = TP_DFU_DNBUSY;
 			report = TP_DFU_DNBUSY;
 			poll = s->busy_ms;
 			goto answer;
 		}
-		if (s->busy_ms && now_ms() < s->busy_until) {
+		if (s->busy_ms && stn_mono_ms() < s->busy_until) {
 			s->early_polls++;
-			logf_("early GETSTATUS: %" PRIu64 " ms before the "
+			logf_("early GETSTATUS: %" PRId64 " ms before the "
 			      "bwPollTimeout given had passed",
-			      s->busy_until - now_ms());
+			      s->busy_until - stn_mono_ms());
 			if (s->strict_polls)
 				return stall(s, TP_DFU_ERR_STALLEDPKT);
 			report = TP_DFU_DNBUSY;
-			poll = (unsigned)(s->busy_until - now_ms());
+			poll = (unsigned)(s->busy_until - stn_mono_ms());
 			goto answer;
 		}
 		s->state = TP_DFU_DNLOAD_IDLE;
@@ -849,7 +818,7 @@ static int serve(struct sim *s, int fd)
 			/* Every URB is answered before the next is read, so
 			 * the one to unlink is already done. */
 			put32(out, RET_UNLINK);
-			if (write_all(fd, out, sizeof(out)) != 0)
+			if (stn_write_all(fd, out, sizeof(out)) != 0)
 				break;
 			continue;
 		}
@@ -887,10 +856,10 @@ static int serve(struct sim *s, int fd)
 			if (n < 0)
 				n = 0;
 			if ((size_t)n < sizeof(out) &&
-			    write_all(fd, out + n, sizeof(out) - (size_t)n))
+			    stn_write_all(fd, out + n, sizeof(out) - (size_t)n))
 				break;
 			if ((size_t)n < want &&
-			    write_all(fd,
+			    stn_write_all(fd,
 				      data + ((size_t)n > sizeof(out)
 						      ? (size_t)n - sizeof(out)
 						      : 0),
@@ -899,7 +868,7 @@ static int serve(struct sim *s, int fd)
 						       ? (size_t)n - sizeof(out)
 						       : 0)))
 				break;
-		} else if (write_all(fd, out, sizeof(out)) != 0) {
+		} else if (stn_write_all(fd, out, sizeof(out)) != 0) {
 			break;
 		}
 		if (s->leave_now) {
@@ -943,9 +912,9 @@ static void handle(struct sim *s, int fd)
 		put16(rep + 2, OP_REP_DEVLIST);
 		put32(n, 1);
 		usbip_device(s, dev);
-		(void)(write_all(fd, rep, 8) || write_all(fd, n, 4) ||
-		       write_all(fd, dev, sizeof(dev)) ||
-		       write_all(fd, intf, 4));
+		(void)(stn_write_all(fd, rep, 8) || stn_write_all(fd, n, 4) ||
+		       stn_write_all(fd, dev, sizeof(dev)) ||
+		       stn_write_all(fd, intf, 4));
 		return;
 	}
 	if (code != OP_REQ_IMPORT || read_all(fd, busid, sizeof(busid)) != 0)
@@ -953,11 +922,11 @@ static void handle(struct sim *s, int fd)
 	put16(rep + 2, OP_REP_IMPORT);
 	if (strncmp((const char *)busid, s->busid, sizeof(busid)) != 0) {
 		put32(rep + 4, 1);
-		(void)write_all(fd, rep, 8);
+		(void)stn_write_all(fd, rep, 8);
 		return;
 	}
 	usbip_device(s, dev);
-	if (write_all(fd, rep, 8) || write_all(fd, dev, sizeof(dev)))
+	if (stn_write_all(fd, rep, 8) || stn_write_all(fd, dev, sizeof(dev)))
 		return;
 	logf_("imported as %04x:%04x (%s mode)", s->vid, cur_pid(s),
 	      s->runtime ? "run-time" : "DFU");

@@ -25,6 +25,8 @@
 #include "transport/serial.h"
 #include "transport/sim_line.h"
 #include "transport/ymodem.h"
+#include "station/base/monotime.h"
+#include "transport/sim_log.h"
 
 #define IDENTITY_MAX (64 * 1024) /* the text record limit, formats §1 */
 #define LINE_CAP 1200
@@ -107,18 +109,7 @@ static void on_signal(int sig)
 	_exit(0);
 }
 
-static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void logf_(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("sim-serial: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
+#define logf_(...) tp_sim_logf("sim-serial", __VA_ARGS__)
 
 static int reply(struct sim *sim, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -130,13 +121,8 @@ static int reply(struct sim *sim, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (sim->slow_ms) {
-		struct timespec ts = {.tv_sec = sim->slow_ms / 1000,
-				      .tv_nsec = (long)(sim->slow_ms % 1000) *
-						 1000000L};
-
-		nanosleep(&ts, NULL);
-	}
+	if (sim->slow_ms)
+		stn_sleep_ms(sim->slow_ms);
 	va_start(ap, fmt);
 	n = vsnprintf(buf, sizeof(buf) - 2, fmt, ap);
 	va_end(ap);

@@ -28,6 +28,8 @@
 #include "transport/serial.h"
 #include "transport/sim_line.h"
 #include "transport/smp.h"
+#include "station/base/monotime.h"
+#include "transport/sim_log.h"
 
 #define MAX_ITEMS 256
 #define LINE_CAP 512
@@ -124,34 +126,7 @@ static void on_signal(int sig)
 	_exit(0);
 }
 
-static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void logf_(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("sim-smp: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000,
-			      .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
+#define logf_(...) tp_sim_logf("sim-smp", __VA_ARGS__)
 
 static void slot_path(const struct sim *sim, int k, char *buf, size_t cap)
 {
@@ -209,7 +184,7 @@ static void send_answer(struct sim *sim, const uint8_t *req,
 	size_t n;
 
 	if (sim->slow_ms)
-		sleep_ms(sim->slow_ms);
+		stn_sleep_ms(sim->slow_ms);
 	if (sim->log_noise) {
 		static const char noise[] =
 			"[00:00:01.234,000] <inf> app: still alive\r\n";
@@ -442,7 +417,7 @@ static void do_reset(struct sim *sim)
 		logf_("boot: slot 0 as before");
 	}
 	sim->up_active = 0;
-	sleep_ms(sim->boot_ms);
+	stn_sleep_ms(sim->boot_ms);
 	tp_serial_drain_input(sim->line);
 	tp_serial_write(sim->line, "*** Booting Zephyr OS ***\r\n", 27, 2000,
 			NULL);
@@ -492,7 +467,7 @@ static void upload_done(struct sim *sim, const uint8_t *req)
 	      "(%" PRId64 " ms from the first request)",
 	      sim->up_len, sim->up_requests, sim->up_bytes_rx,
 	      sim->no_match ? "" : match ? ", match" : ", no match",
-	      now_ms() - sim->up_t0);
+	      stn_mono_ms() - sim->up_t0);
 	tp_cbor_writer_init(&w, body, sizeof(body));
 	tp_cbor_put_map(&w, sim->no_match ? 2 : 3);
 	tp_cbor_put_text(&w, "rc");
@@ -569,7 +544,7 @@ static void upload(struct sim *sim, const uint8_t *req)
 		if (sha_len)
 			memcpy(sim->up_sha, sha, sha_len);
 		sim->up_requests = sim->up_bytes_rx = 0;
-		sim->up_t0 = now_ms();
+		sim->up_t0 = stn_mono_ms();
 		/* A new upload replaces what its slot held. */
 		sim->slot[sim->recovery ? 0 : 1] = (struct slot){0};
 		logf_("upload: new, %" PRIu64 " bytes", sim->up_len);
