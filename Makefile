@@ -71,6 +71,8 @@ DEB_PKGS += qemu-system-x86 busybox-static usbip dfu-util cpio
 # A real U-Boot (2023.01, qemu_arm64) as the plain YMODEM peer
 # (tests/e2e_uboot.sh, tests/bench_uboot.sh).
 DEB_PKGS += u-boot-qemu qemu-system-arm
+# strace: which directory each fsync reaches (tests/e2e_bundle_durable.sh).
+DEB_PKGS += strace
 
 .PHONY: all check check-usb asan fuzz bench demo install clean deps test-bins
 # Objects of programs and tests are intermediates; keep them.
