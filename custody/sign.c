@@ -177,39 +177,13 @@ const char *cu_key_chain_pem(const struct cu_key *k, size_t *len)
 static int hash_file(const char *path, uint8_t digest[CU_SHA256_LEN],
 		     struct stn_diag *d)
 {
-	struct cu_sha256 *h = NULL;
 	struct stat st;
-	unsigned char buf[16384];
-	ssize_t n;
 	int fd = -1, rc;
 
 	rc = cu_x509_open_regular(path, STN_E_UNSAFE, &fd, &st, d);
 	if (rc)
 		return rc;
-	h = cu_sha256_new();
-	if (!h) {
-		rc = stn_fail(d, STN_E_NOMEM, path, "cannot hash the file");
-		goto out;
-	}
-	for (;;) {
-		n = stn_read_retry(fd, buf, sizeof(buf));
-		if (n < 0) {
-			rc = stn_fail(d, STN_E_IO, path, "cannot read: %s",
-				      strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		if ((rc = cu_sha256_update(h, buf, (size_t)n)))
-			break;
-	}
-	if (rc == 0)
-		rc = cu_sha256_final(h, digest);
-	if (rc)
-		rc = stn_fail(d, rc, path, "cannot hash the file: %s",
-			      stn_strerror(rc));
-out:
-	cu_sha256_free(h);
+	rc = cu_sha256_fd(fd, UINT64_MAX - 1, path, digest, NULL, d);
 	close(fd);
 	return rc;
 }

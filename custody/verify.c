@@ -65,8 +65,6 @@ static int measure_file(void *ctx, const struct cu_image *img,
 	uint64_t expect_size = img->size;
 	char path[4096];
 	struct stat st;
-	struct cu_sha256 *h = NULL;
-	uint8_t *buf = NULL;
 	uint64_t total = 0;
 	int fd, rc = 0;
 
@@ -96,38 +94,12 @@ static int measure_file(void *ctx, const struct cu_image *img,
 			      (unsigned long long)expect_size);
 		goto out;
 	}
-	h = cu_sha256_new();
-	buf = malloc(1 << 16);
-	if (!h || !buf) {
-		rc = stn_fail(d, STN_E_NOMEM, path, "hashing");
-		goto out;
-	}
 	/* Read one byte past the expected size: a file that grows while we
 	 * read is caught here, not trusted. */
-	while (total <= expect_size) {
-		ssize_t got = stn_read_retry(fd, buf, 1 << 16);
-		if (got < 0) {
-			rc = stn_fail(d, STN_E_IO, path, "read: %s",
-				      strerror(errno));
-			goto out;
-		}
-		if (got == 0)
-			break;
-		if ((rc = cu_sha256_update(h, buf, (size_t)got))) {
-			rc = stn_fail(d, rc, path, "hashing: %s",
-				      stn_strerror(rc));
-			goto out;
-		}
-		total += (uint64_t)got;
-	}
-	if ((rc = cu_sha256_final(h, out->sha256))) {
-		rc = stn_fail(d, rc, path, "hashing: %s", stn_strerror(rc));
+	if ((rc = cu_sha256_fd(fd, expect_size, path, out->sha256, &total, d)))
 		goto out;
-	}
 	out->size = total;
 out:
-	cu_sha256_free(h);
-	free(buf);
 	close(fd);
 	return rc;
 }

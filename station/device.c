@@ -236,36 +236,11 @@ static void progress_adapter(void *ctx, uint64_t done, uint64_t total)
 static int prehash(int fd, const char *shown, uint8_t out[CU_SHA256_LEN],
 		   struct stn_diag *d)
 {
-	struct cu_sha256 *h = cu_sha256_new();
-	uint8_t *buf = malloc(1 << 16);
-	int rc = 0;
+	int rc = cu_sha256_fd(fd, CU_IMAGE_MAX, shown, out, NULL, d);
 
-	if (!h || !buf) {
-		rc = stn_fail(d, STN_E_NOMEM, shown, "hashing");
-		goto out;
-	}
-	for (;;) {
-		ssize_t n = stn_read_retry(fd, buf, 1 << 16);
-		if (n < 0) {
-			rc = stn_fail(d, STN_E_IO, shown,
-				      "read staged copy: %s", strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		if (cu_sha256_update(h, buf, (size_t)n))
-			break;
-	}
-	if (cu_sha256_final(h, out)) {
-		rc = stn_fail(d, STN_E_INTERNAL, shown, "hashing failed");
-		goto out;
-	}
-	if (lseek(fd, 0, SEEK_SET) != 0)
+	if (rc == 0 && lseek(fd, 0, SEEK_SET) != 0)
 		rc = stn_fail(d, STN_E_IO, shown, "rewind staged copy: %s",
 			      strerror(errno));
-out:
-	cu_sha256_free(h);
-	free(buf);
 	return rc;
 }
 

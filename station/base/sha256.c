@@ -7,12 +7,14 @@
  * stays free of either library's types. */
 #include "station/base/sha256.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
 
 #include "station/base/error.h"
+#include "station/base/fileio.h"
 #include "station/base/hex.h"
 
 struct cu_sha256 {
@@ -94,4 +96,46 @@ int cu_digest_parse(const char *hex, uint8_t out[CU_SHA256_LEN])
 	if (strlen(hex) != CU_SHA256_HEX_LEN)
 		return -1;
 	return cu_hex_parse(hex, CU_SHA256_LEN, out);
+}
+
+int cu_sha256_fd(int fd, uint64_t max, const char *shown,
+		 uint8_t out[CU_SHA256_LEN], uint64_t *len, struct stn_diag *d)
+{
+	enum { CHUNK = 1 << 16 };
+	struct cu_sha256 *h = cu_sha256_new();
+	uint8_t *buf = malloc(CHUNK);
+	uint64_t total = 0;
+	int rc = 0;
+
+	if (!h || !buf) {
+		rc = stn_fail(d, STN_E_NOMEM, shown, "hashing");
+		goto out;
+	}
+	while (total <= max) {
+		uint64_t want = max - total + 1;
+		ssize_t n = stn_read_retry(fd, buf,
+					   want < CHUNK ? (size_t)want : CHUNK);
+		if (n < 0) {
+			rc = stn_fail(d, STN_E_IO, shown, "read: %s",
+				      strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if ((rc = cu_sha256_update(h, buf, (size_t)n)))
+			break;
+		total += (uint64_t)n;
+	}
+	if (rc == 0)
+		rc = cu_sha256_final(h, out);
+	if (rc) {
+		rc = stn_fail(d, rc, shown, "hashing: %s", stn_strerror(rc));
+		goto out;
+	}
+	if (len)
+		*len = total;
+out:
+	cu_sha256_free(h);
+	free(buf);
+	return rc;
 }

@@ -31,6 +31,16 @@ void cu_sha256_free(struct cu_sha256 *h); /* NULL is fine */
 int cu_sha256(const void *data, size_t len,
 	      uint8_t out[CU_SHA256_LEN]) CU_SHA256_MUST_USE;
 
+struct stn_diag;
+
+/* Hash what fd yields from its offset to the end of the file, reading at
+ * most max + 1 bytes (so a file that grows past max is seen, not trusted):
+ * *len is what was read (NULL is fine).  Failures name `shown`.  Returns 0,
+ * STN_E_IO (read), STN_E_NOMEM or STN_E_INTERNAL. */
+int cu_sha256_fd(int fd, uint64_t max, const char *shown,
+		 uint8_t out[CU_SHA256_LEN], uint64_t *len,
+		 struct stn_diag *d) CU_SHA256_MUST_USE;
+
 /* Parses exactly 64 lowercase hex digits (station/base/hex.h writes them
  * with cu_hex); returns 0 or -1 with out untouched. */
 int cu_digest_parse(const char *hex, uint8_t out[CU_SHA256_LEN]);
