@@ -71,10 +71,12 @@ int cu_layout_crl_name(const char *name)
 	return n && cu_label_ok(name, n);
 }
 
-int cu_layout_sig_of(const char *name, int (*is_primary)(const char *),
-		     char primary[CU_LAYOUT_NAME_MAX])
+/* F.SUFFIX or F.LABEL.SUFFIX, for a file is_primary accepts. */
+static int sidecar_of(const char *name, const char *suffix,
+		      int (*is_primary)(const char *),
+		      char primary[CU_LAYOUT_NAME_MAX])
 {
-	size_t n = stem_len(name, ".sig");
+	size_t n = stem_len(name, suffix);
 	const char *dot;
 
 	if (!n || n >= CU_LAYOUT_NAME_MAX)
@@ -88,4 +90,16 @@ int cu_layout_sig_of(const char *name, int (*is_primary)(const char *),
 		return 0;
 	primary[dot - primary] = '\0';
 	return is_primary(primary);
+}
+
+int cu_layout_sig_of(const char *name, int (*is_primary)(const char *),
+		     char primary[CU_LAYOUT_NAME_MAX])
+{
+	return sidecar_of(name, ".sig", is_primary, primary);
+}
+
+int cu_layout_chain_of(const char *name, int (*is_primary)(const char *),
+		       char primary[CU_LAYOUT_NAME_MAX])
+{
+	return sidecar_of(name, ".pem", is_primary, primary);
 }

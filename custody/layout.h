@@ -55,5 +55,8 @@ int cu_layout_manifest_name(const char *name);
  * F.sig or F.LABEL.sig?  Writes F into primary (CU_LAYOUT_NAME_MAX bytes). */
 int cu_layout_sig_of(const char *name, int (*is_primary)(const char *),
 		     char primary[CU_LAYOUT_NAME_MAX]);
+/* The same for the signer's chain beside it: F.pem or F.LABEL.pem. */
+int cu_layout_chain_of(const char *name, int (*is_primary)(const char *),
+		       char primary[CU_LAYOUT_NAME_MAX]);
 
 #endif

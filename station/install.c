@@ -179,7 +179,7 @@ static int offer_crls(struct stn_session *s, const char *stage_dir,
 	DIR *dh;
 	int rc = 0;
 
-	snprintf(cdir, sizeof(cdir), "%s/crl", stage_dir);
+	snprintf(cdir, sizeof(cdir), "%s/" CU_LAYOUT_CRL, stage_dir);
 	dh = opendir(cdir);
 	if (!dh)
 		return errno == ENOENT ? 0
@@ -187,16 +187,15 @@ static int offer_crls(struct stn_session *s, const char *stage_dir,
 						  "cannot list: %s",
 						  strerror(errno));
 	while (rc == 0 && (e = readdir(dh))) {
-		char path[4400], shown[4400], pem[4400];
+		char path[sizeof(cdir) + 258], shown[4400], pem[4400];
 		struct stn_diag why;
 		int replaced = 0;
-		size_t len = strlen(e->d_name);
 
-		if (e->d_name[0] == '.' || len < 5 ||
-		    strcmp(e->d_name + len - 4, ".pem") != 0)
+		if (!cu_layout_crl_name(e->d_name))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", cdir, e->d_name);
-		snprintf(shown, sizeof(shown), "%s/crl/%s", dir, e->d_name);
+		snprintf(shown, sizeof(shown), "%s/" CU_LAYOUT_CRL "/%s", dir,
+			 e->d_name);
 		/* The issuing intermediate usually travels in a signer's
 		 * chain; try without it, then with each manifest chain. */
 		stn_diag_init(&why);
@@ -204,11 +203,12 @@ static int offer_crls(struct stn_session *s, const char *stage_dir,
 		DIR *sh = rc ? opendir(stage_dir) : NULL;
 		struct dirent *f;
 		while (rc && sh && (f = readdir(sh))) {
-			size_t fl = strlen(f->d_name);
+			char primary[CU_LAYOUT_NAME_MAX];
 			/* manifest.pem (unlabelled, formats §2) and
 			 * manifest.LABEL.pem alike. */
-			if (strncmp(f->d_name, "manifest.", 9) != 0 || fl < 12 ||
-			    strcmp(f->d_name + fl - 4, ".pem") != 0)
+			if (!cu_layout_chain_of(f->d_name,
+						cu_layout_manifest_name,
+						primary))
 				continue;
 			snprintf(pem, sizeof(pem), "%s/%s", stage_dir,
 				 f->d_name);
