@@ -25,7 +25,9 @@ enum cu_waiver {
 	CU_WAIVE_EXPIRED = 2,   /* check 2 */
 	CU_WAIVE_TARGET = 4,    /* check 4 */
 	CU_WAIVE_CUSTODY = 8,   /* check 6 */
+	CU_WAIVE_ATTESTATION = 16, /* check 7: a device that does not attest */
 };
+#define CU_WAIVE_ALL 31
 
 #define CU_TOKEN_DEVICES 64
 #define CU_TOKEN_SKEW 300 /* issued - 5 minutes (§5) */

@@ -35,6 +35,8 @@ enum cu_check {
 	CU_CHECK_TARGET,         /* 4: model and hardware */
 	CU_CHECK_SEQUENCE,       /* 5: anti-rollback */
 	CU_CHECK_CUSTODY,        /* 6: custody chain */
+	CU_CHECK_ATTESTATION,    /* 7: the device proved its identity (§9);
+				    named before 4 to 6 */
 	CU_NCHECKS
 };
 
@@ -140,7 +142,42 @@ struct cu_installed {
 	enum cu_seq_source source;
 };
 
+/* What the identity step found (formats §9), for check 7. */
+enum cu_attest_state {
+	CU_ATTEST_NOT_ASKED = 0, /* the class says attestation = none */
+	CU_ATTEST_PROVEN,        /* a valid attestation */
+	CU_ATTEST_ABSENT,        /* the device cannot attest */
+	CU_ATTEST_FAILED,        /* it tried and failed: never waived */
+};
+
+enum cu_attest_policy {
+	CU_ATTEST_POLICY_NONE = 0,
+	CU_ATTEST_POLICY_OPTIONAL,
+	CU_ATTEST_POLICY_REQUIRED,
+};
+
+/*
+ * The device's class policy (formats §8) as the device checks apply it:
+ * the class's release threshold (check 1 per device: the bundle's distinct
+ * verified release keys must reach it), whether custody is required, the
+ * token lifetime it accepts, which checks tokens may waive here, and
+ * check 7's inputs.  attest_why (may be NULL) says why an attestation is
+ * absent or failed, in words, for the refusal.
+ */
+struct cu_device_policy {
+	const char *class_name;
+	unsigned release_threshold;
+	int require_custody;
+	int64_t max_token_ttl; /* seconds */
+	unsigned waivable;     /* enum cu_waiver bits */
+	enum cu_attest_policy attestation;
+	enum cu_attest_state attest;
+	const char *attest_why;
+};
+
 struct cu_device_verdict {
+	struct cu_check_result signatures; /* check 1 by the class threshold */
+	struct cu_check_result attestation; /* check 7 */
 	struct cu_check_result validity; /* check 2 for this device */
 	struct cu_check_result target;
 	struct cu_check_result sequence;
@@ -170,5 +207,24 @@ int cu_device_check(const struct cu_bundle *b, const struct cu_identity *id,
 		    const char *device, const struct cu_installed *installed,
 		    int allow_reinstall, const unsigned char *replayed,
 		    struct cu_device_verdict *v, struct stn_diag *d);
+
+/*
+ * cu_device_check under a device class's policy (dp; NULL: the bundle's
+ * own policy, attestation none).  Adds: check 1 again with the class's
+ * threshold (never waived; STN_E_THRESHOLD); check 7 (STN_E_ATTESTATION):
+ * PROVEN or NOT_ASKED pass, under `optional` ABSENT passes with a note,
+ * under `required` ABSENT fails and may be waived by a token that waives
+ * `attestation`; FAILED fails under every policy and no token waives it;
+ * a token whose lifetime exceeds the class's max_token_ttl, or that waives
+ * a check outside `waivable`, does not apply here (the refusal says so,
+ * STN_E_TOKEN when no other token could); custody is not required when
+ * the class says so.  The order failures are named in: 1, 2, 3, 7, 4, 5, 6.
+ */
+int cu_device_check_policy(const struct cu_bundle *b,
+			   const struct cu_identity *id, const char *device,
+			   const struct cu_installed *installed,
+			   int allow_reinstall, const unsigned char *replayed,
+			   const struct cu_device_policy *dp,
+			   struct cu_device_verdict *v, struct stn_diag *d);
 
 #endif

@@ -50,6 +50,33 @@ struct stn_technician {
 	char *pin; /* "pbkdf2-sha256$ITER$SALTHEX$HASHHEX" or NULL */
 };
 
+/* [class NAME] (formats §8): policy per kind of device, chosen by model.
+ * Every value is resolved at load: what the section leaves out is the
+ * [trust] default. */
+enum stn_attest_policy {
+	STN_ATTEST_NONE = 0,
+	STN_ATTEST_OPTIONAL,
+	STN_ATTEST_REQUIRED,
+};
+
+/* "none", "optional", "required" */
+const char *stn_attest_policy_name(enum stn_attest_policy p);
+
+struct stn_class {
+	char *label;
+	char **models; /* nmodels, each as written */
+	size_t nmodels;
+	char *device_anchors; /* PEM file of the device CAs; NULL: none */
+	enum stn_attest_policy attestation;
+	int proof_required; /* proof = required */
+	unsigned release_threshold;
+	int require_custody;
+	int64_t max_token_ttl, max_custody_age;
+	unsigned max_custody_hops;
+	unsigned waivable; /* enum cu_waiver bits (custody/token.h) */
+	unsigned line;
+};
+
 struct stn_config {
 	char *path;
 	/* [station] */
@@ -68,6 +95,12 @@ struct stn_config {
 	struct stn_port *ports;
 	size_t nports;
 	struct stn_usb_limits usb;
+	struct stn_class *classes;
+	size_t nclasses;
+	/* The policy of a device whose model no class names: the [trust]
+	 * values, attestation none, proof allowed, every waiver
+	 * (label "default", models and device_anchors NULL). */
+	struct stn_class default_class;
 };
 
 /* The default path: $STATION_CONFIG, else /etc/station/station.conf. */
@@ -84,5 +117,9 @@ const struct stn_technician *stn_config_technician(const struct stn_config *c,
 						   const char *id);
 const struct stn_port *stn_config_port(const struct stn_config *c,
 				       const char *path);
+/* The class whose models include `model` (exact match), else
+ * &c->default_class; never NULL. */
+const struct stn_class *stn_config_class(const struct stn_config *c,
+					 const char *model);
 
 #endif

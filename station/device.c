@@ -37,6 +37,7 @@ const char *stn_proof_name(enum stn_proof p)
 	case STN_PROOF_IMAGE_HASH: return "image-hash";
 	case STN_PROOF_DEVICE_SHA: return "device-sha256";
 	case STN_PROOF_READBACK: return "readback";
+	case STN_PROOF_DEVICE_SIGNED: return "device-signed";
 	default: return "none";
 	}
 }
@@ -253,7 +254,8 @@ int stn_device_write(struct stn_device *dev, const struct cu_image *img,
 	struct tp_source src = {hashing_read, &hs};
 	struct stn_device_progress pcopy = {NULL, NULL, NULL};
 	struct tp_progress tprog = {progress_adapter, &pcopy};
-	struct stn_image_send send = {img, -1, shown, &src, &tprog};
+	struct stn_image_send send = {img, -1, shown, &src, &tprog, NULL,
+				      NULL};
 	struct stn_write_result r;
 	uint8_t sent[CU_SHA256_LEN];
 	char want[CU_SHA256_HEX_LEN + 1], sent_hex[CU_SHA256_HEX_LEN + 1];
@@ -263,6 +265,9 @@ int stn_device_write(struct stn_device *dev, const struct cu_image *img,
 		return stn_fail(d, STN_E_INTERNAL, dev->name,
 				"write before identify");
 	memset(&r, 0, sizeof(r));
+	r.receipt = res->receipt;
+	send.receipt = res->receipt;
+	send.has_receipt = &r.has_receipt;
 	if (prog)
 		pcopy = *prog;
 	hs.stop = pcopy.stop;
@@ -321,6 +326,43 @@ out:
 		close(hs.fd);
 	cu_sha256_free(hs.h);
 	return rc;
+}
+
+int stn_device_can_attest(const struct stn_device *dev)
+{
+	if (!dev->ops->attest)
+		return 0;
+	return dev->ops->can_attest ? dev->ops->can_attest(dev) : 1;
+}
+
+int stn_device_can_prove(const struct stn_device *dev)
+{
+	return !dev->ops->cannot_prove;
+}
+
+int stn_device_attest(struct stn_device *dev, const uint8_t *nonce,
+		      struct tp_signed_msg *out, struct stn_diag *d)
+{
+	if (!dev->identified)
+		return stn_fail(d, STN_E_INTERNAL, dev->name,
+				"attest before identify");
+	if (!stn_device_can_attest(dev))
+		return stn_fail(d, STN_E_NOATTEST, dev->name,
+				"the %s transport has no command to prove a "
+				"device's identity", dev->ops->transport);
+	tp_msg_init(out);
+	return dev->ops->attest(dev, nonce, out, d);
+}
+
+int stn_device_authorize(struct stn_device *dev,
+			 const struct tp_signed_msg *authz,
+			 struct stn_diag *d)
+{
+	if (!dev->ops->authorize)
+		return stn_fail(d, STN_E_NOATTEST, dev->name,
+				"the %s transport cannot carry an install "
+				"authorization", dev->ops->transport);
+	return dev->ops->authorize(dev, authz, d);
 }
 
 int stn_device_boot(struct stn_device *dev, struct stn_diag *d)

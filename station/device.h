@@ -28,12 +28,21 @@ enum stn_proof {
 				 (SMP: it answered "match" to the manifest's
 				 SHA-256) */
 	STN_PROOF_READBACK,   /* the station read the image back (DFU UPLOAD) */
+	STN_PROOF_DEVICE_SIGNED, /* the attested device signed a receipt for
+				    exactly the manifest's bytes (formats
+				    §9), judged by station/install.c */
 };
 
-/* "none", "image-hash", "device-sha256", "readback" */
+/* "none", "image-hash", "device-sha256", "readback", "device-signed" */
 const char *stn_proof_name(enum stn_proof p);
 
+struct tp_signed_msg; /* transport/devmsg.h */
+
 struct stn_write_result {
+	/* In: where a receipt goes (NULL: not wanted).  Out: has_receipt
+	 * when the device sent one (formats §9), not yet judged. */
+	struct tp_signed_msg *receipt;
+	int has_receipt;
 	enum stn_proof proof;
 	char device_sha256[CU_SHA256_HEX_LEN + 1]; /* when proof != NONE; for
 						      IMAGE_HASH the image
@@ -93,6 +102,33 @@ int stn_device_write(struct stn_device *dev, const struct cu_image *img,
 		     const char *path, const char *shown,
 		     const struct stn_device_progress *prog,
 		     struct stn_write_result *res, struct stn_diag *d);
+
+/*
+ * Device identity (formats §9; spec/devices.md).  stn_device_can_attest
+ * says whether the transport has an `attest` command at all (console; USB
+ * DFU with a `station-info` setting); plain YMODEM and SMP have none.
+ * stn_device_can_prove says whether it can prove an install at all (read
+ * back, a device digest or receipts): plain YMODEM cannot.
+ */
+int stn_device_can_attest(const struct stn_device *dev);
+int stn_device_can_prove(const struct stn_device *dev);
+
+/* Ask the device to attest to `nonce` (32 bytes); *out gets its answer,
+ * unjudged.  Errors: STN_E_NOATTEST (the transport has no such command,
+ * or the device answered that it knows none: a device without a key),
+ * STN_E_PROTOCOL (an answer that is not a signed record: the caller
+ * treats a device that tried and failed as failed), STN_E_TIMEOUT,
+ * STN_E_NODEVICE, STN_E_IO. */
+int stn_device_attest(struct stn_device *dev, const uint8_t *nonce,
+		      struct tp_signed_msg *out, struct stn_diag *d);
+
+/* Hand the device its install authorization (record, sig, the station's
+ * certificates) before the first image.  Errors: STN_E_AUTHORIZATION (the
+ * device refused it; its words in the message), STN_E_NOATTEST (the
+ * transport cannot carry it), transport errors. */
+int stn_device_authorize(struct stn_device *dev,
+			 const struct tp_signed_msg *authz,
+			 struct stn_diag *d);
 
 /* Start the new image (console `boot`; SMP: reset, wait for the device to
  * answer again, check that it runs each image written, by hash, and

@@ -12,6 +12,7 @@
 
 #include "station/config.h"
 #include "station/device.h"
+#include "transport/devmsg.h" /* struct tp_signed_msg */
 #include "transport/ymodem.h" /* struct tp_source, struct tp_progress */
 
 /* One image on its way to a device.  Before the backend sees it, the
@@ -23,6 +24,10 @@ struct stn_image_send {
 	const char *shown; /* names the file in messages */
 	const struct tp_source *src;
 	const struct tp_progress *prog;
+	/* Where the device's signed receipt goes, when it sends one
+	 * (formats §9): fill it and set *has_receipt.  NULL: not wanted. */
+	struct tp_signed_msg *receipt;
+	int *has_receipt;
 };
 
 /*
@@ -58,6 +63,21 @@ struct stn_device_ops {
 	 * compares that digest with the manifest's and fills r->bytes. */
 	int (*write)(struct stn_device *dev, const struct stn_image_send *s,
 		     struct stn_write_result *r, struct stn_diag *d);
+	/* Identity (formats §9).  NULL: the transport has no command for
+	 * it (plain YMODEM, SMP), which device.c reports as
+	 * STN_E_NOATTEST.  attest returns STN_E_NOATTEST also when the
+	 * device says it knows no `attest`.  authorize: STN_E_AUTHORIZATION
+	 * when the device refuses. */
+	int (*attest)(struct stn_device *dev, const uint8_t *nonce,
+		      struct tp_signed_msg *out, struct stn_diag *d);
+	int (*authorize)(struct stn_device *dev,
+			 const struct tp_signed_msg *authz,
+			 struct stn_diag *d);
+	/* Whether an attached device can attest (DFU: it has station-info);
+	 * NULL: whenever attest is set. */
+	int (*can_attest)(const struct stn_device *dev);
+	/* 1 for a transport that can prove nothing (plain YMODEM). */
+	int cannot_prove;
 	/* Start the new image(s); NULL: the transport has no such step. */
 	int (*boot)(struct stn_device *dev, struct stn_diag *d);
 	/* Release what open got, however far it got; NULL: nothing. */

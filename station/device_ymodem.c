@@ -58,6 +58,7 @@ const struct stn_device_ops stn_device_ymodem_ops = {
 	.open = ymodem_open,
 	.identify = ymodem_identify,
 	.write = ymodem_write,
+	.cannot_prove = 1, /* no read-back, no digest, no receipt */
 	.boot = NULL, /* no command to start an image: nothing to do */
 	.close = stn_device_line_close,
 };

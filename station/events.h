@@ -43,12 +43,21 @@ struct stn_journal;
 	X(DEVICE_ERROR, "device-error", STN_EV_REFUSAL_FIELDS)               \
 	X(TOKEN_APPLIED, "token-applied",                                    \
 	  "token use serial bundle file signer waives reason")               \
+	X(DEVICE_ATTESTED, "device-attested",                                \
+	  "device serial model class policy result reason? cert-subject? "   \
+	  "cert-issuer? cert-serial? nonce? challenge? record? sig? chain?") \
 	X(INSTALL_STARTED, "install-started",                                \
 	  "technician bundle name version device transport serial model "    \
-	  "hardware sequence-before sequence-source sequence reinstall")     \
+	  "hardware sequence-before sequence-source sequence reinstall "      \
+	  "class? identity?")                                                \
+	X(INSTALL_AUTHORIZED, "install-authorized",                          \
+	  "device serial bundle challenge issued expires record sig chain")  \
 	X(IMAGE_WRITTEN, "image-written",                                    \
 	  "bundle serial image file slot sha256 bytes proof device-sha256 "  \
 	  "duration-ms")                                                     \
+	X(IMAGE_RECEIPT, "image-receipt",                                    \
+	  "device serial bundle image slot size sha256 result reason? "      \
+	  "record? sig?")                                                    \
 	X(INSTALL_FINISHED, "install-finished",                              \
 	  "technician bundle name version serial model hardware "            \
 	  "sequence-before sequence images proof duration-ms")               \

@@ -65,6 +65,38 @@ const char *stn_session_notice(const struct stn_session *s);
 int stn_session_offer_crl(struct stn_session *s, const char *crl_path,
 			  const char *issuer_pem, int *replaced,
 			  struct stn_diag *d);
+/*
+ * Device identity (formats §8, §9).  Each [class] with device-anchors has
+ * its own trust store, loaded at open with the [trust] crl directory and
+ * the CRLs learned under DATA/crl; stn_session_offer_crl offers a bundle's
+ * CRL to the release store and to every class store, and accepts it when
+ * one of them can verify it (a device CA's CRL travels like any other).
+ * The station key is loaded at open when [station] key is set.
+ */
+struct cu_devmsg;
+struct cu_attestation;
+struct cu_authz;
+struct stn_class;
+
+/* Judge an attestation (cu_attest_verify) against class c's device
+ * anchors at the session start, under the session's lock.  A class
+ * without device-anchors refuses every attestation (STN_E_ATTESTATION:
+ * "class X names no device anchors"). */
+int stn_session_attest_verify(struct stn_session *s, const struct stn_class *c,
+			      const struct cu_devmsg *msg,
+			      const uint8_t *nonce, const char *where,
+			      struct cu_attestation *out, struct stn_diag *d);
+/* Make and sign an authorization with the station key (cu_authz_make),
+ * under the session's lock; chain gets the key's DER certificates (at
+ * most max).  STN_E_CONFIG when the station has no key. */
+int stn_session_authz_make(struct stn_session *s, const struct cu_authz *a,
+			   char *out, size_t cap, size_t *out_len,
+			   uint8_t *sig, size_t sig_cap, size_t *sig_len,
+			   const uint8_t **chain, size_t *chain_len,
+			   size_t max, size_t *nchain, struct stn_diag *d);
+/* Fresh random bytes (nonces) from the kernel (getrandom). */
+int stn_session_random(uint8_t *out, size_t len, struct stn_diag *d);
+
 /* Raise the trusted-time floor to a signed time that was accepted. */
 int stn_session_accept_time(struct stn_session *s, int64_t t,
 			    struct stn_diag *d);

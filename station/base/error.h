@@ -65,6 +65,14 @@ enum stn_exit {
 	  "station clock is behind the trusted-time floor")                    \
 	X(VERIFY_DEVICE, -40, STN_EXIT_REFUSED, "install-proof",               \
 	  "device stored bytes that differ from the image")                    \
+	X(ATTESTATION, -47, STN_EXIT_REFUSED, "attestation",                   \
+	  "device did not prove its identity")                                 \
+	X(NOATTEST, -48, STN_EXIT_REFUSED, "attestation",                      \
+	  "device cannot attest (no device key)")                              \
+	X(PROOF, -49, STN_EXIT_REFUSED, "proof",                               \
+	  "install not proven as its class requires")                          \
+	X(AUTHORIZATION, -52, STN_EXIT_REFUSED, "authorization",               \
+	  "device refused the station's install authorization")                \
 	X(DEVICE, -41, STN_EXIT_IO, "device", "device error")                  \
 	X(TIMEOUT, -42, STN_EXIT_IO, "device", "device did not answer in time") \
 	X(PROTOCOL, -43, STN_EXIT_IO, "device", "device protocol error")       \
