@@ -30,6 +30,8 @@
 #   nokcs.pem (CA without keyCertSign under root) > undernokcs, xinter.pem
 #   (a cross-certificate: inter's name and key, issued by other-root) and
 #   cross.pem (release1's leaf, xinter, inter: the cross-certificate first)
+# Device identity (formats §9): see the section at the end (mfg-*, dev*,
+# foreign-*).
 set -euo pipefail
 
 out=${1:?usage: tests/pki.sh OUTDIR}
@@ -270,3 +272,72 @@ CA_DIR=$ca/other-root q openssl ca -batch -config "$cnf" -notext -cert other-roo
 	-keyfile other-root.key -in "$ca/inter.csr" -out xinter.pem -extensions ca_ext \
 	-startdate "$ca_start" -enddate "$ca_end"
 cat "$ca/release1.crt" xinter.pem inter.pem >cross.pem
+
+# ---- device identity (formats §9): manufacturer CAs and 802.1AR DevIDs ----
+# mfg-root.pem (CN Acme Devices Root CA) > mfg-ca.pem (Acme TX-200 Device
+# CA); mfg-anchors.pem = mfg-root.pem (a class's device-anchors).
+# devN (N=1..4): subject serialNumber=SN-000N, CN=TX-200 SN-000N, keyUsage
+# digitalSignature, no EKU; devN.pem = leaf + mfg-ca.pem.
+# dev-other: serialNumber SN-0099 (a unit claiming SN-0001 with it lies).
+# dev-revoked: SN-0005, revoked by mfg-crl/mfg-ca.crl.pem (crlNumber 2).
+# dev-station: SN-0006 but carrying the station role EKU (refused).
+# dev-noserial: CN only, no serialNumber attribute.
+# dev-twoserial: two serialNumber attributes (SN-0001 and SN-0002).
+# dev-rsa: SN-0007, RSA-2048.
+# foreign-root.pem (Foreign Devices Root) > foreign-dev (serialNumber
+# SN-0001, a counterfeit's certificate from another manufacturer).
+cat >>"$cnf" <<EOF
+
+[policy_dev]
+serialNumber = optional
+commonName = supplied
+
+[device]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+
+[device_station]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = $arc.4
+
+EOF
+selfca mfg-root "Acme Devices Root CA"
+cp mfg-root.pem mfg-anchors.pem
+subca mfg-ca "Acme TX-200 Device CA" mfg-root ca_ext
+selfca foreign-root "Foreign Devices Root"
+
+# devcert NAME SUBJECT ISSUER [EXT [ALG]]: NAME.pem = leaf + ISSUER.pem
+devcert() {
+	local name=$1 subj=$2 issuer=$3 ext=${4:-device} alg=${5:-p256}
+	genkey "$name.key" "$alg"
+	q openssl req -new -key "$name.key" -subj "$subj" -out "$ca/$name.csr"
+	CA_DIR=$ca/$issuer q openssl ca -batch -config "$cnf" -notext \
+		-policy policy_dev -preserveDN -cert "$issuer.pem" \
+		-keyfile "$issuer.key" -in "$ca/$name.csr" -out "$ca/$name.crt" \
+		-extensions "$ext" -startdate "$leaf_start" -enddate "$leaf_end"
+	cat "$ca/$name.crt" "$issuer.pem" >"$name.pem"
+}
+for n in 1 2 3 4; do
+	devcert "dev$n" "/CN=TX-200 SN-000$n/serialNumber=SN-000$n" mfg-ca
+done
+devcert dev-other "/CN=TX-200 SN-0099/serialNumber=SN-0099" mfg-ca
+devcert dev-revoked "/CN=TX-200 SN-0005/serialNumber=SN-0005" mfg-ca
+devcert dev-station "/CN=TX-200 SN-0006/serialNumber=SN-0006" mfg-ca \
+	device_station
+devcert dev-noserial "/CN=TX-200 no serial" mfg-ca
+devcert dev-twoserial \
+	"/CN=TX-200 SN-0001/serialNumber=SN-0001/serialNumber=SN-0002" mfg-ca
+devcert dev-rsa "/CN=TX-200 SN-0007/serialNumber=SN-0007" mfg-ca device \
+	rsa2048
+devcert foreign-dev "/CN=TX-200 SN-0001/serialNumber=SN-0001" foreign-root
+mkdir -p mfg-crl
+CA_DIR=$ca/mfg-ca q openssl ca -batch -config "$cnf" -gencrl -cert mfg-ca.pem \
+	-keyfile mfg-ca.key -out "$ca/mfg-ca.crl1.pem"
+CA_DIR=$ca/mfg-ca q openssl ca -batch -config "$cnf" \
+	-revoke "$ca/dev-revoked.crt" -cert mfg-ca.pem -keyfile mfg-ca.key \
+	-crl_reason keyCompromise
+CA_DIR=$ca/mfg-ca q openssl ca -batch -config "$cnf" -gencrl -cert mfg-ca.pem \
+	-keyfile mfg-ca.key -out mfg-crl/mfg-ca.crl.pem
