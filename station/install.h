@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "custody/devid.h"
 #include "custody/manifest.h"
 #include "custody/verify.h"
 #include "station/device.h"
@@ -38,6 +39,38 @@ struct stn_events {
 };
 
 struct stn_prepared;
+struct stn_class;
+
+/* How one device's identity stands (formats §9): the class its model
+ * chose, what the identity step found, and the verified attestation when
+ * it was proven. */
+struct stn_identity_proof {
+	const struct stn_class *cls; /* borrowed from the configuration */
+	enum cu_attest_state state;
+	struct cu_attestation att; /* state CU_ATTEST_PROVEN */
+	char why[600];             /* ABSENT or FAILED: the reason */
+};
+
+/* "proven", "failed", "absent", "not-asked" */
+const char *stn_attest_state_name(enum cu_attest_state s);
+
+/* One line for people, at most cap-1 bytes: "proven: TX-200 SN-0001
+ * (Acme TX-200 Device CA)", "unproven: the device cannot attest; class
+ * tx200 allows it (attestation = optional)", "not proven: <why>". */
+void stn_identity_text(const struct stn_identity_proof *p, char *buf,
+		       size_t cap);
+
+/*
+ * Open the device named by spec, identify it and, unless its class says
+ * attestation = none (or `force` asks anyway), have it attest to a fresh
+ * nonce; journals device-attested (not in a quiet session).  For
+ * `station devices --attest` and front ends' device lists.  Returns 0
+ * whatever the attestation found (see p->state); errors are those of
+ * opening and identifying the device.
+ */
+int stn_identify_and_prove(struct stn_session *s, const char *spec, int force,
+			   struct cu_identity *id, struct stn_identity_proof *p,
+			   struct stn_diag *d);
 
 /* What a verify or push found: every check's outcome, so a front end can
  * show all of them.  Fill with stn_outcome_init; free with stn_outcome_fini. */
@@ -45,7 +78,9 @@ struct stn_outcome {
 	const struct cu_bundle *bundle; /* NULL: manifest unreadable */
 	struct stn_prepared *owned;     /* freed by stn_outcome_fini */
 	int have_device;
-	struct cu_identity identity;
+	struct cu_identity identity; /* the attested record's when proven */
+	struct stn_identity_proof ident;
+	int authorized; /* an install authorization was handed over */
 	struct cu_installed installed;
 	struct cu_device_verdict device;
 	/* push only */
