@@ -761,7 +761,8 @@ static STACK_OF(X509) *msg_certs(const struct tp_signed_msg *m, char *err,
 }
 
 /* The signature over the record with the leaf's key, then the chain to
- * the fleet anchor at `now`, then the role. */
+ * the fleet anchor at `now`, then what the leaf may do: no CA, key usage
+ * digitalSignature, the station role (formats §2). */
 static int authz_signer(const struct sim_identity *s,
 			const struct tp_signed_msg *m, int64_t now, char *err,
 			size_t errlen)
@@ -786,17 +787,6 @@ static int authz_signer(const struct sim_identity *s,
 		    "verify");
 		goto out;
 	}
-	if (X509_check_ca(leaf) != 0) {
-		say(err, errlen, "the authorization's signer is a CA");
-		goto out;
-	}
-	if (!(X509_get_key_usage(leaf) & KU_DIGITAL_SIGNATURE)) {
-		say(err, errlen, "the authorization's signer lacks key usage "
-		    "digitalSignature");
-		goto out;
-	}
-	if (station_role(leaf, err, errlen))
-		goto out;
 	if (!(ctx = X509_STORE_CTX_new()) ||
 	    X509_STORE_CTX_init(ctx, s->anchors, leaf, certs) != 1) {
 		say(err, errlen, "out of memory checking the chain");
@@ -810,6 +800,17 @@ static int authz_signer(const struct sim_identity *s,
 			    X509_STORE_CTX_get_error(ctx)));
 		goto out;
 	}
+	if (X509_check_ca(leaf) != 0) {
+		say(err, errlen, "the authorization's signer is a CA");
+		goto out;
+	}
+	if (!(X509_get_key_usage(leaf) & KU_DIGITAL_SIGNATURE)) {
+		say(err, errlen, "the authorization's signer lacks key usage "
+		    "digitalSignature");
+		goto out;
+	}
+	if (station_role(leaf, err, errlen))
+		goto out;
 	rc = 0;
 out:
 	ERR_clear_error();
