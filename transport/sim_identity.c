@@ -488,12 +488,13 @@ int sim_id_attest(struct sim_identity *s, const struct sim_id_claim *c,
 
 /* ---- the authorization: formats §1 text, station-install-1 (§9) ---- */
 
-#define TOP_KEYS 10
+enum { K_FORMAT, K_STATION, K_SITE, K_TECHNICIAN, K_DEVICE, K_CHALLENGE,
+       K_BUNDLE, K_SEQUENCE, K_ISSUED, K_EXPIRES, TOP_KEYS };
 static const char *const top_keys[TOP_KEYS] = {
 	"format", "station", "site", "technician", "device",
 	"challenge", "bundle", "sequence", "issued", "expires",
 };
-#define IMG_KEYS 3
+enum { K_SLOT, K_SIZE, K_SHA256, IMG_KEYS };
 static const char *const img_keys[IMG_KEYS] = {"slot", "size", "sha256"};
 
 struct authz {
@@ -863,22 +864,22 @@ static int authz_judge(struct sim_identity *s, const struct sim_id_claim *c,
 	if (authz_parse(text, &a, err, errlen) ||
 	    authz_signer(s, m, now, err, errlen))
 		return -1;
-	if (strcmp(a.top[4], c->serial) != 0) {
+	if (strcmp(a.top[K_DEVICE], c->serial) != 0) {
 		say(err, errlen, "the authorization is for device %.64s, not "
-		    "this one", a.top[4]);
+		    "this one", a.top[K_DEVICE]);
 		return -1;
 	}
-	if (strcmp(a.top[5], s->challenge_hex) != 0) {
+	if (strcmp(a.top[K_CHALLENGE], s->challenge_hex) != 0) {
 		say(err, errlen, "the authorization's challenge is not this "
 		    "session's");
 		return -1;
 	}
-	if (parse_u64(a.top[7], UINT64_MAX, &u)) {
+	if (parse_u64(a.top[K_SEQUENCE], UINT64_MAX, &u)) {
 		say(err, errlen, "authorization: sequence is not a number");
 		return -1;
 	}
-	if (cu_time_parse(a.top[8], &issued) ||
-	    cu_time_parse(a.top[9], &expires)) {
+	if (cu_time_parse(a.top[K_ISSUED], &issued) ||
+	    cu_time_parse(a.top[K_EXPIRES], &expires)) {
 		say(err, errlen, "authorization: issued and expires must be "
 		    "RFC 3339 UTC times");
 		return -1;
@@ -898,14 +899,14 @@ static int authz_judge(struct sim_identity *s, const struct sim_id_claim *c,
 	}
 	for (size_t i = 0; i < a.nimg; i++) {
 		struct sim_image *im = &s->images[i];
-		if (parse_u64(a.img[i][0], UINT32_MAX, &u)) {
+		if (parse_u64(a.img[i][K_SLOT], UINT32_MAX, &u)) {
 			say(err, errlen, "authorization: [image %s] slot is "
 			    "not a number", a.label[i]);
 			return -1;
 		}
 		im->slot = (unsigned)u;
-		if (parse_u64(a.img[i][1], UINT64_MAX, &im->size) ||
-		    cu_digest_parse(a.img[i][2], im->sha256)) {
+		if (parse_u64(a.img[i][K_SIZE], UINT64_MAX, &im->size) ||
+		    cu_digest_parse(a.img[i][K_SHA256], im->sha256)) {
 			say(err, errlen, "authorization: [image %s] size or "
 			    "sha256 is malformed", a.label[i]);
 			return -1;
