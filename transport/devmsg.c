@@ -71,11 +71,13 @@ int tp_msg_take(struct tp_signed_msg *m, const char *line, size_t len,
 		m->ncerts++;
 		return 0;
 	}
+	/* An empty line is no record line, before `sig` or after it (a
+	 * signed record has no blank line; a stray CR LF is not a line). */
+	if (len == 0)
+		return 0;
 	if (m->has_sig)
 		return stn_fail(d, STN_E_PROTOCOL, where,
 				"a record line after the `sig` line");
-	if (len == 0)
-		return 0; /* a signed record has no blank line */
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
 			return stn_fail(d, STN_E_PROTOCOL, where,
