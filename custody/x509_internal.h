@@ -91,5 +91,12 @@ int cu_x509_parse_crls(const unsigned char *buf, size_t len, const char *where,
 int cu_trust_verify_chain(const struct cu_trust *t, mbedtls_x509_crt *crt,
 			  int64_t at, enum cu_role role, const char *where,
 			  int *stale, struct stn_diag *d);
+/* The same, and on success the subject DN of the anchor the path ended
+ * at into `anchor` (anchor_size bytes; anchor may be NULL). */
+int cu_trust_verify_chain_anchor(const struct cu_trust *t,
+				 mbedtls_x509_crt *crt, int64_t at,
+				 enum cu_role role, const char *where,
+				 int *stale, char *anchor, size_t anchor_size,
+				 struct stn_diag *d);
 
 #endif
