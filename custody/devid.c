@@ -408,8 +408,8 @@ int cu_attest_verify(const struct cu_trust *anchors,
 					 a->anchor_subject,
 					 sizeof(a->anchor_subject), &inner)) {
 		rc = stn_fail(d, STN_E_ATTESTATION, where,
-			      "the device certificate does not chain to the "
-			      "device anchors: %.800s",
+			      "the device certificate does not verify against "
+			      "the device anchors: %.800s",
 			      inner.text);
 		goto out;
 	}
