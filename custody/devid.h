@@ -64,7 +64,8 @@ struct cu_attestation {
  * the leaf is no CA, has keyUsage digitalSignature, and holds none of the
  * station roles of §2 (nor anyExtendedKeyUsage); its subject carries
  * exactly one serialNumber (2.5.4.5) equal to the record's serial; the
- * record's nonce equals `nonce`.  Every failure is STN_E_ATTESTATION with
+ * record's nonce equals `nonce`.  anchors NULL (a class without device
+ * anchors) refuses at the chain step.  Every failure is STN_E_ATTESTATION with
  * d->text saying which of these in plain words ("the device certificate
  * is for serial SN-2, the device claims SN-1").  *out is filled on
  * success only.
@@ -91,8 +92,9 @@ struct cu_authz {
 #define CU_AUTHZ_MAX 4096
 
 /*
- * Write the authorization record into out (cap bytes; CU_AUTHZ_MAX
- * suffices for CU_MAX_IMAGES images) and sign it with the station key:
+ * Write the authorization record into out (cap bytes; CU_AUTHZ_MAX holds
+ * about 25 images, the device's caps of transport/devmsg.h about 13) and
+ * sign it with the station key:
  * sig (CU_SIG_MAX bytes) gets the DER signature over SHA-256 of the
  * record's bytes.  The record has no blank or comment lines (the console
  * carries records line by line).  Errors: STN_E_USAGE (a field that the
