@@ -264,7 +264,8 @@ static int push(struct tp_serial *s, unsigned slot, const uint8_t *data,
 	struct tp_progress prog = {.update = record_progress,
 				   .ctx = last_done};
 
-	return tp_console_receive(s, slot, "fw.img", len, &src, &prog, sha, d);
+	return tp_console_receive(s, slot, "fw.img", len, &src, &prog, sha, NULL,
+				  NULL, d);
 }
 
 /* ---- tests ---- */
@@ -467,7 +468,7 @@ static void receive_of_a_path_name_is_refused_and_the_device_recovers(
 
 	stn_diag_init(&d);
 	assert_int_equal(tp_console_receive(s, 1, "../fw.img", 100, &src, NULL,
-					    sha, &d),
+					    sha, NULL, NULL, &d),
 			 STN_E_USAGE);
 	assert_non_null(strstr(d.text, "base name"));
 	/* The device was told to give up, not left waiting 30 s. */
