@@ -2,6 +2,7 @@
  * device simulator ($BUILD/sim-serial) on a real pseudo-terminal, plus the
  * serial layer's refusals (missing device, bad baud, port in use). */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
@@ -88,8 +89,9 @@ static char *slurp(const char *path, size_t *len)
 	return buf;
 }
 
-/* Start the simulator with extra arguments and read its `pty PATH` line. */
-static int start_sim(struct fixture *fx, char *extra1, char *extra2)
+/* Start the simulator with extra arguments (NULL-terminated, at most 12)
+ * and read its `pty PATH` line. */
+static int start_sim(struct fixture *fx, char *const *extra)
 {
 	const char *build = getenv("BUILD");
 	char prog[256], line[256], log[160];
@@ -111,9 +113,11 @@ static int start_sim(struct fixture *fx, char *extra1, char *extra2)
 		return -1;
 	if (fx->sim == 0) {
 		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		char *argv[] = {prog,	   "--identity", fx->identity,
-				"--store", fx->store,	 extra1,
-				extra2,	   NULL};
+		char *argv[20] = {prog, "--identity", fx->identity,
+				  "--store", fx->store};
+
+		for (int i = 0; extra[i] && i < 12; i++)
+			argv[5 + i] = extra[i];
 
 		dup2(pipefd[1], 1);
 		if (fd >= 0)
@@ -143,7 +147,7 @@ static int start_sim(struct fixture *fx, char *extra1, char *extra2)
 	return 0;
 }
 
-static int setup_with(void **state, char *extra1, char *extra2)
+static int setup_args(void **state, char *const *extra)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
 
@@ -158,7 +162,14 @@ static int setup_with(void **state, char *extra1, char *extra2)
 	    write_file(fx->identity, identity_file, strlen(identity_file)))
 		return -1;
 	*state = fx;
-	return start_sim(fx, extra1, extra2);
+	return start_sim(fx, extra);
+}
+
+static int setup_with(void **state, char *extra1, char *extra2)
+{
+	char *extra[] = {extra1, extra2, NULL};
+
+	return setup_args(state, extra);
 }
 
 static int setup(void **state)
@@ -1221,6 +1232,409 @@ static void receive_refuses_a_receipt_without_signature(void **state)
 	tp_serial_close(s);
 }
 
+/* ---- a keyed simulator (formats §9), end to end ----
+ *
+ * sim-serial with dev1 (SN-0001) of tests/pki.sh and the fleet anchor
+ * roots.pem; the authorization is signed by the test station (STN-0042)
+ * with the openssl CLI, and what the device signs is checked with the
+ * openssl CLI too: neither side uses the station's own crypto. */
+static char pki[96];
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	st = system(cmd);
+	return st == -1 ? -1 : WEXITSTATUS(st);
+}
+
+static const char *pki_dir(void)
+{
+	if (!pki[0]) {
+		strcpy(pki, "/tmp/test_console_pki.XXXXXX");
+		if (!mkdtemp(pki) ||
+		    sh("bash tests/pki.sh %s >/dev/null", pki) != 0)
+			return NULL;
+	}
+	return pki;
+}
+
+static int setup_keyed_with(void **state, char *fault, char *flag)
+{
+	const char *p = pki_dir();
+	char key[128], cert[128], anchor[128];
+	char *extra[12] = {"--device-key", key, "--device-cert", cert,
+			   "--fleet-anchor", anchor};
+	int n = 6;
+
+	if (!p) {
+		print_error("tests/pki.sh failed (run from the repository "
+			    "root)\n");
+		return -1;
+	}
+	snprintf(key, sizeof(key), "%s/dev1.key", p);
+	snprintf(cert, sizeof(cert), "%s/dev1.pem", p);
+	snprintf(anchor, sizeof(anchor), "%s/roots.pem", p);
+	if (fault) {
+		extra[n++] = "--misbehave";
+		extra[n++] = fault;
+	}
+	extra[n] = flag;
+	return setup_args(state, extra);
+}
+
+static int setup_keyed(void **state)
+{
+	return setup_keyed_with(state, NULL, NULL);
+}
+
+/* --wrong-sha: the device believes it stored other bytes. */
+static int setup_keyed_wrong_sha(void **state)
+{
+	return setup_keyed_with(state, NULL, "--wrong-sha");
+}
+
+static int setup_lying_receipt(void **state)
+{
+	return setup_keyed_with(state, "lying-receipt", "--wrong-sha");
+}
+
+static int setup_refuse_auth(void **state)
+{
+	return setup_keyed_with(state, "refuse-auth", NULL);
+}
+
+static int write_bytes(const char *dir, const char *name, const void *p,
+		       size_t len)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return write_file(path, p, len);
+}
+
+/* Whether openssl verifies m's signature over its record with the key of
+ * the DER certificate `leaf` (formats §2: `openssl dgst -sha256`). */
+static int openssl_verifies(const char *dir, const struct tp_signed_msg *m,
+			    const uint8_t *leaf, size_t leaf_len)
+{
+	if (write_bytes(dir, "v.rec", m->record, m->record_len) ||
+	    write_bytes(dir, "v.sig", m->sig, m->sig_len) ||
+	    write_bytes(dir, "v.der", leaf, leaf_len))
+		return -1;
+	return sh("openssl x509 -inform DER -in %s/v.der -pubkey -noout "
+		  ">%s/v.pub && openssl dgst -sha256 -verify %s/v.pub "
+		  "-signature %s/v.sig %s/v.rec >/dev/null",
+		  dir, dir, dir, dir, dir);
+}
+
+/* The value of `key = ` in a record, 64 characters, or "" */
+static void field64(const char *record, const char *key, char out[65])
+{
+	char want[64];
+	const char *p;
+
+	snprintf(want, sizeof(want), "\n%s = ", key);
+	p = strstr(record, want);
+	out[0] = '\0';
+	if (p && strlen(p + strlen(want)) >= 64) {
+		memcpy(out, p + strlen(want), 64);
+		out[64] = '\0';
+	}
+}
+
+static void read_into(const char *path, uint8_t *buf, size_t cap,
+		      size_t *len)
+{
+	size_t n = 0;
+	char *b = slurp(path, &n);
+
+	assert_non_null(b);
+	assert_true(n > 0 && n <= cap);
+	memcpy(buf, b, n);
+	*len = n;
+	free(b);
+}
+
+/* A station-install-1 for one image (slot 1) bound to `challenge`,
+ * signed by the test station with the openssl CLI, its chain attached. */
+static void make_authz(const char *dir, const char *challenge,
+		       const char *sha, uint64_t size,
+		       struct tp_signed_msg *a)
+{
+	char rec[2048], issued[32], expires[32], path[160];
+	time_t now = time(NULL) - 1, end = now + 600;
+	struct stn_diag d;
+	struct tm tm;
+	char *save = NULL;
+
+	strftime(issued, sizeof(issued), "%Y-%m-%dT%H:%M:%SZ",
+		 gmtime_r(&now, &tm));
+	strftime(expires, sizeof(expires), "%Y-%m-%dT%H:%M:%SZ",
+		 gmtime_r(&end, &tm));
+	snprintf(rec, sizeof(rec),
+		 "format = station-install-1\nstation = STN-0042\n"
+		 "site = plant-7\ntechnician = ana\ndevice = SN-0001\n"
+		 "challenge = %s\nbundle = tx200-app\nsequence = 42\n"
+		 "issued = %s\nexpires = %s\n[image app]\nslot = 1\n"
+		 "size = %" PRIu64 "\nsha256 = %s\n",
+		 challenge, issued, expires, size, sha);
+	assert_int_equal(write_bytes(dir, "authz", rec, strlen(rec)), 0);
+	assert_int_equal(sh("openssl dgst -sha256 -sign %s/station.key -out "
+			    "%s/authz.sig %s/authz && openssl x509 -in "
+			    "%s/station.pem -outform DER -out %s/st.der && "
+			    "openssl x509 -in %s/inter.pem -outform DER -out "
+			    "%s/in.der",
+			    pki, dir, dir, pki, dir, pki, dir),
+			 0);
+	tp_msg_init(a);
+	stn_diag_init(&d);
+	for (char *l = strtok_r(rec, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save))
+		assert_int_equal(tp_msg_take(a, l, strlen(l), "test", &d), 0);
+	snprintf(path, sizeof(path), "%s/authz.sig", dir);
+	read_into(path, a->sig, sizeof(a->sig), &a->sig_len);
+	a->has_sig = 1;
+	snprintf(path, sizeof(path), "%s/st.der", dir);
+	read_into(path, a->cert[0], TP_MSG_CERT_MAX, &a->cert_len[0]);
+	snprintf(path, sizeof(path), "%s/in.der", dir);
+	read_into(path, a->cert[1], TP_MSG_CERT_MAX, &a->cert_len[1]);
+	a->ncerts = 2;
+}
+
+static int send_authz(struct tp_serial *s, const struct tp_signed_msg *a,
+		      struct stn_diag *d)
+{
+	char *lines = NULL;
+	size_t len = 0;
+	int rc = tp_msg_format(a, "\r\n", &lines, &len, d);
+
+	if (!rc)
+		rc = tp_console_authorize(s, lines, len, d);
+	free(lines);
+	return rc;
+}
+
+/* Attest, then authorize slot 1 for img (3000 bytes); *att keeps the
+ * attestation.  Returns what tp_console_authorize returned. */
+static int attest_and_authorize(struct fixture *fx, struct tp_serial *s,
+				const uint8_t *img,
+				struct tp_signed_msg *att,
+				struct stn_diag *d)
+{
+	struct tp_signed_msg *a = malloc(sizeof(*a));
+	uint8_t dig[CU_SHA256_LEN];
+	char sha[65], challenge[65], nonce[65];
+	int rc;
+
+	assert_non_null(a);
+	if (tp_console_attest(s, test_nonce, att, d))
+		fail_msg("%s: %s", d->where, d->text);
+	field64(att->record, "nonce", nonce);
+	field64(att->record, "challenge", challenge);
+	cu_hex(test_nonce, 32, sha);
+	assert_string_equal(nonce, sha);
+	assert_int_equal(strlen(challenge), 64);
+	assert_non_null(strstr(att->record, "\nserial = SN-0001\n"));
+	assert_true(att->ncerts >= 1);
+	assert_int_equal(openssl_verifies(fx->dir, att, att->cert[0],
+					  att->cert_len[0]),
+			 0);
+	assert_int_equal(cu_sha256(img, 3000, dig), 0);
+	cu_hex(dig, sizeof(dig), sha);
+	make_authz(fx->dir, challenge, sha, 3000, a);
+	rc = send_authz(s, a, d);
+	free(a);
+	return rc;
+}
+
+static void keyed_device_attests_is_authorized_and_signs_a_receipt(
+	void **state)
+{
+	struct fixture *fx = *state;
+	struct tp_serial *s = open_port(fx);
+	struct tp_signed_msg *att = malloc(sizeof(*att)),
+			     *r = malloc(sizeof(*r));
+	uint8_t *img = image(3000, NULL), dig[CU_SHA256_LEN];
+	char sha[65] = "", want[65], got[65];
+	int has = -1;
+	struct stn_diag d;
+
+	assert_non_null(att);
+	assert_non_null(r);
+	stn_diag_init(&d);
+	/* No authorization yet: nothing is taken. */
+	assert_int_equal(push_receipt(s, sha, r, &has, &d), STN_E_DEVICE);
+	assert_non_null(strstr(d.text, "not authorized: no authorization"));
+	stn_diag_init(&d);
+	if (attest_and_authorize(fx, s, img, att, &d))
+		fail_msg("%s: %s", d.where, d.text);
+	if (push_receipt(s, sha, r, &has, &d))
+		fail_msg("%s: %s", d.where, d.text);
+	assert_int_equal(cu_sha256(img, 3000, dig), 0);
+	cu_hex(dig, sizeof(dig), want);
+	assert_string_equal(sha, want);
+	assert_int_equal(has, 1);
+	assert_non_null(strstr(r->record, "format = station-receipt-1\n"));
+	field64(r->record, "sha256", got);
+	assert_string_equal(got, want);
+	assert_non_null(strstr(r->record, "\nsize = 3000\n"));
+	assert_non_null(strstr(r->record, "\nslot = 1\n"));
+	field64(att->record, "challenge", want);
+	field64(r->record, "challenge", got);
+	assert_string_equal(got, want);
+	assert_int_equal(openssl_verifies(fx->dir, r, att->cert[0],
+					  att->cert_len[0]),
+			 0);
+	free(img);
+	free(att);
+	free(r);
+	tp_serial_close(s);
+}
+
+static void keyed_device_refusing_authorization_is_an_authorization_error(
+	void **state)
+{
+	struct fixture *fx = *state;
+	struct tp_serial *s = open_port(fx);
+	struct tp_signed_msg *att = malloc(sizeof(*att)),
+			     *r = malloc(sizeof(*r));
+	uint8_t *img = image(3000, NULL);
+	char sha[65] = "";
+	int has = -1, rc;
+	struct stn_diag d;
+
+	assert_non_null(att);
+	assert_non_null(r);
+	stn_diag_init(&d);
+	rc = attest_and_authorize(fx, s, img, att, &d);
+	assert_int_equal(rc, STN_E_AUTHORIZATION);
+	assert_non_null(strstr(d.text, "refused the install authorization: "
+				       "authorization refused"));
+	/* and then it takes no image */
+	stn_diag_init(&d);
+	assert_int_equal(push_receipt(s, sha, r, &has, &d), STN_E_DEVICE);
+	assert_non_null(strstr(d.text, "not authorized"));
+	free(img);
+	free(att);
+	free(r);
+	tp_serial_close(s);
+}
+
+/* An authorization for another challenge (a replayed one) is refused by
+ * the device's own check. */
+static void keyed_device_refuses_an_authorization_for_another_session(
+	void **state)
+{
+	struct fixture *fx = *state;
+	struct tp_serial *s = open_port(fx);
+	struct tp_signed_msg *att = malloc(sizeof(*att)),
+			     *a = malloc(sizeof(*a));
+	struct stn_diag d;
+
+	assert_non_null(att);
+	assert_non_null(a);
+	stn_diag_init(&d);
+	assert_int_equal(tp_console_attest(s, test_nonce, att, &d), 0);
+	make_authz(fx->dir, "00000000000000000000000000000000"
+			    "00000000000000000000000000000000",
+		   some_sha, 3000, a);
+	assert_int_equal(send_authz(s, a, &d), STN_E_AUTHORIZATION);
+	assert_non_null(strstr(d.text, "challenge is not this session's"));
+	free(att);
+	free(a);
+	tp_serial_close(s);
+}
+
+/* An honest device that stored other bytes than it was authorized for
+ * signs nothing and says so. */
+static void keyed_device_that_stored_other_bytes_answers_error(void **state)
+{
+	struct fixture *fx = *state;
+	struct tp_serial *s = open_port(fx);
+	struct tp_signed_msg *att = malloc(sizeof(*att)),
+			     *r = malloc(sizeof(*r));
+	uint8_t *img = image(3000, NULL);
+	char sha[65] = "untouched";
+	int has = -1;
+	struct stn_diag d;
+
+	assert_non_null(att);
+	assert_non_null(r);
+	stn_diag_init(&d);
+	if (attest_and_authorize(fx, s, img, att, &d))
+		fail_msg("%s: %s", d.where, d.text);
+	assert_int_equal(push_receipt(s, sha, r, &has, &d), STN_E_DEVICE);
+	assert_non_null(strstr(d.text, "differs from the authorized image"));
+	assert_int_equal(has, -1);
+	assert_string_equal(sha, "untouched");
+	free(img);
+	free(att);
+	free(r);
+	tp_serial_close(s);
+}
+
+/* A lying device signs the authorized digest; its `ok sha256=` still
+ * names what it holds, which is how the station can catch it. */
+static void lying_device_signs_the_authorized_digest(void **state)
+{
+	struct fixture *fx = *state;
+	struct tp_serial *s = open_port(fx);
+	struct tp_signed_msg *att = malloc(sizeof(*att)),
+			     *r = malloc(sizeof(*r));
+	uint8_t *img = image(3000, NULL), dig[CU_SHA256_LEN];
+	char sha[65] = "", want[65], got[65];
+	int has = -1;
+	struct stn_diag d;
+
+	assert_non_null(att);
+	assert_non_null(r);
+	stn_diag_init(&d);
+	if (attest_and_authorize(fx, s, img, att, &d))
+		fail_msg("%s: %s", d.where, d.text);
+	if (push_receipt(s, sha, r, &has, &d))
+		fail_msg("%s: %s", d.where, d.text);
+	assert_int_equal(cu_sha256(img, 3000, dig), 0);
+	cu_hex(dig, sizeof(dig), want);
+	assert_int_equal(has, 1);
+	field64(r->record, "sha256", got);
+	assert_string_equal(got, want);
+	assert_string_not_equal(sha, want);
+	assert_int_equal(openssl_verifies(fx->dir, r, att->cert[0],
+					  att->cert_len[0]),
+			 0);
+	free(img);
+	free(att);
+	free(r);
+	tp_serial_close(s);
+}
+
+static void device_without_key_answers_attest_with_noattest(void **state)
+{
+	struct fixture *fx = *state;
+	struct tp_serial *s = open_port(fx);
+	struct tp_signed_msg *m = malloc(sizeof(*m));
+	char buf[2048];
+	struct stn_diag d;
+
+	assert_non_null(m);
+	stn_diag_init(&d);
+	assert_int_equal(tp_console_attest(s, test_nonce, m, &d),
+			 STN_E_NOATTEST);
+	assert_non_null(strstr(d.text, "unknown command"));
+	/* The console is in step afterwards. */
+	assert_int_equal(tp_console_info(s, buf, sizeof(buf), &d), 0);
+	assert_string_equal(buf, identity_record);
+	free(m);
+	tp_serial_close(s);
+}
+
 static void serial_open_refusals_name_the_problem(void **state)
 {
 	struct fixture *fx = *state;
@@ -1248,6 +1662,14 @@ static void serial_open_refusals_name_the_problem(void **state)
 	assert_non_null(strstr(d.text, "in use"));
 	tp_serial_close(s);
 	tp_serial_close(NULL);
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	if (pki[0])
+		nftw(pki, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	return 0;
 }
 
 int main(void)
@@ -1320,8 +1742,26 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			receive_refuses_a_receipt_without_signature,
 			setup_unsigned_receipt, teardown_peer),
+		cmocka_unit_test_setup_teardown(
+			device_without_key_answers_attest_with_noattest, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			keyed_device_attests_is_authorized_and_signs_a_receipt,
+			setup_keyed, teardown),
+		cmocka_unit_test_setup_teardown(
+			keyed_device_refusing_authorization_is_an_authorization_error,
+			setup_refuse_auth, teardown),
+		cmocka_unit_test_setup_teardown(
+			keyed_device_refuses_an_authorization_for_another_session,
+			setup_keyed, teardown),
+		cmocka_unit_test_setup_teardown(
+			keyed_device_that_stored_other_bytes_answers_error,
+			setup_keyed_wrong_sha, teardown),
+		cmocka_unit_test_setup_teardown(
+			lying_device_signs_the_authorized_digest,
+			setup_lying_receipt, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, group_teardown);
 }
