@@ -1,9 +1,11 @@
 /* station/device_console.c: station-aware serial devices (devices.md
  * "Serial: console plus YMODEM"): they say who they are with `info`, take
  * an image with `receive` and YMODEM, and report the SHA-256 of what they
- * stored. */
+ * stored; those that hold a device key also attest, take an install
+ * authorization and sign a receipt for each image (formats §9). */
 #include "station/device_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "transport/console.h"
@@ -35,7 +37,33 @@ static int console_write(struct stn_device *dev,
 	r->proof = STN_PROOF_DEVICE_SHA;
 	return tp_console_receive(line->serial, s->img->slot, s->img->file,
 				  s->img->size, s->src, s->prog,
-				  r->device_sha256, d);
+				  r->device_sha256, s->receipt, s->has_receipt,
+				  d);
+}
+
+static int console_attest(struct stn_device *dev, const uint8_t *nonce,
+			  struct tp_signed_msg *out, struct stn_diag *d)
+{
+	struct stn_serial_line *line = stn_device_priv(dev);
+
+	return tp_console_attest(line->serial, nonce, out, d);
+}
+
+/* devices.md: `authorize`, the record lines, `sig`, `cert`s, `end`, each
+ * line ended CR LF as every console line is. */
+static int console_authorize(struct stn_device *dev,
+			     const struct tp_signed_msg *authz,
+			     struct stn_diag *d)
+{
+	struct stn_serial_line *line = stn_device_priv(dev);
+	char *lines = NULL;
+	size_t len = 0;
+	int rc = tp_msg_format(authz, "\r\n", &lines, &len, d);
+
+	if (!rc)
+		rc = tp_console_authorize(line->serial, lines, len, d);
+	free(lines);
+	return rc;
 }
 
 static int console_boot(struct stn_device *dev, struct stn_diag *d)
@@ -53,6 +81,8 @@ const struct stn_device_ops stn_device_console_ops = {
 	.open = console_open,
 	.identify = console_identify,
 	.write = console_write,
+	.attest = console_attest,
+	.authorize = console_authorize,
 	.boot = console_boot,
 	.close = stn_device_line_close,
 };

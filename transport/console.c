@@ -1,10 +1,13 @@
 /* transport/console.c: the station side of the device console: commands out
  * as CR LF lines, answers in as lines, the image in between over YMODEM. */
 #include "transport/console.h"
+#include "station/base/base64.h"
+#include "station/base/hex.h"
 #include "station/base/monotime.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -33,6 +36,17 @@
  * that sends endless ones is broken; without a cap it held the station in
  * a busy loop (issue 12). */
 #define SKIP_MAX_LINES 16
+/* Signed answers (formats §9) carry base64 certificates: a line may hold
+ * TP_MSG_LINE_MAX characters, and the whole answer as many bytes as the
+ * caps of devmsg.h allow, each line with its CR LF (`ok` included).  Its
+ * overall deadline adds the wire time of that much to INFO_MS. */
+#define MSG_LINE_CAP (TP_MSG_LINE_MAX + 1)
+#define MSG_WIRE_MAX                                                      \
+	(TP_MSG_RECORD_MAX + TP_MSG_LINES_MAX +                           \
+	 STN_B64_LEN(TP_MSG_SIG_MAX) + 6 +                                \
+	 TP_MSG_CERTS_MAX * (STN_B64_LEN(TP_MSG_CERT_MAX) + 7) + 4)
+/* Lines of a signed answer: the record's, `sig`, the `cert`s, `ok`. */
+#define MSG_MAX_LINES (TP_MSG_LINES_MAX + TP_MSG_CERTS_MAX + 2)
 
 static int send_command(struct tp_serial *s, const char *cmd,
 			struct stn_diag *d)
@@ -129,6 +143,39 @@ static int settle(struct tp_serial *s, int rc)
 	if (rc && rc != STN_E_NODEVICE)
 		tp_serial_drain_quiet(s, SETTLE_QUIET_MS, SETTLE_MAX_MS);
 	return rc;
+}
+
+static int is_error(const char *line)
+{
+	return strncmp(line, "error", 5) == 0 &&
+	       (line[5] == ' ' || line[5] == '\0');
+}
+
+/* The device's words after `error`, printable ASCII only, for a message
+ * a technician reads. */
+static void device_words(const char *line, char *buf, size_t cap)
+{
+	const char *p = line[5] ? line + 6 : "(no reason given)";
+	size_t o = 0;
+
+	for (; *p && o + 1 < cap; p++)
+		buf[o++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
+	buf[o] = '\0';
+}
+
+/* One line of a signed answer into m, the refusal naming the command. */
+static int take_line(struct tp_serial *s, struct tp_signed_msg *m,
+		     const char *line, const char *cmd, struct stn_diag *d)
+{
+	struct stn_diag md;
+	int rc;
+
+	stn_diag_init(&md);
+	rc = tp_msg_take(m, line, strlen(line), tp_serial_name(s), &md);
+	if (rc)
+		return stn_fail(d, rc, tp_serial_name(s), "answer to `%s`: %s",
+				cmd, md.text);
+	return 0;
 }
 
 /* `error TEXT` from the device; any other unexpected line. */
@@ -256,13 +303,68 @@ static int parse_verdict(struct tp_serial *s, const char *line,
 	return 0;
 }
 
+/* Whether a line after the transfer opens a receipt: its first key is
+ * `format` (formats §1: whitespace around the key is ignored).  Anything
+ * else before the verdict stays an unexpected answer, as it was before
+ * devices signed receipts. */
+static int opens_record(const char *line)
+{
+	while (*line == ' ' || *line == '\t')
+		line++;
+	return strncmp(line, "format", 6) == 0 &&
+	       (line[6] == ' ' || line[6] == '\t' || line[6] == '=');
+}
+
+/* After the last block: the receipt lines a keyed device signs (formats
+ * §9), then the verdict.  The first line may take VERDICT_MS (the device
+ * writes flash and hashes), each further one LINE_MS. */
+static int read_verdict(struct tp_serial *s, char sha_hex[65],
+			struct tp_signed_msg *m, struct stn_diag *d)
+{
+	static const char prefix[] = "ok sha256=";
+	char *line = malloc(MSG_LINE_CAP);
+	struct answer a;
+	int rc = 0;
+
+	if (!line)
+		return stn_fail(d, STN_E_NOMEM, tp_serial_name(s),
+				"reading the answer to `receive`");
+	answer_start(&a, "receive", VERDICT_MS,
+		     VERDICT_MS + INFO_MS + tp_serial_line_ms(s, MSG_WIRE_MAX),
+		     MSG_MAX_LINES);
+	for (;;) {
+		rc = read_answer(s, &a, line, MSG_LINE_CAP, d);
+		if (rc)
+			break;
+		a.timeout_ms = LINE_MS;
+		if (strncmp(line, prefix, sizeof(prefix) - 1) == 0 &&
+		    m->nlines && !tp_msg_complete(m)) {
+			rc = stn_fail(d, STN_E_PROTOCOL, tp_serial_name(s),
+				      "the device's receipt ends without a "
+				      "`sig` line");
+			break;
+		}
+		if (strncmp(line, prefix, sizeof(prefix) - 1) == 0 ||
+		    is_error(line) || (m->nlines == 0 && !opens_record(line))) {
+			rc = parse_verdict(s, line, sha_hex, d);
+			break;
+		}
+		if ((rc = take_line(s, m, line, "receive", d)))
+			break;
+	}
+	free(line);
+	return rc;
+}
+
 int tp_console_receive(struct tp_serial *s, unsigned slot, const char *name,
 		       uint64_t size, const struct tp_source *src,
 		       const struct tp_progress *prog, char sha_hex[65],
+		       struct tp_signed_msg *receipt, int *has_receipt,
 		       struct stn_diag *d)
 {
 	const struct tp_ymodem_opts opts = {.start_timeout_ms =
 						    YMODEM_START_MS};
+	struct tp_signed_msg *m = NULL;
 	char cmd[64];
 	char line[LINE_MAX_LEN];
 	struct answer a;
@@ -292,11 +394,138 @@ int tp_console_receive(struct tp_serial *s, unsigned slot, const char *name,
 			add_device_reason(s, d);
 		goto out;
 	}
-	answer_start(&a, "receive", VERDICT_MS, 0, 1);
-	rc = read_answer(s, &a, line, sizeof(line), d);
-	if (!rc)
-		rc = parse_verdict(s, line, sha_hex, d);
+	if (!(m = malloc(sizeof(*m)))) {
+		rc = stn_fail(d, STN_E_NOMEM, tp_serial_name(s),
+			      "reading the device's receipt");
+		goto out;
+	}
+	tp_msg_init(m);
+	rc = read_verdict(s, sha_hex, m, d);
+	if (!rc && receipt) {
+		if (m->nlines)
+			memcpy(receipt, m, sizeof(*m));
+		*has_receipt = m->nlines > 0;
+	}
 out:
+	free(m);
+	return settle(s, rc);
+}
+
+int tp_console_attest(struct tp_serial *s, const uint8_t nonce[32],
+		      struct tp_signed_msg *out, struct stn_diag *d)
+{
+	char cmd[sizeof("attest ") + 64];
+	char words[256];
+	char *line = malloc(MSG_LINE_CAP);
+	struct tp_signed_msg *m = malloc(sizeof(*m));
+	struct answer a;
+	int rc;
+
+	if (!line || !m) {
+		rc = stn_fail(d, STN_E_NOMEM, tp_serial_name(s),
+			      "reading the device's attestation");
+		goto out;
+	}
+	tp_msg_init(m);
+	memcpy(cmd, "attest ", 7);
+	cu_hex(nonce, 32, cmd + 7);
+	rc = send_command(s, cmd, d);
+	answer_start(&a, "attest", LINE_MS,
+		     INFO_MS + tp_serial_line_ms(s, MSG_WIRE_MAX),
+		     MSG_MAX_LINES);
+	for (int first = 1; !rc; first = 0) {
+		rc = read_answer(s, &a, line, MSG_LINE_CAP, d);
+		if (rc)
+			break;
+		if (is_error(line)) {
+			device_words(line, words, sizeof(words));
+			/* A device that tried and broke off is not one
+			 * that never could (formats §9). */
+			rc = first ? stn_fail(d, STN_E_NOATTEST,
+					      tp_serial_name(s),
+					      "the device cannot attest: it "
+					      "answered `attest` with error "
+					      "%s", words)
+				   : stn_fail(d, STN_E_PROTOCOL,
+					      tp_serial_name(s),
+					      "the device broke off its "
+					      "attestation: error %s", words);
+			break;
+		}
+		if (strcmp(line, "ok") == 0) {
+			if (!tp_msg_complete(m))
+				rc = stn_fail(d, STN_E_PROTOCOL,
+					      tp_serial_name(s),
+					      "the device's attestation ends "
+					      "without %s",
+					      m->nlines ? "a `sig` line"
+							: "a record");
+			break;
+		}
+		rc = take_line(s, m, line, "attest", d);
+	}
+	if (!rc)
+		memcpy(out, m, sizeof(*m));
+out:
+	free(line);
+	free(m);
+	return settle(s, rc);
+}
+
+/* A block the caller formatted: CR LF lines, none of them `end` (which
+ * would end it early on the device's side), no NUL. */
+static int check_block(struct tp_serial *s, const char *lines, size_t len,
+		       struct stn_diag *d)
+{
+	if (len < 2 || lines[len - 2] != '\r' || lines[len - 1] != '\n' ||
+	    memchr(lines, '\0', len))
+		return stn_fail(d, STN_E_USAGE, tp_serial_name(s),
+				"authorization block is not CR LF lines");
+	for (size_t i = 0; i < len;) {
+		const char *nl = memchr(lines + i, '\n', len - i);
+		size_t n = (size_t)(nl - (lines + i)) + 1;
+
+		if (n < 2 || lines[i + n - 2] != '\r')
+			return stn_fail(d, STN_E_USAGE, tp_serial_name(s),
+					"authorization block is not CR LF "
+					"lines");
+		if (n == 5 && memcmp(lines + i, "end\r\n", 5) == 0)
+			return stn_fail(d, STN_E_USAGE, tp_serial_name(s),
+					"authorization block holds an `end` "
+					"line");
+		i += n;
+	}
+	return 0;
+}
+
+int tp_console_authorize(struct tp_serial *s, const char *lines, size_t len,
+			 struct stn_diag *d)
+{
+	char line[LINE_MAX_LEN];
+	char words[256];
+	struct answer a;
+	int rc = check_block(s, lines, len, d);
+
+	if (rc)
+		return rc;
+	rc = send_command(s, "authorize", d);
+	if (!rc)
+		rc = tp_serial_write(s, lines, len,
+				     LINE_MS + tp_serial_line_ms(s, len), d);
+	if (!rc)
+		rc = tp_serial_write(s, "end\r\n", 5, LINE_MS, d);
+	/* The device checks a signature and a chain: quick. */
+	answer_start(&a, "authorize", LINE_MS, 0, 1);
+	if (!rc)
+		rc = read_answer(s, &a, line, sizeof(line), d);
+	if (!rc && is_error(line)) {
+		device_words(line, words, sizeof(words));
+		rc = stn_fail(d, STN_E_AUTHORIZATION, tp_serial_name(s),
+			      "the device refused the install "
+			      "authorization: %s", words);
+	} else if (!rc && strcmp(line, "ok") != 0) {
+		rc = bad_answer(s, line, "authorize", d);
+	}
 	return settle(s, rc);
 }
 

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "station/base/error.h"
+#include "transport/devmsg.h"
 #include "transport/serial.h"
 #include "transport/ymodem.h"
 
@@ -40,11 +41,43 @@ int tp_console_info(struct tp_serial *s, char *buf, size_t cap,
  * lowercase digits and a NUL; `error TEXT` is STN_E_DEVICE.  Comparing the
  * hash with the image is the caller's job.  YMODEM errors are those of
  * tp_ymodem_send, with the device's own `error` line added to the message
- * when it sends one. */
+ * when it sends one.
+ *
+ * A device that holds a key (formats §9) sends its signed receipt before
+ * the verdict: the station-receipt-1 record lines and `sig BASE64`, taken
+ * with tp_msg_take (each line after the first may take 5 s; at most
+ * TP_MSG_LINES_MAX + 5 lines).  On success, when receipt is not NULL,
+ * *receipt gets it (unjudged) and *has_receipt 1, or *has_receipt 0 when
+ * the device sent none; receipt NULL: a receipt is parsed and dropped
+ * (has_receipt may then be NULL too).  A receipt without `sig`, or one
+ * that is not well-formed, is STN_E_PROTOCOL. */
 int tp_console_receive(struct tp_serial *s, unsigned slot, const char *name,
 		       uint64_t size, const struct tp_source *src,
 		       const struct tp_progress *prog, char sha_hex[65],
+		       struct tp_signed_msg *receipt, int *has_receipt,
 		       struct stn_diag *d);
+
+/* `attest HEX` with the station's 32-byte nonce as 64 lowercase hex
+ * digits; *out gets the device's answer up to its `ok` (record lines,
+ * `sig`, `cert` lines: tp_msg_take), unjudged: custody/devid.h judges it.
+ * An `error TEXT` as the first line is STN_E_NOATTEST (a device that knows
+ * no `attest`; its words in the message); `error` later, an answer that
+ * ends without `sig`, or any line tp_msg_take refuses, is STN_E_PROTOCOL:
+ * a device that tried and failed.  Each line may take 5 s, the whole
+ * answer 30 s plus the wire time of the largest answer the caps allow
+ * (devmsg.h); at most TP_MSG_LINES_MAX + TP_MSG_CERTS_MAX + 2 lines, each
+ * at most TP_MSG_LINE_MAX characters.  *out is written only on success. */
+int tp_console_attest(struct tp_serial *s, const uint8_t nonce[32],
+		      struct tp_signed_msg *out, struct stn_diag *d);
+
+/* `authorize`, then `lines` (len bytes: the install authorization as
+ * tp_msg_format writes it with "\r\n"), then `end`; the device answers
+ * `ok` (5 s from the last byte sent) or `error TEXT`, which is
+ * STN_E_AUTHORIZATION with the device's words in the message.  lines must
+ * be non-empty, end with CR LF and hold no NUL and no `end` line
+ * (STN_E_USAGE). */
+int tp_console_authorize(struct tp_serial *s, const char *lines, size_t len,
+			 struct stn_diag *d);
 
 /* `boot`; returns once the device answered `ok` (5 s). */
 int tp_console_boot(struct tp_serial *s, struct stn_diag *d);

@@ -22,7 +22,9 @@
 #include "station/base/hex.h"
 #include "station/base/sha256.h"
 #include "station/base/error.h"
+#include "transport/devmsg.h"
 #include "transport/serial.h"
+#include "transport/sim_identity.h"
 #include "transport/sim_line.h"
 #include "transport/ymodem.h"
 #include "station/base/monotime.h"
@@ -30,6 +32,12 @@
 
 #define IDENTITY_MAX (64 * 1024) /* the text record limit, formats §1 */
 #define LINE_CAP 1200
+/* An authorization's lines: a base64 certificate is the longest. */
+#define AUTH_LINE_CAP (TP_MSG_LINE_MAX + 2)
+/* The whole block between `authorize` and `end`: devmsg's caps, as the
+ * station sends it, with room for CRs. */
+#define AUTH_BLOCK_MAX (64 * 1024)
+#define AUTH_LINES_MAX (TP_MSG_LINES_MAX + TP_MSG_CERTS_MAX + 8)
 #define SLOT_MAX 255
 #define DEFAULT_MAX_SIZE (64ULL * 1024 * 1024)
 
@@ -50,6 +58,9 @@ static const char usage_text[] =
 	"                  [--mode console|ymodem] [--baud N] [--drop-at N]\n"
 	"                  [--drop-ms MS] [--corrupt-block K] [--nak-every N]\n"
 	"                  [--ack-delay MS]\n"
+	"                  [--device-key K --device-cert CHAIN\n"
+	"                   --fleet-anchor PEM [--misbehave NAME]...]\n"
+	"                  [--no-attest]\n"
 	"\n"
 	"Creates a pseudo-terminal, prints `pty PATH` on stdout and serves\n"
 	"sessions on it until SIGTERM or SIGINT.\n"
@@ -74,6 +85,22 @@ static const char usage_text[] =
 	"                   time (the receiver NAKs it)\n"
 	"  --nak-every N    NAK the first copy of every Nth data block\n"
 	"  --ack-delay MS   wait MS before each YMODEM answer\n"
+	"Device identity (formats §9; console mode):\n"
+	"  --device-key K   the device key (PEM); with --device-cert (PEM\n"
+	"                   chain, leaf first) and --fleet-anchor (PEM CA\n"
+	"                   certificates) the device answers `attest`,\n"
+	"                   takes `authorize`..`end`, refuses `receive`\n"
+	"                   without a valid authorization for that slot and\n"
+	"                   size, and signs a receipt before `ok sha256=`;\n"
+	"                   an image whose digest is not the authorized one\n"
+	"                   is answered with `error`\n"
+	"  --misbehave NAME wrong-key, replay, lying-receipt or refuse-auth\n"
+	"                   (transport/sim_identity.h); repeatable\n"
+	"  --no-attest      answer `attest` with `error unknown command` even\n"
+	"                   with a key (a device without attestation)\n"
+	"With --wrong-sha the device acts as if it stored other bytes: its\n"
+	"`ok sha256=`, its receipt and its authorization check all see the\n"
+	"digest with its first byte flipped.\n"
 	"On `boot`, every stored slot image (in slot order) that begins with\n"
 	"the line `#station-sim-image sequence=N version=V` sets `sequence`\n"
 	"and `version` in the identity file (rewritten via a temp file).\n";
@@ -88,6 +115,9 @@ struct sim {
 	int ymodem_mode;
 	uint64_t corrupt_block, nak_every;
 	int ack_delay_ms;
+	struct sim_identity *id; /* NULL: a device without a key */
+	int no_attest;
+	unsigned faults; /* enum sim_id_fault bits */
 	struct tp_simline *wire;
 	struct tp_serial *line;
 	int last_rc;
@@ -135,6 +165,29 @@ static int reply(struct sim *sim, const char *fmt, ...)
 	if (tp_serial_write(sim->line, buf, (size_t)n + 2, 5000, &d)) {
 		logf_("cannot answer: %s", d.text);
 		return -1;
+	}
+	return 0;
+}
+
+/* Lines already ended by CR LF (an attestation, a receipt), one write per
+ * line so that --slow paces them as it paces reply(). */
+static int send_lines(struct sim *sim, const char *buf, size_t len)
+{
+	struct stn_diag d;
+
+	while (len) {
+		const char *nl = memchr(buf, '\n', len);
+		size_t n = nl ? (size_t)(nl - buf) + 1 : len;
+
+		if (sim->slow_ms)
+			stn_sleep_ms(sim->slow_ms);
+		stn_diag_init(&d);
+		if (tp_serial_write(sim->line, buf, n, 5000, &d)) {
+			logf_("cannot answer: %s", d.text);
+			return -1;
+		}
+		buf += n;
+		len -= n;
 	}
 	return 0;
 }
@@ -387,10 +440,12 @@ static void cmd_boot(struct sim *sim)
 	reply(sim, "ok");
 }
 
-/* SHA-256 of the file behind fd, read from the start. */
-static int hash_fd(int fd, char hex[CU_SHA256_HEX_LEN + 1], int wrong)
+/* SHA-256 of the file behind fd, read from the start, as the device
+ * believes it (first byte flipped with --wrong-sha): dig and its hex. */
+static int hash_fd(int fd, uint8_t dig[CU_SHA256_LEN],
+		   char hex[CU_SHA256_HEX_LEN + 1], int wrong)
 {
-	uint8_t buf[65536], dig[CU_SHA256_LEN];
+	uint8_t buf[65536];
 	struct cu_sha256 *h = cu_sha256_new();
 	int rc = -1;
 
@@ -412,7 +467,7 @@ static int hash_fd(int fd, char hex[CU_SHA256_HEX_LEN + 1], int wrong)
 		goto out;
 	if (wrong)
 		dig[0] ^= 0xff;
-	cu_hex(dig, sizeof(dig), hex);
+	cu_hex(dig, CU_SHA256_LEN, hex);
 	rc = 0;
 out:
 	cu_sha256_free(h);
@@ -442,8 +497,8 @@ static int block_fault(void *ctx, uint64_t index, unsigned arrival)
 }
 
 static int take_file(struct sim *sim, const char *final, int start_ms,
-		     const uint64_t *want, char hex[CU_SHA256_HEX_LEN + 1],
-		     char *why, size_t why_cap)
+		     const uint64_t *want, uint8_t dig[CU_SHA256_LEN],
+		     char hex[CU_SHA256_HEX_LEN + 1], char *why, size_t why_cap)
 {
 	struct tp_ymodem_opts opts = {.start_timeout_ms = start_ms,
 				      .block_fault = block_fault,
@@ -483,7 +538,7 @@ static int take_file(struct sim *sim, const char *final, int start_ms,
 		g_tmp_live = 0;
 		return 1;
 	}
-	if (hash_fd(fd, hex, sim->wrong_sha) || fsync(fd) < 0) {
+	if (hash_fd(fd, dig, hex, sim->wrong_sha) || fsync(fd) < 0) {
 		snprintf(why, why_cap, "store: %s", strerror(errno));
 		goto fail;
 	}
@@ -520,6 +575,157 @@ static int parse_u64(const char *s, uint64_t *v)
 	return 0;
 }
 
+/* The identity the device claims, read from its identity file as `info`
+ * answers it, for the records it signs. */
+struct claim {
+	struct sim_id_claim c;
+	char model[LINE_CAP], hardware[LINE_CAP], serial[LINE_CAP],
+		version[LINE_CAP];
+};
+
+static int load_claim(struct sim *sim, struct claim *cl)
+{
+	char *text = read_identity(sim->identity);
+	char *save = NULL;
+
+	memset(cl, 0, sizeof(*cl));
+	if (!text)
+		return -1;
+	for (char *l = strtok_r(text, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save)) {
+		char *t = trim(l), *eq = strchr(t, '='), *k, *v;
+
+		if (*t == '\0' || *t == '#' || !eq)
+			continue;
+		*eq = '\0';
+		k = trim(t);
+		v = trim(eq + 1);
+		if (strcmp(k, "model") == 0)
+			snprintf(cl->model, sizeof(cl->model), "%s", v);
+		else if (strcmp(k, "hardware") == 0)
+			snprintf(cl->hardware, sizeof(cl->hardware), "%s", v);
+		else if (strcmp(k, "serial") == 0)
+			snprintf(cl->serial, sizeof(cl->serial), "%s", v);
+		else if (strcmp(k, "version") == 0)
+			snprintf(cl->version, sizeof(cl->version), "%s", v);
+		else if (strcmp(k, "sequence") == 0 &&
+			 parse_u64(v, &cl->c.sequence) == 0)
+			cl->c.has_sequence = 1;
+	}
+	free(text);
+	cl->c.model = cl->model;
+	cl->c.serial = cl->serial;
+	cl->c.hardware = cl->hardware[0] ? cl->hardware : NULL;
+	cl->c.version = cl->version[0] ? cl->version : NULL;
+	return 0;
+}
+
+/* `attest NONCE` (formats §9): the signed record, the chain, `ok`. */
+static void cmd_attest(struct sim *sim, const char *nonce_hex)
+{
+	struct claim cl;
+	char *out = NULL;
+	size_t len = 0;
+
+	if (load_claim(sim, &cl)) {
+		reply(sim, "error identity unavailable");
+		return;
+	}
+	if (sim_id_attest(sim->id, &cl.c, nonce_hex, "\r\n", &out, &len)) {
+		reply(sim, "error cannot attest");
+		return;
+	}
+	logf_("attest: %zu bytes of answer", len);
+	send_lines(sim, out, len);
+	free(out);
+}
+
+/* `authorize`, the lines, `end`: read the block whole, then judge it, so
+ * that the answer comes once, after `end`. */
+static void cmd_authorize(struct sim *sim)
+{
+	char *block = malloc(AUTH_BLOCK_MAX), *line = malloc(AUTH_LINE_CAP);
+	char err[512];
+	size_t len = 0;
+	int lines = 0, ended = 0;
+	struct claim cl;
+
+	if (!block || !line) {
+		reply(sim, "error out of memory");
+		goto out;
+	}
+	while (lines++ < AUTH_LINES_MAX) {
+		struct stn_diag d;
+		size_t n;
+
+		stn_diag_init(&d);
+		if (tp_serial_readline(sim->line, line, AUTH_LINE_CAP, 10000,
+				       &d)) {
+			logf_("authorize: %s", d.text);
+			break;
+		}
+		if (strcmp(line, "end") == 0) {
+			ended = 1;
+			break;
+		}
+		n = strlen(line);
+		if (len + n + 1 > AUTH_BLOCK_MAX)
+			break;
+		memcpy(block + len, line, n);
+		len += n;
+		block[len++] = '\n';
+	}
+	if (!ended) {
+		tp_serial_drain_quiet(sim->line, 200, 2000);
+		reply(sim, "error bad authorization block");
+		goto out;
+	}
+	if (load_claim(sim, &cl)) {
+		reply(sim, "error identity unavailable");
+		goto out;
+	}
+	if (sim_id_authorize(sim->id, &cl.c, block, len, (int64_t)time(NULL),
+			     err, sizeof(err))) {
+		logf_("authorize: refused: %s", err);
+		reply(sim, "error %s", err);
+		goto out;
+	}
+	logf_("authorize: accepted");
+	reply(sim, "ok");
+out:
+	free(block);
+	free(line);
+}
+
+/* formats §9: the receipt for what was stored, then the verdict.  An
+ * honest device that stored other bytes than it was authorized for says
+ * so; a lying one (SIM_ID_LYING_RECEIPT) signs the authorized digest. */
+static void send_receipt(struct sim *sim, unsigned slot, uint64_t size,
+			 const uint8_t dig[CU_SHA256_LEN], const char *hex)
+{
+	struct claim cl;
+	char err[512] = "";
+	char *out = NULL;
+	size_t len = 0;
+
+	if (sim_id_check_stored(sim->id, slot, dig, err, sizeof(err)) &&
+	    !(sim->faults & SIM_ID_LYING_RECEIPT)) {
+		logf_("receive: %s", err);
+		reply(sim, "error %s", err);
+		return;
+	}
+	if (load_claim(sim, &cl) ||
+	    sim_id_receipt(sim->id, &cl.c, slot, size, dig, "\r\n", &out,
+			   &len, err, sizeof(err))) {
+		logf_("receive: no receipt: %s", err);
+		reply(sim, "error cannot sign a receipt");
+		return;
+	}
+	if (send_lines(sim, out, len) == 0)
+		reply(sim, "ok sha256=%s", hex);
+	free(out);
+}
+
 static void cmd_receive(struct sim *sim, char *args)
 {
 	char *save = NULL;
@@ -529,6 +735,7 @@ static void cmd_receive(struct sim *sim, char *args)
 	uint64_t slot, want;
 	int rc;
 	char final[PATH_MAX], hex[CU_SHA256_HEX_LEN + 1], why[512];
+	uint8_t dig[CU_SHA256_LEN];
 
 	if (c || parse_u64(a, &slot) || parse_u64(b, &want) ||
 	    slot > SLOT_MAX) {
@@ -543,6 +750,12 @@ static void cmd_receive(struct sim *sim, char *args)
 		      PRIu64 "-byte slot", want, sim->max_size);
 		return;
 	}
+	if (sim->id && sim_id_may_receive(sim->id, (unsigned)slot, want, why,
+					  sizeof(why))) {
+		logf_("receive: not authorized: %s", why);
+		reply(sim, "error not authorized: %s", why);
+		return;
+	}
 	snprintf(final, sizeof(final), "%s/slot-%" PRIu64 ".bin", sim->store,
 		 slot);
 	logf_("receive: slot %" PRIu64 ", %" PRIu64 " bytes: ready", slot,
@@ -550,12 +763,14 @@ static void cmd_receive(struct sim *sim, char *args)
 	if (reply(sim, "ready"))
 		return;
 	/* The station starts sending as soon as it reads `ready`. */
-	rc = take_file(sim, final, 30000, &want, hex, why, sizeof(why));
+	rc = take_file(sim, final, 30000, &want, dig, hex, why, sizeof(why));
 	if (rc < 0) {
 		logf_("receive: failed: %s", why);
 		reply(sim, "error transfer failed: %s", why);
 	} else if (rc > 0) {
 		reply(sim, "error size mismatch");
+	} else if (sim->id) {
+		send_receipt(sim, (unsigned)slot, want, dig, hex);
 	} else {
 		reply(sim, "ok sha256=%s", hex);
 	}
@@ -601,6 +816,11 @@ static void serve_console(struct sim *sim)
 			cmd_receive(sim, cmd + 7);
 		else if (strcmp(cmd, "boot") == 0)
 			cmd_boot(sim);
+		else if (sim->id && !sim->no_attest &&
+			 strncmp(cmd, "attest ", 7) == 0)
+			cmd_attest(sim, cmd + 7);
+		else if (sim->id && strcmp(cmd, "authorize") == 0)
+			cmd_authorize(sim);
 		else {
 			logf_("unknown command: %.80s", cmd);
 			reply(sim, "error unknown command");
@@ -613,10 +833,11 @@ static void serve_console(struct sim *sim)
 static void serve_ymodem(struct sim *sim)
 {
 	char final[PATH_MAX], hex[CU_SHA256_HEX_LEN + 1], why[512];
+	uint8_t dig[CU_SHA256_LEN];
 
 	snprintf(final, sizeof(final), "%s/received.bin", sim->store);
 	for (;;) {
-		if (take_file(sim, final, INT_MAX, NULL, hex, why,
+		if (take_file(sim, final, INT_MAX, NULL, dig, hex, why,
 			      sizeof(why)) == 0)
 			continue;
 		logf_("ymodem: failed: %s", why);
@@ -643,6 +864,11 @@ int main(int argc, char **argv)
 		{"corrupt-block", required_argument, NULL, 'C'},
 		{"nak-every", required_argument, NULL, 'N'},
 		{"ack-delay", required_argument, NULL, 'A'},
+		{"device-key", required_argument, NULL, 'K'},
+		{"device-cert", required_argument, NULL, 'P'},
+		{"fleet-anchor", required_argument, NULL, 'F'},
+		{"misbehave", required_argument, NULL, 'X'},
+		{"no-attest", no_argument, NULL, 'n'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -651,6 +877,7 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	struct stn_diag d;
 	struct stat st;
+	const char *key = NULL, *chain = NULL, *anchor = NULL;
 	char pts[PATH_MAX];
 	uint64_t v;
 	int opt;
@@ -712,6 +939,21 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'K': key = optarg; break;
+		case 'P': chain = optarg; break;
+		case 'F': anchor = optarg; break;
+		case 'n': sim.no_attest = 1; break;
+		case 'X': {
+			unsigned bit;
+
+			if (sim_id_fault_parse(optarg, &bit)) {
+				fprintf(stderr, "sim-serial: unknown "
+						"--misbehave %s\n", optarg);
+				return 2;
+			}
+			sim.faults |= bit;
+			break;
+		}
 		case 'h':
 			fputs(usage_text, stdout);
 			return 0;
@@ -728,6 +970,23 @@ int main(int argc, char **argv)
 	if (stat(sim.store, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		fprintf(stderr, "sim-serial: %s: not a directory\n", sim.store);
 		return 2;
+	}
+	if ((key || chain || anchor || sim.faults) &&
+	    (!key || !chain || !anchor || sim.ymodem_mode)) {
+		fprintf(stderr, "sim-serial: a device key needs --device-key, "
+				"--device-cert and --fleet-anchor, in console "
+				"mode\n");
+		return 2;
+	}
+	if (key) {
+		char err[512];
+
+		if (sim_id_load(key, chain, anchor, sim.faults, &sim.id, err,
+				sizeof(err))) {
+			fprintf(stderr, "sim-serial: device identity: %s\n",
+				err);
+			return 2;
+		}
 	}
 	if (sim.link && strlen(sim.link) >= sizeof(g_link)) {
 		fprintf(stderr, "sim-serial: --link path too long\n");
