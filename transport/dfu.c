@@ -825,7 +825,7 @@ int tp_dfu_authorize(struct tp_dfu *info, const struct tp_signed_msg *authz,
 		     struct stn_diag *d)
 {
 	static const char head[] = "authorize\n", tail[] = "end\n";
-	char *lines = NULL, *cmd = NULL, answer[2048], where[300];
+	char *lines = NULL, *cmd = NULL, answer[2048], term[64], where[300];
 	struct tp_signed_msg *m = NULL;
 	struct stn_diag ld;
 	size_t n = 0, len = 0;
@@ -856,7 +856,7 @@ int tp_dfu_authorize(struct tp_dfu *info, const struct tp_signed_msg *authz,
 	if (rc)
 		goto out;
 	stn_diag_init(&ld);
-	rc = tp_msg_parse_block(m, answer, len, answer, sizeof(answer), where,
+	rc = tp_msg_parse_block(m, answer, len, term, sizeof(term), where,
 				&ld);
 	if (rc == STN_E_DEVICE)
 		rc = stn_fail(d, STN_E_AUTHORIZATION, where,
@@ -865,7 +865,7 @@ int tp_dfu_authorize(struct tp_dfu *info, const struct tp_signed_msg *authz,
 	else if (rc)
 		rc = stn_fail(d, rc, ld.where, "authorization answer: %s",
 			      ld.text);
-	else if (m->record_len || m->has_sig || strcmp(answer, "ok") != 0)
+	else if (m->record_len || m->has_sig || strcmp(term, "ok") != 0)
 		rc = stn_fail(d, STN_E_PROTOCOL, where,
 			      "the device answered the authorization with "
 			      "more than `ok`");
