@@ -33,7 +33,10 @@ int sim_id_fault_parse(const char *name, unsigned *bit);
 struct sim_identity;
 
 /* Load key (PEM), chain (PEM, leaf first) and the fleet anchor (PEM CA
- * certificates).  Returns 0, or -1 with err filled. */
+ * certificates).  Each argument is a file's path, or the PEM text itself
+ * when it starts with "-----BEGIN".  The key must match the chain's first
+ * certificate (SIM_ID_WRONG_KEY makes the mismatch).  Returns 0, or -1
+ * with err filled. */
 int sim_id_load(const char *key_pem, const char *chain_pem,
 		const char *anchor_pem, unsigned faults,
 		struct sim_identity **out, char *err, size_t errlen);
