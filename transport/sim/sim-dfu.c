@@ -993,6 +993,8 @@ static void bus_reset(struct sim *s)
 {
 	s->configured = 0;
 	s->alt = 0;
+	s->istate = TP_DFU_IDLE; /* a command cut by the reset is dropped */
+	s->istatus = TP_DFU_OK;
 	if (s->runtime && s->state == TP_DFU_APP_DETACH) {
 		s->runtime = 0;
 		s->state = TP_DFU_IDLE;
