@@ -1474,7 +1474,8 @@ static void authorize_refused_by_the_device_names_its_words(void **state)
 
 static void authorize_takes_nothing_but_ok_as_consent(void **state)
 {
-	static const char *const bad[] = {"okay\n", "format = x\nok\n", ""};
+	static const char *const bad[] = {"okay\n", "format = x\nok\n", "",
+					  "ok sha256=00\n"};
 	struct tp_signed_msg *m = authz_msg();
 
 	(void)state;
