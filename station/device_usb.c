@@ -1,6 +1,7 @@
 /* station/device_usb.c: USB DFU 1.1 devices over libusb (devices.md
  * "USB"; docs/usb.md): identified by a station-info alternate setting or
- * their descriptors, detached from run-time mode when the first image is
+ * their descriptors, attested, authorized and receipted over that setting
+ * (formats §9), detached from run-time mode when the first image is
  * written, and proven by reading the image back.  Also the listing and
  * hot-plug events of `station devices`, which only USB has. */
 #include "station/device_internal.h"
@@ -21,6 +22,10 @@ struct usb_dev {
 	int need_reset;		/* the last image left the device waiting in
 				   dfuMANIFEST-WAIT-RESET */
 	int gone;		/* it left the bus after manifestation */
+	int attested;		/* it answered `attest`: every re-enumeration
+				   must show the same unit's station-info */
+	int authorized;		/* it took an authorization: it owes a
+				   receipt for each image */
 };
 
 /* usb:VID:PID is exactly four and four hex digits; anything else after
@@ -98,7 +103,7 @@ static int usb_identity(struct tp_usb *u, const char *name,
 	char where[300], version[16];
 	int rc;
 
-	if (f->info_alt >= 0 && !f->runtime) {
+	if (f->info_alt >= 0) {
 		char *buf = malloc(65536);
 		size_t len = 0;
 
@@ -155,31 +160,130 @@ static int usb_identify(struct stn_device *dev, struct cu_identity *id,
 	return rc;
 }
 
-/* A run-time device goes to DFU mode before its first image; after the
- * re-enumeration it must still be the unit whose identity was checked. */
-static int usb_to_dfu_mode(struct stn_device *dev, struct stn_diag *d)
+/* After a re-enumeration (DFU_DETACH, or the bus reset between two
+ * images) the device must still be the unit whose identity was checked
+ * and, once it attested, still show station-info: its challenge is the
+ * device's for this power-on, and a detach or reset is not a power cycle,
+ * so the unit keeps it; but only station-info can say it is that unit. */
+static int usb_same_unit(struct stn_device *dev, const char *after,
+			 struct stn_diag *d)
 {
 	struct usb_dev *ud = stn_device_priv(dev);
 	struct cu_identity now;
 	const char *source;
 	int rc;
 
-	if ((rc = tp_usb_detach(ud->u, d)))
-		return rc;
-	if (tp_usb_info(ud->u)->info_alt < 0)
-		return 0; /* re-found by its serial number: the same unit */
+	if (tp_usb_info(ud->u)->info_alt < 0) {
+		if (!ud->attested)
+			return 0; /* re-found by its serial number */
+		return stn_fail(d, STN_E_IDENTITY, dev->name,
+				"after %s the device that attested as serial "
+				"%s shows no station-info setting: it cannot "
+				"be confirmed as the same unit, nothing "
+				"written", after, ud->id.serial);
+	}
 	if ((rc = usb_identity(ud->u, dev->name, &now, &source, d)))
 		return rc;
 	if (strcmp(now.serial, ud->id.serial) != 0 ||
 	    strcmp(now.model, ud->id.model) != 0 ||
 	    strcmp(now.hardware, ud->id.hardware) != 0)
 		return stn_fail(d, STN_E_IDENTITY, dev->name,
-				"in DFU mode the device says it is %s %s "
+				"after %s the device says it is %s %s "
 				"serial %s, but it was checked as %s %s "
-				"serial %s: nothing written",
+				"serial %s: nothing written", after,
 				now.model, now.hardware, now.serial,
 				ud->id.model, ud->id.hardware, ud->id.serial);
 	return 0;
+}
+
+/* A run-time device goes to DFU mode before its first image. */
+static int usb_to_dfu_mode(struct stn_device *dev, struct stn_diag *d)
+{
+	struct usb_dev *ud = stn_device_priv(dev);
+	int rc;
+
+	if ((rc = tp_usb_detach(ud->u, d)))
+		return rc;
+	return usb_same_unit(dev, "DFU_DETACH", d);
+}
+
+/* ---- identity over station-info (formats §9; docs/usb.md) ---- */
+
+static int usb_can_attest(const struct stn_device *dev)
+{
+	const struct usb_dev *ud = (const void *)dev->priv;
+
+	return tp_usb_info(ud->u)->info_alt >= 0;
+}
+
+struct attest_call {
+	const uint8_t *nonce;
+	struct tp_signed_msg *out;
+};
+
+static int attest_on_info(struct tp_dfu *info, void *ctx, struct stn_diag *d)
+{
+	struct attest_call *c = ctx;
+
+	return tp_dfu_attest(info, c->nonce, c->out, d);
+}
+
+static int usb_attest(struct stn_device *dev, const uint8_t *nonce,
+		      struct tp_signed_msg *out, struct stn_diag *d)
+{
+	struct usb_dev *ud = stn_device_priv(dev);
+	struct attest_call c = {nonce, out};
+	int rc;
+
+	if (tp_usb_info(ud->u)->info_alt < 0)
+		return stn_fail(d, STN_E_NOATTEST, dev->name,
+				"the device has no station-info setting to "
+				"attest on");
+	if ((rc = tp_usb_info_run(ud->u, attest_on_info, &c, d)))
+		return rc;
+	ud->attested = 1;
+	return 0;
+}
+
+struct authorize_call {
+	const struct tp_signed_msg *authz;
+};
+
+static int authorize_on_info(struct tp_dfu *info, void *ctx,
+			     struct stn_diag *d)
+{
+	struct authorize_call *c = ctx;
+
+	return tp_dfu_authorize(info, c->authz, d);
+}
+
+static int usb_authorize(struct stn_device *dev,
+			 const struct tp_signed_msg *authz, struct stn_diag *d)
+{
+	struct usb_dev *ud = stn_device_priv(dev);
+	struct authorize_call c = {authz};
+	int rc;
+
+	if (tp_usb_info(ud->u)->info_alt < 0)
+		return stn_fail(d, STN_E_NOATTEST, dev->name,
+				"the device has no station-info setting to "
+				"take an authorization");
+	if ((rc = tp_usb_info_run(ud->u, authorize_on_info, &c, d)))
+		return rc;
+	ud->authorized = 1;
+	return 0;
+}
+
+struct receipt_call {
+	struct tp_signed_msg *out;
+	char sha256[CU_SHA256_HEX_LEN + 1];
+};
+
+static int receipt_on_info(struct tp_dfu *info, void *ctx, struct stn_diag *d)
+{
+	struct receipt_call *c = ctx;
+
+	return tp_dfu_receipt(info, c->out, c->sha256, d);
 }
 
 struct hash_sink {
@@ -218,7 +322,8 @@ static int usb_write(struct stn_device *dev, const struct stn_image_send *s,
 		return rc;
 	if (ud->need_reset) {
 		/* The previous image waits for a reset to manifest. */
-		if ((rc = tp_usb_reset(ud->u, 1, d)))
+		if ((rc = tp_usb_reset(ud->u, 1, d)) ||
+		    (rc = usb_same_unit(dev, "the bus reset", d)))
 			return rc;
 		ud->need_reset = 0;
 	}
@@ -241,9 +346,23 @@ static int usb_write(struct stn_device *dev, const struct stn_image_send *s,
 	ud->need_reset = how == TP_DFU_MANIFEST_DONE_RESET;
 	ud->gone = how == TP_DFU_MANIFEST_DONE_GONE;
 	r->proof = STN_PROOF_NONE;
-	if (how != TP_DFU_MANIFEST_DONE_IDLE ||
-	    !(f->func.attributes & TP_DFU_CAN_UPLOAD))
-		return 0; /* nothing can be read back: the caller says so */
+	if (how != TP_DFU_MANIFEST_DONE_IDLE)
+		return 0; /* nothing can be read back: the caller says so;
+			     nor can the receipt be fetched (docs/usb.md) */
+	if (ud->authorized && s->receipt) {
+		/* The device made its receipt as it manifested. */
+		struct receipt_call rc_call = {s->receipt, ""};
+
+		if ((rc = tp_usb_info_run(ud->u, receipt_on_info, &rc_call,
+					  d)))
+			return rc;
+		*s->has_receipt = 1;
+		memcpy(r->device_sha256, rc_call.sha256,
+		       sizeof(r->device_sha256));
+		r->proof = STN_PROOF_DEVICE_SHA; /* until read back */
+	}
+	if (!(f->func.attributes & TP_DFU_CAN_UPLOAD))
+		return 0;
 	hs.h = cu_sha256_new();
 	if (!hs.h)
 		return stn_fail(d, STN_E_NOMEM, dev->name, "read back");
@@ -291,6 +410,9 @@ const struct stn_device_ops stn_device_usb_ops = {
 	.open = usb_open,
 	.identify = usb_identify,
 	.write = usb_write,
+	.attest = usb_attest,
+	.authorize = usb_authorize,
+	.can_attest = usb_can_attest,
 	.boot = usb_boot,
 	.close = usb_close,
 };
@@ -309,8 +431,7 @@ static void usb_seen(const struct tp_usb_found *f, struct stn_device_seen *s)
 		snprintf(s->spec, sizeof(s->spec), "usb:%s", f->serial);
 	else
 		snprintf(s->spec, sizeof(s->spec), "usb:%s", s->ids);
-	s->source = f->info_alt >= 0 && !f->runtime ? "station-info"
-						     : "descriptors";
+	s->source = f->info_alt >= 0 ? "station-info" : "descriptors";
 }
 
 /* Fill s for one found interface: open it (by its bus address, so two

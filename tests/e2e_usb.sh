@@ -15,7 +15,7 @@ if [ -n "${STATION_USB_CHECKED:-}" ]; then
 	exit 77
 fi
 usb_need_tools || { echo "skip: $USB_SKIP"; exit 77; }
-for b in station sim-dfu; do
+for b in station sim-dfu tests/test_usb_device; do
 	[ -x "$TOP/$BUILD/$b" ] || { echo "missing $BUILD/$b: make test-bins first"; exit 1; }
 done
 usb_kernel || { echo "skip: $USB_SKIP"; exit 77; }
@@ -51,6 +51,7 @@ bundle "$P/small" tx200-small 10 - small="$T/small.bin@0"
 cp "$TOP/tests/usb/guest.sh" "$P/run.sh"
 
 usb_initramfs "$T/initrd.gz" "$P" "$TOP/$BUILD/station" "$TOP/$BUILD/sim-dfu" \
+	"$TOP/$BUILD/tests/test_usb_device" \
 	"$(command -v dfu-util)" "$(command -v usbip)" || { echo "cannot build the initramfs"; exit 1; }
 
 # --- boot, bounded ----------------------------------------------------------

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "station/base/error.h"
+#include "transport/devmsg.h"
 #include "transport/dfu.h"
 
 struct logged {
@@ -48,6 +49,9 @@ struct fake {
 	int short_status;	 /* GETSTATUS answers 5 bytes */
 	int odd_state_after_block; /* GETSTATUS after a block: dfuUPLOAD-IDLE */
 	int stall_getstatus_once;
+	/* station-info: what the device answers once a command (in mem)
+	 * has manifested; NULL: the upload stays as set */
+	const char *answer;
 	/* memory */
 	uint8_t *mem;
 	size_t mem_len, mem_cap;
@@ -170,6 +174,10 @@ static int fake_control(void *ctx, int in, uint8_t request, uint16_t value,
 				goto answer;
 			} else if (f->tolerant) {
 				f->state = TP_DFU_IDLE;
+				if (f->answer) {
+					f->upload = (const uint8_t *)f->answer;
+					f->upload_len = strlen(f->answer);
+				}
 			} else if (f->manifest_gone) {
 				f->gone = 1;
 				return stn_fail(d, STN_E_NODEVICE, "fake",
@@ -1229,6 +1237,373 @@ static void names_of_states_and_statuses_follow_the_spec(void **state)
 	assert_string_equal(tp_dfu_status_name(16), "unknown status");
 }
 
+/* ---- the station-info setting: attest, authorize, receipts ---- */
+
+static const uint8_t nonce32[32] = {
+	0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a,
+	0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0xf0, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5,
+	0xf6, 0xf7, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd, 0xfe, 0xff};
+
+static const char attest_answer[] =
+	"format = station-attest-1\nmodel = TX-200\nserial = SN-0001\n"
+	"nonce = 000102030405060708090a0b0c0d0e0ff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff\n"
+	"challenge = 1111111111111111111111111111111111111111111111111111111111111111\n"
+	"sig AQID\ncert BAUG\ncert BwgJ\nok\n";
+
+/* The requests made, as a string of letters: D DNLOAD with data, Z the
+ * zero-length DNLOAD, S GETSTATUS, U UPLOAD, A ABORT, C CLRSTATUS. */
+static void request_letters(const struct fake *f, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < f->nlog && o + 1 < cap; i++) {
+		const struct logged *l = &f->log[i];
+		char c = '?';
+
+		switch (l->req) {
+		case TP_DFU_DNLOAD: c = l->len ? 'D' : 'Z'; break;
+		case TP_DFU_GETSTATUS: c = 'S'; break;
+		case TP_DFU_UPLOAD: c = 'U'; break;
+		case TP_DFU_ABORT: c = 'A'; break;
+		case TP_DFU_CLRSTATUS: c = 'C'; break;
+		}
+		out[o++] = c;
+	}
+	out[o] = '\0';
+}
+
+static struct tp_signed_msg *new_msg(void)
+{
+	struct tp_signed_msg *m = malloc(sizeof(*m));
+
+	assert_non_null(m);
+	tp_msg_init(m);
+	return m;
+}
+
+static void attest_downloads_the_nonce_then_uploads_the_signed_answer(
+	void **state)
+{
+	struct tp_signed_msg *m = new_msg();
+	char seq[64];
+	struct stn_diag d;
+	struct fake f;
+	struct tp_dfu *dfu;
+
+	(void)state;
+	fake_init(&f);
+	f.answer = attest_answer;
+	dfu = open_dfu(&f, &func_tolerant, NULL);
+	stn_diag_init(&d);
+	assert_int_equal(tp_dfu_attest(dfu, nonce32, m, &d), 0);
+	/* One download (the command in one block, then the zero-length end
+	 * and manifestation back to dfuIDLE), then one upload. */
+	assert_int_equal(f.mem_len, 72);
+	assert_memory_equal(f.mem,
+			    "attest 000102030405060708090a0b0c0d0e0f"
+			    "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff\n", 72);
+	request_letters(&f, seq, sizeof(seq));
+	assert_string_equal(seq, "SDSZSU");
+	assert_true(tp_msg_complete(m));
+	assert_int_equal(m->nlines, 5);
+	assert_int_equal(m->sig_len, 3);
+	assert_int_equal(m->ncerts, 2);
+	assert_memory_equal(m->cert[1], "\x07\x08\x09", 3);
+	assert_non_null(strstr(m->record, "serial = SN-0001\n"));
+	tp_dfu_free(dfu);
+	fake_fini(&f);
+	free(m);
+}
+
+static void attest_answered_with_error_is_a_device_without_attestation(
+	void **state)
+{
+	struct tp_signed_msg *m = new_msg();
+	struct stn_diag d;
+	struct fake f;
+	struct tp_dfu *dfu;
+
+	(void)state;
+	fake_init(&f);
+	f.answer = "error no device key\n";
+	dfu = open_dfu(&f, &func_tolerant, NULL);
+	stn_diag_init(&d);
+	assert_int_equal(tp_dfu_attest(dfu, nonce32, m, &d), STN_E_NOATTEST);
+	assert_non_null(strstr(d.text, "cannot attest"));
+	assert_non_null(strstr(d.text, "no device key"));
+	assert_non_null(strstr(d.where, "station-info"));
+	tp_dfu_free(dfu);
+	fake_fini(&f);
+	free(m);
+}
+
+static void attest_refused_by_a_read_only_station_info_is_no_attestation(
+	void **state)
+{
+	struct tp_signed_msg *m = new_msg();
+	struct stn_diag d;
+	struct fake f;
+	struct tp_dfu *dfu;
+
+	(void)state;
+	fake_init(&f); /* a setting that predates attestation: it stalls */
+	f.stall_block = 0;
+	dfu = open_dfu(&f, &func_tolerant, NULL);
+	stn_diag_init(&d);
+	assert_int_equal(tp_dfu_attest(dfu, nonce32, m, &d), STN_E_NOATTEST);
+	assert_non_null(strstr(d.text, "takes no attest command"));
+	assert_non_null(strstr(d.text, "errWRITE"));
+	tp_dfu_free(dfu);
+	fake_fini(&f);
+	free(m);
+}
+
+static void attest_answers_that_are_not_signed_records_are_protocol_errors(
+	void **state)
+{
+	static const char *const bad[] = {
+		"format = station-attest-1\nserial = SN-0001\nok\n", /* no sig */
+		"format = station-attest-1\nsig AQID\n",     /* no `ok` */
+		"format = station-device-1\nserial = SN-0001\n", /* identity */
+		"format = station-attest-1\nsig AQJ=\nok\n", /* sloppy b64 */
+	};
+	struct tp_signed_msg *m = new_msg();
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct stn_diag d;
+		struct fake f;
+		struct tp_dfu *dfu;
+
+		fake_init(&f);
+		f.answer = bad[i];
+		dfu = open_dfu(&f, &func_tolerant, NULL);
+		stn_diag_init(&d);
+		assert_int_equal(tp_dfu_attest(dfu, nonce32, m, &d),
+				 STN_E_PROTOCOL);
+		tp_dfu_free(dfu);
+		fake_fini(&f);
+	}
+	free(m);
+}
+
+/* An authorization as the station makes it: record, sig, two
+ * certificates of 900 bytes (base64 1200 each): over one 1024-byte block. */
+static struct tp_signed_msg *authz_msg(void)
+{
+	static const char rec[] =
+		"format = station-install-1\nstation = STN-0042\n"
+		"device = SN-0001\n";
+	struct tp_signed_msg *m = new_msg();
+
+	memcpy(m->record, rec, sizeof(rec));
+	m->record_len = sizeof(rec) - 1;
+	m->nlines = 3;
+	m->has_sig = 1;
+	m->sig_len = 70;
+	memset(m->sig, 0x30, m->sig_len);
+	m->ncerts = 2;
+	for (int i = 0; i < 2; i++) {
+		m->cert_len[i] = 900;
+		memset(m->cert[i], 0x41 + i, 900);
+	}
+	return m;
+}
+
+static void authorize_sends_the_block_over_several_dnloads_and_takes_ok(
+	void **state)
+{
+	struct tp_signed_msg *m = authz_msg();
+	char *lines = NULL, *want;
+	size_t n = 0;
+	struct stn_diag d;
+	struct fake f;
+	struct tp_dfu *dfu;
+
+	(void)state;
+	fake_init(&f);
+	f.answer = "ok\n";
+	dfu = open_dfu(&f, &func_tolerant, NULL); /* 1024-byte blocks */
+	stn_diag_init(&d);
+	if (tp_dfu_authorize(dfu, m, &d) != 0)
+		fail_msg("%s: %s", d.where, d.text);
+	assert_int_equal(tp_msg_format(m, "\n", &lines, &n, &d), 0);
+	want = malloc(n + 20);
+	assert_non_null(want);
+	snprintf(want, n + 20, "authorize\n%send\n", lines);
+	assert_int_equal(f.mem_len, strlen(want));
+	assert_memory_equal(f.mem, want, f.mem_len);
+	assert_int_equal(f.blocks, (f.mem_len + 1023) / 1024);
+	assert_true(f.blocks >= 3);
+	for (size_t i = 0; i < f.nblocknums; i++)
+		assert_int_equal(f.blocknums[i], i);
+	free(lines);
+	free(want);
+	tp_dfu_free(dfu);
+	fake_fini(&f);
+	free(m);
+}
+
+static void authorize_refused_by_the_device_names_its_words(void **state)
+{
+	struct tp_signed_msg *m = authz_msg();
+	struct stn_diag d;
+	struct fake f;
+	struct tp_dfu *dfu;
+
+	(void)state;
+	fake_init(&f);
+	f.answer = "error challenge is not this session's\n";
+	dfu = open_dfu(&f, &func_tolerant, NULL);
+	stn_diag_init(&d);
+	assert_int_equal(tp_dfu_authorize(dfu, m, &d), STN_E_AUTHORIZATION);
+	assert_non_null(strstr(d.text, "refused the authorization"));
+	assert_non_null(strstr(d.text, "challenge is not this session's"));
+	tp_dfu_free(dfu);
+	fake_fini(&f);
+	/* A device that stalls the block refuses it as well. */
+	fake_init(&f);
+	f.stall_block = 1;
+	dfu = open_dfu(&f, &func_tolerant, NULL);
+	stn_diag_init(&d);
+	assert_int_equal(tp_dfu_authorize(dfu, m, &d), STN_E_AUTHORIZATION);
+	tp_dfu_free(dfu);
+	fake_fini(&f);
+	free(m);
+}
+
+static void authorize_takes_nothing_but_ok_as_consent(void **state)
+{
+	static const char *const bad[] = {"okay\n", "format = x\nok\n", "",
+					  "ok sha256=00\n"};
+	struct tp_signed_msg *m = authz_msg();
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct stn_diag d;
+		struct fake f;
+		struct tp_dfu *dfu;
+
+		fake_init(&f);
+		f.answer = bad[i];
+		dfu = open_dfu(&f, &func_tolerant, NULL);
+		stn_diag_init(&d);
+		assert_int_equal(tp_dfu_authorize(dfu, m, &d), STN_E_PROTOCOL);
+		tp_dfu_free(dfu);
+		fake_fini(&f);
+	}
+	free(m);
+}
+
+#define RECEIPT_SHA "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+static void receipt_is_uploaded_with_its_digest(void **state)
+{
+	static const char text[] =
+		"format = station-receipt-1\ndevice = SN-0001\nslot = 0\n"
+		"sig AQID\nok sha256=" RECEIPT_SHA "\n";
+	struct tp_signed_msg *m = new_msg();
+	char hex[65] = "", seq[16];
+	struct stn_diag d;
+	struct fake f;
+	struct tp_dfu *dfu;
+
+	(void)state;
+	fake_init(&f);
+	f.upload = (const uint8_t *)text;
+	f.upload_len = sizeof(text) - 1;
+	dfu = open_dfu(&f, &func_tolerant, NULL);
+	stn_diag_init(&d);
+	assert_int_equal(tp_dfu_receipt(dfu, m, hex, &d), 0);
+	assert_string_equal(hex, RECEIPT_SHA);
+	assert_int_equal(m->nlines, 3);
+	assert_true(tp_msg_complete(m));
+	request_letters(&f, seq, sizeof(seq));
+	assert_string_equal(seq, "SU"); /* no command: only an upload */
+	tp_dfu_free(dfu);
+	fake_fini(&f);
+	free(m);
+}
+
+static void receipt_refused_or_malformed_fails(void **state)
+{
+	static const struct {
+		const char *text;
+		int rc;
+		const char *says;
+	} cases[] = {
+		{"error nothing stored\n", STN_E_PROOF, "nothing stored"},
+		/* no pending receipt: the identity record comes back */
+		{"format = station-device-1\nserial = SN-0001\n", STN_E_PROTOCOL,
+		 "without `ok`"},
+		{"format = station-receipt-1\nsig AQID\nok\n", STN_E_PROTOCOL,
+		 "not `ok sha256=`"},
+		{"format = station-receipt-1\nsig AQID\nok sha256=ABC\n",
+		 STN_E_PROTOCOL, "64 hex digits"},
+		{"format = station-receipt-1\nok sha256=" RECEIPT_SHA "\n",
+		 STN_E_PROTOCOL, "not a signed record"},
+	};
+	struct tp_signed_msg *m = new_msg();
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char hex[65] = "";
+		struct stn_diag d;
+		struct fake f;
+		struct tp_dfu *dfu;
+
+		fake_init(&f);
+		f.upload = (const uint8_t *)cases[i].text;
+		f.upload_len = strlen(cases[i].text);
+		dfu = open_dfu(&f, &func_tolerant, NULL);
+		stn_diag_init(&d);
+		assert_int_equal(tp_dfu_receipt(dfu, m, hex, &d), cases[i].rc);
+		assert_non_null(strstr(d.text, cases[i].says));
+		assert_string_equal(hex, "");
+		tp_dfu_free(dfu);
+		fake_fini(&f);
+	}
+	free(m);
+}
+
+static void an_answer_longer_than_the_cap_is_not_cut_but_refused(
+	void **state)
+{
+	char *big = malloc(TP_DFU_INFO_MAX + 10), buf[100];
+	size_t len = 0;
+	struct stn_diag d;
+	struct fake f;
+	struct tp_dfu *dfu;
+
+	(void)state;
+	assert_non_null(big);
+	memset(big, 'a', TP_DFU_INFO_MAX + 9);
+	big[TP_DFU_INFO_MAX + 9] = '\0';
+	fake_init(&f);
+	f.answer = big;
+	dfu = open_dfu(&f, &func_tolerant, NULL);
+	stn_diag_init(&d);
+	assert_int_equal(tp_dfu_info_command(dfu, "x\n", 2, buf, sizeof(buf),
+					     &len, &d),
+			 STN_E_PROTOCOL);
+	assert_non_null(strstr(d.text, "longer than 99 bytes"));
+	/* exactly 99 bytes fit */
+	big[99] = '\0';
+	tp_dfu_free(dfu);
+	fake_fini(&f);
+	fake_init(&f);
+	f.answer = big;
+	dfu = open_dfu(&f, &func_tolerant, NULL);
+	stn_diag_init(&d);
+	assert_int_equal(tp_dfu_info_command(dfu, "x\n", 2, buf, sizeof(buf),
+					     &len, &d),
+			 0);
+	assert_int_equal(len, 99);
+	tp_dfu_free(dfu);
+	fake_fini(&f);
+	free(big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1283,6 +1658,22 @@ int main(void)
 		cmocka_unit_test(upload_is_refused_when_the_device_cannot_upload),
 		cmocka_unit_test(an_upload_the_device_refuses_is_reported),
 		cmocka_unit_test(names_of_states_and_statuses_follow_the_spec),
+		cmocka_unit_test(
+			attest_downloads_the_nonce_then_uploads_the_signed_answer),
+		cmocka_unit_test(
+			attest_answered_with_error_is_a_device_without_attestation),
+		cmocka_unit_test(
+			attest_refused_by_a_read_only_station_info_is_no_attestation),
+		cmocka_unit_test(
+			attest_answers_that_are_not_signed_records_are_protocol_errors),
+		cmocka_unit_test(
+			authorize_sends_the_block_over_several_dnloads_and_takes_ok),
+		cmocka_unit_test(authorize_refused_by_the_device_names_its_words),
+		cmocka_unit_test(authorize_takes_nothing_but_ok_as_consent),
+		cmocka_unit_test(receipt_is_uploaded_with_its_digest),
+		cmocka_unit_test(receipt_refused_or_malformed_fails),
+		cmocka_unit_test(
+			an_answer_longer_than_the_cap_is_not_cut_but_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
  * Upgrade, version 1.1. */
 #include "transport/dfu.h"
 #include "station/base/monotime.h"
+#include "transport/devmsg.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -682,6 +683,240 @@ int tp_dfu_upload(struct tp_dfu *dfu, uint64_t max, const struct tp_sink *out,
 		}
 	}
 	*got = done;
+out:
+	free(buf);
+	return rc;
+}
+
+/* ---- the station-info setting ------------------------------------------ */
+
+struct mem_source {
+	const char *p;
+	size_t len, pos;
+};
+
+static int mem_source_read(void *ctx, void *buf, size_t len, size_t *got)
+{
+	struct mem_source *m = ctx;
+	size_t n = m->len - m->pos < len ? m->len - m->pos : len;
+
+	memcpy(buf, m->p + m->pos, n);
+	m->pos += n;
+	*got = n;
+	return 0;
+}
+
+struct text_sink {
+	char *buf;
+	size_t cap, len;
+};
+
+static int text_sink_write(void *ctx, const void *data, size_t len)
+{
+	struct text_sink *t = ctx;
+
+	/* tp_dfu_upload passes at most `max`, one less than cap. */
+	memcpy(t->buf + t->len, data, len);
+	t->len += len;
+	return 0;
+}
+
+/* UPLOAD the setting's answer; one byte more than fits is asked for, so
+ * an answer that does not fit is seen rather than cut. */
+static int info_upload(struct tp_dfu *info, char *buf, size_t cap,
+		       size_t *len, struct stn_diag *d)
+{
+	char *tmp = malloc(cap + 1);
+	struct text_sink t = {tmp, cap + 1, 0}; /* max = cap below */
+	struct tp_sink sink = {text_sink_write, &t};
+	uint64_t got = 0;
+	int rc;
+
+	if (!tmp)
+		return stn_fail(d, STN_E_NOMEM, info->name, "station-info");
+	rc = tp_dfu_upload(info, cap, &sink, &got, NULL, d);
+	if (rc == 0 && got >= cap)
+		rc = stn_fail(d, STN_E_PROTOCOL, info->name,
+			      "the station-info answer is longer than %zu "
+			      "bytes", cap - 1);
+	if (rc == 0) {
+		memcpy(buf, tmp, t.len);
+		buf[t.len] = '\0';
+		*len = t.len;
+	}
+	free(tmp);
+	return rc;
+}
+
+int tp_dfu_info_command(struct tp_dfu *info, const char *cmd, size_t cmd_len,
+			char *buf, size_t cap, size_t *len, struct stn_diag *d)
+{
+	struct mem_source m = {cmd, cmd_len, 0};
+	struct tp_source src = {mem_source_read, &m};
+	enum tp_dfu_manifest how;
+	int rc;
+
+	if (cap < 2)
+		return stn_fail(d, STN_E_USAGE, info->name, "buffer too small");
+	if ((rc = tp_dfu_ready(info, d)) ||
+	    (rc = tp_dfu_download(info, &src, cmd_len, NULL, &how, d)))
+		return rc;
+	if (how != TP_DFU_MANIFEST_DONE_IDLE)
+		return stn_fail(d, STN_E_PROTOCOL, info->name,
+				"after a command the station-info setting "
+				"must return to dfuIDLE with its answer, but "
+				"it %s", how == TP_DFU_MANIFEST_DONE_RESET
+						 ? "waits for a reset"
+						 : "left the bus");
+	return info_upload(info, buf, cap, len, d);
+}
+
+int tp_dfu_attest(struct tp_dfu *info, const uint8_t nonce[32],
+		  struct tp_signed_msg *out, struct stn_diag *d)
+{
+	static const char hexd[] = "0123456789abcdef";
+	char cmd[7 + 64 + 2], where[300];
+	char *buf = malloc(TP_DFU_INFO_MAX);
+	struct stn_diag ld;
+	size_t len = 0;
+	int rc;
+
+	if (!buf)
+		return stn_fail(d, STN_E_NOMEM, info->name, "attestation");
+	memcpy(cmd, "attest ", 7);
+	for (int i = 0; i < 32; i++) {
+		cmd[7 + 2 * i] = hexd[nonce[i] >> 4];
+		cmd[8 + 2 * i] = hexd[nonce[i] & 15];
+	}
+	cmd[71] = '\n';
+	cmd[72] = '\0';
+	snprintf(where, sizeof(where), "%s station-info", info->name);
+	stn_diag_init(&ld);
+	rc = tp_dfu_info_command(info, cmd, 72, buf, TP_DFU_INFO_MAX, &len,
+				 &ld);
+	/* A station-info setting that refuses every download is that of a
+	 * device without a key (it predates attestation): it did not try. */
+	if (rc == STN_E_DEVICE)
+		rc = stn_fail(d, STN_E_NOATTEST, where,
+			      "the device takes no attest command: %s",
+			      ld.text);
+	else if (rc)
+		rc = stn_fail(d, rc, ld.where, "attest: %s", ld.text);
+	if (rc)
+		goto out;
+	stn_diag_init(&ld);
+	rc = tp_msg_parse_block(out, buf, len, NULL, 0, where, &ld);
+	if (rc == STN_E_DEVICE)
+		rc = stn_fail(d, STN_E_NOATTEST, where,
+			      "the device cannot attest: %s", ld.text);
+	else if (rc)
+		rc = stn_fail(d, rc, ld.where, "attestation answer: %s",
+			      ld.text);
+	else if (!tp_msg_complete(out))
+		rc = stn_fail(d, STN_E_PROTOCOL, where,
+			      "the attestation answer is not a signed "
+			      "record (no record or no `sig` line)");
+out:
+	free(buf);
+	return rc;
+}
+
+int tp_dfu_authorize(struct tp_dfu *info, const struct tp_signed_msg *authz,
+		     struct stn_diag *d)
+{
+	static const char head[] = "authorize\n", tail[] = "end\n";
+	char *lines = NULL, *cmd = NULL, answer[2048], term[64], where[300];
+	struct tp_signed_msg *m = NULL;
+	struct stn_diag ld;
+	size_t n = 0, len = 0;
+	int rc;
+
+	snprintf(where, sizeof(where), "%s station-info", info->name);
+	if ((rc = tp_msg_format(authz, "\n", &lines, &n, d)))
+		return rc;
+	cmd = malloc(sizeof(head) + n + sizeof(tail));
+	m = malloc(sizeof(*m));
+	if (!cmd || !m) {
+		rc = stn_fail(d, STN_E_NOMEM, where, "authorization");
+		goto out;
+	}
+	memcpy(cmd, head, sizeof(head) - 1);
+	memcpy(cmd + sizeof(head) - 1, lines, n);
+	memcpy(cmd + sizeof(head) - 1 + n, tail, sizeof(tail));
+	stn_diag_init(&ld);
+	rc = tp_dfu_info_command(info, cmd, sizeof(head) - 1 + n +
+					    sizeof(tail) - 1,
+				 answer, sizeof(answer), &len, &ld);
+	if (rc == STN_E_DEVICE)
+		rc = stn_fail(d, STN_E_AUTHORIZATION, where,
+			      "the device refused the authorization: %s",
+			      ld.text);
+	else if (rc)
+		rc = stn_fail(d, rc, ld.where, "authorize: %s", ld.text);
+	if (rc)
+		goto out;
+	stn_diag_init(&ld);
+	rc = tp_msg_parse_block(m, answer, len, term, sizeof(term), where,
+				&ld);
+	if (rc == STN_E_DEVICE)
+		rc = stn_fail(d, STN_E_AUTHORIZATION, where,
+			      "the device refused the authorization: %s",
+			      ld.text);
+	else if (rc)
+		rc = stn_fail(d, rc, ld.where, "authorization answer: %s",
+			      ld.text);
+	else if (m->record_len || m->has_sig || strcmp(term, "ok") != 0)
+		rc = stn_fail(d, STN_E_PROTOCOL, where,
+			      "the device answered the authorization with "
+			      "more than `ok`");
+out:
+	free(lines);
+	free(cmd);
+	free(m);
+	return rc;
+}
+
+int tp_dfu_receipt(struct tp_dfu *info, struct tp_signed_msg *out,
+		   char sha256_hex[65], struct stn_diag *d)
+{
+	static const char ok[] = "ok sha256=";
+	char *buf = malloc(TP_DFU_INFO_MAX), term[128], where[300];
+	struct stn_diag ld;
+	size_t len = 0;
+	int rc;
+
+	if (!buf)
+		return stn_fail(d, STN_E_NOMEM, info->name, "receipt");
+	snprintf(where, sizeof(where), "%s station-info", info->name);
+	stn_diag_init(&ld);
+	rc = tp_dfu_ready(info, &ld);
+	if (rc == 0)
+		rc = info_upload(info, buf, TP_DFU_INFO_MAX, &len, &ld);
+	if (rc) {
+		rc = stn_fail(d, rc, ld.where, "reading the receipt: %s",
+			      ld.text);
+		goto out;
+	}
+	stn_diag_init(&ld);
+	rc = tp_msg_parse_block(out, buf, len, term, sizeof(term), where, &ld);
+	if (rc == STN_E_DEVICE)
+		rc = stn_fail(d, STN_E_PROOF, where,
+			      "the device sent no receipt for what it stored: "
+			      "%s", ld.text);
+	else if (rc)
+		rc = stn_fail(d, rc, ld.where, "receipt: %s", ld.text);
+	else if (!tp_msg_complete(out))
+		rc = stn_fail(d, STN_E_PROTOCOL, where,
+			      "the receipt is not a signed record (no record "
+			      "or no `sig` line)");
+	else if (strlen(term) != sizeof(ok) - 1 + 64 ||
+		 memcmp(term, ok, sizeof(ok) - 1) != 0 ||
+		 strspn(term + sizeof(ok) - 1, "0123456789abcdef") != 64)
+		rc = stn_fail(d, STN_E_PROTOCOL, where,
+			      "the receipt ends with `%s`, not `ok sha256=` "
+			      "and 64 hex digits", term);
+	else
+		memcpy(sha256_hex, term + sizeof(ok) - 1, 65);
 out:
 	free(buf);
 	return rc;

@@ -235,4 +235,51 @@ int tp_dfu_upload(struct tp_dfu *dfu, uint64_t max, const struct tp_sink *out,
 		  uint64_t *got, const struct tp_progress *prog,
 		  struct stn_diag *d);
 
+/*
+ * The `station-info` alternate setting (spec/devices.md "USB"; docs/usb.md
+ * "Identity over DFU").  `info` is a state machine over that setting (the
+ * caller selected it; transport/usb.h tp_usb_info_run), whose descriptor
+ * bits are taken as able to download and upload and manifestation
+ * tolerant: the setting answers every command in dfuIDLE.  A command is
+ * one download, as an image is (blocks of the transfer size, a zero-length
+ * DNLOAD, manifestation back to dfuIDLE), and its answer one upload, read
+ * until the device's short block; without a command pending an UPLOAD
+ * returns the identity record.  Answers over TP_DFU_INFO_MAX - 1 bytes are
+ * STN_E_PROTOCOL.
+ */
+#define TP_DFU_INFO_MAX 65536
+
+struct tp_signed_msg; /* transport/devmsg.h */
+
+/* Send cmd (cmd_len bytes, > 0) and read the answer into buf (cap bytes,
+ * NUL-terminated; *len without the NUL).  Errors: those of tp_dfu_ready,
+ * tp_dfu_download and tp_dfu_upload; STN_E_PROTOCOL when the setting does
+ * not return to dfuIDLE or the answer is too long. */
+int tp_dfu_info_command(struct tp_dfu *info, const char *cmd, size_t cmd_len,
+			char *buf, size_t cap, size_t *len,
+			struct stn_diag *d);
+
+/* `attest HEX(nonce)`: *out gets the signed answer, unjudged.  Errors:
+ * STN_E_NOATTEST (the setting refuses commands, or the device answers
+ * `error ...`: it knows no attestation), STN_E_PROTOCOL (an answer that
+ * is not a signed record with `sig` and `ok`), the transfer errors. */
+int tp_dfu_attest(struct tp_dfu *info, const uint8_t nonce[32],
+		  struct tp_signed_msg *out, struct stn_diag *d);
+
+/* `authorize`, the lines of authz (tp_msg_format with "\n"), `end`; the
+ * answer must be `ok`.  Errors: STN_E_AUTHORIZATION (the device answers
+ * `error TEXT`, its words in the message, or refuses the download),
+ * STN_E_PROTOCOL (any other answer), STN_E_USAGE (authz unsigned), the
+ * transfer errors. */
+int tp_dfu_authorize(struct tp_dfu *info, const struct tp_signed_msg *authz,
+		     struct stn_diag *d);
+
+/* UPLOAD the receipt the device made at the end of manifestation: the
+ * station-receipt-1 record, `sig`, and `ok sha256=HEX`, whose 64 lowercase
+ * hex digits go to sha256_hex.  *out is unjudged.  Errors: STN_E_PROOF
+ * (the device answers `error TEXT` instead of a receipt), STN_E_PROTOCOL
+ * (no signed record, no `ok sha256=HEX`), the transfer errors. */
+int tp_dfu_receipt(struct tp_dfu *info, struct tp_signed_msg *out,
+		   char sha256_hex[65], struct stn_diag *d);
+
 #endif

@@ -587,6 +587,35 @@ int tp_usb_read_info(struct tp_usb *u, char *buf, size_t cap, size_t *len,
 	return 0;
 }
 
+int tp_usb_info_run(struct tp_usb *u,
+		    int (*fn)(struct tp_dfu *info, void *ctx,
+			      struct stn_diag *d),
+		    void *ctx, struct stn_diag *d)
+{
+	struct tp_dfu_io io = {control, io_sleep, io_now, u};
+	struct tp_dfu_func fn_desc;
+	struct tp_dfu *info;
+	int rc, rc2;
+
+	if (u->f.info_alt < 0)
+		return stn_fail(d, STN_E_USAGE, u->name,
+				"no station-info alternate setting");
+	if ((rc = tp_usb_set_alt(u, (unsigned)u->f.info_alt, d)))
+		return rc;
+	/* Commands and answers go whatever the bits say about images. */
+	fn_desc = u->f.func;
+	fn_desc.attributes |= TP_DFU_CAN_DNLOAD | TP_DFU_CAN_UPLOAD |
+			      TP_DFU_MANIFEST_TOLERANT;
+	if ((rc = tp_dfu_new(&io, &fn_desc, u->name, &u->o.dfu, &info, d)))
+		return rc;
+	rc = fn(info, ctx, d);
+	tp_dfu_free(info);
+	/* Alternate setting 0 again, as after open (a run-time interface
+	 * has only the one it started in and the station-info one). */
+	rc2 = tp_usb_set_alt(u, 0, rc ? NULL : d);
+	return rc ? rc : rc2;
+}
+
 /* Wait for the same unit (vendor id and serial number) to come back in
  * the wanted mode, and open it. */
 static int refind(struct tp_usb *u, int want_runtime, unsigned extra_ms,

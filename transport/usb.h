@@ -84,6 +84,18 @@ int tp_usb_set_alt(struct tp_usb *u, unsigned alt, struct stn_diag *d);
 int tp_usb_read_info(struct tp_usb *u, char *buf, size_t cap, size_t *len,
 		     struct stn_diag *d);
 
+/* Run fn on the `station-info` alternate setting (transport/dfu.h, "The
+ * station-info setting"): select it, hand fn a state machine over it that
+ * may download and upload and is manifestation tolerant whatever the
+ * descriptor says for images, then return to alternate setting 0.  Works
+ * in run-time mode too, for a device that shows the setting there (a
+ * vendor extension, as the setting itself is).  Returns fn's result, or
+ * STN_E_USAGE (no such setting), STN_E_NOMEM, the channel's errors. */
+int tp_usb_info_run(struct tp_usb *u,
+		    int (*fn)(struct tp_dfu *info, void *ctx,
+			      struct stn_diag *d),
+		    void *ctx, struct stn_diag *d);
+
 /* Run-time device to DFU mode (DFU 1.1 section 5.1): DFU_DETACH, a bus
  * reset unless the device detaches itself (bitWillDetach), then find the
  * same unit again by vendor id and serial number in DFU mode (its product

@@ -246,6 +246,59 @@ check "a run-time device with bitWillDetach leaves and comes back by itself" \
 	sh -c "[ $RC -eq 0 ] && grep -q 'DFU_DETACH (wTimeout 1000 ms): leaving the bus' /tmp/w1.log" || { cat /tmp/pw.out; tail -8 /tmp/w1.log; }
 stop_sim
 
+# --- identity over DFU (formats §9; docs/usb.md "Identity over DFU") -----
+# A device key is given to the simulator with --device-key/--device-cert/
+# --fleet-anchor (and --misbehave NAME, repeatable) after start_sim's
+# name, like every other sim-dfu option.  test_usb_device drives
+# station/device.h directly: attest, authorize, write, receipt.
+devkey() { # devkey N: the options for the test PKI's device dev N
+	echo "--device-key $P/pki/dev$1.key --device-cert $P/pki/dev$1.pem --fleet-anchor $P/pki/roots.pem"
+}
+idrec() { # idrec SERIAL FILE
+	printf 'format = station-device-1\nmodel = TX-200\nhardware = revB\nserial = %s\nsequence = 41\nversion = 2.4.1\n' "$1" >"$2"
+}
+drive() { # drive LOG SPEC EXPECT
+	STATION_TEST_USB_DEVICE=$2 STATION_TEST_USB_KEY=$P/pki/station.key \
+	STATION_TEST_USB_CHAIN=$P/pki/station.pem STATION_TEST_USB_IMAGE=$P/small/small.bin \
+	STATION_TEST_USB_EXPECT=$3 test_usb_device >"$1" 2>&1
+}
+idrec SN-0001 /tmp/k1.rec
+start_sim k1 --serial SN-0001 --info /tmp/k1.rec $(devkey 1)
+station devices >/tmp/devices-k.out 2>&1
+check "a device with a key is listed with its station-info identity (UPLOAD with no command pending)" \
+	has /tmp/devices-k.out "serial SN-0001  model TX-200  hardware revB  sequence 41  version 2.4.1  (identity from station-info)" || cat /tmp/devices-k.out
+dfu-util -d 1209:5744 -S SN-0001 -a 0 -D $P/small/small.bin >/tmp/dfu-k.out 2>&1
+check "without an authorization the device refuses a download (dfu-util -D fails)" [ $? -ne 0 ]
+check "the refusal is errWRITE at block 0 and nothing is stored" \
+	sh -c "grep -q 'refused: block 0 to slot 0 without an authorization' /tmp/k1.log && [ ! -e /tmp/k1/slot-0.bin ]"
+drive /tmp/drive-k1.out usb:SN-0001 ok
+check "the station attests the device, authorizes the install and gets a signed receipt" \
+	sh -c "grep -q 'PASSED.*1 test' /tmp/drive-k1.out && grep -q '^receipt: slot 0' /tmp/drive-k1.out" || { cat /tmp/drive-k1.out; tail -8 /tmp/k1.log; }
+check "the device that took the authorization stored exactly the image" cmp -s /tmp/k1/slot-0.bin $P/small/small.bin
+check "its receipt was made at manifestation" has /tmp/k1.log "receipt for slot 0 ready"
+station devices >/tmp/devices-k2.out 2>&1
+check "station devices still lists the device after the install" \
+	has /tmp/devices-k2.out "serial SN-0001  model TX-200" || cat /tmp/devices-k2.out
+stop_sim
+
+idrec SN-0002 /tmp/k2.rec
+start_sim k2 --serial SN-0002 --info /tmp/k2.rec $(devkey 2) --misbehave refuse-auth
+drive /tmp/drive-k2.out usb:SN-0002 refused
+check "a device that refuses its authorization: authorization refused, then its first block" \
+	sh -c "grep -q 'PASSED.*1 test' /tmp/drive-k2.out && grep -q 'refused the authorization: the device answered: error authorization refused' /tmp/drive-k2.out" || { cat /tmp/drive-k2.out; tail -8 /tmp/k2.log; }
+check "the device that refused stored nothing" [ ! -e /tmp/k2/slot-0.bin ]
+stop_sim
+
+# A run-time device with a key shows station-info in both modes: it attests
+# in run-time mode, is detached by the first write, and must be the same
+# unit (station-info serial) in DFU mode; its challenge lives on.
+idrec SN-0003 /tmp/k3.rec
+start_sim k3 --serial SN-0003 --runtime-pid 5743 --info /tmp/k3.rec $(devkey 3)
+drive /tmp/drive-k3.out usb:SN-0003 ok
+check "a run-time device attests, is detached, and its receipt carries the same challenge" \
+	sh -c "grep -q 'PASSED.*1 test' /tmp/drive-k3.out && grep -q 'bus reset: now in DFU mode' /tmp/k3.log" || { cat /tmp/drive-k3.out; tail -12 /tmp/k3.log; }
+stop_sim
+
 # --- hot-plug reaches the station core as events ------------------------
 station devices --watch 60 >/tmp/watch.out 2>&1 &
 WATCH=$!

@@ -28,6 +28,7 @@
 #include "station/base/sha256.h"
 #include "transport/dfu.h"
 #include "station/base/monotime.h"
+#include "transport/sim_identity.h"
 #include "transport/sim_log.h"
 #include "station/base/fileio.h"
 
@@ -51,7 +52,8 @@ static const char usage_text[] =
 	"  --bcd HEX         bcdDevice (default 0240)\n"
 	"  --alts N          writable alternate settings slot-0.. (default 1)\n"
 	"  --info FILE       add an alternate setting named `station-info`\n"
-	"                    whose UPLOAD is FILE (an identity record); an\n"
+	"                    (in DFU and in run-time mode) whose UPLOAD is\n"
+	"                    FILE (an identity record); an\n"
 	"                    image starting `#station-sim-image sequence=N\n"
 	"                    version=V` updates those lines at manifestation\n"
 	"  --transfer-size N wTransferSize (default 4096)\n"
@@ -65,6 +67,14 @@ static const char usage_text[] =
 	"  --attach          run `usbip attach` itself whenever it is ready to\n"
 	"                    be imported (at start, after it left the bus)\n"
 	"  --ready FILE      write FILE once listening\n"
+	"Identity (formats §9; needs --info): station-info takes commands\n"
+	"(`attest NONCE`, `authorize`...`end`), and images need a valid\n"
+	"authorization; each manifested image leaves a signed receipt there\n"
+	"  --device-key PEM  the device key\n"
+	"  --device-cert PEM its certificate chain, leaf first\n"
+	"  --fleet-anchor PEM  CA certificates authorizations must chain to\n"
+	"  --misbehave NAME  wrong-key, replay, lying-receipt, refuse-auth\n"
+	"                    (repeatable)\n"
 	"Faults:\n"
 	"  --stall-at N      stall the DNLOAD of block N (errWRITE)\n"
 	"  --vanish-at N     leave the bus when block N arrives (unplug)\n"
@@ -110,6 +120,9 @@ struct sim {
 	long stall_at, vanish_at, long_busy_at;
 	unsigned long_busy_ms, replug_ms;
 	int verify_error, corrupt_upload, strict_polls;
+	const char *key, *cert, *anchor;
+	unsigned faults;
+	struct sim_identity *id; /* NULL: a device without a key */
 
 	/* the device */
 	int runtime;		/* 1: run-time mode */
@@ -129,6 +142,18 @@ struct sim {
 	struct slot slots[MAX_ALTS];
 	int vanish_now, leave_now;
 	unsigned long early_polls, total_blocks;
+
+	/* station-info: a DFU target of its own, in both modes */
+	uint8_t istate, istatus;
+	unsigned iexpect;
+	char *cmd;		/* the command being downloaded */
+	size_t cmd_len;
+	char *ans;		/* the answer the next UPLOAD returns; NULL:
+				   the identity record */
+	size_t ans_len;
+	uint8_t *iup;		/* the upload in progress */
+	size_t iup_len, iup_pos;
+	int authorized;		/* the last authorization was accepted */
 };
 
 #define logf_(...) tp_sim_logf("sim-dfu", __VA_ARGS__)
@@ -175,14 +200,16 @@ static uint32_t get32(const uint8_t *p)
 
 /* ---- descriptors -------------------------------------------------------- */
 
+/* station-info follows the image settings in DFU mode and the one
+ * run-time setting in run-time mode. */
 static unsigned info_alt(const struct sim *s)
 {
-	return s->info ? s->alts : MAX_ALTS + 1;
+	return s->info ? (s->runtime ? 1 : s->alts) : MAX_ALTS + 1;
 }
 
 static unsigned nalts(const struct sim *s)
 {
-	return s->runtime ? 1 : s->alts + (s->info ? 1 : 0);
+	return (s->runtime ? 1 : s->alts) + (s->info ? 1 : 0);
 }
 
 static uint16_t cur_pid(const struct sim *s)
@@ -255,7 +282,7 @@ static size_t string_desc(const struct sim *s, unsigned idx, uint8_t *b,
 	else if (idx == 3 && s->serial)
 		str = s->serial;
 	else if (idx >= 4 && idx < 4 + nalts(s)) {
-		if (!s->runtime && idx - 4 == info_alt(s))
+		if (idx - 4 == info_alt(s))
 			str = "station-info";
 		else {
 			snprintf(name, sizeof(name), s->runtime ? "dfu-runtime"
@@ -407,6 +434,270 @@ static void install_identity(struct sim *s, const uint8_t *img, size_t len)
 		logf_("identity: sequence = %s version = %s", seq, ver);
 }
 
+/* ---- identity (formats §9) on the station-info setting ---------------- */
+
+/* What the device claims: the fields of its identity record (--info),
+ * read afresh, as an installed image may have changed them. */
+struct claim {
+	char text[8192];
+	struct sim_id_claim c;
+};
+
+static int load_claim(const struct sim *s, struct claim *cl)
+{
+	size_t len = 0;
+	uint8_t *rec = slurp(s->info, &len);
+	char *line, *save = NULL;
+
+	memset(cl, 0, sizeof(*cl));
+	if (!rec)
+		return -1;
+	if (len >= sizeof(cl->text))
+		len = sizeof(cl->text) - 1;
+	memcpy(cl->text, rec, len);
+	free(rec);
+	for (line = strtok_r(cl->text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '='), *k = line, *v, *e;
+
+		if (!eq || *k == '#')
+			continue;
+		for (e = eq; e > k && (e[-1] == ' ' || e[-1] == '\t'); e--)
+			;
+		*e = '\0';
+		v = eq + 1 + strspn(eq + 1, " \t");
+		if ((e = strchr(v, '#')))
+			*e = '\0';
+		for (e = v + strlen(v); e > v && (e[-1] == ' ' || e[-1] == '\t' ||
+						 e[-1] == '\r');
+		     e--)
+			;
+		*e = '\0';
+		if (!strcmp(k, "model"))
+			cl->c.model = v;
+		else if (!strcmp(k, "hardware"))
+			cl->c.hardware = v;
+		else if (!strcmp(k, "serial"))
+			cl->c.serial = v;
+		else if (!strcmp(k, "version"))
+			cl->c.version = v;
+		else if (!strcmp(k, "sequence")) {
+			cl->c.has_sequence = 1;
+			cl->c.sequence = strtoull(v, NULL, 10);
+		}
+	}
+	return cl->c.model && cl->c.serial ? 0 : -1;
+}
+
+/* The next UPLOAD of station-info returns text (taken over) instead of
+ * the identity record. */
+static void set_answer(struct sim *s, char *text, size_t len)
+{
+	free(s->ans);
+	s->ans = text;
+	s->ans_len = len;
+}
+
+static void answer_text(struct sim *s, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	set_answer(s, strndup(buf, (size_t)n), (size_t)n);
+	logf_("station-info answers: %.*s", n && buf[n - 1] == '\n' ? n - 1 : n,
+	      buf);
+}
+
+/* A command has been downloaded and "manifests": answer it. */
+static void info_command(struct sim *s)
+{
+	static const char att[] = "attest ", auth[] = "authorize\n",
+			  end[] = "end\n";
+	struct claim cl;
+	char err[300], *out = NULL;
+	size_t n = s->cmd_len, olen = 0;
+
+	if (load_claim(s, &cl) != 0) {
+		answer_text(s, "error no identity record\n");
+		return;
+	}
+	if (n > sizeof(att) && !memcmp(s->cmd, att, sizeof(att) - 1) &&
+	    s->cmd[n - 1] == '\n') {
+		s->cmd[n - 1] = '\0';
+		sim_id_attest(s->id, &cl.c, s->cmd + sizeof(att) - 1, "\n",
+			      &out, &olen);
+		logf_("attest: answered %zu bytes", olen);
+		set_answer(s, out, olen);
+		s->authorized = 0; /* a new session needs a new one */
+		return;
+	}
+	if (n >= sizeof(auth) - 1 + sizeof(end) - 1 &&
+	    !memcmp(s->cmd, auth, sizeof(auth) - 1) &&
+	    !memcmp(s->cmd + n - (sizeof(end) - 1), end, sizeof(end) - 1)) {
+		s->authorized =
+			sim_id_authorize(s->id, &cl.c, s->cmd + sizeof(auth) - 1,
+					 n - (sizeof(auth) - 1) -
+						 (sizeof(end) - 1),
+					 (int64_t)time(NULL), err,
+					 sizeof(err)) == 0;
+		if (s->authorized)
+			answer_text(s, "ok\n");
+		else
+			answer_text(s, "error %s\n", err);
+		return;
+	}
+	answer_text(s, "error unknown command\n");
+}
+
+/* The receipt for what slot `alt` now holds, left for the station. */
+static void make_receipt(struct sim *s, unsigned alt, const uint8_t *data,
+			 size_t len, const uint8_t digest[CU_SHA256_LEN])
+{
+	char err[300], hex[CU_SHA256_HEX_LEN + 1], *out = NULL, *all;
+	size_t olen = 0;
+	struct claim cl;
+
+	(void)data;
+	if (load_claim(s, &cl) != 0) {
+		answer_text(s, "error no identity record\n");
+		return;
+	}
+	if (sim_id_receipt(s->id, &cl.c, alt, len, digest, "\n", &out, &olen,
+			   err, sizeof(err)) != 0) {
+		answer_text(s, "error %s\n", err);
+		return;
+	}
+	cu_hex(digest, CU_SHA256_LEN, hex);
+	all = realloc(out, olen + 16 + sizeof(hex));
+	if (!all) {
+		free(out);
+		answer_text(s, "error out of memory\n");
+		return;
+	}
+	olen += (size_t)sprintf(all + olen, "ok sha256=%s\n", hex);
+	set_answer(s, all, olen);
+	logf_("receipt for slot %u ready (%zu bytes)", alt, olen);
+}
+
+/* station-info's own DFU state machine (DFU 1.1 6.1 and 6.2 as for an
+ * image, but the "manifestation" of a download is answering it).  A
+ * device without a key takes no commands: it stalls every DNLOAD. */
+static int info_stall(struct sim *s, uint8_t status)
+{
+	s->istate = TP_DFU_ERROR;
+	if (s->istatus == TP_DFU_OK)
+		s->istatus = status;
+	return -32;
+}
+
+static int info_request(struct sim *s, uint8_t req, uint16_t value,
+			uint8_t *data, size_t len)
+{
+	size_t n;
+
+	switch (req) {
+	case TP_DFU_DNLOAD:
+		if (s->istate != TP_DFU_IDLE && s->istate != TP_DFU_DNLOAD_IDLE)
+			return info_stall(s, TP_DFU_ERR_STALLEDPKT);
+		if (!s->id)
+			return info_stall(s, TP_DFU_ERR_TARGET);
+		if (len == 0) {
+			if (s->istate == TP_DFU_IDLE)
+				return info_stall(s, TP_DFU_ERR_NOTDONE);
+			s->istate = TP_DFU_MANIFEST_SYNC;
+			return 0;
+		}
+		if (s->istate == TP_DFU_IDLE) {
+			s->cmd_len = 0;
+			s->iexpect = 0;
+		}
+		if (value != s->iexpect || len > s->transfer_size)
+			return info_stall(s, TP_DFU_ERR_FILE);
+		if (s->cmd_len + len > 65536)
+			return info_stall(s, TP_DFU_ERR_ADDRESS);
+		memcpy(s->cmd + s->cmd_len, data, len);
+		s->cmd_len += len;
+		s->iexpect = (s->iexpect + 1) & 0xffff;
+		s->istate = TP_DFU_DNLOAD_SYNC;
+		return 0;
+	case TP_DFU_GETSTATUS: {
+		uint8_t report;
+
+		if (len < 6)
+			return info_stall(s, TP_DFU_ERR_STALLEDPKT);
+		switch (s->istate) {
+		case TP_DFU_DNLOAD_SYNC:
+			s->istate = TP_DFU_DNLOAD_IDLE;
+			break;
+		case TP_DFU_MANIFEST_SYNC:
+			info_command(s);
+			s->istate = TP_DFU_MANIFEST;
+			break;
+		case TP_DFU_MANIFEST:
+			s->istate = TP_DFU_IDLE;
+			break;
+		}
+		report = s->istate;
+		data[0] = s->istatus;
+		data[1] = data[2] = data[3] = 0;
+		data[4] = report;
+		data[5] = 0;
+		return 6;
+	}
+	case TP_DFU_UPLOAD:
+		if (len > s->transfer_size)
+			return info_stall(s, TP_DFU_ERR_STALLEDPKT);
+		if (s->istate == TP_DFU_IDLE) {
+			free(s->iup);
+			if (s->ans) { /* the pending answer, once */
+				s->iup = (uint8_t *)s->ans;
+				s->iup_len = s->ans_len;
+				s->ans = NULL;
+			} else {
+				s->iup = slurp(s->info, &s->iup_len);
+				if (!s->iup)
+					return info_stall(s, TP_DFU_ERR_FILE);
+			}
+			s->iup_pos = 0;
+			s->istate = TP_DFU_UPLOAD_IDLE;
+		} else if (s->istate != TP_DFU_UPLOAD_IDLE) {
+			return info_stall(s, TP_DFU_ERR_STALLEDPKT);
+		}
+		n = s->iup_len - s->iup_pos;
+		if (n > len)
+			n = len;
+		memcpy(data, s->iup + s->iup_pos, n);
+		s->iup_pos += n;
+		if (n < len)
+			s->istate = TP_DFU_IDLE;
+		return (int)n;
+	case TP_DFU_CLRSTATUS:
+		if (s->istate != TP_DFU_ERROR)
+			return info_stall(s, TP_DFU_ERR_STALLEDPKT);
+		s->istate = TP_DFU_IDLE;
+		s->istatus = TP_DFU_OK;
+		return 0;
+	case TP_DFU_ABORT:
+		if (s->istate == TP_DFU_ERROR || s->istate == TP_DFU_MANIFEST)
+			return info_stall(s, TP_DFU_ERR_STALLEDPKT);
+		s->istate = TP_DFU_IDLE;
+		return 0;
+	case TP_DFU_GETSTATE:
+		data[0] = s->istate;
+		return 1;
+	default:
+		return info_stall(s, TP_DFU_ERR_STALLEDPKT);
+	}
+}
+
 static void manifest_image(struct sim *s)
 {
 	uint8_t digest[CU_SHA256_LEN];
@@ -430,6 +721,8 @@ static void manifest_image(struct sim *s)
 	logf_("manifest: slot %u %zu bytes in %ld blocks sha256 %s "
 	      "(early polls %lu)", s->alt, sl->len, s->blocks, hex,
 	      s->early_polls);
+	if (s->id)
+		make_receipt(s, s->alt, sl->data, sl->len, digest);
 	if (s->alt == 0)
 		install_identity(s, sl->data, sl->len);
 }
@@ -463,8 +756,17 @@ static int dfu_dnload(struct sim *s, uint16_t block, const uint8_t *data,
 	if (s->state != TP_DFU_IDLE && s->state != TP_DFU_DNLOAD_IDLE)
 		return stall(s, TP_DFU_ERR_STALLEDPKT);
 	if (len == 0) {
+		char err[200];
+
 		if (s->state == TP_DFU_IDLE) /* nothing to end */
 			return stall(s, TP_DFU_ERR_NOTDONE);
+		if (s->id && sim_id_may_receive(s->id, s->alt, s->dl_len, err,
+						sizeof(err)) != 0) {
+			logf_("refused: %zu bytes for slot %u: %s", s->dl_len,
+			      s->alt, err);
+			reset_download(s);
+			return stall(s, TP_DFU_ERR_TARGET);
+		}
 		s->state = TP_DFU_MANIFEST_SYNC;
 		logf_("download end after %ld blocks (%zu bytes)", s->blocks,
 		      s->dl_len);
@@ -472,8 +774,12 @@ static int dfu_dnload(struct sim *s, uint16_t block, const uint8_t *data,
 	}
 	if (s->state == TP_DFU_IDLE)
 		reset_download(s);
-	if (s->alt == info_alt(s))
-		return stall(s, TP_DFU_ERR_TARGET);
+	if (s->id && !s->authorized) {
+		/* formats §9: nothing is written without an authorization */
+		logf_("refused: block %u to slot %u without an authorization",
+		      block, s->alt);
+		return stall(s, TP_DFU_ERR_WRITE);
+	}
 	if (len > s->transfer_size)
 		return stall(s, TP_DFU_ERR_STALLEDPKT);
 	if (block != s->expect_block) {
@@ -583,30 +889,23 @@ static int dfu_upload(struct sim *s, uint16_t block, uint8_t *out,
 	size_t n;
 
 	(void)block;
-	if (!s->can_upload && s->alt != info_alt(s))
+	if (!s->can_upload)
 		return stall(s, TP_DFU_ERR_STALLEDPKT);
 	if (len > s->transfer_size)
 		return stall(s, TP_DFU_ERR_STALLEDPKT);
 	if (s->state == TP_DFU_IDLE) {
+		struct slot *sl = &s->slots[s->alt];
+
 		free(s->up_copy);
-		s->up_copy = NULL;
-		if (s->alt == info_alt(s)) {
-			s->up_copy = slurp(s->info, &s->up_len);
-			if (!s->up_copy)
-				return stall(s, TP_DFU_ERR_FILE);
-		} else {
-			struct slot *sl = &s->slots[s->alt];
-			s->up_copy = malloc(sl->len ? sl->len : 1);
-			if (!s->up_copy)
-				return stall(s, TP_DFU_ERR_UNKNOWN);
-			memcpy(s->up_copy, sl->data, sl->len);
-			s->up_len = sl->len;
-			if (s->corrupt_upload && sl->len) {
-				s->up_copy[sl->len / 2] ^= 0x5a;
-				logf_("fault: upload of slot %u carries a "
-				      "wrong byte at offset %zu", s->alt,
-				      sl->len / 2);
-			}
+		s->up_copy = malloc(sl->len ? sl->len : 1);
+		if (!s->up_copy)
+			return stall(s, TP_DFU_ERR_UNKNOWN);
+		memcpy(s->up_copy, sl->data, sl->len);
+		s->up_len = sl->len;
+		if (s->corrupt_upload && sl->len) {
+			s->up_copy[sl->len / 2] ^= 0x5a;
+			logf_("fault: upload of slot %u carries a wrong byte "
+			      "at offset %zu", s->alt, sl->len / 2);
 		}
 		s->up = s->up_copy;
 		s->up_pos = 0;
@@ -632,6 +931,8 @@ static int dfu_upload(struct sim *s, uint16_t block, uint8_t *out,
 static int dfu_request(struct sim *s, uint8_t req, uint16_t value,
 		       uint8_t *data, size_t len)
 {
+	if (s->alt == info_alt(s))
+		return info_request(s, req, value, data, len);
 	if (s->runtime) {
 		switch (req) {
 		case TP_DFU_GETSTATUS:
@@ -692,6 +993,8 @@ static void bus_reset(struct sim *s)
 {
 	s->configured = 0;
 	s->alt = 0;
+	s->istate = TP_DFU_IDLE; /* a command cut by the reset is dropped */
+	s->istatus = TP_DFU_OK;
 	if (s->runtime && s->state == TP_DFU_APP_DETACH) {
 		s->runtime = 0;
 		s->state = TP_DFU_IDLE;
@@ -1013,6 +1316,10 @@ int main(int argc, char **argv)
 		{"verify-error", no_argument, NULL, '6'},
 		{"corrupt-upload", no_argument, NULL, '7'},
 		{"strict-polls", no_argument, NULL, '8'},
+		{"device-key", required_argument, NULL, 'K'},
+		{"device-cert", required_argument, NULL, 'C'},
+		{"fleet-anchor", required_argument, NULL, 'F'},
+		{"misbehave", required_argument, NULL, 'M'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
 	struct sim s = {
@@ -1063,6 +1370,19 @@ int main(int argc, char **argv)
 		case '6': s.verify_error = 1; break;
 		case '7': s.corrupt_upload = 1; break;
 		case '8': s.strict_polls = 1; break;
+		case 'K': s.key = optarg; break;
+		case 'C': s.cert = optarg; break;
+		case 'F': s.anchor = optarg; break;
+		case 'M': {
+			unsigned bit;
+			if (sim_id_fault_parse(optarg, &bit) != 0) {
+				fprintf(stderr, "sim-dfu: unknown --misbehave "
+						"%s\n", optarg);
+				return 2;
+			}
+			s.faults |= bit;
+			break;
+		}
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: fputs(usage_text, stderr); return 2;
 		}
@@ -1072,6 +1392,24 @@ int main(int argc, char **argv)
 		fputs(usage_text, stderr);
 		return 2;
 	}
+	if ((s.key || s.cert || s.anchor || s.faults) &&
+	    !(s.key && s.cert && s.anchor && s.info)) {
+		fprintf(stderr, "sim-dfu: a device key needs --device-key, "
+				"--device-cert, --fleet-anchor and --info\n");
+		return 2;
+	}
+	if (s.key) {
+		char err[300];
+		if (sim_id_load(s.key, s.cert, s.anchor, s.faults, &s.id, err,
+				sizeof(err)) != 0) {
+			fprintf(stderr, "sim-dfu: %s\n", err);
+			return 2;
+		}
+	}
+	s.cmd = malloc(65536);
+	if (!s.cmd)
+		return 1;
+	s.istate = TP_DFU_IDLE;
 	s.runtime = s.start_runtime;
 	s.state = s.runtime ? TP_DFU_APP_IDLE : TP_DFU_IDLE;
 	load_slots(&s);
@@ -1114,5 +1452,9 @@ int main(int argc, char **argv)
 	logf_("stopped: %lu blocks taken, %lu early polls", s.total_blocks,
 	      s.early_polls);
 	close(lfd);
+	sim_id_free(s.id);
+	free(s.cmd);
+	free(s.ans);
+	free(s.iup);
 	return 0;
 }
