@@ -8,11 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <mbedtls/asn1.h>
-#include <mbedtls/asn1write.h>
-#include <mbedtls/ecdsa.h>
 #include <mbedtls/md.h>
-#include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/x509_crt.h>
 
@@ -61,54 +57,6 @@ const uint8_t *cu_role_oid(enum cu_role r, size_t *len)
 	return role_oids[r - 1];
 }
 
-/* ---- the leaf: key usage, role ---- */
-
-static unsigned leaf_roles(const mbedtls_x509_crt *c)
-{
-	unsigned mask = 0;
-
-	if (!(c->ext_types & MBEDTLS_X509_EXT_EXTENDED_KEY_USAGE))
-		return 0;
-	for (const mbedtls_x509_sequence *s = &c->ext_key_usage; s && s->buf.p;
-	     s = s->next)
-		for (int r = 0; r < ROLE_COUNT; r++)
-			if (s->buf.len == ROLE_OID_LEN &&
-			    memcmp(s->buf.p, role_oids[r], ROLE_OID_LEN) == 0)
-				mask |= 1u << (r + 1);
-	return mask;
-}
-
-static int has_any_eku(const mbedtls_x509_crt *c)
-{
-	static const char any[] = MBEDTLS_OID_ANY_EXTENDED_KEY_USAGE;
-
-	if (!(c->ext_types & MBEDTLS_X509_EXT_EXTENDED_KEY_USAGE))
-		return 0;
-	for (const mbedtls_x509_sequence *s = &c->ext_key_usage; s && s->buf.p;
-	     s = s->next)
-		if (s->buf.len == sizeof(any) - 1 &&
-		    memcmp(s->buf.p, any, sizeof(any) - 1) == 0)
-			return 1;
-	return 0;
-}
-
-static void roles_string(unsigned mask, char *buf, size_t size)
-{
-	size_t o = 0;
-	int left = __builtin_popcount(mask);
-
-	buf[0] = '\0';
-	for (int r = CU_ROLE_RELEASE; r <= CU_ROLE_STATION; r++) {
-		if (!(mask & (1u << r)))
-			continue;
-		left--;
-		o += (size_t)snprintf(buf + o, size - o, "%s%s", role_names[r],
-				      left > 1 ? ", " : left == 1 ? " and " : "");
-		if (o >= size)
-			break;
-	}
-}
-
 static int role_required(enum cu_role role, const char *where,
 			 struct stn_diag *d)
 {
@@ -129,6 +77,7 @@ static int check_cert_text(const struct cu_trust *t, const unsigned char *pem,
 	unsigned char spki[1200], *der;
 	unsigned mask;
 	char desc[64], roles[64];
+	const char *ca;
 	int rc, n;
 
 	rc = role_required(role, pem_path, d);
@@ -164,30 +113,24 @@ static int check_cert_text(const struct cu_trust *t, const unsigned char *pem,
 	/* A CA could mint custody or exception certificates with fresh keys
 	 * and so get past one key, one duty and the rule that a token's
 	 * signer did not sign the manifest: no CA signs as any role. */
-	if (chain->ca_istrue || ((chain->ext_types &
-				  MBEDTLS_X509_EXT_KEY_USAGE) &&
-				 (chain->key_usage &
-				  MBEDTLS_X509_KU_KEY_CERT_SIGN))) {
+	if ((ca = cu_x509_ca_why(chain))) {
 		rc = stn_fail(d, STN_E_ROLE, pem_path,
 			      "signer CN %s is a CA (%s); a CA may not sign "
 			      "as %s",
-			      s->cn,
-			      chain->ca_istrue ? "basicConstraints CA:TRUE"
-					       : "keyUsage keyCertSign",
-			      role_names[role]);
+			      s->cn, ca, role_names[role]);
 		goto out;
 	}
 	/* RFC 5280 §4.2.1.12: anyExtendedKeyUsage lets a key serve any
 	 * purpose, which one key, one duty forbids. */
-	if (has_any_eku(chain)) {
+	if (cu_x509_has_any_eku(chain)) {
 		rc = stn_fail(d, STN_E_ROLE, pem_path,
 			      "signer CN %s also carries anyExtendedKeyUsage, "
 			      "which is not a role; one key may hold one duty",
 			      s->cn);
 		goto out;
 	}
-	mask = leaf_roles(chain);
-	roles_string(mask, roles, sizeof(roles));
+	mask = cu_x509_leaf_roles(chain);
+	cu_x509_roles_string(mask, roles, sizeof(roles));
 	if (mask & (mask - 1)) {
 		rc = stn_fail(d, STN_E_TWOROLES, pem_path,
 			      "signer CN %s holds roles %s; one key may hold "
@@ -245,69 +188,6 @@ static int check_cert(const struct cu_trust *t, const char *pem_path,
 	return rc;
 }
 
-/*
- * formats §2: the .sig is DER as `openssl dgst -sign` writes it, and
- * `openssl dgst -verify` refuses anything else, so an auditor's check and
- * ours agree.  mbedTLS reads ECDSA signatures leniently (BER long-form
- * lengths, INTEGERs padded with zero octets), so (r, s) are re-encoded as
- * DER (X.690 §10.1, §8.3.2) and compared byte for byte; an RSA signature
- * is exactly as long as the modulus (RFC 8017 §8.2.2).  Returns 0 when
- * the bytes are DER, else writes what is wrong into `why`.
- */
-static int sig_not_der(const mbedtls_pk_context *pk, const unsigned char *sig,
-		       size_t len, char *why, size_t size)
-{
-	unsigned char der[MBEDTLS_ECDSA_MAX_LEN], *p, *end, *q;
-	mbedtls_mpi r, s;
-	size_t n;
-	int bad = 1, w, total = 0;
-
-	if (mbedtls_pk_get_type(pk) == MBEDTLS_PK_RSA) {
-		if (len == mbedtls_pk_get_len(pk))
-			return 0;
-		snprintf(why, size, "%zu bytes for a %zu-byte RSA modulus", len,
-			 mbedtls_pk_get_len(pk));
-		return 1;
-	}
-	snprintf(why, size, "not an ECDSA-Sig-Value in DER");
-	mbedtls_mpi_init(&r);
-	mbedtls_mpi_init(&s);
-	p = (unsigned char *)(uintptr_t)sig;
-	end = p + len;
-	if (mbedtls_asn1_get_tag(&p, end, &n, MBEDTLS_ASN1_CONSTRUCTED |
-						     MBEDTLS_ASN1_SEQUENCE) ||
-	    p + n != end || mbedtls_asn1_get_mpi(&p, end, &r) ||
-	    mbedtls_asn1_get_mpi(&p, end, &s) || p != end ||
-	    mbedtls_mpi_cmp_int(&r, 0) <= 0 || mbedtls_mpi_cmp_int(&s, 0) <= 0)
-		goto out;
-	/* Written backwards from the end, as mbedtls_asn1_write_* do. */
-	q = der + sizeof(der);
-	if ((w = mbedtls_asn1_write_mpi(&q, der, &s)) < 0)
-		goto out;
-	total += w;
-	if ((w = mbedtls_asn1_write_mpi(&q, der, &r)) < 0)
-		goto out;
-	total += w;
-	if ((w = mbedtls_asn1_write_len(&q, der, (size_t)total)) < 0)
-		goto out;
-	total += w;
-	if ((w = mbedtls_asn1_write_tag(&q, der, MBEDTLS_ASN1_CONSTRUCTED |
-							 MBEDTLS_ASN1_SEQUENCE)) <
-	    0)
-		goto out;
-	total += w;
-	if ((size_t)total == len && memcmp(q, sig, len) == 0)
-		bad = 0;
-	else
-		snprintf(why, size,
-			 "BER where DER is required (long-form length or "
-			 "padded INTEGER)");
-out:
-	mbedtls_mpi_free(&r);
-	mbedtls_mpi_free(&s);
-	return bad;
-}
-
 int cu_sig_verify(const struct cu_trust *t, const uint8_t digest[32],
 		  const char *sig_path, const char *pem_path, enum cu_role role,
 		  int64_t at, struct cu_signer *out, struct stn_diag *d)
@@ -330,7 +210,7 @@ int cu_sig_verify(const struct cu_trust *t, const uint8_t digest[32],
 	rc = check_cert(t, pem_path, role, at, &chain, &s, d);
 	if (rc)
 		goto out;
-	if (sig_not_der(&chain.pk, sig, sig_len, why, sizeof(why))) {
+	if (cu_x509_sig_not_der(&chain.pk, sig, sig_len, why, sizeof(why))) {
 		rc = stn_fail(d, STN_E_SIGNATURE, sig_path,
 			      "signature by %s does not verify: it is not in "
 			      "DER as openssl dgst writes it (%s)",

@@ -3,6 +3,8 @@
  * .pem pair (formats §2) that custody/sig.c verifies. */
 #include "custody/sign.h"
 
+#include "custody/devid.h"
+
 #include "custody/record.h"
 
 #include <errno.h>
@@ -32,6 +34,7 @@ struct cu_key {
 	char *chain; /* PEM as loaded, NUL-terminated */
 	size_t chain_len;
 	char cn[128]; /* the leaf's subject CN: who signs */
+	mbedtls_x509_crt certs; /* the chain parsed, leaf first */
 };
 
 void cu_key_free(struct cu_key *k)
@@ -39,6 +42,7 @@ void cu_key_free(struct cu_key *k)
 	if (!k)
 		return;
 	mbedtls_pk_free(&k->pk); /* zeroizes the key's numbers */
+	mbedtls_x509_crt_free(&k->certs);
 	free(k->chain);
 	mbedtls_platform_zeroize(k, sizeof(*k));
 	free(k);
@@ -48,17 +52,18 @@ int cu_key_load(const char *key_path, const char *cert_path,
 		struct cu_key **out, struct stn_diag *d)
 {
 	struct cu_key *k;
-	mbedtls_x509_crt chain;
+	mbedtls_x509_crt *chain;
 	unsigned char *buf = NULL;
 	size_t len = 0;
 	char ebuf[128], desc[64], cn[128];
 	int rc, ret;
 
-	mbedtls_x509_crt_init(&chain);
 	k = calloc(1, sizeof(*k));
 	if (!k)
 		return stn_fail(d, STN_E_NOMEM, key_path, "cannot hold a key");
 	mbedtls_pk_init(&k->pk);
+	mbedtls_x509_crt_init(&k->certs);
+	chain = &k->certs;
 	rc = cu_x509_read_capped(key_path, CU_CHAIN_MAX, "private key",
 				 STN_E_UNSAFE, &buf, &len, d);
 	if (rc)
@@ -90,11 +95,11 @@ int cu_key_load(const char *key_path, const char *cert_path,
 				 STN_E_UNSAFE, &buf, &len, d);
 	if (rc)
 		goto out;
-	rc = cu_x509_parse_chain(buf, len, cert_path, STN_E_CONFIG, &chain, d);
+	rc = cu_x509_parse_chain(buf, len, cert_path, STN_E_CONFIG, chain, d);
 	if (rc)
 		goto out;
-	if (mbedtls_pk_check_pair(&chain.pk, &k->pk) != 0) {
-		if (cu_x509_leaf_cn(&chain, cert_path, cn, sizeof(cn),
+	if (mbedtls_pk_check_pair(&chain->pk, &k->pk) != 0) {
+		if (cu_x509_leaf_cn(chain, cert_path, cn, sizeof(cn),
 				    NULL) != 0)
 			snprintf(cn, sizeof(cn), "(no usable CN)");
 		rc = stn_fail(d, STN_E_CONFIG, key_path,
@@ -104,7 +109,7 @@ int cu_key_load(const char *key_path, const char *cert_path,
 		goto out;
 	}
 	/* Custody records and tokens name their signer by CN (§4, §5). */
-	if ((rc = cu_x509_leaf_cn(&chain, cert_path, k->cn, sizeof(k->cn), d)))
+	if ((rc = cu_x509_leaf_cn(chain, cert_path, k->cn, sizeof(k->cn), d)))
 		goto out;
 	k->chain = (char *)buf;
 	k->chain_len = len;
@@ -113,7 +118,6 @@ int cu_key_load(const char *key_path, const char *cert_path,
 	k = NULL;
 out:
 	free(buf);
-	mbedtls_x509_crt_free(&chain);
 	cu_key_free(k);
 	return rc;
 }
@@ -172,6 +176,29 @@ const char *cu_key_chain_pem(const struct cu_key *k, size_t *len)
 	if (len)
 		*len = k->chain_len;
 	return k->chain;
+}
+
+int cu_key_chain_der(const struct cu_key *k, const uint8_t **der,
+		     size_t *len, size_t max, size_t *n, struct stn_diag *d)
+{
+	size_t i = 0;
+
+	for (const mbedtls_x509_crt *c = &k->certs; c && c->raw.p;
+	     c = c->next) {
+		if (i == max)
+			return stn_fail(d, STN_E_INTERNAL, k->cn,
+					"the station's certificate chain holds "
+					"more than %zu certificates",
+					max);
+		der[i] = c->raw.p;
+		len[i] = c->raw.len;
+		i++;
+	}
+	if (i == 0)
+		return stn_fail(d, STN_E_INTERNAL, k->cn,
+				"the station key has no certificate");
+	*n = i;
+	return 0;
 }
 
 static int hash_file(const char *path, uint8_t digest[CU_SHA256_LEN],

@@ -258,6 +258,7 @@ struct path_search {
 	size_t tries, steps;
 	int done;
 	int stale;
+	const mbedtls_x509_crt *anchor_done; /* the anchor of the path */
 	int have_first;
 	struct attempt first; /* the first path that failed, reported */
 };
@@ -321,6 +322,7 @@ static void try_path(struct path_search *s, const mbedtls_x509_crt *anchor)
 	if (a.ret == 0) {
 		s->done = 1;
 		s->stale = a.v.stale;
+		s->anchor_done = anchor;
 		return;
 	}
 	if (s->have_first)
@@ -454,6 +456,16 @@ int cu_trust_verify_chain(const struct cu_trust *t, mbedtls_x509_crt *crt,
 			  int64_t at, enum cu_role role, const char *where,
 			  int *stale, struct stn_diag *d)
 {
+	return cu_trust_verify_chain_anchor(t, crt, at, role, where, stale,
+					    NULL, 0, d);
+}
+
+int cu_trust_verify_chain_anchor(const struct cu_trust *t,
+				 mbedtls_x509_crt *crt, int64_t at,
+				 enum cu_role role, const char *where,
+				 int *stale, char *anchor, size_t anchor_size,
+				 struct stn_diag *d)
+{
 	struct path_search *s;
 	struct attempt *a;
 	int rc;
@@ -480,6 +492,9 @@ int cu_trust_verify_chain(const struct cu_trust *t, mbedtls_x509_crt *crt,
 	search_from(s);
 	if (s->done) {
 		*stale = s->stale;
+		if (anchor && anchor_size)
+			cu_x509_dn_string(&s->anchor_done->subject, anchor,
+					  anchor_size);
 		rc = 0;
 		goto out;
 	}
@@ -497,6 +512,8 @@ int cu_trust_verify_chain(const struct cu_trust *t, mbedtls_x509_crt *crt,
 						      &a->flags, verify_cb,
 						      &a->v);
 	if (a->ret == 0) { /* cannot happen: a path would have been found */
+		if (anchor && anchor_size)
+			snprintf(anchor, anchor_size, "?");
 		*stale = a->v.stale;
 		rc = 0;
 		goto out;

@@ -1,8 +1,9 @@
 /* custody/x509_internal.h: PRIVATE to custody/; nothing outside custody/
- * includes it.  What trust.c, sig.c and sign.c share over mbedTLS 2.28:
- * bounded reads that refuse symlinks and special files, names, serials,
- * times, keys and PEM chains (x509_util.c), and verifying a chain against
- * the trust store (trust.c).  The public headers carry no mbedTLS type. */
+ * includes it.  What trust.c, sig.c, sign.c and devid.c share over mbedTLS
+ * 2.28: bounded reads that refuse symlinks and special files, names,
+ * serials, times, keys, PEM chains, DER signatures and what a leaf may be
+ * (x509_util.c), and verifying a chain against the trust store (trust.c).
+ * The public headers carry no mbedTLS type. */
 #ifndef CU_X509_INTERNAL_H
 #define CU_X509_INTERNAL_H
 
@@ -50,6 +51,21 @@ int cu_x509_leaf_cn(const mbedtls_x509_crt *c, const char *where, char *cn,
 /* Whether formats §2 accepts the key; `desc` says what it is either way. */
 int cu_x509_key_accepted(const mbedtls_pk_context *pk, char *desc,
 			 size_t size);
+/* The station roles (formats §2) a leaf's extendedKeyUsage lists: bit r
+ * set for enum cu_role r. */
+unsigned cu_x509_leaf_roles(const mbedtls_x509_crt *c);
+/* Whether its extendedKeyUsage lists anyExtendedKeyUsage. */
+int cu_x509_has_any_eku(const mbedtls_x509_crt *c);
+/* "release", "release and custody", ... for a mask as above. */
+void cu_x509_roles_string(unsigned mask, char *buf, size_t size);
+/* What makes c a CA ("basicConstraints CA:TRUE", "keyUsage keyCertSign"),
+ * or NULL: no leaf may be one (a CA could mint signers). */
+const char *cu_x509_ca_why(const mbedtls_x509_crt *c);
+/* 0 when sig is DER as `openssl dgst -sign` writes it for key pk (ECDSA
+ * re-encoded and compared; RSA exactly the modulus length); else 1 with
+ * what is wrong in `why`. */
+int cu_x509_sig_not_der(const mbedtls_pk_context *pk, const unsigned char *sig,
+			size_t len, char *why, size_t size);
 /* Parse a NUL-terminated PEM chain of `len` bytes into `chain`: the leaf
  * first, then any intermediates; text around the PEM blocks is ignored.
  * Errors: `code` naming `where`; a key of an algorithm mbedTLS cannot
@@ -75,5 +91,12 @@ int cu_x509_parse_crls(const unsigned char *buf, size_t len, const char *where,
 int cu_trust_verify_chain(const struct cu_trust *t, mbedtls_x509_crt *crt,
 			  int64_t at, enum cu_role role, const char *where,
 			  int *stale, struct stn_diag *d);
+/* The same, and on success the subject DN of the anchor the path ended
+ * at into `anchor` (anchor_size bytes; anchor may be NULL). */
+int cu_trust_verify_chain_anchor(const struct cu_trust *t,
+				 mbedtls_x509_crt *crt, int64_t at,
+				 enum cu_role role, const char *where,
+				 int *stale, char *anchor, size_t anchor_size,
+				 struct stn_diag *d);
 
 #endif

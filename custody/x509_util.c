@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include <mbedtls/asn1.h>
+#include <mbedtls/asn1write.h>
+#include <mbedtls/ecdsa.h>
 #include <mbedtls/ecp.h>
 #include <mbedtls/error.h>
 #include <mbedtls/oid.h>
@@ -24,6 +26,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include "station/base/rfc3339.h"
+#include "custody/sig.h"
 #include "station/base/error.h"
 
 const char *cu_x509_strerror(int ret, char *buf, size_t size)
@@ -244,6 +247,130 @@ int cu_x509_key_accepted(const mbedtls_pk_context *pk, char *desc, size_t size)
 	}
 	snprintf(desc, size, "a %s key", mbedtls_pk_get_name(pk));
 	return 0;
+}
+
+/* ---- what a leaf may be (formats §2) ---- */
+
+unsigned cu_x509_leaf_roles(const mbedtls_x509_crt *c)
+{
+	unsigned mask = 0;
+
+	if (!(c->ext_types & MBEDTLS_X509_EXT_EXTENDED_KEY_USAGE))
+		return 0;
+	for (const mbedtls_x509_sequence *s = &c->ext_key_usage; s && s->buf.p;
+	     s = s->next)
+		for (int r = CU_ROLE_RELEASE; r <= CU_ROLE_STATION; r++) {
+			size_t len = 0;
+			const uint8_t *oid = cu_role_oid((enum cu_role)r, &len);
+
+			if (s->buf.len == len && memcmp(s->buf.p, oid, len) == 0)
+				mask |= 1u << r;
+		}
+	return mask;
+}
+
+int cu_x509_has_any_eku(const mbedtls_x509_crt *c)
+{
+	static const char any[] = MBEDTLS_OID_ANY_EXTENDED_KEY_USAGE;
+
+	if (!(c->ext_types & MBEDTLS_X509_EXT_EXTENDED_KEY_USAGE))
+		return 0;
+	for (const mbedtls_x509_sequence *s = &c->ext_key_usage; s && s->buf.p;
+	     s = s->next)
+		if (s->buf.len == sizeof(any) - 1 &&
+		    memcmp(s->buf.p, any, sizeof(any) - 1) == 0)
+			return 1;
+	return 0;
+}
+
+void cu_x509_roles_string(unsigned mask, char *buf, size_t size)
+{
+	size_t o = 0;
+	int left = __builtin_popcount(mask);
+
+	buf[0] = '\0';
+	for (int r = CU_ROLE_RELEASE; r <= CU_ROLE_STATION; r++) {
+		if (!(mask & (1u << r)))
+			continue;
+		left--;
+		o += (size_t)snprintf(buf + o, size - o, "%s%s",
+				      cu_role_name((enum cu_role)r),
+				      left > 1 ? ", " : left == 1 ? " and " : "");
+		if (o >= size)
+			break;
+	}
+}
+
+const char *cu_x509_ca_why(const mbedtls_x509_crt *c)
+{
+	if (c->ca_istrue)
+		return "basicConstraints CA:TRUE";
+	if ((c->ext_types & MBEDTLS_X509_EXT_KEY_USAGE) &&
+	    (c->key_usage & MBEDTLS_X509_KU_KEY_CERT_SIGN))
+		return "keyUsage keyCertSign";
+	return NULL;
+}
+
+/*
+ * formats §2: a .sig is DER as `openssl dgst -sign` writes it, and
+ * `openssl dgst -verify` refuses anything else, so an auditor's check and
+ * ours agree.  mbedTLS reads ECDSA signatures leniently (BER long-form
+ * lengths, INTEGERs padded with zero octets), so (r, s) are re-encoded as
+ * DER (X.690 §10.1, §8.3.2) and compared byte for byte; an RSA signature
+ * is exactly as long as the modulus (RFC 8017 §8.2.2).
+ */
+int cu_x509_sig_not_der(const mbedtls_pk_context *pk, const unsigned char *sig,
+			size_t len, char *why, size_t size)
+{
+	unsigned char der[MBEDTLS_ECDSA_MAX_LEN], *p, *end, *q;
+	mbedtls_mpi r, s;
+	size_t n;
+	int bad = 1, w, total = 0;
+
+	if (mbedtls_pk_get_type(pk) == MBEDTLS_PK_RSA) {
+		if (len == mbedtls_pk_get_len(pk))
+			return 0;
+		snprintf(why, size, "%zu bytes for a %zu-byte RSA modulus", len,
+			 mbedtls_pk_get_len(pk));
+		return 1;
+	}
+	snprintf(why, size, "not an ECDSA-Sig-Value in DER");
+	mbedtls_mpi_init(&r);
+	mbedtls_mpi_init(&s);
+	p = (unsigned char *)(uintptr_t)sig;
+	end = p + len;
+	if (mbedtls_asn1_get_tag(&p, end, &n, MBEDTLS_ASN1_CONSTRUCTED |
+						     MBEDTLS_ASN1_SEQUENCE) ||
+	    p + n != end || mbedtls_asn1_get_mpi(&p, end, &r) ||
+	    mbedtls_asn1_get_mpi(&p, end, &s) || p != end ||
+	    mbedtls_mpi_cmp_int(&r, 0) <= 0 || mbedtls_mpi_cmp_int(&s, 0) <= 0)
+		goto out;
+	/* Written backwards from the end, as mbedtls_asn1_write_* do. */
+	q = der + sizeof(der);
+	if ((w = mbedtls_asn1_write_mpi(&q, der, &s)) < 0)
+		goto out;
+	total += w;
+	if ((w = mbedtls_asn1_write_mpi(&q, der, &r)) < 0)
+		goto out;
+	total += w;
+	if ((w = mbedtls_asn1_write_len(&q, der, (size_t)total)) < 0)
+		goto out;
+	total += w;
+	if ((w = mbedtls_asn1_write_tag(&q, der, MBEDTLS_ASN1_CONSTRUCTED |
+							 MBEDTLS_ASN1_SEQUENCE)) <
+	    0)
+		goto out;
+	total += w;
+	if ((size_t)total == len && memcmp(q, sig, len) == 0)
+		bad = 0;
+	else
+		snprintf(why, size,
+			 "BER where DER is required (long-form length or "
+			 "padded INTEGER)");
+out:
+	mbedtls_mpi_free(&r);
+	mbedtls_mpi_free(&s);
+	return bad;
 }
 
 /* The SubjectPublicKeyInfo algorithm of a certificate mbedTLS could not
