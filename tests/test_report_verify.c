@@ -650,7 +650,7 @@ static void a_report_with_signed_identity_records_verifies_and_shows_them(
 	/* attestation, authorization, receipt */
 	assert_int_equal(i->identity_checked, 3);
 	assert_int_equal(i->identity_unchecked, 0);
-	assert_int_equal(i->nsessions, 2); /* S-id and the export's own */
+	assert_int_equal(i->nsessions, 1);
 	assert_non_null(strstr(i->sessions[0].identity,
 			       "SN-0001 proven by certificate CN=TX-200 "
 			       "SN-0001"));
@@ -658,6 +658,14 @@ static void a_report_with_signed_identity_records_verifies_and_shows_them(
 			       "SN-0001 receipt for image app: proof "
 			       "device-signed, matches"));
 	stn_report_info_free(i);
+	/* The readable summary says the same for people. */
+	{
+		char *sum = slurp(x.summary, NULL);
+
+		assert_non_null(strstr(sum, "Identity    SN-0001 proven by "
+					    "certificate CN=TX-200 SN-0001"));
+		free(sum);
+	}
 }
 
 static const struct {
@@ -700,6 +708,14 @@ static void verify_names_each_bad_identity_record(void **state)
 		identity_report(f, id_faults[k].fault, &x);
 		verify_refused(f, x.json, NULL, STN_E_CHAINBROKEN,
 			       id_faults[k].text);
+		{
+			struct stn_report_info *i = NULL;
+			struct stn_diag d = {0};
+
+			stn_report_verify(stn_session_trust(f->s), x.json,
+					  NULL, &i, &d);
+			print_message("      %s\n", d.text);
+		}
 	}
 }
 
