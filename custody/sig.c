@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <mbedtls/md.h>
+#include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/x509_crt.h>
 
@@ -66,13 +67,15 @@ static int role_required(enum cu_role role, const char *where,
 	return 0;
 }
 
-/* What cu_sig_verify and cu_cert_check share; leaves the chain parsed. */
-static int check_cert(const struct cu_trust *t, const char *pem_path,
-		      enum cu_role role, int64_t at, mbedtls_x509_crt *chain,
-		      struct cu_signer *s, struct stn_diag *d)
+/* What check_cert and cu_cert_check_pem share: the chain given as a
+ * NUL-terminated PEM text; `pem_path` names it in messages.  Leaves the
+ * chain parsed. */
+static int check_cert_text(const struct cu_trust *t, const unsigned char *pem,
+			   size_t len, const char *pem_path, enum cu_role role,
+			   int64_t at, mbedtls_x509_crt *chain,
+			   struct cu_signer *s, struct stn_diag *d)
 {
-	unsigned char *pem = NULL, spki[1200], *der;
-	size_t len;
+	unsigned char spki[1200], *der;
 	unsigned mask;
 	char desc[64], roles[64];
 	const char *ca;
@@ -82,10 +85,6 @@ static int check_cert(const struct cu_trust *t, const char *pem_path,
 	if (rc)
 		return rc;
 	memset(s, 0, sizeof(*s));
-	rc = cu_x509_read_capped(pem_path, CU_CHAIN_MAX, "certificate chain",
-				 STN_E_UNSAFE, &pem, &len, d);
-	if (rc)
-		return rc;
 	rc = cu_x509_parse_chain(pem, len, pem_path, STN_E_CHAIN, chain, d);
 	if (rc)
 		goto out;
@@ -166,6 +165,26 @@ static int check_cert(const struct cu_trust *t, const char *pem_path,
 	}
 	s->not_after = cu_x509_secs(&chain->valid_to, INT64_MIN);
 out:
+	return rc;
+}
+
+/* What cu_sig_verify and cu_cert_check share; leaves the chain parsed. */
+static int check_cert(const struct cu_trust *t, const char *pem_path,
+		      enum cu_role role, int64_t at, mbedtls_x509_crt *chain,
+		      struct cu_signer *s, struct stn_diag *d)
+{
+	unsigned char *pem = NULL;
+	size_t len;
+	int rc;
+
+	rc = role_required(role, pem_path, d);
+	if (rc)
+		return rc;
+	rc = cu_x509_read_capped(pem_path, CU_CHAIN_MAX, "certificate chain",
+				 STN_E_UNSAFE, &pem, &len, d);
+	if (rc)
+		return rc;
+	rc = check_cert_text(t, pem, len, pem_path, role, at, chain, s, d);
 	free(pem);
 	return rc;
 }
@@ -228,6 +247,74 @@ int cu_cert_check(const struct cu_trust *t, const char *pem_path,
 	rc = check_cert(t, pem_path, role, at, &chain, &s, d);
 	if (rc == 0 && out)
 		*out = s;
+	mbedtls_x509_crt_free(&chain);
+	return rc;
+}
+
+int cu_cert_check_pem(const struct cu_trust *t, const char *pem,
+		      const char *where, enum cu_role role, int64_t at,
+		      struct cu_signer *out, struct stn_diag *d)
+{
+	mbedtls_x509_crt chain;
+	struct cu_signer s;
+	size_t len = strlen(pem);
+	int rc;
+
+	if (len > CU_CHAIN_MAX)
+		return stn_fail(d, STN_E_TOOBIG, where,
+				"certificate chain of %zu bytes, over %d", len,
+				CU_CHAIN_MAX);
+	mbedtls_x509_crt_init(&chain);
+	rc = check_cert_text(t, (const unsigned char *)pem, len, where, role,
+			     at, &chain, &s, d);
+	if (rc == 0 && out)
+		*out = s;
+	mbedtls_x509_crt_free(&chain);
+	return rc;
+}
+
+int cu_cert_facts_pem(const char *pem, const char *where,
+		      struct cu_cert_facts *out, struct stn_diag *d)
+{
+	mbedtls_x509_crt chain;
+	const mbedtls_x509_name *n;
+	size_t len = strlen(pem);
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (len > CU_CHAIN_MAX)
+		return stn_fail(d, STN_E_TOOBIG, where,
+				"certificate chain of %zu bytes, over %d", len,
+				CU_CHAIN_MAX);
+	mbedtls_x509_crt_init(&chain);
+	rc = cu_x509_parse_chain((const unsigned char *)pem, len, where,
+				 STN_E_CHAIN, &chain, d);
+	if (rc)
+		goto out;
+	cu_x509_dn_string(&chain.subject, out->subject, sizeof(out->subject));
+	cu_x509_dn_string(&chain.issuer, out->issuer, sizeof(out->issuer));
+	cu_x509_serial_string(&chain.serial, out->serial, sizeof(out->serial));
+	if (cu_x509_leaf_cn(&chain, where, out->cn, sizeof(out->cn), NULL))
+		out->cn[0] = '\0';
+	/* formats §9: the device's serial is the subject's serialNumber
+	 * (2.5.4.5), the IEEE 802.1AR DevID convention. */
+	for (n = &chain.subject; n; n = n->next) {
+		if (!n->oid.p ||
+		    MBEDTLS_OID_CMP(MBEDTLS_OID_AT_SERIAL_NUMBER, &n->oid))
+			continue;
+		if (out->nserial_numbers++ == 0) {
+			size_t k = n->val.len;
+			int ok = k > 0 && k < sizeof(out->serial_number);
+
+			for (size_t i = 0; ok && i < k; i++)
+				ok = n->val.p[i] >= 0x20 && n->val.p[i] < 0x7f;
+			if (ok) {
+				memcpy(out->serial_number, n->val.p, k);
+				out->serial_number[k] = '\0';
+			}
+		}
+	}
+out:
 	mbedtls_x509_crt_free(&chain);
 	return rc;
 }

@@ -85,4 +85,29 @@ int cu_cert_check(const struct cu_trust *t, const char *pem_path,
 		  enum cu_role role, int64_t at, struct cu_signer *out,
 		  struct stn_diag *d);
 
+/* As cu_cert_check, on a chain held in memory (NUL-terminated PEM, at most
+ * CU_CHAIN_MAX bytes: else STN_E_TOOBIG); `where` names it in messages.
+ * For an auditor who finds a chain in a report rather than a file. */
+int cu_cert_check_pem(const struct cu_trust *t, const char *pem,
+		      const char *where, enum cu_role role, int64_t at,
+		      struct cu_signer *out, struct stn_diag *d);
+
+/* What a leaf certificate says of itself, with no trust decision (an
+ * auditor reads it beside a signature it checked). */
+struct cu_cert_facts {
+	char subject[256], issuer[256]; /* DNs as mbedtls_x509_dn_gets prints */
+	char serial[80];                /* as openssl x509 -serial prints it */
+	char cn[128];                   /* the one CN; "" when not exactly one */
+	/* The subject's serialNumber attributes (2.5.4.5, formats §9): how
+	 * many, and the first as text ("" when not printable ASCII). */
+	unsigned nserial_numbers;
+	char serial_number[128];
+};
+
+/* Reads the first certificate of a PEM chain in memory (NUL-terminated,
+ * at most CU_CHAIN_MAX bytes).  Errors: STN_E_CHAIN (nothing parses),
+ * STN_E_ALGORITHM, STN_E_TOOBIG, naming `where`. */
+int cu_cert_facts_pem(const char *pem, const char *where,
+		      struct cu_cert_facts *out, struct stn_diag *d);
+
 #endif

@@ -47,6 +47,10 @@ struct stn_report_session {
 	int ended;                  /* its session-end is in the report */
 	char technician[72], command[40];
 	char what[256], device[256], authority[512], result[512];
+	/* Per device (formats §9): its identity proven by which certificate
+	 * and CA, or unproven and why; the station's authorization; its
+	 * signed receipts. */
+	char identity[768];
 };
 
 /* What an export wrote (paths of the files, and what they hold). */
@@ -121,6 +125,11 @@ struct stn_report_info {
 	struct stn_report_session *sessions; /* in order of first event */
 	size_t nsessions;
 	uint64_t unlisted; /* events of sessions past STN_REPORT_SESSIONS_MAX */
+	/* Identity (formats §9): signed records checked (step 7), and
+	 * receipts and authorizations that could not be because their
+	 * device-attested event is not in this report (the first one's seq). */
+	uint64_t identity_checked, identity_unchecked;
+	uint64_t identity_first_unchecked;
 };
 
 /*

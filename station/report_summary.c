@@ -286,6 +286,57 @@ static void fields_line(const struct stn_event *e, char *out, size_t cap)
 	}
 }
 
+/* formats §9, per device: who proved it is which unit (the certificate
+ * and the CA that issued it), who authorized the install, and what the
+ * device signed for.  As the events say it; `report verify` checks the
+ * signatures behind them (docs/auditor.md). */
+static void sess_identity(struct stn_report_session *s,
+			  const struct stn_event *e)
+{
+	const char *t = e->type, *serial = fv(e, "serial"), *v;
+	const char *why = fv(e, "reason");
+	char line[700];
+
+	if (!serial)
+		serial = "?";
+	if (stn_ev_is(t, STN_EV_DEVICE_ATTESTED)) {
+		v = fv(e, "result");
+		if (v && strcmp(v, "proven") == 0) {
+			const char *subj = fv(e, "cert-subject");
+			const char *iss = fv(e, "cert-issuer");
+			const char *cs = fv(e, "cert-serial");
+
+			snprintf(line, sizeof(line),
+				 "%.80s proven by certificate %.200s "
+				 "(serial %.40s) of CA %.200s", serial,
+				 subj ? subj : "?", cs ? cs : "?",
+				 iss ? iss : "?");
+		} else {
+			snprintf(line, sizeof(line),
+				 "%.80s identity UNPROVEN (%.20s)%s%.300s",
+				 serial, v ? v : "?",
+				 why && why[0] ? ": " : "",
+				 why ? why : "");
+		}
+	} else if (stn_ev_is(t, STN_EV_INSTALL_AUTHORIZED)) {
+		v = fv(e, "expires");
+		snprintf(line, sizeof(line),
+			 "%.80s authorized by the station until %.24s", serial,
+			 v ? v : "?");
+	} else if (stn_ev_is(t, STN_EV_IMAGE_RECEIPT)) {
+		v = fv(e, "result");
+		snprintf(line, sizeof(line),
+			 "%.80s receipt for image %.40s: %s%.20s", serial,
+			 (why = fv(e, "image")) ? why : "?",
+			 v && strcmp(v, "matches") == 0 ? "proof device-signed, "
+							: "NO proof, ",
+			 v ? v : "?");
+	} else {
+		return;
+	}
+	text_add(s->identity, sizeof(s->identity), "; ", line);
+}
+
 static void sess_facts(struct rpt_sess *x, const struct stn_event *e)
 {
 	struct stn_report_session *s = &x->s;
@@ -329,6 +380,8 @@ static void sess_facts(struct rpt_sess *x, const struct stn_event *e)
 			 f[0] ? ": " : "", f);
 		text_add(s->authority, sizeof(s->authority), "; ", line);
 	}
+
+	sess_identity(s, e);
 
 	rule = fv(e, "rule");
 	why = fv(e, "reason");
@@ -465,6 +518,10 @@ void rpt_page_head(struct stn_buf *h, const struct rpt_sess *v)
 	buf_line_value(h, p->device[0] ? p->device : "-", 300);
 	stn_buf_str(h, "\nAuthority   ");
 	buf_line_value(h, p->authority[0] ? p->authority : "-", 600);
+	if (p->identity[0]) {
+		stn_buf_str(h, "\nIdentity    ");
+		buf_line_value(h, p->identity, 800);
+	}
 	stn_buf_str(h, "\nResult      ");
 	buf_line_value(h, p->result[0] ? p->result : "-", 600);
 	stn_buf_fmt(h, "\n%s\nEvents %" PRIu64 " .. %" PRIu64

@@ -17,17 +17,41 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "station/base/base64.h"
 #include "station/base/rfc3339.h"
 #include "station/base/hex.h"
 #include "station/base/sha256.h"
+#include "custody/devid.h"
+#include "custody/record.h"
 #include "custody/sig.h"
 #include "station/canon.h"
 #include "station/base/error.h"
+#include "station/events.h"
 
 _Static_assert(STN_REPORT_STRING_MAX >= STN_CANON_BODY_MAX,
 	       "every body the journal accepts fits a report string");
 _Static_assert(STN_REPORT_FIELDS_MAX >= STN_CANON_FIELDS_MAX,
 	       "every event the journal accepts fits a report event");
+
+/* Identity (formats §9): a proven device-attested event, kept until its
+ * session ends so that the session's receipts and authorizations can be
+ * checked against it.  Sessions a killed station never ended would keep
+ * theirs for ever; past ID_OPEN_MAX the oldest is forgotten, and what
+ * needed it is counted as unchecked (never as proven). */
+#define ID_OPEN_MAX 4096
+struct id_attest {
+	char *session, *device, *chain;
+	char serial[CU_VALUE_MAX + 1];
+	char nonce[2 * CU_NONCE_LEN + 1], challenge[2 * CU_NONCE_LEN + 1];
+	uint64_t seq;
+};
+
+struct id_state {
+	struct id_attest *v; /* oldest first */
+	size_t n;
+	char **started; /* sessions whose session-start is in the report */
+	size_t nstarted;
+};
 
 struct parser {
 	/* input */
@@ -58,6 +82,11 @@ struct parser {
 	uint64_t want;
 	char want_hash[RPT_HASH_LEN + 1];
 	struct rpt_sessions ss;
+	/* signed identity records: the station-role chain of authorizations
+	 * is checked against t (NULL: not at all, for the fuzz target) */
+	const struct cu_trust *t;
+	struct id_state id;
+	uint64_t id_checked, id_unchecked, id_first_unchecked;
 };
 
 static int fill(struct parser *P)
@@ -447,6 +476,410 @@ static int parse_header(struct parser *P)
 	return 0;
 }
 
+/* ---- identity: the signed records of formats §9 ---- */
+
+static void id_attest_free(struct id_attest *a)
+{
+	free(a->session);
+	free(a->device);
+	free(a->chain);
+}
+
+static void id_fini(struct id_state *s)
+{
+	for (size_t k = 0; k < s->n; k++)
+		id_attest_free(&s->v[k]);
+	for (size_t k = 0; k < s->nstarted; k++)
+		free(s->started[k]);
+	free(s->v);
+	free(s->started);
+	memset(s, 0, sizeof(*s));
+}
+
+/* The newest attestation of this session and device, or NULL. */
+static struct id_attest *id_find(struct id_state *s, const char *session,
+				 const char *device)
+{
+	for (size_t k = s->n; k-- > 0;)
+		if (strcmp(s->v[k].session, session) == 0 &&
+		    strcmp(s->v[k].device, device) == 0)
+			return &s->v[k];
+	return NULL;
+}
+
+static void id_drop(struct id_state *s, size_t k)
+{
+	id_attest_free(&s->v[k]);
+	memmove(&s->v[k], &s->v[k + 1], (s->n - k - 1) * sizeof(s->v[0]));
+	s->n--;
+}
+
+static int id_started(const struct id_state *s, const char *session)
+{
+	for (size_t k = s->nstarted; k-- > 0;)
+		if (strcmp(s->started[k], session) == 0)
+			return 1;
+	return 0;
+}
+
+/* Session start and end: what the session's identity events may rely on. */
+static int id_session(struct id_state *s, const char *session, int start)
+{
+	char **v;
+
+	if (!start) {
+		for (size_t k = s->n; k-- > 0;)
+			if (strcmp(s->v[k].session, session) == 0)
+				id_drop(s, k);
+		for (size_t k = s->nstarted; k-- > 0;)
+			if (strcmp(s->started[k], session) == 0) {
+				free(s->started[k]);
+				s->started[k] = s->started[--s->nstarted];
+			}
+		return 0;
+	}
+	if (s->nstarted == ID_OPEN_MAX) {
+		free(s->started[0]);
+		memmove(&s->started[0], &s->started[1],
+			(s->nstarted - 1) * sizeof(s->started[0]));
+		s->nstarted--;
+	}
+	v = realloc(s->started, (s->nstarted + 1) * sizeof(*v));
+	if (!v)
+		return -1;
+	s->started = v;
+	if (!(v[s->nstarted] = strdup(session)))
+		return -1;
+	s->nstarted++;
+	return 0;
+}
+
+/* The value of a record's top-level key, or "" (so comparisons fail). */
+static const char *rec_get(const struct cu_record *r, const char *key)
+{
+	const char *v = cu_section_get(cu_record_section(r, 0), key);
+
+	return v ? v : "";
+}
+
+/* A field the event must carry to be checked. */
+static const char *need(struct parser *P, const struct stn_event *e,
+			const char *key)
+{
+	const char *v = stn_ev_field(e, key);
+
+	if (!v || !v[0])
+		broken(P, "event %" PRIu64 " (%s): field %s is missing, so its "
+		       "signed record cannot be checked", e->seq, e->type, key);
+	return v && v[0] ? v : NULL;
+}
+
+/* Parses e's `record` as a §1 text record of `format`. */
+static int id_record(struct parser *P, const struct stn_event *e,
+		     const char *format, struct cu_record **r)
+{
+	const char *text = need(P, e, "record");
+	struct stn_diag d;
+
+	if (!text)
+		return -1;
+	stn_diag_init(&d);
+	if (cu_record_parse(text, strlen(text), "record", r, &d) != 0)
+		return broken(P, "event %" PRIu64 " (%s): its record is not a "
+			      "text record: %s", e->seq, e->type, d.text);
+	if (strcmp(rec_get(*r, "format"), format) != 0)
+		return broken(P, "event %" PRIu64 " (%s): its record's format "
+			      "is \"%.64s\", not %s", e->seq, e->type,
+			      rec_get(*r, "format"), format);
+	return 0;
+}
+
+/* e's `sig` over e's `record` with the first certificate of `chain`
+ * (`whose` says where the chain comes from). */
+static int id_sig(struct parser *P, const struct stn_event *e,
+		  const char *chain, const char *whose)
+{
+	const char *rec = need(P, e, "record"), *b64 = need(P, e, "sig");
+	uint8_t sig[CU_SIG_MAX];
+	struct stn_diag d;
+	size_t len;
+
+	if (!rec || !b64)
+		return -1;
+	if (stn_b64_decode(b64, strlen(b64), sig, sizeof(sig), &len) != 0)
+		return broken(P, "event %" PRIu64 " (%s): sig is not base64 of "
+			      "at most %d bytes", e->seq, e->type, CU_SIG_MAX);
+	stn_diag_init(&d);
+	if (cu_devid_sig_check(chain, rec, strlen(rec), sig, len, &d) != 0)
+		return broken(P, "event %" PRIu64 " (%s): the signature of its "
+			      "record does not verify with the first "
+			      "certificate of %s: %s", e->seq, e->type, whose,
+			      d.text);
+	P->id_checked++;
+	return 0;
+}
+
+/* What the report shows (`what`, e.g. "field nonce") must be what the
+ * signed record says. */
+static int same(struct parser *P, const struct stn_event *e, const char *what,
+		const char *shown, const char *signed_as)
+{
+	if (shown && strcmp(shown, signed_as) == 0)
+		return 0;
+	return broken(P, "event %" PRIu64 " (%s): %s is \"%.80s\" but its "
+		      "signed record says \"%.80s\"", e->seq, e->type, what,
+		      shown ? shown : "(missing)", signed_as);
+}
+
+/* A device-attested event whose result is proven: the device's
+ * signature with its own chain, the record's serial, nonce and challenge
+ * as shown, the certificate's one serialNumber the record's serial. */
+static int id_attested(struct parser *P, const struct stn_event *e)
+{
+	const char *chain = need(P, e, "chain"), *serial = need(P, e, "serial");
+	const char *device = need(P, e, "device");
+	struct cu_record *r = NULL;
+	struct cu_cert_facts c;
+	struct id_attest *a;
+	struct stn_diag d;
+	int rc = -1;
+
+	if (!chain || !serial || !device ||
+	    id_sig(P, e, chain, "its own chain") ||
+	    id_record(P, e, "station-attest-1", &r))
+		goto out;
+	if (same(P, e, "field serial", serial, rec_get(r, "serial")) ||
+	    same(P, e, "field nonce", stn_ev_field(e, "nonce"),
+		 rec_get(r, "nonce")) ||
+	    same(P, e, "field challenge", stn_ev_field(e, "challenge"),
+		 rec_get(r, "challenge")))
+		goto out;
+	stn_diag_init(&d);
+	if (cu_cert_facts_pem(chain, "chain", &c, &d) != 0) {
+		broken(P, "event %" PRIu64 " (%s): its chain: %s", e->seq,
+		       e->type, d.text);
+		goto out;
+	}
+	if (c.nserial_numbers != 1 || strcmp(c.serial_number, serial) != 0) {
+		broken(P, "event %" PRIu64 " (%s): the device certificate (%s) "
+		       "does not carry exactly one serialNumber %.80s",
+		       e->seq, e->type, c.subject, serial);
+		goto out;
+	}
+	if (strlen(rec_get(r, "nonce")) != 2 * CU_NONCE_LEN ||
+	    strlen(rec_get(r, "challenge")) != 2 * CU_NONCE_LEN) {
+		broken(P, "event %" PRIu64 " (%s): nonce and challenge are not "
+		       "%d hex digits each", e->seq, e->type, 2 * CU_NONCE_LEN);
+		goto out;
+	}
+	if ((a = id_find(&P->id, e->session, device)))
+		id_drop(&P->id, (size_t)(a - P->id.v));
+	if (P->id.n == ID_OPEN_MAX)
+		id_drop(&P->id, 0);
+	a = realloc(P->id.v, (P->id.n + 1) * sizeof(*a));
+	if (!a) {
+		broken(P, "out of memory");
+		goto out;
+	}
+	P->id.v = a;
+	a = &P->id.v[P->id.n];
+	memset(a, 0, sizeof(*a));
+	a->session = strdup(e->session);
+	a->device = strdup(device);
+	a->chain = strdup(chain);
+	if (!a->session || !a->device || !a->chain) {
+		id_attest_free(a);
+		broken(P, "out of memory");
+		goto out;
+	}
+	snprintf(a->serial, sizeof(a->serial), "%s", serial);
+	memcpy(a->nonce, rec_get(r, "nonce"), sizeof(a->nonce));
+	memcpy(a->challenge, rec_get(r, "challenge"), sizeof(a->challenge));
+	a->seq = e->seq;
+	P->id.n++;
+	rc = 0;
+out:
+	cu_record_free(r);
+	return rc;
+}
+
+/* The attestation a receipt or an authorization is bound to.  None found:
+ * a failure when the session started in this report (its attestation
+ * would be here), else *a = NULL and the event is counted unchecked (its
+ * attestation is in an earlier report). */
+static int id_bound(struct parser *P, const struct stn_event *e,
+		    const char *device, struct id_attest **a)
+{
+	*a = id_find(&P->id, e->session, device);
+	if (*a)
+		return 0;
+	if (id_started(&P->id, e->session))
+		return broken(P, "event %" PRIu64 " (%s): no device-attested "
+			      "event with result proven for device %.200s "
+			      "precedes it in its session", e->seq, e->type,
+			      device);
+	if (!P->id_unchecked++)
+		P->id_first_unchecked = e->seq;
+	return 0;
+}
+
+/* formats §9 station-install-1: signed by a station-role certificate of
+ * this report's station (its CN is the station id), bound to the
+ * attested device and its challenge. */
+static int id_authorized(struct parser *P, const struct stn_event *e)
+{
+	const char *chain = need(P, e, "chain"), *device = need(P, e, "device");
+	const char *serial = need(P, e, "serial");
+	const char *issued = need(P, e, "issued");
+	struct cu_record *r = NULL;
+	struct cu_signer signer;
+	struct id_attest *a;
+	struct stn_diag d;
+	int64_t at;
+	int rc = -1;
+
+	if (!chain || !device || !serial || !issued)
+		goto out;
+	if (cu_time_parse(issued, &at) != 0) {
+		broken(P, "event %" PRIu64 " (%s): issued is not an RFC 3339 "
+		       "UTC time", e->seq, e->type);
+		goto out;
+	}
+	stn_diag_init(&d);
+	if (P->t && cu_cert_check_pem(P->t, chain, "chain", CU_ROLE_STATION,
+				      at, &signer, &d) != 0) {
+		broken(P, "event %" PRIu64 " (%s): its chain is not a station "
+		       "certificate the trust anchors accept at %s: %s",
+		       e->seq, e->type, issued, d.text);
+		goto out;
+	}
+	if (P->t && strcmp(signer.cn, P->info->station) != 0) {
+		broken(P, "event %" PRIu64 " (%s): authorized by station CN "
+		       "%s, but the report is for station %.200s", e->seq,
+		       e->type, signer.cn, P->info->station);
+		goto out;
+	}
+	if (id_sig(P, e, chain, "its own (the station's) chain") ||
+	    id_record(P, e, "station-install-1", &r))
+		goto out;
+	if (same(P, e, "the report's station id", P->info->station,
+		 rec_get(r, "station")) ||
+	    same(P, e, "field serial (the record's device)", serial,
+		 rec_get(r, "device")) ||
+	    same(P, e, "field challenge", stn_ev_field(e, "challenge"),
+		 rec_get(r, "challenge")) ||
+	    same(P, e, "field bundle", stn_ev_field(e, "bundle"),
+		 rec_get(r, "bundle")) ||
+	    same(P, e, "field issued", issued, rec_get(r, "issued")) ||
+	    same(P, e, "field expires", stn_ev_field(e, "expires"),
+		 rec_get(r, "expires")) ||
+	    id_bound(P, e, device, &a))
+		goto out;
+	if (a && (strcmp(rec_get(r, "device"), a->serial) != 0 ||
+		  strcmp(rec_get(r, "challenge"), a->challenge) != 0)) {
+		broken(P, "event %" PRIu64 " (%s): it authorizes device %.80s "
+		       "with challenge %.64s, but event %" PRIu64 " attested "
+		       "%.80s with challenge %.64s", e->seq, e->type,
+		       rec_get(r, "device"), rec_get(r, "challenge"), a->seq,
+		       a->serial, a->challenge);
+		goto out;
+	}
+	rc = 0;
+out:
+	cu_record_free(r);
+	return rc;
+}
+
+/* formats §9 station-receipt-1: signed by the attested device's key, for
+ * this session's nonce and challenge.  Receipts the station itself found
+ * unsigned or malformed prove nothing and are not checked. */
+static int id_receipt(struct parser *P, const struct stn_event *e)
+{
+	const char *result = stn_ev_field(e, "result");
+	const char *device = need(P, e, "device");
+	struct cu_record *r = NULL;
+	struct id_attest *a;
+	char whose[80];
+	int rc = -1;
+
+	if (!result || (strcmp(result, "matches") != 0 &&
+			strcmp(result, "differs") != 0))
+		return 0;
+	if (!device || id_bound(P, e, device, &a))
+		goto out;
+	if (!a) {
+		rc = 0;
+		goto out;
+	}
+	snprintf(whose, sizeof(whose), "the device chain of event %" PRIu64,
+		 a->seq);
+	if (id_sig(P, e, a->chain, whose) ||
+	    id_record(P, e, "station-receipt-1", &r))
+		goto out;
+	if (same(P, e, "field serial (the attested device)",
+		 stn_ev_field(e, "serial"), a->serial))
+		goto out;
+	if (strcmp(rec_get(r, "device"), a->serial) != 0 ||
+	    strcmp(rec_get(r, "nonce"), a->nonce) != 0 ||
+	    strcmp(rec_get(r, "challenge"), a->challenge) != 0) {
+		broken(P, "event %" PRIu64 " (%s): its record is for device "
+		       "%.80s, nonce %.64s, challenge %.64s; event %" PRIu64
+		       " attested %.80s with nonce %.64s, challenge %.64s",
+		       e->seq, e->type, rec_get(r, "device"),
+		       rec_get(r, "nonce"), rec_get(r, "challenge"), a->seq,
+		       a->serial, a->nonce, a->challenge);
+		goto out;
+	}
+	/* A receipt that matches: what the report shows of the stored image
+	 * is what the device signed. */
+	if (strcmp(result, "matches") == 0 &&
+	    (same(P, e, "field slot", stn_ev_field(e, "slot"),
+		  rec_get(r, "slot")) ||
+	     same(P, e, "field size", stn_ev_field(e, "size"),
+		  rec_get(r, "size")) ||
+	     same(P, e, "field sha256", stn_ev_field(e, "sha256"),
+		  rec_get(r, "sha256"))))
+		goto out;
+	rc = 0;
+out:
+	cu_record_free(r);
+	return rc;
+}
+
+/* The identity checks of one event that verified as part of the chain. */
+static int id_event(struct parser *P, const struct stn_event *e)
+{
+	const char *result;
+
+	if (stn_ev_is(e->type, STN_EV_SESSION_START) ||
+	    stn_ev_is(e->type, STN_EV_SESSION_END)) {
+		if (id_session(&P->id, e->session,
+			       stn_ev_is(e->type, STN_EV_SESSION_START)))
+			return broken(P, "out of memory");
+		return 0;
+	}
+	if (stn_ev_is(e->type, STN_EV_DEVICE_ATTESTED)) {
+		result = stn_ev_field(e, "result");
+		if (result && strcmp(result, "proven") == 0)
+			return id_attested(P, e);
+		/* A later attempt that failed: nothing may ride on an
+		 * earlier proof. */
+		if (stn_ev_field(e, "device")) {
+			struct id_attest *a = id_find(
+				&P->id, e->session, stn_ev_field(e, "device"));
+
+			if (a)
+				id_drop(&P->id, (size_t)(a - P->id.v));
+		}
+		return 0;
+	}
+	if (stn_ev_is(e->type, STN_EV_INSTALL_AUTHORIZED))
+		return id_authorized(P, e);
+	if (stn_ev_is(e->type, STN_EV_IMAGE_RECEIPT))
+		return id_receipt(P, e);
+	return 0;
+}
+
 static int check_event(struct parser *P, uint64_t seq, int64_t time,
 		       size_t type_off, size_t session_off, size_t nf,
 		       const char *prev, const char *hash, size_t body_off,
@@ -555,6 +988,8 @@ static int check_event(struct parser *P, uint64_t seq, int64_t time,
 	P->n++;
 	P->next = seq + 1;
 	memcpy(P->prev, hash, RPT_HASH_LEN + 1);
+	if (id_event(P, &e) != 0)
+		return -1;
 	if (rpt_sessions_add(&P->ss, &e) != 0)
 		return broken(P, "out of memory listing sessions");
 	return 0;
@@ -773,6 +1208,7 @@ static int verify_file(const struct cu_trust *t, const char *path,
 				"(%lld)", (long long)st.st_size,
 				(long long)STN_REPORT_MAX);
 	P->path = path;
+	P->t = t;
 	if (unsigned_report(sigp, d) || unsigned_report(pemp, d))
 		return d->code;
 
@@ -825,6 +1261,9 @@ static int verify_file(const struct cu_trust *t, const char *path,
 		goto out;
 	}
 	i->unlisted = P->ss.unlisted;
+	i->identity_checked = P->id_checked;
+	i->identity_unchecked = P->id_unchecked;
+	i->identity_first_unchecked = P->id_first_unchecked;
 	if (i->has_previous && i->prev_last + 1 < i->first) {
 		i->gap_first = i->prev_last + 1;
 		i->gap_last = i->first - 1;
@@ -847,6 +1286,7 @@ static void parser_fini(struct parser *P)
 	free(P->a.p);
 	free(P->rebuilt.p);
 	rpt_sessions_free(&P->ss);
+	id_fini(&P->id);
 	free(P);
 }
 

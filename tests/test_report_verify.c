@@ -6,6 +6,8 @@
  * recomputed events; unsafe, unsigned and missing files. */
 #include "tests/report_fixture.h"
 
+#include "station/base/rfc3339.h"
+
 static void a_gap_between_exports_shows_and_fails_continuity(void **state)
 {
 	struct fx *f = *state;
@@ -486,6 +488,260 @@ static void verify_refuses_a_symlink_a_fifo_a_missing_sig_and_a_huge_file(
 		       "no report here");
 }
 
+/* ---- identity (formats §9): records signed with the openssl CLI ---- */
+
+#define NONCE "6e6f6e63652d6f662d7468652d73746174696f6e2d3031323334353637383961"
+#define CHALLENGE \
+	"6368616c6c656e67652d6f662d7468652d6465766963652d3031323334353637"
+#define OTHER_NONCE \
+	"0000000000000000000000000000000000000000000000000000000000000001"
+#define BUNDLE "b1d0000000000000000000000000000000000000000000000000000000000042"
+#define IMG_SHA "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+
+struct signed_rec {
+	char record[2048], sig[512], chain[8192];
+};
+
+static void read_into(const char *path, char *out, size_t cap)
+{
+	size_t n;
+	char *b = slurp(path, &n);
+
+	assert_true(n < cap);
+	memcpy(out, b, n + 1);
+	free(b);
+}
+
+/* Signs `record` as a device or the station would (formats §2): openssl
+ * dgst over the exact bytes with pki/KEY.key; the chain is pki/CHAIN.pem. */
+static void sign_rec(const struct fx *f, const char *key, const char *chain,
+		     const char *record, struct signed_rec *out)
+{
+	char rec[4300], sig[4300], cmd[20000];
+
+	snprintf(out->record, sizeof(out->record), "%s", record);
+	snprintf(rec, sizeof(rec), "%s/rec.txt", f->t);
+	snprintf(sig, sizeof(sig), "%s/rec.b64", f->t);
+	th_write_str(rec, record);
+	snprintf(cmd, sizeof(cmd),
+		 "openssl dgst -sha256 -sign '%s/pki/%s.key' '%s' | "
+		 "base64 -w0 >'%s'", f->dir, key, rec, sig);
+	assert_int_equal(system(cmd), 0);
+	read_into(sig, out->sig, sizeof(out->sig));
+	snprintf(rec, sizeof(rec), "%s/pki/%s.pem", f->dir, chain);
+	read_into(rec, out->chain, sizeof(out->chain));
+}
+
+/* What one identity report gets wrong (ID_GOOD: nothing). */
+enum id_fault {
+	ID_GOOD,
+	ID_TAMPERED_RECEIPT,   /* the receipt's record edited after signing */
+	ID_OTHER_DEVICE,       /* the receipt signed by dev2's key */
+	ID_OTHER_NONCE,        /* the receipt signed for another nonce */
+	ID_NONSTATION_AUTHZ,   /* the authorization signed by release1 */
+	ID_FORGED_AUTHZ,       /* dev1's key under the station's chain */
+	ID_OTHER_SERIAL_CERT,  /* SN-0001 attested with dev-other's chain */
+};
+
+/* One install of image app on SN-0001 in session S-id: session-start,
+ * device-attested, install-authorized, image-receipt, session-end, as the
+ * install flow journals them; exported; returns the report's path. */
+static void identity_report(struct fx *f, enum id_fault fault,
+			    struct stn_report_exported *x)
+{
+	struct signed_rec at, az, rc;
+	char text[2048], issued[CU_TIME_LEN + 1], expires[CU_TIME_LEN + 1];
+	const char *S = "S-id";
+
+	/* Every event lies within the certificates' validity (from a day
+	 * ago): the authorization's chain is checked at its issued time. */
+	f->base = stn_session_start(f->s) - 3600;
+	cu_time_format(f->base, issued);
+	cu_time_format(f->base + 600, expires);
+	sign_rec(f, fault == ID_OTHER_SERIAL_CERT ? "dev-other" : "dev1",
+		 fault == ID_OTHER_SERIAL_CERT ? "dev-other" : "dev1",
+		 "format = station-attest-1\nmodel = TX-200\nhardware = revB\n"
+		 "serial = SN-0001\nsequence = 41\nversion = 2.4.0\n"
+		 "nonce = " NONCE "\nchallenge = " CHALLENGE "\n",
+		 &at);
+	snprintf(text, sizeof(text),
+		 "format = station-install-1\nstation = STN-0042\n"
+		 "site = plant-7\ntechnician = ana\ndevice = SN-0001\n"
+		 "challenge = " CHALLENGE "\nbundle = " BUNDLE "\n"
+		 "sequence = 42\nissued = %s\nexpires = %s\n[image app]\n"
+		 "slot = 0\nsize = 5\nsha256 = " IMG_SHA "\n",
+		 issued, expires);
+	sign_rec(f,
+		 fault == ID_NONSTATION_AUTHZ ? "release1"
+		 : fault == ID_FORGED_AUTHZ  ? "dev1"
+					     : "station",
+		 fault == ID_NONSTATION_AUTHZ ? "release1" : "station", text,
+		 &az);
+	sign_rec(f, fault == ID_OTHER_DEVICE ? "dev2" : "dev1", "dev1",
+		 fault == ID_OTHER_NONCE
+			 ? "format = station-receipt-1\ndevice = SN-0001\n"
+			   "nonce = " OTHER_NONCE "\nchallenge = " CHALLENGE
+			   "\nslot = 0\nsize = 5\nsha256 = " IMG_SHA "\n"
+			 : "format = station-receipt-1\ndevice = SN-0001\n"
+			   "nonce = " NONCE "\nchallenge = " CHALLENGE
+			   "\nslot = 0\nsize = 5\nsha256 = " IMG_SHA "\n",
+		 &rc);
+	if (fault == ID_TAMPERED_RECEIPT) /* one digit of the digest */
+		rc.record[strlen(rc.record) - 2] ^= 1;
+	{
+		struct stn_field start[] = {{"station", "STN-0042"},
+					    {"site", "plant-7"},
+					    {"command", "push"},
+					    {"technician", "ana"}};
+		struct stn_field att[] = {
+			{"device", "serial:/dev/ttyUSB0"},
+			{"serial", "SN-0001"},
+			{"model", "TX-200"},
+			{"class", "tx"},
+			{"policy", "required"},
+			{"result", "proven"},
+			{"cert-subject", "CN=TX-200 SN-0001, serialNumber=SN-0001"},
+			{"cert-issuer", "CN=Acme TX-200 Device CA"},
+			{"cert-serial", "1001"},
+			{"nonce", NONCE},
+			{"challenge", CHALLENGE},
+			{"record", at.record},
+			{"sig", at.sig},
+			{"chain", at.chain}};
+		struct stn_field auth[] = {{"device", "serial:/dev/ttyUSB0"},
+					   {"serial", "SN-0001"},
+					   {"bundle", BUNDLE},
+					   {"challenge", CHALLENGE},
+					   {"issued", issued},
+					   {"expires", expires},
+					   {"record", az.record},
+					   {"sig", az.sig},
+					   {"chain", az.chain}};
+		struct stn_field rcp[] = {{"device", "serial:/dev/ttyUSB0"},
+					  {"serial", "SN-0001"},
+					  {"bundle", BUNDLE},
+					  {"image", "app"},
+					  {"slot", "0"},
+					  {"size", "5"},
+					  {"sha256", IMG_SHA},
+					  {"result", "matches"},
+					  {"record", rc.record},
+					  {"sig", rc.sig}};
+		struct stn_field end[] = {{"result", "ok"}, {"code", "0"}};
+
+		add(f, "session-start", S, start, 4);          /* 1 */
+		add(f, "device-attested", S, att, 14);         /* 2 */
+		add(f, "install-authorized", S, auth, 9);      /* 3 */
+		add(f, "image-receipt", S, rcp, 10);           /* 4 */
+		add(f, "session-end", S, end, 2);              /* 5 */
+	}
+	export_ok(f, f->out, 0, 0, x);
+}
+
+static void a_report_with_signed_identity_records_verifies_and_shows_them(
+	void **state)
+{
+	struct fx *f = *state;
+	struct stn_report_exported x;
+	struct stn_report_info *i;
+
+	identity_report(f, ID_GOOD, &x);
+	i = verify_ok(f, x.json, NULL);
+	/* attestation, authorization, receipt */
+	assert_int_equal(i->identity_checked, 3);
+	assert_int_equal(i->identity_unchecked, 0);
+	assert_int_equal(i->nsessions, 1);
+	assert_non_null(strstr(i->sessions[0].identity,
+			       "SN-0001 proven by certificate CN=TX-200 "
+			       "SN-0001"));
+	assert_non_null(strstr(i->sessions[0].identity,
+			       "SN-0001 receipt for image app: proof "
+			       "device-signed, matches"));
+	stn_report_info_free(i);
+	/* The readable summary says the same for people. */
+	{
+		char *sum = slurp(x.summary, NULL);
+
+		assert_non_null(strstr(sum, "Identity    SN-0001 proven by "
+					    "certificate CN=TX-200 SN-0001"));
+		free(sum);
+	}
+}
+
+static const struct {
+	const char *what;
+	enum id_fault fault;
+	const char *text;
+} id_faults[] = {
+	{"a receipt record edited after signing", ID_TAMPERED_RECEIPT,
+	 "event 4 (image-receipt): the signature of its record does not "
+	 "verify with the first certificate of the device chain of event 2"},
+	{"a receipt signed by another device's key", ID_OTHER_DEVICE,
+	 "event 4 (image-receipt): the signature of its record does not "
+	 "verify with the first certificate of the device chain of event 2"},
+	{"a receipt for another nonce", ID_OTHER_NONCE,
+	 "event 4 (image-receipt): its record is for device SN-0001, nonce "
+	 OTHER_NONCE},
+	{"an authorization signed by a release key", ID_NONSTATION_AUTHZ,
+	 "event 3 (install-authorized): its chain is not a station "
+	 "certificate the trust anchors accept"},
+	{"an authorization signed by a device key under the station's chain",
+	 ID_FORGED_AUTHZ,
+	 "event 3 (install-authorized): the signature of its record does not "
+	 "verify with the first certificate of its own (the station's) chain"},
+	{"an attestation whose certificate names another serial",
+	 ID_OTHER_SERIAL_CERT,
+	 "event 2 (device-attested): the device certificate"},
+};
+
+static void verify_names_each_bad_identity_record(void **state)
+{
+	struct fx *f = *state;
+
+	for (size_t k = 0; k < sizeof(id_faults) / sizeof(id_faults[0]); k++) {
+		struct stn_report_exported x;
+
+		print_message("  %s\n", id_faults[k].what);
+		/* A fresh journal for each: setup's station, a new data dir. */
+		teardown(state);
+		setup(state);
+		identity_report(f, id_faults[k].fault, &x);
+		verify_refused(f, x.json, NULL, STN_E_CHAINBROKEN,
+			       id_faults[k].text);
+		{
+			struct stn_report_info *i = NULL;
+			struct stn_diag d = {0};
+
+			stn_report_verify(stn_session_trust(f->s), x.json,
+					  NULL, &i, &d);
+			print_message("      %s\n", d.text);
+		}
+	}
+}
+
+/* A receipt whose attestation lies before the report's first event (an
+ * install across two exports) cannot be checked from this report alone:
+ * it verifies, is counted unchecked, and never shows as proven. */
+static void a_receipt_whose_attestation_is_in_an_earlier_report_is_unchecked(
+	void **state)
+{
+	struct fx *f = *state;
+	struct stn_report_exported x, y;
+	struct stn_report_info *i;
+	char db[4200];
+
+	identity_report(f, ID_GOOD, &x);
+	subdir(f, "b", db, sizeof(db));
+	/* events 3.. only: the authorization and receipt without their
+	 * attestation */
+	export_ok(f, db, f->base + 30, 0, &y);
+	assert_int_equal(y.first, 3);
+	i = verify_ok(f, y.json, NULL);
+	assert_int_equal(i->identity_unchecked, 2);
+	assert_int_equal(i->identity_first_unchecked, 3);
+	stn_report_info_free(i);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -496,6 +752,9 @@ int main(void)
 		T(verify_names_each_tampering_with_its_reason),
 		T(a_cut_tail_verifies_alone_but_breaks_the_next_continuity),
 		T(verify_refuses_a_symlink_a_fifo_a_missing_sig_and_a_huge_file),
+		T(a_report_with_signed_identity_records_verifies_and_shows_them),
+		T(verify_names_each_bad_identity_record),
+		T(a_receipt_whose_attestation_is_in_an_earlier_report_is_unchecked),
 #undef T
 	};
 

@@ -151,6 +151,8 @@ static void print_session(const struct stn_report_session *p)
 		printf("    device     %s\n", UI_SAFE(p->device));
 	if (p->authority[0])
 		printf("    authority  %s\n", UI_SAFE(p->authority));
+	if (p->identity[0])
+		printf("    identity   %s\n", UI_SAFE(p->identity));
 	printf("    result     %s%s\n",
 	       UI_SAFE(p->result[0] ? p->result : "-"),
 	       p->ended ? "" : " (its session-end is not in this report)");
@@ -202,6 +204,14 @@ static void print_info_text(const struct stn_report_info *i,
 		printf("note      %" PRIu64 " events of sessions past the first "
 		       "%d are verified but not listed\n", i->unlisted,
 		       STN_REPORT_SESSIONS_MAX);
+	if (i->identity_checked || i->identity_unchecked)
+		printf("identity  %" PRIu64 " signed device and station records "
+		       "checked\n", i->identity_checked);
+	if (i->identity_unchecked)
+		printf("UNCHECKED %" PRIu64 " receipts or authorizations (first: "
+		       "event %" PRIu64 ") whose device-attested event is in an "
+		       "earlier report\n", i->identity_unchecked,
+		       i->identity_first_unchecked);
 	printf("verdict   report verifies\n");
 }
 
@@ -235,6 +245,8 @@ static void print_info_json(const struct stn_report_info *i)
 	if (i->earlier_checked)
 		printf(",\"continues-earlier\":true,\"overlap\":%" PRIu64,
 		       i->overlap);
+	printf(",\"identity-checked\":%" PRIu64 ",\"identity-unchecked\":%"
+	       PRIu64, i->identity_checked, i->identity_unchecked);
 	printf(",\"sessions\":[");
 	for (size_t k = 0; k < i->nsessions; k++) {
 		const struct stn_report_session *p = &i->sessions[k];
@@ -257,6 +269,8 @@ static void print_info_json(const struct stn_report_info *i)
 		ui_json_string(stdout, p->device);
 		printf(",\"authority\":");
 		ui_json_string(stdout, p->authority);
+		printf(",\"identity\":");
+		ui_json_string(stdout, p->identity);
 		printf(",\"result\":");
 		ui_json_string(stdout, p->result);
 		printf("}");
