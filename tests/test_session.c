@@ -11,6 +11,7 @@
 #include <dirent.h>
 
 #include "custody/devid.h"
+#include "custody/sig.h"
 #include "station/config.h"
 #include "station/session.h"
 #include "station/base/error.h"
@@ -69,7 +70,7 @@ static const char tx200[] = "[class tx200]\nmodel = TX-200\n"
 
 static size_t count_kept(const char *data)
 {
-	char path[4200];
+	char path[4300];
 	struct dirent *e;
 	size_t n = 0;
 	DIR *dh;
