@@ -37,18 +37,27 @@ static const struct {
 } waivers[] = {{"downgrade", CU_WAIVE_DOWNGRADE},
 	       {"expired", CU_WAIVE_EXPIRED},
 	       {"target", CU_WAIVE_TARGET},
-	       {"custody", CU_WAIVE_CUSTODY}};
+	       {"custody", CU_WAIVE_CUSTODY},
+	       {"attestation", CU_WAIVE_ATTESTATION}};
 
 const char *cu_waiver_names(unsigned waive, char *buf, size_t cap)
 {
 	size_t used = 0;
 
 	buf[0] = '\0';
-	for (size_t i = 0; i < sizeof(waivers) / sizeof(*waivers); i++)
-		if (waive & waivers[i].bit)
-			used += (size_t)snprintf(buf + used, cap - used, "%s%s",
-						 used ? " " : "",
-						 waivers[i].name);
+	for (size_t i = 0; i < sizeof(waivers) / sizeof(*waivers); i++) {
+		if (!(waive & waivers[i].bit))
+			continue;
+		int n = snprintf(buf + used, cap - used, "%s%s",
+				 used ? " " : "", waivers[i].name);
+		/* A short buffer keeps whole words only: a cut word could
+		 * read as another waiver. */
+		if (n < 0 || (size_t)n >= cap - used) {
+			buf[used] = '\0';
+			break;
+		}
+		used += (size_t)n;
+	}
 	return buf;
 }
 
@@ -112,8 +121,8 @@ int cu_token_parse(const void *buf, size_t len, const char *path,
 		goto out;
 	if (cu_waiver_parse(v, &tok.waive)) {
 		rc = tok_error(d, r, top, "waive",
-			       "'waive' must list downgrade, expired, target "
-			       "or custody");
+			       "'waive' must list downgrade, expired, target, "
+			       "custody or attestation");
 		goto out;
 	}
 	if ((rc = cu_get_str(r, top, "devices", &v, d)))

@@ -1,9 +1,9 @@
 /* custody/token.h: exception tokens (formats §5), short-lived permissions
  * from an exception authority to waive named checks (downgrade, expired,
- * target, custody) for named devices.  Loading checks everything that does
- * not depend on the device; which device a token applies to, and whether
- * it was already used there, is decided per device (custody/verify.h and
- * the station's journal). */
+ * target, custody, attestation) for named devices.  Loading checks
+ * everything that does not depend on the device; which device a token
+ * applies to, and whether it was already used there, is decided per device
+ * (custody/verify.h and the station's journal). */
 #ifndef CU_TOKEN_H
 #define CU_TOKEN_H
 

@@ -30,6 +30,7 @@ struct cu_bundle {
 	struct cu_chain chain;
 	struct cu_token *tokens;
 	size_t ntokens;
+	int64_t at; /* the session start it was checked at */
 };
 
 /* dir + "/" + name into buf; -1 when it would not fit (never cut a path
@@ -41,7 +42,8 @@ static int join(char *buf, size_t cap, const char *dir, const char *name)
 }
 
 static const char *const check_names[CU_NCHECKS] = {
-	"signatures", "validity", "images", "target", "sequence", "custody"};
+	"signatures", "validity", "images", "target", "sequence", "custody",
+	"attestation"};
 static const char *const outcome_names[] = {"not run", "passed", "failed",
 					    "waived", "not required"};
 
@@ -296,6 +298,7 @@ int cu_bundle_open(const struct cu_source *src, const struct cu_trust *trust,
 	b->src.dir = b->dir;
 	b->src.shown = b->shown;
 	b->manifest = src->manifest;
+	b->at = at;
 
 	check_signatures(b, trust, policy, at);
 	check_validity(b, at);
@@ -430,14 +433,17 @@ static const char *seq_source_text(enum cu_seq_source s)
 
 /* Try to waive one failing check for this device.  A usable token turns
  * it into WAIVED; when tokens for the check exist but none is usable, the
- * refusal becomes a token refusal that says why. */
+ * refusal becomes a token refusal that says why.  dp (may be NULL) is the
+ * device's class: a token applies only within what it lets tokens waive
+ * and within its token lifetime (formats §3, §8). */
 static void waive(const struct cu_bundle *b, const struct cu_identity *id,
-		  const unsigned char *replayed, unsigned bit,
+		  const unsigned char *replayed,
+		  const struct cu_device_policy *dp, unsigned bit,
 		  struct cu_check_result *c, struct cu_device_verdict *v)
 {
 	const struct cu_token *why_not = NULL;
 	const char *not_text = NULL;
-	char waived[64];
+	char waived[64], class_text[300];
 
 	if (c->outcome != CU_FAILED)
 		return;
@@ -453,6 +459,24 @@ static void waive(const struct cu_bundle *b, const struct cu_identity *id,
 		if (!cu_token_names(t, id->serial)) {
 			if (!why_not)
 				why_not = t, not_text = NULL;
+			continue;
+		}
+		if (dp && !(dp->waivable & bit)) {
+			snprintf(class_text, sizeof(class_text),
+				 "class %.64s does not let tokens waive %s",
+				 dp->class_name,
+				 cu_waiver_names(bit, waived, sizeof(waived)));
+			why_not = t, not_text = class_text;
+			continue;
+		}
+		if (dp && dp->max_token_ttl > 0 &&
+		    t->expires - t->issued > dp->max_token_ttl) {
+			snprintf(class_text, sizeof(class_text),
+				 "its lifetime of %llds is over class %.64s's "
+				 "max-token-ttl of %llds",
+				 (long long)(t->expires - t->issued),
+				 dp->class_name, (long long)dp->max_token_ttl);
+			why_not = t, not_text = class_text;
 			continue;
 		}
 		if (replayed && replayed[i]) {
@@ -493,10 +517,190 @@ static void waive(const struct cu_bundle *b, const struct cu_identity *id,
 	stn_refail(&c->diag, STN_E_TOKEN, where, "%s", text);
 }
 
+/* Check 1 again with the class's threshold: the bundle gate may have
+ * counted against a lower one (docs/decisions.md).  Never waived. */
+static void class_signatures(const struct cu_bundle *b,
+			     const struct cu_device_policy *dp,
+			     struct cu_check_result *res)
+{
+	struct stn_diag why;
+
+	*res = b->checks[CU_CHECK_SIGNATURES];
+	if (!dp || res->outcome != CU_PASSED)
+		return;
+	stn_diag_init(&why);
+	if (b->sigs.n < dp->release_threshold) {
+		stn_fail(&why, STN_E_THRESHOLD, b->manifest_path,
+			 "%zu valid release signature(s) from distinct keys, "
+			 "class %.64s requires %u", b->sigs.n, dp->class_name,
+			 dp->release_threshold);
+		set_result(res, CU_FAILED, &why);
+		return;
+	}
+	stn_fail(&why, STN_E_OK, b->manifest_path,
+		 "%zu valid release signature(s) from distinct keys, class "
+		 "%.64s requires %u", b->sigs.n, dp->class_name,
+		 dp->release_threshold);
+	set_result(res, CU_PASSED, &why);
+}
+
+/* Check 7 (formats §3, §9): what the identity step found, judged by the
+ * class's attestation policy.  Only a device that could not attest under
+ * `required` may be waived (by the caller); a failed attestation never. */
+static void check_attestation(const struct cu_identity *id, const char *device,
+			      const struct cu_device_policy *dp,
+			      struct cu_check_result *res)
+{
+	static const char *const policy_names[] = {"none", "optional",
+						   "required"};
+	enum cu_attest_policy pol = dp ? dp->attestation
+				       : CU_ATTEST_POLICY_NONE;
+	enum cu_attest_state st = dp ? dp->attest : CU_ATTEST_NOT_ASKED;
+	const char *cls = dp ? dp->class_name : "default";
+	const char *why = dp && dp->attest_why ? dp->attest_why : "";
+	const char *pname = pol <= CU_ATTEST_POLICY_REQUIRED
+				    ? policy_names[pol]
+				    : "unknown";
+	struct stn_diag d;
+
+	stn_diag_init(&d);
+	switch (st) {
+	case CU_ATTEST_PROVEN:
+		stn_fail(&d, STN_E_OK, device, "device %s proved it is serial "
+			 "%s (attestation %s in class %.64s)", device,
+			 id->serial, pname, cls);
+		set_result(res, CU_PASSED, &d);
+		return;
+	case CU_ATTEST_FAILED:
+		/* A device that tries and fails is not one that never
+		 * tried (formats §9): refused under every policy. */
+		stn_fail(&d, STN_E_ATTESTATION, device,
+			 "device %s (serial %s) failed to prove its identity: "
+			 "%.400s", device, id->serial,
+			 *why ? why : "attestation did not verify");
+		set_result(res, CU_FAILED, &d);
+		return;
+	case CU_ATTEST_ABSENT:
+		if (pol == CU_ATTEST_POLICY_REQUIRED) {
+			stn_fail(&d, STN_E_ATTESTATION, device,
+				 "device %s (serial %s) did not attest%s"
+				 "%.400s; class %.64s requires attestation",
+				 device, id->serial, *why ? ": " : "", why,
+				 cls);
+			set_result(res, CU_FAILED, &d);
+			return;
+		}
+		stn_fail(&d, STN_E_OK, device,
+			 "device %s (serial %s) did not attest%s%.400s; "
+			 "attestation %s in class %.64s: identity not proven",
+			 device, id->serial, *why ? ": " : "", why, pname,
+			 cls);
+		set_result(res, CU_NOT_REQUIRED, &d);
+		return;
+	case CU_ATTEST_NOT_ASKED:
+	default:
+		/* The flow asks whenever the class wants it; a required
+		 * attestation that was never asked for is not waved
+		 * through (fail closed, docs/decisions.md). */
+		if (pol == CU_ATTEST_POLICY_REQUIRED) {
+			stn_fail(&d, STN_E_ATTESTATION, device,
+				 "device %s (serial %s) was not asked to "
+				 "attest, but class %.64s requires attestation",
+				 device, id->serial, cls);
+			set_result(res, CU_FAILED, &d);
+			return;
+		}
+		stn_fail(&d, STN_E_OK, device, "not asked (attestation %s in "
+			 "class %.64s)", pname, cls);
+		set_result(res, CU_NOT_REQUIRED, &d);
+		return;
+	}
+}
+
+/* A token that waives attestation for this device does not admit one
+ * whose attestation failed: say so, so nobody issues another. */
+static void no_waiver_for_failure(const struct cu_bundle *b,
+				  const struct cu_identity *id,
+				  struct cu_check_result *res)
+{
+	for (size_t i = 0; i < b->ntokens; i++) {
+		const struct cu_token *t = &b->tokens[i];
+		if (!(t->waive & CU_WAIVE_ATTESTATION) ||
+		    !cu_token_names(t, id->serial))
+			continue;
+		char text[sizeof(res->diag.text)], where[sizeof(res->diag.where)];
+		snprintf(text, sizeof(text), "%.600s; token %s waives "
+			 "attestation, but no token admits a failed "
+			 "attestation", res->diag.text, t->file);
+		memcpy(where, res->diag.where, sizeof(where));
+		stn_refail(&res->diag, res->diag.code, where, "%s", text);
+		return;
+	}
+}
+
+/* Check 6 as the class wants it: not required, or required with its own
+ * hop and age limits over the chain the bundle check read. */
+static void class_custody(const struct cu_bundle *b,
+			  const struct cu_device_policy *dp,
+			  struct cu_check_result *res)
+{
+	const struct cu_chain *ch = &b->chain;
+	struct stn_diag why;
+
+	*res = b->checks[CU_CHECK_CUSTODY];
+	if (!dp)
+		return;
+	stn_diag_init(&why);
+	if (!dp->require_custody) {
+		stn_fail(&why, STN_E_OK, b->shown,
+			 "class %.64s does not require custody",
+			 dp->class_name);
+		set_result(res, CU_NOT_REQUIRED, &why);
+		return;
+	}
+	if (res->outcome == CU_NOT_REQUIRED) {
+		/* The gate did not read the chain: fail closed. */
+		stn_fail(&why, STN_E_CUSTODY, b->shown,
+			 "class %.64s requires custody, but the bundle's "
+			 "custody chain was not checked", dp->class_name);
+		set_result(res, CU_FAILED, &why);
+		return;
+	}
+	if (res->outcome != CU_PASSED || ch->n == 0)
+		return;
+	if (dp->max_custody_hops && ch->n > dp->max_custody_hops) {
+		stn_fail(&why, STN_E_CUSTODY, b->shown,
+			 "custody chain has %zu hops, class %.64s allows %u",
+			 ch->n, dp->class_name, dp->max_custody_hops);
+		set_result(res, CU_FAILED, &why);
+	} else if (dp->max_custody_age &&
+		   b->at - ch->hops[0].time > dp->max_custody_age) {
+		char t[CU_TIME_LEN + 1];
+		cu_time_format(ch->hops[0].time, t);
+		stn_fail(&why, STN_E_CUSTODY, b->shown,
+			 "custody chain starts at %s, more than class %.64s's "
+			 "max-custody-age of %lld day(s) before the session",
+			 t, dp->class_name,
+			 (long long)(dp->max_custody_age / 86400));
+		set_result(res, CU_FAILED, &why);
+	}
+}
+
 int cu_device_check(const struct cu_bundle *b, const struct cu_identity *id,
 		    const char *device, const struct cu_installed *installed,
 		    int allow_reinstall, const unsigned char *replayed,
 		    struct cu_device_verdict *v, struct stn_diag *d)
+{
+	return cu_device_check_policy(b, id, device, installed,
+				      allow_reinstall, replayed, NULL, v, d);
+}
+
+int cu_device_check_policy(const struct cu_bundle *b,
+			   const struct cu_identity *id, const char *device,
+			   const struct cu_installed *installed,
+			   int allow_reinstall, const unsigned char *replayed,
+			   const struct cu_device_policy *dp,
+			   struct cu_device_verdict *v, struct stn_diag *d)
 {
 	const struct cu_manifest *m = b->manifest;
 	struct stn_diag why;
@@ -567,22 +771,36 @@ int cu_device_check(const struct cu_bundle *b, const struct cu_identity *id,
 		set_result(&v->sequence, CU_FAILED, &why);
 	}
 
+	class_signatures(b, dp, &v->signatures);
+	check_attestation(id, device, dp, &v->attestation);
+
 	/* Exceptions, one device at a time (formats §5).  An equal sequence
 	 * is a reinstall to confirm, never a token's business. */
 	v->validity = b->checks[CU_CHECK_VALIDITY];
-	v->custody = b->checks[CU_CHECK_CUSTODY];
-	waive(b, id, replayed, CU_WAIVE_EXPIRED, &v->validity, v);
-	waive(b, id, replayed, CU_WAIVE_TARGET, &v->target, v);
+	class_custody(b, dp, &v->custody);
+	waive(b, id, replayed, dp, CU_WAIVE_EXPIRED, &v->validity, v);
+	/* Only a device that could not attest: a failed attestation is
+	 * not a missing one (formats §9), and one never asked for is the
+	 * flow's mistake, not the device's. */
+	if (dp && dp->attest == CU_ATTEST_ABSENT)
+		waive(b, id, replayed, dp, CU_WAIVE_ATTESTATION,
+		      &v->attestation, v);
+	else if (dp && dp->attest == CU_ATTEST_FAILED)
+		no_waiver_for_failure(b, id, &v->attestation);
+	waive(b, id, replayed, dp, CU_WAIVE_TARGET, &v->target, v);
 	if (v->sequence.diag.code == STN_E_DOWNGRADE)
-		waive(b, id, replayed, CU_WAIVE_DOWNGRADE, &v->sequence, v);
-	waive(b, id, replayed, CU_WAIVE_CUSTODY, &v->custody, v);
+		waive(b, id, replayed, dp, CU_WAIVE_DOWNGRADE, &v->sequence,
+		      v);
+	waive(b, id, replayed, dp, CU_WAIVE_CUSTODY, &v->custody, v);
 
-	/* The first failure in the spec's order 1..6; a bundle check that
-	 * never ran (images not yet checked) is a failure, not a pass. */
+	/* The first failure in the spec's order 1, 2, 3, 7, 4, 5, 6: check 7
+	 * runs when the device is identified, and 4 to 6 rely on the
+	 * identity it proves (formats §3).  A bundle check that never ran
+	 * (images not yet checked) is a failure, not a pass. */
 	const struct cu_check_result *order[] = {
-		&b->checks[CU_CHECK_SIGNATURES], &v->validity,
-		&b->checks[CU_CHECK_IMAGES],     &v->target,
-		&v->sequence,                    &v->custody};
+		&v->signatures, &v->validity,
+		&b->checks[CU_CHECK_IMAGES], &v->attestation,
+		&v->target, &v->sequence, &v->custody};
 	for (size_t i = 0; i < sizeof(order) / sizeof(*order); i++) {
 		if (order[i]->outcome == CU_FAILED)
 			return stn_fail(d, order[i]->diag.code,

@@ -159,15 +159,17 @@ enum cu_attest_policy {
 /*
  * The device's class policy (formats §8) as the device checks apply it:
  * the class's release threshold (check 1 per device: the bundle's distinct
- * verified release keys must reach it), whether custody is required, the
- * token lifetime it accepts, which checks tokens may waive here, and
- * check 7's inputs.  attest_why (may be NULL) says why an attestation is
- * absent or failed, in words, for the refusal.
+ * verified release keys must reach it), whether custody is required and
+ * the chain's limits, the token lifetime it accepts, which checks tokens
+ * may waive here, and check 7's inputs.  attest_why (may be NULL) says why
+ * an attestation is absent or failed, in words, for the refusal.
  */
 struct cu_device_policy {
 	const char *class_name;
 	unsigned release_threshold;
 	int require_custody;
+	unsigned max_custody_hops; /* 0: only the bundle policy's */
+	int64_t max_custody_age;   /* seconds; 0: only the bundle policy's */
 	int64_t max_token_ttl; /* seconds */
 	unsigned waivable;     /* enum cu_waiver bits */
 	enum cu_attest_policy attestation;
@@ -212,13 +214,17 @@ int cu_device_check(const struct cu_bundle *b, const struct cu_identity *id,
  * cu_device_check under a device class's policy (dp; NULL: the bundle's
  * own policy, attestation none).  Adds: check 1 again with the class's
  * threshold (never waived; STN_E_THRESHOLD); check 7 (STN_E_ATTESTATION):
- * PROVEN or NOT_ASKED pass, under `optional` ABSENT passes with a note,
- * under `required` ABSENT fails and may be waived by a token that waives
- * `attestation`; FAILED fails under every policy and no token waives it;
- * a token whose lifetime exceeds the class's max_token_ttl, or that waives
- * a check outside `waivable`, does not apply here (the refusal says so,
- * STN_E_TOKEN when no other token could); custody is not required when
- * the class says so.  The order failures are named in: 1, 2, 3, 7, 4, 5, 6.
+ * PROVEN passes, NOT_ASKED is "not required" (but fails, unwaivable, under
+ * `required`: the flow should have asked), under `optional` ABSENT is "not
+ * required" with a note, under `required` ABSENT fails and may be waived
+ * by a token that waives `attestation`; FAILED fails under every policy
+ * and no token waives it; a token whose lifetime exceeds the class's
+ * max_token_ttl, or waiving a check outside `waivable`, does not apply
+ * here (the refusal says so, STN_E_TOKEN when no other token could);
+ * custody is not required when the class says so, fails when the class
+ * requires it and the bundle's policy did not read the chain, and is held
+ * to the class's hop and age limits (when set).  The order failures are
+ * named in: 1, 2, 3, 7, 4, 5, 6.
  */
 int cu_device_check_policy(const struct cu_bundle *b,
 			   const struct cu_identity *id, const char *device,

@@ -13,6 +13,8 @@
 
 #include "custody/record.h"
 #include "custody/sign.h"
+#include "custody/token.h"
+#include "custody/trust.h"
 #include "station/base/error.h"
 
 static const struct cu_key_rule station_keys[] = {
@@ -42,6 +44,18 @@ static const struct cu_key_rule usb_keys[] = {
 	{"request-timeout", CU_OPTIONAL},  {"busy-timeout", CU_OPTIONAL},
 	{"manifest-timeout", CU_OPTIONAL}, {"reappear-timeout", CU_OPTIONAL},
 	{NULL, 0}};
+static const struct cu_key_rule class_keys[] = {
+	{"model", CU_REQUIRED},
+	{"device-anchors", CU_OPTIONAL},
+	{"attestation", CU_OPTIONAL},
+	{"proof", CU_OPTIONAL},
+	{"release-threshold", CU_OPTIONAL},
+	{"require-custody", CU_OPTIONAL},
+	{"max-token-ttl", CU_OPTIONAL},
+	{"max-custody-age", CU_OPTIONAL},
+	{"max-custody-hops", CU_OPTIONAL},
+	{"waivable", CU_OPTIONAL},
+	{NULL, 0}};
 static const struct cu_key_rule no_keys[] = {{NULL, 0}};
 static const struct cu_section_rule conf_rules[] = {
 	{"", CU_NO_LABEL, 0, 1, no_keys},
@@ -50,6 +64,7 @@ static const struct cu_section_rule conf_rules[] = {
 	{"technician", CU_LABELLED, 0, 1000, tech_keys},
 	{"port", CU_LABELLED, 0, 64, port_keys},
 	{"usb", CU_NO_LABEL, 0, 1, usb_keys},
+	{"class", CU_LABELLED, 0, 64, class_keys},
 	{NULL, 0, 0, 0, NULL}};
 
 const char *stn_config_default_path(void)
@@ -201,11 +216,51 @@ static int load_station(struct stn_config *c, const struct cu_record *r,
 	return c->key ? check_station_key(c, r, s, d) : 0;
 }
 
+/* An optional count key within [lo, hi]; *out keeps its value when the
+ * key is absent. */
+static int count_opt(const struct cu_record *r, const struct cu_section *s,
+		     const char *key, unsigned lo, unsigned hi, unsigned *out,
+		     struct stn_diag *d)
+{
+	uint64_t u;
+
+	if (!cu_section_get(s, key))
+		return 0;
+	if (cu_get_u64(r, s, key, &u, d))
+		return stn_recode(d, STN_E_CONFIG);
+	if (u < lo || u > hi)
+		return conf_error(d, r, s, key, "%s must be %u to %u", key, lo,
+				  hi);
+	*out = (unsigned)u;
+	return 0;
+}
+
+/* The policy keys [trust] and [class] share; what s leaves out keeps the
+ * value already in the fields (the defaults, or [trust]'s for a class). */
+static int policy_keys(const struct cu_record *r, const struct cu_section *s,
+		       unsigned *threshold, unsigned *hops, int64_t *token_ttl,
+		       int64_t *custody_age, int *require_custody,
+		       struct stn_diag *d)
+{
+	int rc;
+
+	if ((rc = count_opt(r, s, "release-threshold", 1, 16, threshold, d)) ||
+	    (rc = count_opt(r, s, "max-custody-hops", 1, 99, hops, d)))
+		return rc;
+	rc = 0;
+	if (cu_section_get(s, "max-token-ttl"))
+		rc = cu_get_duration(r, s, "max-token-ttl", token_ttl, d);
+	if (!rc && cu_section_get(s, "max-custody-age"))
+		rc = cu_get_duration(r, s, "max-custody-age", custody_age, d);
+	if (!rc && cu_section_get(s, "require-custody"))
+		rc = cu_get_bool(r, s, "require-custody", require_custody, d);
+	return rc ? stn_recode(d, STN_E_CONFIG) : 0;
+}
+
 static int load_trust(struct stn_config *c, const struct cu_record *r,
 		      const char *confdir, struct stn_diag *d)
 {
 	const struct cu_section *s = cu_record_find(r, "trust", NULL);
-	uint64_t u;
 	const char *v;
 	int rc;
 
@@ -223,39 +278,218 @@ static int load_trust(struct stn_config *c, const struct cu_record *r,
 	c->max_custody_hops = 8;
 	c->require_custody = 1;
 	c->stale_crl_refuse = 0;
-	rc = 0;
-	if (cu_section_get(s, "release-threshold")) {
-		rc = cu_get_u64(r, s, "release-threshold", &u, d);
-		if (!rc && (u < 1 || u > 16))
-			return conf_error(d, r, s, "release-threshold", "%s",
-					  "release-threshold must be 1 to 16");
-		c->release_threshold = (unsigned)u;
-	}
-	if (!rc && cu_section_get(s, "max-custody-hops")) {
-		rc = cu_get_u64(r, s, "max-custody-hops", &u, d);
-		if (!rc && (u < 1 || u > 99))
-			return conf_error(d, r, s, "max-custody-hops", "%s",
-					  "max-custody-hops must be 1 to 99");
-		c->max_custody_hops = (unsigned)u;
-	}
-	if (!rc && cu_section_get(s, "max-token-ttl"))
-		rc = cu_get_duration(r, s, "max-token-ttl", &c->max_token_ttl,
-				     d);
-	if (!rc && cu_section_get(s, "max-custody-age"))
-		rc = cu_get_duration(r, s, "max-custody-age",
-				     &c->max_custody_age, d);
-	if (!rc && cu_section_get(s, "require-custody"))
-		rc = cu_get_bool(r, s, "require-custody", &c->require_custody,
-				 d);
-	if (!rc && (v = cu_section_get(s, "stale-crl"))) {
+	if ((rc = policy_keys(r, s, &c->release_threshold,
+			      &c->max_custody_hops, &c->max_token_ttl,
+			      &c->max_custody_age, &c->require_custody, d)))
+		return rc;
+	if ((v = cu_section_get(s, "stale-crl"))) {
 		if (strcmp(v, "refuse") == 0)
 			c->stale_crl_refuse = 1;
 		else if (strcmp(v, "warn") != 0)
 			return conf_error(d, r, s, "stale-crl", "%s",
 					  "stale-crl must be warn or refuse");
 	}
+	return 0;
+}
+
+const char *stn_attest_policy_name(enum stn_attest_policy p)
+{
+	switch (p) {
+	case STN_ATTEST_NONE: return "none";
+	case STN_ATTEST_OPTIONAL: return "optional";
+	case STN_ATTEST_REQUIRED: return "required";
+	}
+	return "unknown";
+}
+
+/* The policy of a device no class names (formats §8): [trust]'s. */
+static int fill_default_class(struct stn_config *c)
+{
+	struct stn_class *k = &c->default_class;
+
+	if (!(k->label = strdup("default")))
+		return STN_E_NOMEM;
+	k->attestation = STN_ATTEST_NONE;
+	k->proof_required = 0;
+	k->release_threshold = c->release_threshold;
+	k->require_custody = c->require_custody;
+	k->max_token_ttl = c->max_token_ttl;
+	k->max_custody_age = c->max_custody_age;
+	k->max_custody_hops = c->max_custody_hops;
+	k->waivable = CU_WAIVE_ALL;
+	return 0;
+}
+
+/* The device anchors are first used when a device attests, maybe hours
+ * into a shift: a file that is not a usable set of CA certificates stops
+ * the start instead (formats §8, "checks them when it starts"). */
+static int check_device_anchors(const struct stn_class *k,
+				const struct cu_record *r,
+				const struct cu_section *s, struct stn_diag *d)
+{
+	struct cu_trust *t = NULL;
+	struct stn_diag why;
+	int rc;
+
+	if ((rc = must_open(d, r, s, "device-anchors", k->device_anchors, 0)))
+		return rc;
+	stn_diag_init(&why);
+	rc = cu_trust_load(k->device_anchors, NULL, &t, &why);
+	cu_trust_free(t);
+	if (rc == STN_E_NOMEM)
+		return stn_fail(d, rc, k->device_anchors, "%s", why.text);
 	if (rc)
-		return stn_recode(d, STN_E_CONFIG);
+		return conf_error(d, r, s, "device-anchors",
+				  "device anchors of class %s unusable: "
+				  "%.300s (%.200s)", k->label, why.text,
+				  why.where);
+	return 0;
+}
+
+/* Each model of a class's `model` line: 1 to 64 characters (as a
+ * device's identity record allows), named by no class before. */
+static int class_models(struct stn_config *c, struct stn_class *k,
+			const struct cu_record *r, const struct cu_section *s,
+			struct stn_diag *d)
+{
+	const char *v = cu_section_get(s, "model");
+	char buf[CU_VALUE_MAX + 1];
+	char *save = NULL, *w;
+	size_t n = 0;
+
+	snprintf(buf, sizeof(buf), "%s", v);
+	for (w = strtok_r(buf, " \t", &save); w;
+	     w = strtok_r(NULL, " \t", &save))
+		n++;
+	if (!n)
+		return conf_error(d, r, s, "model", "class %s names no model",
+				  k->label);
+	if (!(k->models = calloc(n, sizeof(*k->models))))
+		return STN_E_NOMEM;
+	snprintf(buf, sizeof(buf), "%s", v);
+	for (w = strtok_r(buf, " \t", &save); w;
+	     w = strtok_r(NULL, " \t", &save)) {
+		if (strlen(w) > 64)
+			return conf_error(d, r, s, "model",
+					  "model must be 1 to 64 characters");
+		/* A model in two classes would leave the policy of its
+		 * devices to the order of the file (formats §8).  k is
+		 * classes[nclasses], not yet counted. */
+		for (size_t i = 0; i <= c->nclasses; i++) {
+			const struct stn_class *o = &c->classes[i];
+			for (size_t j = 0; j < o->nmodels; j++) {
+				if (strcmp(o->models[j], w) != 0)
+					continue;
+				if (o == k)
+					return conf_error(
+						d, r, s, "model",
+						"model %.64s is named twice "
+						"in class %s", w, k->label);
+				return conf_error(
+					d, r, s, "model",
+					"model %.64s is named by class %s "
+					"(%s:%u) and class %s: a device "
+					"has one class", w, o->label,
+					cu_record_name(r), o->line, k->label);
+			}
+		}
+		if (!(k->models[k->nmodels++] = strdup(w)))
+			return STN_E_NOMEM;
+	}
+	return 0;
+}
+
+static int load_class(struct stn_config *c, struct stn_class *k,
+		      const struct cu_record *r, const struct cu_section *s,
+		      const char *confdir, struct stn_diag *d)
+{
+	const char *v;
+	int rc;
+
+	/* What the section leaves out is [trust]'s (formats §8). */
+	k->release_threshold = c->release_threshold;
+	k->require_custody = c->require_custody;
+	k->max_token_ttl = c->max_token_ttl;
+	k->max_custody_age = c->max_custody_age;
+	k->max_custody_hops = c->max_custody_hops;
+	k->waivable = CU_WAIVE_ALL;
+	k->line = cu_section_line(s, "model");
+	if (!(k->label = strdup(s->label)))
+		return STN_E_NOMEM;
+	if ((rc = class_models(c, k, r, s, d)))
+		return rc;
+	if ((v = cu_section_get(s, "attestation"))) {
+		if (strcmp(v, "required") == 0)
+			k->attestation = STN_ATTEST_REQUIRED;
+		else if (strcmp(v, "optional") == 0)
+			k->attestation = STN_ATTEST_OPTIONAL;
+		else if (strcmp(v, "none") != 0)
+			return conf_error(d, r, s, "attestation", "%s",
+					  "attestation must be none, optional "
+					  "or required");
+	}
+	if ((v = cu_section_get(s, "proof"))) {
+		if (strcmp(v, "required") == 0)
+			k->proof_required = 1;
+		else if (strcmp(v, "allowed") != 0)
+			return conf_error(d, r, s, "proof", "%s",
+					  "proof must be required or allowed");
+	}
+	if ((rc = policy_keys(r, s, &k->release_threshold,
+			      &k->max_custody_hops, &k->max_token_ttl,
+			      &k->max_custody_age, &k->require_custody, d)))
+		return rc;
+	/* `none` is ours (docs/decisions.md): a class where no token may
+	 * waive anything, which §5's word list cannot say. */
+	if ((v = cu_section_get(s, "waivable"))) {
+		if (strcmp(v, "none") == 0)
+			k->waivable = 0;
+		else if (cu_waiver_parse(v, &k->waivable))
+			return conf_error(d, r, s, "waivable", "%s",
+					  "waivable must list downgrade, "
+					  "expired, target, custody or "
+					  "attestation, or be none");
+	}
+	if (path_opt(confdir, s, "device-anchors", &k->device_anchors))
+		return STN_E_NOMEM;
+	if (k->device_anchors) {
+		if ((rc = check_device_anchors(k, r, s, d)))
+			return rc;
+	} else if (k->attestation != STN_ATTEST_NONE) {
+		/* Nothing could ever attest: under `required` no device of
+		 * the class could be installed, under `optional` every
+		 * attestation would fail. */
+		return conf_error(d, r, s, "attestation",
+				  "attestation = %s in class %s needs "
+				  "device-anchors: no device could prove its "
+				  "identity",
+				  stn_attest_policy_name(k->attestation),
+				  k->label);
+	}
+	return 0;
+}
+
+static int load_classes(struct stn_config *c, const struct cu_record *r,
+			const char *confdir, struct stn_diag *d)
+{
+	size_t ns = cu_record_nsections(r);
+	int rc;
+
+	if (fill_default_class(c))
+		return STN_E_NOMEM;
+	if (!(c->classes = calloc(ns, sizeof(*c->classes))))
+		return STN_E_NOMEM;
+	for (size_t i = 1; i < ns; i++) {
+		const struct cu_section *s = cu_record_section(r, i);
+		if (strcmp(s->name, "class") != 0)
+			continue;
+		/* Counted even when it fails half-filled, so that
+		 * stn_config_free frees what it holds. */
+		rc = load_class(c, &c->classes[c->nclasses], r, s, confdir, d);
+		c->nclasses++;
+		if (rc)
+			return rc;
+	}
 	return 0;
 }
 
@@ -474,7 +708,8 @@ int stn_config_load(const char *path, struct stn_config **out,
 		strcpy(confdir, ".");
 	if ((rc = load_station(c, r, confdir, d)) ||
 	    (rc = load_trust(c, r, confdir, d)) ||
-	    (rc = load_lists(c, r, d)) || (rc = load_usb(c, r, d))) {
+	    (rc = load_lists(c, r, d)) || (rc = load_usb(c, r, d)) ||
+	    (rc = load_classes(c, r, confdir, d))) {
 		if (rc == STN_E_NOMEM)
 			stn_fail(d, rc, path, "loading configuration");
 		goto out;
@@ -486,6 +721,15 @@ out:
 	stn_config_free(c);
 	cu_record_free(r);
 	return rc;
+}
+
+static void class_fini(struct stn_class *k)
+{
+	for (size_t i = 0; i < k->nmodels; i++)
+		free(k->models[i]);
+	free(k->models);
+	free(k->label);
+	free(k->device_anchors);
 }
 
 void stn_config_free(struct stn_config *c)
@@ -504,6 +748,10 @@ void stn_config_free(struct stn_config *c)
 		free(c->ports[i].hardware);
 		free(c->ports[i].serial);
 	}
+	for (size_t i = 0; i < c->nclasses; i++)
+		class_fini(&c->classes[i]);
+	class_fini(&c->default_class);
+	free(c->classes);
 	free(c->techs);
 	free(c->ports);
 	free(c->path);
@@ -534,4 +782,14 @@ const struct stn_port *stn_config_port(const struct stn_config *c,
 		if (strcmp(c->ports[i].path, path) == 0)
 			return &c->ports[i];
 	return NULL;
+}
+
+const struct stn_class *stn_config_class(const struct stn_config *c,
+					 const char *model)
+{
+	for (size_t i = 0; i < c->nclasses; i++)
+		for (size_t j = 0; j < c->classes[i].nmodels; j++)
+			if (strcmp(c->classes[i].models[j], model) == 0)
+				return &c->classes[i];
+	return &c->default_class;
 }

@@ -14,9 +14,11 @@
 
 #include "station/base/hex.h"
 #include "station/base/sha256.h"
+#include "custody/devid.h"
 #include "custody/record.h"
 #include "station/base/rfc3339.h"
 #include "custody/sig.h"
+#include "custody/sign.h"
 #include "custody/trust.h"
 #include "media/stage.h"
 #include "station/abandoned.h"
@@ -26,9 +28,14 @@
 #include "station/base/fileio.h"
 
 struct stn_session {
-	pthread_mutex_t lock; /* journal, floor and CRL store across threads */
+	pthread_mutex_t lock; /* journal, floor, CRL stores and the station
+				 key across threads */
 	struct stn_config *cfg;
 	struct cu_trust *trust;
+	/* Per [class], in cfg->classes order: its device anchors with the
+	 * station's CRLs, NULL for a class without device-anchors. */
+	struct cu_trust **class_trust;
+	struct cu_key *key; /* the station key, when [station] key is set */
 	struct stn_journal *journal;
 	int64_t start;
 	char id[33];
@@ -62,6 +69,40 @@ static int make_private_dir(const char *path, struct stn_diag *d)
 				"not writable by others (it is %03o, uid %u)",
 				(unsigned)(st.st_mode & 0777),
 				(unsigned)st.st_uid);
+	return 0;
+}
+
+/* Each class's device anchors as a trust store of their own (formats §2:
+ * device certificates chain to their class's anchors, never to the
+ * release anchors), with the same CRLs as the main store: the [trust]
+ * directory and those learned under DATA/crl (formats §9 "Edges"). */
+static int load_class_trust(struct stn_session *s, struct stn_diag *d)
+{
+	const struct stn_config *c = s->cfg;
+	int rc;
+
+	if (!c->nclasses)
+		return 0;
+	s->class_trust = calloc(c->nclasses, sizeof(*s->class_trust));
+	if (!s->class_trust)
+		return stn_fail(d, STN_E_NOMEM, c->path, "session");
+	for (size_t i = 0; i < c->nclasses; i++) {
+		const struct stn_class *k = &c->classes[i];
+		if (!k->device_anchors)
+			continue;
+		rc = cu_trust_load(k->device_anchors, c->crl_dir,
+				   &s->class_trust[i], d);
+		if (rc == 0 && access(s->crl_dir, F_OK) == 0)
+			rc = cu_trust_add_crl_dir(s->class_trust[i],
+						  s->crl_dir, d);
+		if (rc) {
+			if (stn_err_exit(rc) != STN_EXIT_IO)
+				rc = stn_recode(d, STN_E_CONFIG);
+			return rc;
+		}
+		cu_trust_set_stale_crl_refuse(s->class_trust[i],
+					      c->stale_crl_refuse);
+	}
 	return 0;
 }
 
@@ -118,6 +159,8 @@ int stn_session_open(const char *config_path, const char *technician,
 	if (access(s->crl_dir, F_OK) == 0 &&
 	    (rc = cu_trust_add_crl_dir(s->trust, s->crl_dir, d)))
 		goto fail;
+	if ((rc = load_class_trust(s, d)))
+		goto fail;
 	if (s->cfg->cert) {
 		struct cu_signer me;
 		struct stn_diag why;
@@ -138,6 +181,14 @@ int stn_session_open(const char *config_path, const char *technician,
 		}
 	}
 	cu_trust_set_stale_crl_refuse(s->trust, s->cfg->stale_crl_refuse);
+	/* Loaded now, not at the first install: the configuration already
+	 * checked that key and certificate belong together (formats §8). */
+	if (s->cfg->key &&
+	    (rc = cu_key_load(s->cfg->key, s->cfg->cert, &s->key, d))) {
+		if (rc != STN_E_NOMEM)
+			rc = stn_recode(d, STN_E_CONFIG);
+		goto fail;
+	}
 	/* Staged copies a crashed station left behind are removed (live ones
 	 * hold a lock); reported below once the journal is open. */
 	unsigned swept = 0;
@@ -245,6 +296,10 @@ void stn_session_close(struct stn_session *s, int result)
 	if (s->cfg)
 		stn_live_release(s->cfg->data, s->id, s->live_fd);
 	stn_journal_close(s->journal);
+	for (size_t i = 0; s->class_trust && i < s->cfg->nclasses; i++)
+		cu_trust_free(s->class_trust[i]);
+	free(s->class_trust);
+	cu_key_free(s->key); /* wipes */
 	cu_trust_free(s->trust);
 	stn_config_free(s->cfg);
 	free(s->technician);
@@ -389,17 +444,131 @@ int stn_session_offer_crl(struct stn_session *s, const char *crl_path,
 			  const char *issuer_pem, int *replaced,
 			  struct stn_diag *d)
 {
-	int rep = 0, rc;
+	size_t nclasses = s->class_trust ? s->cfg->nclasses : 0;
+	struct stn_diag first;
+	int rep = 0, accepted = 0, rc, first_rc;
 
+	/* A device CA's CRL travels like any other (formats §9): every
+	 * store that can verify it takes it; one that cannot (STN_E_CHAIN)
+	 * is not its issuer's.  Any other failure is the file's and stops
+	 * the offer. */
+	stn_diag_init(&first);
 	pthread_mutex_lock(&s->lock);
-	rc = cu_trust_add_crl(s->trust, crl_path, issuer_pem, s->start, &rep,
-			      d);
-	if (rc == 0 && rep)
-		rc = keep_crl(s->crl_dir, crl_path, d);
+	first_rc = rc = cu_trust_add_crl(s->trust, crl_path, issuer_pem,
+					 s->start, &rep, &first);
+	accepted = rc == 0;
+	if (rc && rc != STN_E_CHAIN)
+		goto out;
+	for (size_t i = 0; i < nclasses; i++) {
+		struct stn_diag why;
+		int r = 0;
+		if (!s->class_trust[i])
+			continue;
+		stn_diag_init(&why);
+		rc = cu_trust_add_crl(s->class_trust[i], crl_path, issuer_pem,
+				      s->start, &r, &why);
+		if (rc == STN_E_CHAIN)
+			continue;
+		if (rc) {
+			first = why;
+			first_rc = rc;
+			goto out;
+		}
+		accepted = 1;
+		rep |= r;
+	}
+	if (accepted && rep) {
+		/* Kept once, whichever stores took it: every store loads
+		 * DATA/crl at the next start. */
+		stn_diag_init(&first);
+		first_rc = keep_crl(s->crl_dir, crl_path, &first);
+	} else if (accepted) {
+		first_rc = 0;
+	}
+out:
 	pthread_mutex_unlock(&s->lock);
-	if (rc == 0 && replaced)
+	rc = first_rc;
+	if (rc)
+		return stn_fail(d, rc, first.where, "%s", first.text);
+	if (replaced)
 		*replaced = rep;
+	return 0;
+}
+
+/* The trust store of class c's device anchors, or NULL. */
+static const struct cu_trust *class_store(const struct stn_session *s,
+					  const struct stn_class *c)
+{
+	const struct stn_config *cfg = s->cfg;
+
+	if (!s->class_trust || c < cfg->classes ||
+	    c >= cfg->classes + cfg->nclasses)
+		return NULL;
+	return s->class_trust[c - cfg->classes];
+}
+
+int stn_session_attest_verify(struct stn_session *s, const struct stn_class *c,
+			      const struct cu_devmsg *msg,
+			      const uint8_t *nonce, const char *where,
+			      struct cu_attestation *out, struct stn_diag *d)
+{
+	const struct cu_trust *t = class_store(s, c);
+	int rc;
+
+	if (!t)
+		return stn_fail(d, STN_E_ATTESTATION, where,
+				"class %.64s names no device anchors: no "
+				"device certificate can be checked",
+				c ? c->label : "(none)");
+	/* Under the lock: a CRL offered by another install replaces this
+	 * store's entries while we read them. */
+	pthread_mutex_lock(&s->lock);
+	rc = cu_attest_verify(t, msg, nonce, s->start, where, out, d);
+	pthread_mutex_unlock(&s->lock);
 	return rc;
+}
+
+int stn_session_authz_make(struct stn_session *s, const struct cu_authz *a,
+			   char *out, size_t cap, size_t *out_len,
+			   uint8_t *sig, size_t sig_cap, size_t *sig_len,
+			   const uint8_t **chain, size_t *chain_len,
+			   size_t max, size_t *nchain, struct stn_diag *d)
+{
+	int rc;
+
+	if (!s->key)
+		return stn_fail(d, STN_E_CONFIG, s->cfg->path,
+				"the station has no key ([station] key and "
+				"cert): it cannot authorize an install");
+	/* One signer at a time: the key's random generator is not shared
+	 * safely between threads. */
+	pthread_mutex_lock(&s->lock);
+	rc = cu_authz_make(a, s->key, out, cap, out_len, sig, sig_cap,
+			   sig_len, d);
+	if (rc == 0)
+		rc = cu_key_chain_der(s->key, chain, chain_len, max, nchain,
+				      d);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int stn_session_random(uint8_t *out, size_t len, struct stn_diag *d)
+{
+	size_t got = 0;
+
+	/* getrandom(2) may return fewer bytes than asked (over 256 bytes)
+	 * or be interrupted by a signal before it has any. */
+	while (got < len) {
+		ssize_t n = getrandom(out + got, len - got, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return stn_fail(d, STN_E_IO, "getrandom", "%s",
+					strerror(errno));
+		}
+		got += (size_t)n;
+	}
+	return 0;
 }
 
 int stn_session_log(struct stn_session *s, enum stn_ev t,

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "custody/token.h"
 #include "station/config.h"
 #include "station/base/error.h"
 #include "tests/helpers.h"
@@ -209,6 +210,75 @@ static const struct bad_conf bad[] = {
 	{"smp timing on a console port",
 	 STATION_OK TRUST_OK "[port p]\npath = /dev/x\nreset-timeout = 90s\n",
 	 ":9", "reset-timeout applies to mode = smp only"},
+	/* [class NAME] (formats §8) */
+	{"class without model", STATION_OK TRUST_OK "[class a]\nproof = "
+						    "required\n", ":7",
+	 "missing required key 'model' in [class a]"},
+	{"model in two classes",
+	 STATION_OK TRUST_OK "[class a]\nmodel = M\n[class b]\nmodel = N M\n",
+	 ":10", "station.conf:8) and class b: a device has one class"},
+	{"model twice in one class",
+	 STATION_OK TRUST_OK "[class a]\nmodel = M N M\n", ":8",
+	 "model M is named twice in class a"},
+	{"same class label twice",
+	 STATION_OK TRUST_OK "[class a]\nmodel = M\n[class a]\nmodel = N\n",
+	 ":9", "given twice"},
+	{"model too long",
+	 STATION_OK TRUST_OK "[class a]\nmodel = "
+	 "M2345678901234567890123456789012345678901234567890123456789012345\n",
+	 ":8", "model must be 1 to 64 characters"},
+	{"attestation required without device anchors",
+	 STATION_OK TRUST_OK "[class a]\nmodel = M\nattestation = required\n",
+	 ":9", "attestation = required in class a needs device-anchors"},
+	{"attestation optional without device anchors",
+	 STATION_OK TRUST_OK "[class a]\nmodel = M\nattestation = optional\n",
+	 ":9", "attestation = optional in class a needs device-anchors"},
+	{"device anchors missing",
+	 STATION_OK TRUST_OK "[class a]\nmodel = M\ndevice-anchors = nope.pem\n",
+	 ":9", "cannot use"},
+	{"device anchors that are no certificates",
+	 STATION_OK TRUST_OK "[class a]\nmodel = M\n"
+			     "device-anchors = notakey.key\n",
+	 ":9", "device anchors of class a unusable"},
+	{"device anchors holding a device certificate",
+	 STATION_OK TRUST_OK "[class a]\nmodel = M\n"
+			     "device-anchors = pki/dev1.pem\n",
+	 ":9", "device anchors of class a unusable"},
+	{"device anchors a directory",
+	 STATION_OK TRUST_OK "[class a]\nmodel = M\ndevice-anchors = crl\n",
+	 ":9", "is not a regular file"},
+	{"unknown attestation policy",
+	 STATION_OK TRUST_OK "[class a]\nmodel = M\nattestation = maybe\n",
+	 ":9", "attestation must be none, optional or required"},
+	{"unknown proof policy",
+	 STATION_OK TRUST_OK "[class a]\nmodel = M\nproof = yes\n", ":9",
+	 "proof must be required or allowed"},
+	{"class threshold of zero",
+	 STATION_OK TRUST_OK "[class a]\nmodel = M\nrelease-threshold = 0\n",
+	 ":9", "release-threshold must be 1 to 16"},
+	{"class hops of zero",
+	 STATION_OK TRUST_OK "[class a]\nmodel = M\nmax-custody-hops = 0\n",
+	 ":9", "max-custody-hops must be 1 to 99"},
+	{"class token ttl not a duration",
+	 STATION_OK TRUST_OK "[class a]\nmodel = M\nmax-token-ttl = 12\n",
+	 ":9", "'max-token-ttl' must be a duration"},
+	{"class custody age not a duration",
+	 STATION_OK TRUST_OK "[class a]\nmodel = M\nmax-custody-age = long\n",
+	 ":9", "'max-custody-age' must be a duration"},
+	{"class require-custody not a bool",
+	 STATION_OK TRUST_OK "[class a]\nmodel = M\nrequire-custody = 1\n",
+	 ":9", "'require-custody' must be yes or no"},
+	{"unknown waiver",
+	 STATION_OK TRUST_OK "[class a]\nmodel = M\nwaivable = target "
+			     "signatures\n",
+	 ":9", "waivable must list downgrade, expired, target, custody or "
+	       "attestation, or be none"},
+	{"none among waivers",
+	 STATION_OK TRUST_OK "[class a]\nmodel = M\nwaivable = none target\n",
+	 ":9", "waivable must list"},
+	{"unknown class key",
+	 STATION_OK TRUST_OK "[class a]\nmodel = M\nstale-crl = refuse\n",
+	 ":9", "unknown key 'stale-crl' in [class a]"},
 	{"smp wait not a duration",
 	 STATION_OK TRUST_OK "[port p]\npath = /dev/x\nmode = smp\n"
 			     "recovery-wait = soon\n", ":10",
@@ -232,6 +302,125 @@ static void config_refuses_each_problem_naming_file_and_line(void **state)
 	}
 }
 
+/* Classes resolve against [trust]: what a class leaves out is [trust]'s,
+ * a model no class names gets the default class (formats §8). */
+static void config_reads_classes_and_resolves_them_against_trust(void **state)
+{
+	static const char text[] =
+		STATION_OK
+		"[trust]\nanchors = roots.pem\nrelease-threshold = 3\n"
+		"max-token-ttl = 24h\nmax-custody-age = 7d\n"
+		"max-custody-hops = 5\nrequire-custody = no\n"
+		"[class tx200]\n"
+		"model = TX-200  TX-210\n"
+		"device-anchors = pki/mfg-anchors.pem\n"
+		"attestation = required\n"
+		"proof = required\n"
+		"release-threshold = 2\n"
+		"require-custody = yes\n"
+		"max-token-ttl = 12h\n"
+		"max-custody-age = 2d\n"
+		"max-custody-hops = 3\n"
+		"waivable = downgrade target attestation\n"
+		"[class legacy]\n"
+		"model = TX-100\n"
+		"[class mixed]\n"
+		"model = TX-300\n"
+		"device-anchors = /%s/pki/mfg-anchors.pem\n"
+		"attestation = optional\n"
+		"proof = allowed\n"
+		"waivable = none\n";
+	char conf[sizeof(text) + 4200], want[4200];
+	struct stn_config *c = NULL;
+	const struct stn_class *k;
+	struct stn_diag d;
+
+	(void)state;
+	snprintf(conf, sizeof(conf), text, dir);
+	if (load_text(conf, &c, &d))
+		fail_msg("%s: %s", d.where, d.text);
+	assert_int_equal(c->nclasses, 3);
+
+	k = stn_config_class(c, "TX-210");
+	assert_string_equal(k->label, "tx200");
+	assert_int_equal(k->nmodels, 2);
+	assert_string_equal(k->models[0], "TX-200");
+	assert_string_equal(k->models[1], "TX-210");
+	assert_ptr_equal(stn_config_class(c, "TX-200"), k);
+	/* relative to the configuration file, like every other path */
+	snprintf(want, sizeof(want), "%s/pki/mfg-anchors.pem", dir);
+	assert_string_equal(k->device_anchors, want);
+	assert_int_equal(k->attestation, STN_ATTEST_REQUIRED);
+	assert_int_equal(k->proof_required, 1);
+	assert_int_equal(k->release_threshold, 2);
+	assert_int_equal(k->require_custody, 1);
+	assert_true(k->max_token_ttl == 12 * 3600);
+	assert_true(k->max_custody_age == 2 * 86400);
+	assert_int_equal(k->max_custody_hops, 3);
+	assert_int_equal(k->waivable, CU_WAIVE_DOWNGRADE | CU_WAIVE_TARGET |
+					      CU_WAIVE_ATTESTATION);
+	assert_int_equal(k->line, 13); /* its model line */
+
+	/* a class that sets nothing else has [trust]'s values */
+	k = stn_config_class(c, "TX-100");
+	assert_string_equal(k->label, "legacy");
+	assert_null(k->device_anchors);
+	assert_int_equal(k->attestation, STN_ATTEST_NONE);
+	assert_int_equal(k->proof_required, 0);
+	assert_int_equal(k->release_threshold, 3);
+	assert_int_equal(k->require_custody, 0);
+	assert_true(k->max_token_ttl == 24 * 3600);
+	assert_true(k->max_custody_age == 7 * 86400);
+	assert_int_equal(k->max_custody_hops, 5);
+	assert_int_equal(k->waivable, CU_WAIVE_ALL);
+
+	k = stn_config_class(c, "TX-300");
+	assert_int_equal(k->attestation, STN_ATTEST_OPTIONAL);
+	assert_int_equal(k->proof_required, 0);
+	assert_int_equal(k->waivable, 0);
+	assert_string_equal(stn_attest_policy_name(k->attestation),
+			    "optional");
+
+	/* a model no class names, and a near miss (exact match only) */
+	k = stn_config_class(c, "TX-2000");
+	assert_ptr_equal(k, &c->default_class);
+	assert_ptr_equal(stn_config_class(c, "tx-200"), &c->default_class);
+	assert_string_equal(k->label, "default");
+	assert_int_equal(k->nmodels, 0);
+	assert_null(k->device_anchors);
+	assert_int_equal(k->attestation, STN_ATTEST_NONE);
+	assert_int_equal(k->proof_required, 0);
+	assert_int_equal(k->release_threshold, 3);
+	assert_int_equal(k->require_custody, 0);
+	assert_true(k->max_token_ttl == 24 * 3600);
+	assert_true(k->max_custody_age == 7 * 86400);
+	assert_int_equal(k->max_custody_hops, 5);
+	assert_int_equal(k->waivable, CU_WAIVE_ALL);
+	stn_config_free(c);
+}
+
+/* Without any [class], every device has the default class. */
+static void config_without_classes_has_the_default_class(void **state)
+{
+	struct stn_config *c = NULL;
+	struct stn_diag d;
+
+	(void)state;
+	assert_int_equal(load_text(good, &c, &d), 0);
+	assert_int_equal(c->nclasses, 0);
+	const struct stn_class *k = stn_config_class(c, "TX-200");
+	assert_ptr_equal(k, &c->default_class);
+	assert_string_equal(k->label, "default");
+	assert_int_equal(k->release_threshold, 1);
+	assert_int_equal(k->require_custody, 1);
+	assert_int_equal(k->waivable, CU_WAIVE_ALL);
+	assert_int_equal(k->attestation, STN_ATTEST_NONE);
+	assert_string_equal(stn_attest_policy_name(STN_ATTEST_NONE), "none");
+	assert_string_equal(stn_attest_policy_name(STN_ATTEST_REQUIRED),
+			    "required");
+	stn_config_free(c);
+}
+
 static void config_missing_file_is_a_configuration_error(void **state)
 {
 	struct stn_config *c = NULL;
@@ -251,6 +440,9 @@ int main(void)
 		cmocka_unit_test(
 			config_refuses_each_problem_naming_file_and_line),
 		cmocka_unit_test(config_missing_file_is_a_configuration_error),
+		cmocka_unit_test(
+			config_reads_classes_and_resolves_them_against_trust),
+		cmocka_unit_test(config_without_classes_has_the_default_class),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

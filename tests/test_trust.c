@@ -583,6 +583,55 @@ static void token_for_another_bundle_cannot_waive(void **state)
 	free(other);
 }
 
+/* `attestation` is a waiver word like the others (formats §5): parsed,
+ * named back in §5's order, and read from a token's `waive` line. */
+static void token_waiver_words_include_attestation(void **state)
+{
+	static const char tok[] =
+		"format = station-token-1\n"
+		"id = 5f0c2a9e41d37b86a0e4c1d2b3f4a5e6\n"
+		"bundle = 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b"
+		"0f00a08\n"
+		"waive = %s\n"
+		"devices = SN-0001\n"
+		"issued = 2026-11-20T09:00:00Z\n"
+		"expires = 2026-11-21T09:00:00Z\n"
+		"reason = unit without a device key, ticket OPS-900\n";
+	char text[1024], names[64], small[20];
+	uint8_t bundle_id[CU_SHA256_LEN];
+	struct cu_token t;
+	struct stn_diag d;
+	unsigned w = 0;
+
+	(void)state;
+	assert_int_equal(cu_waiver_parse("attestation", &w), 0);
+	assert_int_equal(w, CU_WAIVE_ATTESTATION);
+	assert_int_equal(cu_waiver_parse("custody attestation target", &w), 0);
+	assert_int_equal(w, CU_WAIVE_CUSTODY | CU_WAIVE_ATTESTATION |
+				    CU_WAIVE_TARGET);
+	assert_int_equal(cu_waiver_parse("attest", &w), -1);
+	assert_string_equal(cu_waiver_names(CU_WAIVE_ALL, names, sizeof(names)),
+			    "downgrade expired target custody attestation");
+	/* a short buffer keeps whole words, never a cut one */
+	assert_string_equal(cu_waiver_names(CU_WAIVE_ALL, small, sizeof(small)),
+			    "downgrade expired");
+
+	snprintf(text, sizeof(text), tok, "attestation downgrade");
+	stn_diag_init(&d);
+	assert_int_equal(cu_token_parse(text, strlen(text), "t.tok", &t,
+					bundle_id, &d),
+			 0);
+	assert_int_equal(t.waive, CU_WAIVE_ATTESTATION | CU_WAIVE_DOWNGRADE);
+	snprintf(text, sizeof(text), tok, "identity");
+	stn_diag_init(&d);
+	assert_int_equal(cu_token_parse(text, strlen(text), "t.tok", &t,
+					bundle_id, &d),
+			 STN_E_SYNTAX);
+	assert_non_null(strstr(d.where, "t.tok:4"));
+	assert_non_null(strstr(d.text, "'waive' must list downgrade, expired, "
+					"target, custody or attestation"));
+}
+
 /* --- trusted time --------------------------------------------------------- */
 
 static void clock_behind_the_floor_is_refused_and_floor_only_rises(void **state)
@@ -645,6 +694,7 @@ int main(void)
 			token_waives_an_expired_bundle_but_not_a_reinstall),
 		cmocka_unit_test(token_refusals_say_why_the_token_cannot_waive),
 		cmocka_unit_test(token_for_another_bundle_cannot_waive),
+		cmocka_unit_test(token_waiver_words_include_attestation),
 		cmocka_unit_test(
 			clock_behind_the_floor_is_refused_and_floor_only_rises),
 	};

@@ -9,8 +9,10 @@
 
 #include <time.h>
 
+#include "custody/chain.h"
 #include "custody/manifest.h"
 #include "custody/sig.h"
+#include "custody/token.h"
 #include "custody/sign.h"
 #include "custody/trust.h"
 #include "custody/verify.h"
@@ -324,6 +326,386 @@ static void device_check_never_passes_a_refused_bundle(void **state)
 	free(b);
 }
 
+/* --- device class policy (formats §3 checks 1 and 7, §5, §8, §9) ---- */
+
+static struct cu_key *test_key(const char *name)
+{
+	char k[4200], p[4200];
+	struct cu_key *out = NULL;
+	struct stn_diag d;
+
+	snprintf(k, sizeof(k), "%s/pki/%s.key", dir, name);
+	snprintf(p, sizeof(p), "%s/pki/%s.pem", dir, name);
+	stn_diag_init(&d);
+	if (cu_key_load(k, p, &out, &d))
+		fail_msg("key %s: %s", name, d.text);
+	return out;
+}
+
+/* An exception token in bundle b waiving `waive` for `device`, issued a
+ * minute ago for ttl seconds. */
+static void issue_token(const char *b, unsigned waive, const char *device,
+			int64_t ttl, const char *name)
+{
+	const char *devs[] = {device};
+	char written[4400];
+	struct cu_key *k = test_key("exception1");
+	struct stn_diag d;
+
+	stn_diag_init(&d);
+	if (cu_token_issue(b, k, waive, devs, 1, NULL, NULL, now - 60, ttl,
+			   "unit without a device key, ticket OPS-900", name,
+			   written, sizeof(written), &d))
+		fail_msg("token: %s", d.text);
+	cu_key_free(k);
+}
+
+/* The tx200 class of formats §8's example, with attestation as given. */
+static struct cu_device_policy tx200_policy(enum cu_attest_policy pol,
+					    enum cu_attest_state st)
+{
+	struct cu_device_policy dp = {
+		.class_name = "tx200",
+		.release_threshold = 1,
+		.require_custody = 0,
+		.max_token_ttl = 12 * 3600,
+		.waivable = CU_WAIVE_ALL,
+		.attestation = pol,
+		.attest = st,
+		.attest_why = st == CU_ATTEST_FAILED
+				      ? "the device certificate is for serial "
+					"SN-0099, the device claims SN-0001"
+				      : st == CU_ATTEST_ABSENT
+						? "the device has no device key"
+						: NULL,
+	};
+	return dp;
+}
+
+static void policy_check(const char *b, const char *model, uint64_t installed,
+			 const struct cu_device_policy *dp, int *rc,
+			 struct cu_device_verdict *v, struct stn_diag *d)
+{
+	struct cu_bundle *bundle;
+	struct cu_identity id;
+	struct cu_installed inst = {installed, CU_SEQ_DEVICE};
+
+	if (verify(b, 1, &bundle, d) != 0)
+		fail_msg("bundle: %s: %s", d->where, d->text);
+	memset(&id, 0, sizeof(id));
+	strcpy(id.model, model);
+	strcpy(id.serial, "SN-0001");
+	stn_diag_init(d);
+	*rc = cu_device_check_policy(bundle, &id, "dev", &inst, 0, NULL, dp,
+				     v, d);
+	cu_bundle_free(bundle);
+}
+
+struct attest_case {
+	const char *title;
+	enum cu_attest_policy pol;
+	enum cu_attest_state st;
+	unsigned token_waive;    /* 0: no token */
+	const char *token_device;
+	int64_t token_ttl;
+	unsigned class_waivable; /* 0: all */
+	int code;
+	enum cu_outcome outcome; /* of check 7 */
+	const char *words;
+};
+
+/* Check 7 under each policy (formats §9 "Policy per class" and "Edges"),
+ * with the class's limits on tokens (§3, §8). */
+static void policy_check7_follows_the_class_attestation_policy(void **state)
+{
+	static const struct attest_case cases[] = {
+		{"none, not asked", CU_ATTEST_POLICY_NONE,
+		 CU_ATTEST_NOT_ASKED, 0, NULL, 0, 0, 0, CU_NOT_REQUIRED,
+		 "not asked (attestation none in class tx200)"},
+		{"required, proven", CU_ATTEST_POLICY_REQUIRED,
+		 CU_ATTEST_PROVEN, 0, NULL, 0, 0, 0, CU_PASSED,
+		 "proved it is serial SN-0001"},
+		{"optional, absent is recorded", CU_ATTEST_POLICY_OPTIONAL,
+		 CU_ATTEST_ABSENT, 0, NULL, 0, 0, 0, CU_NOT_REQUIRED,
+		 "did not attest: the device has no device key; attestation "
+		 "optional in class tx200: identity not proven"},
+		{"required, absent", CU_ATTEST_POLICY_REQUIRED,
+		 CU_ATTEST_ABSENT, 0, NULL, 0, 0, STN_E_ATTESTATION, CU_FAILED,
+		 "did not attest: the device has no device key; class tx200 "
+		 "requires attestation"},
+		{"token waives attestation under required",
+		 CU_ATTEST_POLICY_REQUIRED, CU_ATTEST_ABSENT,
+		 CU_WAIVE_ATTESTATION, "SN-0001", 3600, 0, 0, CU_WAIVED,
+		 "waived (attestation) by token"},
+		{"no token admits a failed attestation",
+		 CU_ATTEST_POLICY_REQUIRED, CU_ATTEST_FAILED,
+		 CU_WAIVE_ATTESTATION, "SN-0001", 3600, 0, STN_E_ATTESTATION,
+		 CU_FAILED, "certificate is for serial SN-0099, the device "
+			    "claims SN-0001; token tokens/t.tok waives "
+			    "attestation, but no token admits a failed "
+			    "attestation"},
+		{"failed under optional", CU_ATTEST_POLICY_OPTIONAL,
+		 CU_ATTEST_FAILED, 0, NULL, 0, 0, STN_E_ATTESTATION, CU_FAILED,
+		 "failed to prove its identity"},
+		{"failed under none", CU_ATTEST_POLICY_NONE, CU_ATTEST_FAILED, 0,
+		 NULL, 0, 0, STN_E_ATTESTATION, CU_FAILED,
+		 "failed to prove its identity"},
+		{"class forbids waiving attestation", CU_ATTEST_POLICY_REQUIRED,
+		 CU_ATTEST_ABSENT, CU_WAIVE_ATTESTATION, "SN-0001", 3600,
+		 CU_WAIVE_DOWNGRADE | CU_WAIVE_TARGET, STN_E_TOKEN, CU_FAILED,
+		 "class tx200 requires attestation; token tokens/t.tok cannot "
+		 "waive it: class tx200 does not let tokens waive attestation"},
+		{"token lifetime over class ttl does not apply",
+		 CU_ATTEST_POLICY_REQUIRED, CU_ATTEST_ABSENT,
+		 CU_WAIVE_ATTESTATION, "SN-0001", 24 * 3600, 0, STN_E_TOKEN,
+		 CU_FAILED, "its lifetime of 86400s is over class tx200's "
+			    "max-token-ttl of 43200s"},
+		{"token for another device", CU_ATTEST_POLICY_REQUIRED,
+		 CU_ATTEST_ABSENT, CU_WAIVE_ATTESTATION, "SN-0002", 3600, 0,
+		 STN_E_TOKEN, CU_FAILED, "does not name device SN-0001"},
+		{"token waiving something else", CU_ATTEST_POLICY_REQUIRED,
+		 CU_ATTEST_ABSENT, CU_WAIVE_TARGET, "SN-0001", 3600, 0,
+		 STN_E_ATTESTATION, CU_FAILED, "requires attestation"},
+		{"required but never asked", CU_ATTEST_POLICY_REQUIRED,
+		 CU_ATTEST_NOT_ASKED, CU_WAIVE_ATTESTATION, "SN-0001", 3600, 0,
+		 STN_E_ATTESTATION, CU_FAILED, "was not asked to attest, but class "
+					 "tx200 requires attestation"},
+	};
+	const char *const signers[] = {"release1", NULL};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		const struct attest_case *c = &cases[i];
+		char name[32];
+		struct cu_device_policy dp = tx200_policy(c->pol, c->st);
+		struct cu_device_verdict v;
+		struct stn_diag d;
+		int rc;
+
+		snprintf(name, sizeof(name), "att%zu", i);
+		char *b = make_bundle(name, 42, "TX-200", NULL, 0, signers);
+		if (c->token_waive)
+			issue_token(b, c->token_waive, c->token_device,
+				    c->token_ttl, "t");
+		if (c->class_waivable)
+			dp.waivable = c->class_waivable;
+		policy_check(b, "TX-200", 41, &dp, &rc, &v, &d);
+		const char *text = rc ? d.text : v.attestation.diag.text;
+		if (rc != c->code || v.attestation.outcome != c->outcome ||
+		    !strstr(text, c->words))
+			fail_msg("%s: rc %d outcome %s text '%s'", c->title, rc,
+				 cu_outcome_name(v.attestation.outcome), text);
+		if (rc && strcmp(d.where, "dev") != 0)
+			fail_msg("%s: names '%s', not the device", c->title,
+				 d.where);
+		if (c->outcome == CU_WAIVED && v.napplied != 1)
+			fail_msg("%s: the token's use is not recorded",
+				 c->title);
+		free(b);
+	}
+	assert_string_equal(cu_check_name(CU_CHECK_ATTESTATION), "attestation");
+}
+
+/* Failures are named in the order 1, 2, 3, 7, 4, 5, 6 (formats §3): a
+ * failed attestation before a target mismatch, while every outcome is
+ * kept; an expired bundle before the attestation. */
+static void policy_names_a_failed_attestation_before_a_target_mismatch(
+	void **state)
+{
+	const char *const signers[] = {"release1", NULL};
+	char *b = make_bundle("order", 42, "TX-200", NULL, 0, signers);
+	struct cu_device_policy dp = tx200_policy(CU_ATTEST_POLICY_REQUIRED,
+						  CU_ATTEST_FAILED);
+	struct cu_device_verdict v;
+	struct stn_diag d;
+	int rc;
+
+	(void)state;
+	policy_check(b, "TX-100", 43, &dp, &rc, &v, &d);
+	assert_int_equal(rc, STN_E_ATTESTATION);
+	assert_non_null(strstr(d.text, "failed to prove its identity"));
+	assert_int_equal(v.target.outcome, CU_FAILED);
+	assert_int_equal(v.sequence.outcome, CU_FAILED);
+	/* check 2 comes before check 7 */
+	struct cu_bundle *bundle;
+	struct cu_identity id;
+	struct cu_installed inst = {41, CU_SEQ_DEVICE};
+	struct cu_policy p = {.release_threshold = 1};
+	memset(&id, 0, sizeof(id));
+	strcpy(id.model, "TX-200");
+	strcpy(id.serial, "SN-0001");
+	stn_diag_init(&d);
+	(void)cu_bundle_verify(b, NULL, trust, &p, now + 2 * 86400, &bundle,
+			       &d);
+	assert_non_null(bundle);
+	stn_diag_init(&d);
+	rc = cu_device_check_policy(bundle, &id, "dev", &inst, 0, NULL, &dp,
+				    &v, &d);
+	assert_int_equal(rc, STN_E_VALIDITY);
+	assert_int_equal(v.attestation.outcome, CU_FAILED);
+	cu_bundle_free(bundle);
+	free(b);
+}
+
+/* Check 1 per class: the gate may pass a bundle at a lower threshold; a
+ * class that wants more signatures refuses it, naming itself, and no
+ * token can change that. */
+static void policy_applies_the_class_release_threshold(void **state)
+{
+	const char *const one[] = {"release1", NULL};
+	const char *const two[] = {"release1", "release2", NULL};
+	char *b1 = make_bundle("thr1", 42, "TX-200", NULL, 0, one);
+	char *b2 = make_bundle("thr2", 42, "TX-200", NULL, 0, two);
+	struct cu_device_policy dp = tx200_policy(CU_ATTEST_POLICY_NONE,
+						  CU_ATTEST_NOT_ASKED);
+	struct cu_device_verdict v;
+	struct stn_diag d;
+	int rc;
+
+	(void)state;
+	issue_token(b1, CU_WAIVE_ALL, "SN-0001", 3600, "all");
+	dp.release_threshold = 2;
+	policy_check(b1, "TX-200", 41, &dp, &rc, &v, &d);
+	assert_int_equal(rc, STN_E_THRESHOLD);
+	assert_non_null(strstr(d.text, "1 valid release signature(s) from "
+					"distinct keys, class tx200 requires 2"));
+	assert_non_null(strstr(d.where, "thr1/manifest"));
+	assert_int_equal(v.signatures.outcome, CU_FAILED);
+	policy_check(b2, "TX-200", 41, &dp, &rc, &v, &d);
+	assert_int_equal(rc, 0);
+	assert_int_equal(v.signatures.outcome, CU_PASSED);
+	/* without a class, the bundle's own check 1 stands */
+	policy_check(b1, "TX-200", 41, NULL, &rc, &v, &d);
+	assert_int_equal(rc, 0);
+	assert_int_equal(v.attestation.outcome, CU_NOT_REQUIRED);
+	free(b1);
+	free(b2);
+}
+
+/* Waivers beyond attestation obey the class too: its waivable mask and
+ * its token lifetime. */
+static void policy_limits_tokens_for_other_checks(void **state)
+{
+	const char *const signers[] = {"release1", NULL};
+	char *b = make_bundle("down", 42, "TX-200", NULL, 0, signers);
+	struct cu_device_policy dp = tx200_policy(CU_ATTEST_POLICY_NONE,
+						  CU_ATTEST_NOT_ASKED);
+	struct cu_device_verdict v;
+	struct stn_diag d;
+	int rc;
+
+	(void)state;
+	issue_token(b, CU_WAIVE_DOWNGRADE, "SN-0001", 6 * 3600, "down");
+	policy_check(b, "TX-200", 43, &dp, &rc, &v, &d);
+	assert_int_equal(rc, 0);
+	assert_int_equal(v.sequence.outcome, CU_WAIVED);
+	dp.max_token_ttl = 3600;
+	policy_check(b, "TX-200", 43, &dp, &rc, &v, &d);
+	assert_int_equal(rc, STN_E_TOKEN);
+	assert_non_null(strstr(d.text, "is older than installed 43"));
+	assert_non_null(strstr(d.text, "over class tx200's max-token-ttl"));
+	dp.max_token_ttl = 12 * 3600;
+	dp.waivable = CU_WAIVE_ALL & ~CU_WAIVE_DOWNGRADE;
+	policy_check(b, "TX-200", 43, &dp, &rc, &v, &d);
+	assert_int_equal(rc, STN_E_TOKEN);
+	assert_non_null(strstr(d.text, "class tx200 does not let tokens "
+					"waive downgrade"));
+	free(b);
+}
+
+static void hand_on(const char *b, const char *signer, const char *to)
+{
+	char written[4400];
+	struct cu_key *k = test_key(signer);
+	struct stn_diag d;
+
+	stn_diag_init(&d);
+	if (cu_custody_append(b, k, to, NULL, NULL, now - 30, written,
+			      sizeof(written), &d))
+		fail_msg("custody add: %s", d.text);
+	cu_key_free(k);
+}
+
+/* Check 6 per class: a class may drop custody, or hold the chain the
+ * gate accepted to its own hop and age limits; a class that requires
+ * custody the gate never read is refused. */
+static void policy_applies_the_class_custody_rules(void **state)
+{
+	const char *const signers[] = {"release1", NULL};
+	char *b = make_bundle("cust", 42, "TX-200", NULL, 0, signers);
+	struct cu_policy p = {.release_threshold = 1, .require_custody = 1,
+			      .max_custody_hops = 8,
+			      .max_custody_age = 30 * 86400,
+			      .technician = "ana"};
+	struct cu_device_policy dp = tx200_policy(CU_ATTEST_POLICY_NONE,
+						  CU_ATTEST_NOT_ASKED);
+	struct cu_installed inst = {41, CU_SEQ_DEVICE};
+	struct cu_device_verdict v;
+	struct cu_bundle *bundle;
+	struct cu_identity id;
+	struct stn_diag d;
+
+	(void)state;
+	memset(&id, 0, sizeof(id));
+	strcpy(id.model, "TX-200");
+	strcpy(id.serial, "SN-0001");
+	/* no chain: the gate fails check 6, a class without custody passes */
+	stn_diag_init(&d);
+	assert_int_equal(cu_bundle_verify(b, NULL, trust, &p, now, &bundle, &d),
+			 STN_E_CUSTODY);
+	stn_diag_init(&d);
+	assert_int_equal(cu_device_check_policy(bundle, &id, "dev", &inst, 0,
+						NULL, &dp, &v, &d),
+			 0);
+	assert_int_equal(v.custody.outcome, CU_NOT_REQUIRED);
+	assert_non_null(strstr(v.custody.diag.text,
+			       "class tx200 does not require custody"));
+	cu_bundle_free(bundle);
+
+	hand_on(b, "custody3", "courier-ana");
+	hand_on(b, "custody1", "ana");
+	dp.require_custody = 1;
+	stn_diag_init(&d);
+	assert_int_equal(cu_bundle_verify(b, NULL, trust, &p, now, &bundle, &d),
+			 0);
+	stn_diag_init(&d);
+	assert_int_equal(cu_device_check_policy(bundle, &id, "dev", &inst, 0,
+						NULL, &dp, &v, &d),
+			 0);
+	assert_int_equal(v.custody.outcome, CU_PASSED);
+	dp.max_custody_hops = 1;
+	stn_diag_init(&d);
+	assert_int_equal(cu_device_check_policy(bundle, &id, "dev", &inst, 0,
+						NULL, &dp, &v, &d),
+			 STN_E_CUSTODY);
+	assert_non_null(strstr(d.text, "custody chain has 2 hops, class tx200 "
+					"allows 1"));
+	dp.max_custody_hops = 2;
+	dp.max_custody_age = 10;
+	stn_diag_init(&d);
+	assert_int_equal(cu_device_check_policy(bundle, &id, "dev", &inst, 0,
+						NULL, &dp, &v, &d),
+			 STN_E_CUSTODY);
+	assert_non_null(strstr(d.text, "more than class tx200's "
+					"max-custody-age"));
+	cu_bundle_free(bundle);
+
+	/* the gate did not read the chain, the class wants it */
+	p.require_custody = 0;
+	dp.max_custody_age = 0;
+	stn_diag_init(&d);
+	assert_int_equal(cu_bundle_verify(b, NULL, trust, &p, now, &bundle, &d),
+			 0);
+	stn_diag_init(&d);
+	assert_int_equal(cu_device_check_policy(bundle, &id, "dev", &inst, 0,
+						NULL, &dp, &v, &d),
+			 STN_E_CUSTODY);
+	assert_non_null(strstr(d.text, "class tx200 requires custody, but the "
+					"bundle's custody chain was not checked"));
+	cu_bundle_free(bundle);
+	free(b);
+}
+
 static const char man_ok[] =
 	"format = station-bundle-1\nname = tx200-app\nversion = 2.4.1\n"
 	"sequence = 42\ncreated = 2026-11-20T10:00:00Z\n"
@@ -448,6 +830,13 @@ int main(void)
 			verify_refuses_a_bundle_without_custody_when_policy_requires_it),
 		cmocka_unit_test(device_checks_cover_target_and_sequence),
 		cmocka_unit_test(device_check_never_passes_a_refused_bundle),
+		cmocka_unit_test(
+			policy_check7_follows_the_class_attestation_policy),
+		cmocka_unit_test(
+			policy_names_a_failed_attestation_before_a_target_mismatch),
+		cmocka_unit_test(policy_applies_the_class_release_threshold),
+		cmocka_unit_test(policy_limits_tokens_for_other_checks),
+		cmocka_unit_test(policy_applies_the_class_custody_rules),
 		cmocka_unit_test(manifest_parses_the_spec_example),
 		cmocka_unit_test(manifest_refuses_bad_values),
 		cmocka_unit_test(identity_requires_a_serial_number),
