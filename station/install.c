@@ -13,7 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "custody/devid.h"
 #include "custody/record.h"
+#include "station/base/base64.h"
+#include "transport/devmsg.h"
 #include "station/base/rfc3339.h"
 #include "station/base/hex.h"
 #include "station/base/sha256.h"
@@ -160,6 +163,10 @@ static enum stn_ev refusal_type(int code)
 	case STN_E_DOWNGRADE:
 	case STN_E_REINSTALL:
 	case STN_E_IDENTITY:
+	case STN_E_ATTESTATION:
+	case STN_E_NOATTEST:
+	case STN_E_PROOF:
+	case STN_E_THRESHOLD:
 		return STN_EV_DEVICE_REFUSED;
 	default:
 		return stn_err_exit(code) == STN_EXIT_IO ? STN_EV_DEVICE_ERROR
@@ -259,6 +266,19 @@ static int staging_failed(int rc, int *media_error)
 	return rc;
 }
 
+/* The bundle is staged when it has the signatures the least demanding
+ * class asks for; each device's class then judges check 1 again with its
+ * own threshold (docs/trust.md, "Device classes"). */
+static unsigned gating_threshold(const struct stn_config *cfg)
+{
+	unsigned t = cfg->release_threshold;
+
+	for (size_t i = 0; i < cfg->nclasses; i++)
+		if (cfg->classes[i].release_threshold < t)
+			t = cfg->classes[i].release_threshold;
+	return t;
+}
+
 /*
  * Stage and verify; journals bundle-verified when the bundle checks pass.
  * Returns 0, or the first bundle failure WITHOUT journaling it (the caller
@@ -275,7 +295,7 @@ static int stage_and_verify(struct stn_session *s, const char *dir,
 	struct progress_ctx pc = {ev, STN_PHASE_STAGE};
 	struct md_progress mp = {stage_progress, &pc};
 	struct cu_policy policy = {
-		.release_threshold = cfg->release_threshold,
+		.release_threshold = gating_threshold(cfg),
 		.require_custody = cfg->require_custody,
 		.max_custody_hops = cfg->max_custody_hops,
 		.max_custody_age = cfg->max_custody_age,
@@ -434,6 +454,231 @@ static int log_token_uses(struct stn_session *s, const struct stn_outcome *rep,
 	return 0;
 }
 
+const char *stn_attest_state_name(enum cu_attest_state st)
+{
+	switch (st) {
+	case CU_ATTEST_PROVEN: return "proven";
+	case CU_ATTEST_ABSENT: return "absent";
+	case CU_ATTEST_FAILED: return "failed";
+	default: return "not-asked";
+	}
+}
+
+void stn_identity_text(const struct stn_identity_proof *p, char *buf,
+		       size_t cap)
+{
+	const char *cls = p->cls ? p->cls->label : "default";
+	const char *pol = p->cls ? stn_attest_policy_name(p->cls->attestation)
+				 : "none";
+
+	switch (p->state) {
+	case CU_ATTEST_PROVEN:
+		snprintf(buf, cap, "proven: %s, certificate %s by %s",
+			 p->att.id.serial, p->att.cert_subject,
+			 p->att.cert_issuer);
+		break;
+	case CU_ATTEST_FAILED:
+		snprintf(buf, cap, "not proven: %s", p->why);
+		break;
+	case CU_ATTEST_ABSENT:
+		snprintf(buf, cap, "unproven: %s; class %s has attestation = "
+			 "%s", p->why, cls, pol);
+		break;
+	default:
+		snprintf(buf, cap, "unproven: not asked; class %s has "
+			 "attestation = none", cls);
+		break;
+	}
+}
+
+/* The device-side policy of the device's class, for the device checks. */
+static void device_policy(const struct stn_class *c,
+			  const struct stn_identity_proof *ip,
+			  struct cu_device_policy *dp)
+{
+	memset(dp, 0, sizeof(*dp));
+	dp->class_name = c->label;
+	dp->release_threshold = c->release_threshold;
+	dp->require_custody = c->require_custody;
+	dp->max_token_ttl = c->max_token_ttl;
+	dp->waivable = c->waivable;
+	dp->attestation = c->attestation == STN_ATTEST_REQUIRED
+				  ? CU_ATTEST_POLICY_REQUIRED
+			  : c->attestation == STN_ATTEST_OPTIONAL
+				  ? CU_ATTEST_POLICY_OPTIONAL
+				  : CU_ATTEST_POLICY_NONE;
+	dp->attest = ip ? ip->state : CU_ATTEST_NOT_ASKED;
+	dp->attest_why = ip && ip->why[0] ? ip->why : NULL;
+}
+
+/* The DER certificates of a device message as PEM for the journal. */
+static char *msg_chain_pem(const struct tp_signed_msg *m)
+{
+	const uint8_t *certs[TP_MSG_CERTS_MAX];
+	char *pem = NULL;
+	struct stn_diag d;
+
+	for (size_t i = 0; i < m->ncerts; i++)
+		certs[i] = m->cert[i];
+	stn_diag_init(&d);
+	if (m->ncerts == 0 ||
+	    cu_devid_chain_pem(certs, m->cert_len, m->ncerts, &pem, &d))
+		return NULL;
+	return pem;
+}
+
+static void devmsg_of(const struct tp_signed_msg *m, const uint8_t **certs,
+		      struct cu_devmsg *out)
+{
+	for (size_t i = 0; i < m->ncerts; i++)
+		certs[i] = m->cert[i];
+	out->record = m->record;
+	out->record_len = m->record_len;
+	out->sig = m->has_sig ? m->sig : NULL;
+	out->sig_len = m->has_sig ? m->sig_len : 0;
+	out->cert = certs;
+	out->cert_len = m->cert_len;
+	out->ncert = m->ncerts;
+}
+
+/* Journal the identity step whole: what was asked, what came back. */
+static int log_attestation(struct stn_session *s, const char *spec,
+			   const struct cu_identity *id,
+			   const struct stn_identity_proof *ip,
+			   const uint8_t *nonce, const struct tp_signed_msg *m,
+			   struct stn_diag *d)
+{
+	char nonce_hex[2 * CU_NONCE_LEN + 1], *sig = NULL, *chain = NULL;
+	struct stn_field f[16];
+	size_t n = 0;
+	int rc;
+
+	f[n++] = (struct stn_field){"device", spec};
+	f[n++] = (struct stn_field){"serial", id->serial};
+	f[n++] = (struct stn_field){"model", id->model};
+	f[n++] = (struct stn_field){"class", ip->cls->label};
+	f[n++] = (struct stn_field){"policy",
+				    stn_attest_policy_name(ip->cls->attestation)};
+	f[n++] = (struct stn_field){"result", stn_attest_state_name(ip->state)};
+	if (ip->why[0])
+		f[n++] = (struct stn_field){"reason", ip->why};
+	if (ip->state == CU_ATTEST_PROVEN) {
+		f[n++] = (struct stn_field){"cert-subject",
+					    ip->att.cert_subject};
+		f[n++] = (struct stn_field){"cert-issuer", ip->att.cert_issuer};
+		f[n++] = (struct stn_field){"cert-serial", ip->att.cert_serial};
+	}
+	if (nonce) {
+		cu_hex(nonce, CU_NONCE_LEN, nonce_hex);
+		f[n++] = (struct stn_field){"nonce", nonce_hex};
+	}
+	if (ip->state == CU_ATTEST_PROVEN)
+		f[n++] = (struct stn_field){"challenge",
+					    ip->att.challenge_hex};
+	if (m && m->nlines) {
+		f[n++] = (struct stn_field){"record", m->record};
+		if (m->has_sig) {
+			sig = malloc(STN_B64_LEN(m->sig_len) + 1);
+			if (!sig)
+				return stn_fail(d, STN_E_NOMEM, spec,
+						"journaling attestation");
+			stn_b64_encode(m->sig, m->sig_len, sig);
+			f[n++] = (struct stn_field){"sig", sig};
+		}
+		if ((chain = msg_chain_pem(m)))
+			f[n++] = (struct stn_field){"chain", chain};
+	}
+	rc = stn_session_log(s, STN_EV_DEVICE_ATTESTED, f, n, d);
+	free(sig);
+	free(chain);
+	return rc;
+}
+
+/*
+ * The identity step (formats §9), right after identify: ask the device to
+ * attest when its class wants it, judge the answer against the class's
+ * device anchors, and make the attested record the identity every later
+ * check uses.  Fills *ip; returns 0 whatever the device proved (check 7
+ * judges ip->state), or a device or journal error.  journal: log
+ * device-attested.
+ */
+static int prove_identity(struct stn_session *s, struct stn_device *dev,
+			  const char *spec, int force, struct cu_identity *id,
+			  struct stn_identity_proof *ip, int journal,
+			  struct stn_diag *d)
+{
+	const struct stn_config *cfg = stn_session_config(s);
+	struct tp_signed_msg *m = NULL;
+	uint8_t nonce[CU_NONCE_LEN];
+	struct stn_diag why;
+	int rc, asked = 0;
+
+	memset(ip, 0, sizeof(*ip));
+	ip->cls = stn_config_class(cfg, id->model);
+	ip->state = CU_ATTEST_NOT_ASKED;
+	if (ip->cls->attestation == STN_ATTEST_NONE && !force)
+		goto log;
+	if (!stn_device_can_attest(dev)) {
+		ip->state = CU_ATTEST_ABSENT;
+		snprintf(ip->why, sizeof(ip->why), "the %s transport has no "
+			 "command to prove a device's identity",
+			 stn_device_transport(dev));
+		goto log;
+	}
+	if (!(m = malloc(sizeof(*m))))
+		return stn_fail(d, STN_E_NOMEM, spec, "attestation");
+	if ((rc = stn_session_random(nonce, sizeof(nonce), d)))
+		goto out;
+	asked = 1;
+	stn_diag_init(&why);
+	rc = stn_device_attest(dev, nonce, m, &why);
+	if (rc == STN_E_NOATTEST) {
+		ip->state = CU_ATTEST_ABSENT;
+		snprintf(ip->why, sizeof(ip->why), "the device cannot attest "
+			 "(%.500s)", why.text);
+	} else if (rc == STN_E_PROTOCOL) {
+		/* It tried and failed: not a device that never tried. */
+		ip->state = CU_ATTEST_FAILED;
+		snprintf(ip->why, sizeof(ip->why), "its attestation is not a "
+			 "signed record: %.500s", why.text);
+	} else if (rc) {
+		*d = why;
+		goto out;
+	} else {
+		const uint8_t *certs[TP_MSG_CERTS_MAX];
+		struct cu_devmsg dm;
+		devmsg_of(m, certs, &dm);
+		stn_diag_init(&why);
+		rc = stn_session_attest_verify(s, ip->cls, &dm, nonce, spec,
+					       &ip->att, &why);
+		if (rc == STN_E_ATTESTATION) {
+			ip->state = CU_ATTEST_FAILED;
+			snprintf(ip->why, sizeof(ip->why), "%.590s", why.text);
+		} else if (rc) {
+			*d = why;
+			goto out;
+		} else if (strcmp(ip->att.id.serial, id->serial) != 0 ||
+			   strcmp(ip->att.id.model, id->model) != 0) {
+			/* Who it says it is must be who it proves to be. */
+			ip->state = CU_ATTEST_FAILED;
+			snprintf(ip->why, sizeof(ip->why),
+				 "the device says it is %.64s %.64s but "
+				 "attests %.64s %.64s", id->model, id->serial,
+				 ip->att.id.model, ip->att.id.serial);
+		} else {
+			ip->state = CU_ATTEST_PROVEN;
+			*id = ip->att.id;
+		}
+	}
+log:
+	rc = journal ? log_attestation(s, spec, id, ip, asked ? nonce : NULL,
+				       m, d)
+		     : 0;
+out:
+	free(m);
+	return rc;
+}
+
 /* Checks 4 and 5 and the spec-ordered verdict; journals a refusal when
  * `journal` is set (not when stn_prepare already journaled it). */
 static int check_device_quiet(struct stn_session *s, const char *dir,
@@ -451,10 +696,23 @@ static int check_device_quiet(struct stn_session *s, const char *dir,
 	rc = installed_sequence(s, &rep->identity, &rep->installed, &why);
 	if (rc == 0)
 		rc = token_replays(s, rep, replayed, &why);
-	if (rc == 0)
-		rc = cu_device_check(rep->bundle, &rep->identity, source,
-				     &rep->installed, allow_reinstall,
-				     replayed, &rep->device, &why);
+	if (rc == 0) {
+		const struct stn_class *c =
+			rep->ident.cls ? rep->ident.cls
+				       : stn_config_class(
+						 stn_session_config(s),
+						 rep->identity.model);
+		struct cu_device_policy dp;
+		/* An identity record given to verify was never attested:
+		 * check 7 is not run there (docs/trust.md). */
+		device_policy(c, rep->ident.cls ? &rep->ident : NULL, &dp);
+		if (!rep->ident.cls)
+			dp.attestation = CU_ATTEST_POLICY_NONE;
+		rc = cu_device_check_policy(rep->bundle, &rep->identity,
+					    source, &rep->installed,
+					    allow_reinstall, replayed, &dp,
+					    &rep->device, &why);
+	}
 	if (rc && journal)
 		return log_refusal(s, refusal_type(rc),
 				   cu_bundle_manifest(rep->bundle), dir,
@@ -566,19 +824,200 @@ out:
 	return rc;
 }
 
-static int write_images(struct stn_session *s, struct stn_device *dev,
-			const char *dir, const char *stage_dir,
-			const struct stn_events *ev, struct stn_outcome *rep,
-			char *digests, size_t dcap, struct stn_diag *d)
+/* base64 of bytes, malloc'd. */
+static char *b64_dup(const uint8_t *b, size_t n)
+{
+	char *out = malloc(STN_B64_LEN(n) + 1);
+	if (out)
+		stn_b64_encode(b, n, out);
+	return out;
+}
+
+/*
+ * formats §9: the station's authorization for exactly this install (this
+ * device's challenge, serial, the bundle, each image's slot, size and
+ * digest), signed with the station key, journaled whole, then handed to
+ * the device before the first image.  A device that refuses it gets
+ * nothing written (STN_E_AUTHORIZATION).
+ */
+static int authorize(struct stn_session *s, struct stn_device *dev,
+		     const char *spec, struct stn_outcome *rep,
+		     struct stn_diag *d)
+{
+	const struct stn_config *cfg = stn_session_config(s);
+	const struct cu_manifest *m = cu_bundle_manifest(rep->bundle);
+	const char *tech = stn_session_technician(s);
+	const uint8_t *chain[TP_MSG_CERTS_MAX];
+	size_t chain_len[TP_MSG_CERTS_MAX], nchain = 0;
+	struct tp_signed_msg *msg = malloc(sizeof(*msg));
+	char issued[CU_TIME_LEN + 1], expires[CU_TIME_LEN + 1];
+	char *sig64 = NULL, *pem = NULL;
+	size_t rlen = 0;
+	int64_t now = time(NULL);
+	int rc;
+
+	if (!msg)
+		return stn_fail(d, STN_E_NOMEM, spec, "authorization");
+	tp_msg_init(msg);
+	/* Never issued before the session's start: its clock was checked
+	 * against the trusted-time floor then. */
+	if (now < stn_session_start(s))
+		now = stn_session_start(s);
+	struct cu_authz a = {
+		.station = cfg->id,
+		.site = cfg->site,
+		.technician = tech ? tech : "-",
+		.device = rep->identity.serial,
+		.challenge_hex = rep->ident.att.challenge_hex,
+		.bundle_hex = m->id_hex,
+		.sequence = m->sequence,
+		.issued = now,
+		.images = m->images,
+		.nimages = m->nimages,
+	};
+	rc = stn_session_authz_make(s, &a, msg->record, sizeof(msg->record),
+				    &rlen, msg->sig, sizeof(msg->sig),
+				    &msg->sig_len, chain, chain_len,
+				    TP_MSG_CERTS_MAX, &nchain, d);
+	if (rc)
+		goto out;
+	msg->record_len = rlen;
+	msg->record[rlen] = '\0';
+	for (size_t i = 0; i < rlen; i++)
+		msg->nlines += msg->record[i] == '\n';
+	msg->has_sig = 1;
+	for (size_t i = 0; i < nchain; i++) {
+		if (chain_len[i] > TP_MSG_CERT_MAX) {
+			rc = stn_fail(d, STN_E_CONFIG, cfg->cert, "a station "
+				      "certificate of %zu bytes does not fit a "
+				      "device message (%d at most)",
+				      chain_len[i], TP_MSG_CERT_MAX);
+			goto out;
+		}
+		memcpy(msg->cert[i], chain[i], chain_len[i]);
+		msg->cert_len[i] = chain_len[i];
+	}
+	msg->ncerts = nchain;
+	if (!(sig64 = b64_dup(msg->sig, msg->sig_len))) {
+		rc = stn_fail(d, STN_E_NOMEM, spec, "authorization");
+		goto out;
+	}
+	if ((rc = cu_devid_chain_pem(chain, chain_len, nchain, &pem, d)))
+		goto out;
+	cu_time_format(now, issued);
+	cu_time_format(now + CU_AUTHZ_TTL, expires);
+	{
+		const struct stn_field f[] = {
+			{"device", spec},
+			{"serial", rep->identity.serial},
+			{"bundle", m->id_hex},
+			{"challenge", rep->ident.att.challenge_hex},
+			{"issued", issued},
+			{"expires", expires},
+			{"record", msg->record},
+			{"sig", sig64},
+			{"chain", pem},
+		};
+		if ((rc = stn_session_log(s, STN_EV_INSTALL_AUTHORIZED, f,
+					  STN_EV_N(f), d)))
+			goto out;
+	}
+	if ((rc = stn_device_authorize(dev, msg, d)) == 0)
+		rep->authorized = 1;
+out:
+	free(sig64);
+	free(pem);
+	free(msg);
+	return rc;
+}
+
+/*
+ * Judge the receipt an attested device signed for image img and journal
+ * it whole (image-receipt).  Returns 0 when it proves the manifest's
+ * bytes are stored (proof device-signed), else STN_E_PROOF.
+ */
+static int judge_receipt(struct stn_session *s, const char *spec,
+			 const struct stn_outcome *rep,
+			 const struct cu_image *img,
+			 const struct stn_write_result *wr, struct stn_diag *d)
+{
+	const struct cu_manifest *m = cu_bundle_manifest(rep->bundle);
+	const uint8_t *certs[TP_MSG_CERTS_MAX];
+	struct cu_receipt got = {.size = UINT64_MAX};
+	struct cu_devmsg dm;
+	struct stn_diag why, jd;
+	char slot[12], size[24], hex[CU_SHA256_HEX_LEN + 1], *sig64 = NULL;
+	struct stn_field f[12];
+	size_t n = 0;
+	int rc;
+
+	stn_diag_init(&why);
+	if (!wr->has_receipt) {
+		rc = stn_fail(&why, STN_E_PROOF, spec, "image %s: the device "
+			      "proved its identity but sent no signed receipt "
+			      "for what it stored", img->label);
+	} else {
+		devmsg_of(wr->receipt, certs, &dm);
+		rc = cu_receipt_verify(&rep->ident.att, &dm, img, spec, &got,
+				       &why);
+	}
+	snprintf(slot, sizeof(slot), "%u", img->slot);
+	f[n++] = (struct stn_field){"device", spec};
+	f[n++] = (struct stn_field){"serial", rep->identity.serial};
+	f[n++] = (struct stn_field){"bundle", m->id_hex};
+	f[n++] = (struct stn_field){"image", img->label};
+	f[n++] = (struct stn_field){"slot", slot};
+	if (got.size != UINT64_MAX) {
+		snprintf(size, sizeof(size), "%llu",
+			 (unsigned long long)got.size);
+		cu_hex(got.sha256, sizeof(got.sha256), hex);
+	} else {
+		snprintf(size, sizeof(size), "-");
+		snprintf(hex, sizeof(hex), "-");
+	}
+	f[n++] = (struct stn_field){"size", size};
+	f[n++] = (struct stn_field){"sha256", hex};
+	f[n++] = (struct stn_field){"result",
+				    rc == 0 ? "matches"
+				    : got.size != UINT64_MAX ? "differs"
+							     : "refused"};
+	if (rc)
+		f[n++] = (struct stn_field){"reason", why.text};
+	if (wr->has_receipt && wr->receipt->nlines) {
+		f[n++] = (struct stn_field){"record", wr->receipt->record};
+		if (wr->receipt->has_sig &&
+		    (sig64 = b64_dup(wr->receipt->sig, wr->receipt->sig_len)))
+			f[n++] = (struct stn_field){"sig", sig64};
+	}
+	stn_diag_init(&jd);
+	if (stn_session_log(s, STN_EV_IMAGE_RECEIPT, f, n, &jd)) {
+		free(sig64);
+		*d = jd;
+		return jd.code;
+	}
+	free(sig64);
+	if (rc)
+		*d = why;
+	return rc;
+}
+
+/* Writes each image in order, judging each receipt when `receipt` is
+ * given (an attested device); one image-written event per image. */
+static int write_each(struct stn_session *s, struct stn_device *dev,
+		      const char *dir, const char *stage_dir,
+		      const struct stn_events *ev, struct stn_outcome *rep,
+		      char *digests, size_t dcap, struct tp_signed_msg *receipt,
+		      struct stn_diag *d)
 {
 	const struct cu_manifest *m = cu_bundle_manifest(rep->bundle);
 	struct progress_ctx pc = {ev, STN_PHASE_WRITE};
 	struct stn_device_progress dp = {write_progress, &pc,
 					 &interrupt_signal};
+	struct stn_device_progress *dpp = &dp;
 	size_t used = 0;
 	int rc;
 
-	rep->proof = STN_PROOF_READBACK;
+	rep->proof = STN_PROOF_DEVICE_SIGNED;
 	for (size_t i = 0; i < m->nimages; i++) {
 		const struct cu_image *img = &m->images[i];
 		struct stn_write_result wr;
@@ -597,9 +1036,19 @@ static int write_images(struct stn_session *s, struct stn_device *dev,
 		snprintf(shown, sizeof(shown), "%s/%s", dir, img->file);
 		ev_phase(ev, STN_PHASE_WRITE, img->label);
 		i0 = stn_mono_ms();
-		rc = stn_device_write(dev, img, path, shown, &dp, &wr, d);
+		memset(&wr, 0, sizeof(wr));
+		wr.receipt = receipt;
+		if (receipt)
+			tp_msg_init(receipt);
+		rc = stn_device_write(dev, img, path, shown, dpp, &wr, d);
 		if (rc)
 			return rc;
+		if (receipt) {
+			if ((rc = judge_receipt(s, stn_device_name(dev), rep,
+						img, &wr, d)))
+				return rc;
+			wr.proof = STN_PROOF_DEVICE_SIGNED;
+		}
 		snprintf(ms, sizeof(ms), "%lld",
 			 (long long)(stn_mono_ms() - i0));
 		rep->images_written++;
@@ -636,6 +1085,24 @@ static int write_images(struct stn_session *s, struct stn_device *dev,
 	return 0;
 }
 
+static int write_images(struct stn_session *s, struct stn_device *dev,
+			const char *dir, const char *stage_dir,
+			const struct stn_events *ev, struct stn_outcome *rep,
+			char *digests, size_t dcap, struct stn_diag *d)
+{
+	struct tp_signed_msg *receipt = NULL;
+	int rc;
+
+	if (rep->ident.state == CU_ATTEST_PROVEN &&
+	    !(receipt = malloc(sizeof(*receipt))))
+		return stn_fail(d, STN_E_NOMEM, stn_device_name(dev),
+				"receipt");
+	rc = write_each(s, dev, dir, stage_dir, ev, rep, digests, dcap,
+			receipt, d);
+	free(receipt);
+	return rc;
+}
+
 int stn_push(struct stn_session *s, const char *dir, const char *spec,
 	     int allow_reinstall, const struct stn_events *ev,
 	     struct stn_outcome *rep, struct stn_diag *d)
@@ -667,11 +1134,32 @@ int stn_inspect(struct stn_session *s, const struct stn_prepared *p,
 	rc = stn_device_open(stn_session_config(s), spec, &dev, d);
 	if (rc == 0)
 		rc = stn_device_identify(dev, &rep->identity, d);
+	if (rc == 0)
+		rc = prove_identity(s, dev, spec, 0, &rep->identity,
+				    &rep->ident, 0, d);
 	stn_device_close(dev);
 	if (rc)
 		return rc;
 	rep->have_device = 1;
 	return check_device_quiet(s, p->dir, spec, 0, NULL, rep, d, 0);
+}
+
+int stn_identify_and_prove(struct stn_session *s, const char *spec, int force,
+			   struct cu_identity *id, struct stn_identity_proof *p,
+			   struct stn_diag *d)
+{
+	struct stn_device *dev = NULL;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	rc = stn_device_open(stn_session_config(s), spec, &dev, d);
+	if (rc == 0)
+		rc = stn_device_identify(dev, id, d);
+	if (rc == 0)
+		rc = prove_identity(s, dev, spec, force, id, p,
+				    !stn_session_quiet(s), d);
+	stn_device_close(dev);
+	return rc;
 }
 
 int stn_install(struct stn_session *s, const struct stn_prepared *p,
@@ -718,9 +1206,28 @@ int stn_install(struct stn_session *s, const struct stn_prepared *p,
 		goto out;
 	}
 	rep->have_device = 1;
+	stn_diag_init(&why);
+	if ((rc = prove_identity(s, dev, spec, 0, &rep->identity, &rep->ident,
+				 1, &why))) {
+		rc = log_refusal(s, refusal_type(rc), m, dir,
+				 rep->identity.serial, rc, &why, d);
+		goto out;
+	}
 	rc = check_device(s, dir, spec, allow_reinstall, ev, rep, d);
 	if (rc)
 		goto out;
+	if (rep->ident.cls->proof_required && !stn_device_can_prove(dev)) {
+		/* formats §9: refused before a byte is sent. */
+		stn_diag_init(&why);
+		stn_fail(&why, STN_E_PROOF, spec, "class %s requires proof of "
+			 "every install (proof = required) and the %s "
+			 "transport cannot read back or send receipts: "
+			 "nothing sent", rep->ident.cls->label,
+			 stn_device_transport(dev));
+		rc = log_refusal(s, STN_EV_DEVICE_REFUSED, m, dir,
+				 rep->identity.serial, STN_E_PROOF, &why, d);
+		goto out;
+	}
 
 	if ((rc = log_token_uses(s, rep, d)))
 		goto out;
@@ -734,6 +1241,8 @@ int stn_install(struct stn_session *s, const struct stn_prepared *p,
 					  ? "journal"
 					  : "unknown";
 		const char *tech = stn_session_technician(s);
+		char idtext[800];
+		stn_identity_text(&rep->ident, idtext, sizeof(idtext));
 		const struct stn_field f[] = {
 			{"technician", tech ? tech : "-"},
 			{"bundle", m->id_hex},
@@ -750,6 +1259,8 @@ int stn_install(struct stn_session *s, const struct stn_prepared *p,
 			{"sequence-source", src},
 			{"sequence", seq},
 			{"reinstall", rep->device.reinstall ? "yes" : "no"},
+			{"class", rep->ident.cls->label},
+			{"identity", idtext},
 		};
 		if ((rc = stn_session_log(s, STN_EV_INSTALL_STARTED, f,
 					  STN_EV_N(f), d)))
@@ -758,8 +1269,18 @@ int stn_install(struct stn_session *s, const struct stn_prepared *p,
 
 	t0 = stn_mono_ms();
 	stn_diag_init(&why);
-	rc = write_images(s, dev, dir, md_stage_dir(p->st), ev, rep, digests,
-			  sizeof(digests), &why);
+	rc = rep->ident.state == CU_ATTEST_PROVEN
+		     ? authorize(s, dev, spec, rep, &why)
+		     : 0;
+	if (rc == 0)
+		rc = write_images(s, dev, dir, md_stage_dir(p->st), ev, rep,
+				  digests, sizeof(digests), &why);
+	if (rc == 0 && rep->ident.cls->proof_required &&
+	    rep->proof == STN_PROOF_NONE)
+		rc = stn_fail(&why, STN_E_PROOF, spec, "class %s requires "
+			      "proof of every install and the device gave "
+			      "none (it cannot read back)",
+			      rep->ident.cls->label);
 	if (rc == 0) {
 		ev_phase(ev, STN_PHASE_BOOT, spec);
 		rc = stn_device_boot(dev, &why);

@@ -589,3 +589,8 @@ int stn_session_log(struct stn_session *s, enum stn_ev t,
 				  why.text);
 	return 0;
 }
+
+int stn_session_quiet(const struct stn_session *s)
+{
+	return (s->flags & STN_SESSION_QUIET) != 0;
+}

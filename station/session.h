@@ -46,6 +46,8 @@ struct stn_journal *stn_session_journal(struct stn_session *s);
 int64_t stn_session_start(const struct stn_session *s);
 const char *stn_session_id(const struct stn_session *s);
 const char *stn_session_technician(const struct stn_session *s); /* or NULL */
+/* Opened with STN_SESSION_QUIET: it journals nothing of its own. */
+int stn_session_quiet(const struct stn_session *s);
 /* data/staging: where bundles are copied before they are verified. */
 const char *stn_session_staging(const struct stn_session *s);
 /* The trusted-time floor in force at the session start (formats §6). */

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include "station/base/rfc3339.h"
 #include "station/base/error.h"
+#include "station/config.h"
 #include "station/install.h"
 #include "station/session.h"
 #include "ui/cli.h"
@@ -18,8 +20,13 @@ static const char verify_usage[] =
 	"usage: station verify [--config FILE] [--technician ID] "
 	"[--device FILE] [--reinstall] [--json] BUNDLE\n";
 static const char push_usage[] =
-	"usage: station push [--config FILE] --technician ID --device SPEC "
-	"[--reinstall] BUNDLE\n"
+	"usage: station push [--config FILE] [--json] --technician ID "
+	"--device SPEC\n"
+	"                    [--device SPEC]... [--reinstall] BUNDLE\n"
+	"  Several --device options install on the devices at once, one "
+	"outcome line each;\n"
+	"  the exit code is the worst outcome's (refused over device "
+	"error).\n"
 	"  SPEC: serial:/dev/ttyX (console device), ymodem:/dev/ttyX "
 	"(plain YMODEM, identity from [port]),\n"
 	"        smp:/dev/ttyX (MCUmgr), usb:SERIAL or usb:VID:PID (DFU)\n";
@@ -32,6 +39,14 @@ static const struct cu_check_result *shown_check(const struct stn_outcome *rep,
 	int device_ran = rep->have_device && rep->device.target.outcome;
 
 	switch (c) {
+	case CU_CHECK_SIGNATURES:
+		return device_ran && rep->device.signatures.outcome
+			       ? &rep->device.signatures
+			       : cu_bundle_check(rep->bundle, c);
+	case CU_CHECK_ATTESTATION:
+		return device_ran && rep->device.attestation.outcome
+			       ? &rep->device.attestation
+			       : NULL;
 	case CU_CHECK_TARGET:
 		return device_ran ? &rep->device.target : NULL;
 	case CU_CHECK_SEQUENCE:
@@ -271,6 +286,177 @@ static void push_progress(void *ctx, enum stn_phase p, uint64_t done,
 			(unsigned long long)done, (unsigned long long)total);
 }
 
+#define PUSH_DEVICES_MAX 16
+
+/* One device of a push to several at once. */
+struct push_one {
+	struct stn_session *s;
+	const struct stn_prepared *prep;
+	const char *spec;
+	int reinstall;
+	pthread_t thread;
+	int started;
+	int rc;
+	struct stn_outcome rep;
+	struct stn_diag d;
+};
+
+static void *push_one_run(void *arg)
+{
+	struct push_one *o = arg;
+
+	o->rc = stn_install(o->s, o->prep, o->spec, o->reinstall, NULL,
+			    &o->rep, &o->d);
+	return NULL;
+}
+
+/* What an install found out about the device's identity, for people. */
+static void print_identity(FILE *f, const char *prefix,
+			   const struct stn_outcome *rep)
+{
+	char text[900];
+
+	if (!rep->have_device || !rep->ident.cls)
+		return;
+	stn_identity_text(&rep->ident, text, sizeof(text));
+	fprintf(f, "%sidentity: %s (class %s)\n", prefix, UI_SAFE(text),
+		UI_SAFE(rep->ident.cls->label));
+}
+
+static void print_installed(FILE *f, const char *prefix,
+			    const struct stn_outcome *rep)
+{
+	const struct cu_manifest *m = cu_bundle_manifest(rep->bundle);
+
+	fprintf(f, "%sinstalled %s %s (sequence %llu) on %s serial %s; "
+		"proof: %s\n", prefix, UI_SAFE(m->name), UI_SAFE(m->version),
+		(unsigned long long)m->sequence, UI_SAFE(rep->identity.model),
+		UI_SAFE(rep->identity.serial), stn_proof_name(rep->proof));
+	print_identity(f, prefix, rep);
+	/* devices.md: say where the installed sequence came from. */
+	if (rep->installed.source == CU_SEQ_JOURNAL)
+		fprintf(f, "%snote: the device does not report its sequence; "
+			"%llu was taken from this station's journal\n", prefix,
+			(unsigned long long)rep->installed.sequence);
+	else if (rep->installed.source == CU_SEQ_UNKNOWN)
+		fprintf(f, "%snote: the device does not report its sequence "
+			"and this station never installed on it: "
+			"anti-rollback could not be checked\n", prefix);
+	if (rep->proof == STN_PROOF_NONE)
+		fprintf(f, "%swarning: this transport cannot read back; the "
+			"install is recorded as unproven\n", prefix);
+}
+
+/* Worst first: a refusal (a rule failed) outranks a device error, which
+ * outranks success. */
+static int worse(int a, int b)
+{
+	static const int rank[] = {[STN_EXIT_OK] = 0, [STN_EXIT_IO] = 1,
+				   [STN_EXIT_REFUSED] = 2,
+				   [STN_EXIT_USAGE] = 3};
+	int ea = stn_err_exit(a), eb = stn_err_exit(b);
+	return rank[eb] > rank[ea] ? b : a;
+}
+
+static void print_push_json(FILE *f, struct push_one *o, size_t n)
+{
+	fputs("{\"devices\":[", f);
+	for (size_t i = 0; i < n; i++) {
+		char text[900] = "";
+		fprintf(f, "%s{\"device\":", i ? "," : "");
+		ui_json_string(f, o[i].spec);
+		fprintf(f, ",\"outcome\":\"%s\"",
+			o[i].rc ? "failed" : "installed");
+		if (o[i].rc) {
+			fputs(",\"rule\":", f);
+			ui_json_string(f, stn_err_rule(o[i].rc));
+			fputs(",\"where\":", f);
+			ui_json_string(f, o[i].d.where);
+			fputs(",\"reason\":", f);
+			ui_json_string(f, o[i].d.text);
+		} else {
+			fprintf(f, ",\"proof\":\"%s\"",
+				stn_proof_name(o[i].rep.proof));
+		}
+		if (o[i].rep.have_device) {
+			fputs(",\"serial\":", f);
+			ui_json_string(f, o[i].rep.identity.serial);
+			fputs(",\"model\":", f);
+			ui_json_string(f, o[i].rep.identity.model);
+		}
+		if (o[i].rep.ident.cls) {
+			stn_identity_text(&o[i].rep.ident, text, sizeof(text));
+			fputs(",\"class\":", f);
+			ui_json_string(f, o[i].rep.ident.cls->label);
+			fprintf(f, ",\"attestation\":\"%s\",\"identity\":",
+				stn_attest_state_name(o[i].rep.ident.state));
+			ui_json_string(f, text);
+		}
+		fputc('}', f);
+	}
+	fputs("]}\n", f);
+}
+
+/* Several devices: stage and verify once, install on each in its own
+ * thread (station/install.h), then one outcome line per device. */
+static int push_many(struct stn_session *s, const char *dir,
+		     const char **specs, size_t n, int reinstall, int json,
+		     struct stn_diag *d)
+{
+	struct stn_prepared *prep = NULL;
+	struct push_one *o = calloc(n, sizeof(*o));
+	int rc, worst = 0;
+
+	if (!o)
+		return stn_fail(d, STN_E_NOMEM, dir, "push");
+	rc = stn_prepare(s, dir, NULL, &prep, d);
+	if (!prep || (rc && stn_err_exit(rc) != STN_EXIT_REFUSED)) {
+		free(o);
+		return rc;
+	}
+	for (size_t i = 0; i < n; i++) {
+		o[i].s = s;
+		o[i].prep = prep;
+		o[i].spec = specs[i];
+		o[i].reinstall = reinstall;
+		stn_outcome_init(&o[i].rep);
+		stn_diag_init(&o[i].d);
+		if (pthread_create(&o[i].thread, NULL, push_one_run, &o[i]))
+			o[i].rc = stn_fail(&o[i].d, STN_E_NOMEM, specs[i],
+					   "cannot start a thread");
+		else
+			o[i].started = 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (o[i].started)
+			pthread_join(o[i].thread, NULL);
+	if (json)
+		print_push_json(stdout, o, n);
+	for (size_t i = 0; i < n; i++) {
+		char prefix[200];
+		snprintf(prefix, sizeof(prefix), "%s: ", UI_SAFE(specs[i]));
+		if (!json && o[i].rc == 0)
+			print_installed(stdout, prefix, &o[i].rep);
+		else if (!json)
+			printf("%s%s (rule %s): %s: %s\n", prefix,
+			       stn_err_exit(o[i].rc) == STN_EXIT_REFUSED
+				       ? "refused" : "failed",
+			       stn_err_rule(o[i].rc), UI_SAFE(o[i].d.where),
+			       UI_SAFE(o[i].d.text));
+		if (!json && o[i].rc)
+			print_identity(stdout, prefix, &o[i].rep);
+		if (o[i].rc && worse(worst, o[i].rc) == o[i].rc) {
+			worst = o[i].rc;
+			*d = o[i].d;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		stn_outcome_fini(&o[i].rep);
+	stn_prepared_free(prep);
+	free(o);
+	return worst;
+}
+
 int ui_cmd_push(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -278,28 +464,36 @@ int ui_cmd_push(int argc, char **argv)
 		{"technician", required_argument, NULL, 't'},
 		{"device", required_argument, NULL, 'd'},
 		{"reinstall", no_argument, NULL, 'r'},
+		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
-	const char *config = NULL, *tech = NULL, *spec = NULL;
+	const char *config = NULL, *tech = NULL, *specs[PUSH_DEVICES_MAX];
 	struct push_view view = {isatty(2), STN_PHASE_STAGE, -1, NULL};
 	struct stn_events ev = {push_phase, push_progress, &view};
 	struct stn_session *s = NULL;
 	struct stn_outcome rep;
 	struct stn_diag d;
-	int reinstall = 0, c, rc;
+	size_t nspecs = 0;
+	int reinstall = 0, json = 0, c, rc;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config = optarg; break;
 		case 't': tech = optarg; break;
-		case 'd': spec = optarg; break;
+		case 'd':
+			if (nspecs == PUSH_DEVICES_MAX)
+				return ui_usage_error(push_usage,
+						      "at most 16 --device");
+			specs[nspecs++] = optarg;
+			break;
 		case 'r': reinstall = 1; break;
+		case 'j': json = 1; break;
 		case 'h': fputs(push_usage, stdout); return 0;
 		default: return ui_usage_error(push_usage, "bad option");
 		}
 	}
-	if (!tech || !spec)
+	if (!tech || !nspecs)
 		return ui_usage_error(push_usage,
 				      "--technician and --device are required");
 	if (optind != argc - 1)
@@ -307,8 +501,14 @@ int ui_cmd_push(int argc, char **argv)
 	stn_diag_init(&d);
 	stn_outcome_init(&rep);
 	/* A mistyped SPEC is a usage error before any work or journaling. */
-	if (stn_device_spec_check(spec, &d))
-		return ui_report("push", &d);
+	for (size_t i = 0; i < nspecs; i++) {
+		if (stn_device_spec_check(specs[i], &d))
+			return ui_report("push", &d);
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(specs[i], specs[k]) == 0)
+				return ui_usage_error(push_usage,
+						      "a device is named twice");
+	}
 	/* From here a signal stops the install cleanly: journaled as failed
 	 * (rule interrupted), session ended, then main ends by it. */
 	ui_catch_signals();
@@ -316,27 +516,17 @@ int ui_cmd_push(int argc, char **argv)
 	if (rc)
 		return ui_report("push", &d);
 	ui_warn_session("push", s);
-	rc = stn_push(s, argv[optind], spec, reinstall, &ev, &rep, &d);
-	if (rc == 0) {
-		const struct cu_manifest *m = cu_bundle_manifest(rep.bundle);
-		printf("installed %s %s (sequence %llu) on %s serial %s; "
-		       "proof: %s\n", UI_SAFE(m->name), UI_SAFE(m->version),
-		       (unsigned long long)m->sequence,
-		       UI_SAFE(rep.identity.model),
-		       UI_SAFE(rep.identity.serial), stn_proof_name(rep.proof));
-		/* devices.md: say where the installed sequence came from. */
-		if (rep.installed.source == CU_SEQ_JOURNAL)
-			printf("note: the device does not report its sequence; "
-			       "%llu was taken from this station's journal\n",
-			       (unsigned long long)rep.installed.sequence);
-		else if (rep.installed.source == CU_SEQ_UNKNOWN)
-			printf("note: the device does not report its sequence "
-			       "and this station never installed on it: "
-			       "anti-rollback could not be checked\n");
-		if (rep.proof == STN_PROOF_NONE)
-			printf("warning: this transport cannot read back; the "
-			       "install is recorded as unproven\n");
+	if (nspecs > 1 || json) {
+		rc = push_many(s, argv[optind], specs, nspecs, reinstall, json,
+			       &d);
+		stn_session_close(s, rc);
+		return rc ? ui_report("push", &d) : 0;
 	}
+	rc = stn_push(s, argv[optind], specs[0], reinstall, &ev, &rep, &d);
+	if (rc == 0)
+		print_installed(stdout, "", &rep);
+	else
+		print_identity(stderr, "", &rep);
 	stn_session_close(s, rc);
 	stn_outcome_fini(&rep);
 	return rc ? ui_report("push", &d) : 0;
