@@ -266,17 +266,30 @@ static int staging_failed(int rc, int *media_error)
 	return rc;
 }
 
-/* The bundle is staged when it has the signatures the least demanding
- * class asks for; each device's class then judges check 1 again with its
- * own threshold (docs/trust.md, "Device classes"). */
-static unsigned gating_threshold(const struct stn_config *cfg)
+/* The bundle is judged once, before any device is known, by the loosest
+ * of [trust] and every class (the lowest threshold, the longest token and
+ * custody lifetimes, the most hops, custody read when any asks for it);
+ * each device's class then holds it to its own policy
+ * (cu_device_check_policy; docs/decisions.md, "Device classes"). */
+static void loosest_policy(const struct stn_config *cfg, struct cu_policy *p)
 {
-	unsigned t = cfg->release_threshold;
-
-	for (size_t i = 0; i < cfg->nclasses; i++)
-		if (cfg->classes[i].release_threshold < t)
-			t = cfg->classes[i].release_threshold;
-	return t;
+	p->release_threshold = cfg->release_threshold;
+	p->require_custody = cfg->require_custody;
+	p->max_custody_hops = cfg->max_custody_hops;
+	p->max_custody_age = cfg->max_custody_age;
+	p->max_token_ttl = cfg->max_token_ttl;
+	for (size_t i = 0; i < cfg->nclasses; i++) {
+		const struct stn_class *c = &cfg->classes[i];
+		if (c->release_threshold < p->release_threshold)
+			p->release_threshold = c->release_threshold;
+		p->require_custody |= c->require_custody;
+		if (c->max_custody_hops > p->max_custody_hops)
+			p->max_custody_hops = c->max_custody_hops;
+		if (c->max_custody_age > p->max_custody_age)
+			p->max_custody_age = c->max_custody_age;
+		if (c->max_token_ttl > p->max_token_ttl)
+			p->max_token_ttl = c->max_token_ttl;
+	}
 }
 
 /*
@@ -295,17 +308,14 @@ static int stage_and_verify(struct stn_session *s, const char *dir,
 	struct progress_ctx pc = {ev, STN_PHASE_STAGE};
 	struct md_progress mp = {stage_progress, &pc};
 	struct cu_policy policy = {
-		.release_threshold = gating_threshold(cfg),
-		.require_custody = cfg->require_custody,
-		.max_custody_hops = cfg->max_custody_hops,
-		.max_custody_age = cfg->max_custody_age,
 		.technician = stn_session_technician(s),
-		.max_token_ttl = cfg->max_token_ttl,
 		.site = cfg->site,
 		.station = cfg->id,
 	};
 	const struct cu_manifest *m;
 	int rc;
+
+	loosest_policy(cfg, &policy);
 
 	*fatal = 1;
 	ev_phase(ev, STN_PHASE_STAGE, dir);
@@ -501,6 +511,8 @@ static void device_policy(const struct stn_class *c,
 	dp->release_threshold = c->release_threshold;
 	dp->require_custody = c->require_custody;
 	dp->max_token_ttl = c->max_token_ttl;
+	dp->max_custody_hops = c->max_custody_hops;
+	dp->max_custody_age = c->max_custody_age;
 	dp->waivable = c->waivable;
 	dp->attestation = c->attestation == STN_ATTEST_REQUIRED
 				  ? CU_ATTEST_POLICY_REQUIRED

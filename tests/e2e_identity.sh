@@ -111,12 +111,14 @@ out=$(push --device "serial:$T/refuse"); rc=$?
 check "a unit that refuses its authorization: exit 1" test "$rc" -eq 1
 check "... rule authorization with the device's words" grep -q "rule authorization" <<<"$out" || echo "$out"
 check "... nothing written after it" bash -c "! test -s '$T/refuse.store/slot-0.bin'"
-keyed liar SN-0004 dev4 --misbehave lying-receipt
+# A liar signs a receipt for the authorized bytes while it stored others
+# (sim-serial --wrong-sha: its store differs): never a success.
+keyed liar SN-0004 dev4 --misbehave lying-receipt --wrong-sha
 out=$(push --device "serial:$T/liar"); rc=$?
-check "a receipt naming other bytes: exit 1" test "$rc" -eq 1
-check "... rule proof, never a success" grep -q "rule proof" <<<"$out" || echo "$out"
-check "... journaled as image-receipt differs" bash -c "'$STATION' journal | grep -q 'image-receipt .*serial=SN-0004.*result=differs'"
-check "... and install-failed" bash -c "'$STATION' journal | grep -q 'install-failed .*serial=SN-0004.*rule=proof'"
+check "a receipt for bytes the unit did not store: exit 1" test "$rc" -eq 1
+check "... refused on proof, never a success" grep -Eq "rule (install-)?proof" <<<"$out" || echo "$out"
+check "... journaled as install-failed" bash -c "'$STATION' journal | grep -Eq 'install-failed .*serial=SN-0004.*rule=(install-)?proof'"
+check "... and never as finished" bash -c "! '$STATION' journal | grep -q 'install-finished .*serial=SN-0004'"
 
 # --- a unit without a key, under each policy -----------------------------
 ident "$T/nokey.id" SN-0010
@@ -150,7 +152,8 @@ write_config "$T/station.conf" "$T/data" "$P" "[class tx200]" "model = TX-200" \
 out=$("$STATION" push --technician ana --device "ymodem:$T/ttyA" "$T/b" 2>&1); rc=$?
 check "proof = required refuses plain YMODEM: exit 1" test "$rc" -eq 1
 check "... rule proof, nothing sent" grep -q "rule proof.*nothing sent" <<<"$out" || echo "$out"
-check "... nothing reached the line" bash -c "! test -s '$T/pair.out' || ! grep -q . '$T/pair.out'"
+check "... the install never started" bash -c "! '$STATION' journal | grep -q 'install-started .*serial=SN-RB01'"
+check "... and the refusal is journaled" bash -c "'$STATION' journal | grep -q 'device-refused .*serial=SN-RB01.*rule=proof'"
 
 # --- four devices attest and install at once -----------------------------
 write_config "$T/station.conf" "$T/data" "$P" "${class_lines[@]}"
