@@ -338,6 +338,17 @@ static int say_identity(const struct stn_outcome *rep, int rc,
 	return 0;
 }
 
+/* A device's refusal names a file of the bundle on screen (manifest,
+ * custody/02.rec, tokens/x.tok): name it within the bundle, so the reason
+ * itself fits the device list. */
+static void in_bundle(struct stn_diag *d, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (n && strncmp(d->where, dir, n) == 0 && d->where[n] == '/')
+		memmove(d->where, d->where + n + 1, strlen(d->where + n));
+}
+
 /* Stage and verify the chosen bundle, then ask each device who it is and
  * whether it may take the bundle. */
 static void *prepare_worker(void *arg)
@@ -397,6 +408,7 @@ static void *prepare_worker(void *arg)
 			snprintf(dv->pub.verdict, sizeof(dv->pub.verdict),
 				 "ready: %.150s", rep.device.sequence.diag.text);
 		} else {
+			in_bundle(&dd, dir);
 			stn_diag_format(&dd, line, sizeof(line));
 			snprintf(dv->pub.verdict, sizeof(dv->pub.verdict),
 				 "%s: %.170s",

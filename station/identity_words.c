@@ -93,7 +93,7 @@ static const struct {
 	{{"revoked"}, "its certificate has been revoked", 0},
 	{{"expired", "not yet valid", "validity"},
 	 "its certificate is out of date", 0},
-	{{"role", "extendedkeyusage", "is a ca"},
+	{{"role", "extendedkeyusage", "keyusage", "is a ca"},
 	 "its certificate is not a device certificate", 0},
 	{{"anchor", "chain", "not trusted", "unknown issuer"},
 	 "its certificate is not from a manufacturer this station trusts", 1},
