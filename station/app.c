@@ -25,6 +25,7 @@
 #include "station/config.h"
 #include "station/device.h"
 #include "station/base/error.h"
+#include "station/identity_words.h"
 #include "station/install.h"
 #include "station/journal.h"
 #include "station/media_watch.h"
@@ -294,6 +295,60 @@ static void identity_text(const struct stn_outcome *rep, char *buf,
 		 id->hardware[0] ? id->hardware : "", id->serial, seq);
 }
 
+/* The token that waived attestation for this device, or NULL. */
+static const char *attestation_waiver(const struct stn_outcome *rep)
+{
+	size_t nt;
+	const struct cu_token *tk;
+
+	if (!rep->bundle || rep->device.attestation.outcome != CU_WAIVED)
+		return NULL;
+	tk = cu_bundle_tokens(rep->bundle, &nt);
+	for (size_t k = 0; k < rep->device.napplied; k++)
+		if (rep->device.applied[k] < nt &&
+		    tk[rep->device.applied[k]].waive & CU_WAIVE_ATTESTATION)
+			return tk[rep->device.applied[k]].file;
+	return NULL;
+}
+
+/* Say whether the device proved who it is (caller holds the lock).
+ * Returns 1 when rc is the identity's own refusal: then `words` is the
+ * whole reason the technician needs, and p->ident is left empty so the
+ * screen does not say it twice. */
+static int say_identity(const struct stn_outcome *rep, int rc,
+			struct stn_app_device *p, char *words, size_t cap)
+{
+	enum stn_id_verdict v;
+
+	p->ident_tag[0] = p->ident[0] = words[0] = '\0';
+	if (!rep->have_device && rep->ident.state == CU_ATTEST_NOT_ASKED)
+		return 0; /* it never answered: nothing to say */
+	v = stn_identity_words(&rep->ident, attestation_waiver(rep), words,
+			       cap);
+	snprintf(p->ident_tag, sizeof(p->ident_tag), "%s",
+		 stn_id_verdict_tag(v));
+	p->ident_tone = v == STN_ID_GENUINE	   ? STN_TONE_GOOD
+			: v == STN_ID_NOT_CHECKED ? STN_TONE_DIM
+			: v == STN_ID_ALLOWED	   ? STN_TONE_WARN
+						   : STN_TONE_BAD;
+	if ((rc == STN_E_ATTESTATION || rc == STN_E_NOATTEST) &&
+	    (v == STN_ID_NOT_GENUINE || v == STN_ID_UNPROVEN))
+		return 1;
+	snprintf(p->ident, sizeof(p->ident), "%s", words);
+	return 0;
+}
+
+/* A device's refusal names a file of the bundle on screen (manifest,
+ * custody/02.rec, tokens/x.tok): name it within the bundle, so the reason
+ * itself fits the device list. */
+static void in_bundle(struct stn_diag *d, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (n && strncmp(d->where, dir, n) == 0 && d->where[n] == '/')
+		memmove(d->where, d->where + n + 1, strlen(d->where + n));
+}
+
 /* Stage and verify the chosen bundle, then ask each device who it is and
  * whether it may take the bundle. */
 static void *prepare_worker(void *arg)
@@ -319,7 +374,7 @@ static void *prepare_worker(void *arg)
 		struct app_dev *dv = &a->devs[i];
 		struct stn_outcome rep;
 		struct stn_diag dd;
-		char line[1400];
+		char line[1400], words[STN_APP_TEXT];
 
 		stn_outcome_init(&rep);
 		stn_diag_init(&dd);
@@ -333,7 +388,10 @@ static void *prepare_worker(void *arg)
 				 "not answering");
 		dv->pub.verdict_known = 1;
 		dv->pub.installable = rc == 0 || rc == STN_E_REINSTALL;
-		if (rc == 0 && rep.device.napplied) {
+		if (say_identity(&rep, rc, &dv->pub, words, sizeof(words))) {
+			snprintf(dv->pub.verdict, sizeof(dv->pub.verdict),
+				 "%s", words);
+		} else if (rc == 0 && rep.device.napplied) {
 			/* An exception must be visible as one before anyone
 			 * selects the device. */
 			size_t nt;
@@ -350,6 +408,7 @@ static void *prepare_worker(void *arg)
 			snprintf(dv->pub.verdict, sizeof(dv->pub.verdict),
 				 "ready: %.150s", rep.device.sequence.diag.text);
 		} else {
+			in_bundle(&dd, dir);
 			stn_diag_format(&dd, line, sizeof(line));
 			snprintf(dv->pub.verdict, sizeof(dv->pub.verdict),
 				 "%s: %.170s",
@@ -415,7 +474,7 @@ static void *install_worker(void *arg)
 	struct stn_events ev = {dev_phase, dev_progress, dv};
 	struct stn_outcome rep;
 	struct stn_diag d;
-	char spec[300], line[1400];
+	char spec[300], line[1400], words[STN_APP_TEXT];
 	int rc, reinstall;
 
 	pthread_mutex_lock(&a->lock);
@@ -426,7 +485,13 @@ static void *install_worker(void *arg)
 	stn_diag_init(&d);
 	rc = stn_install(a->session, a->prep, spec, reinstall, &ev, &rep, &d);
 	pthread_mutex_lock(&a->lock);
-	if (rc == 0) {
+	if (say_identity(&rep, rc, &dv->pub, words, sizeof(words))) {
+		/* The unit did not prove it is genuine: nothing written. */
+		dv->pub.outcome = rep.images_written ? STN_OUT_FAILED
+						      : STN_OUT_SKIPPED;
+		snprintf(dv->pub.result, sizeof(dv->pub.result),
+			 "NOT INSTALLED: %.180s", words);
+	} else if (rc == 0) {
 		dv->pub.outcome = STN_OUT_DONE;
 		snprintf(dv->pub.result, sizeof(dv->pub.result),
 			 "INSTALLED on %s (%s)%s", rep.identity.serial,
@@ -730,6 +795,7 @@ static void reset_devices(struct stn_app *a)
 		struct stn_app_device *p = &a->devs[i].pub;
 		p->selected = p->verdict_known = p->installable = 0;
 		p->verdict[0] = p->result[0] = p->phase[0] = '\0';
+		p->ident[0] = p->ident_tag[0] = '\0';
 		p->outcome = STN_OUT_NONE;
 		p->done = p->total = 0;
 		snprintf(p->identity, sizeof(p->identity), "asking...");

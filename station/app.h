@@ -61,6 +61,13 @@ struct stn_app_device {
 	char label[33];     /* [port LABEL] */
 	char spec[300];
 	char identity[STN_APP_TEXT]; /* "TX-200 revB SN-0001 seq 41" or why not */
+	/* Whether the unit proved who it is (formats §9), in the
+	 * technician's words (station/identity_words.h): ident_tag is
+	 * "GENUINE", "NOT GENUINE", ... ("" before the unit answered);
+	 * ident is "" when the verdict already is the identity's refusal. */
+	char ident_tag[16];
+	char ident[STN_APP_TEXT];
+	enum stn_app_tone ident_tone;
 	int selected;
 	int verdict_known;
 	int installable;

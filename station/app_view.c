@@ -133,7 +133,8 @@ static void bundle_view(struct stn_app *a, struct stn_app_view *v)
 	for (int c = 0; c < CU_NCHECKS; c++) {
 		const struct cu_check_result *r =
 			cu_bundle_check(b, (enum cu_check)c);
-		if (c == CU_CHECK_TARGET || c == CU_CHECK_SEQUENCE)
+		if (c == CU_CHECK_TARGET || c == CU_CHECK_SEQUENCE ||
+		    c == CU_CHECK_ATTESTATION)
 			continue; /* per device, below */
 		line(v,
 		     r->outcome == CU_FAILED	   ? STN_TONE_BAD
@@ -171,8 +172,9 @@ static void confirm_view(struct stn_app *a, struct stn_app_view *v)
 	     m->name, m->version, (unsigned long long)m->sequence, n);
 	for (size_t i = 0; i < a->ndevs; i++)
 		if (a->devs[i].pub.selected)
-			line(v, STN_TONE_PLAIN, "  %-12.12s %.150s",
-			     a->devs[i].pub.label, a->devs[i].pub.identity);
+			line(v, STN_TONE_PLAIN, "  %-12.12s %-11s %.150s",
+			     a->devs[i].pub.label, a->devs[i].pub.ident_tag,
+			     a->devs[i].pub.identity);
 	if (reinstalls)
 		line(v, STN_TONE_WARN,
 		     "%d of them already have this sequence: y reinstalls",

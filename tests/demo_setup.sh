@@ -3,7 +3,10 @@
 # self-contained demo that `station demo` runs the text UI on.
 #   setup     test PKI, media with four bundles (good with a custody chain,
 #             expired, tampered, a rollback with its exception token),
-#             three simulated serial devices, DIR/station.conf
+#             four simulated serial devices (two genuine TX-200 that attest
+#             with Acme's device certificates, a TX-100, and a counterfeit
+#             TX-200 whose certificate comes from another manufacturer),
+#             DIR/station.conf with a [class] that requires attestation
 #   stop      stop the simulators (keep DIR)
 #   teardown  stop and remove DIR
 set -euo pipefail
@@ -67,7 +70,23 @@ S token issue --key "$P/exception1.key" --cert "$P/exception1.pem" --waive downg
 	--device SN-0001 --device SN-0002 --ttl 12h --site plant-7 \
 	--reason "CVE-2026-1234 field fix, ticket OPS-881" --name rollback "$D/media/tx200-2.2.0-rollback"
 
-# Three simulated units: two TX-200 at sequence 41, one TX-100.
+# The counterfeit's device certificate: a unit claiming TX-200 SN-0003,
+# signed by a manufacturer this station does not trust (tests/pki.sh's
+# Foreign Devices Root), so its attestation cannot chain to the class's
+# device anchors.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout "$P/fake3.key" -subj "/CN=TX-200 SN-0003/serialNumber=SN-0003" \
+	-out "$D/fake3.csr" 2>/dev/null
+printf 'basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\n' >"$D/fake3.ext"
+openssl x509 -req -in "$D/fake3.csr" -CA "$P/foreign-root.pem" -CAkey "$P/foreign-root.key" \
+	-set_serial "0x$(openssl rand -hex 8)" -days 365 -extfile "$D/fake3.ext" \
+	-out "$P/fake3.crt" 2>/dev/null
+cat "$P/fake3.crt" "$P/foreign-root.pem" >"$P/fake3.pem"
+
+# Four simulated units: two genuine TX-200 at sequence 41 with Acme's
+# device keys (formats §9: they attest, check the station's install
+# authorization against the fleet anchor and sign receipts), one TX-100
+# without a key, and the counterfeit TX-200.
 : >"$D/sims.pid"
 sim() { # sim NAME SERIAL MODEL SEQUENCE [simulator options]
 	local name=$1 serial=$2 model=$3 seq=$4; shift 4
@@ -79,10 +98,15 @@ sim() { # sim NAME SERIAL MODEL SEQUENCE [simulator options]
 	echo $! >>"$D/sims.pid"
 }
 # Paced like real UARTs, so progress, rate and time left mean something.
-sim unit-a SN-0001 TX-200 41 --baud 460800
-sim unit-b SN-0002 TX-200 41 --baud 921600
+key() { echo --device-key "$P/$1.key" --device-cert "$P/$1.pem" --fleet-anchor "$P/roots.pem"; }
+# shellcheck disable=SC2046 # key's words are separate options
+sim unit-a SN-0001 TX-200 41 --baud 460800 $(key dev1)
+# shellcheck disable=SC2046
+sim unit-b SN-0002 TX-200 41 --baud 921600 $(key dev2)
 sim unit-c SN-0100 TX-100 7
-for f in unit-a unit-b unit-c; do
+# shellcheck disable=SC2046
+sim unit-d SN-0003 TX-200 41 $(key fake3)
+for f in unit-a unit-b unit-c unit-d; do
 	for _ in $(seq 1 100); do [ -s "$D/$f.out" ] && break; sleep 0.05; done
 done
 
@@ -104,6 +128,14 @@ anchors = $P/roots.pem
 crl = $P/crl
 require-custody = yes
 
+# TX-200 units must prove they are genuine with a device certificate from
+# Acme (formats §8, §9), and every install on them must be proven.
+[class tx200]
+model = TX-200
+device-anchors = $P/mfg-anchors.pem
+attestation = required
+proof = required
+
 [technician ana]
 name = Ana Lima
 pin = pbkdf2-sha256\$200000\$$salt\$$hash
@@ -114,5 +146,7 @@ path = $D/unit-a
 path = $D/unit-b
 [port unit-c]
 path = $D/unit-c
+[port unit-d]
+path = $D/unit-d
 CONF
 exec 2>&3

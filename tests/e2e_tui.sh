@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/e2e_tui.sh: the technician's whole job through the real text UI in
 # a detached 80x24 tmux session: `station demo`, sign in with a PIN, verify
-# a bundle, install it on two simulated devices at once, see a refused
+# a bundle, see which units proved they are genuine and the counterfeit
+# refused in words, install on two simulated devices at once, see a refused
 # bundle with its reason, export the signed report, leave.  The screen is
 # read with capture-pane and checked for what a person would look for.
 . "$(dirname "$0")/lib.sh"
@@ -35,7 +36,7 @@ send 1 2 3 4 Enter
 check "signing in shows the home screen" wait_screen "Signed in as Ana Lima"
 check "home shows the clock against the trusted-time floor" wait_screen "trusted-time floor"
 check "home shows the bundles on the media" wait_screen "4 bundle(s)"
-check "home shows the devices present" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | grep -c 'present' | grep -qx 3"
+check "home shows the devices present" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | grep -c 'present' | grep -qx 4"
 check "every screen has a help line" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | tail -1 | grep -q 'q sign out'"
 
 send m
@@ -44,14 +45,26 @@ send Down Down Enter
 check "verifying the bundle shows its custody timeline" wait_screen "courier-ana -> ana"
 check "each device gets its verdict" wait_screen "refused: rule target:"
 check "the two TX-200 units are ready" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | grep -c 'ready: sequence 42 is newer' | grep -qx 2"
+check "the genuine units show they proved it" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | grep -v 'NOT GENUINE' | grep -c 'GENUINE *\$' | grep -qx 2"
+check "the unit under the cursor names its certificate and manufacturer" \
+	wait_screen "Genuine: certificate TX-200 SN-0001 from Acme TX-200 Device CA"
+check "the counterfeit is tagged" wait_screen "NOT GENUINE"
+# The reason, wrapped at word boundaries over the list's lines.
+check "the counterfeit's refusal leads with the cause" \
+	wait_screen "This unit could not prove it is genuine: its certificate is not from"
+check "and says what to do" wait_screen "Do not install; report the unit."
+screen >"$T/bundle.txt"
+check "every line of the bundle screen fits 80 columns" \
+	awk 'length($0) > 80 { exit 1 }' "$T/bundle.txt"
 send p
 check "installing asks for confirmation first" wait_screen "on 2 device(s)?"
 send y
 check "the result names each unit's success" wait_screen "2 installed, 0 failed, 0 not installed"
-check "unit-a is shown installed with proof" wait_screen "INSTALLED on SN-0001 (device-sha256)"
-check "unit-b is shown installed with proof" wait_screen "INSTALLED on SN-0002 (device-sha256)"
+check "unit-a is shown installed with proof" wait_screen "INSTALLED on SN-0001 (device-signed)"
+check "unit-b is shown installed with proof" wait_screen "INSTALLED on SN-0002 (device-signed)"
 check "both simulators stored exactly the image" bash -c "cmp -s '$D/unit-a.store/slot-0.bin' '$D/images/tx200-app-2.4.1.bin' && cmp -s '$D/unit-b.store/slot-0.bin' '$D/images/tx200-app-2.4.1.bin'"
 check "the TX-100 got nothing" test ! -e "$D/unit-c.store/slot-0.bin"
+check "the counterfeit got nothing" test ! -e "$D/unit-d.store/slot-0.bin"
 screen >"$T/result.txt"
 
 send Enter

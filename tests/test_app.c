@@ -229,9 +229,27 @@ static void bundle_screen_gives_each_device_its_verdict(void **state)
 	SHOWS("2 hop(s), from dispatch-office-3 to ana");
 	SHOWS("courier-ana -> ana");
 	look();
-	assert_int_equal(view.ndevices, 3);
-	for (size_t i = 0; i < 3; i++)
+	assert_int_equal(view.ndevices, 4);
+	for (size_t i = 0; i < 4; i++)
 		assert_true(view.devices[i].verdict_known);
+	/* Each device says whether it proved who it is: the genuine TX-200
+	 * units by Acme's certificate, the TX-100 is not asked (no class),
+	 * and the counterfeit is refused in the technician's words. */
+	assert_string_equal(view.devices[0].ident_tag, "GENUINE");
+	assert_non_null(strstr(view.devices[0].ident,
+			       "certificate TX-200 SN-0001 from Acme TX-200 "
+			       "Device CA"));
+	assert_string_equal(view.devices[2].ident_tag, "NOT CHECKED");
+	assert_string_equal(view.devices[3].ident_tag, "NOT GENUINE");
+	assert_false(view.devices[3].installable);
+	assert_false(view.devices[3].selected);
+	assert_non_null(strstr(view.devices[3].verdict,
+			       "This unit could not prove it is genuine: its "
+			       "certificate is not from a manufacturer this "
+			       "station trusts"));
+	assert_non_null(strstr(view.devices[3].verdict,
+			       "Do not install; report the unit."));
+	assert_string_equal(view.devices[3].ident, ""); /* said once */
 	assert_true(view.devices[0].installable && view.devices[0].selected);
 	assert_true(view.devices[1].installable && view.devices[1].selected);
 	assert_false(view.devices[2].installable);
@@ -274,6 +292,10 @@ static void push_installs_on_two_devices_in_parallel_after_confirmation(
 	assert_int_equal(view.devices[1].outcome, STN_OUT_DONE);
 	assert_non_null(strstr(view.devices[0].result, "INSTALLED on SN-0001"));
 	assert_int_equal(view.devices[2].outcome, STN_OUT_NONE);
+	assert_int_equal(view.devices[3].outcome, STN_OUT_NONE);
+	/* proven by the units' signed receipts (class tx200: proof =
+	 * required) */
+	assert_non_null(strstr(view.devices[0].result, "(device-signed)"));
 	/* the devices really have it */
 	snprintf(a, sizeof(a), "cmp -s '%s/unit-a.store/slot-0.bin' "
 			       "'%s/images/tx200-app-2.4.1.bin'", dir, dir);

@@ -18,7 +18,7 @@ static const char usage[] =
 	"\n"
 	"commands:\n"
 	"  verify [--technician ID] [--device FILE] [--reinstall] [--json] BUNDLE\n"
-	"  devices [--json] [--watch SECONDS]\n"
+	"  devices [--attest] [--json] [--watch SECONDS]\n"
 	"  push --technician ID --device SPEC [--reinstall] BUNDLE\n"
 	"        SPEC: serial:/dev/ttyX (console), ymodem:/dev/ttyX (plain),\n"
 	"              smp:/dev/ttyX (MCUmgr), usb:SERIAL or usb:VID:PID (DFU)\n"

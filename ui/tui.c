@@ -107,39 +107,101 @@ static void draw_bundles(const struct stn_app_view *v, int bottom)
 	}
 }
 
-static void draw_devices(const struct stn_app_view *v, int top, int bottom,
-			 int with_cursor)
+/* Draw text from (y, x) wrapped at spaces to width w, at most max rows
+ * and not past bottom (draw == 0: only count).  Returns the rows used.
+ * The reason is the contract: wrapped whole rather than cut at the
+ * screen edge. */
+static int wrap(int y, int x, int w, int max, int bottom, attr_t attr,
+		const char *text, int draw)
 {
+	const char *t = UI_SAFE(text);
+	int rows = 0;
+
+	if (w <= 0)
+		return 0;
+	while (*t && rows < max) {
+		int n = (int)strlen(t);
+
+		if (n > w) {
+			n = w;
+			/* Back to the last space, unless a word fills the
+			 * line (then it is cut where the line ends). */
+			while (n > 0 && t[n] != ' ')
+				n--;
+			if (n == 0)
+				n = w;
+		}
+		if (draw && y + rows < bottom && y + rows < LINES) {
+			attron(attr);
+			mvaddnstr(y + rows, x, t, n);
+			attroff(attr);
+		}
+		rows++;
+		t += n;
+		while (*t == ' ')
+			t++;
+	}
+	return rows;
+}
+
+/* Rows one device takes in the list: its head line, its verdict, and
+ * whether it proved who it is. */
+#define DEV_X 6 /* where a device's verdict and identity lines start */
+
+static int device_rows(const struct stn_app_device *d, int ident)
+{
+	int w = COLS - DEV_X - 1;
+
+	return 1 +
+	       wrap(0, 0, w, 3, 0, A_NORMAL,
+		    d->verdict_known ? d->verdict : "checking...", 0) +
+	       (ident ? wrap(0, 0, w, 2, 0, A_NORMAL, d->ident, 0) : 0);
+}
+
+/* Rows the device list takes: with every device's identity line
+ * (all == 1), else with only the one under the cursor (the tag at the
+ * right edge still says it for every device). */
+static int devices_rows(const struct stn_app_view *v, int all)
+{
+	int n = 1;
+
+	for (size_t i = 0; i < v->ndevices; i++)
+		n += device_rows(&v->devices[i], all || i == v->cursor);
+	return n;
+}
+
+static void draw_devices(const struct stn_app_view *v, int top, int bottom,
+			 int with_cursor, int all_idents)
+{
+	int y = top + 1, w = COLS - DEV_X - 1;
+
 	put(top, 1, A_BOLD, "Devices");
-	for (size_t i = 0; i < v->ndevices && top + 1 + (int)i * 3 < bottom;
-	     i++) {
+	for (size_t i = 0; i < v->ndevices && y < bottom; i++) {
 		const struct stn_app_device *d = &v->devices[i];
-		int y = top + 1 + (int)i * 3;
 		char head[STN_APP_TEXT + 40];
 		attr_t a = with_cursor && i == v->cursor ? A_REVERSE : A_NORMAL;
+		int tag = (int)strlen(d->ident_tag);
+		attr_t va = !d->verdict_known ? A_DIM
+			    : d->installable  ? tone_attr(STN_TONE_GOOD)
+					      : tone_attr(STN_TONE_BAD);
 
 		snprintf(head, sizeof(head), "%s [%c] %-10.10s %s",
 			 with_cursor && i == v->cursor ? ">" : " ",
 			 d->selected ? 'x' : ' ', d->label, d->identity);
-		put(y, 1, a, head);
-		/* The reason is the contract: wrap it over two lines rather
-		 * than cut it at the screen edge. */
-		{
-			const char *t = UI_SAFE(d->verdict_known
-							? d->verdict
-							: "checking...");
-			attr_t va = !d->verdict_known ? A_DIM
-				    : d->installable ? tone_attr(STN_TONE_GOOD)
-						     : tone_attr(STN_TONE_BAD);
-			int w = COLS - 9;
-			if (w > 0 && y + 1 < LINES) {
-				attron(va);
-				mvaddnstr(y + 1, 8, t, w);
-				if ((int)strlen(t) > w && y + 2 < LINES)
-					mvaddnstr(y + 2, 8, t + w, w);
-				attroff(va);
-			}
-		}
+		/* The head line leaves room for the identity tag at the
+		 * right edge: GENUINE, NOT GENUINE, UNPROVEN... */
+		attron(a);
+		mvaddnstr(y, 1, UI_SAFE(head), COLS - 3 - tag);
+		attroff(a);
+		if (tag)
+			put(y, COLS - 1 - tag, tone_attr(d->ident_tone),
+			    d->ident_tag);
+		y++;
+		y += wrap(y, DEV_X, w, 3, bottom, va,
+			  d->verdict_known ? d->verdict : "checking...", 1);
+		if (all_idents || (with_cursor && i == v->cursor))
+			y += wrap(y, DEV_X, w, 2, bottom,
+				  tone_attr(d->ident_tone), d->ident, 1);
 	}
 }
 
@@ -230,12 +292,17 @@ static void draw(const struct stn_app_view *v)
 		break;
 	case STN_SCR_BUNDLES: draw_bundles(v, bottom); break;
 	case STN_SCR_BUNDLE: {
-		int split = bottom - 2 - (int)v->ndevices * 3;
-		if (split < 8)
-			split = 8;
+		/* The bundle's lines above, the devices below: every
+		 * device's identity line when all fit, else the one under
+		 * the cursor's; the bundle keeps at least its title, its
+		 * signers and the first checks. */
+		int all = bottom - devices_rows(v, 1) >= 3 + 8;
+		int split = bottom - devices_rows(v, all);
+		if (split < 3 + 5)
+			split = 3 + 5;
 		put(2, 1, A_BOLD, "Bundle");
 		draw_lines(v, 3, split);
-		draw_devices(v, split, bottom, 1);
+		draw_devices(v, split, bottom, 1, all);
 		break;
 	}
 	case STN_SCR_CONFIRM:
