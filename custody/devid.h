@@ -89,12 +89,13 @@ struct cu_authz {
 };
 
 #define CU_AUTHZ_TTL 600 /* seconds: formats §9, 10 minutes */
-#define CU_AUTHZ_MAX 4096
+#define CU_AUTHZ_MAX 16384
 
 /*
  * Write the authorization record into out (cap bytes; CU_AUTHZ_MAX holds
- * about 25 images, the device's caps of transport/devmsg.h about 13) and
- * sign it with the station key:
+ * CU_MAX_IMAGES images with labels of 32 characters, and so do the
+ * device message caps of transport/devmsg.h) and sign it with the station
+ * key:
  * sig (CU_SIG_MAX bytes) gets the DER signature over SHA-256 of the
  * record's bytes.  The record has no blank or comment lines (the console
  * carries records line by line).  Errors: STN_E_USAGE (a field that the

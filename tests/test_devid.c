@@ -20,6 +20,7 @@
 #include "custody/devid.h"
 #include "custody/sign.h"
 #include "custody/trust.h"
+#include "transport/devmsg.h"
 #include "station/base/error.h"
 #include "station/base/hex.h"
 #include "station/base/rfc3339.h"
@@ -683,6 +684,49 @@ static void authz_is_the_section_9_record_and_verifies_with_openssl(void **state
 	cu_key_free(k);
 }
 
+/* A manifest's most images, with the longest labels and sizes, make an
+ * authorization the device's message caps carry whole (devmsg.h). */
+static void authz_for_the_most_images_fits_a_device_message(void **state)
+{
+	static struct cu_image img[CU_MAX_IMAGES];
+	static char text[CU_AUTHZ_MAX];
+	static struct tp_signed_msg m;
+	struct cu_authz a;
+	struct cu_key *k = station_key();
+	uint8_t sig[CU_SIG_MAX];
+	size_t len = 0, sig_len = 0, pos = 0;
+	struct stn_diag d;
+
+	(void)state;
+	two_images(img);
+	authz_fill(&a, img);
+	for (size_t i = 0; i < CU_MAX_IMAGES; i++) {
+		img[i] = img[0];
+		snprintf(img[i].label, sizeof(img[i].label),
+			 "image-%026zu", i);
+		img[i].size = UINT64_MAX;
+		img[i].slot = 255;
+	}
+	a.nimages = CU_MAX_IMAGES;
+	stn_diag_init(&d);
+	assert_int_equal(cu_authz_make(&a, k, text, sizeof(text), &len, sig,
+				       sizeof(sig), &sig_len, &d),
+			 0);
+	tp_msg_init(&m);
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		assert_non_null(nl);
+		assert_int_equal(tp_msg_take(&m, text + pos,
+					     (size_t)(nl - (text + pos)),
+					     "test", &d),
+				 0);
+		pos = (size_t)(nl - text) + 1;
+	}
+	assert_int_equal(m.record_len, len);
+	assert_memory_equal(m.record, text, len);
+	cu_key_free(k);
+}
+
 static void authz_refuses_what_the_record_cannot_carry(void **state)
 {
 	struct cu_image img[2];
@@ -995,6 +1039,7 @@ int main(void)
 		cmocka_unit_test(attest_refuses_malformed_records),
 		cmocka_unit_test(authz_is_the_section_9_record_and_verifies_with_openssl),
 		cmocka_unit_test(authz_refuses_what_the_record_cannot_carry),
+		cmocka_unit_test(authz_for_the_most_images_fits_a_device_message),
 		cmocka_unit_test(key_chain_der_is_the_station_chain_leaf_first),
 		cmocka_unit_test(receipt_matching_the_image_is_accepted),
 		cmocka_unit_test(receipt_that_differs_fails_and_says_both),

@@ -14,8 +14,9 @@
 
 struct stn_diag;
 
-#define TP_MSG_RECORD_MAX 4096 /* record bytes, every line's LF counted */
-#define TP_MSG_LINES_MAX 64    /* record lines */
+#define TP_MSG_RECORD_MAX 16384 /* record bytes, every line's LF counted */
+#define TP_MSG_LINES_MAX 288   /* record lines: an authorization for
+				  CU_MAX_IMAGES images needs 266 */
 #define TP_MSG_LINE_MAX 6000   /* one line as sent (a base64 cert) */
 #define TP_MSG_SIG_MAX 1024    /* DER signature (RSA-4096: 512) */
 #define TP_MSG_CERTS_MAX 4     /* leaf and up to three intermediates */
