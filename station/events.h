@@ -44,8 +44,9 @@ struct stn_journal;
 	X(TOKEN_APPLIED, "token-applied",                                    \
 	  "token use serial bundle file signer waives reason")               \
 	X(DEVICE_ATTESTED, "device-attested",                                \
-	  "device serial model class policy result reason? cert-subject? "   \
-	  "cert-issuer? cert-serial? nonce? challenge? record? sig? chain?") \
+	  "device serial model hardware? class policy result reason? "      \
+	  "cert-subject? cert-issuer? cert-serial? nonce? challenge? "       \
+	  "record? sig? chain?")                                             \
 	X(INSTALL_STARTED, "install-started",                                \
 	  "technician bundle name version device transport serial model "    \
 	  "hardware sequence-before sequence-source sequence reinstall "      \

@@ -166,7 +166,6 @@ static enum stn_ev refusal_type(int code)
 	case STN_E_ATTESTATION:
 	case STN_E_NOATTEST:
 	case STN_E_PROOF:
-	case STN_E_THRESHOLD:
 		return STN_EV_DEVICE_REFUSED;
 	default:
 		return stn_err_exit(code) == STN_EXIT_IO ? STN_EV_DEVICE_ERROR
@@ -561,13 +560,15 @@ static int log_attestation(struct stn_session *s, const char *spec,
 			   struct stn_diag *d)
 {
 	char nonce_hex[2 * CU_NONCE_LEN + 1], *sig = NULL, *chain = NULL;
-	struct stn_field f[16];
+	struct stn_field f[18];
 	size_t n = 0;
 	int rc;
 
 	f[n++] = (struct stn_field){"device", spec};
 	f[n++] = (struct stn_field){"serial", id->serial};
 	f[n++] = (struct stn_field){"model", id->model};
+	if (id->hardware[0])
+		f[n++] = (struct stn_field){"hardware", id->hardware};
 	f[n++] = (struct stn_field){"class", ip->cls->label};
 	f[n++] = (struct stn_field){"policy",
 				    stn_attest_policy_name(ip->cls->attestation)};
@@ -725,8 +726,12 @@ static int check_device_quiet(struct stn_session *s, const char *dir,
 					    allow_reinstall, replayed, &dp,
 					    &rep->device, &why);
 	}
+	/* Check 1 judged again for this device's class is this device's
+	 * refusal; the bundle's own check 1 is refused in stn_prepare. */
 	if (rc && journal)
-		return log_refusal(s, refusal_type(rc),
+		return log_refusal(s, rc == STN_E_THRESHOLD
+					      ? STN_EV_DEVICE_REFUSED
+					      : refusal_type(rc),
 				   cu_bundle_manifest(rep->bundle), dir,
 				   rep->identity.serial, rc, &why, d);
 	if (rc)

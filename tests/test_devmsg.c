@@ -141,7 +141,7 @@ static void take_refuses_more_lines_than_the_cap(void **state)
 		assert_int_equal(take(m, line, &d), 0);
 	}
 	assert_refused(take(m, "one = more", &d), &d, STN_E_PROTOCOL,
-		       "exceeds 64 lines or 4096 bytes");
+		       "exceeds 288 lines or 16384 bytes");
 	assert_int_equal(m->nlines, TP_MSG_LINES_MAX);
 	free(m);
 }
@@ -153,18 +153,18 @@ static void take_refuses_more_record_bytes_than_the_cap(void **state)
 	char line[1100];
 
 	(void)state;
-	/* Three lines of 1023 + LF, then one that fits exactly. */
+	/* Lines of 1023 + LF, then one that fits exactly. */
 	memset(line, 'v', sizeof(line));
 	memcpy(line, "k = ", 4);
 	line[1023] = '\0';
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < TP_MSG_RECORD_MAX / 1024 - 1; i++)
 		assert_int_equal(take(m, line, &d), 0);
-	line[TP_MSG_RECORD_MAX - 3 * 1024 - 1] = '\0';
+	line[1023] = '\0';
 	assert_int_equal(take(m, line, &d), 0);
 	assert_int_equal(m->record_len, TP_MSG_RECORD_MAX);
 	assert_int_equal(m->record[TP_MSG_RECORD_MAX], '\0');
 	assert_refused(take(m, "x", &d), &d, STN_E_PROTOCOL,
-		       "exceeds 64 lines or 4096 bytes");
+		       "exceeds 288 lines or 16384 bytes");
 	free(m);
 }
 
@@ -301,8 +301,9 @@ static void format_and_parse_round_trip_at_the_caps(void **state)
 	char line[80], term[80];
 
 	(void)state;
-	for (int i = 0; i < TP_MSG_LINES_MAX; i++) {
-		snprintf(line, sizeof(line), "k%02d = %057d", i, i);
+	/* Lines of 63 bytes and an LF fill the record exactly. */
+	for (int i = 0; i < TP_MSG_RECORD_MAX / 64; i++) {
+		snprintf(line, sizeof(line), "k%03d = %056d", i, i);
 		assert_int_equal(take(m, line, &d), 0);
 	}
 	assert_int_equal(m->record_len, TP_MSG_RECORD_MAX);
