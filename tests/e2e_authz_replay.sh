@@ -13,7 +13,9 @@
 #   and `receive 0 SIZE` after either -> `error not authorized`.
 # The control: the same record bound to A's new challenge and signed with
 # the station key is accepted (`ok`, then `ready`), so the refusals above
-# are for the binding alone, not for the way this test speaks.
+# are for the binding alone, not for the way this test speaks.  Last, a
+# class downgraded to `attestation = none` in station.conf: the station
+# stops asking, and the keyed unit then refuses the image unauthorized.
 . "$(dirname "$0")/lib.sh"
 for tool in openssl jq base64 stty; do
 	command -v "$tool" >/dev/null || { echo "skip: $tool not installed"; exit 77; }
@@ -131,4 +133,21 @@ send "receive 0 $SIZE"
 out=$(answer)
 check "control: ... and receive is ready" grep -qx ready <<<"$out" || echo "$out"
 exec 3<&- 3>&-
+
+# A class downgraded by configuration (attestation = none) does not get an
+# image past a keyed unit: the station no longer attests it, so it cannot
+# authorize it, and the unit refuses the image; the journal says so.
+write_config "$T/station.conf" "$T/data" "$P" "[class tx200]" "model = TX-200" \
+	"attestation = none"
+out=$("$STATION" push --technician ana --device "serial:$T/unitB" "$T/b" 2>&1); rc=$?
+check "downgraded class: the keyed unit refuses the image (exit $rc)" \
+	test "$rc" -ne 0
+check "... the unit says not authorized" \
+	grep -q "refused .receive 0 $SIZE.: not authorized" <<<"$out" || echo "$out"
+check "... it stored nothing" bash -c "! test -s '$T/unitB.store/slot-0.bin'"
+j=$("$STATION" journal)
+check "... the journal shows the policy the unit was met with" \
+	grep -q 'device-attested .*serial=SN-0002.*class=tx200 policy=none result=not-asked' <<<"$j"
+check "... and the install as failed" grep -q 'install-failed .*serial=SN-0002' <<<"$j"
+check "... never as finished" bash -c '! grep -q "install-finished .*serial=SN-0002"' <<<"$j"
 finish
