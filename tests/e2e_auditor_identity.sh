@@ -56,7 +56,7 @@ check "... and shows SN-0001 proven by its device certificate" \
 	grep -q 'SN-0001 proven by certificate CN=TX-200 SN-0001, serialNumber=SN-0001 (serial [0-9A-F]*) of CA CN=Acme TX-200 Device CA' <<<"$out"
 check "... SN-0001 authorized by the station, with its receipt matching" \
 	grep -q 'SN-0001 authorized by the station until .*SN-0001 receipt for image app: proof device-signed, matches' <<<"$out"
-check "... every identity record checked (2 x 2 attest/authorize + 6 receipts)" \
+check "... every identity record checked (3 attestations, 3 authorizations, 6 receipts)" \
 	grep -q '^identity  12 signed device and station records checked' <<<"$out" || echo "$out" | grep '^identity'
 
 # ---- docs/auditor.md section 4a, as written ----
