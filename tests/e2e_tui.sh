@@ -42,7 +42,7 @@ check "every screen has a help line" bash -c "$(declare -f tm screen); SOCK='$SO
 send m
 check "the media screen lists the bundles" wait_screen "tx200-2.2.0-rollback"
 send Down Down Enter
-check "verifying the bundle shows its custody timeline" wait_screen "courier-ana -> ana"
+check "verifying the bundle shows its custody timeline" wait_screen "carried dispatch-office-3 > courier-ana > ana"
 check "each device gets its verdict" wait_screen "refused: rule target:"
 check "the two TX-200 units are ready" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | grep -c 'ready: sequence 42 is newer' | grep -qx 2"
 check "the genuine units show they proved it" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | grep -v 'NOT GENUINE' | grep -c 'GENUINE *\$' | grep -qx 2"
