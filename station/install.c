@@ -647,8 +647,7 @@ static int prove_identity(struct stn_session *s, struct stn_device *dev,
 	rc = stn_device_attest(dev, nonce, m, &why);
 	if (rc == STN_E_NOATTEST) {
 		ip->state = CU_ATTEST_ABSENT;
-		snprintf(ip->why, sizeof(ip->why), "the device cannot attest "
-			 "(%.500s)", why.text);
+		snprintf(ip->why, sizeof(ip->why), "%.590s", why.text);
 	} else if (rc == STN_E_PROTOCOL) {
 		/* It tried and failed: not a device that never tried. */
 		ip->state = CU_ATTEST_FAILED;
@@ -1307,10 +1306,20 @@ int stn_install(struct stn_session *s, const struct stn_prepared *p,
 	if (rc) {
 		/* How long it ran before it failed goes with the cause. */
 		char text[sizeof(why.text)];
-		snprintf(text, sizeof(text), "%.900s (after %lld ms, %zu of "
-			 "%zu image(s) written)", why.text,
+		/* A unit with a device key refuses images without an
+		 * authorization, which a class that does not ask for
+		 * attestation never hands over: say where to look. */
+		int hint = rc == STN_E_DEVICE && !rep->authorized &&
+			   rep->ident.state == CU_ATTEST_NOT_ASKED &&
+			   stn_device_can_attest(dev);
+		snprintf(text, sizeof(text), "%.700s (after %lld ms, %zu of "
+			 "%zu image(s) written)%s%.40s%s", why.text,
 			 (long long)(t1 - t0),
-			 rep->images_written, m->nimages);
+			 rep->images_written, m->nimages,
+			 hint ? "; if the unit holds a device key it needs an "
+				"install authorization, which class " : "",
+			 hint ? rep->ident.cls->label : "",
+			 hint ? " never asks for (attestation = none)" : "");
 		memcpy(why.text, text, sizeof(text));
 		rc = log_refusal(s, STN_EV_INSTALL_FAILED, m, dir,
 				 rep->identity.serial, rc, &why, d);

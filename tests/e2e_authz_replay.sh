@@ -144,6 +144,8 @@ check "downgraded class: the keyed unit refuses the image (exit $rc)" \
 	test "$rc" -ne 0
 check "... the unit says not authorized" \
 	grep -q "refused .receive 0 $SIZE.: not authorized" <<<"$out" || echo "$out"
+check "... and the station says the class never asks for it" \
+	grep -q "needs an install authorization, which class tx200 never asks for (attestation = none)" <<<"$out" || echo "$out"
 check "... it stored nothing" bash -c "! test -s '$T/unitB.store/slot-0.bin'"
 j=$("$STATION" journal)
 check "... the journal shows the policy the unit was met with" \

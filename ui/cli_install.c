@@ -12,6 +12,7 @@
 #include "station/base/rfc3339.h"
 #include "station/base/error.h"
 #include "station/config.h"
+#include "station/identity_words.h"
 #include "station/install.h"
 #include "station/session.h"
 #include "ui/cli.h"
@@ -321,6 +322,12 @@ static void print_identity(FILE *f, const char *prefix,
 	stn_identity_text(&rep->ident, text, sizeof(text));
 	fprintf(f, "%sidentity: %s (class %s)\n", prefix, UI_SAFE(text),
 		UI_SAFE(rep->ident.cls->label));
+	/* A unit that tried and failed: what the screen says, cause first
+	 * and what to do (station/identity_words.h). */
+	if (rep->ident.state == CU_ATTEST_FAILED) {
+		stn_identity_words(&rep->ident, NULL, text, sizeof(text));
+		fprintf(f, "%s%s\n", prefix, UI_SAFE(text));
+	}
 }
 
 static void print_installed(FILE *f, const char *prefix,
