@@ -30,13 +30,13 @@ start_sim keyed "$T/k.id" --device-key "$P/dev1.key" --device-cert "$P/dev1.pem"
 
 # cpu_ms SPEC: station user+system CPU (ms) over N reinstalls to SPEC.
 cpu_ms() {
-	local t0 t1
-	t0=$(awk '{print $14+$15+$16+$17}' /proc/$$/stat)
+	local t0 t1 me=$BASHPID
+	t0=$(awk '{print $14+$15+$16+$17}' /proc/$me/stat)
 	for i in $(seq 1 "$N"); do
 		"$STATION" push --technician ana --reinstall --device "$1" "$T/b" >/dev/null 2>&1 ||
 			{ echo "push to $1 failed"; "$STATION" push --technician ana --reinstall --device "$1" "$T/b"; exit 1; }
 	done
-	t1=$(awk '{print $14+$15+$16+$17}' /proc/$$/stat)
+	t1=$(awk '{print $14+$15+$16+$17}' /proc/$me/stat)
 	echo $(( (t1 - t0) * 1000 / $(getconf CLK_TCK) ))
 }
 cfg none
