@@ -12,6 +12,7 @@
 #define CU_LAYOUT_CUSTODY "custody" /* custody/NN.rec, formats §4 */
 #define CU_LAYOUT_TOKENS "tokens"   /* tokens/NAME.tok, formats §5 */
 #define CU_LAYOUT_CRL "crl"         /* crl/NAME.pem, formats §6 */
+#define CU_LAYOUT_KEYS "keys"       /* keys/NAME.key, formats §10 */
 
 /* Caps.  Sizes in bytes; the manifest, a text record, is CU_RECORD_MAX
  * (custody/record.h, formats §1). */
@@ -25,6 +26,9 @@
 #define CU_MAX_CUSTODY 99            /* custody/NN.rec files */
 #define CU_MAX_TOKENS 64             /* tokens/NAME.tok files */
 #define CU_MAX_CRLS 16               /* crl/NAME.pem files */
+#define CU_MAX_KEYFILES 256          /* keys/NAME.key files (images x
+					recipients) */
+#define CU_KEYFILE_MAX 4096          /* one keys/NAME.key */
 #define CU_DIR_ENTRIES_MAX 10000     /* entries read from one directory */
 /* Staging refuses (STN_E_TOOBIG) the bundle directory, or its custody/,
  * tokens/ or crl/, when readdir gives more than CU_DIR_ENTRIES_MAX entries
@@ -49,6 +53,9 @@ int cu_layout_custody_name(const char *name, unsigned long *index);
 /* tokens/NAME.tok and crl/NAME.pem: NAME a §1 label. */
 int cu_layout_token_name(const char *name);
 int cu_layout_crl_name(const char *name);
+/* keys/NAME.key: NAME as a section label ([a-z0-9][a-z0-9-]{0,31}) or
+ * with dots ([a-z0-9][a-z0-9.-]{0,63}), ".key" appended. */
+int cu_layout_key_name(const char *name);
 int cu_layout_manifest_name(const char *name);
 
 /* Is name a detached signature (formats §2) of a file is_primary accepts:

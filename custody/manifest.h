@@ -14,12 +14,20 @@ struct stn_diag;
 
 #define CU_MAX_HARDWARE 32
 
+#define CU_IV_LEN 16 /* AES-CTR initial counter block (formats §10) */
+
 struct cu_image {
 	char label[33];
 	char file[CU_FILE_NAME_MAX + 1];
-	uint64_t size;
-	uint8_t sha256[CU_SHA256_LEN];
+	uint64_t size;                 /* plaintext size */
+	uint8_t sha256[CU_SHA256_LEN]; /* plaintext digest */
 	unsigned slot;
+	/* formats §10: `cipher = aes-256-ctr`, `iv` and `cipher-sha256`
+	 * come together or not at all; the file on the media is then the
+	 * ciphertext (as long as the plaintext, CTR). */
+	int encrypted;
+	uint8_t iv[CU_IV_LEN];
+	uint8_t cipher_sha256[CU_SHA256_LEN];
 };
 
 struct cu_manifest {

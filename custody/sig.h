@@ -18,6 +18,7 @@ enum cu_role {
 	CU_ROLE_CUSTODY = 2,
 	CU_ROLE_EXCEPTION = 3,
 	CU_ROLE_STATION = 4,
+	CU_ROLE_DELIVERY = 6, /* §10: its key only decrypts (suffix .6) */
 };
 
 /* "release", "custody", "exception", "station"; "none" otherwise. */

@@ -89,6 +89,29 @@ int md_stage_begin_io(const char *src_dir, const char *staging_root,
 int md_stage_images(struct md_stage *s, const struct md_progress *progress,
 		    struct stn_diag *d);
 
+/*
+ * Encrypted images (formats §10).  Phase one also copies keys/NAME.key
+ * (cu_layout_key_name; at most CU_MAX_KEYFILES of CU_KEYFILE_MAX each).
+ * Phase two copies an encrypted image as it is (ciphertext), hashing it,
+ * and checks `cipher-sha256` on that copy: a tampered ciphertext is its
+ * image's check 3 problem (STN_E_IMAGE) and is never decrypted.  Only
+ * then does it ask `keys` for the content key and decrypt the staged copy
+ * in memory while hashing the plaintext (a second pass over the staged
+ * file, never writing plaintext; memory stays flat), so the measure
+ * answers the plaintext's size and digest.  A content_key failure becomes
+ * that image's check 3 problem with its words.  keys NULL: every
+ * encrypted image's problem is "no delivery key".  The key buffer is
+ * wiped after each image.
+ */
+struct md_keys {
+	int (*content_key)(void *ctx, const struct cu_image *img,
+			   uint8_t key[32], struct stn_diag *d);
+	void *ctx;
+};
+int md_stage_images_keys(struct md_stage *s,
+			 const struct md_progress *progress,
+			 const struct md_keys *keys, struct stn_diag *d);
+
 /* Both phases. */
 int md_stage_bundle(const char *src_dir, const char *staging_root,
 		    const struct md_progress *progress, struct md_stage **out,

@@ -81,6 +81,7 @@ struct stn_config {
 	char *path;
 	/* [station] */
 	char *id, *site, *key, *cert, *data, *media;
+	char *delivery_key, *delivery_cert; /* formats §10; NULL: none */
 	int mount_media; /* appliance mode: mount removable media read-only */
 	int keep_staged; /* keep staged copies after the session */
 	/* [trust] */

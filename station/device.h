@@ -103,6 +103,17 @@ int stn_device_write(struct stn_device *dev, const struct cu_image *img,
 		     const struct stn_device_progress *prog,
 		     struct stn_write_result *res, struct stn_diag *d);
 
+/* The same for an image staged encrypted (img->encrypted, formats §10):
+ * the staged file is the ciphertext; it is decrypted with content_key as
+ * it is read, before it is hashed and sent, so the pre-send check and the
+ * hash of what is sent are over the plaintext, as for any image, and
+ * plaintext only ever exists in the transfer's buffers. */
+int stn_device_write_key(struct stn_device *dev, const struct cu_image *img,
+			 const char *path, const char *shown,
+			 const uint8_t *content_key,
+			 const struct stn_device_progress *prog,
+			 struct stn_write_result *res, struct stn_diag *d);
+
 /*
  * Device identity (formats §9; spec/devices.md).  stn_device_can_attest
  * says whether the transport has an `attest` command at all (console; USB
