@@ -103,6 +103,7 @@ int md_stage_images(struct md_stage *s, const struct md_progress *progress,
  * encrypted image's problem is "no delivery key".  The key buffer is
  * wiped after each image.
  */
+struct cu_image;
 struct md_keys {
 	int (*content_key)(void *ctx, const struct cu_image *img,
 			   uint8_t key[32], struct stn_diag *d);

@@ -183,7 +183,8 @@ static void session_refuses_attestation_for_a_class_without_anchors(
 static void session_signs_authorizations_only_with_a_station_key(
 	void **state)
 {
-	struct cu_image img = {"app", "tx200-app.bin", 4096, {0}, 0};
+	struct cu_image img = {.label = "app", .file = "tx200-app.bin",
+			       .size = 4096};
 	struct cu_authz a = {
 		.station = "STN-0042", .site = "plant-7", .technician = "ana",
 		.device = "SN-0001",
