@@ -322,6 +322,7 @@ int stn_device_write(struct stn_device *dev, const struct cu_image *img,
 	}
 	*res = r;
 out:
+	res->has_receipt = r.has_receipt;
 	if (hs.fd >= 0)
 		close(hs.fd);
 	cu_sha256_free(hs.h);

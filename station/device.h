@@ -96,7 +96,8 @@ int stn_device_identify(struct stn_device *dev, struct cu_identity *id,
  * sent (STN_E_IMAGE).  The bytes are hashed again as they are sent, from the
  * same descriptor, and must match again.  When the device reports a digest
  * that differs from img->sha256 the result is STN_E_VERIFY_DEVICE.  *res is
- * filled on success.
+ * filled on success; on failure only res->has_receipt is (the receipt a
+ * device signed before its digest or read-back gave it away is evidence).
  */
 int stn_device_write(struct stn_device *dev, const struct cu_image *img,
 		     const char *path, const char *shown,

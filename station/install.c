@@ -1017,6 +1017,30 @@ static int judge_receipt(struct stn_session *s, const char *spec,
 	return rc;
 }
 
+/*
+ * The write failed (rc, in d) after the device sent a signed receipt: its
+ * own digest or the read-back differs from the image.  The receipt is
+ * journaled all the same, as evidence; one for other bytes than the
+ * authorized image is the refusal (formats §9: rule proof), one for the
+ * authorized bytes is a lie the failure already refuses.
+ */
+static int judge_failed(struct stn_session *s, struct stn_device *dev,
+			const struct stn_outcome *rep,
+			const struct cu_image *img,
+			const struct stn_write_result *wr, int rc,
+			struct stn_diag *d)
+{
+	struct stn_diag jd;
+	int jrc;
+
+	stn_diag_init(&jd);
+	jrc = judge_receipt(s, stn_device_name(dev), rep, img, wr, &jd);
+	if (jrc == 0)
+		return rc;
+	*d = jd;
+	return jrc;
+}
+
 /* Writes each image in order, judging each receipt when `receipt` is
  * given (an attested device); one image-written event per image. */
 static int write_each(struct stn_session *s, struct stn_device *dev,
@@ -1057,6 +1081,8 @@ static int write_each(struct stn_session *s, struct stn_device *dev,
 		if (receipt)
 			tp_msg_init(receipt);
 		rc = stn_device_write(dev, img, path, shown, dpp, &wr, d);
+		if (rc && receipt && wr.has_receipt)
+			return judge_failed(s, dev, rep, img, &wr, rc, d);
 		if (rc)
 			return rc;
 		if (receipt) {

@@ -119,6 +119,7 @@ check "a receipt for bytes the unit did not store: exit 1" test "$rc" -eq 1
 check "... refused on proof, never a success" grep -Eq "rule (install-)?proof" <<<"$out" || echo "$out"
 check "... journaled as install-failed" bash -c "'$STATION' journal | grep -Eq 'install-failed .*serial=SN-0004.*rule=(install-)?proof'"
 check "... and never as finished" bash -c "! '$STATION' journal | grep -q 'install-finished .*serial=SN-0004'"
+check "... its lying receipt is journaled all the same" bash -c "'$STATION' journal | grep -q 'image-receipt .*serial=SN-0004.*result=matches'"
 
 # --- a unit without a key, under each policy -----------------------------
 ident "$T/nokey.id" SN-0010

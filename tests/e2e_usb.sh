@@ -4,7 +4,8 @@
 # tests/usb/host.sh); inside, tests/usb/guest.sh runs `station devices`,
 # `station push` with readback, dfu-util -D/-U against the same simulator,
 # every fault mode with its journaled outcome, an unplug mid-transfer,
-# run-time devices and hot-plug events.  The guest's "ok"/"FAIL" lines are
+# run-time devices, every identity outcome (formats §9) through `station
+# push` against keyed units, and hot-plug events.  The guest's "ok"/"FAIL" lines are
 # counted here.  Skips (77) only when a tool or the kernel package cannot
 # be had.
 . "$(dirname "$0")/lib.sh"
@@ -29,6 +30,12 @@ write_config "$P/station.conf" /tmp/station-data pki
 # The same station with one block's busy time capped at 1 s ([usb]).
 write_config "$P/station-busy1s.conf" /tmp/station-data pki \
 	"[usb]" "busy-timeout = 1s"
+# The identity checks' station: the keyed units' model must prove itself
+# (formats §8 [class]); its own journal (data directory) keeps the
+# records of those checks apart.
+write_config "$P/station-id.conf" /tmp/station-id pki \
+	"[class tx200]" "model = TX-200" "device-anchors = pki/mfg-anchors.pem" \
+	"attestation = required" "proof = required"
 bundle() { # bundle DIR NAME SEQUENCE HARDWARE|- LABEL=FILE[@SLOT]...
 	local dir=$1 name=$2 seq=$3 hw=$4
 	shift 4
@@ -48,6 +55,11 @@ sim_image "$T/small.bin" 10 2.4.10 200000
 bundle "$P/b1" tx200-app 42 - app="$T/app.bin@0" || { echo "cannot build bundles"; exit 1; }
 bundle "$P/b43" tx200-app 43 revB app="$T/app43.bin@0"
 bundle "$P/small" tx200-small 10 - small="$T/small.bin@0"
+# For the keyed units (station-info revB, sequence 41): 64 KiB without
+# the simulator's header, so an install leaves the unit at sequence 41 and
+# the same bundle can be pushed to it again.
+head -c 65536 /dev/urandom >"$T/id.bin"
+bundle "$P/bid" tx200-id 42 revB id="$T/id.bin@0"
 cp "$TOP/tests/usb/guest.sh" "$P/run.sh"
 
 usb_initramfs "$T/initrd.gz" "$P" "$TOP/$BUILD/station" "$TOP/$BUILD/sim-dfu" \

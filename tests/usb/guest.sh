@@ -67,6 +67,16 @@ usb_settled() {
 	return 1
 }
 
+# Every imported device (vendor 1209) is configured.
+all_configured() {
+	for d in /sys/bus/usb/devices/[0-9]*-[0-9]*; do
+		case $d in *:*) continue ;; esac
+		[ "$(cat "$d/idVendor" 2>/dev/null)" = 1209 ] || continue
+		[ -n "$(cat "$d/bConfigurationValue" 2>/dev/null)" ] || return 1
+	done
+	return 0
+}
+
 stop_sim() {
 	[ -n "$SIMPID" ] && kill "$SIMPID" 2>/dev/null && wait "$SIMPID" 2>/dev/null
 	SIMPID=
@@ -299,10 +309,157 @@ check "a run-time device attests, is detached, and its receipt carries the same 
 	sh -c "grep -q 'PASSED.*1 test' /tmp/drive-k3.out && grep -q 'bus reset: now in DFU mode' /tmp/k3.log" || { cat /tmp/drive-k3.out; tail -12 /tmp/k3.log; }
 stop_sim
 
+# --- every identity refusal through `station push` (issue 13) -----------
+# The station of station-id.conf requires the TX-200 to attest with a
+# certificate from the test PKI's manufacturer (mfg-anchors.pem) and to
+# prove each install (formats §8 [class]).  Each unit is asked by `station
+# push` itself: exit code, rule and words, nothing stored, journal record.
+IDC=$P/station-id.conf
+ipush() { # ipush LOG SERIAL [push args...]: push bundle bid; sets RC
+	log=$1
+	sn=$2
+	shift 2
+	STATION_CONFIG=$IDC station push --technician ana --device "usb:$sn" \
+		"$@" $P/bid >"$log" 2>&1
+	RC=$?
+}
+ijournal() { STATION_CONFIG=$IDC station journal; }
+keyed() { # keyed NAME SERIAL KEYNAME [sim-dfu options]: a unit with a key
+	kn=$1
+	sn=$2
+	kk=$3
+	shift 3
+	idrec "$sn" "/tmp/$kn.rec"
+	start_sim "$kn" --serial "$sn" --info "/tmp/$kn.rec" \
+		--device-key "$P/pki/$kk.key" --device-cert "$P/pki/$kk.pem" \
+		--fleet-anchor "$P/pki/roots.pem" "$@"
+}
+refused() { # refused WHAT NAME SERIAL PATTERN: exit 1, words, nothing stored
+	ipush "/tmp/$2.out" "$3"
+	check "$1: exit 1" [ "$RC" -eq 1 ] || cat "/tmp/$2.out"
+	check "$1: rule and words" hasE "/tmp/$2.out" "$4" || cat "/tmp/$2.out"
+	check "$1: nothing stored" [ ! -e "/tmp/$2/slot-0.bin" ]
+}
+jhas() { # jhas WHAT LINES PATTERN: the last LINES journal records match
+	ijournal | tail -n "$2" >/tmp/jtail.out
+	check "$1" hasE /tmp/jtail.out "$3" || cat /tmp/jtail.out
+}
+
+keyed g1 SN-0001 dev1
+ipush /tmp/g1.out SN-0001
+check "genuine unit: station push installs (exit 0)" [ "$RC" -eq 0 ] || cat /tmp/g1.out
+check "genuine unit: proof device-signed" has /tmp/g1.out "proof: device-signed"
+check "genuine unit: push names its certificate and the Acme TX-200 Device CA" \
+	hasE /tmp/g1.out "identity: proven: SN-0001, certificate .*serialNumber=SN-0001.* by .*Acme TX-200 Device CA" || cat /tmp/g1.out
+check "genuine unit: it stored exactly the image" cmp -s /tmp/g1/slot-0.bin $P/bid/id.bin
+ijournal >/tmp/jg1.out
+check "genuine unit: device-attested is journaled as proven" \
+	hasE /tmp/jg1.out "device-attested .*serial=SN-0001.*class=tx200.*policy=required.*result=proven"
+check "genuine unit: install-authorized is journaled" \
+	hasE /tmp/jg1.out "install-authorized .*serial=SN-0001"
+check "genuine unit: image-receipt is journaled as matching" \
+	hasE /tmp/jg1.out "image-receipt .*serial=SN-0001.*result=matches"
+check "genuine unit: install-finished carries proof device-signed" \
+	hasE /tmp/jg1.out "install-finished .*serial=SN-0001.*proof=device-signed"
+
+# With the genuine unit a counterfeit: Foreign Devices' certificate on a
+# unit that claims SN-0003.
+GPID=$SIMPID
+keyed c1 SN-0003 foreign-dev
+# start_sim's wait is met by the first unit: wait for the second too.
+wait_until 150 serial_present SN-0003 && wait_until 50 all_configured
+STATION_CONFIG=$IDC station devices --attest >/tmp/dev-attest.out 2>&1
+RC=$?
+check "station devices --attest with a counterfeit attached exits 1" [ "$RC" -eq 1 ] || cat /tmp/dev-attest.out
+check "station devices --attest lists the genuine unit as proven by Acme's CA" \
+	sh -c "grep -A1 '^usb:SN-0001 ' /tmp/dev-attest.out | grep -q 'identity proven: SN-0001, certificate .*serialNumber=SN-0001 by .*Acme TX-200 Device CA'" || cat /tmp/dev-attest.out
+check "station devices --attest lists the counterfeit as not proven" \
+	sh -c "grep -A1 '^usb:SN-0003 ' /tmp/dev-attest.out | grep -q 'identity not proven: '" || cat /tmp/dev-attest.out
+kill "$SIMPID" 2>/dev/null && wait "$SIMPID" 2>/dev/null
+SIMPID=$GPID
+stop_sim
+
+keyed w2 SN-0001 dev1 --misbehave wrong-key
+refused "a signature by another key" w2 SN-0001 "rule attestation: .*signature"
+jhas "a signature by another key: journaled as a failed attestation" 3 \
+	"device-attested .*serial=SN-0001.*result=failed"
+stop_sim
+keyed f2 SN-0001 foreign-dev
+refused "a certificate of another manufacturer" f2 SN-0001 "rule attestation: .*(not chain|anchor|Foreign)"
+jhas "a certificate of another manufacturer: journaled as refused" 3 \
+	"device-refused .*serial=SN-0001.*rule=attestation"
+stop_sim
+keyed o2 SN-0001 dev-other
+refused "a certificate for another serial (SN-0099 on SN-0001)" o2 SN-0001 "rule attestation: .*SN-0099"
+jhas "a certificate for another serial: journaled as a failed attestation" 3 \
+	"device-attested .*serial=SN-0001.*result=failed"
+stop_sim
+
+# A replaying unit answers every challenge with its first attestation.
+keyed r2 SN-0002 dev2 --misbehave replay
+ipush /tmp/r2a.out SN-0002
+check "replaying unit: its first push installs" [ "$RC" -eq 0 ] || cat /tmp/r2a.out
+rm -f /tmp/r2/slot-0.bin
+refused "a replayed attestation" r2 SN-0002 "rule attestation: .*nonce"
+jhas "a replayed attestation: journaled as a failed attestation" 3 \
+	"device-attested .*serial=SN-0002.*result=failed"
+stop_sim
+
+keyed a2 SN-0003 dev3 --misbehave refuse-auth
+refused "a unit that refuses its authorization" a2 SN-0003 \
+	"rule authorization: .*authorization refused"
+jhas "a refused authorization: it was journaled as issued" 4 \
+	"install-authorized .*serial=SN-0003"
+jhas "a refused authorization: the refusal is journaled with its rule" 2 \
+	"serial=SN-0003.*rule=authorization"
+stop_sim
+
+# A liar stores other bytes (--store-other) and signs a receipt for the
+# authorized ones: its readback gives it away.
+keyed l2 SN-0004 dev4 --misbehave lying-receipt --store-other
+ipush /tmp/l2.out SN-0004
+check "a receipt for bytes the unit did not store: exit 1" [ "$RC" -eq 1 ] || cat /tmp/l2.out
+check "... rule install-proof, the readback differs" \
+	hasE /tmp/l2.out "rule install-proof: .*read back from slot 0, sha256 [0-9a-f]+, manifest says" || cat /tmp/l2.out
+check "... the unit did store other bytes" sh -c "! cmp -s /tmp/l2/slot-0.bin $P/bid/id.bin"
+jhas "... journaled as install-failed" 2 "install-failed .*serial=SN-0004.*rule=install-proof"
+jhas "... its lying receipt is journaled (image-receipt for the authorized bytes)" 3 \
+	"image-receipt .*serial=SN-0004.*sha256=$(sha256sum $P/bid/id.bin | cut -c1-64) result=matches"
+check "... and never as finished" sh -c "! STATION_CONFIG=$IDC station journal | grep -q 'install-finished .*serial=SN-0004'"
+stop_sim
+# An honest unit that stored other bytes and cannot be read back: only
+# its receipt tells.
+keyed h2 SN-0004 dev4 --store-other --no-upload
+ipush /tmp/h2.out SN-0004
+check "a receipt for other bytes, no readback: exit 1" [ "$RC" -eq 1 ] || cat /tmp/h2.out
+check "... rule proof: the unit signed for other bytes" \
+	hasE /tmp/h2.out "rule proof: usb:SN-0004: the device signed for 65536 bytes with SHA-256 [0-9a-f]{64}; the image is 65536 bytes with $(sha256sum $P/bid/id.bin | cut -c1-64)" || cat /tmp/h2.out
+jhas "... image-receipt is journaled as differing" 3 \
+	"image-receipt .*serial=SN-0004.*result=differs"
+check "... and never as finished" sh -c "! STATION_CONFIG=$IDC station journal | grep -q 'install-finished .*serial=SN-0004'"
+stop_sim
+
+# A unit without a key under attestation = required, then a token.
+idrec SN-0010 /tmp/n2.rec
+start_sim n2 --serial SN-0010 --info /tmp/n2.rec
+refused "required: a unit without a key" n2 SN-0010 "rule attestation: .*cannot attest"
+jhas "required: a unit without a key: journaled as refused" 2 \
+	"device-refused .*serial=SN-0010.*rule=attestation"
+STATION_CONFIG=$IDC station token issue --key $P/pki/exception1.key \
+	--cert $P/pki/exception1.pem --waive attestation --device SN-0010 \
+	--ttl 2h --reason "identity chip failed, RMA-77" $P/bid >/tmp/tok.out 2>&1
+check "a token waiving attestation for SN-0010 is issued" [ $? -eq 0 ] || cat /tmp/tok.out
+ipush /tmp/n2b.out SN-0010
+check "the token admits the unit without a key (exit 0)" [ "$RC" -eq 0 ] || cat /tmp/n2b.out
+check "... it stored exactly the image" cmp -s /tmp/n2/slot-0.bin $P/bid/id.bin
+jhas "... the waiver is journaled" 8 "token-applied .*serial=SN-0010.*waives=attestation"
+rm -rf $P/bid/tokens
+stop_sim
+
 # --- hot-plug reaches the station core as events ------------------------
 station devices --watch 60 >/tmp/watch.out 2>&1 &
 WATCH=$!
-wait_until 100 has /tmp/watch.out "no USB DFU devices connected"
+wait_until 100 has /tmp/watch.out "no USB DFU device connected"
 start_sim h1 --serial SN-H001
 wait_until 50 has /tmp/watch.out "arrived usb:SN-H001"
 stop_sim
@@ -315,5 +472,5 @@ check "a departing device is reported" has /tmp/watch.out "left    usb:SN-H001"
 
 station devices >/tmp/devices-none.out 2>&1
 check "with nothing attached station devices says so" \
-	has /tmp/devices-none.out "no USB DFU devices connected"
+	has /tmp/devices-none.out "no USB DFU device connected"
 exit 0

@@ -82,6 +82,10 @@ static const char usage_text[] =
 	"  --long-busy-at N --long-busy-ms M  block N is busy for M ms\n"
 	"  --verify-error    fail manifestation with errVERIFY\n"
 	"  --corrupt-upload  flip one byte in the middle of every slot upload\n"
+	"  --store-other     store every image with its middle byte flipped:\n"
+	"                    a device that stored other bytes than it got\n"
+	"                    (its receipt, honest or lying, and its uploads\n"
+	"                    follow what it stored)\n"
 	"  --strict-polls    stall a GETSTATUS that comes before the\n"
 	"                    bwPollTimeout it was given has passed\n";
 
@@ -119,7 +123,7 @@ struct sim {
 	int attach;
 	long stall_at, vanish_at, long_busy_at;
 	unsigned long_busy_ms, replug_ms;
-	int verify_error, corrupt_upload, strict_polls;
+	int verify_error, corrupt_upload, store_other, strict_polls;
 	const char *key, *cert, *anchor;
 	unsigned faults;
 	struct sim_identity *id; /* NULL: a device without a key */
@@ -704,6 +708,11 @@ static void manifest_image(struct sim *s)
 	char hex[CU_SHA256_HEX_LEN + 1], path[4200];
 	struct slot *sl = &s->slots[s->alt];
 
+	if (s->store_other && s->dl_len) {
+		s->dl[s->dl_len / 2] ^= 0x5a;
+		logf_("fault: slot %u stored with a wrong byte at offset %zu",
+		      s->alt, s->dl_len / 2);
+	}
 	if (cu_sha256(s->dl, s->dl_len, digest) != 0) {
 		/* The image stays unmanifested: the station sees a failure. */
 		logf_("cannot hash the downloaded image");
@@ -1315,6 +1324,7 @@ int main(int argc, char **argv)
 		{"long-busy-ms", required_argument, NULL, '5'},
 		{"verify-error", no_argument, NULL, '6'},
 		{"corrupt-upload", no_argument, NULL, '7'},
+		{"store-other", no_argument, NULL, '9'},
 		{"strict-polls", no_argument, NULL, '8'},
 		{"device-key", required_argument, NULL, 'K'},
 		{"device-cert", required_argument, NULL, 'C'},
@@ -1369,6 +1379,7 @@ int main(int argc, char **argv)
 		case '5': s.long_busy_ms = (unsigned)num("--long-busy-ms", optarg, 10, 0xffffff); break;
 		case '6': s.verify_error = 1; break;
 		case '7': s.corrupt_upload = 1; break;
+		case '9': s.store_other = 1; break;
 		case '8': s.strict_polls = 1; break;
 		case 'K': s.key = optarg; break;
 		case 'C': s.cert = optarg; break;
