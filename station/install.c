@@ -647,7 +647,13 @@ static int prove_identity(struct stn_session *s, struct stn_device *dev,
 	rc = stn_device_attest(dev, nonce, m, &why);
 	if (rc == STN_E_NOATTEST) {
 		ip->state = CU_ATTEST_ABSENT;
-		snprintf(ip->why, sizeof(ip->why), "%.590s", why.text);
+		/* One cause first, whatever the transport's words. */
+		if (strncmp(why.text, "the device cannot attest", 24) == 0)
+			snprintf(ip->why, sizeof(ip->why), "%.590s",
+				 why.text);
+		else
+			snprintf(ip->why, sizeof(ip->why), "the device cannot "
+				 "attest: %.560s", why.text);
 	} else if (rc == STN_E_PROTOCOL) {
 		/* It tried and failed: not a device that never tried. */
 		ip->state = CU_ATTEST_FAILED;
