@@ -936,12 +936,12 @@ static char *att_empty(void)
 static char *att_too_many_lines(void)
 {
 	char *out = NULL, *p;
-	size_t cap = 80 * 80;
+	size_t cap = 80 * (TP_MSG_LINES_MAX + 10);
 
 	out = p = malloc(cap);
 	assert_non_null(out);
 	p += sprintf(p, "format = station-attest-1\r\n");
-	for (int i = 0; i < 70; i++)
+	for (int i = 0; i < TP_MSG_LINES_MAX + 6; i++)
 		p += sprintf(p, "x-line%d = %d\r\n", i, i);
 	strcpy(p, "ok\r\n");
 	return out;
@@ -981,7 +981,7 @@ static const struct bad_attest bad_attests[] = {
 	{"no sig", att_no_sig, "ends without a `sig` line"},
 	{"bad base64", att_bad_base64, "not canonical base64"},
 	{"empty answer", att_empty, "ends without a record"},
-	{"70 record lines", att_too_many_lines, "exceeds 64 lines"},
+	{"too many record lines", att_too_many_lines, "exceeds 288 lines"},
 	{"a 8 KiB line", att_line_too_long, "answer to `attest`"},
 	{"five certs", att_five_certs, "more than 4 `cert` lines"},
 };
