@@ -490,6 +490,22 @@ static void key_for_names_a_malformed_key_file(void **state)
 	assert_int_equal(cu_delivery_key_for(k, b, "media", &img, got, &d),
 			 STN_E_SYNTAX);
 	assert_says(&d, "media/keys/aaa.key");
+	/* A key file that does not open is named whole, under `shown`. */
+	assert_int_equal(sh("rm '%s' && sed -i 's/^wrapped = A/wrapped = B/;"
+			    "t;s/^wrapped = ./wrapped = A/' '%s/keys/app.key'",
+			    path, b),
+			 0);
+	stn_diag_init(&d);
+	assert_int_equal(cu_delivery_key_for(k, b, "/media/usb0/a-long-"
+						    "bundle-directory-name-"
+						    "tx200-2.4.1-encrypted",
+					     &img, got, &d),
+			 STN_E_IMAGE);
+	assert_string_equal(d.where, "/media/usb0/a-long-bundle-directory-"
+				     "name-tx200-2.4.1-encrypted/keys/app.key");
+	assert_says(&d, "integrity check fails");
+	wrap_into("delivery", b);
+	th_write_str(path, "format = station-key-1\n");
 	/* A name the layout does not take is none of ours. */
 	assert_int_equal(sh("mv '%s' '%s/keys/AAA.key'", path, b), 0);
 	stn_diag_init(&d);
