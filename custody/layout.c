@@ -71,6 +71,24 @@ int cu_layout_crl_name(const char *name)
 	return n && cu_label_ok(name, n);
 }
 
+/* formats §10: keys/NAME.key, NAME [a-z0-9][a-z0-9.-]{0,63} (a section
+ * label is one such name; dots let NAME say image and recipient). */
+int cu_layout_key_name(const char *name)
+{
+	size_t n = stem_len(name, ".key");
+
+	if (n < 1 || n > 64)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			 (i > 0 && (c == '.' || c == '-'));
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
 /* F.SUFFIX or F.LABEL.SUFFIX, for a file is_primary accepts. */
 static int sidecar_of(const char *name, const char *suffix,
 		      int (*is_primary)(const char *),
