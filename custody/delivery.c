@@ -622,10 +622,15 @@ int cu_delivery_key_for(const struct cu_delivery_key *k, const char *dir,
 		add_recipient(found, sizeof(found), kf.recipient);
 		if (!k || memcmp(kf.recipient, k->rid, CU_SHA256_LEN) != 0)
 			continue;
-		rc = cu_delivery_unwrap(k, &kf, key, d);
+		/* kf.file holds 79 characters; the message names the whole
+		 * path under `shown`. */
+		stn_diag_init(&e);
+		rc = cu_delivery_unwrap(k, &kf, key, &e);
 		OPENSSL_cleanse(&kf, sizeof(kf));
-		if (rc)
+		if (rc) {
+			rc = stn_fail(d, rc, where, "%.300s", e.text);
 			goto out;
+		}
 		done = 1;
 	}
 	if (done) {

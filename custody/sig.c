@@ -46,8 +46,9 @@ static const struct {
 
 static int role_known(enum cu_role r)
 {
-	return (int)r > 0 && (size_t)r < sizeof(role_table) / sizeof(role_table[0]) &&
-	       role_table[r].name;
+	size_t n = sizeof(role_table) / sizeof(role_table[0]);
+
+	return (int)r > 0 && (size_t)r < n && role_table[r].name;
 }
 
 const char *cu_role_name(enum cu_role r)

@@ -228,7 +228,9 @@ static void role_oids_encode_the_uuid_arc(void **state)
 	want[0] = 2 * 40 + 25;
 	n = 1 + arc_base128("220105586949796384984797284338591255574", want + 1,
 			    sizeof(want) - 2);
-	for (int r = CU_ROLE_RELEASE; r <= CU_ROLE_STATION; r++) {
+	for (int r = CU_ROLE_RELEASE; r <= CU_ROLE_DELIVERY; r++) {
+		if (r == 5) /* formats §2: .5 is no role */
+			continue;
 		want[n] = (uint8_t)r;
 		got = cu_role_oid((enum cu_role)r, &len);
 		assert_non_null(got);
@@ -236,6 +238,8 @@ static void role_oids_encode_the_uuid_arc(void **state)
 		assert_memory_equal(got, want, n + 1);
 	}
 	assert_null(cu_role_oid(CU_ROLE_NONE, &len));
+	assert_null(cu_role_oid((enum cu_role)5, &len));
+	assert_null(cu_role_oid((enum cu_role)7, &len));
 }
 
 /* The OID as a DER TLV is present in the certificate openssl made. */
@@ -267,6 +271,9 @@ static void role_oids_are_the_ones_openssl_puts_in_certificates(void **state)
 	assert_true(cert_has_role_oid("exception1", CU_ROLE_EXCEPTION));
 	assert_true(cert_has_role_oid("station", CU_ROLE_STATION));
 	assert_false(cert_has_role_oid("station", CU_ROLE_RELEASE));
+	assert_true(cert_has_role_oid("delivery", CU_ROLE_DELIVERY));
+	assert_true(cert_has_role_oid("delivery-rsa", CU_ROLE_DELIVERY));
+	assert_false(cert_has_role_oid("delivery", CU_ROLE_STATION));
 }
 
 static void role_names_are_the_spec_words(void **state)
@@ -276,6 +283,8 @@ static void role_names_are_the_spec_words(void **state)
 	assert_string_equal(cu_role_name(CU_ROLE_CUSTODY), "custody");
 	assert_string_equal(cu_role_name(CU_ROLE_EXCEPTION), "exception");
 	assert_string_equal(cu_role_name(CU_ROLE_STATION), "station");
+	assert_string_equal(cu_role_name(CU_ROLE_DELIVERY), "delivery");
+	assert_string_equal(cu_role_name((enum cu_role)5), "none");
 	assert_string_equal(cu_role_name((enum cu_role)9), "none");
 }
 
@@ -353,6 +362,83 @@ static void cert_check_accepts_the_station_certificate(void **state)
 	assert_int_equal(cu_cert_check(fx.trust, pem, CU_ROLE_RELEASE, fx.now, &s, &d),
 			 STN_E_ROLE);
 	assert_says(&d, "signer CN STN-0042 holds role station, not release");
+}
+
+/* formats §2 and §10: the delivery role is a role like the others, with
+ * the keyUsage of a key that agrees on or receives keys. */
+static void cert_check_accepts_delivery_certificates_for_delivery_only(
+	void **state)
+{
+	struct cu_signer s;
+	struct stn_diag d;
+	char pem[160];
+
+	(void)state;
+	snprintf(pem, sizeof(pem), "%s/delivery.pem", fx.pki);
+	stn_diag_init(&d);
+	assert_int_equal(cu_cert_check(fx.trust, pem, CU_ROLE_DELIVERY, fx.now,
+				       &s, &d),
+			 0);
+	assert_string_equal(s.cn, "delivery-STN-0042");
+	assert_int_equal(cu_cert_check(fx.trust, pem, CU_ROLE_STATION, fx.now,
+				       &s, &d),
+			 STN_E_CHAIN);
+	assert_says(&d, "delivery-STN-0042 has a keyUsage without "
+			"digitalSignature");
+	snprintf(pem, sizeof(pem), "%s/delivery-rsa.pem", fx.pki);
+	stn_diag_init(&d);
+	assert_int_equal(cu_cert_check(fx.trust, pem, CU_ROLE_DELIVERY, fx.now,
+				       &s, &d),
+			 0);
+	/* A station certificate (keyUsage digitalSignature) is no delivery
+	 * certificate, for its role and for its keyUsage. */
+	snprintf(pem, sizeof(pem), "%s/station.pem", fx.pki);
+	stn_diag_init(&d);
+	assert_int_equal(cu_cert_check(fx.trust, pem, CU_ROLE_DELIVERY, fx.now,
+				       &s, &d),
+			 STN_E_CHAIN);
+	assert_says(&d, "keyUsage without keyAgreement");
+	snprintf(pem, sizeof(pem), "%s/release2.pem", fx.pki);
+	stn_diag_init(&d);
+	assert_int_equal(cu_cert_check(fx.trust, pem, CU_ROLE_DELIVERY, fx.now,
+				       &s, &d),
+			 STN_E_CHAIN);
+	assert_says(&d, "keyUsage without keyEncipherment");
+}
+
+static void delivery_and_station_roles_on_one_key_are_refused_for_both(
+	void **state)
+{
+	struct stn_diag d;
+	char pem[160];
+
+	(void)state;
+	snprintf(pem, sizeof(pem), "%s/delivery-tworole.pem", fx.pki);
+	for (int i = 0; i < 2; i++) {
+		stn_diag_init(&d);
+		assert_int_equal(cu_cert_check(fx.trust, pem,
+					       i ? CU_ROLE_STATION
+						 : CU_ROLE_DELIVERY,
+					       fx.now, NULL, &d),
+				 STN_E_TWOROLES);
+		assert_says(&d, "holds roles station and delivery; one key "
+				"may hold one station role");
+	}
+}
+
+static void verify_refuses_the_delivery_role_which_signs_nothing(void **state)
+{
+	struct stn_diag d;
+	char pem[160], sig[160];
+
+	(void)state;
+	snprintf(pem, sizeof(pem), "%s/delivery.pem", fx.pki);
+	snprintf(sig, sizeof(sig), "%s/any.sig", fx.dir);
+	stn_diag_init(&d);
+	assert_int_equal(cu_sig_verify(fx.trust, fx.digest, sig, pem,
+				       CU_ROLE_DELIVERY, fx.now, NULL, &d),
+			 STN_E_USAGE);
+	assert_says(&d, "the delivery role signs nothing");
 }
 
 /* ---- refusals ---- */
@@ -1083,6 +1169,9 @@ int main(void)
 		cmocka_unit_test(verify_accepts_p384_release_signature),
 		cmocka_unit_test(distinct_keys_have_distinct_key_ids),
 		cmocka_unit_test(cert_check_accepts_the_station_certificate),
+		cmocka_unit_test(cert_check_accepts_delivery_certificates_for_delivery_only),
+		cmocka_unit_test(delivery_and_station_roles_on_one_key_are_refused_for_both),
+		cmocka_unit_test(verify_refuses_the_delivery_role_which_signs_nothing),
 		cmocka_unit_test(verify_refuses_wrong_role),
 		cmocka_unit_test(verify_refuses_two_role_certificate),
 		cmocka_unit_test(verify_refuses_certificate_without_role),
