@@ -70,7 +70,7 @@ screen >"$T/result.txt"
 send Enter
 check "back to the bundle list" wait_screen "Bundles on the media"
 send Down Down Down Enter
-check "the tampered copy is refused with its reason" wait_screen "rule image:"
+check "the tampered copy is refused with its reason" wait_screen "rule images:"
 send p
 check "a refused bundle cannot be installed" wait_screen "This bundle was refused"
 send Escape
