@@ -37,6 +37,26 @@ const char *cu_layout_image_name(const char *name)
 	return NULL;
 }
 
+int cu_layout_key_name(const char *name)
+{
+	size_t n = stem_len(name, ".key");
+
+	if (!n)
+		return 0;
+	if (cu_label_ok(name, n))
+		return 1;
+	/* [a-z0-9][a-z0-9.-]{0,63}: room for "app.site-3" style names. */
+	if (n > 64 || !((name[0] >= 'a' && name[0] <= 'z') ||
+			(name[0] >= '0' && name[0] <= '9')))
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') ||
+		      (name[i] >= '0' && name[i] <= '9') || name[i] == '-' ||
+		      name[i] == '.'))
+			return 0;
+	return 1;
+}
+
 int cu_layout_manifest_name(const char *name)
 {
 	return strcmp(name, CU_LAYOUT_MANIFEST) == 0;

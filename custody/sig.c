@@ -30,38 +30,43 @@
 	0x69, 0x82, 0xcb, 0x96, 0xe5, 0xd2, 0xa1, 0xbf, 0xa2, 0x92, 0xb5,     \
 		0x9c, 0x9b, 0xea, 0x9e, 0xc3, 0xb8, 0xdb, 0x98, 0x16
 #define ROLE_OID_LEN 21
-#define ROLE_COUNT 4
 
-static const uint8_t role_oids[ROLE_COUNT][ROLE_OID_LEN] = {
-	{ROLE_ARC, 0x01},
-	{ROLE_ARC, 0x02},
-	{ROLE_ARC, 0x03},
-	{ROLE_ARC, 0x04},
+/* Indexed by enum cu_role; the suffix .5 is not a role (formats §2 skips
+ * it), so its row stays empty and every lookup refuses it. */
+static const struct {
+	const char *name;
+	uint8_t oid[ROLE_OID_LEN];
+} role_table[] = {
+	[CU_ROLE_RELEASE] = {"release", {ROLE_ARC, 0x01}},
+	[CU_ROLE_CUSTODY] = {"custody", {ROLE_ARC, 0x02}},
+	[CU_ROLE_EXCEPTION] = {"exception", {ROLE_ARC, 0x03}},
+	[CU_ROLE_STATION] = {"station", {ROLE_ARC, 0x04}},
+	[CU_ROLE_DELIVERY] = {"delivery", {ROLE_ARC, 0x06}},
 };
 
-static const char *const role_names[ROLE_COUNT + 1] = {
-	"none", "release", "custody", "exception", "station",
-};
+static int role_known(enum cu_role r)
+{
+	return (int)r > 0 && (size_t)r < sizeof(role_table) / sizeof(role_table[0]) &&
+	       role_table[r].name;
+}
 
 const char *cu_role_name(enum cu_role r)
 {
-	if (r < CU_ROLE_NONE || r > CU_ROLE_STATION)
-		return "none";
-	return role_names[r];
+	return role_known(r) ? role_table[r].name : "none";
 }
 
 const uint8_t *cu_role_oid(enum cu_role r, size_t *len)
 {
-	if (r < CU_ROLE_RELEASE || r > CU_ROLE_STATION)
+	if (!role_known(r))
 		return NULL;
 	*len = ROLE_OID_LEN;
-	return role_oids[r - 1];
+	return role_table[r].oid;
 }
 
 static int role_required(enum cu_role role, const char *where,
 			 struct stn_diag *d)
 {
-	if (role < CU_ROLE_RELEASE || role > CU_ROLE_STATION)
+	if (!role_known(role))
 		return stn_fail(d, STN_E_USAGE, where,
 				"no such role %d to require", (int)role);
 	return 0;
@@ -102,9 +107,24 @@ static int check_cert_text(const struct cu_trust *t, const unsigned char *pem,
 				   d);
 	if (rc)
 		goto out;
-	/* RFC 5280 §4.2.1.3; mbedTLS checks the CAs' keyCertSign itself. */
-	if (mbedtls_x509_crt_check_key_usage(
-		    chain, MBEDTLS_X509_KU_DIGITAL_SIGNATURE) != 0) {
+	/* RFC 5280 §4.2.1.3; mbedTLS checks the CAs' keyCertSign itself.  A
+	 * delivery key never signs: it agrees on a key (ECDH) or has one
+	 * encrypted to it (RSA), so that is the bit its keyUsage must hold. */
+	if (role == CU_ROLE_DELIVERY) {
+		int rsa = mbedtls_pk_get_type(&chain->pk) == MBEDTLS_PK_RSA;
+		unsigned need = rsa ? MBEDTLS_X509_KU_KEY_ENCIPHERMENT
+				    : MBEDTLS_X509_KU_KEY_AGREEMENT;
+
+		if (mbedtls_x509_crt_check_key_usage(chain, need) != 0) {
+			rc = stn_fail(d, STN_E_CHAIN, pem_path,
+				      "delivery certificate CN %s has a "
+				      "keyUsage without %s",
+				      s->cn,
+				      rsa ? "keyEncipherment" : "keyAgreement");
+			goto out;
+		}
+	} else if (mbedtls_x509_crt_check_key_usage(
+			   chain, MBEDTLS_X509_KU_DIGITAL_SIGNATURE) != 0) {
 		rc = stn_fail(d, STN_E_CHAIN, pem_path,
 			      "signer CN %s has a keyUsage without "
 			      "digitalSignature",
@@ -118,7 +138,7 @@ static int check_cert_text(const struct cu_trust *t, const unsigned char *pem,
 		rc = stn_fail(d, STN_E_ROLE, pem_path,
 			      "signer CN %s is a CA (%s); a CA may not sign "
 			      "as %s",
-			      s->cn, ca, role_names[role]);
+			      s->cn, ca, cu_role_name(role));
 		goto out;
 	}
 	/* RFC 5280 §4.2.1.12: anyExtendedKeyUsage lets a key serve any
@@ -143,7 +163,7 @@ static int check_cert_text(const struct cu_trust *t, const unsigned char *pem,
 		rc = stn_fail(d, STN_E_ROLE, pem_path,
 			      "signer CN %s holds %s%s, not %s", s->cn,
 			      mask ? "role " : "no station role", roles,
-			      role_names[role]);
+			      cu_role_name(role));
 		goto out;
 	}
 	cu_x509_serial_string(&chain->serial, s->serial, sizeof(s->serial));
@@ -204,6 +224,12 @@ int cu_sig_verify(const struct cu_trust *t, const uint8_t digest[32],
 	rc = role_required(role, sig_path, d);
 	if (rc)
 		return rc;
+	/* formats §2: a delivery key signs nothing, so nothing it signed
+	 * counts. */
+	if (role == CU_ROLE_DELIVERY)
+		return stn_fail(d, STN_E_USAGE, sig_path,
+				"the delivery role signs nothing; its key only "
+				"decrypts");
 	rc = cu_x509_read_capped(sig_path, CU_SIG_MAX, "signature",
 				 STN_E_UNSAFE, &sig, &sig_len, d);
 	if (rc)

@@ -21,7 +21,8 @@ enum cu_role {
 	CU_ROLE_DELIVERY = 6, /* §10: its key only decrypts (suffix .6) */
 };
 
-/* "release", "custody", "exception", "station"; "none" otherwise. */
+/* "release", "custody", "exception", "station", "delivery"; "none"
+ * otherwise (5 is no role). */
 const char *cu_role_name(enum cu_role r);
 /* Content octets of the role's DER OBJECT IDENTIFIER (without tag and
  * length), static; NULL for CU_ROLE_NONE or an unknown value. */
@@ -54,7 +55,8 @@ struct cu_signer {
  * present, must allow digitalSignature.  On success fills *out (may be NULL).
  * Intermediates may come in any order (custody/trust.c builds the path).
  * Errors, in the order checked:
- *   STN_E_USAGE      role is not one of the four
+ *   STN_E_USAGE      role is not one of the five, or is delivery
+ *                    (which signs nothing)
  *   STN_E_IO, STN_E_UNSAFE, STN_E_TOOBIG   reading either file
  *   STN_E_ALGORITHM  a certificate whose key algorithm mbedTLS cannot parse
  *                    (Ed25519, DSA)
@@ -65,7 +67,9 @@ struct cu_signer {
  *                    `at`, revoked (names serial and issuer), stale CRL
  *                    under the refuse policy, an issuer that is no CA, lacks
  *                    keyCertSign or exceeds its pathLenConstraint (named),
- *                    keyUsage without digitalSignature
+ *                    keyUsage without digitalSignature (for the
+ *                    delivery role: without keyAgreement on an EC key,
+ *                    keyEncipherment on RSA)
  *   STN_E_ROLE       a CA above the leaf whose extendedKeyUsage lacks
  *                    `role`; a leaf that is a CA (CA:TRUE or keyCertSign);
  *                    a leaf with anyExtendedKeyUsage

@@ -259,11 +259,11 @@ unsigned cu_x509_leaf_roles(const mbedtls_x509_crt *c)
 		return 0;
 	for (const mbedtls_x509_sequence *s = &c->ext_key_usage; s && s->buf.p;
 	     s = s->next)
-		for (int r = CU_ROLE_RELEASE; r <= CU_ROLE_STATION; r++) {
+		for (int r = CU_ROLE_RELEASE; r <= CU_ROLE_DELIVERY; r++) {
 			size_t len = 0;
 			const uint8_t *oid = cu_role_oid((enum cu_role)r, &len);
 
-			if (s->buf.len == len && memcmp(s->buf.p, oid, len) == 0)
+			if (oid && s->buf.len == len && memcmp(s->buf.p, oid, len) == 0)
 				mask |= 1u << r;
 		}
 	return mask;
@@ -289,7 +289,7 @@ void cu_x509_roles_string(unsigned mask, char *buf, size_t size)
 	int left = __builtin_popcount(mask);
 
 	buf[0] = '\0';
-	for (int r = CU_ROLE_RELEASE; r <= CU_ROLE_STATION; r++) {
+	for (int r = CU_ROLE_RELEASE; r <= CU_ROLE_DELIVERY; r++) {
 		if (!(mask & (1u << r)))
 			continue;
 		left--;

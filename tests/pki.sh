@@ -30,8 +30,13 @@
 #   nokcs.pem (CA without keyCertSign under root) > undernokcs, xinter.pem
 #   (a cross-certificate: inter's name and key, issued by other-root) and
 #   cross.pem (release1's leaf, xinter, inter: the cross-certificate first)
-# Device identity (formats §9): see the section at the end (mfg-*, dev*,
+# Device identity (formats §9): see the section near the end (mfg-*, dev*,
 # foreign-*).
+# Delivery keys (formats §10, role .6, under inter, at the very end):
+#   delivery (P-256, CN delivery-STN-0042, keyUsage keyAgreement),
+#   delivery-rsa (RSA-2048, CN delivery-rsa-STN-0042, keyEncipherment),
+#   delivery2 (P-256, CN delivery-STN-0099: another station's),
+#   delivery-tworole (P-256, delivery + station roles: refused for both)
 set -euo pipefail
 
 out=${1:?usage: tests/pki.sh OUTDIR}
@@ -341,3 +346,36 @@ CA_DIR=$ca/mfg-ca q openssl ca -batch -config "$cnf" \
 	-crl_reason keyCompromise
 CA_DIR=$ca/mfg-ca q openssl ca -batch -config "$cnf" -gencrl -cert mfg-ca.pem \
 	-keyfile mfg-ca.key -out mfg-crl/mfg-ca.crl.pem
+
+# ---- delivery keys (formats §10, role .6): what encrypted images are
+# wrapped for.  keyUsage is what the key does: keyAgreement (ECDH) on P-256,
+# keyEncipherment (RSA-OAEP) on RSA.  Under inter, after the CRLs, so the
+# serials above stay as they were.
+cat >>"$cnf" <<EOF2
+
+[delivery_ec]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, keyAgreement
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+extendedKeyUsage = $arc.6
+
+[delivery_rsa]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, keyEncipherment
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+extendedKeyUsage = $arc.6
+
+[delivery_tworole]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyAgreement
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+extendedKeyUsage = $arc.6, $arc.4
+
+EOF2
+issue delivery delivery-STN-0042 delivery_ec
+issue delivery-rsa delivery-rsa-STN-0042 delivery_rsa rsa2048
+issue delivery2 delivery-STN-0099 delivery_ec
+issue delivery-tworole delivery-tworole delivery_tworole
