@@ -583,9 +583,9 @@ int stn_session_content_key(struct stn_session *s, const char *dir,
 	return rc;
 }
 
-int stn_session_has_delivery_key(const struct stn_session *s)
+const uint8_t *stn_session_delivery_recipient(const struct stn_session *s)
 {
-	return s->delivery != NULL;
+	return s->delivery ? cu_delivery_recipient(s->delivery) : NULL;
 }
 
 int stn_session_random(uint8_t *out, size_t len, struct stn_diag *d)

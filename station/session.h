@@ -110,8 +110,9 @@ struct cu_image;
 int stn_session_content_key(struct stn_session *s, const char *dir,
 			    const char *shown, const struct cu_image *img,
 			    uint8_t key[32], struct stn_diag *d);
-/* Whether the station holds a delivery key. */
-int stn_session_has_delivery_key(const struct stn_session *s);
+/* The SHA-256 of the delivery certificate (DER), the recipient id key
+ * files name; NULL when the station holds no delivery key.  Borrowed. */
+const uint8_t *stn_session_delivery_recipient(const struct stn_session *s);
 
 /* Fresh random bytes (nonces) from the kernel (getrandom). */
 int stn_session_random(uint8_t *out, size_t len, struct stn_diag *d);

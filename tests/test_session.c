@@ -290,7 +290,7 @@ static void session_unwraps_the_content_key_for_its_delivery_key(
 	if (open_extra("delivery-key = pki/delivery.key\n"
 		       "delivery-cert = pki/delivery.pem\n", &s, &d))
 		fail_msg("open: %s: %s", d.where, d.text);
-	assert_true(stn_session_has_delivery_key(s));
+	assert_non_null(stn_session_delivery_recipient(s));
 	memset(got, 0, sizeof(got));
 	if (stn_session_content_key(s, bundle, "/media/b", &img, got, &d))
 		fail_msg("content key: %s: %s", d.where, d.text);
@@ -317,7 +317,7 @@ static void session_refuses_images_encrypted_for_another_station(
 	make_keys(bundle, key, other, 1);
 	if (open_extra("", &s, &d))
 		fail_msg("open: %s: %s", d.where, d.text);
-	assert_false(stn_session_has_delivery_key(s));
+	assert_null(stn_session_delivery_recipient(s));
 	rc = stn_session_content_key(s, bundle, "/media/b", &img, got, &d);
 	assert_int_equal(rc, STN_E_IMAGE);
 	assert_string_equal(stn_err_rule(rc), "images");
