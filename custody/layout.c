@@ -37,26 +37,6 @@ const char *cu_layout_image_name(const char *name)
 	return NULL;
 }
 
-int cu_layout_key_name(const char *name)
-{
-	size_t n = stem_len(name, ".key");
-
-	if (!n)
-		return 0;
-	if (cu_label_ok(name, n))
-		return 1;
-	/* [a-z0-9][a-z0-9.-]{0,63}: room for "app.site-3" style names. */
-	if (n > 64 || !((name[0] >= 'a' && name[0] <= 'z') ||
-			(name[0] >= '0' && name[0] <= '9')))
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if (!((name[i] >= 'a' && name[i] <= 'z') ||
-		      (name[i] >= '0' && name[i] <= '9') || name[i] == '-' ||
-		      name[i] == '.'))
-			return 0;
-	return 1;
-}
-
 int cu_layout_manifest_name(const char *name)
 {
 	return strcmp(name, CU_LAYOUT_MANIFEST) == 0;
@@ -89,6 +69,24 @@ int cu_layout_crl_name(const char *name)
 {
 	size_t n = stem_len(name, ".pem");
 	return n && cu_label_ok(name, n);
+}
+
+/* formats §10: keys/NAME.key, NAME [a-z0-9][a-z0-9.-]{0,63} (a section
+ * label is one such name; dots let NAME say image and recipient). */
+int cu_layout_key_name(const char *name)
+{
+	size_t n = stem_len(name, ".key");
+
+	if (n < 1 || n > 64)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			 (i > 0 && (c == '.' || c == '-'));
+		if (!ok)
+			return 0;
+	}
+	return 1;
 }
 
 /* F.SUFFIX or F.LABEL.SUFFIX, for a file is_primary accepts. */

@@ -24,6 +24,8 @@ static const struct cu_key_rule man_target[] = {
 static const struct cu_key_rule man_image[] = {
 	{"file", CU_REQUIRED},   {"size", CU_REQUIRED},
 	{"sha256", CU_REQUIRED}, {"slot", CU_REQUIRED},
+	{"cipher", CU_OPTIONAL}, {"iv", CU_OPTIONAL},
+	{"cipher-sha256", CU_OPTIONAL},
 	{NULL, 0}};
 static const struct cu_section_rule man_rules[] = {
 	{"", CU_NO_LABEL, 1, 1, man_top},
@@ -68,6 +70,56 @@ static int printable_len_ok(const char *v, size_t maxchars)
 	return n >= 1 && n <= maxchars;
 }
 
+/* formats §10: the cipher fields of an encrypted image.  All three or none:
+ * a manifest naming a cipher without its IV, or an IV without the
+ * ciphertext's digest, is a release mistake, never a plain image. */
+#define MAN_CIPHER "aes-256-ctr"
+static const char *const cipher_keys[] = {"cipher", "iv", "cipher-sha256"};
+
+static int parse_cipher(const struct cu_record *r, const struct cu_section *s,
+			struct cu_image *img, struct stn_diag *d)
+{
+	char missing[64] = "";
+	const char *v;
+	size_t have = 0;
+	int rc;
+
+	for (size_t i = 0; i < 3; i++) {
+		if (cu_section_get(s, cipher_keys[i])) {
+			have++;
+			continue;
+		}
+		snprintf(missing + strlen(missing),
+			 sizeof(missing) - strlen(missing), "%s'%s'",
+			 missing[0] ? " and " : "", cipher_keys[i]);
+	}
+	if (have == 0)
+		return 0; /* a plain image */
+	if (have < 3)
+		return cu_record_fail(d, STN_E_SYNTAX, r, s, NULL,
+				      "an encrypted image needs 'cipher', "
+				      "'iv' and 'cipher-sha256': %s missing",
+				      missing);
+	if ((rc = cu_get_str(r, s, "cipher", &v, d)))
+		return rc;
+	if (strcmp(v, MAN_CIPHER) != 0)
+		return cu_record_fail(d, STN_E_SYNTAX, r, s, "cipher",
+				      "'cipher' must be " MAN_CIPHER
+				      ", not '%.40s'",
+				      v);
+	if ((rc = cu_get_str(r, s, "iv", &v, d)))
+		return rc;
+	if (strlen(v) != 2 * CU_IV_LEN ||
+	    cu_hex_parse(v, CU_IV_LEN, img->iv) != 0)
+		return cu_record_fail(d, STN_E_SYNTAX, r, s, "iv",
+				      "'iv' must be 32 lowercase hex digits");
+	if ((rc = cu_get_digest(r, s, "cipher-sha256", img->cipher_sha256,
+				d)))
+		return rc;
+	img->encrypted = 1;
+	return 0;
+}
+
 static int parse_image(const struct cu_record *r, const struct cu_section *s,
 		       struct cu_image *img, struct stn_diag *d)
 {
@@ -89,7 +141,7 @@ static int parse_image(const struct cu_record *r, const struct cu_section *s,
 	if (slot > 255)
 		return man_error(d, r, s, "slot", "'slot' must be 0 to 255");
 	img->slot = (unsigned)slot;
-	return 0;
+	return parse_cipher(r, s, img, d);
 }
 
 int cu_manifest_parse(const void *buf, size_t len, const char *path,
@@ -249,6 +301,16 @@ char *cu_manifest_render(const struct cu_manifest *m)
 				      img->label, img->file,
 				      (unsigned long long)img->size, hex,
 				      img->slot);
+		if (img->encrypted) {
+			char iv[2 * CU_IV_LEN + 1];
+			cu_hex(img->iv, sizeof(img->iv), iv);
+			cu_hex(img->cipher_sha256, sizeof(img->cipher_sha256),
+			       hex);
+			n += (size_t)snprintf(text + n, cap - n,
+					      "cipher = " MAN_CIPHER "\n"
+					      "iv = %s\ncipher-sha256 = %s\n",
+					      iv, hex);
+		}
 	}
 	if (n >= cap) { /* cannot happen with the caps above; fail closed */
 		free(text);

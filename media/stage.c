@@ -22,7 +22,9 @@
 #include "custody/record.h"
 #include "station/base/sha256.h"
 #include "custody/verify.h"
+#include "station/base/aes_ctr.h"
 #include "station/base/error.h"
+#include "station/base/hex.h"
 #include "station/base/fileio.h"
 
 #define COPY_CHUNK (1 << 20)  /* large sequential reads; memory stays flat */
@@ -37,10 +39,25 @@
 
 struct staged_file {
 	char name[CU_FILE_NAME_MAX + 1];
-	uint64_t size;
-	uint8_t sha256[CU_SHA256_LEN];
+	uint64_t size;		       /* the plaintext's, when encrypted */
+	uint8_t sha256[CU_SHA256_LEN]; /* likewise */
+	/* The cipher fields of the image it was staged for: a file serves
+	 * two slots only when they read it the same way. */
+	int encrypted;
+	uint8_t iv[CU_IV_LEN];
+	uint8_t cipher_sha256[CU_SHA256_LEN];
 	struct stn_diag problem; /* code != 0: not staged, and why */
 };
+
+static int same_cipher(const struct staged_file *f, const struct cu_image *img)
+{
+	if (f->encrypted != img->encrypted)
+		return 0;
+	return !f->encrypted ||
+	       (memcmp(f->iv, img->iv, CU_IV_LEN) == 0 &&
+		memcmp(f->cipher_sha256, img->cipher_sha256,
+		       CU_SHA256_LEN) == 0);
+}
 
 struct md_stage {
 	char root[3072]; /* the staging root, for keep */
@@ -71,7 +88,7 @@ static int stage_measure(void *ctx, const struct cu_image *img,
 						 : "images are not staged yet");
 	for (size_t i = 0; i < s->nfiles; i++) {
 		const struct staged_file *f = &s->files[i];
-		if (strcmp(f->name, img->file) != 0)
+		if (strcmp(f->name, img->file) != 0 || !same_cipher(f, img))
 			continue;
 		if (f->problem.code)
 			return stn_fail(d, f->problem.code, f->problem.where,
@@ -334,8 +351,8 @@ static int open_source(int dirfd, const char *name, const char *shown,
 
 /* Copies a small file whole, counting it against CU_SMALL_TOTAL_MAX. */
 static int copy_small(struct md_stage *s, const struct copy_job *j,
-		      const char *missing, int *absent, uint8_t *bufs[2],
-		      struct stn_diag *d)
+		      uint64_t file_max, const char *missing, int *absent,
+		      uint8_t *bufs[2], struct stn_diag *d)
 {
 	struct stat st;
 	uint64_t n = 0, left;
@@ -345,24 +362,26 @@ static int copy_small(struct md_stage *s, const struct copy_job *j,
 			 missing, absent, d);
 	if (fd < 0)
 		return fd;
-	if (st.st_size > CU_SIDECAR_MAX) {
+	if ((uint64_t)st.st_size > file_max) {
 		close(fd);
 		return stn_fail(d, STN_E_TOOBIG, j->shown,
-				"%lld bytes, over the %d byte cap",
-				(long long)st.st_size, CU_SIDECAR_MAX);
+				"%lld bytes, over the %llu byte cap",
+				(long long)st.st_size,
+				(unsigned long long)file_max);
 	}
 	if (s->small_total + (uint64_t)st.st_size > CU_SMALL_TOTAL_MAX) {
 		close(fd);
 		return stn_fail(d, STN_E_TOOBIG, j->shown,
 				"the bundle's manifest, signatures, records, "
-				"tokens and CRLs together exceed %d bytes",
+				"tokens, CRLs and key files together exceed "
+				"%d bytes",
 				CU_SMALL_TOTAL_MAX);
 	}
 	/* A file growing while it is copied stops at whichever cap is
 	 * nearer, so neither can be exceeded. */
 	left = CU_SMALL_TOTAL_MAX - s->small_total;
-	rc = copy_fd(s, fd, j, left < CU_SIDECAR_MAX ? left : CU_SIDECAR_MAX,
-		     NULL, bufs, NULL, &n, d);
+	rc = copy_fd(s, fd, j, left < file_max ? left : file_max, NULL, bufs,
+		     NULL, &n, d);
 	close(fd);
 	if (rc == 0)
 		s->small_total += n;
@@ -378,7 +397,13 @@ struct dir_rule {
 	size_t max_primary;
 	size_t max_sigs;  /* per primary; 0: files carry no signatures */
 	int primary_done; /* copied already (the manifest) */
+	uint64_t file_max; /* each file's cap; 0: CU_SIDECAR_MAX */
 };
+
+static uint64_t rule_file_max(const struct dir_rule *r)
+{
+	return r->file_max ? r->file_max : CU_SIDECAR_MAX;
+}
 
 struct entry {
 	char name[CU_LAYOUT_NAME_MAX];
@@ -532,8 +557,9 @@ static int copy_listed(struct md_stage *s, int src_dirfd, int dst_dirfd,
 				 e[i].name);
 			snprintf(dest, sizeof(dest), "%s/%s%s", s->dir, rel,
 				 e[i].name);
-			rc = copy_small(s, &j, "vanished while being staged",
-					NULL, bufs, d);
+			rc = copy_small(s, &j, rule_file_max(r),
+					"vanished while being staged", NULL,
+					bufs, d);
 			if (rc)
 				return rc;
 			if (!e[i].primary[0])
@@ -546,7 +572,8 @@ static int copy_listed(struct md_stage *s, int src_dirfd, int dst_dirfd,
 				 pem);
 			j.name = pem;
 			stn_diag_init(&why);
-			rc = copy_small(s, &j, "missing", &absent, bufs, &why);
+			rc = copy_small(s, &j, CU_SIDECAR_MAX, "missing",
+					&absent, bufs, &why);
 			if (rc && !absent)
 				return stn_fail(d, why.code, why.where, "%s",
 						why.text);
@@ -662,14 +689,18 @@ static int is_custody_name(const char *name)
 }
 
 static const struct dir_rule manifest_rule = {
-    "", "manifest", cu_layout_manifest_name, 1, CU_MAX_SIGNATURES, 1};
+    "", "manifest", cu_layout_manifest_name, 1, CU_MAX_SIGNATURES, 1, 0};
 static const struct dir_rule sub_rules[] = {
     {CU_LAYOUT_CUSTODY, "custody record (NN.rec)", is_custody_name,
-     CU_MAX_CUSTODY, CU_MAX_FILE_SIGNATURES, 0},
+     CU_MAX_CUSTODY, CU_MAX_FILE_SIGNATURES, 0, 0},
     {CU_LAYOUT_TOKENS, "token (NAME.tok)", cu_layout_token_name,
-     CU_MAX_TOKENS, CU_MAX_FILE_SIGNATURES, 0},
+     CU_MAX_TOKENS, CU_MAX_FILE_SIGNATURES, 0, 0},
     {CU_LAYOUT_CRL, "CRL (NAME.pem)", cu_layout_crl_name, CU_MAX_CRLS, 0,
-     0},
+     0, 0},
+    /* formats §10: wrapped content keys, unsigned (a wrong one only
+     * yields a plaintext that fails check 3). */
+    {CU_LAYOUT_KEYS, "key file (NAME.key)", cu_layout_key_name,
+     CU_MAX_KEYFILES, 0, 0, CU_KEYFILE_MAX},
 };
 
 static int open_bundle_dir(const char *src_dir, struct stn_diag *d)
@@ -786,7 +817,7 @@ int md_stage_begin_io(const char *src_dir, const char *staging_root,
 
 		snprintf(shown, sizeof(shown), "%s/manifest", s->src);
 		snprintf(dest, sizeof(dest), "%s/manifest", s->dir);
-		rc = copy_small(s, &j,
+		rc = copy_small(s, &j, CU_SIDECAR_MAX,
 				"no manifest: this directory is not a bundle",
 				&absent, bufs, d);
 		if (rc) {
@@ -861,8 +892,25 @@ static int total_size(const struct md_stage *s, uint64_t *need,
 	return 0;
 }
 
+/* An encrypted image is read twice (copy, then decrypt): progress runs
+ * over both passes, 0 to twice its size, so the bar never goes back. */
+struct pass_progress {
+	const struct md_progress *outer;
+	uint64_t base, total;
+};
+
+static void pass_update(void *ctx, const char *file, uint64_t done,
+			uint64_t total)
+{
+	const struct pass_progress *pp = ctx;
+
+	(void)total;
+	pp->outer->update(pp->outer->ctx, file, pp->base + done, pp->total);
+}
+
 /* Copies one image, remembering a problem the media has with it (check 3)
- * in f, and failing only on I/O. */
+ * in f, and failing only on I/O.  An encrypted image is copied as it is,
+ * and f->sha256 is then the ciphertext's. */
 static int stage_image(struct md_stage *s, const struct cu_image *img,
 		       struct staged_file *f, struct hasher *hs,
 		       uint8_t *bufs[2], const struct md_progress *prog,
@@ -896,7 +944,14 @@ static int stage_image(struct md_stage *s, const struct cu_image *img,
 		return 0;
 	}
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	rc = copy_fd(s, fd, &j, img->size, hs, bufs, prog, &f->size, d);
+	{
+		struct pass_progress pp = {prog, 0, 2 * img->size};
+		struct md_progress both = {pass_update, &pp};
+		if (img->encrypted && prog && prog->update)
+			prog = &both;
+		rc = copy_fd(s, fd, &j, img->size, hs, bufs, prog, &f->size,
+			     d);
+	}
 	close(fd);
 	if (rc)
 		return rc;
@@ -909,15 +964,135 @@ static int stage_image(struct md_stage *s, const struct cu_image *img,
 	return 0;
 }
 
+/*
+ * Pass two of an encrypted image (formats §10), after stage_image copied
+ * the ciphertext: check its digest, get the content key, and decrypt the
+ * staged copy in memory while hashing the plaintext, which is never
+ * written.  Problems of the image (tampered, no key) go into f; only
+ * staging trouble fails.  The hasher works on chunk k while this thread
+ * reads and decrypts chunk k+1 into the other buffer, as copy_fd does.
+ */
+static int decrypt_image(struct md_stage *s, const struct cu_image *img,
+			 struct staged_file *f, const struct md_keys *keys,
+			 struct hasher *hs, uint8_t *bufs[2],
+			 const struct md_progress *prog, struct stn_diag *d)
+{
+	char shown[4096], dest[4096], h1[65], h2[65];
+	struct cu_ctr *ctr = NULL;
+	struct stn_diag why;
+	uint8_t key[32];
+	uint64_t total = 0;
+	int fd = -1, rc = 0, cur = 0;
+
+	snprintf(shown, sizeof(shown), "%s/%s", s->src, img->file);
+	snprintf(dest, sizeof(dest), "%s/%s", s->dir, img->file);
+	/* Tampered on the way: never hand it to the cipher, nor ask for a
+	 * key to decrypt it with. */
+	if (memcmp(f->sha256, img->cipher_sha256, CU_SHA256_LEN) != 0) {
+		cu_hex(f->sha256, CU_SHA256_LEN, h1);
+		cu_hex(img->cipher_sha256, CU_SHA256_LEN, h2);
+		stn_fail(&f->problem, STN_E_IMAGE, shown,
+			 "ciphertext digest %s, manifest's cipher-sha256 %s: "
+			 "the file was changed on the way; not decrypted",
+			 h1, h2);
+		return 0;
+	}
+	if (!keys || !keys->content_key) {
+		stn_fail(&f->problem, STN_E_IMAGE, shown,
+			 "encrypted, and the station has no delivery key: "
+			 "not decrypted");
+		return 0;
+	}
+	stn_diag_init(&why);
+	rc = keys->content_key(keys->ctx, img, key, &why);
+	if (rc) {
+		explicit_bzero(key, sizeof(key));
+		stn_fail(&f->problem, STN_E_IMAGE,
+			 why.where[0] ? why.where : shown, "%s",
+			 why.text[0] ? why.text : stn_strerror(rc));
+		return 0;
+	}
+	ctr = cu_ctr_new(key, img->iv);
+	explicit_bzero(key, sizeof(key)); /* the context holds it now */
+	if (!ctr)
+		return stn_fail(d, STN_E_NOMEM, dest, "decrypting: no cipher");
+	fd = openat(s->dst_dirfd, img->file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		rc = stn_fail(d, STN_E_IO, dest, "cannot reopen in staging: %s",
+			      strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		uint8_t *buf = bufs[cur];
+		ssize_t got = read(fd, buf, COPY_CHUNK);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			rc = stn_fail(d, STN_E_IO, dest,
+				      "read error in staging after %llu "
+				      "bytes: %s",
+				      (unsigned long long)total,
+				      strerror(errno));
+			goto out;
+		}
+		if (got == 0)
+			break;
+		/* The copy is ours and read-only; it is f->size long. */
+		if ((uint64_t)got > f->size - total) {
+			rc = stn_fail(d, STN_E_IO, dest,
+				      "staged copy grew past %llu bytes",
+				      (unsigned long long)f->size);
+			goto out;
+		}
+		if ((rc = cu_ctr_apply(ctr, buf, buf, (size_t)got))) {
+			rc = stn_fail(d, rc, dest, "decrypting: %s",
+				      stn_strerror(rc));
+			goto out;
+		}
+		hasher_submit(hs, buf, (size_t)got);
+		total += (uint64_t)got;
+		if (prog && prog->update)
+			prog->update(prog->ctx, img->file, img->size + total,
+				     2 * img->size);
+		if (hs->running)
+			cur ^= 1; /* the worker may still read this one */
+	}
+out:
+	hasher_wait(hs); /* the buffers are free again, hs->rc settled */
+	if (fd >= 0)
+		close(fd);
+	cu_ctr_free(ctr);
+	if (rc)
+		return rc;
+	if (total != f->size)
+		return stn_fail(d, STN_E_IO, dest,
+				"staged copy shrank to %llu of %llu bytes",
+				(unsigned long long)total,
+				(unsigned long long)f->size);
+	if ((rc = hs->rc) == 0)
+		rc = cu_sha256_final(hs->h, f->sha256);
+	if (rc)
+		return stn_fail(d, rc, dest, "hashing the plaintext: %s",
+				stn_strerror(rc));
+	f->size = total;
+	return 0;
+}
+
 int md_stage_images(struct md_stage *s, const struct md_progress *prog,
 		    struct stn_diag *d)
+{
+	return md_stage_images_keys(s, prog, NULL, d);
+}
+
+int md_stage_images_keys(struct md_stage *s, const struct md_progress *prog,
+			 const struct md_keys *keys, struct stn_diag *d)
 {
 	const struct cu_manifest *m = s->manifest;
 	struct cu_sha256 *h = NULL;
 	struct hasher hs;
 	uint8_t *bufs[2] = {NULL, NULL};
 	uint64_t need = 0;
-	int rc;
+	int rc, encrypted = 0;
 
 	if (s->images_tried)
 		return stn_fail(d, STN_E_INTERNAL, s->src,
@@ -936,21 +1111,50 @@ int md_stage_images(struct md_stage *s, const struct md_progress *prog,
 	hasher_start(&hs, h);
 	for (size_t i = 0; i < m->nimages && rc == 0; i++) {
 		const struct cu_image *img = &m->images[i];
-		size_t k;
+		struct staged_file *f;
+		int dup = 0, clash = 0;
 
-		for (k = 0; k < s->nfiles; k++)
-			if (strcmp(s->files[k].name, img->file) == 0)
-				break;
-		if (k < s->nfiles)
+		for (size_t k = 0; k < s->nfiles; k++) {
+			if (strcmp(s->files[k].name, img->file) != 0)
+				continue;
+			if (same_cipher(&s->files[k], img))
+				dup = 1;
+			else
+				clash = 1;
+		}
+		if (dup)
 			continue; /* already staged for another slot */
-		rc = stage_image(s, img, &s->files[s->nfiles++], &hs, bufs,
-				 prog, d);
+		f = &s->files[s->nfiles++];
+		f->encrypted = img->encrypted;
+		memcpy(f->iv, img->iv, CU_IV_LEN);
+		memcpy(f->cipher_sha256, img->cipher_sha256, CU_SHA256_LEN);
+		if (clash) {
+			/* One file, read two ways (plain and encrypted, or
+			 * two IVs): at most one can be right, and the copy
+			 * is staged once. */
+			snprintf(f->name, sizeof(f->name), "%s", img->file);
+			stn_fail(&f->problem, STN_E_IMAGE, s->src,
+				 "%s is named by two images with different "
+				 "cipher fields",
+				 img->file);
+			continue;
+		}
+		rc = stage_image(s, img, f, &hs, bufs, prog, d);
+		if (rc == 0 && img->encrypted && !f->problem.code) {
+			encrypted = 1;
+			rc = decrypt_image(s, img, f, keys, &hs, bufs, prog, d);
+		}
 	}
 	hasher_stop(&hs);
 out:
 	if (rc)
 		s->spoiled = 1;
 	cu_sha256_free(h);
+	/* Plaintext passed through these buffers. */
+	if (encrypted && bufs[0] && bufs[1]) {
+		explicit_bzero(bufs[0], COPY_CHUNK);
+		explicit_bzero(bufs[1], COPY_CHUNK);
+	}
 	free(bufs[0]);
 	free(bufs[1]);
 	return rc;

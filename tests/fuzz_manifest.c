@@ -32,6 +32,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    strcmp(again->name, m->name) != 0 ||
 	    again->expires != m->expires)
 		abort(); /* render and parse must round-trip */
+	for (size_t i = 0; i < m->nimages; i++) {
+		const struct cu_image *a = &m->images[i], *b = &again->images[i];
+		if (a->encrypted != b->encrypted ||
+		    memcmp(a->iv, b->iv, sizeof(a->iv)) != 0 ||
+		    memcmp(a->cipher_sha256, b->cipher_sha256,
+			   sizeof(a->cipher_sha256)) != 0)
+			abort(); /* formats §10 fields too */
+	}
 	free(text);
 	cu_manifest_free(again);
 	cu_manifest_free(m);

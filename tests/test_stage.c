@@ -426,6 +426,13 @@ static void stage_copies_custody_tokens_and_crls_in_the_bundle_layout(
 	put("b", "crl/inter.pem.sig", "CRLs carry their own signature");
 	put("b", "crl/inter.crl", "not NAME.pem");
 	mkdir_in("b", "crl/nested");
+	mkdir_in("b", "keys");
+	put("b", "keys/app.key", "format = station-key-1");
+	put("b", "keys/app.site-3.0a1b.key", "dots say image and recipient");
+	put("b", "keys/App.key", "not ours: upper case");
+	put("b", "keys/.app.key", "not ours: hidden");
+	put("b", "keys/app.key.sig", "key files are unsigned");
+	put("b", "keys/notes.txt", "not ours");
 	snprintf(src, sizeof(src), "%s/b", dir);
 	snprintf(root, sizeof(root), "%s/staging", dir);
 	stn_diag_init(&d);
@@ -436,12 +443,13 @@ static void stage_copies_custody_tokens_and_crls_in_the_bundle_layout(
 		"custody/02.rec", "custody/02.rec.gate-2.sig",
 		"custody/0100.rec", "tokens/fix-881.tok",
 		"tokens/fix-881.tok.sig", "tokens/fix-881.tok.pem",
-		"crl/inter.pem"};
+		"crl/inter.pem", "keys/app.key", "keys/app.site-3.0a1b.key"};
 	const char *absent[] = {
 		"custody/1.rec", "custody/._01.rec", "custody/03.rec.pem",
 		"custody/04.rec.sig", "custody/notes.txt", "tokens/Fix.tok",
 		"tokens/.DS_Store", "crl/inter.pem.sig", "crl/inter.crl",
-		"crl/nested", "app.bin" /* phase two */};
+		"crl/nested", "keys/App.key", "keys/.app.key",
+		"keys/app.key.sig", "keys/notes.txt", "app.bin" /* phase two */};
 	for (size_t i = 0; i < sizeof(present) / sizeof(*present); i++)
 		if (!staged(st, present[i]))
 			fail_msg("%s was not staged", present[i]);
@@ -492,6 +500,10 @@ enum bad_media {
 	SIXTY_FIVE_TOKENS,
 	SEVENTEEN_CRLS,
 	FIVE_SIGNATURES_FOR_ONE_RECORD,
+	KEY_FILE_IS_A_SYMLINK,
+	KEY_FILE_OVER_4_KIB,
+	TOO_MANY_KEY_FILES,
+	KEYS_DIR_IS_A_SYMLINK,
 };
 
 static void plant(enum bad_media what)
@@ -563,6 +575,30 @@ static void plant(enum bad_media what)
 			put("b", name, "s");
 		}
 		break;
+	case KEY_FILE_IS_A_SYMLINK:
+		mkdir_in("b", "keys");
+		snprintf(p, sizeof(p), "%s/b/keys/app.key", dir);
+		assert_int_equal(symlink("/etc/passwd", p), 0);
+		break;
+	case KEY_FILE_OVER_4_KIB: {
+		char big[CU_KEYFILE_MAX + 2];
+		memset(big, 'k', CU_KEYFILE_MAX + 1);
+		big[CU_KEYFILE_MAX + 1] = '\0';
+		mkdir_in("b", "keys");
+		put("b", "keys/app.key", big);
+		break;
+	}
+	case TOO_MANY_KEY_FILES:
+		mkdir_in("b", "keys");
+		for (int i = 0; i <= CU_MAX_KEYFILES; i++) {
+			snprintf(name, sizeof(name), "keys/app.r%d.key", i);
+			put("b", name, "k");
+		}
+		break;
+	case KEYS_DIR_IS_A_SYMLINK:
+		snprintf(p, sizeof(p), "%s/b/keys", dir);
+		assert_int_equal(symlink(target, p), 0);
+		break;
 	}
 }
 
@@ -594,6 +630,14 @@ static void stage_refuses_unsafe_or_excess_files_in_custody_tokens_and_crl(
 		{SEVENTEEN_CRLS, STN_E_TOOBIG, "/b/crl", "more than 16 CRL"},
 		{FIVE_SIGNATURES_FOR_ONE_RECORD, STN_E_TOOBIG, "/b/custody",
 		 "more than 4 signature files for 01.rec"},
+		{KEY_FILE_IS_A_SYMLINK, STN_E_UNSAFE, "/b/keys/app.key",
+		 "symbolic link"},
+		{KEY_FILE_OVER_4_KIB, STN_E_TOOBIG, "/b/keys/app.key",
+		 "4097 bytes, over the 4096 byte cap"},
+		{TOO_MANY_KEY_FILES, STN_E_TOOBIG, "/b/keys",
+		 "more than 256 key file"},
+		{KEYS_DIR_IS_A_SYMLINK, STN_E_UNSAFE, "/b/keys",
+		 "symbolic link"},
 	};
 	char src[2048], root[2048], names[256];
 
@@ -867,6 +911,353 @@ static void stage_sweep_removes_dead_stages_but_not_live_ones(void **state)
 	md_stage_free(live);
 }
 
+
+/* ---- keys/NAME.key and encrypted images (formats §10) -------------------- */
+
+static void layout_key_names_follow_the_rule(void **state)
+{
+	static const struct {
+		const char *name;
+		int ok;
+	} cases[] = {
+		{"app.key", 1},
+		{"0.key", 1},
+		{"app-2.key", 1},
+		{"app.site-3.key", 1},
+		{"app..key", 1}, /* NAME "app.": [a-z0-9.-] after the first */
+		/* 64 characters of NAME */
+		{"a123456789012345678901234567890123456789012345678901234567890123"
+		 ".key", 1},
+		{"a1234567890123456789012345678901234567890123456789012345678901234"
+		 ".key", 0},
+		{".key", 0},
+		{"app", 0},
+		{"app.key.sig", 0},
+		{".app.key", 0},
+		{"-app.key", 0},
+		{"App.key", 0},
+		{"app_1.key", 0},
+		{"app/x.key", 0},
+		{"app.KEY", 0},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++)
+		if (cu_layout_key_name(cases[i].name) != cases[i].ok)
+			fail_msg("%s: expected %d", cases[i].name, cases[i].ok);
+}
+
+#define ENC_KEY "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+/* The counter's low bytes near the wrap: CTR carries across 64 bits. */
+#define ENC_IV "f0f1f2f3f4f5f6f7f8f9fafbfcfdfffe"
+#define MARKER "PLAINTEXT-MARKER-q7"
+
+static void hexsha(const char *path, char out[65])
+{
+	FILE *f = fopen(path, "rb");
+	struct cu_sha256 *h = cu_sha256_new();
+	uint8_t buf[65536], sha[32];
+	size_t n;
+
+	assert_non_null(f);
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		assert_int_equal(cu_sha256_update(h, buf, n), 0);
+	fclose(f);
+	assert_int_equal(cu_sha256_final(h, sha), 0);
+	cu_sha256_free(h);
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", sha[i]);
+}
+
+/* dir/NAME: a bundle with one image encrypted by the openssl CLI (the
+ * release side's tool, formats §10), plaintext `size` bytes with MARKER
+ * throughout; the manifest carries the plaintext's size and digest and the
+ * ciphertext's.  *plain_sha receives the plaintext digest.  Returns 0, or
+ * 77 when openssl is missing. */
+static int make_encrypted_bundle(const char *name, size_t size,
+				 char plain_sha[65])
+{
+	char b[2048], plain[4200], enc[4200], cmd[9000], man[4200];
+	char text[2048], csha[65];
+	uint8_t *data = malloc(size);
+
+	snprintf(b, sizeof(b), "%s/%s", dir, name);
+	assert_int_equal(mkdir(b, 0755), 0);
+	for (size_t i = 0; i < size; i++)
+		data[i] = (uint8_t)(i * 13);
+	for (size_t i = 0; i + 64 <= size; i += 4096)
+		memcpy(data + i, MARKER, strlen(MARKER));
+	snprintf(plain, sizeof(plain), "%s/plain.bin", dir);
+	th_write(plain, data, size);
+	free(data);
+	snprintf(enc, sizeof(enc), "%s/app.bin.enc", b);
+	snprintf(cmd, sizeof(cmd),
+		 "openssl enc -aes-256-ctr -K " ENC_KEY " -iv " ENC_IV
+		 " -in '%s' -out '%s' 2>/dev/null",
+		 plain, enc);
+	if (system(cmd) != 0)
+		return 77;
+	hexsha(plain, plain_sha);
+	hexsha(enc, csha);
+	snprintf(text, sizeof(text),
+		 "format = station-bundle-1\nname = n\nversion = 1\n"
+		 "sequence = 1\ncreated = 2026-01-01T00:00:00Z\n"
+		 "expires = 2036-01-01T00:00:00Z\n[target]\nmodel = M\n"
+		 "[image app]\nfile = app.bin.enc\nsize = %zu\nsha256 = %s\n"
+		 "slot = 0\ncipher = aes-256-ctr\niv = " ENC_IV "\n"
+		 "cipher-sha256 = %s\n",
+		 size, plain_sha, csha);
+	snprintf(man, sizeof(man), "%s/manifest", b);
+	th_write_str(man, text);
+	return 0;
+}
+
+struct key_box {
+	int calls;
+	int fail;	  /* answer this failure instead of a key */
+	uint8_t key[32];
+	char label[33];	  /* the image asked for */
+	uint64_t done, total, last;
+	int backwards;
+};
+
+static int test_content_key(void *ctx, const struct cu_image *img,
+			    uint8_t key[32], struct stn_diag *d)
+{
+	struct key_box *k = ctx;
+
+	k->calls++;
+	snprintf(k->label, sizeof(k->label), "%s", img->label);
+	if (k->fail)
+		return stn_fail(d, k->fail, "b/keys",
+				"encrypted for 3f2a..., 9c01...; this station "
+				"holds none of those keys");
+	memcpy(key, k->key, 32);
+	return 0;
+}
+
+static void track(void *ctx, const char *file, uint64_t done, uint64_t total)
+{
+	struct key_box *k = ctx;
+
+	(void)file;
+	if (done < k->last)
+		k->backwards = 1;
+	k->last = done;
+	k->done = done;
+	k->total = total;
+}
+
+static void set_test_key(struct key_box *k)
+{
+	for (int i = 0; i < 32; i++)
+		k->key[i] = (uint8_t)i; /* ENC_KEY */
+}
+
+/* Stages dir/b with keys, answering the measure of its first image. */
+static int stage_encrypted(struct key_box *k, int with_keys,
+			   struct md_stage **out, struct cu_measured *got,
+			   struct stn_diag *d)
+{
+	char src[2048], root[2048];
+	struct md_keys keys = {test_content_key, k};
+	struct md_progress prog = {track, k};
+	const struct cu_source *cs;
+	int rc;
+
+	snprintf(src, sizeof(src), "%s/b", dir);
+	snprintf(root, sizeof(root), "%s/staging", dir);
+	stn_diag_init(d);
+	assert_int_equal(md_stage_begin(src, root, out, d), 0);
+	rc = with_keys ? md_stage_images_keys(*out, &prog, &keys, d)
+		       : md_stage_images(*out, &prog, d);
+	assert_int_equal(rc, 0);
+	cs = md_stage_source(*out);
+	stn_diag_init(d);
+	return cs->measure(cs->ctx, &cs->manifest->images[0], got, d);
+}
+
+/* Is MARKER anywhere under the staged directory? */
+static int plaintext_in_staging(const struct md_stage *st)
+{
+	char cmd[4300];
+
+	snprintf(cmd, sizeof(cmd), "grep -rqa '%s' '%s'", MARKER,
+		 md_stage_dir(st));
+	return system(cmd) == 0;
+}
+
+static void stage_decrypts_an_encrypted_image_without_writing_plaintext(
+	void **state)
+{
+	const size_t size = 3 * 1024 * 1024 + 12345; /* chunks and a tail */
+	char plain_sha[65], hex[65], p[4200], cmd[9000];
+	struct key_box k = {0};
+	struct md_stage *st = NULL;
+	struct cu_measured got;
+	struct stn_diag d;
+
+	(void)state;
+	if (make_encrypted_bundle("b", size, plain_sha) == 77) {
+		printf("skip: openssl CLI missing\n");
+		skip();
+	}
+	set_test_key(&k);
+	assert_int_equal(stage_encrypted(&k, 1, &st, &got, &d), 0);
+	assert_int_equal(k.calls, 1);
+	assert_string_equal(k.label, "app");
+	assert_true(got.size == size);
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", got.sha256[i]);
+	assert_string_equal(hex, plain_sha);
+	/* the staged file is the ciphertext, byte for byte; no plaintext
+	 * anywhere in staging */
+	snprintf(p, sizeof(p), "%s/app.bin.enc", md_stage_dir(st));
+	snprintf(cmd, sizeof(cmd), "cmp -s '%s' '%s/b/app.bin.enc'", p, dir);
+	assert_int_equal(system(cmd), 0);
+	assert_false(plaintext_in_staging(st));
+	snprintf(cmd, sizeof(cmd), "grep -qa '%s' '%s/plain.bin'", MARKER,
+		 dir);
+	assert_int_equal(system(cmd), 0); /* the grep does find it */
+	/* progress covers both passes and never goes back */
+	assert_true(k.total == 2 * (uint64_t)size);
+	assert_true(k.done == 2 * (uint64_t)size);
+	assert_false(k.backwards);
+	md_stage_free(st);
+}
+
+static void stage_refuses_a_tampered_ciphertext_without_asking_for_a_key(
+	void **state)
+{
+	char plain_sha[65], p[4200];
+	struct key_box k = {0};
+	struct md_stage *st = NULL;
+	struct cu_measured got;
+	struct stn_diag d;
+	FILE *f;
+
+	(void)state;
+	if (make_encrypted_bundle("b", 200000, plain_sha) == 77) {
+		printf("skip: openssl CLI missing\n");
+		skip();
+	}
+	/* one byte changed on the way: CTR would decrypt it "fine" */
+	snprintf(p, sizeof(p), "%s/b/app.bin.enc", dir);
+	f = fopen(p, "r+b");
+	fseek(f, 1000, SEEK_SET);
+	int c = fgetc(f);
+	fseek(f, 1000, SEEK_SET);
+	fputc(c ^ 1, f);
+	fclose(f);
+	set_test_key(&k);
+	assert_int_equal(stage_encrypted(&k, 1, &st, &got, &d), STN_E_IMAGE);
+	assert_int_equal(k.calls, 0);
+	assert_non_null(strstr(d.text, "ciphertext digest "));
+	assert_non_null(strstr(d.text, "manifest's cipher-sha256 "));
+	assert_non_null(strstr(d.text, "changed on the way; not decrypted"));
+	assert_string_equal(d.where + strlen(d.where) - 14, "/b/app.bin.enc");
+	assert_false(plaintext_in_staging(st));
+	md_stage_free(st);
+}
+
+static void stage_reports_a_missing_content_key_as_the_image_problem(
+	void **state)
+{
+	char plain_sha[65];
+	struct key_box k = {0};
+	struct md_stage *st = NULL;
+	struct cu_measured got;
+	struct stn_diag d;
+
+	(void)state;
+	if (make_encrypted_bundle("b", 5000, plain_sha) == 77) {
+		printf("skip: openssl CLI missing\n");
+		skip();
+	}
+	k.fail = STN_E_IMAGE;
+	assert_int_equal(stage_encrypted(&k, 1, &st, &got, &d), STN_E_IMAGE);
+	assert_int_equal(k.calls, 1);
+	assert_non_null(strstr(d.text, "this station holds none of those"));
+	assert_string_equal(d.where, "b/keys");
+	md_stage_free(st);
+
+	/* no keys at all */
+	th_rmrf(dir);
+	free(dir);
+	dir = th_tempdir();
+	assert_int_equal(make_encrypted_bundle("b", 5000, plain_sha), 0);
+	memset(&k, 0, sizeof(k));
+	assert_int_equal(stage_encrypted(&k, 0, &st, &got, &d), STN_E_IMAGE);
+	assert_non_null(strstr(d.text, "no delivery key"));
+	md_stage_free(st);
+}
+
+static void stage_with_a_wrong_key_measures_a_plaintext_check_3_refuses(
+	void **state)
+{
+	char plain_sha[65], hex[65];
+	struct key_box k = {0};
+	struct md_stage *st = NULL;
+	struct cu_measured got;
+	struct stn_diag d;
+
+	(void)state;
+	if (make_encrypted_bundle("b", 70000, plain_sha) == 77) {
+		printf("skip: openssl CLI missing\n");
+		skip();
+	}
+	set_test_key(&k);
+	k.key[31] ^= 1;
+	assert_int_equal(stage_encrypted(&k, 1, &st, &got, &d), 0);
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", got.sha256[i]);
+	assert_string_not_equal(hex, plain_sha);
+	md_stage_free(st);
+}
+
+/* One file named by a plain and an encrypted image: it is staged once, so
+ * the second reading is refused rather than answered with the first's. */
+static void stage_refuses_one_file_read_two_ways(void **state)
+{
+	char plain_sha[65], p[4200], text[4096], *at;
+	struct key_box k = {0};
+	struct md_stage *st = NULL;
+	struct cu_measured got;
+	const struct cu_source *cs;
+	struct stn_diag d;
+	FILE *f;
+	size_t n;
+
+	(void)state;
+	if (make_encrypted_bundle("b", 5000, plain_sha) == 77) {
+		printf("skip: openssl CLI missing\n");
+		skip();
+	}
+	snprintf(p, sizeof(p), "%s/b/manifest", dir);
+	f = fopen(p, "r");
+	n = fread(text, 1, sizeof(text) - 200, f);
+	fclose(f);
+	text[n] = '\0';
+	at = strstr(text, "cipher = ");
+	assert_non_null(at);
+	snprintf(text + n, sizeof(text) - n,
+		 "[image raw]\nfile = app.bin.enc\nsize = 5000\nsha256 = %s\n"
+		 "slot = 1\n",
+		 plain_sha);
+	th_write_str(p, text);
+	set_test_key(&k);
+	assert_int_equal(stage_encrypted(&k, 1, &st, &got, &d), 0);
+	cs = md_stage_source(st);
+	assert_int_equal(cs->manifest->nimages, 2);
+	stn_diag_init(&d);
+	assert_int_equal(cs->measure(cs->ctx, &cs->manifest->images[1], &got,
+				     &d),
+			 STN_E_IMAGE);
+	assert_non_null(strstr(d.text, "named by two images with different "
+				       "cipher fields"));
+	md_stage_free(st);
+}
+
 /* ---- free space ----------------------------------------------------------- */
 
 static void stage_checks_free_space_before_copying(void **state)
@@ -912,6 +1303,22 @@ static void stage_checks_free_space_before_copying(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(layout_key_names_follow_the_rule),
+		cmocka_unit_test_setup_teardown(
+			stage_decrypts_an_encrypted_image_without_writing_plaintext,
+			setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(
+			stage_refuses_a_tampered_ciphertext_without_asking_for_a_key,
+			setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(
+			stage_reports_a_missing_content_key_as_the_image_problem,
+			setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(
+			stage_with_a_wrong_key_measures_a_plaintext_check_3_refuses,
+			setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(
+			stage_refuses_one_file_read_two_ways, setup_each,
+			teardown_each),
 		cmocka_unit_test_setup_teardown(
 			stage_copies_manifest_signatures_and_images, setup_each,
 			teardown_each),

@@ -780,6 +780,112 @@ static void manifest_refuses_bad_values(void **state)
 	}
 }
 
+/* formats §10: the spec's encrypted image. */
+static const char man_enc[] =
+	"format = station-bundle-1\nname = tx200-app\nversion = 2.4.1\n"
+	"sequence = 42\ncreated = 2026-11-20T10:00:00Z\n"
+	"expires = 2027-05-20T00:00:00Z\n[target]\nmodel = TX-200\n"
+	"[image app]\nfile = tx200-app.bin.enc\nsize = 524288\n"
+	"sha256 = 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n"
+	"slot = 0\ncipher = aes-256-ctr\n"
+	"iv = 000102030405060708090a0b0c0d0eff\n"
+	"cipher-sha256 = "
+	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n";
+
+static void manifest_parses_an_encrypted_image_and_renders_it_again(
+	void **state)
+{
+	static const uint8_t iv[16] = {0, 1, 2, 3, 4, 5, 6, 7,
+				       8, 9, 10, 11, 12, 13, 14, 0xff};
+	struct cu_manifest *m = NULL, *m2 = NULL;
+	struct stn_diag d;
+	char *again;
+
+	(void)state;
+	stn_diag_init(&d);
+	assert_int_equal(cu_manifest_parse(man_enc, strlen(man_enc), "m", &m,
+					   &d),
+			 0);
+	assert_true(m->images[0].encrypted);
+	assert_memory_equal(m->images[0].iv, iv, 16);
+	assert_int_equal(m->images[0].cipher_sha256[0], 0xe3);
+	assert_int_equal(m->images[0].cipher_sha256[31], 0x55);
+	assert_true(m->images[0].size == 524288);
+	again = cu_manifest_render(m);
+	assert_non_null(strstr(again, "slot = 0\ncipher = aes-256-ctr\n"
+				      "iv = 000102030405060708090a0b0c0d0eff\n"
+				      "cipher-sha256 = e3b0c442"));
+	assert_int_equal(cu_manifest_parse(again, strlen(again), "m2", &m2,
+					   &d),
+			 0);
+	assert_true(m2->images[0].encrypted);
+	assert_memory_equal(m2->images[0].iv, iv, 16);
+	assert_memory_equal(m2->images[0].cipher_sha256,
+			    m->images[0].cipher_sha256, 32);
+	free(again);
+	cu_manifest_free(m2);
+	cu_manifest_free(m);
+
+	/* a plain image is exactly as before: no cipher lines rendered */
+	stn_diag_init(&d);
+	assert_int_equal(cu_manifest_parse(man_ok, strlen(man_ok), "m", &m, &d),
+			 0);
+	assert_false(m->images[0].encrypted);
+	again = cu_manifest_render(m);
+	assert_null(strstr(again, "cipher"));
+	assert_null(strstr(again, "iv ="));
+	free(again);
+	cu_manifest_free(m);
+}
+
+static void manifest_refuses_bad_or_partial_cipher_fields(void **state)
+{
+	static const struct {
+		const char *from, *to, *reason;
+	} cases[] = {
+		{"cipher = aes-256-ctr", "cipher = aes-128-cbc",
+		 "'cipher' must be aes-256-ctr, not 'aes-128-cbc'"},
+		{"cipher = aes-256-ctr", "cipher = AES-256-CTR",
+		 "not 'AES-256-CTR'"},
+		{"cipher = aes-256-ctr\n", "",
+		 "needs 'cipher', 'iv' and 'cipher-sha256': 'cipher' missing"},
+		{"iv = 000102030405060708090a0b0c0d0eff\n", "",
+		 "'iv' missing"},
+		{"cipher = aes-256-ctr\niv = 000102030405060708090a0b0c0d0eff\n",
+		 "", "'cipher' and 'iv' missing"},
+		{"iv = 000102030405060708090a0b0c0d0eff\ncipher-sha256 = "
+		 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n",
+		 "", "'iv' and 'cipher-sha256' missing"},
+		{"iv = 000102030405060708090a0b0c0d0eff",
+		 "iv = 000102030405060708090A0B0C0D0EFF",
+		 "'iv' must be 32 lowercase hex digits"},
+		{"iv = 000102030405060708090a0b0c0d0eff",
+		 "iv = 000102030405060708090a0b0c0d0e",
+		 "'iv' must be 32 lowercase hex digits"},
+		{"iv = 000102030405060708090a0b0c0d0eff",
+		 "iv = 000102030405060708090a0b0c0d0eff00",
+		 "'iv' must be 32 lowercase hex digits"},
+		{"cipher-sha256 = e3b0", "cipher-sha256 = xyz0",
+		 "'cipher-sha256' must be a SHA-256 digest"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[2048];
+		const char *at = strstr(man_enc, cases[i].from);
+		struct cu_manifest *m = NULL;
+		struct stn_diag d;
+		assert_non_null(at);
+		snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - man_enc),
+			 man_enc, cases[i].to, at + strlen(cases[i].from));
+		stn_diag_init(&d);
+		int rc = cu_manifest_parse(text, strlen(text), "m", &m, &d);
+		if (rc != STN_E_SYNTAX || !strstr(d.text, cases[i].reason))
+			fail_msg("case %zu: rc %d '%s'", i, rc, d.text);
+		assert_null(m);
+	}
+}
+
 static void identity_requires_a_serial_number(void **state)
 {
 	const char *no_serial = "format = station-device-1\nmodel = TX-200\n";
@@ -839,6 +945,9 @@ int main(void)
 		cmocka_unit_test(policy_applies_the_class_custody_rules),
 		cmocka_unit_test(manifest_parses_the_spec_example),
 		cmocka_unit_test(manifest_refuses_bad_values),
+		cmocka_unit_test(
+			manifest_parses_an_encrypted_image_and_renders_it_again),
+		cmocka_unit_test(manifest_refuses_bad_or_partial_cipher_fields),
 		cmocka_unit_test(identity_requires_a_serial_number),
 		cmocka_unit_test(diag_is_small_and_keeps_the_end_of_a_long_place),
 	};
