@@ -11,23 +11,36 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "custody/delivery.h"
 #include "custody/manifest.h"
 #include "custody/record.h"
-#include "station/base/sha256.h"
+#include "station/base/aes_ctr.h"
 #include "station/base/error.h"
 #include "station/base/fileio.h"
+#include "station/base/hex.h"
+#include "station/base/sha256.h"
+#include "station/session.h" /* stn_session_random */
 
+#define COPY_BUF (1 << 20)
+#define ENC_SUFFIX ".enc"
+#define RID_SHOWN 8 /* hex digits of the recipient id in key file names */
+
+/* Copy src into dirfd/name, hashing what is read into sha and, with ctr,
+ * encrypting each block in place before it is written and hashing the
+ * ciphertext into cipher_sha: one pass over the image either way. */
 static int copy_hash(const char *src, int dirfd, const char *name,
-		     uint64_t *size, uint8_t sha[CU_SHA256_LEN],
-		     struct stn_diag *d)
+		     struct cu_ctr *ctr, uint64_t *size,
+		     uint8_t sha[CU_SHA256_LEN],
+		     uint8_t cipher_sha[CU_SHA256_LEN], struct stn_diag *d)
 {
 	struct cu_sha256 *h = cu_sha256_new();
-	uint8_t *buf = malloc(1 << 20);
+	struct cu_sha256 *hc = ctr ? cu_sha256_new() : NULL;
+	uint8_t *buf = malloc(COPY_BUF);
 	uint64_t total = 0;
 	int in = -1, out = -1, rc = 0;
 	struct stat st;
 
-	if (!h || !buf) {
+	if (!h || !buf || (ctr && !hc)) {
 		rc = stn_fail(d, STN_E_NOMEM, src, "copying");
 		goto out;
 	}
@@ -46,7 +59,7 @@ static int copy_hash(const char *src, int dirfd, const char *name,
 		goto out;
 	}
 	for (;;) {
-		ssize_t n = stn_read_retry(in, buf, 1 << 20);
+		ssize_t n = stn_read_retry(in, buf, COPY_BUF);
 		if (n < 0) {
 			rc = stn_fail(d, STN_E_IO, src, "read: %s",
 				      strerror(errno));
@@ -54,14 +67,26 @@ static int copy_hash(const char *src, int dirfd, const char *name,
 		}
 		if (n == 0)
 			break;
-		if (stn_write_all(out, buf, (size_t)n) != 0) {
-			rc = stn_fail(d, STN_E_IO, name, "write: %s",
-				      strerror(errno));
-			goto out;
-		}
 		if ((rc = cu_sha256_update(h, buf, (size_t)n))) {
 			rc = stn_fail(d, rc, name, "hashing: %s",
 				      stn_strerror(rc));
+			goto out;
+		}
+		if (ctr) {
+			if ((rc = cu_ctr_apply(ctr, buf, buf, (size_t)n))) {
+				rc = stn_fail(d, rc, name, "encrypting: %s",
+					      stn_strerror(rc));
+				goto out;
+			}
+			if ((rc = cu_sha256_update(hc, buf, (size_t)n))) {
+				rc = stn_fail(d, rc, name, "hashing: %s",
+					      stn_strerror(rc));
+				goto out;
+			}
+		}
+		if (stn_write_all(out, buf, (size_t)n) != 0) {
+			rc = stn_fail(d, STN_E_IO, name, "write: %s",
+				      strerror(errno));
 			goto out;
 		}
 		total += (uint64_t)n;
@@ -70,7 +95,8 @@ static int copy_hash(const char *src, int dirfd, const char *name,
 		rc = stn_fail(d, STN_E_IO, name, "fsync: %s", strerror(errno));
 		goto out;
 	}
-	if ((rc = cu_sha256_final(h, sha))) {
+	if ((rc = cu_sha256_final(h, sha)) ||
+	    (ctr && (rc = cu_sha256_final(hc, cipher_sha)))) {
 		rc = stn_fail(d, rc, name, "hashing: %s", stn_strerror(rc));
 		goto out;
 	}
@@ -81,12 +107,16 @@ out:
 	if (in >= 0)
 		close(in);
 	cu_sha256_free(h);
+	cu_sha256_free(hc);
+	/* A failure half-way may leave plaintext in buf. */
+	if (buf && ctr)
+		explicit_bzero(buf, COPY_BUF);
 	free(buf);
 	return rc;
 }
 
 static int write_file(int dirfd, const char *name, const char *text,
-		      struct stn_diag *d)
+		      size_t len, struct stn_diag *d)
 {
 	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 			0644);
@@ -95,7 +125,7 @@ static int write_file(int dirfd, const char *name, const char *text,
 	if (fd < 0)
 		return stn_fail(d, STN_E_IO, name, "cannot create: %s",
 				strerror(errno));
-	if (stn_write_all(fd, text, strlen(text)) != 0)
+	if (stn_write_all(fd, text, len) != 0)
 		rc = stn_fail(d, STN_E_IO, name, "write: %s", strerror(errno));
 	if (rc == 0 && fsync(fd) != 0)
 		rc = stn_fail(d, STN_E_IO, name, "fsync: %s", strerror(errno));
@@ -120,29 +150,154 @@ static int sync_bundle_parent(const char *outdir, struct stn_diag *d)
 	return stn_fsync_parent(path, d);
 }
 
-static void remove_dir(const char *dir)
+/* Removes what stn_release_create wrote: files, and keys/ one level
+ * down. */
+static void remove_dir(const char *dir, int depth)
 {
 	DIR *dh = opendir(dir);
 	struct dirent *e;
+	char sub[PATH_MAX];
 
-	while (dh && (e = readdir(dh)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			unlinkat(dirfd(dh), e->d_name, 0);
+	while (dh && (e = readdir(dh))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (unlinkat(dirfd(dh), e->d_name, 0) != 0 && errno == EISDIR &&
+		    depth == 0 &&
+		    (size_t)snprintf(sub, sizeof(sub), "%s/%s", dir,
+				     e->d_name) < sizeof(sub))
+			remove_dir(sub, depth + 1);
+	}
 	if (dh)
 		closedir(dh);
 	rmdir(dir);
+}
+
+/* A recipient as checked before anything is written. */
+struct recipient {
+	const char *path;
+	uint8_t rid[CU_SHA256_LEN];
+	char rid8[RID_SHOWN + 1];
+};
+
+/* Check every --encrypt-for certificate by wrapping a throwaway key for
+ * it (cu_delivery_wrap reads the role and the key type), so a release
+ * certificate given by mistake is refused before a gigabyte is copied;
+ * and refuse the same certificate twice, or two whose key file names
+ * would collide. */
+static int check_recipients(const struct stn_release *rel,
+			    struct recipient *rcp, struct stn_diag *d)
+{
+	uint8_t probe[CU_CONTENT_KEY_LEN] = {0};
+	char *buf = malloc(CU_KEYFILE_MAX);
+	size_t len;
+	int rc = 0;
+
+	if (!buf)
+		return stn_fail(d, STN_E_NOMEM, "--encrypt-for", "key file");
+	for (size_t i = 0; i < rel->nrecipients && rc == 0; i++) {
+		rcp[i].path = rel->recipients[i];
+		if ((rc = cu_delivery_wrap(rcp[i].path, NULL, rel->created,
+					   "probe", probe, buf,
+					   CU_KEYFILE_MAX, &len, rcp[i].rid,
+					   d)))
+			break;
+		cu_hex(rcp[i].rid, RID_SHOWN / 2, rcp[i].rid8);
+		for (size_t k = 0; k < i; k++) {
+			if (memcmp(rcp[k].rid, rcp[i].rid, CU_SHA256_LEN) == 0)
+				rc = stn_fail(d, STN_E_USAGE, rcp[i].path,
+					      "the same delivery certificate "
+					      "as %s", rcp[k].path);
+			else if (strcmp(rcp[k].rid8, rcp[i].rid8) == 0)
+				rc = stn_fail(d, STN_E_USAGE, rcp[i].path,
+					      "its recipient id starts with "
+					      "%s, as %s's does: the key "
+					      "files would share a name",
+					      rcp[i].rid8, rcp[k].path);
+			if (rc)
+				break;
+		}
+	}
+	free(buf);
+	return rc;
+}
+
+/* Encrypt image i: a fresh content key and IV, the ciphertext as
+ * FILE.enc, and one key file per recipient in keysfd. */
+static int encrypt_image(const struct stn_release_image *ri,
+			 struct cu_image *img, int dirfd, int keysfd,
+			 const struct recipient *rcp, size_t nrcp,
+			 int64_t at, struct stn_diag *d)
+{
+	uint8_t key[CU_CONTENT_KEY_LEN];
+	struct cu_ctr *ctr = NULL;
+	char *kf = NULL, name[CU_LAYOUT_NAME_MAX];
+	size_t len;
+	int rc;
+
+	if ((rc = stn_session_random(key, sizeof(key), d)) ||
+	    (rc = stn_session_random(img->iv, sizeof(img->iv), d)))
+		goto out;
+	ctr = cu_ctr_new(key, img->iv);
+	kf = malloc(CU_KEYFILE_MAX);
+	if (!ctr || !kf) {
+		rc = stn_fail(d, STN_E_NOMEM, ri->path, "encrypting");
+		goto out;
+	}
+	if ((rc = copy_hash(ri->path, dirfd, img->file, ctr, &img->size,
+			    img->sha256, img->cipher_sha256, d)))
+		goto out;
+	img->encrypted = 1;
+	for (size_t r = 0; r < nrcp; r++) {
+		snprintf(name, sizeof(name), "%s.%s.key", img->label,
+			 rcp[r].rid8);
+		if ((rc = cu_delivery_wrap(rcp[r].path, NULL, at, img->label,
+					   key, kf, CU_KEYFILE_MAX, &len,
+					   NULL, d)) ||
+		    (rc = write_file(keysfd, name, kf, len, d)))
+			goto out;
+	}
+out:
+	explicit_bzero(key, sizeof(key));
+	cu_ctr_free(ctr);
+	free(kf);
+	return rc;
+}
+
+/* Does the parsed manifest give every image as it was written? */
+static int same_images(const struct cu_manifest *a,
+		       const struct cu_manifest *b)
+{
+	for (size_t i = 0; i < a->nimages; i++) {
+		const struct cu_image *x = &a->images[i], *y = &b->images[i];
+		if (strcmp(x->label, y->label) || strcmp(x->file, y->file) ||
+		    x->size != y->size || x->slot != y->slot ||
+		    memcmp(x->sha256, y->sha256, CU_SHA256_LEN) ||
+		    x->encrypted != y->encrypted ||
+		    (x->encrypted &&
+		     (memcmp(x->iv, y->iv, CU_IV_LEN) ||
+		      memcmp(x->cipher_sha256, y->cipher_sha256,
+			     CU_SHA256_LEN))))
+			return 0;
+	}
+	return 1;
 }
 
 int stn_release_create(const struct stn_release *rel, const char *outdir,
 		       struct stn_diag *d)
 {
 	struct cu_manifest *m = NULL, *check = NULL;
+	struct recipient *rcp = NULL;
 	char *text = NULL;
-	int dirfd = -1, rc = 0;
+	int dirfd = -1, keysfd = -1, rc = 0;
 
 	if (rel->nimages < 1 || rel->nimages > CU_MAX_IMAGES)
 		return stn_fail(d, STN_E_USAGE, "--image",
 				"give 1 to %d images", CU_MAX_IMAGES);
+	/* The station reads at most CU_MAX_KEYFILES key files. */
+	if (rel->nrecipients > CU_MAX_KEYFILES / rel->nimages)
+		return stn_fail(d, STN_E_USAGE, "--encrypt-for",
+				"at most %d key files: images x recipients",
+				CU_MAX_KEYFILES);
 	if (rel->nhardware > CU_MAX_HARDWARE)
 		return stn_fail(d, STN_E_USAGE, "--hardware",
 				"at most %d hardware revisions",
@@ -167,9 +322,18 @@ int stn_release_create(const struct stn_release *rel, const char *outdir,
 			return stn_fail(d, STN_E_USAGE, "--hardware",
 					"one revision per option, "
 					"[A-Za-z0-9._-]");
+	if (rel->nrecipients) {
+		rcp = calloc(rel->nrecipients, sizeof(*rcp));
+		if (!rcp)
+			return stn_fail(d, STN_E_NOMEM, outdir, "recipients");
+		if ((rc = check_recipients(rel, rcp, d)))
+			goto out;
+	}
 	m = calloc(1, sizeof(*m));
-	if (!m)
-		return stn_fail(d, STN_E_NOMEM, outdir, "bundle");
+	if (!m) {
+		rc = stn_fail(d, STN_E_NOMEM, outdir, "bundle");
+		goto out;
+	}
 	snprintf(m->name, sizeof(m->name), "%s", rel->name);
 	snprintf(m->version, sizeof(m->version), "%s", rel->version);
 	snprintf(m->model, sizeof(m->model), "%s", rel->model);
@@ -203,11 +367,33 @@ int stn_release_create(const struct stn_release *rel, const char *outdir,
 		rc = stn_fail(d, STN_E_IO, outdir, "open: %s", strerror(errno));
 		goto fail;
 	}
+	if (rcp) {
+		if (mkdirat(dirfd, CU_LAYOUT_KEYS, 0755) != 0 ||
+		    (keysfd = openat(dirfd, CU_LAYOUT_KEYS,
+				     O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+			rc = stn_fail(d, STN_E_IO, CU_LAYOUT_KEYS,
+				      "cannot create: %s", strerror(errno));
+			goto fail;
+		}
+	}
 	for (size_t i = 0; i < rel->nimages; i++) {
 		const struct stn_release_image *ri = &rel->images[i];
 		struct cu_image *img = &m->images[i];
 		const char *base = strrchr(ri->path, '/');
+		char file[CU_FILE_NAME_MAX + 1];
+
 		base = base ? base + 1 : ri->path;
+		/* Encrypted, the file on the media is FILE.enc (formats §10):
+		 * the name a manifest gives must still be one. */
+		if ((size_t)snprintf(file, sizeof(file), "%s%s", base,
+				     rcp ? ENC_SUFFIX : "") >= sizeof(file)) {
+			rc = stn_fail(d, STN_E_USAGE, ri->path,
+				      "file name over %d characters%s",
+				      CU_FILE_NAME_MAX,
+				      rcp ? " with " ENC_SUFFIX : "");
+			goto fail;
+		}
+		base = file;
 
 		const char *why = cu_layout_image_name(base);
 
@@ -226,8 +412,10 @@ int stn_release_create(const struct stn_release *rel, const char *outdir,
 		snprintf(img->label, sizeof(img->label), "%s", ri->label);
 		snprintf(img->file, sizeof(img->file), "%s", base);
 		img->slot = ri->slot;
-		if ((rc = copy_hash(ri->path, dirfd, base, &img->size,
-				    img->sha256, d)))
+		if ((rc = rcp ? encrypt_image(ri, img, dirfd, keysfd, rcp,
+					      rel->nrecipients, rel->created, d)
+			      : copy_hash(ri->path, dirfd, base, NULL,
+					  &img->size, img->sha256, NULL, d)))
 			goto fail;
 		/* The station refuses images over its cap (media/stage.h). */
 		if (img->size > (4ULL << 30)) {
@@ -253,12 +441,13 @@ int stn_release_create(const struct stn_release *rel, const char *outdir,
 	/* And it must say what we were asked to write, nothing more. */
 	if (strcmp(check->name, m->name) || strcmp(check->version, m->version) ||
 	    strcmp(check->model, m->model) || check->nhardware != m->nhardware ||
-	    check->nimages != m->nimages || check->sequence != m->sequence) {
+	    check->nimages != m->nimages || check->sequence != m->sequence ||
+	    !same_images(check, m)) {
 		rc = stn_fail(d, STN_E_USAGE, outdir,
 			      "the manifest would not say what was asked");
 		goto fail;
 	}
-	if ((rc = write_file(dirfd, "manifest", text, d)))
+	if ((rc = write_file(dirfd, "manifest", text, strlen(text), d)))
 		goto fail;
 	/* The files are synced; now their entries in the bundle directory,
 	 * and the bundle directory's own entry in its parent, so a power
@@ -268,18 +457,30 @@ int stn_release_create(const struct stn_release *rel, const char *outdir,
 			      strerror(errno));
 		goto fail;
 	}
+	if (keysfd >= 0 && fsync(keysfd) != 0 && errno != EINVAL) {
+		rc = stn_fail(d, STN_E_IO, CU_LAYOUT_KEYS, "cannot fsync: %s",
+			      strerror(errno));
+		goto fail;
+	}
 	if ((rc = sync_bundle_parent(outdir, d)))
 		goto fail;
 	goto out;
 fail:
+	if (keysfd >= 0) {
+		close(keysfd);
+		keysfd = -1;
+	}
 	if (dirfd >= 0) {
 		close(dirfd);
 		dirfd = -1;
 	}
-	remove_dir(outdir);
+	remove_dir(outdir, 0);
 out:
+	if (keysfd >= 0)
+		close(keysfd);
 	if (dirfd >= 0)
 		close(dirfd);
+	free(rcp);
 	free(text);
 	cu_manifest_free(check);
 	cu_manifest_free(m);

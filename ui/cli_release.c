@@ -19,9 +19,11 @@
 static const char bundle_usage[] =
 	"usage: station bundle create --name N --version V --sequence S "
 	"--model M\n"
-	"         [--hardware H]... [--expires T] --image LABEL=FILE[@SLOT]... "
-	"OUTDIR\n"
-	"  --expires defaults to 180 days from now; SLOT defaults to 0\n";
+	"         [--hardware H]... [--expires T] [--encrypt-for DELIVERY_CERT]...\n"
+	"         --image LABEL=FILE[@SLOT]... OUTDIR\n"
+	"  --expires defaults to 180 days from now; SLOT defaults to 0\n"
+	"  --encrypt-for: encrypt each image for this delivery certificate\n"
+	"    (repeatable: one key file per image and certificate in keys/)\n";
 static const char sign_usage[] =
 	"usage: station sign --key KEY --cert CHAIN [--label L] FILE\n"
 	"  writes FILE.sig and FILE.pem (or FILE.L.sig and FILE.L.pem)\n";
@@ -62,13 +64,14 @@ int ui_cmd_bundle(int argc, char **argv)
 		{"hardware", required_argument, NULL, 'w'},
 		{"expires", required_argument, NULL, 'e'},
 		{"image", required_argument, NULL, 'i'},
+		{"encrypt-for", required_argument, NULL, 'E'},
 		{"config", required_argument, NULL, 'c'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
 	struct stn_release rel;
 	struct stn_release_image *images = NULL;
-	const char **hw = NULL;
-	size_t nimg = 0, nhw = 0;
+	const char **hw = NULL, **rcp = NULL;
+	size_t nimg = 0, nhw = 0, nrcp = 0;
 	const char *seq = NULL;
 	struct stn_diag d;
 	char *end;
@@ -81,7 +84,8 @@ int ui_cmd_bundle(int argc, char **argv)
 	memset(&rel, 0, sizeof(rel));
 	images = calloc((size_t)argc, sizeof(*images));
 	hw = calloc((size_t)argc, sizeof(*hw));
-	if (!images || !hw)
+	rcp = calloc((size_t)argc, sizeof(*rcp));
+	if (!images || !hw || !rcp)
 		goto out;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -91,6 +95,7 @@ int ui_cmd_bundle(int argc, char **argv)
 		case 's': seq = optarg; break;
 		case 'm': rel.model = optarg; break;
 		case 'w': hw[nhw++] = optarg; break;
+		case 'E': rcp[nrcp++] = optarg; break;
 		case 'c': break; /* accepted everywhere; unused here */
 		case 'e':
 			if (cu_time_parse(optarg, &rel.expires)) {
@@ -141,16 +146,24 @@ int ui_cmd_bundle(int argc, char **argv)
 	rel.nhardware = nhw;
 	rel.images = images;
 	rel.nimages = nimg;
+	rel.recipients = rcp;
+	rel.nrecipients = nrcp;
 	stn_diag_init(&d);
 	if (stn_release_create(&rel, argv[optind], &d)) {
 		rc = ui_report("bundle create", &d);
 		goto out;
 	}
-	printf("wrote %s/manifest with %zu image(s)\n", argv[optind], nimg);
+	if (nrcp)
+		printf("wrote %s/manifest with %zu image(s), encrypted for "
+		       "%zu recipient(s)\n", argv[optind], nimg, nrcp);
+	else
+		printf("wrote %s/manifest with %zu image(s)\n", argv[optind],
+		       nimg);
 	rc = 0;
 out:
 	free(images);
 	free(hw);
+	free(rcp);
 	return rc;
 }
 
