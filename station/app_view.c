@@ -14,6 +14,7 @@
 #include "station/app_internal.h"
 #include "station/config.h"
 #include "station/base/error.h"
+#include "station/base/hex.h"
 #include "station/session.h"
 
 /* --- the view ----------------------------------------------------------- */
@@ -85,6 +86,34 @@ static void home_view(struct stn_app *a, struct stn_app_view *v)
 				       "device connected)");
 }
 
+/* Encrypted delivery (formats §10): whether this station could open the
+ * images is check 3's; say so in plain words, with the delivery key's
+ * recipient id, the one key files and refusals name. */
+static void encrypted_view(struct stn_app *a, const struct cu_bundle *b,
+			   struct stn_app_view *v)
+{
+	const struct cu_manifest *m = cu_bundle_manifest(b);
+	const struct cu_check_result *r = cu_bundle_check(b, CU_CHECK_IMAGES);
+	const uint8_t *rid = stn_session_delivery_recipient(a->session);
+	char hex[CU_SHA256_HEX_LEN + 1] = "";
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->nimages; i++)
+		n += m->images[i].encrypted != 0;
+	if (!n)
+		return;
+	if (rid)
+		cu_hex(rid, CU_SHA256_LEN, hex);
+	if (r->outcome == CU_PASSED)
+		line(v, STN_TONE_GOOD, "Images encrypted for this station "
+		     "(delivery key %.16s...)", hex);
+	else
+		line(v, STN_TONE_BAD, "Encrypted images refused (%s%.16s%s): "
+		     "see images below", rid ? "delivery key " :
+		     "this station has no delivery key", hex,
+		     rid ? "..." : "");
+}
+
 static void bundle_view(struct stn_app *a, struct stn_app_view *v)
 {
 	const struct cu_bundle *b = a->prep ? stn_prepared_bundle(a->prep)
@@ -130,6 +159,7 @@ static void bundle_view(struct stn_app *a, struct stn_app_view *v)
 		     n ? signers : "(nobody valid)",
 		     ch->n ? "; carried " : "", hops);
 	}
+	encrypted_view(a, b, v);
 	for (int c = 0; c < CU_NCHECKS; c++) {
 		const struct cu_check_result *r =
 			cu_bundle_check(b, (enum cu_check)c);

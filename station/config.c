@@ -21,6 +21,7 @@ static const struct cu_key_rule station_keys[] = {
 	{"id", CU_REQUIRED},   {"site", CU_REQUIRED}, {"key", CU_OPTIONAL},
 	{"cert", CU_OPTIONAL}, {"data", CU_REQUIRED}, {"media", CU_OPTIONAL},
 	{"mount-media", CU_OPTIONAL}, {"keep-staged", CU_OPTIONAL},
+	{"delivery-key", CU_OPTIONAL}, {"delivery-cert", CU_OPTIONAL},
 	{NULL, 0}};
 static const struct cu_key_rule trust_keys[] = {
 	{"anchors", CU_REQUIRED},
@@ -196,7 +197,9 @@ static int load_station(struct stn_config *c, const struct cu_record *r,
 	if (path_opt(confdir, s, "key", &c->key) ||
 	    path_opt(confdir, s, "cert", &c->cert) ||
 	    path_opt(confdir, s, "data", &c->data) ||
-	    path_opt(confdir, s, "media", &c->media))
+	    path_opt(confdir, s, "media", &c->media) ||
+	    path_opt(confdir, s, "delivery-key", &c->delivery_key) ||
+	    path_opt(confdir, s, "delivery-cert", &c->delivery_cert))
 		return STN_E_NOMEM;
 	if (!c->media && !(c->media = strdup("/media")))
 		return STN_E_NOMEM;
@@ -212,6 +215,19 @@ static int load_station(struct stn_config *c, const struct cu_record *r,
 	if (c->key && (rc = must_open(d, r, s, "key", c->key, 0)))
 		return rc;
 	if (c->cert && (rc = must_open(d, r, s, "cert", c->cert, 0)))
+		return rc;
+	/* The delivery key (formats §10) is checked against its
+	 * certificate and the trust store when the session opens
+	 * (cu_delivery_load): both are needed to know the role. */
+	if (!c->delivery_key != !c->delivery_cert)
+		return conf_error(d, r, s,
+				  c->delivery_key ? "delivery-key"
+						  : "delivery-cert",
+				  "%s", "delivery-key and delivery-cert must "
+				  "be given together");
+	if (c->delivery_key &&
+	    ((rc = must_open(d, r, s, "delivery-key", c->delivery_key, 0)) ||
+	     (rc = must_open(d, r, s, "delivery-cert", c->delivery_cert, 0))))
 		return rc;
 	return c->key ? check_station_key(c, r, s, d) : 0;
 }
@@ -759,6 +775,8 @@ void stn_config_free(struct stn_config *c)
 	free(c->site);
 	free(c->key);
 	free(c->cert);
+	free(c->delivery_key);
+	free(c->delivery_cert);
 	free(c->data);
 	free(c->media);
 	free(c->anchors);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "station/base/aes_ctr.h"
 #include "station/base/hex.h"
 #include "station/base/sha256.h"
 #include "station/base/error.h"
@@ -187,10 +188,13 @@ int stn_device_identify(struct stn_device *dev, struct cu_identity *id,
 	return rc;
 }
 
-/* Streams the staged image and hashes exactly what goes on the wire. */
+/* Streams the staged image and hashes exactly what goes on the wire.  An
+ * image staged encrypted (formats §10) is decrypted as it is read, in the
+ * transport's own buffer: the plaintext is never written anywhere. */
 struct hashing_source {
 	int fd;
 	const char *path;
+	struct cu_ctr *ctr; /* NULL: the staged copy is the plaintext */
 	struct cu_sha256 *h;
 	uint64_t sent;
 	struct stn_diag *d;
@@ -218,6 +222,9 @@ static int hashing_read(void *ctx, void *buf, size_t len, size_t *got)
 	if (n < 0)
 		return stn_fail(src->d, STN_E_IO, src->path,
 				"read from staging: %s", strerror(errno));
+	if (src->ctr && cu_ctr_apply(src->ctr, buf, buf, (size_t)n))
+		return stn_fail(src->d, STN_E_INTERNAL, src->path,
+				"decrypting what is sent failed");
 	if (cu_sha256_update(src->h, buf, (size_t)n))
 		return stn_fail(src->d, STN_E_INTERNAL, src->path,
 				"hashing what is sent failed");
@@ -245,10 +252,73 @@ static int prehash(int fd, const char *shown, uint8_t out[CU_SHA256_LEN],
 	return rc;
 }
 
+/* The same for a staged ciphertext: hashes its plaintext, decrypting a
+ * block at a time into a buffer wiped afterwards, and rewinds. */
+static int prehash_plain(int fd, const char *shown, const uint8_t *key,
+			 const uint8_t iv[CU_IV_LEN],
+			 uint8_t out[CU_SHA256_LEN], struct stn_diag *d)
+{
+	struct cu_ctr *ctr = cu_ctr_new(key, iv);
+	struct cu_sha256 *h = cu_sha256_new();
+	uint8_t *buf = malloc(1u << 16);
+	uint64_t total = 0;
+	int rc = 0;
+
+	if (!ctr || !h || !buf) {
+		rc = stn_fail(d, STN_E_NOMEM, shown, "decrypting");
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = stn_read_retry(fd, buf, 1u << 16);
+		if (n < 0) {
+			rc = stn_fail(d, STN_E_IO, shown,
+				      "read from staging: %s",
+				      strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		total += (uint64_t)n;
+		if (total > CU_IMAGE_MAX) {
+			rc = stn_fail(d, STN_E_TOOBIG, shown,
+				      "staged copy is larger than an image "
+				      "may be");
+			goto out;
+		}
+		if (cu_ctr_apply(ctr, buf, buf, (size_t)n) ||
+		    cu_sha256_update(h, buf, (size_t)n)) {
+			rc = stn_fail(d, STN_E_INTERNAL, shown,
+				      "decrypting the staged copy failed");
+			goto out;
+		}
+	}
+	if ((rc = cu_sha256_final(h, out)))
+		rc = stn_fail(d, rc, shown, "hashing the staged copy failed");
+	else if (lseek(fd, 0, SEEK_SET) != 0)
+		rc = stn_fail(d, STN_E_IO, shown, "rewind staged copy: %s",
+			      strerror(errno));
+out:
+	if (buf)
+		explicit_bzero(buf, 1u << 16);
+	free(buf);
+	cu_sha256_free(h);
+	cu_ctr_free(ctr); /* wipes */
+	return rc;
+}
+
 int stn_device_write(struct stn_device *dev, const struct cu_image *img,
 		     const char *path, const char *shown,
 		     const struct stn_device_progress *prog,
 		     struct stn_write_result *res, struct stn_diag *d)
+{
+	return stn_device_write_key(dev, img, path, shown, NULL, prog, res, d);
+}
+
+int stn_device_write_key(struct stn_device *dev, const struct cu_image *img,
+			 const char *path, const char *shown,
+			 const uint8_t *content_key,
+			 const struct stn_device_progress *prog,
+			 struct stn_write_result *res, struct stn_diag *d)
 {
 	struct hashing_source hs = {.fd = -1, .path = shown, .d = d};
 	struct tp_source src = {hashing_read, &hs};
@@ -264,6 +334,12 @@ int stn_device_write(struct stn_device *dev, const struct cu_image *img,
 	if (!dev->identified)
 		return stn_fail(d, STN_E_INTERNAL, dev->name,
 				"write before identify");
+	if (!img->encrypted != !content_key)
+		return stn_fail(d, STN_E_INTERNAL, shown,
+				"image %s is %s but a content key was %s",
+				img->label,
+				img->encrypted ? "encrypted" : "plain",
+				content_key ? "given" : "not given");
 	memset(&r, 0, sizeof(r));
 	r.receipt = res->receipt;
 	send.receipt = res->receipt;
@@ -284,7 +360,9 @@ int stn_device_write(struct stn_device *dev, const struct cu_image *img,
 	/* Verified once while staging; checked again here, from the very
 	 * descriptor the transfer reads, before any byte leaves: no path
 	 * from unverified bytes to a device, even if staging was touched. */
-	if ((rc = prehash(hs.fd, shown, sent, d)))
+	if ((rc = content_key ? prehash_plain(hs.fd, shown, content_key,
+					      img->iv, sent, d)
+			      : prehash(hs.fd, shown, sent, d)))
 		goto out;
 	if (memcmp(sent, img->sha256, sizeof(sent)) != 0) {
 		cu_hex(sent, sizeof(sent), sent_hex);
@@ -293,7 +371,17 @@ int stn_device_write(struct stn_device *dev, const struct cu_image *img,
 			      "nothing sent", sent_hex, want);
 		goto out;
 	}
-	send.fd = hs.fd;
+	if (content_key) {
+		/* Decrypted from the first block; a backend that inspects
+		 * the file itself (SMP's MCUboot check) gets none, since the
+		 * file holds ciphertext (device_internal.h). */
+		if (!(hs.ctr = cu_ctr_new(content_key, img->iv))) {
+			rc = stn_fail(d, STN_E_NOMEM, shown, "decrypting");
+			goto out;
+		}
+	} else {
+		send.fd = hs.fd;
+	}
 	if ((rc = dev->ops->write(dev, &send, &r, d)))
 		goto out;
 	r.bytes = hs.sent;
@@ -325,6 +413,7 @@ out:
 	res->has_receipt = r.has_receipt;
 	if (hs.fd >= 0)
 		close(hs.fd);
+	cu_ctr_free(hs.ctr); /* wipes */
 	cu_sha256_free(hs.h);
 	return rc;
 }

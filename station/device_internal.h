@@ -20,7 +20,9 @@
  * backend reads from `src` is hashed again and checked after it returns. */
 struct stn_image_send {
 	const struct cu_image *img;
-	int fd;		   /* the staged copy; inspect it with pread only */
+	int fd;		   /* the staged copy; inspect it with pread only;
+			      -1 for an image staged encrypted (formats
+			      §10): only src gives its plaintext */
 	const char *shown; /* names the file in messages */
 	const struct tp_source *src;
 	const struct tp_progress *prog;

@@ -177,6 +177,14 @@ static int smp_write(struct stn_device *dev, const struct stn_image_send *s,
 	size_t n;
 	int rc;
 
+	/* The MCUboot check reads the staged file, which for an image
+	 * delivered encrypted (formats §10) is ciphertext. */
+	if (s->fd < 0)
+		return stn_fail(d, STN_E_USAGE, s->shown,
+				"image %s is delivered encrypted: the SMP "
+				"transport checks MCUboot images from the "
+				"staged file and takes plain images only",
+				img->label);
 	/* Before a byte is sent: a file that is no MCUboot image, or whose
 	 * own hash does not check, would never boot. */
 	if ((rc = tp_mcuboot_inspect(s->fd, img->size, 1, s->shown, &info, d)))

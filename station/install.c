@@ -291,6 +291,23 @@ static void loosest_policy(const struct stn_config *cfg, struct cu_policy *p)
 	}
 }
 
+/* Content keys for staging (formats §10): unwrapped from the staged
+ * keys/ (copied in phase one), named under the media path. */
+struct key_ctx {
+	struct stn_session *s;
+	struct md_stage *st;
+	const char *shown;
+};
+
+static int stage_content_key(void *ctx, const struct cu_image *img,
+			     uint8_t key[32], struct stn_diag *d)
+{
+	struct key_ctx *k = ctx;
+
+	return stn_session_content_key(k->s, md_stage_dir(k->st), k->shown,
+				       img, key, d);
+}
+
 /*
  * Stage and verify; journals bundle-verified when the bundle checks pass.
  * Returns 0, or the first bundle failure WITHOUT journaling it (the caller
@@ -332,7 +349,11 @@ static int stage_and_verify(struct stn_session *s, const char *dir,
 				 &policy, stn_session_start(s), bundle, d)))
 		return rc;
 	ev_phase(ev, STN_PHASE_STAGE, "images");
-	if ((rc = md_stage_images(*st, &mp, d)))
+	/* An image encrypted for no key of this station is its check 3
+	 * problem, reported by cu_bundle_check_images below. */
+	struct key_ctx kc = {s, *st, dir};
+	struct md_keys keys = {stage_content_key, &kc};
+	if ((rc = md_stage_images_keys(*st, &mp, &keys, d)))
 		return staging_failed(rc, media_error);
 	ev_phase(ev, STN_PHASE_VERIFY, "images");
 	if ((rc = cu_bundle_check_images(*bundle, d))) {
@@ -1047,6 +1068,28 @@ static int judge_failed(struct stn_session *s, struct stn_device *dev,
 	return jrc;
 }
 
+/* Writes one image; an encrypted one with its content key unwrapped
+ * again just before and wiped just after, so the key lives in memory for
+ * one transfer only. */
+static int write_one(struct stn_session *s, struct stn_device *dev,
+		     const struct cu_image *img, const char *stage_dir,
+		     const char *dir, const char *path, const char *shown,
+		     const struct stn_device_progress *dp,
+		     struct stn_write_result *wr, struct stn_diag *d)
+{
+	uint8_t key[32];
+	int rc;
+
+	if (!img->encrypted)
+		return stn_device_write(dev, img, path, shown, dp, wr, d);
+	rc = stn_session_content_key(s, stage_dir, dir, img, key, d);
+	if (rc == 0)
+		rc = stn_device_write_key(dev, img, path, shown, key, dp, wr,
+					  d);
+	explicit_bzero(key, sizeof(key));
+	return rc;
+}
+
 /* Writes each image in order, judging each receipt when `receipt` is
  * given (an attested device); one image-written event per image. */
 static int write_each(struct stn_session *s, struct stn_device *dev,
@@ -1086,7 +1129,8 @@ static int write_each(struct stn_session *s, struct stn_device *dev,
 		wr.receipt = receipt;
 		if (receipt)
 			tp_msg_init(receipt);
-		rc = stn_device_write(dev, img, path, shown, dpp, &wr, d);
+		rc = write_one(s, dev, img, stage_dir, dir, path, shown, dpp,
+			       &wr, d);
 		if (rc && receipt && wr.has_receipt)
 			return judge_failed(s, dev, rep, img, &wr, rc, d);
 		if (rc)

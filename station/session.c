@@ -14,6 +14,7 @@
 
 #include "station/base/hex.h"
 #include "station/base/sha256.h"
+#include "custody/delivery.h"
 #include "custody/devid.h"
 #include "custody/record.h"
 #include "station/base/rfc3339.h"
@@ -36,6 +37,9 @@ struct stn_session {
 	 * station's CRLs, NULL for a class without device-anchors. */
 	struct cu_trust **class_trust;
 	struct cu_key *key; /* the station key, when [station] key is set */
+	/* The delivery key (formats §10), when [station] delivery-key is
+	 * set: it unwraps content keys, under the lock. */
+	struct cu_delivery_key *delivery;
 	struct stn_journal *journal;
 	int64_t start;
 	char id[33];
@@ -189,6 +193,17 @@ int stn_session_open(const char *config_path, const char *technician,
 			rc = stn_recode(d, STN_E_CONFIG);
 		goto fail;
 	}
+	/* The delivery key, likewise: a key that does not match its
+	 * certificate, or a certificate without the delivery role or that
+	 * does not chain at the session start, stops the start (formats
+	 * §8), not the first encrypted bundle. */
+	if (s->cfg->delivery_key &&
+	    (rc = cu_delivery_load(s->cfg->delivery_key, s->cfg->delivery_cert,
+				   s->trust, s->start, &s->delivery, d))) {
+		if (rc != STN_E_NOMEM)
+			rc = stn_recode(d, STN_E_CONFIG);
+		goto fail;
+	}
 	/* Staged copies a crashed station left behind are removed (live ones
 	 * hold a lock); reported below once the journal is open. */
 	unsigned swept = 0;
@@ -300,6 +315,7 @@ void stn_session_close(struct stn_session *s, int result)
 		cu_trust_free(s->class_trust[i]);
 	free(s->class_trust);
 	cu_key_free(s->key); /* wipes */
+	cu_delivery_free(s->delivery); /* wipes */
 	cu_trust_free(s->trust);
 	stn_config_free(s->cfg);
 	free(s->technician);
@@ -550,6 +566,26 @@ int stn_session_authz_make(struct stn_session *s, const struct cu_authz *a,
 				      d);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
+}
+
+int stn_session_content_key(struct stn_session *s, const char *dir,
+			    const char *shown, const struct cu_image *img,
+			    uint8_t key[CU_CONTENT_KEY_LEN],
+			    struct stn_diag *d)
+{
+	int rc;
+
+	/* Under the lock: the key's unwrap (ECDH, OAEP) is not shared
+	 * safely between threads installing at once. */
+	pthread_mutex_lock(&s->lock);
+	rc = cu_delivery_key_for(s->delivery, dir, shown, img, key, d);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+const uint8_t *stn_session_delivery_recipient(const struct stn_session *s)
+{
+	return s->delivery ? cu_delivery_recipient(s->delivery) : NULL;
 }
 
 int stn_session_random(uint8_t *out, size_t len, struct stn_diag *d)

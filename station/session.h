@@ -96,6 +96,24 @@ int stn_session_authz_make(struct stn_session *s, const struct cu_authz *a,
 			   uint8_t *sig, size_t sig_cap, size_t *sig_len,
 			   const uint8_t **chain, size_t *chain_len,
 			   size_t max, size_t *nchain, struct stn_diag *d);
+/*
+ * Encrypted delivery (formats §10).  The delivery key is loaded at open
+ * when [station] delivery-key is set (cu_delivery_load against the
+ * release trust store at the session start; any problem is STN_E_CONFIG
+ * and stops the start).  stn_session_content_key unwraps the content key
+ * of encrypted image img of the bundle staged in dir (cu_delivery_key_for
+ * under the session's lock, with the delivery key, or NULL when none:
+ * then STN_E_IMAGE, rule images, naming the recipients); messages name
+ * files under `shown`.  The caller wipes key as soon as it is used.
+ */
+struct cu_image;
+int stn_session_content_key(struct stn_session *s, const char *dir,
+			    const char *shown, const struct cu_image *img,
+			    uint8_t key[32], struct stn_diag *d);
+/* The SHA-256 of the delivery certificate (DER), the recipient id key
+ * files name; NULL when the station holds no delivery key.  Borrowed. */
+const uint8_t *stn_session_delivery_recipient(const struct stn_session *s);
+
 /* Fresh random bytes (nonces) from the kernel (getrandom). */
 int stn_session_random(uint8_t *out, size_t len, struct stn_diag *d);
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tests/demo_setup.sh ACTION DIR STATION SIM: builds, stops or removes the
 # self-contained demo that `station demo` runs the text UI on.
-#   setup     test PKI, media with four bundles (good with a custody chain,
-#             expired, tampered, a rollback with its exception token),
+#   setup     test PKI, media with five bundles (good with a custody chain,
+#             expired, tampered, a rollback with its exception token, and
+#             2.5.0 with its image encrypted for this station, formats §10),
 #             four simulated serial devices (two genuine TX-200 that attest
 #             with Acme's device certificates, a TX-100, and a counterfeit
 #             TX-200 whose certificate comes from another manufacturer),
@@ -70,6 +71,17 @@ S token issue --key "$P/exception1.key" --cert "$P/exception1.pem" --waive downg
 	--device SN-0001 --device SN-0002 --ttl 12h --site plant-7 \
 	--reason "CVE-2026-1234 field fix, ticket OPS-881" --name rollback "$D/media/tx200-2.2.0-rollback"
 
+# 5. 2.5.0 delivered encrypted (formats §10) for this station's delivery
+# key (tests/pki.sh: delivery.key, a P-256 leaf with the delivery role
+# under the demo's intermediate) and another station's: a lost stick
+# leaks no firmware.
+image "$D/images/tx200-app-2.5.0.bin" 44 2.5.0 262144
+S bundle create --name tx200-app --version 2.5.0 --sequence 44 --model TX-200 \
+	--hardware revB --image app="$D/images/tx200-app-2.5.0.bin"@0 \
+	--encrypt-for "$P/delivery.pem" --encrypt-for "$P/delivery2.pem" \
+	"$D/media/tx200-2.5.0-encrypted"
+sign "$D/media/tx200-2.5.0-encrypted"; chain "$D/media/tx200-2.5.0-encrypted"
+
 # The counterfeit's device certificate: a unit claiming TX-200 SN-0003,
 # signed by a manufacturer this station does not trust (tests/pki.sh's
 # Foreign Devices Root), so its attestation cannot chain to the class's
@@ -120,6 +132,8 @@ id = STN-0042
 site = plant-7
 key = $P/station.key
 cert = $P/station.pem
+delivery-key = $P/delivery.key
+delivery-cert = $P/delivery.pem
 data = $D/data
 media = $D/media
 

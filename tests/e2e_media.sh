@@ -202,7 +202,7 @@ if [ -z "$skip_reason" ]; then
 	check "ext4: a symlinked image is flagged before staging" grep -q "problem: $T/media/usb0/linked/tx300-app.bin: is a symbolic link" <<<"$out"
 	out=$(st verify "$T/media/usb0/linked" 2>&1); rc=$?
 	check "ext4: verify refuses the symlinked image (check 3)" \
-		bash -c "[ $rc -eq 1 ] && grep -q 'rule image: .*linked/tx300-app.bin: is a symbolic link' <<<\"\$1\"" _ "$out"
+		bash -c "[ $rc -eq 1 ] && grep -q 'rule images: .*linked/tx300-app.bin: is a symbolic link' <<<\"\$1\"" _ "$out"
 
 	# A push from the stick; the image on the stick is rewritten while
 	# the device is being identified, after staging.
@@ -225,7 +225,7 @@ if [ -z "$skip_reason" ]; then
 	check "TOCTOU: the device got the bytes that were verified" cmp -s "$T/dev1.store/slot-0.bin" "$T/original.bin"
 	out=$(st verify "$T/media/usb0/tx200-2.4.1" 2>&1); rc=$?
 	checko "TOCTOU: staging it again sees the change (check 3 refuses)" "$out" \
-		bash -c "[ $rc -eq 1 ] && grep -q 'rule image: .*usb0/tx200-2.4.1/tx200-app.bin: sha256 is' <<<\"\$1\"" _ "$out"
+		bash -c "[ $rc -eq 1 ] && grep -q 'rule images: .*usb0/tx200-2.4.1/tx200-app.bin: sha256 is' <<<\"\$1\"" _ "$out"
 
 	# The stick fails mid-copy: cut the device under the mounted file
 	# system.  Drop caches so big.bin is read from the device.

@@ -54,7 +54,7 @@ check "verify lists the push session: who, what, device, authority, result" \
 		grep -q 'authority  release signed by release-1' <<<\"\$1\" &&
 		grep -q 'result     SN-0001: installed sequence 42 (proof device-sha256' <<<\"\$1\"" _ "$out"
 check "verify lists the refused push with its rule and reason" \
-	grep -q "result     REFUSED: rule image: .*bad/app.bin: sha256 is" <<<"$out"
+	grep -q "result     REFUSED: rule images: .*bad/app.bin: sha256 is" <<<"$out"
 check "verify ends with its verdict" grep -q "^verdict   report verifies" <<<"$out"
 out=$("$STATION" report verify --json --trust "$T/pki/roots.pem" "$R"); rc=$?
 check "verify --json says verified" bash -c "[ $rc -eq 0 ] && grep -q '^{\"verdict\":\"verified\"' <<<\"\$1\"" _ "$out"

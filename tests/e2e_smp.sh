@@ -195,8 +195,8 @@ bundle "$T/rawbundle" "$T/raw.bin"
 start raw --node SN-7009
 push raw "$T/rawbundle"
 check "an image that is not an MCUboot image is refused (exit 1)" test "$rc" -eq 1
-check "not MCUboot: rule image, nothing uploaded" \
-	bash -c "grep -q 'rule image: .*not a usable MCUboot image' <<<\"\$1\" && ! grep -q upload '$T/raw.log'" _ "$out"
+check "not MCUboot: rule images, nothing uploaded" \
+	bash -c "grep -q 'rule images: .*not a usable MCUboot image' <<<\"\$1\" && ! grep -q upload '$T/raw.log'" _ "$out"
 
 check "the journal chain verifies" bash -c "'$STATION' journal --verify | grep -q 'journal chain verifies'"
 finish

@@ -3,7 +3,8 @@
 # a detached 80x24 tmux session: `station demo`, sign in with a PIN, verify
 # a bundle, see which units proved they are genuine and the counterfeit
 # refused in words, install on two simulated devices at once, see a refused
-# bundle with its reason, export the signed report, leave.  The screen is
+# bundle with its reason, see a bundle encrypted for this station, export
+# the signed report, leave.  The screen is
 # read with capture-pane and checked for what a person would look for.
 . "$(dirname "$0")/lib.sh"
 command -v tmux >/dev/null || { echo "skip: tmux not installed"; exit 77; }
@@ -35,7 +36,7 @@ check "a wrong PIN is refused" wait_screen "Wrong PIN"
 send 1 2 3 4 Enter
 check "signing in shows the home screen" wait_screen "Signed in as Ana Lima"
 check "home shows the clock against the trusted-time floor" wait_screen "trusted-time floor"
-check "home shows the bundles on the media" wait_screen "4 bundle(s)"
+check "home shows the bundles on the media" wait_screen "5 bundle(s)"
 check "home shows the devices present" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | grep -c 'present' | grep -qx 4"
 check "every screen has a help line" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | tail -1 | grep -q 'q sign out'"
 
@@ -69,10 +70,20 @@ screen >"$T/result.txt"
 
 send Enter
 check "back to the bundle list" wait_screen "Bundles on the media"
-send Down Down Down Enter
-check "the tampered copy is refused with its reason" wait_screen "rule image:"
+send Up Up Up Up Down Down Down Enter
+check "the tampered copy is refused with its reason" wait_screen "rule images:"
 send p
 check "a refused bundle cannot be installed" wait_screen "This bundle was refused"
+send Escape
+sleep 0.3
+# 2.5.0 travels encrypted for this station's delivery key (formats §10).
+send Down Enter
+check "the encrypted bundle shows it is encrypted for this station" \
+	wait_screen "Images encrypted for this station (delivery key"
+check "and it verifies like any other" wait_screen "ready: sequence 44 is newer"
+screen >"$T/encrypted.txt"
+check "every line of the encrypted bundle's screen fits 80 columns" \
+	awk 'length($0) > 80 { exit 1 }' "$T/encrypted.txt"
 send Escape
 sleep 0.3
 send Escape

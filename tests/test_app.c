@@ -181,7 +181,7 @@ static void sign_in_refuses_unknown_technicians_and_wrong_pins(void **state)
 	SHOWS("Station STN-0042 at site plant-7");
 	SHOWS("trusted-time floor");
 	SHOWS("CRLs: 1, 0 past nextUpdate");
-	SHOWS("4 bundle(s)");
+	SHOWS("5 bundle(s)");
 	stn_app_free(app);
 	app = NULL;
 }
@@ -326,13 +326,26 @@ static void refused_bundle_cannot_be_installed_and_says_why(void **state)
 	app = NULL;
 }
 
+/* The demo's 2.5.0 travels encrypted for this station (formats §10): the
+ * bundle screen says so, and the TX-200 units may take it. */
+static void encrypted_bundle_says_it_is_for_this_station(void **state)
+{
+	(void)state;
+	sign_in();
+	open_bundle("/tx200-2.5.0-encrypted");
+	SHOWS("Images encrypted for this station (delivery key");
+	SHOWS("ready: sequence 44 is newer");
+	stn_app_free(app);
+	app = NULL;
+}
+
 static void media_appearing_reaches_the_home_screen_as_an_event(void **state)
 {
 	char cmd[4600];
 
 	(void)state;
 	sign_in();
-	SHOWS("4 bundle(s)");
+	SHOWS("5 bundle(s)");
 	/* a new bundle directory appears in the media root */
 	snprintf(cmd, sizeof(cmd), "cp -r '%s/media/tx200-2.4.1' "
 				   "'%s/media/zz-new'", dir, dir);
@@ -340,12 +353,12 @@ static void media_appearing_reaches_the_home_screen_as_an_event(void **state)
 	for (int i = 0; i < 50; i++) {
 		stn_app_key(app, STN_KEY_TICK, 0);
 		look();
-		if (shows("5 bundle(s)"))
+		if (shows("6 bundle(s)"))
 			break;
 		struct timespec t = {0, 50 * 1000000};
 		nanosleep(&t, NULL);
 	}
-	SHOWS("5 bundle(s)");
+	SHOWS("6 bundle(s)");
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s/media/zz-new'", dir);
 	assert_int_equal(system(cmd), 0);
 	stn_app_free(app);
@@ -387,6 +400,8 @@ int main(void)
 			push_installs_on_two_devices_in_parallel_after_confirmation),
 		cmocka_unit_test(
 			refused_bundle_cannot_be_installed_and_says_why),
+		cmocka_unit_test(
+			encrypted_bundle_says_it_is_for_this_station),
 		cmocka_unit_test(
 			media_appearing_reaches_the_home_screen_as_an_event),
 		cmocka_unit_test(journal_and_export_work_from_home),

@@ -99,6 +99,8 @@ static void config_loads_values_and_defaults(void **state)
 	snprintf(want, sizeof(want), "%s/data", dir);
 	assert_string_equal(c->data, want);
 	assert_string_equal(c->media, "/media");
+	assert_null(c->delivery_key);
+	assert_null(c->delivery_cert);
 	assert_int_equal(c->release_threshold, 1);
 	assert_true(c->max_token_ttl == 72 * 3600);
 	assert_true(c->max_custody_age == 30 * 86400);
@@ -194,6 +196,19 @@ static const struct bad_conf bad[] = {
 	{"certificate of another station",
 	 STATION_OK "key = station.key\ncert = station.pem\n" TRUST_OK, ":6",
 	 "station certificate CN STN-0042 is not the station id S"},
+	/* [station] delivery-key and delivery-cert (formats §8, §10) */
+	{"delivery key without its certificate",
+	 STATION_OK "delivery-key = station.key\n" TRUST_OK, ":5",
+	 "delivery-key and delivery-cert must be given together"},
+	{"delivery certificate without its key",
+	 STATION_OK "delivery-cert = station.pem\n" TRUST_OK, ":5",
+	 "delivery-key and delivery-cert must be given together"},
+	{"delivery key missing",
+	 STATION_OK "delivery-key = nope.key\ndelivery-cert = station.pem\n"
+	 TRUST_OK, ":5", "cannot use"},
+	{"delivery certificate a directory",
+	 STATION_OK "delivery-key = station.key\ndelivery-cert = crl\n"
+	 TRUST_OK, ":6", "is not a regular file"},
 	{"unknown port mode",
 	 STATION_OK TRUST_OK "[port p]\npath = /dev/x\nmode = zmodem\n", ":9",
 	 "mode must be console, ymodem or smp"},
@@ -421,6 +436,26 @@ static void config_without_classes_has_the_default_class(void **state)
 	stn_config_free(c);
 }
 
+/* The delivery key and certificate (formats §10) are paths relative to
+ * the file, like every other; their role and match are the session's to
+ * check, against the trust store. */
+static void config_reads_delivery_key_relative_to_the_file(void **state)
+{
+	struct stn_config *c = NULL;
+	struct stn_diag d;
+	char want[4200];
+
+	(void)state;
+	assert_int_equal(load_text(STATION_OK "delivery-key = station.key\n"
+				   "delivery-cert = station.pem\n" TRUST_OK,
+				   &c, &d), 0);
+	snprintf(want, sizeof(want), "%s/station.key", dir);
+	assert_string_equal(c->delivery_key, want);
+	snprintf(want, sizeof(want), "%s/station.pem", dir);
+	assert_string_equal(c->delivery_cert, want);
+	stn_config_free(c);
+}
+
 static void config_missing_file_is_a_configuration_error(void **state)
 {
 	struct stn_config *c = NULL;
@@ -440,6 +475,8 @@ int main(void)
 		cmocka_unit_test(
 			config_refuses_each_problem_naming_file_and_line),
 		cmocka_unit_test(config_missing_file_is_a_configuration_error),
+		cmocka_unit_test(
+			config_reads_delivery_key_relative_to_the_file),
 		cmocka_unit_test(
 			config_reads_classes_and_resolves_them_against_trust),
 		cmocka_unit_test(config_without_classes_has_the_default_class),

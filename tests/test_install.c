@@ -13,6 +13,9 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
+#include "custody/verify.h"
+#include "station/base/hex.h"
+#include "station/base/sha256.h"
 #include "station/device_fake.h"
 #include "station/base/error.h"
 #include "station/install.h"
@@ -24,6 +27,9 @@ static const size_t image_size[NIMAGES] = {70000, 1, 4096};
 
 static char *dir;		   /* PKI, bundle, per-test data */
 static char bundle[4300];	   /* a signed bundle of NIMAGES images */
+static char enc_bundle[4300];	   /* the same images encrypted (formats
+				      §10) for this station and another */
+static char enc_other[4300];	   /* ... for another station only */
 static char conf[4300];
 static struct stn_session *sess;
 static struct stn_prepared *prep;
@@ -70,6 +76,20 @@ static int group_setup(void **state)
 	run("%s/station sign --key '%s/pki/release1.key' --cert "
 	    "'%s/pki/release1.pem' '%s/manifest' >/dev/null",
 	    build, dir, dir, bundle);
+	snprintf(enc_bundle, sizeof(enc_bundle), "%s/enc", dir);
+	snprintf(enc_other, sizeof(enc_other), "%s/enc-other", dir);
+	run("%s/station bundle create --name tx200-app --version 2.5.0 "
+	    "--sequence 42 --model TX-200 --hardware revB%s --encrypt-for "
+	    "'%s/pki/delivery2.pem' --encrypt-for '%s/pki/delivery.pem' "
+	    "'%s' >/dev/null && %s/station sign --key '%s/pki/release1.key' "
+	    "--cert '%s/pki/release1.pem' '%s/manifest' >/dev/null",
+	    build, images, dir, dir, enc_bundle, build, dir, dir, enc_bundle);
+	run("%s/station bundle create --name tx200-app --version 2.5.0 "
+	    "--sequence 42 --model TX-200 --hardware revB%s --encrypt-for "
+	    "'%s/pki/delivery2.pem' '%s' >/dev/null && %s/station sign "
+	    "--key '%s/pki/release1.key' --cert '%s/pki/release1.pem' "
+	    "'%s/manifest' >/dev/null",
+	    build, images, dir, enc_other, build, dir, dir, enc_other);
 	return stn_fake_register(NULL) ? -1 : 0;
 }
 
@@ -95,10 +115,12 @@ static int setup(void **state)
 	fprintf(f,
 		"[station]\nid = STN-0042\nsite = plant-7\n"
 		"key = %s/pki/station.key\ncert = %s/pki/station.pem\n"
+		"delivery-key = %s/pki/delivery.key\n"
+		"delivery-cert = %s/pki/delivery.pem\n"
 		"data = %s/data-%d\n"
 		"[trust]\nanchors = %s/pki/roots.pem\nrequire-custody = no\n"
 		"[technician ana]\nname = Ana Lima\n",
-		dir, dir, dir, ntest, dir);
+		dir, dir, dir, dir, dir, ntest, dir);
 	fclose(f);
 	stn_diag_init(&d);
 	if (stn_session_open(conf, "ana", "push", 0, &sess, &d) ||
@@ -481,6 +503,167 @@ static void journal_failure_stops_the_install(void **state)
 	}
 }
 
+/* The SHA-256 of file path, hex. */
+static void sha256_file_hex(const char *path, char hex[65])
+{
+	uint8_t *buf, digest[32];
+	size_t len;
+	FILE *f = fopen(path, "rb");
+
+	assert_non_null(f);
+	buf = malloc(1 << 20);
+	assert_non_null(buf);
+	len = fread(buf, 1, 1 << 20, f);
+	fclose(f);
+	assert_int_equal(cu_sha256(buf, len, digest), 0);
+	cu_hex(digest, sizeof(digest), hex);
+	free(buf);
+}
+
+/* The sha256 of image-written events for serial, in order, joined. */
+struct digests {
+	const char *serial;
+	char text[1000];
+};
+
+static int digests_cb(void *ctx, const struct stn_event *e)
+{
+	struct digests *g = ctx;
+	const char *serial = field(e, "serial");
+	size_t used = strlen(g->text);
+
+	if (strcmp(e->type, "image-written") == 0 && serial &&
+	    strcmp(serial, g->serial) == 0)
+		snprintf(g->text + used, sizeof(g->text) - used, "%s:%s ",
+			 field(e, "sha256"), field(e, "device-sha256"));
+	return 0;
+}
+
+/* An encrypted bundle (formats §10) for this station installs the
+ * plaintext: the device receives it, and the journal records the
+ * plaintext's digests, the manifest's and the device's, as for any
+ * bundle. */
+static void encrypted_bundle_installs_the_plaintext(void **state)
+{
+	struct stn_prepared *enc = NULL;
+	struct stn_fake_unit u;
+	struct stn_outcome rep;
+	struct digests g = {"SN-E", ""};
+	char want[1000] = "", hex[65];
+	struct stn_diag d;
+	size_t used = 0;
+
+	(void)state;
+	stn_diag_init(&d);
+	if (stn_prepare(sess, enc_bundle, NULL, &enc, &d))
+		fail_msg("prepare: %s: %s", d.where, d.text);
+	for (size_t i = 0; i < NIMAGES; i++)
+		assert_true(cu_bundle_manifest(stn_prepared_bundle(enc))
+				    ->images[i].encrypted);
+	stn_fake_unit_init(&u, "e", "TX-200", "revB", "SN-E");
+	attach(&u);
+	stn_outcome_init(&rep);
+	if (stn_install(sess, enc, "fake:e", 0, NULL, &rep, &d))
+		fail_msg("install: %s: %s", d.where, d.text);
+	assert_int_equal(rep.images_written, NIMAGES);
+	for (size_t i = 0; i < NIMAGES; i++) {
+		char path[4400];
+		holds_image(&u, i);
+		snprintf(path, sizeof(path), "%s/img%zu.bin", dir, i);
+		sha256_file_hex(path, hex);
+		used += (size_t)snprintf(want + used, sizeof(want) - used,
+					 "%s:%s ", hex, hex);
+	}
+	stn_diag_init(&d);
+	assert_int_equal(stn_session_journal_each(sess, 0, digests_cb, &g, &d),
+			 0);
+	assert_string_equal(g.text, want);
+	stn_outcome_fini(&rep);
+	stn_prepared_free(enc);
+	stn_fake_unit_fini(&u);
+}
+
+/* A bundle whose images are encrypted for no key of this station is
+ * refused as check 3 (rule images), naming the recipients; nothing is
+ * sent. */
+static void bundle_encrypted_for_another_station_is_refused(void **state)
+{
+	struct stn_prepared *enc = NULL;
+	struct stn_fake_unit u;
+	struct stn_outcome rep;
+	struct stn_diag d;
+	int rc;
+
+	(void)state;
+	stn_diag_init(&d);
+	rc = stn_prepare(sess, enc_other, NULL, &enc, &d);
+	assert_int_equal(rc, STN_E_IMAGE);
+	assert_string_equal(stn_err_rule(rc), "images");
+	assert_non_null(strstr(d.text, "is encrypted for"));
+	assert_non_null(strstr(d.text, "this station's delivery certificate"));
+	stn_fake_unit_init(&u, "o", "TX-200", "revB", "SN-O");
+	attach(&u);
+	stn_outcome_init(&rep);
+	stn_diag_init(&d);
+	assert_int_equal(stn_install(sess, enc, "fake:o", 0, NULL, &rep, &d),
+			 STN_E_IMAGE);
+	assert_int_equal(u.writes, 0);
+	assert_int_equal(events("image-written", "SN-O", NULL), 0);
+	stn_outcome_fini(&rep);
+	stn_prepared_free(enc);
+	stn_fake_unit_fini(&u);
+}
+
+/* The pre-send check decrypts too: a content key that is not the image's
+ * yields a plaintext whose digest is not the manifest's, and nothing is
+ * sent; the right key sends the plaintext. */
+static void wrong_content_key_sends_nothing(void **state)
+{
+	struct stn_prepared *enc = NULL;
+	const struct cu_image *img;
+	struct stn_fake_unit u;
+	struct stn_device *dev = NULL;
+	struct stn_write_result wr;
+	struct cu_identity id;
+	char path[4500];
+	uint8_t key[32];
+	struct stn_diag d;
+
+	(void)state;
+	stn_diag_init(&d);
+	if (stn_prepare(sess, enc_bundle, NULL, &enc, &d))
+		fail_msg("prepare: %s: %s", d.where, d.text);
+	img = &cu_bundle_manifest(stn_prepared_bundle(enc))->images[0];
+	snprintf(path, sizeof(path), "%s/%s", enc_bundle, img->file);
+	stn_fake_unit_init(&u, "k", "TX-200", "revB", "SN-K");
+	attach(&u);
+	assert_int_equal(stn_device_open(stn_session_config(sess), "fake:k",
+					 &dev, &d), 0);
+	assert_int_equal(stn_device_identify(dev, &id, &d), 0);
+	if (stn_session_content_key(sess, enc_bundle, enc_bundle, img, key,
+				    &d))
+		fail_msg("key: %s: %s", d.where, d.text);
+	key[0] ^= 1;
+	memset(&wr, 0, sizeof(wr));
+	assert_int_equal(stn_device_write_key(dev, img, path, path, key, NULL,
+					      &wr, &d), STN_E_IMAGE);
+	assert_non_null(strstr(d.text, "nothing sent"));
+	assert_int_equal(u.writes, 0);
+	/* the key is what the encrypted image needs, also the other way */
+	assert_int_equal(stn_device_write(dev, img, path, path, NULL, &wr, &d),
+			 STN_E_INTERNAL);
+	assert_int_equal(u.writes, 0);
+	key[0] ^= 1;
+	memset(&wr, 0, sizeof(wr));
+	if (stn_device_write_key(dev, img, path, path, key, NULL, &wr, &d))
+		fail_msg("write: %s: %s", d.where, d.text);
+	holds_image(&u, 0);
+	explicit_bzero(key, sizeof(key));
+	stn_device_close(dev);
+	stn_prepared_free(enc);
+	stn_fake_unit_fini(&u);
+}
+
 static void fake_scheme_needs_an_attached_unit(void **state)
 {
 	struct stn_outcome rep;
@@ -517,6 +700,14 @@ int main(void)
 			journal_failure_stops_the_install, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			fake_scheme_needs_an_attached_unit, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			encrypted_bundle_installs_the_plaintext, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			bundle_encrypted_for_another_station_is_refused, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			wrong_content_key_sends_nothing, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

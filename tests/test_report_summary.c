@@ -37,7 +37,7 @@ static void verify_lists_each_session_with_who_what_authority_and_result(
 		{"proof", "device-sha256"}, {"duration-ms", "812"}};
 	static const struct stn_field end_ok[] = {{"result", "ok"}};
 	static const struct stn_field refused[] = {
-		{"name", "tx200-app"}, {"rule", "image"},
+		{"name", "tx200-app"}, {"rule", "images"},
 		{"reason", "sha256 is 00, manifest says 11\nfake line"}};
 	static const struct stn_field failed[] = {
 		{"serial", "SN-0002"}, {"rule", "device"},
@@ -95,7 +95,7 @@ static void verify_lists_each_session_with_who_what_authority_and_result(
 	assert_int_equal(i->sessions[0].events, 7);
 	assert_string_equal(i->sessions[1].technician, "bo");
 	assert_non_null(strstr(i->sessions[1].result,
-			       "REFUSED: rule image: sha256 is 00"));
+			       "REFUSED: rule images: sha256 is 00"));
 	assert_int_equal(i->sessions[1].ended, 1);
 	assert_string_equal(i->sessions[2].technician, "");
 	assert_string_equal(i->sessions[2].result,
@@ -117,7 +117,7 @@ static void verify_lists_each_session_with_who_what_authority_and_result(
 				     "release-1 release-2; custody-verified"));
 	assert_non_null(strstr(text, "\nResult      SN-0001: installed "
 				     "sequence 42"));
-	assert_non_null(strstr(text, "\nResult      REFUSED: rule image"));
+	assert_non_null(strstr(text, "\nResult      REFUSED: rule images"));
 	assert_non_null(strstr(text, "(its session-end is not in this "
 				     "report)"));
 	assert_non_null(strstr(text, "manifest says 11\\x0afake line"));

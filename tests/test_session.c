@@ -9,7 +9,9 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <sys/stat.h>
 
+#include "custody/delivery.h"
 #include "custody/devid.h"
 #include "custody/sig.h"
 #include "station/config.h"
@@ -222,6 +224,148 @@ static void session_signs_authorizations_only_with_a_station_key(
 	stn_session_close(s, 0);
 }
 
+/* Opens a session whose [station] adds `extra`; returns the code. */
+static int open_extra(const char *extra, struct stn_session **out,
+		      struct stn_diag *d)
+{
+	char conf[4200];
+	FILE *f;
+
+	snprintf(conf, sizeof(conf), "%s/station-%d.conf", dir, ++nconf);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "[station]\nid = STN-0042\nsite = plant-7\n"
+		   "data = data-%d\n%s"
+		   "[trust]\nanchors = pki/roots.pem\nrequire-custody = no\n",
+		nconf, extra);
+	fclose(f);
+	stn_diag_init(d);
+	*out = NULL;
+	return stn_session_open(conf, NULL, "test", STN_SESSION_QUIET, out, d);
+}
+
+/* A staged bundle directory with keys/ holding the content key of image
+ * `app` wrapped for each certificate given (formats §10). */
+static void make_keys(const char *bundle, const uint8_t key[32],
+		      const char *const *certs, size_t n)
+{
+	char path[4400], rec[CU_KEYFILE_MAX];
+	struct stn_diag d;
+
+	assert_int_equal(mkdir(bundle, 0700), 0);
+	snprintf(path, sizeof(path), "%s/keys", bundle);
+	assert_int_equal(mkdir(path, 0700), 0);
+	for (size_t i = 0; i < n; i++) {
+		size_t len = 0;
+		stn_diag_init(&d);
+		snprintf(path, sizeof(path), "%s/pki/%s.pem", dir, certs[i]);
+		if (cu_delivery_wrap(path, NULL, 0, "app", key, rec,
+				     sizeof(rec), &len, NULL, &d))
+			fail_msg("wrap: %s: %s", d.where, d.text);
+		rec[len] = 0;
+		snprintf(path, sizeof(path), "%s/keys/app.%s.key", bundle,
+			 certs[i]);
+		th_write_str(path, rec);
+	}
+}
+
+/* The delivery key is loaded at the start and unwraps the content key
+ * wrapped for this station, whatever else keys/ holds. */
+static void session_unwraps_the_content_key_for_its_delivery_key(
+	void **state)
+{
+	static const char *const both[] = {"delivery2", "delivery"};
+	struct cu_image img = {.label = "app", .file = "app.bin.enc",
+			       .size = 10, .encrypted = 1};
+	uint8_t key[32], got[32];
+	char bundle[4200];
+	struct stn_session *s;
+	struct stn_diag d;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)(i * 7 + 1);
+	snprintf(bundle, sizeof(bundle), "%s/enc-ok", dir);
+	make_keys(bundle, key, both, 2);
+	if (open_extra("delivery-key = pki/delivery.key\n"
+		       "delivery-cert = pki/delivery.pem\n", &s, &d))
+		fail_msg("open: %s: %s", d.where, d.text);
+	assert_non_null(stn_session_delivery_recipient(s));
+	memset(got, 0, sizeof(got));
+	if (stn_session_content_key(s, bundle, "/media/b", &img, got, &d))
+		fail_msg("content key: %s: %s", d.where, d.text);
+	assert_memory_equal(got, key, sizeof(key));
+	stn_session_close(s, 0);
+}
+
+/* Without a delivery key, or for another station's, an encrypted image
+ * is refused as check 3 (rule images), naming its recipients. */
+static void session_refuses_images_encrypted_for_another_station(
+	void **state)
+{
+	static const char *const other[] = {"delivery2"};
+	struct cu_image img = {.label = "app", .file = "app.bin.enc",
+			       .size = 10, .encrypted = 1};
+	uint8_t key[32] = {1}, got[32];
+	char bundle[4200];
+	struct stn_session *s;
+	struct stn_diag d;
+	int rc;
+
+	(void)state;
+	snprintf(bundle, sizeof(bundle), "%s/enc-other", dir);
+	make_keys(bundle, key, other, 1);
+	if (open_extra("", &s, &d))
+		fail_msg("open: %s: %s", d.where, d.text);
+	assert_null(stn_session_delivery_recipient(s));
+	rc = stn_session_content_key(s, bundle, "/media/b", &img, got, &d);
+	assert_int_equal(rc, STN_E_IMAGE);
+	assert_string_equal(stn_err_rule(rc), "images");
+	assert_non_null(strstr(d.text, "image app is encrypted for"));
+	assert_non_null(strstr(d.text, "no delivery key"));
+	assert_non_null(strstr(d.where, "/media/b/keys"));
+	stn_session_close(s, 0);
+
+	if (open_extra("delivery-key = pki/delivery.key\n"
+		       "delivery-cert = pki/delivery.pem\n", &s, &d))
+		fail_msg("open: %s: %s", d.where, d.text);
+	rc = stn_session_content_key(s, bundle, "/media/b", &img, got, &d);
+	assert_int_equal(rc, STN_E_IMAGE);
+	assert_non_null(strstr(d.text, "this station's delivery certificate"));
+	stn_session_close(s, 0);
+}
+
+/* A delivery key that is not its certificate's, or a certificate without
+ * the delivery role, stops the start (formats §8). */
+static void session_start_refuses_an_unusable_delivery_key(void **state)
+{
+	static const struct {
+		const char *conf, *where, *reason;
+	} bad[] = {
+		{"delivery-key = pki/delivery2.key\n"
+		 "delivery-cert = pki/delivery.pem\n",
+		 "delivery2.key", "does not match"},
+		{"delivery-key = pki/station.key\n"
+		 "delivery-cert = pki/station.pem\n",
+		 "station.pem", "delivery certificate refused"},
+		{"delivery-key = pki/delivery-tworole.key\n"
+		 "delivery-cert = pki/delivery-tworole.pem\n",
+		 "delivery-tworole.pem", "delivery certificate refused"},
+	};
+	struct stn_session *s;
+	struct stn_diag d;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = open_extra(bad[i].conf, &s, &d);
+		if (rc != STN_E_CONFIG || !strstr(d.where, bad[i].where) ||
+		    !strstr(d.text, bad[i].reason))
+			fail_msg("%zu: rc %d where '%s' text '%s'", i, rc,
+				 d.where, d.text);
+		assert_null(s);
+	}
+}
+
 static void session_random_fills_every_byte(void **state)
 {
 	uint8_t a[1000], b[1000];
@@ -251,6 +395,12 @@ int main(void)
 		cmocka_unit_test(
 			session_signs_authorizations_only_with_a_station_key),
 		cmocka_unit_test(session_random_fills_every_byte),
+		cmocka_unit_test(
+			session_unwraps_the_content_key_for_its_delivery_key),
+		cmocka_unit_test(
+			session_refuses_images_encrypted_for_another_station),
+		cmocka_unit_test(
+			session_start_refuses_an_unusable_delivery_key),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -18,7 +18,7 @@ enum stn_exit {
 /*
  * X(NAME, value, exit class, rule, message)
  * Values are stable: the journal stores them.  `rule` is the short name a
- * refusal carries ("signature", "image", ...); operators and tests match it.
+ * refusal carries ("signature", "images", ...); operators and tests match it.
  */
 #define STN_ERROR_LIST(X)                                                      \
 	X(OK, 0, STN_EXIT_OK, "ok", "ok")                                      \
@@ -46,7 +46,7 @@ enum stn_exit {
 	  "too few valid release signatures")                                  \
 	X(VALIDITY, -30, STN_EXIT_REFUSED, "expired",                          \
 	  "bundle is not valid at the session start time")                     \
-	X(IMAGE, -31, STN_EXIT_REFUSED, "image",                               \
+	X(IMAGE, -31, STN_EXIT_REFUSED, "images",                              \
 	  "image does not match the manifest")                                 \
 	X(TARGET, -32, STN_EXIT_REFUSED, "target",                             \
 	  "device does not match the bundle's target")                         \
