@@ -717,11 +717,26 @@ int cu_delivery_wrap(const char *cert_path, const struct cu_trust *trust,
 		return rc;
 	mask = leaf_roles(leaf);
 	if (mask != 1u << CU_ROLE_DELIVERY) {
-		rc = stn_fail(d, STN_E_USAGE, cert_path,
-			      "not a delivery certificate: its leaf %s",
-			      mask ? "holds another station role (one key, "
-				     "one duty)"
-				   : "holds no delivery role");
+		char held[80] = "";
+		size_t o = 0;
+		for (int r = CU_ROLE_RELEASE; r <= CU_ROLE_DELIVERY; r++)
+			if (mask & (1u << r))
+				o += (size_t)snprintf(held + o,
+						      sizeof(held) - o, "%s%s",
+						      o ? " and " : "",
+						      cu_role_name(
+							      (enum cu_role)r));
+		if (mask)
+			rc = stn_fail(d, STN_E_USAGE, cert_path,
+				      "not a delivery certificate: its leaf "
+				      "holds the %s role%s%s", held,
+				      strchr(held, ' ') ? "s" : "",
+				      mask & (1u << CU_ROLE_DELIVERY)
+					      ? " (one key, one duty)" : "");
+		else
+			rc = stn_fail(d, STN_E_USAGE, cert_path,
+				      "not a delivery certificate: its leaf "
+				      "holds no station role");
 		goto out;
 	}
 	pub = X509_get0_pubkey(leaf);
