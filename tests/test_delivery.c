@@ -268,13 +268,14 @@ static void wrap_refuses_certificates_that_are_not_for_delivery(void **state)
 	assert_int_equal(cu_delivery_wrap(cert, NULL, 0, "app", fx.key, out,
 					  sizeof(out), &len, NULL, &d),
 			 STN_E_USAGE);
-	assert_says(&d, "holds another station role");
+	assert_says(&d, "its leaf holds the station role");
 	snprintf(cert, sizeof(cert), "%s/delivery-tworole.pem", fx.pki);
 	stn_diag_init(&d);
 	assert_int_equal(cu_delivery_wrap(cert, NULL, 0, "app", fx.key, out,
 					  sizeof(out), &len, NULL, &d),
 			 STN_E_USAGE);
-	assert_says(&d, "one key, one duty");
+	assert_says(&d, "holds the station and delivery roles (one key, one "
+			"duty)");
 	stn_diag_init(&d);
 	assert_int_equal(cu_delivery_wrap(cert, fx.trust, fx.now, "app",
 					  fx.key, out, sizeof(out), &len, NULL,
@@ -286,7 +287,7 @@ static void wrap_refuses_certificates_that_are_not_for_delivery(void **state)
 	assert_int_equal(cu_delivery_wrap(cert, NULL, 0, "app", fx.key, out,
 					  sizeof(out), &len, NULL, &d),
 			 STN_E_USAGE);
-	assert_says(&d, "holds no delivery role");
+	assert_says(&d, "holds no station role");
 }
 
 /* ---- refusals when unwrapping ---- */
