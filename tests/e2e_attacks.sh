@@ -89,15 +89,15 @@ conf
 
 # --- images (check 3) -------------------------------------------------------
 b=$(mk imgflip); printf 'X' | dd of="$b/app.bin" bs=1 seek=100 conv=notrunc 2>/dev/null
-verify "image byte flipped" image "app.bin: sha256 is [0-9a-f]*, manifest says" "$b"
+verify "image byte flipped" images "app.bin: sha256 is [0-9a-f]*, manifest says" "$b"
 b=$(mk imgshort); truncate -s 4095 "$b/app.bin"
-verify "image one byte short" image "size is 4095 bytes, manifest says 4096" "$b"
+verify "image one byte short" images "size is 4095 bytes, manifest says 4096" "$b"
 b=$(mk imglong); printf 'X' >>"$b/app.bin"
-verify "image one byte long" image "size is 4097 bytes, manifest says 4096" "$b"
+verify "image one byte long" images "size is 4097 bytes, manifest says 4096" "$b"
 b=$(mk imgmissing); rm "$b/app.bin"
-verify "image missing" image "missing: named by the manifest" "$b"
+verify "image missing" images "missing: named by the manifest" "$b"
 b=$(mk imglink); mv "$b/app.bin" "$T/elsewhere.bin"; ln -s "$T/elsewhere.bin" "$b/app.bin"
-verify "image replaced by a symlink" image "is a symbolic link" "$b"
+verify "image replaced by a symlink" images "is a symbolic link" "$b"
 b=$(mk traversal); remake "$b" 's/^file = app.bin$/file = ..\/..\/etc\/passwd/'
 verify "path traversal in an image file name" record "'file' must be" "$b"
 
