@@ -97,7 +97,7 @@ refusal() { # refusal NAME BUNDLE RULE REASON-REGEX
 
 bundle_copy tampered-image
 printf 'X' | dd of="$T/tampered-image/tx200-app.bin" bs=1 seek=1000 conv=notrunc 2>/dev/null
-refusal "tampered image" "$T/tampered-image" image ".*tampered-image/tx200-app.bin: sha256 is [0-9a-f]{64}, manifest says"
+refusal "tampered image" "$T/tampered-image" images ".*tampered-image/tx200-app.bin: sha256 is [0-9a-f]{64}, manifest says"
 
 bundle_copy tampered-manifest
 sed -i 's/^version = 2.4.1$/version = 2.4.9/' "$T/tampered-manifest/manifest"
