@@ -543,20 +543,29 @@ static void device_policy(const struct stn_class *c,
 	dp->attest_why = ip && ip->why[0] ? ip->why : NULL;
 }
 
-/* The DER certificates of a device message as PEM for the journal. */
-static char *msg_chain_pem(const struct tp_signed_msg *m)
+/* base64 of bytes, malloc'd. */
+static char *b64_dup(const uint8_t *b, size_t n)
+{
+	char *out = malloc(STN_B64_LEN(n) + 1);
+	if (out)
+		stn_b64_encode(b, n, out);
+	return out;
+}
+
+/* The DER certificates of a device message as PEM for the journal
+ * (*out stays NULL when there are none).  Only wraps the bytes, so a
+ * counterfeit's garbage is journaled too; errors are resources. */
+static int msg_chain_pem(const struct tp_signed_msg *m, char **out,
+			 struct stn_diag *d)
 {
 	const uint8_t *certs[TP_MSG_CERTS_MAX];
-	char *pem = NULL;
-	struct stn_diag d;
 
+	*out = NULL;
 	for (size_t i = 0; i < m->ncerts; i++)
 		certs[i] = m->cert[i];
-	stn_diag_init(&d);
-	if (m->ncerts == 0 ||
-	    cu_devid_chain_pem(certs, m->cert_len, m->ncerts, &pem, &d))
-		return NULL;
-	return pem;
+	return m->ncerts ? cu_devid_chain_pem(certs, m->cert_len, m->ncerts,
+					      out, d)
+			 : 0;
 }
 
 static void devmsg_of(const struct tp_signed_msg *m, const uint8_t **certs,
@@ -612,14 +621,16 @@ static int log_attestation(struct stn_session *s, const char *spec,
 	if (m && m->nlines) {
 		f[n++] = (struct stn_field){"record", m->record};
 		if (m->has_sig) {
-			sig = malloc(STN_B64_LEN(m->sig_len) + 1);
-			if (!sig)
+			if (!(sig = b64_dup(m->sig, m->sig_len)))
 				return stn_fail(d, STN_E_NOMEM, spec,
 						"journaling attestation");
-			stn_b64_encode(m->sig, m->sig_len, sig);
 			f[n++] = (struct stn_field){"sig", sig};
 		}
-		if ((chain = msg_chain_pem(m)))
+		if ((rc = msg_chain_pem(m, &chain, d))) {
+			free(sig);
+			return rc;
+		}
+		if (chain)
 			f[n++] = (struct stn_field){"chain", chain};
 	}
 	rc = stn_session_log(s, STN_EV_DEVICE_ATTESTED, f, n, d);
@@ -867,15 +878,6 @@ out:
 	return rc;
 }
 
-/* base64 of bytes, malloc'd. */
-static char *b64_dup(const uint8_t *b, size_t n)
-{
-	char *out = malloc(STN_B64_LEN(n) + 1);
-	if (out)
-		stn_b64_encode(b, n, out);
-	return out;
-}
-
 /*
  * formats §9: the station's authorization for exactly this install (this
  * device's challenge, serial, the bundle, each image's slot, size and
@@ -1028,9 +1030,13 @@ static int judge_receipt(struct stn_session *s, const char *spec,
 		f[n++] = (struct stn_field){"reason", why.text};
 	if (wr->has_receipt && wr->receipt->nlines) {
 		f[n++] = (struct stn_field){"record", wr->receipt->record};
-		if (wr->receipt->has_sig &&
-		    (sig64 = b64_dup(wr->receipt->sig, wr->receipt->sig_len)))
+		if (wr->receipt->has_sig) {
+			if (!(sig64 = b64_dup(wr->receipt->sig,
+					      wr->receipt->sig_len)))
+				return stn_fail(d, STN_E_NOMEM, spec,
+						"journaling the receipt");
 			f[n++] = (struct stn_field){"sig", sig64};
+		}
 	}
 	stn_diag_init(&jd);
 	if (stn_session_log(s, STN_EV_IMAGE_RECEIPT, f, n, &jd)) {
