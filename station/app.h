@@ -28,6 +28,10 @@ enum stn_app_screen {
 	STN_SCR_RESULT,
 	STN_SCR_JOURNAL,
 	STN_SCR_BYE,
+	/* Overlays over the screen in `back`: Esc returns to it. */
+	STN_SCR_DETAIL, /* one reason read whole: title + wrapped lines */
+	STN_SCR_HELP,   /* `?`: what every key does on the screen below */
+	STN_SCR_QUIT,   /* "Quit the station?" asked before it ends */
 };
 
 enum stn_app_key {
@@ -39,6 +43,8 @@ enum stn_app_key {
 	STN_KEY_TOGGLE, /* space */
 	STN_KEY_ERASE,  /* backspace */
 	STN_KEY_CHAR,   /* a printable character in `ch` */
+	STN_KEY_PGUP,   /* page up / page down: scroll long text */
+	STN_KEY_PGDN,
 };
 
 enum stn_app_tone { STN_TONE_PLAIN = 0, STN_TONE_GOOD, STN_TONE_BAD,
@@ -108,6 +114,10 @@ struct stn_app_view {
 	/* home, bundle detail, confirm, result, journal text */
 	struct stn_app_line lines[STN_APP_LINES];
 	size_t nlines;
+	/* STN_SCR_DETAIL and STN_SCR_HELP: what is shown, lines[] from
+	 * `top` (the core scrolls; the front end draws what fits) */
+	char title[STN_APP_TEXT];
+	size_t top;
 };
 
 struct stn_app;

@@ -22,6 +22,8 @@ static const struct cu_key_rule station_keys[] = {
 	{"cert", CU_OPTIONAL}, {"data", CU_REQUIRED}, {"media", CU_OPTIONAL},
 	{"mount-media", CU_OPTIONAL}, {"keep-staged", CU_OPTIONAL},
 	{"delivery-key", CU_OPTIONAL}, {"delivery-cert", CU_OPTIONAL},
+	{"signin-attempts", CU_OPTIONAL}, {"signin-lockout", CU_OPTIONAL},
+	{"idle-signout", CU_OPTIONAL},
 	{NULL, 0}};
 static const struct cu_key_rule trust_keys[] = {
 	{"anchors", CU_REQUIRED},
@@ -179,6 +181,9 @@ static int check_station_key(const struct stn_config *c,
 	return rc;
 }
 
+static int signin_policy(const struct cu_record *r, const struct cu_section *s,
+			 struct stn_config *c, struct stn_diag *d);
+
 static int load_station(struct stn_config *c, const struct cu_record *r,
 			const char *confdir, struct stn_diag *d)
 {
@@ -209,6 +214,11 @@ static int load_station(struct stn_config *c, const struct cu_record *r,
 	if (cu_section_get(s, "keep-staged") &&
 	    cu_get_bool(r, s, "keep-staged", &c->keep_staged, d))
 		return stn_recode(d, STN_E_CONFIG);
+	c->signin_attempts = 5;
+	c->signin_lockout = 15 * 60;
+	c->idle_signout = 10 * 60;
+	if ((rc = signin_policy(r, s, c, d)))
+		return rc;
 	if (!c->key != !c->cert)
 		return conf_error(d, r, s, c->key ? "key" : "cert",
 				  "%s", "key and cert must be given together");
@@ -248,6 +258,35 @@ static int count_opt(const struct cu_record *r, const struct cu_section *s,
 		return conf_error(d, r, s, key, "%s must be %u to %u", key, lo,
 				  hi);
 	*out = (unsigned)u;
+	return 0;
+}
+
+/* The text UI's sign-in policy (docs/decisions.md "Sign-in"): failed
+ * sign-ins before a technician id is locked, for how long, and the idle
+ * time after which a signed-in technician is signed out.  Bounded so that
+ * a typo cannot switch the guard off. */
+static int signin_policy(const struct cu_record *r, const struct cu_section *s,
+			 struct stn_config *c, struct stn_diag *d)
+{
+	static const struct {
+		const char *key;
+		int64_t lo, hi;
+	} spans[] = {{"signin-lockout", 60, 86400}, {"idle-signout", 60, 86400}};
+	int64_t *dst[] = {&c->signin_lockout, &c->idle_signout};
+	int rc;
+
+	if ((rc = count_opt(r, s, "signin-attempts", 1, 100,
+			    &c->signin_attempts, d)))
+		return rc;
+	for (size_t i = 0; i < sizeof(spans) / sizeof(spans[0]); i++) {
+		if (!cu_section_get(s, spans[i].key))
+			continue;
+		if (cu_get_duration(r, s, spans[i].key, dst[i], d))
+			return stn_recode(d, STN_E_CONFIG);
+		if (*dst[i] < spans[i].lo || *dst[i] > spans[i].hi)
+			return conf_error(d, r, s, spans[i].key,
+					  "%s must be 1m to 24h", spans[i].key);
+	}
 	return 0;
 }
 

@@ -84,6 +84,12 @@ struct stn_config {
 	char *delivery_key, *delivery_cert; /* formats §10; NULL: none */
 	int mount_media; /* appliance mode: mount removable media read-only */
 	int keep_staged; /* keep staged copies after the session */
+	/* The text UI's sign-in policy (docs/decisions.md "Sign-in"):
+	 * signin-attempts failed sign-ins (default 5) lock that id for
+	 * signin-lockout seconds (default 15m); a technician who pressed no
+	 * key for idle-signout seconds (default 10m) is signed out. */
+	unsigned signin_attempts;
+	int64_t signin_lockout, idle_signout;
 	/* [trust] */
 	char *anchors, *crl_dir;
 	unsigned release_threshold;
