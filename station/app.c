@@ -1029,6 +1029,9 @@ void stn_app_key(struct stn_app *a, enum stn_app_key key, int ch)
 	case STN_SCR_RESULT: result_key(a, key, ch); break;
 	case STN_SCR_JOURNAL: journal_key(a, key, ch); break;
 	case STN_SCR_BYE: break;
+	case STN_SCR_DETAIL: /* overlays: issue 15 */
+	case STN_SCR_HELP:
+	case STN_SCR_QUIT: break;
 	}
 	pthread_mutex_unlock(&a->lock);
 }

@@ -285,6 +285,9 @@ static void draw(const struct stn_app_view *v)
 	}
 	bar_line(0, A_REVERSE, v->header);
 	switch (v->screen) {
+	case STN_SCR_DETAIL: /* overlays: issue 15 */
+	case STN_SCR_HELP:
+	case STN_SCR_QUIT: break;
 	case STN_SCR_SIGNIN: draw_signin(v); break;
 	case STN_SCR_HOME:
 		put(2, 1, A_BOLD, "Home");
