@@ -154,12 +154,36 @@ demo: deps all
 bench: deps all
 	$(Q)BUILD=$(BUILD) tests/bench.sh
 
+# Debian's layout (usrmerge): udev rules and units under PREFIX/lib, man
+# pages gzipped, docs and examples under share/doc.  Needs no root with
+# DESTDIR; tests/e2e_install.sh installs into a temporary root.
+BINDIR   ?= $(PREFIX)/bin
+MANDIR   ?= $(PREFIX)/share/man
+DOCDIR   ?= $(PREFIX)/share/doc/station
+UDEVDIR  ?= $(PREFIX)/lib/udev/rules.d
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
+COMPDIR  ?= $(PREFIX)/share/bash-completion/completions
+DOCS     := $(sort $(wildcard docs/*.md))
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/station \
-		$(DESTDIR)$(PREFIX)/share/station
-	install -m 0755 $(STATION) $(DESTDIR)$(PREFIX)/bin/station
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PREFIX)/libexec/station \
+		$(DESTDIR)$(PREFIX)/share/station $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)/docs \
+		$(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(UDEVDIR) \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(COMPDIR)
+	install -m 0755 $(STATION) $(DESTDIR)$(BINDIR)/station
 	install -m 0644 tests/demo_setup.sh tests/pki.sh $(DESTDIR)$(PREFIX)/share/station/
-	for s in $(SIMS); do install -m 0755 $$s $(DESTDIR)$(PREFIX)/libexec/station/; done
+	for s in $(SIMS); do install -m 0755 $$s $(DESTDIR)$(PREFIX)/libexec/station/ || exit 1; done
+	gzip -9nc man/station.1 >$(DESTDIR)$(MANDIR)/man1/station.1.gz
+	gzip -9nc man/station.conf.5 >$(DESTDIR)$(MANDIR)/man5/station.conf.5.gz
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/docs/
+	install -m 0644 dist/station.conf.example $(DESTDIR)$(DOCDIR)/examples/station.conf
+	install -m 0644 dist/71-station-media.rules $(DESTDIR)$(DOCDIR)/examples/
+	install -m 0644 dist/60-station.rules $(DESTDIR)$(UDEVDIR)/
+	sed 's|@BINDIR@|$(BINDIR)|g' dist/station.service.in >$(DESTDIR)$(UNITDIR)/station.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/station.service
+	install -m 0644 dist/station.bash-completion $(DESTDIR)$(COMPDIR)/station
 
 clean:
 	rm -rf build build-asan build-fuzz
