@@ -79,8 +79,7 @@ int cu_pin_acceptable(const char *pin, struct stn_diag *d)
 		if (c < 0x20 || c == 0x7f)
 			return stn_fail(d, STN_E_USAGE, NULL,
 					"the PIN holds a control character "
-					"(character %zu); use letters, digits "
-					"and signs only",
+					"(character %zu)",
 					i + 1);
 		if (c == ' ')
 			return stn_fail(d, STN_E_USAGE, NULL,
