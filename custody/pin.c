@@ -44,7 +44,8 @@ int cu_pin_check(const char *spec, const char *pin, struct stn_diag *d)
 	if (strncmp(p, "pbkdf2-sha256$", 14) != 0)
 		return stn_fail(d, STN_E_CONFIG, "pin", "unknown PIN scheme");
 	iterations = strtoul(p + 14, &end, 10);
-	if (*end != '$' || iterations < 1000 || iterations > 100000000)
+	if (*end != '$' || iterations < CU_PIN_ITERATIONS_MIN ||
+	    iterations > CU_PIN_ITERATIONS_MAX)
 		return stn_fail(d, STN_E_CONFIG, "pin", "bad iteration count");
 	salt_hex = end + 1;
 	hash_hex = strchr(salt_hex, '$');
@@ -66,21 +67,73 @@ int cu_pin_check(const char *spec, const char *pin, struct stn_diag *d)
 	return 0;
 }
 
+int cu_pin_acceptable(const char *pin, struct stn_diag *d)
+{
+	size_t n = strlen(pin);
+
+	if (n == 0)
+		return stn_fail(d, STN_E_USAGE, NULL, "no PIN given (empty)");
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)pin[i];
+
+		if (c < 0x20 || c == 0x7f)
+			return stn_fail(d, STN_E_USAGE, NULL,
+					"the PIN holds a control character "
+					"(character %zu)",
+					i + 1);
+		if (c == ' ')
+			return stn_fail(d, STN_E_USAGE, NULL,
+					"the PIN holds a space, which the "
+					"sign-in screen cannot take");
+		if (c > 0x7f)
+			return stn_fail(d, STN_E_USAGE, NULL,
+					"the PIN holds a character outside "
+					"ASCII, which the sign-in screen "
+					"cannot take");
+	}
+	if (n < CU_PIN_MIN_LEN)
+		return stn_fail(d, STN_E_USAGE, NULL,
+				"the PIN is too short: %zu characters, at "
+				"least %d",
+				n, CU_PIN_MIN_LEN);
+	if (n > CU_PIN_MAX_LEN)
+		return stn_fail(d, STN_E_USAGE, NULL,
+				"the PIN is too long: %zu characters, at "
+				"most %d",
+				n, CU_PIN_MAX_LEN);
+	return 0;
+}
+
 int cu_pin_make(const char *pin, unsigned iterations,
 		char out[CU_PIN_SPEC_MAX], struct stn_diag *d)
 {
 	uint8_t salt[16], hash[32];
 	char sh[33], hh[65];
+	int rc, n;
 
+	rc = cu_pin_acceptable(pin, d);
+	if (rc)
+		return rc;
+	/* A record the verifier would refuse is no record at all. */
+	if (iterations < CU_PIN_ITERATIONS_MIN ||
+	    iterations > CU_PIN_ITERATIONS_MAX)
+		return stn_fail(d, STN_E_USAGE, "pin",
+				"iteration count %u outside %d..%d", iterations,
+				CU_PIN_ITERATIONS_MIN, CU_PIN_ITERATIONS_MAX);
 	if (getrandom(salt, sizeof(salt), 0) != (ssize_t)sizeof(salt))
 		return stn_fail(d, STN_E_IO, "getrandom", "%s",
 				strerror(errno));
-	if (derive(pin, salt, sizeof(salt), iterations, hash) != 0)
+	if (derive(pin, salt, sizeof(salt), iterations, hash) != 0) {
+		mbedtls_platform_zeroize(hash, sizeof(hash));
 		return stn_fail(d, STN_E_INTERNAL, "pin", "PBKDF2 failed");
+	}
 	cu_hex(salt, sizeof(salt), sh);
 	cu_hex(hash, sizeof(hash), hh);
 	mbedtls_platform_zeroize(hash, sizeof(hash));
-	snprintf(out, CU_PIN_SPEC_MAX, "pbkdf2-sha256$%u$%s$%s", iterations,
-		 sh, hh);
+	n = snprintf(out, CU_PIN_SPEC_MAX, "pbkdf2-sha256$%u$%s$%s", iterations,
+		     sh, hh);
+	mbedtls_platform_zeroize(hh, sizeof(hh));
+	if (n < 0 || n >= CU_PIN_SPEC_MAX)
+		return stn_fail(d, STN_E_INTERNAL, "pin", "PIN record too long");
 	return 0;
 }

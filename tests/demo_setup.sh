@@ -122,10 +122,9 @@ for f in unit-a unit-b unit-c unit-d; do
 	for _ in $(seq 1 100); do [ -s "$D/$f.out" ] && break; sleep 0.05; done
 done
 
-# Technician ana, PIN 1234, hashed with plain OpenSSL (formats §8).
-salt=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-hash=$(openssl kdf -keylen 32 -kdfopt digest:SHA256 -kdfopt pass:1234 \
-	-kdfopt hexsalt:"$salt" -kdfopt iter:200000 PBKDF2 | tr -d ':\n' | tr 'A-F' 'a-f')
+# Technician ana, PIN 1234: `station pin` reads it twice from stdin when
+# that is not a terminal and prints the station.conf line (formats §8).
+pinline=$(printf '1234\n1234\n' | "$STATION" pin)
 cat >"$D/station.conf" <<CONF
 [station]
 id = STN-0042
@@ -152,7 +151,7 @@ proof = required
 
 [technician ana]
 name = Ana Lima
-pin = pbkdf2-sha256\$200000\$$salt\$$hash
+$pinline
 
 [port unit-a]
 path = $D/unit-a

@@ -19,6 +19,8 @@ int ui_cmd_bundle(int argc, char **argv);
 int ui_cmd_sign(int argc, char **argv);
 int ui_cmd_custody(int argc, char **argv);
 int ui_cmd_token(int argc, char **argv);
+/* `station pin`: a technician's PIN record for station.conf. */
+int ui_cmd_pin(int argc, char **argv);
 
 /* `station demo`: build a self-contained demo and run the UI on it. */
 int ui_cmd_demo(int argc, char **argv);

@@ -34,6 +34,7 @@ static const char usage[] =
 	"  custody add --key KEY --cert CHAIN --to ID [--place P] [--seal S] BUNDLE\n"
 	"  token issue --key KEY --cert CHAIN --waive W... --device SN...\n"
 	"        --ttl DURATION --reason TEXT [--site S] [--station ID] BUNDLE\n"
+	"  pin                           a technician's PIN line for station.conf\n"
 	"\n"
 	"Every command takes --config FILE (default $STATION_CONFIG, else\n"
 	"/etc/station/station.conf).  Exit codes: 0 done or accepted, 1 refused,\n"
@@ -70,7 +71,7 @@ int main(int argc, char **argv)
 		{"report", ui_cmd_report},
 		{"sign", ui_cmd_sign}, {"custody", ui_cmd_custody},
 		{"token", ui_cmd_token}, {"demo", ui_cmd_demo},
-		{"media", ui_cmd_media},
+		{"media", ui_cmd_media}, {"pin", ui_cmd_pin},
 	};
 	int first = 1;
 
