@@ -25,12 +25,19 @@ static const char push_usage[] =
 	"--device SPEC\n"
 	"                    [--device SPEC]... [--reinstall] BUNDLE\n"
 	"  Several --device options install on the devices at once, one "
-	"outcome line each;\n"
-	"  the exit code is the worst outcome's (refused over device "
+	"outcome line\n"
+	"  each; the exit code is the worst outcome's (refused over device "
 	"error).\n"
 	"  SPEC: serial:/dev/ttyX (console device), ymodem:/dev/ttyX "
-	"(plain YMODEM, identity from [port]),\n"
-	"        smp:/dev/ttyX (MCUmgr), usb:SERIAL or usb:VID:PID (DFU)\n";
+	"(plain YMODEM,\n"
+	"        identity from [port]), smp:/dev/ttyX (MCUmgr), usb:SERIAL "
+	"or\n"
+	"        usb:VID:PID (DFU)\n"
+	"  Progress (on stderr) shows bytes, rate and time left: one updating "
+	"line on\n"
+	"  a terminal, else a line every 10% or 5 seconds.\n";
+const char *const ui_verify_usage = verify_usage;
+const char *const ui_push_usage = push_usage;
 
 /* The outcome to show for check c: with a device, checks 2, 4, 5 and 6
  * are the device's (a token may have waived them); NULL: not shown. */
