@@ -92,7 +92,11 @@ D=${t%%T*}
 before=$(date -u -d "$D - 1 day" +%F)
 after=$(date -u -d "$D + 1 day" +%F)
 n_all=$("$STATION" journal | wc -l)
-count() { "$STATION" journal "$@" 2>&1 | grep -c ' bundle-verified '; }
+count() { # the number of bundle-verified events, "error" when refused
+	local o
+	o=$("$STATION" journal "$@" 2>&1) || { echo error; return; }
+	grep -c ' bundle-verified ' <<<"$o"
+}
 check "the journal has events (time $t)" test "$n_all" -gt 0 -a -n "$D"
 check "--since RFC 3339 time includes the events" test "$(count --since "$t")" -ge 1
 check "--since DATE (the day) includes the events" test "$(count --since "$D")" -ge 1
