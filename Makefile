@@ -16,6 +16,8 @@ DESTDIR  ?=
 BUILD    ?= build
 CC       ?= cc
 V        ?= 0
+# The one version: `station --version` prints it.
+VERSION  := 0.15.0
 
 # Project flags stay apart from the user's CFLAGS/LDFLAGS.
 WARN      := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
@@ -85,7 +87,8 @@ $(BUILD)/obj/%.o: %.c
 
 $(BUILD)/obj/ui/%.o: ui/%.c
 	@mkdir -p $(dir $@)
-	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) $(CURSES_CFLAGS) -c -o $@ $<
+	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) $(CURSES_CFLAGS) \
+		-DSTATION_VERSION='"$(VERSION)"' -c -o $@ $<
 
 $(LIB): $(LIB_OBJS)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^

@@ -182,3 +182,33 @@ int stn_clock_raise(const char *data_dir, int64_t t, struct stn_diag *d)
 	close(lock);
 	return rc;
 }
+
+int stn_time_arg_parse(const char *s, int64_t now, int end_of_day,
+		       int64_t *out)
+{
+	char full[CU_TIME_LEN + 1];
+	int64_t t, back;
+
+	if (!s || !*s)
+		return -1;
+	if (strlen(s) == 10 && s[4] == '-' && s[7] == '-') {
+		/* A date: the RFC 3339 parser checks the calendar. */
+		snprintf(full, sizeof(full), "%sT00:00:00Z", s);
+		if (cu_time_parse(full, &t))
+			return -1;
+		if (end_of_day)
+			t += 86400 - 1;
+	} else if (cu_time_parse(s, &t) == 0) {
+		/* t as given */
+	} else if (cu_duration_parse(s, &back) == 0) {
+		if (back > now)
+			return -1;
+		t = now - back;
+	} else {
+		return -1;
+	}
+	if (t < 1)
+		return -1;
+	*out = t;
+	return 0;
+}

@@ -37,4 +37,17 @@ int stn_clock_check(const char *data_dir, struct stn_journal *j, int64_t now,
  * since the session start: fail closed). */
 int stn_clock_raise(const char *data_dir, int64_t t, struct stn_diag *d);
 
+/*
+ * A --since or --until argument (spec/cli.md): an RFC 3339 UTC time
+ * ("2026-12-04T10:00:00Z"), a date ("2026-12-04") or a duration back from
+ * `now` ("30m", "24h", "7d"; units of cu_duration_parse).  A date is its
+ * first second (00:00:00Z) when end_of_day is 0 and its last second
+ * (23:59:59Z) when 1, so `--since D --until D` covers the whole day D with
+ * the journal's inclusive bounds.  *out gets seconds since the epoch, at
+ * least 1 (0 means "unbounded" in filters).  Returns 0, or -1 when s is
+ * none of these forms or names a time before 1970-01-01T00:00:01Z.
+ */
+int stn_time_arg_parse(const char *s, int64_t now, int end_of_day,
+		       int64_t *out);
+
 #endif

@@ -29,6 +29,7 @@ static const char devices_usage[] =
 	"  device-attested) and says whether it did; exit 1 when one failed\n"
 	"  or cannot prove it and its class requires it.  --watch then\n"
 	"  reports USB devices that arrive or leave for SECONDS\n";
+const char *const ui_devices_usage = devices_usage;
 
 /* One device as listed: a USB unit or a configured port. */
 struct row {

@@ -25,12 +25,19 @@ static const char push_usage[] =
 	"--device SPEC\n"
 	"                    [--device SPEC]... [--reinstall] BUNDLE\n"
 	"  Several --device options install on the devices at once, one "
-	"outcome line each;\n"
-	"  the exit code is the worst outcome's (refused over device "
+	"outcome line\n"
+	"  each; the exit code is the worst outcome's (refused over device "
 	"error).\n"
 	"  SPEC: serial:/dev/ttyX (console device), ymodem:/dev/ttyX "
-	"(plain YMODEM, identity from [port]),\n"
-	"        smp:/dev/ttyX (MCUmgr), usb:SERIAL or usb:VID:PID (DFU)\n";
+	"(plain YMODEM,\n"
+	"        identity from [port]), smp:/dev/ttyX (MCUmgr), usb:SERIAL "
+	"or\n"
+	"        usb:VID:PID (DFU)\n"
+	"  Progress (on stderr) shows bytes, rate and time left: one updating "
+	"line on\n"
+	"  a terminal, else a line every 10% or 5 seconds.\n";
+const char *const ui_verify_usage = verify_usage;
+const char *const ui_push_usage = push_usage;
 
 /* The outcome to show for check c: with a device, checks 2, 4, 5 and 6
  * are the device's (a token may have waived them); NULL: not shown. */
@@ -199,6 +206,25 @@ static void print_json(FILE *f, const struct stn_outcome *rep, int rc,
 	fputs("}\n", f);
 }
 
+/* verify: no phase lines (its report says what ran), only the staging
+ * copy's progress, and only once it has taken a second. */
+static void verify_phase(void *ctx, enum stn_phase p, const char *detail)
+{
+	struct ui_progress *v = ctx;
+
+	(void)p;
+	(void)detail;
+	ui_progress_end(v);
+	ui_progress_begin(v, v->tty);
+}
+
+static void verify_progress(void *ctx, enum stn_phase p, uint64_t done,
+			    uint64_t total)
+{
+	if (p == STN_PHASE_STAGE)
+		ui_progress_update(ctx, done, total);
+}
+
 int ui_cmd_verify(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -211,6 +237,9 @@ int ui_cmd_verify(int argc, char **argv)
 		{NULL, 0, NULL, 0}};
 	const char *config = NULL, *tech = NULL, *devfile = NULL;
 	int json = 0, reinstall = 0, c, rc;
+	struct ui_progress view = {.tty = isatty(2), .last_pct = -1,
+				   .quiet_ms = 1000};
+	struct stn_events ev = {verify_phase, verify_progress, &view};
 	struct stn_session *s = NULL;
 	struct stn_outcome rep;
 	struct stn_diag d;
@@ -236,7 +265,8 @@ int ui_cmd_verify(int argc, char **argv)
 	if (rc)
 		return ui_report("verify", &d);
 	ui_warn_session("verify", s);
-	rc = stn_verify(s, argv[optind], devfile, reinstall, NULL, &rep, &d);
+	rc = stn_verify(s, argv[optind], devfile, reinstall, &ev, &rep, &d);
+	ui_progress_end(&view);
 	if (json)
 		print_json(stdout, &rep, rc, &d);
 	else if (rep.bundle)
@@ -249,21 +279,13 @@ int ui_cmd_verify(int argc, char **argv)
 	return rc ? ui_report("verify", &d) : 0;
 }
 
-struct push_view {
-	int tty;
-	enum stn_phase phase;
-	int last_pct;
-	const char *detail;
-};
-
+/* Each phase on its own line, then its progress (ui/common.h). */
 static void push_phase(void *ctx, enum stn_phase p, const char *detail)
 {
-	struct push_view *v = ctx;
+	struct ui_progress *v = ctx;
 
-	if (v->tty && v->last_pct >= 0)
-		fputc('\n', stderr);
-	v->phase = p;
-	v->last_pct = -1;
+	ui_progress_end(v);
+	ui_progress_begin(v, v->tty);
 	if (p != STN_PHASE_DONE)
 		fprintf(stderr, "  %-8s %s\n", stn_phase_name(p),
 			UI_SAFE(detail));
@@ -272,19 +294,8 @@ static void push_phase(void *ctx, enum stn_phase p, const char *detail)
 static void push_progress(void *ctx, enum stn_phase p, uint64_t done,
 			  uint64_t total)
 {
-	struct push_view *v = ctx;
-	int pct = total ? (int)(done * 100 / total) : 100;
-
 	(void)p;
-	if (pct == v->last_pct || (!v->tty && pct % 25 && pct != 100))
-		return;
-	v->last_pct = pct;
-	if (v->tty)
-		fprintf(stderr, "\r           %3d%%  %llu / %llu bytes", pct,
-			(unsigned long long)done, (unsigned long long)total);
-	else
-		fprintf(stderr, "           %3d%%  %llu / %llu bytes\n", pct,
-			(unsigned long long)done, (unsigned long long)total);
+	ui_progress_update(ctx, done, total);
 }
 
 #define PUSH_DEVICES_MAX 16
@@ -475,7 +486,7 @@ int ui_cmd_push(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
 	const char *config = NULL, *tech = NULL, *specs[PUSH_DEVICES_MAX];
-	struct push_view view = {isatty(2), STN_PHASE_STAGE, -1, NULL};
+	struct ui_progress view = {.tty = isatty(2), .last_pct = -1};
 	struct stn_events ev = {push_phase, push_progress, &view};
 	struct stn_session *s = NULL;
 	struct stn_outcome rep;
@@ -530,6 +541,7 @@ int ui_cmd_push(int argc, char **argv)
 		return rc ? ui_report("push", &d) : 0;
 	}
 	rc = stn_push(s, argv[optind], specs[0], reinstall, &ev, &rep, &d);
+	ui_progress_end(&view);
 	if (rc == 0)
 		print_installed(stdout, "", &rep);
 	else

@@ -4,8 +4,9 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
-#include "station/base/rfc3339.h"
+#include "station/clock.h"
 #include "station/base/error.h"
 #include "station/events.h"
 #include "station/journal.h"
@@ -18,12 +19,16 @@ static const char journal_usage[] =
 	"[--technician ID]\n"
 	"                       [--session ID] [--type TYPE] [--json] "
 	"[--verify]\n"
-	"  T is an RFC 3339 UTC time, e.g. 2026-11-20T10:00:00Z; bounds are "
-	"inclusive.\n"
+	"  T: an RFC 3339 UTC time (2026-11-20T10:00:00Z), a date (2026-11-20:"
+	"\n"
+	"  its first second for --since, its last for --until) or a duration "
+	"back\n"
+	"  from now (30m, 24h, 7d); bounds are inclusive.\n"
 	"  --serial and --bundle select events with that field; --technician "
 	"selects\n"
 	"  every event of the sessions that technician signed in to.  Filters "
 	"combine.\n";
+const char *const ui_journal_usage = journal_usage;
 
 static int print_text(void *ctx, const struct stn_event *e)
 {
@@ -75,19 +80,16 @@ int ui_cmd_journal(int argc, char **argv)
 		case 'c': config = optarg; break;
 		case 's':
 		case 'u':
-			if (cu_time_parse(optarg,
-					  c == 's' ? &f.since : &f.until))
+			/* A date given to --until is its last second, so
+			 * "--since D --until D" is the whole day D. */
+			if (stn_time_arg_parse(optarg, (int64_t)time(NULL),
+					       c == 'u',
+					       c == 's' ? &f.since : &f.until))
 				return ui_usage_error(journal_usage,
 						      "bad --%s time '%s'",
 						      c == 's' ? "since"
 							       : "until",
 						      optarg);
-			/* 0 means unbounded in the filter; the epoch itself
-			 * is never a meaningful bound. */
-			if (c == 's' && f.since == 0)
-				f.since = 1;
-			if (c == 'u' && f.until == 0)
-				f.until = 1;
 			filtered = 1;
 			break;
 		case 'n': f.serial = optarg; filtered = 1; break;

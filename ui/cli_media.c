@@ -25,6 +25,7 @@ static const char media_usage[] =
 	"interrupted)\n"
 	"  --mount  appliance mode (root): mount removable devices "
 	"read-only\n";
+const char *const ui_media_usage = media_usage;
 
 /* Media bytes on a terminal: controls become '?'. */
 struct listing {

@@ -23,6 +23,7 @@ static const char pin_usage[] =
 	"A PIN is 4 to 64 printable ASCII characters without spaces.  When\n"
 	"standard input is not a terminal, the PIN and its repetition are the\n"
 	"first two lines of standard input.\n";
+const char *const ui_pin_usage = pin_usage;
 
 /* Longer than any acceptable PIN, so that "too long" can be told. */
 #define LINE_MAX_PIN (CU_PIN_MAX_LEN + 2)

@@ -27,6 +27,8 @@ static const char bundle_usage[] =
 static const char sign_usage[] =
 	"usage: station sign --key KEY --cert CHAIN [--label L] FILE\n"
 	"  writes FILE.sig and FILE.pem (or FILE.L.sig and FILE.L.pem)\n";
+const char *const ui_bundle_usage = bundle_usage;
+const char *const ui_sign_usage = sign_usage;
 
 static int parse_image(char *arg, struct stn_release_image *img)
 {

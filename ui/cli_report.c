@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "station/base/rfc3339.h"
+#include "station/clock.h"
 #include "custody/trust.h"
 #include "station/config.h"
 #include "station/base/error.h"
@@ -16,19 +18,25 @@
 #include "station/session.h"
 #include "ui/cli.h"
 
-static const char report_usage[] =
+static const char export_usage[] =
 	"usage: station report export [--config FILE] [--technician ID] "
 	"--out DIR\n"
 	"                             [--since T] [--until T] [--json]\n"
-	"       station report verify [--trust ROOTS.pem [--crl DIR]] "
-	"[--previous EARLIER.json]\n"
-	"                             [--json] REPORT.json\n"
-	"  T is an RFC 3339 UTC time, e.g. 2026-11-20T10:00:00Z.  Without "
-	"--since, an\n"
-	"  export starts after the previous export; without --until it ends "
-	"now.\n"
-	"  verify without --trust uses the anchors of the configuration, if "
-	"one is readable.\n";
+	"  T: an RFC 3339 UTC time (2026-11-20T10:00:00Z), a date (2026-11-20:"
+	"\n"
+	"  its first second for --since, its last for --until) or a duration "
+	"back\n"
+	"  from now (30m, 24h, 7d).  Without --since, an export starts after "
+	"the\n"
+	"  previous export; without --until it ends now.\n";
+static const char verify_usage[] =
+	"usage: station report verify [--trust ROOTS.pem [--crl DIR]]\n"
+	"                             [--previous EARLIER.json] [--json] "
+	"REPORT.json\n"
+	"  without --trust, uses the anchors of the configuration, if one is "
+	"readable.\n";
+const char *const ui_report_export_usage = export_usage;
+const char *const ui_report_verify_usage = verify_usage;
 
 static void print_time(FILE *f, int64_t t)
 {
@@ -72,28 +80,25 @@ static int cmd_export(int argc, char **argv)
 		case 'o': dir = optarg; break;
 		case 's':
 		case 'u':
-			if (cu_time_parse(optarg, c == 's' ? &since : &until))
-				return ui_usage_error(report_usage,
+			/* A date given to --until is its last second. */
+			if (stn_time_arg_parse(optarg, (int64_t)time(NULL),
+					       c == 'u',
+					       c == 's' ? &since : &until))
+				return ui_usage_error(export_usage,
 						      "bad --%s time '%s'",
 						      c == 's' ? "since"
 							       : "until",
 						      optarg);
-			/* 0 means "not given" below; 1970-01-01 is never a
-			 * meaningful bound, so take it as 1 second later. */
-			if (c == 's' && since == 0)
-				since = 1;
-			if (c == 'u' && until == 0)
-				until = 1;
 			break;
 		case 'j': json = 1; break;
-		case 'h': fputs(report_usage, stdout); return 0;
-		default: return ui_usage_error(report_usage, "bad option");
+		case 'h': fputs(export_usage, stdout); return 0;
+		default: return ui_usage_error(export_usage, "bad option");
 		}
 	}
 	if (!dir)
-		return ui_usage_error(report_usage, "--out DIR is required");
+		return ui_usage_error(export_usage, "--out DIR is required");
 	if (optind != argc)
-		return ui_usage_error(report_usage, "unexpected argument '%s'",
+		return ui_usage_error(export_usage, "unexpected argument '%s'",
 				      argv[optind]);
 	stn_diag_init(&d);
 	rc = stn_session_open(ui_config_path(config), tech, "report export", 0,
@@ -304,15 +309,15 @@ static int cmd_verify(int argc, char **argv)
 		case 'r': crl = optarg; break;
 		case 'p': previous = optarg; break;
 		case 'j': json = 1; break;
-		case 'h': fputs(report_usage, stdout); return 0;
-		default: return ui_usage_error(report_usage, "bad option");
+		case 'h': fputs(verify_usage, stdout); return 0;
+		default: return ui_usage_error(verify_usage, "bad option");
 		}
 	}
 	if (optind != argc - 1)
-		return ui_usage_error(report_usage,
+		return ui_usage_error(verify_usage,
 				      "give exactly one REPORT.json");
 	if (crl && !anchors)
-		return ui_usage_error(report_usage,
+		return ui_usage_error(verify_usage,
 				      "--crl goes with --trust");
 	stn_diag_init(&d);
 	/* An auditor's laptop has no station.conf: --trust is enough.  On
@@ -323,7 +328,7 @@ static int cmd_verify(int argc, char **argv)
 			char why[1200];
 
 			stn_diag_format(&d, why, sizeof(why));
-			return ui_usage_error(report_usage,
+			return ui_usage_error(verify_usage,
 					      "give --trust ROOTS.pem: no "
 					      "configuration to take anchors "
 					      "from (%s)", why);
@@ -368,10 +373,6 @@ int ui_cmd_report(int argc, char **argv)
 		return cmd_export(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "verify") == 0)
 		return cmd_verify(argc - 1, argv + 1);
-	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
-			  strcmp(argv[1], "help") == 0)) {
-		fputs(report_usage, stdout);
-		return 0;
-	}
-	return ui_usage_error(report_usage, "report: say export or verify");
+	return ui_usage_error(NULL, "report: say export or verify (station "
+				    "help report)");
 }

@@ -25,6 +25,8 @@ static const char token_usage[] =
 	"         --reason TEXT [--site S] [--station ID] [--name NAME] "
 	"BUNDLE\n"
 	"  W: downgrade, expired, target or custody; DURATION e.g. 12h\n";
+const char *const ui_custody_usage = custody_usage;
+const char *const ui_token_usage = token_usage;
 
 int ui_cmd_custody(int argc, char **argv)
 {

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "station/base/monotime.h"
 #include "station/config.h"
 #include "station/base/error.h"
 #include "station/install.h"
@@ -264,4 +265,78 @@ void ui_warn_session(const char *cmd, const struct stn_session *s)
 const char *ui_config_path(const char *given)
 {
 	return given ? given : stn_config_default_path();
+}
+
+static void human_bytes(double n, char *buf, size_t cap)
+{
+	if (n >= 1 << 20)
+		snprintf(buf, cap, "%.1f MiB", n / (1 << 20));
+	else if (n >= 1 << 10)
+		snprintf(buf, cap, "%.1f KiB", n / (1 << 10));
+	else
+		snprintf(buf, cap, "%.0f B", n);
+}
+
+void ui_progress_text(char *buf, size_t cap, uint64_t done, uint64_t total,
+		      int64_t elapsed_ms)
+{
+	char a[32], b[32], r[32], left[32] = "";
+	int pct = total ? (int)(done * 100 / total) : 100;
+	double rate = elapsed_ms > 0 ? (double)done * 1000.0 / elapsed_ms : 0;
+
+	human_bytes((double)done, a, sizeof(a));
+	human_bytes((double)total, b, sizeof(b));
+	if (rate > 0)
+		human_bytes(rate, r, sizeof(r));
+	else
+		snprintf(r, sizeof(r), "-");
+	if (rate > 0 && done < total) {
+		long long s = (long long)((double)(total - done) / rate + 0.5);
+		if (s >= 60)
+			snprintf(left, sizeof(left), "  %lldm%02llds left",
+				 s / 60, s % 60);
+		else
+			snprintf(left, sizeof(left), "  %llds left", s);
+	}
+	snprintf(buf, cap, "%3d%%  %s of %s  %s/s%s", pct, a, b, r, left);
+}
+
+void ui_progress_begin(struct ui_progress *p, int tty)
+{
+	p->tty = tty;
+	p->start_ms = p->last_ms = stn_mono_ms();
+	p->last_pct = -1;
+}
+
+void ui_progress_update(struct ui_progress *p, uint64_t done, uint64_t total)
+{
+	int64_t now = stn_mono_ms();
+	int pct = total ? (int)(done * 100 / total) : 100;
+	char line[160];
+
+	if (now - p->start_ms < p->quiet_ms)
+		return;
+	if (p->tty) {
+		if (pct == p->last_pct && now - p->last_ms < 250)
+			return;
+	} else if (pct == p->last_pct ||
+		   (p->last_pct >= 0 && pct / 10 == p->last_pct / 10 &&
+		    now - p->last_ms < 5000)) {
+		return;
+	}
+	p->last_pct = pct;
+	p->last_ms = now;
+	ui_progress_text(line, sizeof(line), done, total, now - p->start_ms);
+	if (p->tty)
+		fprintf(stderr, "\r           %-66s", line);
+	else
+		fprintf(stderr, "           %s\n", line);
+	fflush(stderr);
+}
+
+void ui_progress_end(struct ui_progress *p)
+{
+	if (p->tty && p->last_pct >= 0)
+		fputc('\n', stderr);
+	p->last_pct = -1;
 }

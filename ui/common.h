@@ -7,6 +7,7 @@
 #define UI_COMMON_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 struct stn_diag;
@@ -41,6 +42,29 @@ int ui_usage_error(const char *usage, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Write s as a JSON string (with quotes) to f; controls as \u00XX. */
 void ui_json_string(FILE *f, const char *s);
+
+/*
+ * Command-line progress of a transfer on stderr, like the text UI's: bytes,
+ * rate and time left ("  42%  1.2 MiB of 3.0 MiB  850.0 KiB/s  3s left").
+ * On a terminal one line is redrawn in place (at most 4 times a second);
+ * otherwise (a log, a pipe) a plain line is printed at every 10% step or
+ * after 5 seconds, and at 100%, so logs stay readable.
+ * ui_progress_begin at each phase start; ui_progress_update from the
+ * progress callback; ui_progress_end before other output (ends a line
+ * drawn in place).
+ */
+struct ui_progress {
+	int tty;
+	int64_t start_ms, last_ms;
+	int last_pct; /* -1: nothing printed in this phase */
+	int64_t quiet_ms; /* print nothing for a phase shorter than this */
+};
+void ui_progress_begin(struct ui_progress *p, int tty);
+void ui_progress_update(struct ui_progress *p, uint64_t done, uint64_t total);
+void ui_progress_end(struct ui_progress *p);
+/* The line itself, after elapsed_ms of the phase (pure, for the above). */
+void ui_progress_text(char *buf, size_t cap, uint64_t done, uint64_t total,
+		      int64_t elapsed_ms);
 
 /* The configuration file: --config's value when given, else
  * $STATION_CONFIG, else the default (station/config.h). */

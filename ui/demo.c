@@ -68,6 +68,14 @@ static void run_script(const char *script, const char *dir, const char *self,
 		waitpid(pid, status, 0);
 }
 
+static const char demo_usage[] =
+	"usage: station demo\n"
+	"  builds a self-contained demo (PKI, media, bundles, simulated "
+	"units) in a\n"
+	"  temporary directory ($STATION_DEMO_DIR keeps it) and starts the "
+	"text UI on it\n";
+const char *const ui_demo_usage = demo_usage;
+
 int ui_cmd_demo(int argc, char **argv)
 {
 	char script[PATH_MAX], sim[PATH_MAX], self[PATH_MAX], conf[PATH_MAX];
@@ -78,7 +86,7 @@ int ui_cmd_demo(int argc, char **argv)
 
 	(void)argv;
 	if (argc > 1)
-		return ui_usage_error("usage: station demo\n",
+		return ui_usage_error(demo_usage,
 				      "demo takes no arguments");
 	if ((rc = ui_tui_check_terminal()))
 		return rc;
