@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "custody/pin.h"
 #include "station/base/error.h"
@@ -126,7 +127,7 @@ void stn_signin_words(const struct stn_signin_result *r, const char *id,
 				 "may sign in again.", id);
 		else
 			snprintf(out, cap, "Id %.16s is locked for %lld more "
-				 "minute%s: too many failed sign-ins.", id,
+				 "minute%s: too many failed tries.", id,
 				 (long long)min, plural(min));
 		return;
 	}
@@ -260,7 +261,11 @@ int stn_signin_attempt(const char *config_path, const struct stn_config *cfg,
 		rc = stn_session_log(s, STN_EV_TECHNICIAN_LOCKED, f,
 				     STN_EV_N(f), d);
 	} else {
-		r->until = now + stn_signin_delay(st.failures);
+		/* From the refusal's journaled time (the clock read as it
+		 * was appended, after `now`): the screen's countdown never
+		 * ends before the delay the journal will enforce. */
+		int64_t logged = (int64_t)time(NULL);
+		r->until = (logged > now ? logged : now) + stn_signin_delay(st.failures);
 	}
 out:
 	stn_session_close(s, rc);
