@@ -31,6 +31,7 @@
 #include "station/media_watch.h"
 #include "station/report.h"
 #include "station/session.h"
+#include "station/signin.h"
 
 #include "station/app_internal.h"
 #include "station/base/monotime.h"
@@ -619,7 +620,7 @@ static void go_home(struct stn_app *a)
 static void *signin_worker(void *arg)
 {
 	struct stn_app *a = arg;
-	const struct stn_technician *t;
+	struct stn_signin_result res;
 	struct stn_session *s = NULL;
 	struct stn_diag d;
 	char id[sizeof(a->id)], pin[sizeof(a->pin)];
@@ -629,10 +630,12 @@ static void *signin_worker(void *arg)
 	memcpy(id, a->id, sizeof(id));
 	memcpy(pin, a->pin, sizeof(pin));
 	memset(a->pin, 0, sizeof(a->pin));
-	t = stn_config_technician(a->cfg, id); /* a->cfg is never changed */
 	pthread_mutex_unlock(&a->lock);
 	stn_diag_init(&d);
-	if (t && t->pin && cu_pin_check(t->pin, pin, &d) != 0)
+	/* The guard judges and journals (a->cfg is never changed). */
+	rc = stn_signin_attempt(a->config_path, a->cfg, id, pin,
+				(int64_t)time(NULL), &res, &d);
+	if (!rc && (res.refused || res.verdict != STN_SIGNIN_OPEN))
 		rc = STN_E_TECHNICIAN;
 	memset(pin, 0, sizeof(pin));
 	if (!rc) {
@@ -641,12 +644,28 @@ static void *signin_worker(void *arg)
 	}
 	pthread_mutex_lock(&a->lock);
 	a->signin_rc = rc;
+	a->signin_res = res;
 	a->signin_diag = d;
 	a->signin_session = s;
 	a->signin_ready = 1;
 	a->busy = 0;
 	pthread_mutex_unlock(&a->lock);
 	return NULL;
+}
+
+/* The guard's words for the last refusal, counted down as time passes;
+ * Enter waits until the delay is over (caller holds the lock). */
+static void signin_countdown(struct stn_app *a)
+{
+	char line[STN_APP_TEXT];
+	int waiting;
+
+	stn_signin_words(&a->signin_res, a->id, (int64_t)time(NULL), line,
+			 sizeof(line), &waiting);
+	app_say(a, STN_TONE_BAD, "%s", line);
+	/* A lock is said once: the next id typed is another's. */
+	a->signin_wait = waiting &&
+			 a->signin_res.verdict != STN_SIGNIN_LOCKED;
 }
 
 static void signin_key(struct stn_app *a, enum stn_app_key key, int ch)
@@ -658,6 +677,8 @@ static void signin_key(struct stn_app *a, enum stn_app_key key, int ch)
 
 	if (a->checking)
 		return; /* the worker has the PIN; its outcome comes next */
+	if (a->signin_wait)
+		signin_countdown(a);
 	switch (key) {
 	case STN_KEY_BACK:
 		a->finished = 1;
@@ -676,16 +697,18 @@ static void signin_key(struct stn_app *a, enum stn_app_key key, int ch)
 	default:
 		return;
 	}
-	t = stn_config_technician(a->cfg, a->id);
-	if (!t) {
-		app_say(a, STN_TONE_BAD, "No technician '%.32s' on this station",
-		    a->id);
-		a->id[0] = '\0';
+	if (a->signin_wait)
+		return; /* the delay after a failure: the countdown is shown */
+	if (!a->id[0]) {
+		app_say(a, STN_TONE_PLAIN, "Type your technician id, then Enter");
 		return;
 	}
-	if (t->pin && a->field == 0) {
+	/* An unknown id is asked for a PIN like a known one: the screen
+	 * must not tell which ids exist (station/signin.h). */
+	t = stn_config_technician(a->cfg, a->id);
+	if ((!t || t->pin) && a->field == 0) {
 		a->field = 1;
-		app_say(a, STN_TONE_PLAIN, "PIN for %.60s, then Enter", t->name);
+		app_say(a, STN_TONE_PLAIN, "PIN for %.32s, then Enter", a->id);
 		return;
 	}
 	/* PBKDF2 takes a good fraction of a second by design, and opening
@@ -693,8 +716,8 @@ static void signin_key(struct stn_app *a, enum stn_app_key key, int ch)
 	 * outcome comes back as an event (signin_outcome). */
 	a->checking = 1;
 	a->pin_shown = (int)strlen(a->pin);
-	app_say(a, STN_TONE_PLAIN, t->pin ? "Checking the PIN..."
-					  : "Signing in...");
+	app_say(a, STN_TONE_PLAIN, !t || t->pin ? "Checking the PIN..."
+						: "Signing in...");
 	start_worker(a, signin_worker);
 	if (!a->worker_live)
 		a->checking = 0, memset(a->pin, 0, sizeof(a->pin));
@@ -710,7 +733,10 @@ static void signin_outcome(struct stn_app *a)
 	a->signin_ready = 0;
 	a->pin_shown = 0;
 	if (a->signin_rc == STN_E_TECHNICIAN) {
-		app_say(a, STN_TONE_BAD, "Wrong PIN");
+		a->signin_wait = 1;
+		signin_countdown(a);
+		if (a->signin_res.verdict == STN_SIGNIN_LOCKED)
+			a->field = 0, a->id[0] = '\0'; /* another may sign in */
 		return;
 	}
 	if (a->signin_rc) {

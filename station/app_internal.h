@@ -11,6 +11,7 @@
 #include "station/device.h"
 #include "station/install.h"
 #include "station/media_watch.h"
+#include "station/signin.h"
 
 struct app_dev {
 	struct stn_app_device pub;
@@ -40,6 +41,10 @@ struct stn_app {
 			   * session did not open (signin_diag) */
 	struct stn_diag signin_diag;
 	struct stn_session *signin_session;
+	/* the guard's answer (station/signin.h) when it did not let the id
+	 * in; signin_wait: its countdown is on screen and Enter waits */
+	struct stn_signin_result signin_res;
+	int signin_wait;
 	/* USB DFU units come and go: hot-plug events refresh the list */
 	struct stn_device_watch *usb_watch;
 	int usb_changed;

@@ -30,6 +30,8 @@ struct stn_journal;
 	X(SESSION_START, "session-start", "station site command technician") \
 	X(SESSION_END, "session-end", "result code")                         \
 	X(SESSION_REFUSED, "session-refused", "station command rule reason") \
+	X(SIGNIN_REFUSED, "signin-refused", "technician failures rule reason") \
+	X(TECHNICIAN_LOCKED, "technician-locked", "technician failures until") \
 	X(TIME_FLOOR_RECOVERED, "time-floor-recovered", "file reason floor") \
 	X(MEDIA_SEEN, "media-seen", "event path source fstype")              \
 	X(STAGING_SWEPT, "staging-swept", "removed")                         \

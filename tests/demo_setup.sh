@@ -10,6 +10,8 @@
 #             DIR/station.conf with a [class] that requires attestation
 #   stop      stop the simulators (keep DIR)
 #   teardown  stop and remove DIR
+# STATION_DEMO_SIGNIN_ATTEMPTS and STATION_DEMO_SIGNIN_LOCKOUT, when set,
+# become [station] signin-attempts and signin-lockout (a test's short lock).
 set -euo pipefail
 action=$1 D=$2 STATION=${3:-} SIM=${4:-}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -135,6 +137,8 @@ delivery-key = $P/delivery.key
 delivery-cert = $P/delivery.pem
 data = $D/data
 media = $D/media
+${STATION_DEMO_SIGNIN_ATTEMPTS:+signin-attempts = $STATION_DEMO_SIGNIN_ATTEMPTS}
+${STATION_DEMO_SIGNIN_LOCKOUT:+signin-lockout = $STATION_DEMO_SIGNIN_LOCKOUT}
 
 [trust]
 anchors = $P/roots.pem

@@ -30,9 +30,11 @@ start() { # start [ENV=VALUE...]
 start
 check "the demo starts at the sign-in screen" wait_screen "Technician:"
 send a n a Enter
-check "a configured PIN is asked for" wait_screen "PIN for Ana Lima"
+check "a configured PIN is asked for" wait_screen "PIN for ana"
 send 9 9 9 9 Enter
-check "a wrong PIN is refused" wait_screen "Wrong PIN"
+check "a wrong PIN is refused" wait_screen "Sign-in refused: unknown id or wrong PIN"
+# The delay after a failure (tests/e2e_tui_signin.sh): Enter waits for it.
+wait_screen "You may try again." >/dev/null
 send 1 2 3 4 Enter
 check "signing in shows the home screen" wait_screen "Signed in as Ana Lima"
 check "home shows the clock against the trusted-time floor" wait_screen "trusted-time floor"

@@ -158,9 +158,19 @@ static void sign_in_refuses_unknown_technicians_and_wrong_pins(void **state)
 	assert_int_equal(stn_app_new(conf, &app, &d), 0);
 	look();
 	assert_int_equal(view.screen, STN_SCR_SIGNIN);
+	/* An unknown id is asked for a PIN like a known one, and refused
+	 * in the same words as a wrong PIN (station/signin.h). */
 	keys("mallory");
 	stn_app_key(app, STN_KEY_ENTER, 0);
-	SHOWS("No technician 'mallory'");
+	look();
+	assert_int_equal(view.signin_field, 1);
+	SHOWS("PIN for mallory");
+	keys("9999");
+	stn_app_key(app, STN_KEY_ENTER, 0);
+	await_signin();
+	SHOWS("Sign-in refused: unknown id or wrong PIN.");
+	stn_app_free(app);
+	assert_int_equal(stn_app_new(conf, &app, &d), 0);
 	keys("ana");
 	stn_app_key(app, STN_KEY_ENTER, 0);
 	look();
@@ -170,11 +180,24 @@ static void sign_in_refuses_unknown_technicians_and_wrong_pins(void **state)
 	assert_int_equal(view.signin_pin_len, 4); /* shown as stars only */
 	stn_app_key(app, STN_KEY_ENTER, 0);
 	await_signin();
-	SHOWS("Wrong PIN");
+	SHOWS("Sign-in refused: unknown id or wrong PIN.");
 	look();
 	assert_int_equal(view.screen, STN_SCR_SIGNIN);
 	assert_int_equal(view.signin_pin_len, 0); /* wiped */
+	/* The delay after a failure: Enter waits for the countdown. */
 	keys("1234");
+	for (int i = 0; i < 60; i++) {
+		stn_app_key(app, STN_KEY_TICK, 0);
+		look();
+		if (!shows("Next try in"))
+			break;
+		stn_app_key(app, STN_KEY_ENTER, 0);
+		look();
+		assert_false(view.signin_checking);
+		struct timespec t = {0, 50 * 1000000};
+		nanosleep(&t, NULL);
+	}
+	SHOWS("You may try again.");
 	stn_app_key(app, STN_KEY_ENTER, 0);
 	await_signin();
 	assert_int_equal(view.screen, STN_SCR_HOME);
