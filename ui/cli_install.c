@@ -262,14 +262,15 @@ static int verify_trust(const char *anchors, const char *crl_dir,
 		print_json(stdout, &rep, rc, &d, &tv);
 	} else if (b) {
 		cu_time_format(tv.at, t);
-		printf("trust     %s alone (no station configuration; nothing "
-		       "journaled)\n", UI_SAFE(anchors));
+		printf("trust     %s alone\n", UI_SAFE(anchors));
+		printf("          no station configuration read; nothing "
+		       "journaled\n");
 		printf("checked   at %s (this clock), release threshold %u\n",
 		       t, threshold);
 		print_checks(stdout, &rep, &tv);
 		if (rc == 0)
-			printf("verdict   accepted for release (target, sequence "
-			       "and tokens are judged per device)\n");
+			printf("verdict   accepted for release (target, "
+			       "sequence, tokens: per device)\n");
 	}
 	cu_bundle_free(b);
 	rep.bundle = NULL;
