@@ -39,6 +39,9 @@ struct cu_custody_rules {
 	unsigned max_hops;      /* policy max-custody-hops */
 	int64_t max_age;        /* policy max-custody-age, seconds */
 	const char *technician; /* signed in at the station; NULL: nobody */
+	/* 1: the last `to` is not judged (release engineering checks a
+	 * chain before any technician holds it; `verify --trust`). */
+	int open_end;
 };
 
 /* Parse one record's bytes (form only).  bundle and previous receive the
@@ -55,7 +58,8 @@ int cu_custody_parse(const void *buf, size_t len, const char *path,
  * a custody-role certificate whose CN equals `from`; record k's `from`
  * equals record k-1's `to`; times never decrease, the first is not before
  * the manifest's created, the last not after `at` + 5 minutes; the first
- * is within max_age of `at`; the last `to` is the technician.  Messages
+ * is within max_age of `at`; the last `to` is the technician (unless
+ * rules->open_end).  Messages
  * name files under shown_dir (NULL: bundle_dir).  Fills *out (what was
  * read, for display) even on failure.  Errors: STN_E_CUSTODY naming the
  * record and the rule; STN_E_SYNTAX for a malformed record; signature
@@ -65,6 +69,18 @@ int cu_custody_verify(const char *bundle_dir, const char *shown_dir,
 		      const struct cu_manifest *m, const struct cu_trust *trust,
 		      const struct cu_custody_rules *rules, int64_t at,
 		      struct cu_chain *out, struct stn_diag *d);
+
+/*
+ * cu_custody_verify without a trust store, for `custody add` run with no
+ * anchors at hand: every rule except the records' signatures (indices,
+ * this bundle, `previous`, from = the previous to, times, hops, age, and
+ * the end as rules say).  Never a substitute for cu_custody_verify at a
+ * station.  Errors: as cu_custody_verify's, less the signature ones.
+ */
+int cu_custody_check_links(const char *bundle_dir, const char *shown_dir,
+			   const struct cu_manifest *m,
+			   const struct cu_custody_rules *rules, int64_t at,
+			   struct cu_chain *out, struct stn_diag *d);
 
 /*
  * Append the next record to bundle_dir/custody/ (created if absent): from

@@ -73,6 +73,80 @@ static int role_required(enum cu_role role, const char *where,
 	return 0;
 }
 
+/* What the leaf itself must say for `role`, after its chain verified (or,
+ * for cu_cert_duty_pem, with no trust decision at all): the keyUsage the
+ * role needs, not a CA, no anyExtendedKeyUsage, exactly one station role
+ * and that one. */
+static int check_duty(const mbedtls_x509_crt *chain, const char *pem_path,
+		      enum cu_role role, const char *cn, struct stn_diag *d)
+{
+	unsigned mask;
+	char roles[64];
+	const char *ca;
+	int rc;
+
+	/* RFC 5280 §4.2.1.3; mbedTLS checks the CAs' keyCertSign itself.  A
+	 * delivery key never signs: it agrees on a key (ECDH) or has one
+	 * encrypted to it (RSA), so that is the bit its keyUsage must hold. */
+	if (role == CU_ROLE_DELIVERY) {
+		int rsa = mbedtls_pk_get_type(&chain->pk) == MBEDTLS_PK_RSA;
+		unsigned need = rsa ? MBEDTLS_X509_KU_KEY_ENCIPHERMENT
+				    : MBEDTLS_X509_KU_KEY_AGREEMENT;
+
+		if (mbedtls_x509_crt_check_key_usage(chain, need) != 0) {
+			rc = stn_fail(d, STN_E_CHAIN, pem_path,
+				      "delivery certificate CN %s has a "
+				      "keyUsage without %s",
+				      cn,
+				      rsa ? "keyEncipherment" : "keyAgreement");
+			return rc;
+		}
+	} else if (mbedtls_x509_crt_check_key_usage(
+			   chain, MBEDTLS_X509_KU_DIGITAL_SIGNATURE) != 0) {
+		rc = stn_fail(d, STN_E_CHAIN, pem_path,
+			      "signer CN %s has a keyUsage without "
+			      "digitalSignature",
+			      cn);
+		return rc;
+	}
+	/* A CA could mint custody or exception certificates with fresh keys
+	 * and so get past one key, one duty and the rule that a token's
+	 * signer did not sign the manifest: no CA signs as any role. */
+	if ((ca = cu_x509_ca_why(chain))) {
+		rc = stn_fail(d, STN_E_ROLE, pem_path,
+			      "signer CN %s is a CA (%s); a CA may not sign "
+			      "as %s",
+			      cn, ca, cu_role_name(role));
+		return rc;
+	}
+	/* RFC 5280 §4.2.1.12: anyExtendedKeyUsage lets a key serve any
+	 * purpose, which one key, one duty forbids. */
+	if (cu_x509_has_any_eku(chain)) {
+		rc = stn_fail(d, STN_E_ROLE, pem_path,
+			      "signer CN %s also carries anyExtendedKeyUsage, "
+			      "which is not a role; one key may hold one duty",
+			      cn);
+		return rc;
+	}
+	mask = cu_x509_leaf_roles(chain);
+	cu_x509_roles_string(mask, roles, sizeof(roles));
+	if (mask & (mask - 1)) {
+		rc = stn_fail(d, STN_E_TWOROLES, pem_path,
+			      "signer CN %s holds roles %s; one key may hold "
+			      "one station role",
+			      cn, roles);
+		return rc;
+	}
+	if (!(mask & (1u << role))) {
+		rc = stn_fail(d, STN_E_ROLE, pem_path,
+			      "signer CN %s holds %s%s, not %s", cn,
+			      mask ? "role " : "no station role", roles,
+			      cu_role_name(role));
+		return rc;
+	}
+	return 0;
+}
+
 /* What check_cert and cu_cert_check_pem share: the chain given as a
  * NUL-terminated PEM text; `pem_path` names it in messages.  Leaves the
  * chain parsed. */
@@ -82,9 +156,7 @@ static int check_cert_text(const struct cu_trust *t, const unsigned char *pem,
 			   struct cu_signer *s, struct stn_diag *d)
 {
 	unsigned char spki[1200], *der;
-	unsigned mask;
-	char desc[64], roles[64];
-	const char *ca;
+	char desc[64];
 	int rc, n;
 
 	rc = role_required(role, pem_path, d);
@@ -108,65 +180,8 @@ static int check_cert_text(const struct cu_trust *t, const unsigned char *pem,
 				   d);
 	if (rc)
 		goto out;
-	/* RFC 5280 §4.2.1.3; mbedTLS checks the CAs' keyCertSign itself.  A
-	 * delivery key never signs: it agrees on a key (ECDH) or has one
-	 * encrypted to it (RSA), so that is the bit its keyUsage must hold. */
-	if (role == CU_ROLE_DELIVERY) {
-		int rsa = mbedtls_pk_get_type(&chain->pk) == MBEDTLS_PK_RSA;
-		unsigned need = rsa ? MBEDTLS_X509_KU_KEY_ENCIPHERMENT
-				    : MBEDTLS_X509_KU_KEY_AGREEMENT;
-
-		if (mbedtls_x509_crt_check_key_usage(chain, need) != 0) {
-			rc = stn_fail(d, STN_E_CHAIN, pem_path,
-				      "delivery certificate CN %s has a "
-				      "keyUsage without %s",
-				      s->cn,
-				      rsa ? "keyEncipherment" : "keyAgreement");
-			goto out;
-		}
-	} else if (mbedtls_x509_crt_check_key_usage(
-			   chain, MBEDTLS_X509_KU_DIGITAL_SIGNATURE) != 0) {
-		rc = stn_fail(d, STN_E_CHAIN, pem_path,
-			      "signer CN %s has a keyUsage without "
-			      "digitalSignature",
-			      s->cn);
+	if ((rc = check_duty(chain, pem_path, role, s->cn, d)))
 		goto out;
-	}
-	/* A CA could mint custody or exception certificates with fresh keys
-	 * and so get past one key, one duty and the rule that a token's
-	 * signer did not sign the manifest: no CA signs as any role. */
-	if ((ca = cu_x509_ca_why(chain))) {
-		rc = stn_fail(d, STN_E_ROLE, pem_path,
-			      "signer CN %s is a CA (%s); a CA may not sign "
-			      "as %s",
-			      s->cn, ca, cu_role_name(role));
-		goto out;
-	}
-	/* RFC 5280 §4.2.1.12: anyExtendedKeyUsage lets a key serve any
-	 * purpose, which one key, one duty forbids. */
-	if (cu_x509_has_any_eku(chain)) {
-		rc = stn_fail(d, STN_E_ROLE, pem_path,
-			      "signer CN %s also carries anyExtendedKeyUsage, "
-			      "which is not a role; one key may hold one duty",
-			      s->cn);
-		goto out;
-	}
-	mask = cu_x509_leaf_roles(chain);
-	cu_x509_roles_string(mask, roles, sizeof(roles));
-	if (mask & (mask - 1)) {
-		rc = stn_fail(d, STN_E_TWOROLES, pem_path,
-			      "signer CN %s holds roles %s; one key may hold "
-			      "one station role",
-			      s->cn, roles);
-		goto out;
-	}
-	if (!(mask & (1u << role))) {
-		rc = stn_fail(d, STN_E_ROLE, pem_path,
-			      "signer CN %s holds %s%s, not %s", s->cn,
-			      mask ? "role " : "no station role", roles,
-			      cu_role_name(role));
-		goto out;
-	}
 	cu_x509_serial_string(&chain->serial, s->serial, sizeof(s->serial));
 	cu_x509_dn_string(&chain->issuer, s->issuer, sizeof(s->issuer));
 	/* Re-encoded rather than hashed as found, so that one key spelt two
@@ -296,6 +311,36 @@ int cu_cert_check_pem(const struct cu_trust *t, const char *pem,
 			     at, &chain, &s, d);
 	if (rc == 0 && out)
 		*out = s;
+	mbedtls_x509_crt_free(&chain);
+	return rc;
+}
+
+int cu_cert_duty_pem(const char *pem, const char *where, enum cu_role role,
+		     struct stn_diag *d)
+{
+	mbedtls_x509_crt chain;
+	size_t len = strlen(pem);
+	char cn[128], desc[64];
+	int rc;
+
+	if ((rc = role_required(role, where, d)))
+		return rc;
+	if (len > CU_CHAIN_MAX)
+		return stn_fail(d, STN_E_TOOBIG, where,
+				"certificate chain of %zu bytes, over %d", len,
+				CU_CHAIN_MAX);
+	mbedtls_x509_crt_init(&chain);
+	rc = cu_x509_parse_chain((const unsigned char *)pem, len, where,
+				 STN_E_CHAIN, &chain, d);
+	if (rc == 0)
+		rc = cu_x509_leaf_cn(&chain, where, cn, sizeof(cn), d);
+	if (rc == 0 && !cu_x509_key_accepted(&chain.pk, desc, sizeof(desc)))
+		rc = stn_fail(d, STN_E_ALGORITHM, where,
+			      "signer CN %s has %s; accepted are ECDSA P-256, "
+			      "P-384 and RSA of 2048 bits or more",
+			      cn, desc);
+	if (rc == 0)
+		rc = check_duty(&chain, where, role, cn, d);
 	mbedtls_x509_crt_free(&chain);
 	return rc;
 }

@@ -97,6 +97,17 @@ int cu_cert_check_pem(const struct cu_trust *t, const char *pem,
 		      const char *where, enum cu_role role, int64_t at,
 		      struct cu_signer *out, struct stn_diag *d);
 
+/* The checks of cu_cert_check_pem that need no trust store: the chain
+ * parses, the leaf has one CN and an accepted key, the keyUsage `role`
+ * needs, is no CA, has no anyExtendedKeyUsage and holds exactly `role`.
+ * For the tools that sign without a station (`token issue`, `custody
+ * add`): what every station would refuse is refused before writing.
+ * Whether the chain reaches an anchor is not decided here.  Errors: as
+ * cu_cert_check_pem's, less the chain's (STN_E_ROLE, STN_E_TWOROLES,
+ * STN_E_CHAIN, STN_E_ALGORITHM, STN_E_TOOBIG, STN_E_USAGE). */
+int cu_cert_duty_pem(const char *pem, const char *where, enum cu_role role,
+		     struct stn_diag *d);
+
 /* What a leaf certificate says of itself, with no trust decision (an
  * auditor reads it beside a signature it checked). */
 struct cu_cert_facts {

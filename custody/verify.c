@@ -31,6 +31,8 @@ struct cu_bundle {
 	struct cu_token *tokens;
 	size_t ntokens;
 	int64_t at; /* the session start it was checked at */
+	int sealed_ok; /* cu_bundle_verify_sealed: ciphertext-only may pass */
+	size_t nsealed; /* images check 3 passed on their ciphertext alone */
 };
 
 /* dir + "/" + name into buf; -1 when it would not fit (never cut a path
@@ -214,6 +216,7 @@ static void check_images(struct cu_bundle *b)
 {
 	struct stn_diag why;
 
+	b->nsealed = 0;
 	for (size_t i = 0; i < b->manifest->nimages; i++) {
 		const struct cu_image *img = &b->manifest->images[i];
 		struct cu_measured got;
@@ -221,8 +224,19 @@ static void check_images(struct cu_bundle *b)
 		int rc;
 
 		stn_diag_init(&why);
+		memset(&got, 0, sizeof(got));
 		rc = b->src.measure(b->src.ctx, img, &got, &why);
 		size = got.size;
+		/* A ciphertext-only measure stands only where it was asked
+		 * for (fail closed: a station must see the plaintext). */
+		if (rc == 0 && got.cipher_only && !b->sealed_ok) {
+			char path[4096];
+			snprintf(path, sizeof(path), "%s/%s", b->shown,
+				 img->file);
+			rc = stn_fail(&why, STN_E_IMAGE, path,
+				      "only the ciphertext was measured; the "
+				      "plaintext is unchecked");
+		}
 		if (rc == 0 && size != img->size) {
 			char path[4096];
 			snprintf(path, sizeof(path), "%s/%s", b->shown,
@@ -231,6 +245,10 @@ static void check_images(struct cu_bundle *b)
 				      "size is %llu bytes, manifest says %llu",
 				      (unsigned long long)size,
 				      (unsigned long long)img->size);
+		}
+		if (rc == 0 && got.cipher_only) {
+			b->nsealed++;
+			continue;
 		}
 		if (rc == 0 &&
 		    memcmp(got.sha256, img->sha256, sizeof(got.sha256)) != 0) {
@@ -250,8 +268,16 @@ static void check_images(struct cu_bundle *b)
 		}
 	}
 	stn_diag_init(&why);
-	stn_fail(&why, STN_E_OK, b->shown, "%zu image(s) match the manifest",
-		 b->manifest->nimages);
+	if (b->nsealed)
+		stn_fail(&why, STN_E_OK, b->shown,
+			 "%zu image(s) match the manifest; %zu encrypted: "
+			 "ciphertext matches cipher-sha256, plaintext NOT "
+			 "checked (no delivery key here)",
+			 b->manifest->nimages, b->nsealed);
+	else
+		stn_fail(&why, STN_E_OK, b->shown,
+			 "%zu image(s) match the manifest",
+			 b->manifest->nimages);
 	set_result(&b->checks[CU_CHECK_IMAGES], CU_PASSED, &why);
 }
 
@@ -305,7 +331,8 @@ int cu_bundle_open(const struct cu_source *src, const struct cu_trust *trust,
 	if (policy->require_custody) {
 		struct cu_custody_rules rules = {policy->max_custody_hops,
 						 policy->max_custody_age,
-						 policy->technician};
+						 policy->technician,
+						 policy->custody_open_end};
 		stn_diag_init(&why);
 		if (cu_custody_verify(b->dir, b->shown, b->manifest, trust,
 				      &rules, at, &b->chain, &why) == 0) {
@@ -350,13 +377,37 @@ int cu_bundle_check_images(struct cu_bundle *b, struct stn_diag *d)
 	return first_failure(b, d);
 }
 
-int cu_bundle_verify(const char *dir, const char *shown_as,
-		     const struct cu_trust *trust,
-		     const struct cu_policy *policy, int64_t at,
-		     struct cu_bundle **out, struct stn_diag *d)
+/* cu_bundle_verify_sealed's measure: a clear image as measure_file; an
+ * encrypted one is measured as the file it is and held to cipher-sha256,
+ * and reported as checked on its ciphertext alone. */
+static int measure_sealed(void *ctx, const struct cu_image *img,
+			  struct cu_measured *out, struct stn_diag *d)
+{
+	char path[4096], h1[65], h2[65];
+	int rc = measure_file(ctx, img, out, d);
+
+	if (rc || !img->encrypted)
+		return rc;
+	if (memcmp(out->sha256, img->cipher_sha256, CU_SHA256_LEN) != 0) {
+		snprintf(path, sizeof(path), "%s/%s", (const char *)ctx,
+			 img->file);
+		cu_hex(out->sha256, CU_SHA256_LEN, h1);
+		cu_hex(img->cipher_sha256, CU_SHA256_LEN, h2);
+		return stn_fail(d, STN_E_IMAGE, path,
+				"encrypted image: ciphertext sha256 is %s, "
+				"manifest's cipher-sha256 says %s", h1, h2);
+	}
+	out->cipher_only = 1;
+	return 0;
+}
+
+static int verify_dir(const char *dir, const char *shown_as,
+		      const struct cu_trust *trust,
+		      const struct cu_policy *policy, int64_t at, int sealed,
+		      struct cu_bundle **out, struct stn_diag *d)
 {
 	struct cu_source src = {dir, shown_as ? shown_as : dir, NULL,
-				measure_file, NULL};
+				sealed ? measure_sealed : measure_file, NULL};
 	struct cu_manifest *m = NULL;
 	int rc, images;
 
@@ -371,10 +422,32 @@ int cu_bundle_verify(const char *dir, const char *shown_as,
 	}
 	(*out)->own_manifest = m;
 	(*out)->src.ctx = (*out)->dir;
+	(*out)->sealed_ok = sealed;
 	/* Check 3 runs even after check 1 failed, so every outcome shows;
 	 * the first failure recorded in d stays the reason. */
 	images = cu_bundle_check_images(*out, d);
 	return rc ? rc : images;
+}
+
+int cu_bundle_verify(const char *dir, const char *shown_as,
+		     const struct cu_trust *trust,
+		     const struct cu_policy *policy, int64_t at,
+		     struct cu_bundle **out, struct stn_diag *d)
+{
+	return verify_dir(dir, shown_as, trust, policy, at, 0, out, d);
+}
+
+int cu_bundle_verify_sealed(const char *dir, const char *shown_as,
+			    const struct cu_trust *trust,
+			    const struct cu_policy *policy, int64_t at,
+			    struct cu_bundle **out, struct stn_diag *d)
+{
+	return verify_dir(dir, shown_as, trust, policy, at, 1, out, d);
+}
+
+size_t cu_bundle_sealed(const struct cu_bundle *b)
+{
+	return b->nsealed;
 }
 
 void cu_bundle_free(struct cu_bundle *b)

@@ -26,6 +26,11 @@ struct cu_policy {
 	int64_t max_token_ttl;      /* seconds */
 	const char *site;           /* this station's site and id, which */
 	const char *station;        /* a token may name */
+	/* Release engineering's check without a station (`verify --trust`):
+	 * the chain's last holder is not judged, since no technician is
+	 * there to receive it (every other rule of formats §4 holds).  A
+	 * station leaves this 0. */
+	int custody_open_end;
 };
 
 enum cu_check {
@@ -62,6 +67,11 @@ struct cu_check_result {
 struct cu_measured {
 	uint64_t size;
 	uint8_t sha256[CU_SHA256_LEN];
+	/* Set only by cu_bundle_verify_sealed's measure: the image is
+	 * encrypted and only its ciphertext was checked (against the
+	 * manifest's cipher-sha256); the plaintext was not.  Any other
+	 * bundle that reports it fails check 3. */
+	int cipher_only;
 };
 
 /*
@@ -117,6 +127,21 @@ int cu_bundle_verify(const char *dir, const char *shown_as,
 		     const struct cu_trust *trust,
 		     const struct cu_policy *policy, int64_t at,
 		     struct cu_bundle **out, struct stn_diag *d);
+/*
+ * cu_bundle_verify for release engineering, which holds no delivery key
+ * (`station verify --trust`): an encrypted image (formats §10) is checked
+ * as far as it can be without decrypting it: a regular file of the
+ * plaintext's size (CTR keeps the length) whose SHA-256 equals the
+ * manifest's cipher-sha256.  Check 3 then passes with a note saying how
+ * many images had only their ciphertext checked; cu_bundle_sealed counts
+ * them.  Clear images are checked exactly as cu_bundle_verify does.
+ */
+int cu_bundle_verify_sealed(const char *dir, const char *shown_as,
+			    const struct cu_trust *trust,
+			    const struct cu_policy *policy, int64_t at,
+			    struct cu_bundle **out, struct stn_diag *d);
+/* How many images check 3 passed on their ciphertext alone (above). */
+size_t cu_bundle_sealed(const struct cu_bundle *b);
 void cu_bundle_free(struct cu_bundle *b); /* NULL is fine */
 
 const struct cu_manifest *cu_bundle_manifest(const struct cu_bundle *b);

@@ -327,10 +327,10 @@ static int load_trust(struct stn_config *c, const struct cu_record *r,
 	if (c->crl_dir && (rc = must_open(d, r, s, "crl", c->crl_dir, 1)))
 		return rc;
 
-	c->release_threshold = 1;
-	c->max_token_ttl = 72 * 3600;
-	c->max_custody_age = 30 * 86400;
-	c->max_custody_hops = 8;
+	c->release_threshold = STN_DEFAULT_RELEASE_THRESHOLD;
+	c->max_token_ttl = STN_DEFAULT_MAX_TOKEN_TTL;
+	c->max_custody_age = STN_DEFAULT_MAX_CUSTODY_AGE;
+	c->max_custody_hops = STN_DEFAULT_MAX_CUSTODY_HOPS;
 	c->require_custody = 1;
 	c->stale_crl_refuse = 0;
 	if ((rc = policy_keys(r, s, &c->release_threshold,

@@ -62,6 +62,13 @@ enum stn_attest_policy {
 /* "none", "optional", "required" */
 const char *stn_attest_policy_name(enum stn_attest_policy p);
 
+/* The [trust] defaults of formats §8, for the configuration and for the
+ * commands that run without one (release engineering's checks). */
+#define STN_DEFAULT_RELEASE_THRESHOLD 1
+#define STN_DEFAULT_MAX_TOKEN_TTL (72 * 3600)
+#define STN_DEFAULT_MAX_CUSTODY_AGE (30 * 86400)
+#define STN_DEFAULT_MAX_CUSTODY_HOPS 8
+
 struct stn_class {
 	char *label;
 	char **models; /* nmodels, each as written */

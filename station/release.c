@@ -1,4 +1,6 @@
-/* station/release.c: writing bundles for `station bundle create`. */
+/* station/release.c: writing bundles for `station bundle create`, and the
+ * checks release engineering runs without a station: `verify --trust`,
+ * and what `token issue` and `custody add` check before they write. */
 #include "station/release.h"
 
 #include <dirent.h>
@@ -11,14 +13,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "custody/chain.h"
 #include "custody/delivery.h"
 #include "custody/manifest.h"
 #include "custody/record.h"
+#include "custody/sig.h"
+#include "custody/trust.h"
+#include "custody/verify.h"
 #include "station/base/aes_ctr.h"
 #include "station/base/error.h"
 #include "station/base/fileio.h"
 #include "station/base/hex.h"
 #include "station/base/sha256.h"
+#include "station/config.h" /* the [trust] defaults */
 #include "station/session.h" /* stn_session_random */
 
 #define COPY_BUF (1 << 20)
@@ -484,5 +491,137 @@ out:
 	free(text);
 	cu_manifest_free(check);
 	cu_manifest_free(m);
+	return rc;
+}
+
+/* Whether dir/custody/ exists: the bundle carries a chain to judge. */
+static int has_custody_dir(const char *dir, int *yes, struct stn_diag *d)
+{
+	char path[4200];
+	struct stat st;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/" CU_LAYOUT_CUSTODY,
+			     dir) >= sizeof(path))
+		return stn_fail(d, STN_E_USAGE, dir, "bundle path too long");
+	if (lstat(path, &st) == 0) {
+		*yes = 1;
+		return 0;
+	}
+	if (errno != ENOENT)
+		return stn_fail(d, STN_E_IO, path, "cannot stat: %s",
+				strerror(errno));
+	*yes = 0;
+	return 0;
+}
+
+int stn_release_verify(const char *anchors_pem, const char *crl_dir,
+		       unsigned threshold, int64_t at, const char *dir,
+		       struct cu_bundle **out, struct stn_diag *d)
+{
+	struct cu_trust *trust = NULL;
+	struct cu_policy policy = {
+		.release_threshold = threshold,
+		.max_custody_hops = STN_DEFAULT_MAX_CUSTODY_HOPS,
+		.max_custody_age = STN_DEFAULT_MAX_CUSTODY_AGE,
+		.max_token_ttl = STN_DEFAULT_MAX_TOKEN_TTL,
+		.custody_open_end = 1,
+	};
+	int rc;
+
+	*out = NULL;
+	/* formats §3 check 1: 0 is a configuration error; here, usage. */
+	if (threshold < 1)
+		return stn_fail(d, STN_E_USAGE, "--threshold",
+				"the release threshold is at least 1");
+	if ((rc = has_custody_dir(dir, &policy.require_custody, d)))
+		return rc;
+	if ((rc = cu_trust_load(anchors_pem, crl_dir, &trust, d)))
+		return rc;
+	rc = cu_bundle_verify_sealed(dir, NULL, trust, &policy, at, out, d);
+	cu_trust_free(trust);
+	return rc;
+}
+
+int stn_release_signer_check(const char *chain_pem, const char *cert_path,
+			     enum cu_role role, const char *anchors_pem,
+			     int64_t at, struct stn_diag *d)
+{
+	struct cu_trust *trust = NULL;
+	int rc;
+
+	if (!anchors_pem)
+		return cu_cert_duty_pem(chain_pem, cert_path, role, d);
+	if ((rc = cu_trust_load(anchors_pem, NULL, &trust, d)))
+		return rc;
+	rc = cu_cert_check_pem(trust, chain_pem, cert_path, role, at, NULL,
+			       d);
+	cu_trust_free(trust);
+	return rc;
+}
+
+int stn_release_token_ttl(int64_t ttl, int64_t max_ttl, const char *where,
+			  struct stn_diag *d)
+{
+	if (ttl <= max_ttl)
+		return 0;
+	return stn_fail(d, STN_E_TOKEN, where,
+			"--ttl %lldh is over max-token-ttl %lldh (the default "
+			"policy, formats section 8): stations with it refuse "
+			"the token",
+			(long long)(ttl / 3600), (long long)(max_ttl / 3600));
+}
+
+int stn_release_custody_check(const char *dir, const char *anchors_pem,
+			      int64_t at, int *checked_sigs,
+			      struct stn_diag *d)
+{
+	struct cu_custody_rules rules = {STN_DEFAULT_MAX_CUSTODY_HOPS,
+					 STN_DEFAULT_MAX_CUSTODY_AGE, NULL, 1};
+	struct cu_manifest *m = NULL;
+	struct cu_trust *trust = NULL;
+	struct cu_chain *chain = NULL;
+	char first[4400];
+	int rc, any;
+
+	*checked_sigs = 0;
+	if ((size_t)snprintf(first, sizeof(first), "%s/" CU_LAYOUT_CUSTODY,
+			     dir) >= sizeof(first))
+		return stn_fail(d, STN_E_USAGE, dir, "bundle path too long");
+	{
+		/* No record yet: the first hand-off has nothing before it. */
+		DIR *dh = opendir(first);
+		struct dirent *e;
+		unsigned long idx;
+
+		if (!dh && errno != ENOENT)
+			return stn_fail(d, STN_E_IO, first, "cannot list: %s",
+					strerror(errno));
+		any = 0;
+		while (dh && (e = readdir(dh)))
+			any |= cu_layout_custody_name(e->d_name, &idx);
+		if (dh)
+			closedir(dh);
+		if (!any)
+			return 0;
+	}
+	chain = malloc(sizeof(*chain));
+	if (!chain)
+		return stn_fail(d, STN_E_NOMEM, dir, "custody chain");
+	if ((rc = cu_manifest_load(dir, NULL, &m, d)))
+		goto out;
+	if (anchors_pem) {
+		if ((rc = cu_trust_load(anchors_pem, NULL, &trust, d)))
+			goto out;
+		rc = cu_custody_verify(dir, NULL, m, trust, &rules, at, chain,
+				       d);
+		*checked_sigs = 1;
+	} else {
+		rc = cu_custody_check_links(dir, NULL, m, &rules, at, chain,
+					    d);
+	}
+out:
+	cu_trust_free(trust);
+	cu_manifest_free(m);
+	free(chain);
 	return rc;
 }

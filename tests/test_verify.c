@@ -924,6 +924,73 @@ static void diag_is_small_and_keeps_the_end_of_a_long_place(void **state)
 	assert_string_equal(d.where + strlen(d.where) - 11, "/manifest:3");
 }
 
+/* A measure that claims only the ciphertext was checked (as
+ * cu_bundle_verify_sealed's does): a bundle opened any other way must
+ * fail check 3 on it, so no station accepts an unchecked plaintext. */
+static int measure_cipher_only(void *ctx, const struct cu_image *img,
+			       struct cu_measured *out, struct stn_diag *d)
+{
+	(void)ctx;
+	(void)d;
+	out->size = img->size;
+	memcpy(out->sha256, img->sha256, sizeof(out->sha256));
+	out->cipher_only = 1;
+	return 0;
+}
+
+static void check3_refuses_a_cipher_only_measure_outside_release_checks(
+	void **state)
+{
+	const char *const signers[] = {"release1", NULL};
+	char *b = make_bundle("cipheronly", 42, "TX-200", NULL, 0, signers);
+	struct cu_policy p = {.release_threshold = 1,
+			      .max_token_ttl = 72 * 3600};
+	struct cu_manifest *m = NULL;
+	struct cu_bundle *bundle = NULL;
+	struct stn_diag d;
+
+	(void)state;
+	stn_diag_init(&d);
+	assert_int_equal(cu_manifest_load(b, NULL, &m, &d), 0);
+	struct cu_source src = {b, b, m, measure_cipher_only, NULL};
+	assert_int_equal(cu_bundle_open(&src, trust, &p, now, &bundle, &d), 0);
+	assert_int_equal(cu_bundle_check_images(bundle, &d), STN_E_IMAGE);
+	assert_non_null(strstr(d.text, "plaintext is unchecked"));
+	assert_int_equal(cu_bundle_check(bundle, CU_CHECK_IMAGES)->outcome,
+			 CU_FAILED);
+	cu_bundle_free(bundle);
+	cu_manifest_free(m);
+	/* The same clear bundle through the release check: as ever. */
+	stn_diag_init(&d);
+	assert_int_equal(cu_bundle_verify_sealed(b, NULL, trust, &p, now,
+						 &bundle, &d), 0);
+	assert_int_equal(cu_bundle_sealed(bundle), 0);
+	assert_string_equal(cu_bundle_check(bundle, CU_CHECK_IMAGES)->diag.text,
+			    "1 image(s) match the manifest");
+	cu_bundle_free(bundle);
+	free(b);
+}
+
+/* cu_custody_verify never judges a chain without its signatures. */
+static void custody_verify_refuses_to_run_without_a_trust_store(void **state)
+{
+	const char *const signers[] = {"release1", NULL};
+	char *b = make_bundle("notrust", 42, "TX-200", NULL, 0, signers);
+	struct cu_custody_rules r = {8, 30 * 86400, "ana", 0};
+	struct cu_manifest *m = NULL;
+	struct cu_chain *c = calloc(1, sizeof(*c));
+	struct stn_diag d;
+
+	(void)state;
+	stn_diag_init(&d);
+	assert_int_equal(cu_manifest_load(b, NULL, &m, &d), 0);
+	assert_int_equal(cu_custody_verify(b, NULL, m, NULL, &r, now, c, &d),
+			 STN_E_INTERNAL);
+	cu_manifest_free(m);
+	free(c);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -950,6 +1017,9 @@ int main(void)
 		cmocka_unit_test(manifest_refuses_bad_or_partial_cipher_fields),
 		cmocka_unit_test(identity_requires_a_serial_number),
 		cmocka_unit_test(diag_is_small_and_keeps_the_end_of_a_long_place),
+		cmocka_unit_test(
+			check3_refuses_a_cipher_only_measure_outside_release_checks),
+		cmocka_unit_test(custody_verify_refuses_to_run_without_a_trust_store),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

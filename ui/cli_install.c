@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "station/base/rfc3339.h"
@@ -14,12 +15,21 @@
 #include "station/config.h"
 #include "station/identity_words.h"
 #include "station/install.h"
+#include "station/release.h"
 #include "station/session.h"
 #include "ui/cli.h"
 
 static const char verify_usage[] =
 	"usage: station verify [--config FILE] [--technician ID] "
-	"[--device FILE] [--reinstall] [--json] BUNDLE\n";
+	"[--device FILE] [--reinstall] [--json] BUNDLE\n"
+	"       station verify --trust FILE [--crl DIR] [--threshold N] "
+	"[--json] BUNDLE\n"
+	"  --trust: release engineering's check with no station "
+	"configuration: signatures\n"
+	"  (N distinct release keys, default 1), validity at this clock, "
+	"images\n"
+	"  (encrypted ones by cipher-sha256 only) and custody records if "
+	"any.\n";
 static const char push_usage[] =
 	"usage: station push [--config FILE] [--json] --technician ID "
 	"--device SPEC\n"
@@ -70,7 +80,16 @@ static const struct cu_check_result *shown_check(const struct stn_outcome *rep,
 	}
 }
 
-static void print_checks(FILE *f, const struct stn_outcome *rep)
+/* `verify --trust`: what the bundle was judged against, for the output. */
+struct trust_view {
+	const char *anchors;
+	unsigned threshold;
+	int64_t at;
+	size_t sealed; /* encrypted images checked on their ciphertext */
+};
+
+static void print_checks(FILE *f, const struct stn_outcome *rep,
+			 const struct trust_view *tv)
 {
 	const struct cu_manifest *m = cu_bundle_manifest(rep->bundle);
 	char t[CU_TIME_LEN + 1];
@@ -113,15 +132,36 @@ static void print_checks(FILE *f, const struct stn_outcome *rep)
 			fprintf(f, "token     %s waives %s: %s\n",
 				UI_SAFE(tk[i].file),
 				cu_waiver_names(tk[i].waive, w, sizeof(w)),
-				UI_SAFE(tk[i].problem.code ? tk[i].problem.text
-							   : tk[i].reason));
+				tv ? "not judged here (a station judges "
+				     "tokens per device)"
+				   : UI_SAFE(tk[i].problem.code
+						     ? tk[i].problem.text
+						     : tk[i].reason));
 	}
+	if (tv && cu_bundle_check(rep->bundle, CU_CHECK_CUSTODY)->outcome ==
+			  CU_NOT_REQUIRED)
+		fprintf(f, "note      no custody/ directory: custody not "
+			"checked\n");
+	if (tv && tv->sealed)
+		fprintf(f, "warning   %zu encrypted image(s): only the "
+			"ciphertext was checked; the plaintext\n"
+			"          was NOT checked (no delivery key here)\n",
+			tv->sealed);
 }
 
 static void print_json(FILE *f, const struct stn_outcome *rep, int rc,
-		       const struct stn_diag *d)
+		       const struct stn_diag *d, const struct trust_view *tv)
 {
 	fprintf(f, "{\"verdict\":\"%s\"", rc ? "refused" : "accepted");
+	if (tv) {
+		char t[CU_TIME_LEN + 1];
+		cu_time_format(tv->at, t);
+		fputs(",\"trust\":", f);
+		ui_json_string(f, tv->anchors);
+		fprintf(f, ",\"threshold\":%u,\"checked_at\":\"%s\","
+			"\"plaintext_unchecked\":%zu", tv->threshold, t,
+			tv->sealed);
+	}
 	if (rc) {
 		fprintf(f, ",\"rule\":");
 		ui_json_string(f, stn_err_rule(rc));
@@ -225,6 +265,45 @@ static void verify_progress(void *ctx, enum stn_phase p, uint64_t done,
 		ui_progress_update(ctx, done, total);
 }
 
+/* `verify --trust FILE`: no configuration is read, no session opened,
+ * nothing journaled (docs/release.md, docs/decisions.md). */
+static int verify_trust(const char *anchors, const char *crl_dir,
+			unsigned threshold, int json, const char *dir)
+{
+	struct trust_view tv = {anchors, threshold, (int64_t)time(NULL), 0};
+	struct cu_bundle *b = NULL;
+	struct stn_outcome rep;
+	struct stn_diag d;
+	char t[CU_TIME_LEN + 1];
+	int rc;
+
+	stn_diag_init(&d);
+	stn_outcome_init(&rep);
+	rc = stn_release_verify(anchors, crl_dir, threshold, tv.at, dir, &b,
+				&d);
+	rep.bundle = b;
+	if (b)
+		tv.sealed = cu_bundle_sealed(b);
+	if (json) {
+		print_json(stdout, &rep, rc, &d, &tv);
+	} else if (b) {
+		cu_time_format(tv.at, t);
+		printf("trust     %s alone\n", UI_SAFE(anchors));
+		printf("          no station configuration read; nothing "
+		       "journaled\n");
+		printf("checked   at %s (this clock), release threshold %u\n",
+		       t, threshold);
+		print_checks(stdout, &rep, &tv);
+		if (rc == 0)
+			printf("verdict   accepted for release (target, "
+			       "sequence, tokens: per device)\n");
+	}
+	cu_bundle_free(b);
+	rep.bundle = NULL;
+	stn_outcome_fini(&rep);
+	return rc ? ui_report("verify", &d) : 0;
+}
+
 int ui_cmd_verify(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -233,9 +312,15 @@ int ui_cmd_verify(int argc, char **argv)
 		{"device", required_argument, NULL, 'd'},
 		{"reinstall", no_argument, NULL, 'r'},
 		{"json", no_argument, NULL, 'j'},
+		{"trust", required_argument, NULL, 'T'},
+		{"crl", required_argument, NULL, 'L'},
+		{"threshold", required_argument, NULL, 'n'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
 	const char *config = NULL, *tech = NULL, *devfile = NULL;
+	const char *trust = NULL, *crl = NULL, *threshold_s = NULL;
+	unsigned long threshold = 1;
+	char *end;
 	int json = 0, reinstall = 0, c, rc;
 	struct ui_progress view = {.tty = isatty(2), .last_pct = -1,
 				   .quiet_ms = 1000};
@@ -252,12 +337,39 @@ int ui_cmd_verify(int argc, char **argv)
 		case 'd': devfile = optarg; break;
 		case 'r': reinstall = 1; break;
 		case 'j': json = 1; break;
+		case 'T': trust = optarg; break;
+		case 'L': crl = optarg; break;
+		case 'n': threshold_s = optarg; break;
 		case 'h': fputs(verify_usage, stdout); return 0;
 		default: return ui_usage_error(verify_usage, "bad option");
 		}
 	}
 	if (optind != argc - 1)
 		return ui_usage_error(verify_usage, "give exactly one BUNDLE");
+	if (!trust && (crl || threshold_s))
+		return ui_usage_error(verify_usage,
+				      "--crl and --threshold go with --trust");
+	if (trust) {
+		/* The bundle alone: anything of a station is a mistake. */
+		if (config || tech || devfile || reinstall)
+			return ui_usage_error(verify_usage,
+					      "--trust checks the bundle alone: "
+					      "no --config, --technician, "
+					      "--device or --reinstall");
+		if (threshold_s) {
+			errno = 0;
+			threshold = strtoul(threshold_s, &end, 10);
+			if (errno || end == threshold_s || *end ||
+			    threshold < 1 || threshold > 64 ||
+			    threshold_s[0] == '-')
+				return ui_usage_error(verify_usage,
+						      "bad --threshold '%s': "
+						      "1 to 64",
+						      threshold_s);
+		}
+		return verify_trust(trust, crl, (unsigned)threshold, json,
+				    argv[optind]);
+	}
 	stn_diag_init(&d);
 	stn_outcome_init(&rep);
 	rc = stn_session_open(ui_config_path(config), tech, "verify", 0, &s,
@@ -268,9 +380,9 @@ int ui_cmd_verify(int argc, char **argv)
 	rc = stn_verify(s, argv[optind], devfile, reinstall, &ev, &rep, &d);
 	ui_progress_end(&view);
 	if (json)
-		print_json(stdout, &rep, rc, &d);
+		print_json(stdout, &rep, rc, &d, NULL);
 	else if (rep.bundle)
-		print_checks(stdout, &rep);
+		print_checks(stdout, &rep, NULL);
 	if (!json && rc == 0)
 		printf("verdict   accepted%s\n",
 		       devfile ? " for this device" : " (no device given)");

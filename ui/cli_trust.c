@@ -1,7 +1,10 @@
 /* ui/cli_trust.c: the signed handoffs around a bundle: `station custody add`
  * (a courier or dispatcher hands the media on) and `station token issue`
  * (an exception authority waives named checks for named devices).  Neither
- * needs a station configuration. */
+ * needs a station configuration.  Both check what they can before they
+ * write (station/release.h): what every station would refuse is refused
+ * here, unless --force (a site whose policy differs), which writes with a
+ * warning. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,24 +12,57 @@
 #include <time.h>
 
 #include "custody/chain.h"
+#include "custody/sig.h"
 #include "station/base/rfc3339.h"
 #include "custody/sign.h"
 #include "custody/token.h"
 #include "station/base/error.h"
+#include "station/config.h" /* STN_DEFAULT_MAX_TOKEN_TTL */
+#include "station/release.h"
 #include "ui/cli.h"
 
 static const char custody_usage[] =
 	"usage: station custody add --key KEY --cert CHAIN --to ID "
-	"[--place P] [--seal S] BUNDLE\n"
-	"  appends custody/NN.rec, from = your certificate's CN, time = now\n";
+	"[--place P] [--seal S]\n"
+	"         [--trust FILE] [--force] BUNDLE\n"
+	"  appends custody/NN.rec, from = your certificate's CN, time = now\n"
+	"  refused first: a certificate without the custody role, a chain "
+	"already\n"
+	"  broken (its signatures too with --trust); --force writes anyway, "
+	"warning\n";
 static const char token_usage[] =
 	"usage: station token issue --key KEY --cert CHAIN --waive W... "
 	"--device SN... --ttl DURATION\n"
 	"         --reason TEXT [--site S] [--station ID] [--name NAME] "
-	"BUNDLE\n"
-	"  W: downgrade, expired, target or custody; DURATION e.g. 12h\n";
+	"[--trust FILE]\n"
+	"         [--force] BUNDLE\n"
+	"  W: downgrade, expired, target, custody or attestation; DURATION "
+	"e.g. 12h\n"
+	"  refused first: a certificate without the exception role, "
+	"--ttl over 72h\n"
+	"  (default max-token-ttl); --force writes anyway, with a warning\n";
 const char *const ui_custody_usage = custody_usage;
 const char *const ui_token_usage = token_usage;
+
+/* A check before writing: refused (exit 1) unless --force, which turns a
+ * refusal (and only a refusal: never a usage, configuration or I/O error)
+ * into a warning on stderr.  Returns 0 to go on. */
+static int before_writing(const char *cmd, int rc, int force,
+			  const struct stn_diag *d)
+{
+	char line[1200];
+
+	if (rc == 0)
+		return 0;
+	if (!force || stn_err_exit(rc) != STN_EXIT_REFUSED)
+		return ui_report(cmd, d);
+	stn_diag_format(d, line, sizeof(line));
+	fprintf(stderr, "station %s: warning: writing anyway (--force), "
+		"though stations with the default policy refuse it: ", cmd);
+	ui_put_untrusted(stderr, line);
+	fputc('\n', stderr);
+	return 0;
+}
 
 int ui_cmd_custody(int argc, char **argv)
 {
@@ -36,15 +72,18 @@ int ui_cmd_custody(int argc, char **argv)
 		{"to", required_argument, NULL, 't'},
 		{"place", required_argument, NULL, 'p'},
 		{"seal", required_argument, NULL, 's'},
+		{"trust", required_argument, NULL, 'T'},
+		{"force", no_argument, NULL, 'f'},
 		{"config", required_argument, NULL, 'c'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
 	const char *key = NULL, *cert = NULL, *to = NULL, *place = NULL,
-		   *seal = NULL;
+		   *seal = NULL, *trust = NULL;
 	char written[4400];
 	struct cu_key *k = NULL;
 	struct stn_diag d;
-	int c, rc;
+	int64_t now = (int64_t)time(NULL);
+	int c, rc, force = 0, sigs = 0;
 
 	if (argc < 2 || strcmp(argv[1], "add") != 0)
 		return ui_usage_error(custody_usage, "expected 'custody add'");
@@ -58,6 +97,8 @@ int ui_cmd_custody(int argc, char **argv)
 		case 't': to = optarg; break;
 		case 'p': place = optarg; break;
 		case 's': seal = optarg; break;
+		case 'T': trust = optarg; break;
+		case 'f': force = 1; break;
 		case 'c': break;
 		case 'h': fputs(custody_usage, stdout); return 0;
 		default: return ui_usage_error(custody_usage, "bad option");
@@ -68,16 +109,39 @@ int ui_cmd_custody(int argc, char **argv)
 				      "--key, --cert, --to and BUNDLE are "
 				      "required");
 	stn_diag_init(&d);
-	rc = cu_key_load(key, cert, &k, &d);
-	if (rc == 0)
-		rc = cu_custody_append(argv[optind], k, to, place, seal,
-				       (int64_t)time(NULL), written,
-				       sizeof(written), &d);
-	if (rc == 0)
-		printf("wrote %s: %s hands the media to %s\n",
-		       UI_SAFE(written), UI_SAFE(cu_key_cn(k)), UI_SAFE(to));
+	/* A key that does not match its certificate is never forced: no
+	 * one could verify what it signs. */
+	if ((rc = cu_key_load(key, cert, &k, &d))) {
+		rc = ui_report("custody add", &d);
+		goto out;
+	}
+	if ((rc = before_writing("custody add",
+				 stn_release_signer_check(
+					 cu_key_chain_pem(k, NULL), cert,
+					 CU_ROLE_CUSTODY, trust, now, &d),
+				 force, &d)))
+		goto out;
+	stn_diag_init(&d);
+	if ((rc = before_writing("custody add",
+				 stn_release_custody_check(argv[optind], trust,
+							   now, &sigs, &d),
+				 force, &d)))
+		goto out;
+	stn_diag_init(&d);
+	rc = cu_custody_append(argv[optind], k, to, place, seal, now, written,
+			       sizeof(written), &d);
+	if (rc) {
+		rc = ui_report("custody add", &d);
+		goto out;
+	}
+	printf("wrote %s: %s hands the media to %s\n", UI_SAFE(written),
+	       UI_SAFE(cu_key_cn(k)), UI_SAFE(to));
+	if (!trust)
+		printf("note: earlier records' signatures not checked (give "
+		       "--trust FILE to check them)\n");
+out:
 	cu_key_free(k);
-	return rc ? ui_report("custody add", &d) : 0;
+	return rc;
 }
 
 int ui_cmd_token(int argc, char **argv)
@@ -92,11 +156,13 @@ int ui_cmd_token(int argc, char **argv)
 		{"site", required_argument, NULL, 's'},
 		{"station", required_argument, NULL, 'S'},
 		{"name", required_argument, NULL, 'n'},
+		{"trust", required_argument, NULL, 'T'},
+		{"force", no_argument, NULL, 'f'},
 		{"config", required_argument, NULL, 'c'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
 	const char *key = NULL, *cert = NULL, *ttl_s = NULL, *reason = NULL,
-		   *site = NULL, *station = NULL, *name = NULL;
+		   *site = NULL, *station = NULL, *name = NULL, *trust = NULL;
 	const char **devices = NULL;
 	size_t ndev = 0;
 	unsigned waive = 0, w;
@@ -104,7 +170,8 @@ int ui_cmd_token(int argc, char **argv)
 	char written[4400];
 	struct cu_key *k = NULL;
 	struct stn_diag d;
-	int c, rc = STN_EXIT_USAGE;
+	int64_t now = (int64_t)time(NULL);
+	int c, rc = STN_EXIT_USAGE, force = 0;
 
 	if (argc < 2 || strcmp(argv[1], "issue") != 0)
 		return ui_usage_error(token_usage, "expected 'token issue'");
@@ -132,6 +199,8 @@ int ui_cmd_token(int argc, char **argv)
 		case 's': site = optarg; break;
 		case 'S': station = optarg; break;
 		case 'n': name = optarg; break;
+		case 'T': trust = optarg; break;
+		case 'f': force = 1; break;
 		case 'c': break;
 		case 'h': fputs(token_usage, stdout); rc = 0; goto out;
 		default: rc = ui_usage_error(token_usage, "bad option"); goto out;
@@ -149,19 +218,35 @@ int ui_cmd_token(int argc, char **argv)
 		goto out;
 	}
 	stn_diag_init(&d);
-	rc = cu_key_load(key, cert, &k, &d);
-	if (rc == 0)
-		rc = cu_token_issue(argv[optind], k, waive, devices, ndev, site,
-				    station, (int64_t)time(NULL), ttl, reason,
-				    name, written, sizeof(written), &d);
-	if (rc == 0) {
-		printf("wrote %s\n", written);
-		rc = 0;
-	} else {
+	if ((rc = cu_key_load(key, cert, &k, &d))) {
 		rc = ui_report("token issue", &d);
+		goto out;
 	}
-	cu_key_free(k);
+	/* formats §5: only an exception-role chain makes a token apply;
+	 * its lifetime within max-token-ttl (§8's default, 72h). */
+	if ((rc = before_writing("token issue",
+				 stn_release_signer_check(
+					 cu_key_chain_pem(k, NULL), cert,
+					 CU_ROLE_EXCEPTION, trust, now, &d),
+				 force, &d)))
+		goto out;
+	stn_diag_init(&d);
+	if ((rc = before_writing("token issue",
+				 stn_release_token_ttl(
+					 ttl, STN_DEFAULT_MAX_TOKEN_TTL,
+					 argv[optind], &d),
+				 force, &d)))
+		goto out;
+	stn_diag_init(&d);
+	rc = cu_token_issue(argv[optind], k, waive, devices, ndev, site,
+			    station, now, ttl, reason, name, written,
+			    sizeof(written), &d);
+	if (rc == 0)
+		printf("wrote %s\n", UI_SAFE(written));
+	else
+		rc = ui_report("token issue", &d);
 out:
+	cu_key_free(k);
 	free(devices);
 	return rc;
 }
