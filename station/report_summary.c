@@ -137,7 +137,8 @@ static void spaces(struct stn_buf *b, size_t n)
  * Appends s, escaped as one value (buf_line_value: at most max bytes of
  * it), to b, whose current line already has col columns; breaks at spaces
  * so that no line passes SUMMARY_COLS, continuation lines indented by
- * indent; a word longer than a line is cut across lines.  Ends the line.
+ * indent; a word that does not fit starts a line, and one longer than a
+ * line is cut across lines.  Ends the line.
  */
 static void wrap_value(struct stn_buf *b, size_t col, size_t indent,
 		       const char *s, size_t max)
@@ -167,8 +168,7 @@ static void wrap_value(struct stn_buf *b, size_t col, size_t indent,
 			p++;
 		wl = (size_t)(p - w);
 		wc = cols(w, wl);
-		if ((words || col > indent) && col + gl + wc > SUMMARY_COLS &&
-		    wc <= SUMMARY_COLS - indent) {
+		if ((words || col > indent) && col + gl + wc > SUMMARY_COLS) {
 			stn_buf_str(b, "\n");
 			spaces(b, indent);
 			col = indent;
@@ -651,14 +651,23 @@ static const struct outline_kind *outline_kind_of(const char *t,
 	return other;
 }
 
-/* "      by TECH, session ID, event N" under an entry. */
+/* "      by TECH, session ID, event N" under an entry: the event's own
+ * technician field when it has one (own_is_typed: a sign-in's, the id as
+ * typed, said as "technician"), else the session's. */
 static void outline_by(struct stn_buf *b, const struct stn_event *e,
-		       const char *tech)
+		       const char *tech, int own_is_typed)
 {
+	const char *own = fv(e, "technician");
+	const char *word = "by ";
 	char line[300];
 
+	if (own && own[0] && strcmp(own, "-")) {
+		tech = own;
+		if (own_is_typed)
+			word = "technician ";
+	}
 	snprintf(line, sizeof(line), "%s%.72s, session %.72s, event %" PRIu64,
-		 tech && tech[0] ? "by " : "no technician signed in",
+		 tech && tech[0] ? word : "no technician signed in",
 		 tech ? tech : "", e->session, e->seq);
 	spaces(b, 6);
 	wrap_value(b, 6, 6, line, sizeof(line));
@@ -674,7 +683,6 @@ static void outline_failure(struct rpt_outline *o, const struct stn_event *e,
 	const char *serial = fv(e, "serial"), *name = fv(e, "name");
 	const char *ver = fv(e, "version"), *why = fv(e, "reason");
 	const char *rule = fv(e, "rule"), *where = fv(e, "where");
-	const char *who = fv(e, "technician");
 	char ts[CU_TIME_LEN + 1], line[1200];
 
 	o->count[k->cls]++;
@@ -705,7 +713,7 @@ static void outline_failure(struct rpt_outline *o, const struct stn_event *e,
 		spaces(b, 6);
 		wrap_value(b, 6, 6, line, SUMMARY_VALUE_MAX);
 	}
-	outline_by(b, e, who && strcmp(who, "-") ? who : tech);
+	outline_by(b, e, tech, 1);
 }
 
 static void outline_exception(struct rpt_outline *o, const struct stn_event *e,
@@ -731,7 +739,7 @@ static void outline_exception(struct rpt_outline *o, const struct stn_event *e,
 		labelled(b, parts[i][0], 10, v && v[0] ? v : "not recorded",
 			 SUMMARY_VALUE_MAX);
 	}
-	outline_by(b, e, tech);
+	outline_by(b, e, tech, 0);
 }
 
 /* The token x applied to serial (as shown), or NULL. */
@@ -767,7 +775,6 @@ static void outline_install(struct rpt_outline *o, const struct stn_event *e,
 	const char *serial = fv(e, "serial"), *name = fv(e, "name");
 	const char *ver = fv(e, "version"), *seq = fv(e, "sequence");
 	const char *before = fv(e, "sequence-before"), *proof = fv(e, "proof");
-	const char *who = fv(e, "technician");
 	char ts[CU_TIME_LEN + 1], line[400], tok[100];
 	uint64_t a, z;
 
@@ -780,13 +787,8 @@ static void outline_install(struct rpt_outline *o, const struct stn_event *e,
 		 seq ? ")" : "");
 	stn_buf_str(b, "  ");
 	wrap_value(b, 2, 6, line, sizeof(line));
-	if (!who || !strcmp(who, "-"))
-		who = tech;
-	snprintf(line, sizeof(line),
-		 "proof %.40s, %s%.72s, %s, session %.72s, event %" PRIu64,
-		 proof ? proof : "not recorded",
-		 who && who[0] ? "by " : "no technician signed in",
-		 who ? who : "", ts, e->session, e->seq);
+	snprintf(line, sizeof(line), "proof %.40s, %s", proof ? proof
+							   : "not recorded", ts);
 	spaces(b, 6);
 	wrap_value(b, 6, 6, line, sizeof(line));
 	if (seq && before && stn_canon_u64(seq, &z) == 0 &&
@@ -801,6 +803,7 @@ static void outline_install(struct rpt_outline *o, const struct stn_event *e,
 		spaces(b, 6);
 		wrap_value(b, 6, 6, line, sizeof(line));
 	}
+	outline_by(b, e, tech, 0);
 }
 
 /* e's entry on the first page, if it is one; x is its session (NULL past
