@@ -324,16 +324,20 @@ struct exp {
 	 * scratch file so that memory follows the open sessions, not the
 	 * length of the report. */
 	int spill;
+	/* The summary's first page: its entries, per section, in scratch
+	 * files of their own (the outline's counts stay in memory). */
+	struct rpt_outline outline;
+	int sect[RPT_SECTIONS];
 	uint64_t pages;
 	int spill_eno;
 };
 
-static void spill_add(struct exp *x, const char *p, size_t len)
+static void fd_add(struct exp *x, int fd, const char *p, size_t len)
 {
 	ssize_t n;
 
 	while (len && !x->spill_eno) {
-		n = write(x->spill, p, len);
+		n = write(fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -342,6 +346,22 @@ static void spill_add(struct exp *x, const char *p, size_t len)
 		}
 		p += n;
 		len -= (size_t)n;
+	}
+}
+
+static void spill_add(struct exp *x, const char *p, size_t len)
+{
+	fd_add(x, x->spill, p, len);
+}
+
+/* The outline's entries of the last event, to their scratch files. */
+static void outline_spill(struct exp *x)
+{
+	for (int k = 0; k < RPT_SECTIONS; k++) {
+		struct stn_buf *b = &x->outline.sect[k];
+
+		fd_add(x, x->sect[k], b->p ? b->p : "", b->len);
+		b->len = 0;
 	}
 }
 
@@ -389,6 +409,7 @@ static int export_event(void *ctx, const struct stn_event *e)
 		return STN_E_IO;
 	if (rpt_sessions_add(&x->ss, e) != 0)
 		return STN_E_NOMEM;
+	outline_spill(x);
 	if (stn_ev_is(e->type, STN_EV_SESSION_END) && x->ss.n &&
 	    strcmp(x->ss.v[x->ss.hint].s.id, e->session) == 0)
 		page_spill(x, &x->ss.v[x->ss.hint]);
@@ -445,24 +466,24 @@ static void write_header(struct exp *x, const struct stn_config *cfg,
 	out_str(o, ",\"events\":[\n");
 }
 
-/* The readable summary: a cover page, then one page (form feed) per
- * session, from the scratch file. */
-static void write_summary(struct out *o, struct exp *x,
-			  const struct rpt_cover *c)
+static void out_buf(struct out *o, struct stn_buf *t)
 {
-	struct stn_buf t = {0};
-
-	rpt_cover_page(&t, c);
-	if (t.oom)
+	if (t->oom)
 		o->eno = ENOMEM;
-	out_add(o, t.p ? t.p : "", t.len);
-	free(t.p);
-	if (lseek(x->spill, 0, SEEK_SET) != 0) {
+	out_add(o, t->p ? t->p : "", t->len);
+	free(t->p);
+	memset(t, 0, sizeof(*t));
+}
+
+/* Copies scratch file fd to o. */
+static void out_scratch(struct out *o, int fd)
+{
+	if (lseek(fd, 0, SEEK_SET) != 0) {
 		o->eno = errno;
 		return;
 	}
 	for (;;) {
-		ssize_t n = read(x->spill, o->buf + o->len, RPT_IO_CHUNK - o->len);
+		ssize_t n = read(fd, o->buf + o->len, RPT_IO_CHUNK - o->len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -476,6 +497,27 @@ static void write_summary(struct out *o, struct exp *x,
 		if (o->len == RPT_IO_CHUNK)
 			out_flush(o);
 	}
+}
+
+/* The readable summary: first what failed or was refused, every exception
+ * used and what was installed, then the cover (the record and its chain),
+ * then one page (form feed) per session, from the scratch files. */
+static void write_summary(struct out *o, struct exp *x,
+			  const struct rpt_cover *c)
+{
+	struct stn_buf t = {0};
+
+	rpt_cover_head(&t, c, &x->outline);
+	out_buf(o, &t);
+	for (int k = 0; k < RPT_SECTIONS; k++) {
+		rpt_outline_heading(&t, &x->outline, k);
+		out_buf(o, &t);
+		out_scratch(o, x->sect[k]);
+		out_add(o, "\n", 1);
+	}
+	rpt_cover_page(&t, c);
+	out_buf(o, &t);
+	out_scratch(o, x->spill);
 }
 
 static void remove_files(const char *json, const char *txt)
@@ -638,14 +680,18 @@ int stn_report_export(struct stn_session *s, const char *out_dir,
 		goto out;
 	}
 	x->spill = -1;
+	for (int k = 0; k < RPT_SECTIONS; k++)
+		x->sect[k] = -1;
 	x->o.fd = -1;
 	x->ss.pages = 1;
-	{
+	x->ss.outline = &x->outline;
+	for (int k = -1; k < RPT_SECTIONS; k++) {
+		int *fd = k < 0 ? &x->spill : &x->sect[k];
 		char sp[4300];
 
 		snprintf(sp, sizeof(sp), "%s/.report-pages.XXXXXX", cfg->data);
-		x->spill = mkostemp(sp, O_CLOEXEC);
-		if (x->spill < 0) {
+		*fd = mkostemp(sp, O_CLOEXEC);
+		if (*fd < 0) {
 			rc = stn_fail(d, STN_E_IO, cfg->data,
 				      "cannot create a scratch file: %s",
 				      strerror(errno));
@@ -839,6 +885,11 @@ out:
 	if (x) {
 		if (x->spill >= 0)
 			close(x->spill);
+		for (int k = 0; k < RPT_SECTIONS; k++) {
+			if (x->sect[k] >= 0)
+				close(x->sect[k]);
+			free(x->outline.sect[k].p);
+		}
 		out_fini(&x->o);
 		rpt_sessions_free(&x->ss);
 		free(x);

@@ -21,9 +21,34 @@
 struct rpt_sess {
 	struct stn_report_session s;
 	int rank;        /* how final s.result is */
+	/* Exception tokens applied in it: "SERIAL TOKEN\n" each, as shown,
+	 * so that an install under one says so; cut when full. */
+	char excepted[512];
 	unsigned started, ended_installs; /* install-started, and outcomes */
 	struct stn_buf page; /* export only: its events as text, not yet spilled */
 };
+
+/*
+ * The summary's first page (export only): what failed or was refused,
+ * every exception used, then what was installed, per unit, as readable
+ * entries wrapped to 80 columns.  Entries wait in sect[] until the export
+ * moves them to its scratch files (memory follows one event, not the
+ * report); count[] counts every event of the report, listed or not.
+ */
+enum rpt_section { RPT_SEC_FAILED, RPT_SEC_EXCEPTIONS, RPT_SEC_INSTALLED,
+		   RPT_SECTIONS };
+enum rpt_class { RPT_INSTALLED, RPT_REFUSED, RPT_FAILED, RPT_LOCKED,
+		 RPT_EXCEPTION, RPT_CLASSES };
+struct rpt_outline {
+	struct stn_buf sect[RPT_SECTIONS]; /* entries not yet moved */
+	uint64_t entries[RPT_SECTIONS];    /* entries made, per section */
+	uint64_t count[RPT_CLASSES];
+};
+/* "2 installed, 1 refused, 1 failed, 1 exception used" */
+void rpt_outline_counts(struct stn_buf *b, const struct rpt_outline *o);
+/* A section's heading line, "FAILED OR REFUSED (3)" or "... none". */
+void rpt_outline_heading(struct stn_buf *b, const struct rpt_outline *o,
+			 enum rpt_section k);
 
 /* The sessions of a report, in order of first event, found by id. */
 struct rpt_sessions {
@@ -33,6 +58,7 @@ struct rpt_sessions {
 	size_t *slot;  /* open addressing: index + 1 into v, 0 = empty */
 	size_t nslot;  /* a power of two, at least twice n */
 	int pages;     /* keep each session's events as text */
+	struct rpt_outline *outline; /* export only: the first page's entries */
 	int oom;
 	uint64_t unlisted; /* events of sessions past STN_REPORT_SESSIONS_MAX */
 };
@@ -70,6 +96,11 @@ struct rpt_cover {
 	size_t sessions;
 	uint64_t unlisted;
 };
+/* The summary's top (title, station and period, the outline's counts),
+ * then after the outline's sections the cover proper (what the record
+ * is, how to check it, the chain). */
+void rpt_cover_head(struct stn_buf *b, const struct rpt_cover *c,
+		    const struct rpt_outline *o);
 void rpt_cover_page(struct stn_buf *b, const struct rpt_cover *c);
 
 /* For tests/fuzz_report.c only: the layout and chain checks of

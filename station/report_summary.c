@@ -99,6 +99,114 @@ static void buf_line_value(struct stn_buf *b, const char *s, size_t max)
 	stn_buf_fmt(b, "... (%zu bytes in all)", strlen(s));
 }
 
+/* ---- lines of at most 80 columns ---- */
+
+#define SUMMARY_COLS 80
+
+/* Columns of n bytes of UTF-8: one per character (no wide ones assumed). */
+static size_t cols(const char *p, size_t n)
+{
+	size_t c = 0;
+
+	for (size_t i = 0; i < n; i++)
+		c += ((unsigned char)p[i] & 0xc0) != 0x80;
+	return c;
+}
+
+/* Bytes of the first at most c characters of p[0..n). */
+static size_t cols_bytes(const char *p, size_t n, size_t c)
+{
+	size_t i = 0;
+
+	while (i < n && c) {
+		i++;
+		while (i < n && ((unsigned char)p[i] & 0xc0) == 0x80)
+			i++;
+		c--;
+	}
+	return i;
+}
+
+static void spaces(struct stn_buf *b, size_t n)
+{
+	while (n--)
+		stn_buf_add(b, " ", 1);
+}
+
+/*
+ * Appends s, escaped as one value (buf_line_value: at most max bytes of
+ * it), to b, whose current line already has col columns; breaks at spaces
+ * so that no line passes SUMMARY_COLS, continuation lines indented by
+ * indent; a word that does not fit starts a line, and one longer than a
+ * line is cut across lines.  Ends the line.
+ */
+static void wrap_value(struct stn_buf *b, size_t col, size_t indent,
+		       const char *s, size_t max)
+{
+	struct stn_buf e = {0};
+	const char *p;
+	int words = 0; /* a word of s is on the current line */
+
+	buf_line_value(&e, s, max);
+	if (e.oom) {
+		b->oom = 1;
+		free(e.p);
+		return;
+	}
+	p = e.p ? e.p : "";
+	while (*p) {
+		const char *gap = p, *w;
+		size_t gl, wl, wc;
+
+		while (*p == ' ')
+			p++;
+		gl = (size_t)(p - gap);
+		if (!*p)
+			break;
+		w = p;
+		while (*p && *p != ' ')
+			p++;
+		wl = (size_t)(p - w);
+		wc = cols(w, wl);
+		if ((words || col > indent) && col + gl + wc > SUMMARY_COLS) {
+			stn_buf_str(b, "\n");
+			spaces(b, indent);
+			col = indent;
+		} else {
+			stn_buf_add(b, gap, gl);
+			col += gl;
+		}
+		while (col + wc > SUMMARY_COLS) {
+			size_t room = SUMMARY_COLS > col ? SUMMARY_COLS - col : 0;
+			size_t k = cols_bytes(w, wl, room);
+
+			stn_buf_add(b, w, k);
+			stn_buf_str(b, "\n");
+			spaces(b, indent);
+			col = indent;
+			w += k;
+			wl -= k;
+			wc = cols(w, wl);
+		}
+		stn_buf_add(b, w, wl);
+		col += wc;
+		words = 1;
+	}
+	stn_buf_str(b, "\n");
+	free(e.p);
+}
+
+/* "Label       value", the value wrapped under itself. */
+static void labelled(struct stn_buf *b, const char *label, size_t width,
+		     const char *value, size_t max)
+{
+	size_t n = strlen(label);
+
+	stn_buf_str(b, label);
+	spaces(b, n < width ? width - n : 1);
+	wrap_value(b, n < width ? width : n + 1, width, value, max);
+}
+
 /* ---- sessions: who did what, on whose authority, with what result ---- */
 
 static const char *fv(const struct stn_event *e, const char *key)
@@ -266,10 +374,12 @@ static void sess_device(struct stn_report_session *s, const struct stn_event *e)
 
 /* "k=v, k=v" of every field but those shown elsewhere, for event types
  * this file does not know in detail (custody and token events). */
-static void fields_line(const struct stn_event *e, char *out, size_t cap)
-{
-	static const char *const skip[] = {"bundle", "name", "version",
+static const char *const fields_shown[] = {"bundle", "name", "version",
 					   "serial", "dir", NULL};
+
+static void fields_line(const struct stn_event *e, const char *const *skip,
+			char *out, size_t cap)
+{
 	char one[320];
 
 	out[0] = '\0';
@@ -375,10 +485,16 @@ static void sess_facts(struct rpt_sess *x, const struct stn_event *e)
 	if (starts(t, "token-") || starts(t, "custody-")) {
 		char f[480];
 
-		fields_line(e, f, sizeof(f));
+		fields_line(e, fields_shown, f, sizeof(f));
 		snprintf(line, sizeof(line), "%.40s%s%.480s", t,
 			 f[0] ? ": " : "", f);
 		text_add(s->authority, sizeof(s->authority), "; ", line);
+	}
+	if (stn_ev_is(t, STN_EV_TOKEN_APPLIED)) {
+		v = fv(e, "serial");
+		text_add(x->excepted, sizeof(x->excepted), "\n", v ? v : "?");
+		v = fv(e, "token");
+		text_add(x->excepted, sizeof(x->excepted), "\t", v ? v : "?");
 	}
 
 	sess_identity(s, e);
@@ -437,28 +553,294 @@ static void sess_page_event(struct rpt_sess *x, const struct stn_event *e)
 {
 	char ts[CU_TIME_LEN + 1];
 
+	size_t col = x->page.len;
+
 	cu_time_format(e->time, ts);
 	stn_buf_fmt(&x->page, "  %" PRIu64 "  %s  ", e->seq, ts);
-	buf_line_value(&x->page, e->type, 64);
-	stn_buf_str(&x->page, "\n");
+	wrap_value(&x->page, x->page.len - col, 8, e->type, 64);
 	for (size_t i = 0; i < e->nfields; i++) {
+		size_t n = strlen(e->fields[i].key);
+
 		stn_buf_fmt(&x->page, "        %-16s ", e->fields[i].key);
-		buf_line_value(&x->page, e->fields[i].value, SUMMARY_VALUE_MAX);
-		stn_buf_str(&x->page, "\n");
+		wrap_value(&x->page, 8 + (n > 16 ? n : 16) + 1, 25,
+			   e->fields[i].value, SUMMARY_VALUE_MAX);
 	}
+}
+
+/* ---- the first page: failed or refused, exceptions, installed ---- */
+
+/*
+ * What the first page lists as failed or refused, by event type: adding a
+ * type is one row.  A type not here that ends in -refused, -failed or
+ * -error is listed too, under its own name (outline_kind_of).
+ */
+static const struct outline_kind {
+	const char *type;
+	enum rpt_class cls;
+	const char *what;
+} outline_kinds[] = {
+	{"bundle-refused", RPT_REFUSED, "bundle REFUSED"},
+	{"device-refused", RPT_REFUSED, "device REFUSED"},
+	{"session-refused", RPT_REFUSED, "command REFUSED"},
+	{"signin-refused", RPT_REFUSED, "sign-in REFUSED"},
+	{"technician-locked", RPT_LOCKED, "technician LOCKED OUT"},
+	{"install-failed", RPT_FAILED, "install FAILED"},
+	{"install-abandoned", RPT_FAILED, "install ABANDONED, no outcome"},
+	{"media-error", RPT_FAILED, "media ERROR"},
+	{"device-error", RPT_FAILED, "device ERROR"},
+};
+
+/* The counts line, in this order; a class not always shown appears when
+ * it has happened. */
+static const struct {
+	const char *one, *many;
+	int always;
+} class_words[RPT_CLASSES] = {
+	[RPT_INSTALLED] = {"installed", "installed", 1},
+	[RPT_REFUSED] = {"refused", "refused", 1},
+	[RPT_FAILED] = {"failed", "failed", 1},
+	[RPT_LOCKED] = {"technician locked out", "technicians locked out", 0},
+	[RPT_EXCEPTION] = {"exception used", "exceptions used", 1},
+};
+
+static const char *const section_names[RPT_SECTIONS] = {
+	[RPT_SEC_FAILED] = "FAILED OR REFUSED",
+	[RPT_SEC_EXCEPTIONS] = "EXCEPTIONS USED",
+	[RPT_SEC_INSTALLED] = "INSTALLED, per unit",
+};
+
+void rpt_outline_counts(struct stn_buf *b, const struct rpt_outline *o)
+{
+	const char *sep = "";
+
+	for (int k = 0; k < RPT_CLASSES; k++) {
+		if (!o->count[k] && !class_words[k].always)
+			continue;
+		stn_buf_fmt(b, "%s%" PRIu64 " %s", sep, o->count[k],
+			    o->count[k] == 1 ? class_words[k].one
+					     : class_words[k].many);
+		sep = ", ";
+	}
+	stn_buf_str(b, "\n");
+}
+
+void rpt_outline_heading(struct stn_buf *b, const struct rpt_outline *o,
+			 enum rpt_section k)
+{
+	if (o->entries[k])
+		stn_buf_fmt(b, "%s (%" PRIu64 ")\n", section_names[k],
+			    o->entries[k]);
+	else
+		stn_buf_fmt(b, "%s: none\n", section_names[k]);
+}
+
+/* The row for type t, or one made up for a failure this file does not
+ * know (what = the type as journaled); NULL when t is no failure. */
+static const struct outline_kind *outline_kind_of(const char *t,
+						  struct outline_kind *other)
+{
+	for (size_t i = 0; i < sizeof(outline_kinds) / sizeof(outline_kinds[0]);
+	     i++)
+		if (strcmp(t, outline_kinds[i].type) == 0)
+			return &outline_kinds[i];
+	if (!ends(t, "-refused") && !ends(t, "-failed") && !ends(t, "-error"))
+		return NULL;
+	other->type = t;
+	other->cls = ends(t, "-refused") ? RPT_REFUSED : RPT_FAILED;
+	other->what = t;
+	return other;
+}
+
+/* "      by TECH, session ID, event N" under an entry: the event's own
+ * technician field when it has one (own_is_typed: a sign-in's, the id as
+ * typed, said as "technician"), else the session's. */
+static void outline_by(struct stn_buf *b, const struct stn_event *e,
+		       const char *tech, int own_is_typed)
+{
+	const char *own = fv(e, "technician");
+	const char *word = "by ";
+	char line[300];
+
+	if (own && own[0] && strcmp(own, "-")) {
+		tech = own;
+		if (own_is_typed)
+			word = "technician ";
+	}
+	snprintf(line, sizeof(line), "%s%.72s, session %.72s, event %" PRIu64,
+		 tech && tech[0] ? word : "no technician signed in",
+		 tech ? tech : "", e->session, e->seq);
+	spaces(b, 6);
+	wrap_value(b, 6, 6, line, sizeof(line));
+}
+
+static void outline_failure(struct rpt_outline *o, const struct stn_event *e,
+			    const struct outline_kind *k, const char *tech)
+{
+	static const char *const shown[] = {
+		"bundle", "name", "version", "serial", "dir", "rule", "where",
+		"reason", "code", "technician", NULL};
+	struct stn_buf *b = &o->sect[RPT_SEC_FAILED];
+	const char *serial = fv(e, "serial"), *name = fv(e, "name");
+	const char *ver = fv(e, "version"), *why = fv(e, "reason");
+	const char *rule = fv(e, "rule"), *where = fv(e, "where");
+	char ts[CU_TIME_LEN + 1], line[1200];
+
+	o->count[k->cls]++;
+	o->entries[RPT_SEC_FAILED]++;
+	cu_time_format(e->time, ts);
+	snprintf(line, sizeof(line), "%.64s%s%.80s%s%.64s%s%.32s", k->what,
+		 serial ? " on " : "", serial ? serial : "",
+		 name ? ": " : "", name ? name : "",
+		 name && ver ? " " : "", name && ver ? ver : "");
+	stn_buf_fmt(b, "  %s  ", ts);
+	wrap_value(b, 4 + strlen(ts), 6, line, sizeof(line));
+	/* The cause first; the rule and the place after it. */
+	if (why && why[0]) {
+		spaces(b, 6);
+		wrap_value(b, 6, 6, why, SUMMARY_VALUE_MAX);
+	} else {
+		fields_line(e, shown, line, sizeof(line));
+		if (line[0]) {
+			spaces(b, 6);
+			wrap_value(b, 6, 6, line, SUMMARY_VALUE_MAX);
+		}
+	}
+	if (rule || (where && where[0])) {
+		snprintf(line, sizeof(line), "%s%.40s%s%.600s",
+			 rule ? "rule " : "", rule ? rule : "",
+			 rule && where && where[0] ? ", at " : "",
+			 where ? where : "");
+		spaces(b, 6);
+		wrap_value(b, 6, 6, line, SUMMARY_VALUE_MAX);
+	}
+	outline_by(b, e, tech, 1);
+}
+
+static void outline_exception(struct rpt_outline *o, const struct stn_event *e,
+			      const char *tech)
+{
+	static const char *const parts[][2] = {
+		{"waives", "waives"}, {"reason", "reason"},
+		{"issuer", "signer"}, {"bundle", "bundle"}, {"file", "file"}};
+	struct stn_buf *b = &o->sect[RPT_SEC_EXCEPTIONS];
+	const char *tok = fv(e, "token"), *serial = fv(e, "serial"), *v;
+	char ts[CU_TIME_LEN + 1], line[300];
+
+	o->count[RPT_EXCEPTION]++;
+	o->entries[RPT_SEC_EXCEPTIONS]++;
+	cu_time_format(e->time, ts);
+	snprintf(line, sizeof(line), "token %.72s on %.80s", tok ? tok : "?",
+		 serial ? serial : "?");
+	stn_buf_fmt(b, "  %s  ", ts);
+	wrap_value(b, 4 + strlen(ts), 6, line, sizeof(line));
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		v = fv(e, parts[i][1]);
+		spaces(b, 6);
+		labelled(b, parts[i][0], 10, v && v[0] ? v : "not recorded",
+			 SUMMARY_VALUE_MAX);
+	}
+	outline_by(b, e, tech, 0);
+}
+
+/* The token x applied to serial (as shown), or NULL. */
+static const char *excepted_by(const struct rpt_sess *x, const char *serial,
+			       char *tok, size_t cap)
+{
+	char shown[100];
+	size_t n;
+
+	if (!x)
+		return NULL;
+	text_set(shown, sizeof(shown), serial);
+	n = strlen(shown);
+	for (const char *p = x->excepted; *p;) {
+		const char *eol = strchr(p, '\n'), *tab = strchr(p, '\t');
+
+		if (!eol)
+			eol = p + strlen(p);
+		if (tab && tab < eol && (size_t)(tab - p) == n &&
+		    strncmp(p, shown, n) == 0) {
+			snprintf(tok, cap, "%.*s", (int)(eol - tab - 1), tab + 1);
+			return tok;
+		}
+		p = *eol ? eol + 1 : eol;
+	}
+	return NULL;
+}
+
+static void outline_install(struct rpt_outline *o, const struct stn_event *e,
+			    const struct rpt_sess *x, const char *tech)
+{
+	struct stn_buf *b = &o->sect[RPT_SEC_INSTALLED];
+	const char *serial = fv(e, "serial"), *name = fv(e, "name");
+	const char *ver = fv(e, "version"), *seq = fv(e, "sequence");
+	const char *before = fv(e, "sequence-before"), *proof = fv(e, "proof");
+	char ts[CU_TIME_LEN + 1], line[400], tok[100];
+	uint64_t a, z;
+
+	o->count[RPT_INSTALLED]++;
+	o->entries[RPT_SEC_INSTALLED]++;
+	cu_time_format(e->time, ts);
+	snprintf(line, sizeof(line), "%.80s: %.64s%s%.32s%s%.24s%s",
+		 serial ? serial : "?", name ? name : "?", ver ? " " : "",
+		 ver ? ver : "", seq ? " (sequence " : "", seq ? seq : "",
+		 seq ? ")" : "");
+	stn_buf_str(b, "  ");
+	wrap_value(b, 2, 6, line, sizeof(line));
+	snprintf(line, sizeof(line), "proof %.40s, %s", proof ? proof
+							   : "not recorded", ts);
+	spaces(b, 6);
+	wrap_value(b, 6, 6, line, sizeof(line));
+	if (seq && before && stn_canon_u64(seq, &z) == 0 &&
+	    stn_canon_u64(before, &a) == 0 && z < a) {
+		snprintf(line, sizeof(line), "DOWNGRADE from sequence %.24s",
+			 before);
+		spaces(b, 6);
+		wrap_value(b, 6, 6, line, sizeof(line));
+	}
+	if (serial && excepted_by(x, serial, tok, sizeof(tok))) {
+		snprintf(line, sizeof(line), "under exception token %s", tok);
+		spaces(b, 6);
+		wrap_value(b, 6, 6, line, sizeof(line));
+	}
+	outline_by(b, e, tech, 0);
+}
+
+/* e's entry on the first page, if it is one; x is its session (NULL past
+ * the cap). */
+static int outline_add(struct rpt_outline *o, const struct stn_event *e,
+		       const struct rpt_sess *x)
+{
+	const char *tech = x ? x->s.technician : NULL;
+	struct outline_kind other;
+	const struct outline_kind *k;
+
+	if (stn_ev_is(e->type, STN_EV_INSTALL_FINISHED))
+		outline_install(o, e, x, tech);
+	else if (stn_ev_is(e->type, STN_EV_TOKEN_APPLIED))
+		outline_exception(o, e, tech);
+	else if ((k = outline_kind_of(e->type, &other)))
+		outline_failure(o, e, k, tech);
+	for (int i = 0; i < RPT_SECTIONS; i++)
+		if (o->sect[i].oom)
+			return STN_E_NOMEM;
+	return 0;
 }
 
 int rpt_sessions_add(struct rpt_sessions *ss, const struct stn_event *e)
 {
 	struct rpt_sess *x = sess_find(ss, e->session);
 
-	if (!x && !ss->oom) {
+	if (!x && ss->oom)
+		return STN_E_NOMEM;
+	if (x)
+		sess_facts(x, e);
+	if (ss->outline && outline_add(ss->outline, e, x) != 0)
+		return STN_E_NOMEM;
+	if (!x) {
 		ss->unlisted++;
 		return 0;
 	}
-	if (!x)
-		return STN_E_NOMEM;
-	sess_facts(x, e);
 	if (ss->pages) {
 		sess_page_event(x, e);
 		if (x->page.oom)
@@ -504,27 +886,21 @@ void rpt_page_head(struct stn_buf *h, const struct rpt_sess *v)
 
 	cu_time_format(p->start, a);
 	cu_time_format(p->end, b);
-	stn_buf_fmt(h, "\f\nSESSION %s\n\n", p->id);
-	stn_buf_str(h, "Command     ");
-	buf_line_value(h, p->command[0] ? p->command : "-", 100);
-	stn_buf_str(h, "\nWho         ");
-	buf_line_value(h, p->technician[0] ? p->technician
-					   : "no technician signed in",
-		       100);
-	stn_buf_fmt(h, "\nWhen        %s .. %s\n", a, b);
-	stn_buf_str(h, "What        ");
-	buf_line_value(h, p->what[0] ? p->what : "-", 300);
-	stn_buf_str(h, "\nDevice      ");
-	buf_line_value(h, p->device[0] ? p->device : "-", 300);
-	stn_buf_str(h, "\nAuthority   ");
-	buf_line_value(h, p->authority[0] ? p->authority : "-", 600);
-	if (p->identity[0]) {
-		stn_buf_str(h, "\nIdentity    ");
-		buf_line_value(h, p->identity, 800);
-	}
-	stn_buf_str(h, "\nResult      ");
-	buf_line_value(h, p->result[0] ? p->result : "-", 600);
-	stn_buf_fmt(h, "\n%s\nEvents %" PRIu64 " .. %" PRIu64
+	stn_buf_str(h, "\f\n");
+	labelled(h, "SESSION", 8, p->id, 100);
+	stn_buf_str(h, "\n");
+	labelled(h, "Command", 12, p->command[0] ? p->command : "-", 100);
+	labelled(h, "Who", 12, p->technician[0] ? p->technician
+					      : "no technician signed in",
+		 100);
+	stn_buf_fmt(h, "When        %s .. %s\n", a, b);
+	labelled(h, "What", 12, p->what[0] ? p->what : "-", 300);
+	labelled(h, "Device", 12, p->device[0] ? p->device : "-", 300);
+	labelled(h, "Authority", 12, p->authority[0] ? p->authority : "-", 600);
+	if (p->identity[0])
+		labelled(h, "Identity", 12, p->identity, 800);
+	labelled(h, "Result", 12, p->result[0] ? p->result : "-", 600);
+	stn_buf_fmt(h, "%s\nEvents %" PRIu64 " .. %" PRIu64
 		" (%" PRIu64 " of this session in this report)\n",
 		p->ended ? ""
 			 : "            (its session-end is not in this "
@@ -532,27 +908,44 @@ void rpt_page_head(struct stn_buf *h, const struct rpt_sess *v)
 		p->first, p->last, p->events);
 }
 
-/* The cover: what the report is and how to check it.  It says it is not
+/* The top of the summary: what it covers and how much of each outcome;
+ * the outline's sections follow it. */
+void rpt_cover_head(struct stn_buf *t, const struct rpt_cover *c,
+		    const struct rpt_outline *o)
+{
+	char a[CU_TIME_LEN + 1], b[CU_TIME_LEN + 1], line[600];
+
+	cu_time_format(c->since, a);
+	cu_time_format(c->until, b);
+	stn_buf_str(t, "STATION SERVICE REPORT - SUMMARY\n");
+	snprintf(line, sizeof(line), "Station %.200s at site %.200s, %s .. %s",
+		 c->station, c->site, a, b);
+	wrap_value(t, 0, 4, line, sizeof(line));
+	rpt_outline_counts(t, o);
+	stn_buf_str(t, "\n");
+}
+
+/* The record: what the report is and how to check it.  It says it is not
  * the record. */
 void rpt_cover_page(struct stn_buf *t, const struct rpt_cover *c)
 {
 	const struct rpt_prev *prev = c->prev;
-	char a[CU_TIME_LEN + 1], b[CU_TIME_LEN + 1];
+	char a[CU_TIME_LEN + 1], b[CU_TIME_LEN + 1], line[1400];
 
 	cu_time_format(c->exported, a);
-	stn_buf_str(t, "STATION SERVICE REPORT - SUMMARY\n\n");
-	stn_buf_fmt(t, "This summary is for reading.  The record is %s,\n",
-		c->json_base);
+	stn_buf_str(t, "This summary is for reading; it is not signed.  The "
+		    "record is\n    ");
+	wrap_value(t, 4, 4, c->json_base, 300);
 	stn_buf_str(t, "signed by the station beside it (.sig and .pem).  Check "
-		    "it with\n");
-	stn_buf_fmt(t, "    station report verify --trust ROOTS.pem %s\n",
-		c->json_base);
+		    "it with\n    ");
+	snprintf(line, sizeof(line), "station report verify --trust ROOTS.pem "
+		 "%.300s", c->json_base);
+	wrap_value(t, 4, 8, line, sizeof(line));
 	stn_buf_str(t, "or with OpenSSL alone as docs/auditor.md shows.\n\n");
-	stn_buf_str(t, "Station     ");
-	buf_line_value(t, c->station, 200);
-	stn_buf_str(t, " at site ");
-	buf_line_value(t, c->site, 200);
-	stn_buf_fmt(t, "\nExported    %s (session %s)\n", a, c->session);
+	snprintf(line, sizeof(line), "%.200s at site %.200s", c->station,
+		 c->site);
+	labelled(t, "Station", 12, line, sizeof(line));
+	stn_buf_fmt(t, "Exported    %s (session %s)\n", a, c->session);
 	cu_time_format(c->since, a);
 	cu_time_format(c->until, b);
 	stn_buf_fmt(t, "Period      %s .. %s\n", a, b);
@@ -560,24 +953,31 @@ void rpt_cover_page(struct stn_buf *t, const struct rpt_cover *c)
 		c->first, c->last, c->last - c->first + 1);
 	stn_buf_fmt(t, "First prev  %s\n", c->first_prev);
 	stn_buf_fmt(t, "Last hash   %s\n", c->last_hash);
-	stn_buf_fmt(t, "SHA-256     %s  %s\n", c->sha256, c->json_base);
+	snprintf(line, sizeof(line), "%s  %.300s", c->sha256, c->json_base);
+	labelled(t, "SHA-256", 12, line, sizeof(line));
 	if (prev) {
-		stn_buf_str(t, "Previous    ");
-		buf_line_value(t, prev->report, 300);
-		stn_buf_fmt(t, " ended at event %" PRIu64 ",\n            hash %s\n",
-			prev->last, prev->last_hash);
-		if (c->first > prev->last + 1)
-			stn_buf_fmt(t, "GAP         events %" PRIu64 " .. %" PRIu64
-				" after the previous export are in NO report\n",
-				prev->last + 1, c->first - 1);
+		snprintf(line, sizeof(line), "%.1040s ended at event %" PRIu64
+			 ", hash %s", prev->report, prev->last, prev->last_hash);
+		labelled(t, "Previous", 12, line, sizeof(line));
+		if (c->first > prev->last + 1) {
+			snprintf(line, sizeof(line), "events %" PRIu64 " .. %"
+				 PRIu64 " after the previous export are in NO "
+				 "report", prev->last + 1, c->first - 1);
+			labelled(t, "GAP", 12, line, sizeof(line));
+		}
 	} else {
-		stn_buf_fmt(t, "Previous    none: no earlier export is journaled%s\n",
-			c->first == 1 ? "; this report starts the chain" : "");
+		snprintf(line, sizeof(line), "none: no earlier export is "
+			 "journaled%s", c->first == 1
+			 ? "; this report starts the chain" : "");
+		labelled(t, "Previous", 12, line, sizeof(line));
 	}
 	stn_buf_fmt(t, "Sessions    %zu, one page each (in the order they "
 		 "ended)\n", c->sessions);
-	if (c->unlisted)
-		stn_buf_fmt(t, "NOTE        %" PRIu64 " events belong to sessions "
-			"past the first %d; they are in the report but have no "
-			"page here\n", c->unlisted, STN_REPORT_SESSIONS_MAX);
+	if (c->unlisted) {
+		snprintf(line, sizeof(line), "%" PRIu64 " events belong to "
+			 "sessions past the first %d; they are in the report "
+			 "but have no page here", c->unlisted,
+			 STN_REPORT_SESSIONS_MAX);
+		labelled(t, "NOTE", 12, line, sizeof(line));
+	}
 }

@@ -104,6 +104,20 @@ check "the summary has one page per session" \
 check "the summary's push page says who, what, authority and result" \
 	bash -c "grep -q '^Who         ana' '$S' && grep -q '^What        tx200-app 2.4.1' '$S' &&
 		grep -q '^Authority   release signed by release-1' '$S' && grep -q '^Result      SN-0001: installed sequence 42' '$S'"
+# It leads with counts, then what was refused (the bad push), then what
+# was installed, before the cover and the pages; no line passes 80 columns.
+line_of() { grep -n -m1 -- "$1" "$S" | cut -d: -f1; }
+check "the summary counts outcomes at the top" \
+	test "$(sed -n 3p "$S")" = "1 installed, 1 refused, 0 failed, 0 exceptions used"
+fr=$(sed -n '/^FAILED OR REFUSED (1)$/,/^$/p' "$S")
+check "the summary lists the refusal, cause first, before what was installed" \
+	bash -c "grep -Eq '^  [0-9T:-]+Z  bundle REFUSED: tx200-app 2.4.1$' <<<\"\$1\" &&
+		sed -n 3p <<<\"\$1\" | grep -q '^      [a-z]' && grep -q '^      rule ' <<<\"\$1\" &&
+		[ $(line_of '^FAILED OR REFUSED') -lt $(line_of '^INSTALLED, per unit (1)') ] &&
+		[ $(line_of '^  SN-0001: tx200-app 2.4.1 (sequence 42)') -lt $(line_of '^This summary is for reading') ]" \
+	_ "$fr" || sed -n 1,30p "$S"
+check "no line of the summary passes 80 columns" \
+	bash -c "! LC_ALL=C.UTF-8 awk 'length(\$0) > 80 { print; bad = 1 } END { exit !bad }' '$S'"
 
 # --- consecutive exports chain ---------------------------------------------
 sleep 1
@@ -259,5 +273,12 @@ check "and the result, with the sequence before and after in its events" \
 	bash -c "grep -q 'result     SN-0003: installed sequence 40 (proof device-sha256' <<<\"\$1\" &&
 		grep '\"type\":\"install-started\"' \"\$2\" | grep -q '\"sequence-before\":\"41\",\"sequence-source\":\"device\",\"sequence\":\"40\"'" \
 	_ "$out" "$(ls "$T"/auth-out/report-*.json)"
+S=$(ls "$T"/auth-out/report-*.txt)
+check "the summary lists the exception before the install, and the install names it" \
+	bash -c "sed -n '/^EXCEPTIONS USED (1)\$/,/^INSTALLED/p' '$S' | grep -q '^      waives    downgrade\$' &&
+		sed -n '/^EXCEPTIONS USED (1)\$/,/^INSTALLED/p' '$S' | grep -q '^      issuer    exception-1' &&
+		sed -n '/^INSTALLED, per unit (1)\$/,/^\$/p' '$S' | grep -q '^      DOWNGRADE from sequence 41\$' &&
+		sed -n '/^INSTALLED, per unit (1)\$/,/^\$/p' '$S' | grep -q '^      under exception token [0-9a-f]\{32\}\$'" ||
+	sed -n 1,40p "$S"
 
 finish
