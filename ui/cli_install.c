@@ -21,7 +21,8 @@
 
 static const char verify_usage[] =
 	"usage: station verify [--config FILE] [--technician ID] "
-	"[--device FILE] [--reinstall] [--json] BUNDLE\n"
+	"[--device FILE]\n"
+	"                      [--reinstall] [--json] BUNDLE\n"
 	"       station verify --trust FILE [--crl DIR] [--threshold N] "
 	"[--json] BUNDLE\n"
 	"  --trust: release engineering's check with no station "

@@ -31,8 +31,8 @@ static const char custody_usage[] =
 	"  broken (its signatures too with --trust); --force writes anyway, "
 	"warning\n";
 static const char token_usage[] =
-	"usage: station token issue --key KEY --cert CHAIN --waive W... "
-	"--device SN... --ttl DURATION\n"
+	"usage: station token issue --key KEY --cert CHAIN --waive W...\n"
+	"         --device SN... --ttl DURATION\n"
 	"         --reason TEXT [--site S] [--station ID] [--name NAME] "
 	"[--trust FILE]\n"
 	"         [--force] BUNDLE\n"
