@@ -162,9 +162,10 @@ static int known_cause(const struct stn_diag *d,
 		return 0;
 	case STN_E_IMAGE:
 		if (strncmp(t, "sha256 is ", 10) == 0) {
+			/* The hashes are in the detail (the check's text),
+			 * not in the line a list shows. */
 			stn_words_say(buf, cap, "image was altered or damaged: "
-				      "its checksum is not the manifest's "
-				      "(%s)", t);
+				      "its checksum is not the manifest's");
 			return 1;
 		}
 		if (strncmp(t, "size is ", 8) == 0) {
