@@ -295,7 +295,12 @@ void stn_app_view(struct stn_app *a, struct stn_app_view *v)
 		 a->session ? stn_session_technician(a->session)
 			    : "(not signed in)",
 		 t);
-	snprintf(v->help, sizeof(v->help), "%s", help[a->screen]);
+	/* Overlays are past the table: they set their own help line. */
+	snprintf(v->help, sizeof(v->help), "%s",
+		 (size_t)a->screen < sizeof(help) / sizeof(help[0]) &&
+				 help[a->screen]
+			 ? help[a->screen]
+			 : "");
 	snprintf(v->message, sizeof(v->message), "%s", a->message);
 	v->message_tone = a->tone;
 	v->busy = a->busy;
