@@ -888,7 +888,11 @@ static void bundle_key(struct stn_app *a, enum stn_app_key key, int ch)
 			return;
 		}
 		a->screen = STN_SCR_CONFIRM;
-		app_say(a, STN_TONE_WARN, "Confirm: y installs, n goes back");
+		if (app_exception_selected(a))
+			app_say(a, STN_TONE_WARN, "Confirm: D (capital) installs "
+						  "BY EXCEPTION, n goes back");
+		else
+			app_say(a, STN_TONE_WARN, "Confirm: y installs, n goes back");
 	}
 }
 

@@ -301,6 +301,9 @@ void stn_app_view(struct stn_app *a, struct stn_app_view *v)
 				 help[a->screen]
 			 ? help[a->screen]
 			 : "");
+	if (a->screen == STN_SCR_CONFIRM && app_exception_selected(a))
+		snprintf(v->help, sizeof(v->help), "D (capital) install BY "
+			 "EXCEPTION  n/Esc go back  ? help");
 	snprintf(v->message, sizeof(v->message), "%s", a->message);
 	v->message_tone = a->tone;
 	v->busy = a->busy;

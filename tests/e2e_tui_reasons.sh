@@ -73,6 +73,7 @@ send p
 check "the confirm names the downgrade" wait_screen "DOWNGRADE"
 check "with its token and reason" wait_screen "under exception token tokens/rollback.tok"
 check "the confirm says which key installs it" wait_screen "Press D (capital)"
+check "the confirm's help line offers D, not y" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | tail -1 | grep -qF 'D (capital) install BY EXCEPTION'"
 check "the confirm fits 80 columns" fits
 send y
 check "y does not install a downgrade" wait_screen "press D (capital) to confirm it"
