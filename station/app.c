@@ -28,6 +28,7 @@
 #include "station/identity_words.h"
 #include "station/install.h"
 #include "station/journal.h"
+#include "station/reason_words.h"
 #include "station/media_watch.h"
 #include "station/report.h"
 #include "station/session.h"
@@ -50,9 +51,10 @@ void app_say(struct stn_app *a, enum stn_app_tone tone, const char *fmt, ...)
 static void say_diag(struct stn_app *a, const char *what,
 		     const struct stn_diag *d)
 {
-	char line[1400];
+	char line[2048];
 
-	stn_diag_format(d, line, sizeof(line));
+	/* The cause first, in words; the rule and the file after it. */
+	stn_reason_words(d, NULL, line, sizeof(line));
 	app_say(a, STN_TONE_BAD, "%s: %.150s", what, line);
 }
 
@@ -389,6 +391,12 @@ static void *prepare_worker(void *arg)
 				 "not answering");
 		dv->pub.verdict_known = 1;
 		dv->pub.installable = rc == 0 || rc == STN_E_REINSTALL;
+		snprintf(dv->bver, sizeof(dv->bver), "%s",
+			 cu_bundle_manifest(stn_prepared_bundle(p))->version);
+		snprintf(dv->uver, sizeof(dv->uver), "%s",
+			 rep.have_device ? rep.identity.version : "");
+		dv->pub.exception[0] = '\0';
+		stn_diag_init(&dv->why);
 		if (say_identity(&rep, rc, &dv->pub, words, sizeof(words))) {
 			snprintf(dv->pub.verdict, sizeof(dv->pub.verdict),
 				 "%s", words);
@@ -405,12 +413,16 @@ static void *prepare_worker(void *arg)
 				 t0->file, cu_waiver_names(t0->waive, w,
 							   sizeof(w)),
 				 t0->reason);
+			app_exception_words(&rep, dv->bver, dv->uver,
+					    dv->pub.exception,
+					    sizeof(dv->pub.exception));
 		} else if (rc == 0) {
 			snprintf(dv->pub.verdict, sizeof(dv->pub.verdict),
 				 "ready: %.150s", rep.device.sequence.diag.text);
 		} else {
 			in_bundle(&dd, dir);
-			stn_diag_format(&dd, line, sizeof(line));
+			dv->why = dd;
+			app_reason_line(dv, &dd, line, sizeof(line));
 			snprintf(dv->pub.verdict, sizeof(dv->pub.verdict),
 				 "%s: %.170s",
 				 rc == STN_E_REINSTALL ? "reinstall" : "refused",
@@ -486,6 +498,7 @@ static void *install_worker(void *arg)
 	stn_diag_init(&d);
 	rc = stn_install(a->session, a->prep, spec, reinstall, &ev, &rep, &d);
 	pthread_mutex_lock(&a->lock);
+	stn_diag_init(&dv->result_why);
 	if (say_identity(&rep, rc, &dv->pub, words, sizeof(words))) {
 		/* The unit did not prove it is genuine: nothing written. */
 		dv->pub.outcome = rep.images_written ? STN_OUT_FAILED
@@ -506,7 +519,8 @@ static void *install_worker(void *arg)
 		/* Nothing written unless images_written says so. */
 		dv->pub.outcome = rep.images_written ? STN_OUT_FAILED
 						      : STN_OUT_SKIPPED;
-		stn_diag_format(&d, line, sizeof(line));
+		dv->result_why = d;
+		app_reason_line(dv, &d, line, sizeof(line));
 		snprintf(dv->pub.result, sizeof(dv->pub.result), "%s: %.170s",
 			 rep.images_written ? "FAILED" : "NOT INSTALLED", line);
 		if (stn_err_exit(rc) == STN_EXIT_IO && !rep.images_written)
@@ -900,7 +914,11 @@ static void bundle_key(struct stn_app *a, enum stn_app_key key, int ch)
 			return;
 		}
 		a->screen = STN_SCR_CONFIRM;
-		app_say(a, STN_TONE_WARN, "Confirm: y installs, n goes back");
+		if (app_exception_selected(a))
+			app_say(a, STN_TONE_WARN, "Confirm: D (capital) installs "
+						  "BY EXCEPTION, n goes back");
+		else
+			app_say(a, STN_TONE_WARN, "Confirm: y installs, n goes back");
 	}
 }
 
@@ -913,8 +931,17 @@ static void confirm_key(struct stn_app *a, enum stn_app_key key, int ch)
 		app_say(a, STN_TONE_PLAIN, "Nothing installed");
 		return;
 	}
-	if (key != STN_KEY_CHAR || ch != 'y')
+	if (key != STN_KEY_CHAR || (ch != 'y' && ch != 'D'))
 		return;
+	/* An install by exception (a downgrade, a waived check) is named on
+	 * this screen and needs its own key, D, which no slip on `y` or
+	 * Enter presses (issue 15 item 3). */
+	if (app_exception_selected(a) && ch != 'D') {
+		app_say(a, STN_TONE_WARN, "This install is BY EXCEPTION: press "
+					  "D (capital) to confirm it, n to go "
+					  "back");
+		return;
+	}
 	(void)app_selected_count(a, &reinstalls);
 	/* The confirmation covered the reinstalls it listed. */
 	a->allow_reinstall = reinstalls > 0;
@@ -965,30 +992,12 @@ static int journal_line(void *ctx, const struct stn_event *e)
 	if (a->njlines == cap) { /* keep the newest */
 		memmove(a->jlines, a->jlines + 1,
 			(cap - 1) * sizeof(a->jlines[0]));
+		memmove(a->jfull, a->jfull + 1, (cap - 1) * sizeof(a->jfull[0]));
 		a->njlines--;
 	}
 	l = &a->jlines[a->njlines++];
-	/* Seq, time of day, type and the fields that say what happened; the
-	 * session id and hashes are in `station journal` for auditors. */
-	{
-		char t[CU_TIME_LEN + 1];
-		size_t used;
-		cu_time_format(e->time, t);
-		used = (size_t)snprintf(line, sizeof(line), "%4llu %.8s %s",
-					(unsigned long long)e->seq, t + 11,
-					e->type);
-		for (size_t i = 0; i < e->nfields && used < sizeof(line) - 1;
-		     i++) {
-			const char *k = e->fields[i].key;
-			if (!strcmp(k, "bundle") || !strcmp(k, "dir") ||
-			    !strcmp(k, "where") || !strcmp(k, "code") ||
-			    !strcmp(k, "use") || !strcmp(k, "images"))
-				continue;
-			used += (size_t)snprintf(line + used,
-						 sizeof(line) - used, " %s=%s",
-						 k, e->fields[i].value);
-		}
-	}
+	app_journal_text(e, line, sizeof(line));
+	snprintf(a->jfull[l - a->jlines], sizeof(a->jfull[0]), "%.699s", line);
 	snprintf(l->text, sizeof(l->text), "%.199s", line);
 	l->tone = strstr(e->type, "refused") || strstr(e->type, "failed") ||
 				  strstr(e->type, "error")
@@ -1009,6 +1018,7 @@ static void open_journal(struct stn_app *a)
 		return;
 	}
 	a->jtop = a->njlines > 16 ? a->njlines - 16 : 0;
+	a->jcur = a->njlines ? a->njlines - 1 : 0;
 	a->screen = STN_SCR_JOURNAL;
 	app_say(a, STN_TONE_PLAIN, "%zu most recent events", a->njlines);
 }
@@ -1018,10 +1028,10 @@ static void journal_key(struct stn_app *a, enum stn_app_key key, int ch)
 	(void)ch;
 	if (key == STN_KEY_BACK || key == STN_KEY_ENTER)
 		go_home(a);
-	else if (key == STN_KEY_UP && a->jtop > 0)
-		a->jtop--;
-	else if (key == STN_KEY_DOWN && a->jtop + 1 < a->njlines)
-		a->jtop++;
+	else if (key == STN_KEY_UP && a->jcur > 0)
+		a->jtop = --a->jcur < a->jtop ? a->jcur : a->jtop;
+	else if (key == STN_KEY_DOWN && a->jcur + 1 < a->njlines)
+		a->jtop = ++a->jcur >= a->jtop + 16 ? a->jcur - 15 : a->jtop;
 }
 
 void stn_app_key(struct stn_app *a, enum stn_app_key key, int ch)
@@ -1038,6 +1048,10 @@ void stn_app_key(struct stn_app *a, enum stn_app_key key, int ch)
 	}
 	if (key == STN_KEY_TICK)
 		poll_media(a);
+	if (app_overlay_key(a, key, ch)) {
+		pthread_mutex_unlock(&a->lock);
+		return;
+	}
 	switch (a->screen) {
 	case STN_SCR_SIGNIN: signin_key(a, key, ch); break;
 	case STN_SCR_HOME: home_key(a, key, ch); break;

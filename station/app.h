@@ -85,6 +85,9 @@ struct stn_app_device {
 	double rate;       /* bytes per second */
 	int64_t eta;       /* seconds left, -1 unknown */
 	char result[STN_APP_TEXT];
+	/* "" or, for an install by exception, what it is: "DOWNGRADE 2.4.1
+	 * -> 2.2.0 under exception token ..." (confirm and result say it) */
+	char exception[STN_APP_TEXT];
 };
 
 struct stn_app_bundle {

@@ -19,6 +19,10 @@ struct app_dev {
 	pthread_t thread;
 	int live;
 	int64_t started_ms;
+	/* the refusal behind pub.verdict / pub.result, read whole in the
+	 * detail overlay (station/app_detail.c) */
+	struct stn_diag why, result_why;
+	char bver[129], uver[129]; /* versions, for the words of a downgrade */
 };
 
 struct stn_app {
@@ -69,8 +73,39 @@ struct stn_app {
 	int worker_live, busy;
 	/* journal browser */
 	struct stn_app_line jlines[STN_APP_LINES * 4];
-	size_t njlines, jtop;
+	size_t njlines, jtop, jcur;
+	char jfull[STN_APP_LINES * 4][700]; /* each journal line whole */
+	/* STN_SCR_DETAIL and STN_SCR_HELP (station/app_detail.c) */
+	enum stn_app_screen overlay_back;
+	char otitle[STN_APP_TEXT];
+	struct stn_app_line olines[STN_APP_LINES * 2];
+	size_t nolines, otop;
 };
+
+/* The overlays (station/app_detail.c; caller holds the lock).
+ * app_overlay_key takes a key first: 1 when it was the overlay's (or
+ * opened one: `?` help; Enter or `d` on a reason), 0 to pass it on. */
+int app_overlay_key(struct stn_app *a, enum stn_app_key key, int ch);
+void app_overlay_view(struct stn_app *a, struct stn_app_view *v);
+/* The reason a device's verdict or result shows, one line, cause first
+ * (station/reason_words.h) with the versions of a downgrade. */
+void app_reason_line(const struct app_dev *dv, const struct stn_diag *d,
+		     char *buf, size_t cap);
+/* What an install by exception is, for confirm and result: "DOWNGRADE
+ * 2.4.1 -> 2.2.0 under exception token F (id ...), reason R" or "UNDER
+ * EXCEPTION TOKEN F waiving W, reason R" ("" when no token applied). */
+void app_exception_words(const struct stn_outcome *rep, const char *bver,
+			 const char *uver, char *buf, size_t cap);
+/* Append text to v->lines wrapped at spaces to width columns, rows after
+ * the first indented by indent spaces (prefixed by one space). */
+void app_view_wrap(struct stn_app_view *v, enum stn_app_tone tone,
+		   const char *text, size_t width, size_t indent);
+/* Whether a selected device would be installed by exception. */
+int app_exception_selected(const struct stn_app *a);
+/* One journal line: seq, time, type, the fields that say what happened,
+ * and a refusal's reason in words, cause first. */
+struct stn_event;
+void app_journal_text(const struct stn_event *e, char *buf, size_t cap);
 
 /* Set the message line (caller holds the lock). */
 void app_say(struct stn_app *a, enum stn_app_tone tone, const char *fmt, ...)

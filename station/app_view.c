@@ -15,6 +15,7 @@
 #include "station/config.h"
 #include "station/base/error.h"
 #include "station/base/hex.h"
+#include "station/reason_words.h"
 #include "station/session.h"
 
 /* --- the view ----------------------------------------------------------- */
@@ -125,9 +126,10 @@ static void bundle_view(struct stn_app *a, struct stn_app_view *v)
 		if (a->busy)
 			line(v, STN_TONE_DIM, "%s", a->progress);
 		else if (a->prep_rc) {
-			char l[1400];
-			stn_diag_format(&a->prep_diag, l, sizeof(l));
-			line(v, STN_TONE_BAD, "REFUSED %.180s", l);
+			char l[2048], r[2100];
+			stn_reason_words(&a->prep_diag, NULL, l, sizeof(l));
+			snprintf(r, sizeof(r), "REFUSED: %s", l);
+			app_view_wrap(v, STN_TONE_BAD, r, 76, 4);
 		}
 		return;
 	}
@@ -163,15 +165,22 @@ static void bundle_view(struct stn_app *a, struct stn_app_view *v)
 	for (int c = 0; c < CU_NCHECKS; c++) {
 		const struct cu_check_result *r =
 			cu_bundle_check(b, (enum cu_check)c);
+		char cause[400];
 		if (c == CU_CHECK_TARGET || c == CU_CHECK_SEQUENCE ||
 		    c == CU_CHECK_ATTESTATION)
 			continue; /* per device, below */
+		/* A failed check says its cause in words (Enter or d reads
+		 * it whole, with its file). */
+		if (r->outcome == CU_FAILED)
+			stn_reason_cause(&r->diag, NULL, cause, sizeof(cause));
+		else
+			snprintf(cause, sizeof(cause), "%.399s", r->diag.text);
 		line(v,
 		     r->outcome == CU_FAILED	   ? STN_TONE_BAD
 		     : r->outcome == CU_PASSED ? STN_TONE_GOOD
 					       : STN_TONE_DIM,
 		     "  %-10s %-12s %.150s", cu_check_name((enum cu_check)c),
-		     cu_outcome_name(r->outcome), r->diag.text);
+		     cu_outcome_name(r->outcome), cause);
 	}
 	const struct cu_token *tk = cu_bundle_tokens(b, &n);
 	for (size_t i = 0; i < n; i++)
@@ -191,6 +200,25 @@ static void bundle_view(struct stn_app *a, struct stn_app_view *v)
 		line(v, STN_TONE_DIM, "%s", a->progress);
 }
 
+/* An install by exception never looks like a normal one: each is named,
+ * wrapped whole, and the key that confirms it is D (issue 15 item 3). */
+static void confirm_exceptions(struct stn_app *a, struct stn_app_view *v)
+{
+	if (!app_exception_selected(a))
+		return;
+	line(v, STN_TONE_BAD, "BY EXCEPTION, not a normal install:");
+	for (size_t i = 0; i < a->ndevs; i++) {
+		char t[STN_APP_TEXT + 40];
+		if (!a->devs[i].pub.selected || !a->devs[i].pub.exception[0])
+			continue;
+		snprintf(t, sizeof(t), "%.12s: %s", a->devs[i].pub.label,
+			 a->devs[i].pub.exception);
+		app_view_wrap(v, STN_TONE_BAD, t, 76, 4);
+	}
+	line(v, STN_TONE_BAD, "Press D (capital) to install by exception; "
+			      "y does not.");
+}
+
 static void confirm_view(struct stn_app *a, struct stn_app_view *v)
 {
 	const struct cu_manifest *m =
@@ -205,6 +233,7 @@ static void confirm_view(struct stn_app *a, struct stn_app_view *v)
 			line(v, STN_TONE_PLAIN, "  %-12.12s %-11s %.150s",
 			     a->devs[i].pub.label, a->devs[i].pub.ident_tag,
 			     a->devs[i].pub.identity);
+	confirm_exceptions(a, v);
 	if (reinstalls)
 		line(v, STN_TONE_WARN,
 		     "%d of them already have this sequence: y reinstalls",
@@ -236,15 +265,17 @@ void stn_app_view(struct stn_app *a, struct stn_app_view *v)
 	static const char *const help[] = {
 		[STN_SCR_SIGNIN] = "type  Enter next  Backspace erase  Esc quit",
 		[STN_SCR_HOME] = "m/Enter media  j journal  x export report  "
-				 "r rescan  q sign out",
+				 "r rescan  q sign out  ? help",
 		[STN_SCR_BUNDLES] = "Up/Down choose  Enter verify  r rescan  "
-				    "Esc back",
+				    "Esc back  ? help",
 		[STN_SCR_BUNDLE] = "Up/Down device  Space select  p install  "
-				   "Esc back",
-		[STN_SCR_CONFIRM] = "y install  n/Esc go back",
-		[STN_SCR_PUSH] = "installing: wait for every device",
-		[STN_SCR_RESULT] = "Enter continue",
-		[STN_SCR_JOURNAL] = "Up/Down scroll  Esc back",
+				   "Enter/d why  Esc back  ? help",
+		[STN_SCR_CONFIRM] = "y install  n/Esc go back  ? help",
+		[STN_SCR_PUSH] = "installing: wait for every device  ? help",
+		[STN_SCR_RESULT] = "Enter continue  d read results whole  "
+				   "? help",
+		[STN_SCR_JOURNAL] = "Up/Down choose  Enter/d read whole  "
+				    "Esc back  ? help",
 		[STN_SCR_BYE] = "",
 	};
 	char t[CU_TIME_LEN + 1];
@@ -264,7 +295,15 @@ void stn_app_view(struct stn_app *a, struct stn_app_view *v)
 		 a->session ? stn_session_technician(a->session)
 			    : "(not signed in)",
 		 t);
-	snprintf(v->help, sizeof(v->help), "%s", help[a->screen]);
+	/* Overlays are past the table: they set their own help line. */
+	snprintf(v->help, sizeof(v->help), "%s",
+		 (size_t)a->screen < sizeof(help) / sizeof(help[0]) &&
+				 help[a->screen]
+			 ? help[a->screen]
+			 : "");
+	if (a->screen == STN_SCR_CONFIRM && app_exception_selected(a))
+		snprintf(v->help, sizeof(v->help), "D (capital) install BY "
+			 "EXCEPTION  n/Esc go back  ? help");
 	snprintf(v->message, sizeof(v->message), "%s", a->message);
 	v->message_tone = a->tone;
 	v->busy = a->busy;
@@ -286,7 +325,10 @@ void stn_app_view(struct stn_app *a, struct stn_app_view *v)
 		break;
 	case STN_SCR_CONFIRM: confirm_view(a, v); break;
 	case STN_SCR_RESULT: result_view(a, v); break;
+	case STN_SCR_DETAIL:
+	case STN_SCR_HELP: app_overlay_view(a, v); break;
 	case STN_SCR_JOURNAL:
+		v->cursor = a->jcur - a->jtop;
 		for (size_t i = a->jtop; i < a->njlines && v->nlines <
 							      STN_APP_LINES;
 		     i++)

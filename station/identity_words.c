@@ -24,11 +24,7 @@ const char *stn_id_verdict_tag(enum stn_id_verdict v)
 	}
 }
 
-/* snprintf that never leaves half a UTF-8 character at a cut. */
-static void say(char *buf, size_t cap, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void say(char *buf, size_t cap, const char *fmt, ...)
+void stn_words_say(char *buf, size_t cap, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -120,30 +116,38 @@ static const char *class_name(const struct stn_identity_proof *p)
 	return p->cls && p->cls->label ? p->cls->label : "default";
 }
 
-static enum stn_id_verdict failed(const struct stn_identity_proof *p,
-				  char *buf, size_t cap)
+int stn_attestation_cause(const char *why, const char *issuer, char *buf,
+			  size_t cap)
 {
-	char mfg[160];
+	char mfg[160] = "";
 
-	dn_cn(p->att.cert_issuer, mfg, sizeof(mfg));
+	if (issuer)
+		dn_cn(issuer, mfg, sizeof(mfg));
 	if (!mfg[0])
-		dn_cn(p->why, mfg, sizeof(mfg));
+		dn_cn(why, mfg, sizeof(mfg));
 	for (size_t i = 0; i < sizeof(causes) / sizeof(causes[0]); i++) {
-		if (!mentions(p->why, causes[i].words))
+		if (!mentions(why, causes[i].words))
 			continue;
-		say(buf, cap,
-		    "This unit could not prove it is genuine: %s%s%s%s. "
-		    "Do not install; report the unit.",
-		    causes[i].cause,
+		stn_words_say(buf, cap, "%s%s%s%s", causes[i].cause,
 		    causes[i].names_issuer && mfg[0] ? " (" : "",
 		    causes[i].names_issuer && mfg[0] ? mfg : "",
 		    causes[i].names_issuer && mfg[0] ? ")" : "");
-		return STN_ID_NOT_GENUINE;
+		return 1;
 	}
-	say(buf, cap,
+	stn_words_say(buf, cap, "%s", why[0] ? why : "its proof was refused");
+	return 0;
+}
+
+static enum stn_id_verdict failed(const struct stn_identity_proof *p,
+				  char *buf, size_t cap)
+{
+	char cause[400];
+
+	(void)stn_attestation_cause(p->why, p->att.cert_issuer, cause,
+				    sizeof(cause));
+	stn_words_say(buf, cap,
 	    "This unit could not prove it is genuine: %s. Do not install; "
-	    "report the unit.",
-	    p->why[0] ? p->why : "its proof was refused");
+	    "report the unit.", cause);
 	return STN_ID_NOT_GENUINE;
 }
 
@@ -159,7 +163,7 @@ enum stn_id_verdict stn_identity_words(const struct stn_identity_proof *p,
 		char who[160], mfg[160];
 		dn_cn(p->att.cert_subject, who, sizeof(who));
 		dn_cn(p->att.cert_issuer, mfg, sizeof(mfg));
-		say(buf, cap, "Genuine: certificate %s from %s%s",
+		stn_words_say(buf, cap, "Genuine: certificate %s from %s%s",
 		    who[0] ? who : p->att.cert_subject,
 		    mfg[0] ? mfg : p->att.cert_issuer,
 		    p->att.stale_crl ? " (its revocation list is out of date)"
@@ -169,31 +173,31 @@ enum stn_id_verdict stn_identity_words(const struct stn_identity_proof *p,
 	case CU_ATTEST_FAILED: return failed(p, buf, cap);
 	case CU_ATTEST_ABSENT:
 		if (pol == STN_ATTEST_REQUIRED && waiver) {
-			say(buf, cap,
+			stn_words_say(buf, cap,
 			    "Unproven, allowed by exception: this unit cannot "
 			    "prove its identity; token %s waives that",
 			    waiver);
 			return STN_ID_ALLOWED;
 		}
 		if (pol == STN_ATTEST_REQUIRED) {
-			say(buf, cap,
+			stn_words_say(buf, cap,
 			    "This unit cannot prove it is genuine (%s), and "
 			    "class %s requires it. Do not install.",
 			    p->why[0] ? p->why : "no device key",
 			    class_name(p));
 			return STN_ID_UNPROVEN;
 		}
-		say(buf, cap,
+		stn_words_say(buf, cap,
 		    "Unproven, allowed: this unit cannot prove its identity; "
 		    "class %s accepts that (attestation = optional)",
 		    class_name(p));
 		return STN_ID_ALLOWED;
 	default:
 		if (!p->cls || !p->cls->models)
-			say(buf, cap, "Identity not checked: no device class "
+			stn_words_say(buf, cap, "Identity not checked: no device class "
 				      "covers this model (attestation = none)");
 		else
-			say(buf, cap, "Identity not checked: class %s does "
+			stn_words_say(buf, cap, "Identity not checked: class %s does "
 				      "not ask for it (attestation = none)",
 			    class_name(p));
 		return STN_ID_NOT_CHECKED;

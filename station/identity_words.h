@@ -38,4 +38,18 @@ enum stn_id_verdict stn_identity_words(const struct stn_identity_proof *p,
 				       const char *waiver, char *buf,
 				       size_t cap);
 
+/* What a failed attestation's reason (rule `attestation`, as
+ * custody/devid.h words it) means, in the technician's words, into buf:
+ * "its certificate is not from a manufacturer this station trusts (Foreign
+ * Devices Root)".  The manufacturer is the CN of issuer when given, else
+ * the first CN= in why.  Returns 1 when a known cause matched, 0 when why
+ * is quoted as it is.  station/reason_words.c says refusals with it. */
+int stn_attestation_cause(const char *why, const char *issuer, char *buf,
+			  size_t cap);
+
+/* snprintf that never leaves half a UTF-8 character at a cut (the words
+ * modules quote names from devices and media). */
+void stn_words_say(char *buf, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 #endif

@@ -46,7 +46,7 @@ send m
 check "the media screen lists the bundles" wait_screen "tx200-2.2.0-rollback"
 send Down Down Enter
 check "verifying the bundle shows its custody timeline" wait_screen "carried dispatch-office-3 > courier-ana > ana"
-check "each device gets its verdict" wait_screen "refused: rule target:"
+check "each device gets its verdict, cause first" wait_screen "refused: wrong model: unit is TX-100"
 check "the two TX-200 units are ready" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | grep -c 'ready: sequence 42 is newer' | grep -qx 2"
 check "the genuine units show they proved it" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | grep -v 'NOT GENUINE' | grep -c 'GENUINE *\$' | grep -qx 2"
 check "the unit under the cursor names its certificate and manufacturer" \
@@ -73,7 +73,7 @@ screen >"$T/result.txt"
 send Enter
 check "back to the bundle list" wait_screen "Bundles on the media"
 send Up Up Up Up Down Down Down Enter
-check "the tampered copy is refused with its reason" wait_screen "rule images:"
+check "the tampered copy is refused with its reason, cause first" wait_screen "refused: image was altered or damaged"
 send p
 check "a refused bundle cannot be installed" wait_screen "This bundle was refused"
 send Escape

@@ -276,8 +276,10 @@ static void bundle_screen_gives_each_device_its_verdict(void **state)
 	assert_true(view.devices[0].installable && view.devices[0].selected);
 	assert_true(view.devices[1].installable && view.devices[1].selected);
 	assert_false(view.devices[2].installable);
+	/* the TX-100: the cause first, in words (issue 15 item 1) */
 	assert_non_null(strstr(view.devices[2].verdict,
-			       "rule target:")); /* the TX-100 */
+			       "refused: wrong model: unit is TX-100, bundle "
+			       "is for TX-200"));
 	/* a refused device cannot be selected, and says why */
 	stn_app_key(app, STN_KEY_DOWN, 0);
 	stn_app_key(app, STN_KEY_DOWN, 0);
@@ -334,7 +336,7 @@ static void refused_bundle_cannot_be_installed_and_says_why(void **state)
 	(void)state;
 	sign_in();
 	open_bundle("/tx200-2.4.1-copy");
-	SHOWS("sha256 is");
+	SHOWS("image was altered or damaged");
 	for (size_t i = 0; i < 3; i++)
 		assert_false(view.devices[i].installable);
 	stn_app_key(app, STN_KEY_CHAR, 'p');

@@ -268,9 +268,23 @@ static void draw_result(const struct stn_app_view *v, int bottom)
 		char head[80];
 		snprintf(head, sizeof(head), "%s  %.20s", word, d->label);
 		put(y++, 2, tone_attr(t) | A_REVERSE, head);
-		put(y++, 4, A_NORMAL, d->result);
+		y += wrap(y, 4, COLS - 5, 2, bottom, A_NORMAL, d->result, 1);
+		/* An install by exception is named again here. */
+		y += wrap(y, 4, COLS - 5, 3, bottom, tone_attr(STN_TONE_WARN),
+			  d->exception, 1);
 		y++;
 	}
+}
+
+/* An overlay (a reason read whole, or the help): the core wrapped its
+ * lines to 78 columns and starts them at the scroll offset; this draws
+ * what fits and says when there is more. */
+static void draw_overlay(const struct stn_app_view *v, int bottom)
+{
+	put(2, 1, A_BOLD, v->title);
+	draw_lines(v, 4, bottom);
+	if ((int)v->nlines > bottom - 4)
+		put(2, COLS - 21, A_DIM, "(more: Down, PgDn)");
 }
 
 static void draw(const struct stn_app_view *v)
@@ -285,8 +299,8 @@ static void draw(const struct stn_app_view *v)
 	}
 	bar_line(0, A_REVERSE, v->header);
 	switch (v->screen) {
-	case STN_SCR_DETAIL: /* overlays: issue 15 */
-	case STN_SCR_HELP:
+	case STN_SCR_DETAIL:
+	case STN_SCR_HELP: draw_overlay(v, bottom); break;
 	case STN_SCR_QUIT: break;
 	case STN_SCR_SIGNIN: draw_signin(v); break;
 	case STN_SCR_HOME:
@@ -317,6 +331,9 @@ static void draw(const struct stn_app_view *v)
 	case STN_SCR_JOURNAL:
 		put(2, 1, A_BOLD, "Journal");
 		draw_lines(v, 3, bottom);
+		if (v->nlines)
+			put(3 + (int)v->cursor, 1, A_REVERSE,
+			    v->lines[v->cursor].text);
 		break;
 	case STN_SCR_BYE: break;
 	}
@@ -334,6 +351,8 @@ static int map_key(int k, enum stn_app_key *key, int *ch)
 	case ERR: *key = STN_KEY_TICK; return 1;
 	case KEY_UP: *key = STN_KEY_UP; return 1;
 	case KEY_DOWN: *key = STN_KEY_DOWN; return 1;
+	case KEY_PPAGE: *key = STN_KEY_PGUP; return 1;
+	case KEY_NPAGE: *key = STN_KEY_PGDN; return 1;
 	case KEY_ENTER: case '\n': case '\r': *key = STN_KEY_ENTER; return 1;
 	case 27: case KEY_LEFT: *key = STN_KEY_BACK; return 1;
 	case ' ': *key = STN_KEY_TOGGLE; return 1;

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# tests/e2e_tui_reasons.sh: issue 15 items 1, 3 and the `?` help of item 5
+# through the real text UI at 80x24 (`station demo` in tmux): a refusal
+# leads with its cause in words, Enter/d opens it whole (with its file)
+# and it scrolls, `?` lists the keys, and a downgrade under an exception
+# token is named on confirm, needs D, and is named again on the result.
+. "$(dirname "$0")/lib.sh"
+command -v tmux >/dev/null || { echo "skip: tmux not installed"; exit 77; }
+
+D="$T/demo"
+SOCK="$T/tmux.sock"
+tm() { tmux -S "$SOCK" "$@"; }
+screen() { tm capture-pane -p -t ui; }
+wait_screen() {
+	for _ in $(seq 1 150); do screen | grep -qF -- "$1" && return 0; sleep 0.1; done
+	echo "screen never showed: $1"; screen | sed 's/^/  | /'; return 1
+}
+fits() { screen >"$T/s.txt"; awk 'length($0) > 80 { exit 1 }' "$T/s.txt"; }
+send() { tm send-keys -t ui "$@"; }
+cleanup_tui() { tm kill-server 2>/dev/null; bash "$TOP/tests/demo_setup.sh" teardown "$D" 2>/dev/null; }
+trap 'cleanup_tui; cleanup' EXIT
+
+tm new-session -d -s ui -x 80 -y 24 \
+	"env STATION_DEMO_DIR=$D TERM=xterm-256color $STATION demo; echo UI-EXITED \$?; sleep 30"
+wait_screen "Technician:" >/dev/null
+send a n a Enter
+wait_screen "PIN for" >/dev/null
+send 1 2 3 4 Enter
+check "signed in" wait_screen "Signed in as Ana Lima"
+check "the home help line offers ? help" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | tail -1 | grep -qF '? help'"
+send '?'
+check "? opens the help of the screen below" wait_screen "Help: the keys of this screen"
+check "the help says what j does" wait_screen "the journal of this station"
+check "the help fits 80 columns" fits
+send Escape
+check "Esc returns from the help" wait_screen "x export report"
+
+send m
+wait_screen "tx200-2.2.0-rollback" >/dev/null
+send Down Down Enter
+check "the wrong-model unit's verdict leads with the cause" \
+	wait_screen "refused: wrong model: unit is TX-100, bundle is for"
+check "the bundle screen fits 80 columns" fits
+check "the bundle screen's help offers the reason" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | tail -1 | grep -qF 'Enter/d why'"
+send Down Down
+send d
+check "d opens the reason whole" wait_screen "Why: the device under the"
+check "the detail leads with the cause" wait_screen "wrong model: unit is TX-100, bundle is for TX-200"
+check "the detail names the rule" wait_screen "Rule: target"
+check "the detail names the file and the unit's path" wait_screen "File or device: manifest; device serial:$D/unit-c"
+check "the detail fits 80 columns" fits
+send Escape
+check "Esc returns to the bundle" wait_screen "Space select"
+send Down Enter
+check "Enter opens the counterfeit's reason" wait_screen "could not prove it is genuine"
+# scrolling: the first line goes away on Down and comes back on PgUp
+first=$(screen | sed -n 5p)
+send Down
+check "Down scrolls the detail" bash -c "$(declare -f tm screen); SOCK='$SOCK'; sleep 0.3; [ \"\$(screen | sed -n 5p)\" != '$first' ]"
+send PPage
+check "PgUp scrolls back" bash -c "$(declare -f tm screen); SOCK='$SOCK'; sleep 0.3; [ \"\$(screen | sed -n 5p)\" = '$first' ]"
+send Escape
+send Escape
+wait_screen "Bundles on the media" >/dev/null
+
+# The rollback: 2.2.0 (sequence 40) on units running 41, under its token.
+send Up Up Up Up Up Enter
+sleep 0.3
+send Up Up Up Up Up Up Up Up
+check "the rollback is ready only by exception" wait_screen "ready BY EXCEPTION"
+send Space Down Space
+send p
+check "the confirm names the downgrade" wait_screen "DOWNGRADE"
+check "with its token and reason" wait_screen "under exception token tokens/rollback.tok"
+check "the confirm says which key installs it" wait_screen "Press D (capital)"
+check "the confirm's help line offers D, not y" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | tail -1 | grep -qF 'D (capital) install BY EXCEPTION'"
+check "the confirm fits 80 columns" fits
+send y
+check "y does not install a downgrade" wait_screen "press D (capital) to confirm it"
+sleep 0.5
+check "nothing was written on y" test ! -e "$D/unit-a.store/slot-0.bin"
+send D
+check "D installs it" wait_screen "2 installed, 0 failed"
+check "the result names the downgrade again" wait_screen "DOWNGRADE"
+check "the result fits 80 columns" fits
+send d
+check "d on the result opens every result whole" wait_screen "Results, whole"
+send Escape Enter Escape
+sleep 0.3
+send j
+check "the journal lists the events" wait_screen "install-finished"
+check "the journal fits 80 columns" fits
+send Up Enter
+check "Enter opens the journal event whole" wait_screen "Journal event, whole"
+check "with the whole line, wrapped" wait_screen "image-written serial=SN-0001"
+check "the event fits 80 columns" fits
+finish
