@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include "station/app.h"
 #include "station/base/error.h"
@@ -34,17 +35,53 @@ static attr_t tone_attr(enum stn_app_tone t)
 	}
 }
 
-/* Text at (y, x), cut to the width left on the line. */
+/* How many bytes of s fit in `cols` terminal columns (multibyte aware;
+ * s is already sanitised, so every character is printable). */
+static size_t fit_bytes(const char *s, int cols)
+{
+	mbstate_t st;
+	size_t at = 0, len = strlen(s);
+
+	memset(&st, 0, sizeof(st));
+	while (at < len) {
+		wchar_t wc;
+		size_t n = mbrtowc(&wc, s + at, len - at, &st);
+		int cw;
+
+		if (n == (size_t)-1 || n == (size_t)-2 || n == 0)
+			n = 1, cw = 1; /* not this locale's: one column a byte */
+		else if ((cw = wcwidth(wc)) < 0)
+			cw = 1;
+		if (cw > cols)
+			break;
+		cols -= cw;
+		at += n;
+	}
+	return at;
+}
+
+/* Text at (y, x), cut to the width left on the line.  A cut is never
+ * silent: the last column shows '>' (as `less -S` does), so a technician
+ * knows there is more, and the detail view (d) has it whole. */
 static void put(int y, int x, attr_t attr, const char *text)
 {
 	int w = COLS - x;
+	const char *t;
+	size_t n;
 
 	if (y < 0 || y >= LINES || w <= 0)
 		return;
 	/* Every string on screen may quote a medium or a device: a newline
 	 * or ESC in it must not move the cursor or repaint the screen. */
+	t = UI_SAFE(text);
+	n = fit_bytes(t, w);
 	attron(attr);
-	mvaddnstr(y, x, UI_SAFE(text), w);
+	if (t[n] == '\0' || w < 2) {
+		mvaddnstr(y, x, t, (int)n);
+	} else {
+		mvaddnstr(y, x, t, (int)fit_bytes(t, w - 1));
+		mvaddch(y, COLS - 1, '>');
+	}
 	attroff(attr);
 }
 
