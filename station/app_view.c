@@ -234,9 +234,9 @@ static void result_view(struct stn_app *a, struct stn_app_view *v)
 void stn_app_view(struct stn_app *a, struct stn_app_view *v)
 {
 	static const char *const help[] = {
-		[STN_SCR_SIGNIN] = "type  Enter next  Backspace erase  Esc quit",
+		[STN_SCR_SIGNIN] = "type  Enter next  Backspace erase  Esc back",
 		[STN_SCR_HOME] = "m/Enter media  j journal  x export report  "
-				 "r rescan  q sign out",
+				 "r rescan  q/Esc sign out",
 		[STN_SCR_BUNDLES] = "Up/Down choose  Enter verify  r rescan  "
 				    "Esc back",
 		[STN_SCR_BUNDLE] = "Up/Down device  Space select  p install  "
@@ -246,6 +246,7 @@ void stn_app_view(struct stn_app *a, struct stn_app_view *v)
 		[STN_SCR_RESULT] = "Enter continue",
 		[STN_SCR_JOURNAL] = "Up/Down scroll  Esc back",
 		[STN_SCR_BYE] = "",
+		[STN_SCR_QUIT] = "y quit the station  n/Esc stay",
 	};
 	char t[CU_TIME_LEN + 1];
 
@@ -264,7 +265,18 @@ void stn_app_view(struct stn_app *a, struct stn_app_view *v)
 		 a->session ? stn_session_technician(a->session)
 			    : "(not signed in)",
 		 t);
-	snprintf(v->help, sizeof(v->help), "%s", help[a->screen]);
+	snprintf(v->help, sizeof(v->help), "%s",
+		 help[a->screen] ? help[a->screen] : "");
+	if (a->screen == STN_SCR_SIGNIN && !a->field)
+		snprintf(v->help, sizeof(v->help), "type  Enter next  Backspace "
+			 "erase  Esc quit");
+	/* Only offer what the key would do: a refused bundle installs
+	 * nothing, and nothing is chosen while it is being verified. */
+	if (a->screen == STN_SCR_BUNDLE && a->busy)
+		snprintf(v->help, sizeof(v->help), "verifying: wait");
+	else if (a->screen == STN_SCR_BUNDLE && app_bundle_refused(a))
+		snprintf(v->help, sizeof(v->help), "refused: nothing to install"
+			 "  Up/Down device  Esc back");
 	snprintf(v->message, sizeof(v->message), "%s", a->message);
 	v->message_tone = a->tone;
 	v->busy = a->busy;

@@ -273,6 +273,21 @@ static void draw_result(const struct stn_app_view *v, int bottom)
 	}
 }
 
+/* "Quit the station?": a box in the middle of the screen. */
+static void draw_quit(void)
+{
+	int y = LINES / 2 - 2, x = (COLS - 40) / 2;
+
+	for (int i = 0; i < 5; i++)
+		mvhline(y + i, x, ' ', 40);
+	attron(A_REVERSE);
+	mvhline(y, x, ' ', 40);
+	mvhline(y + 4, x, ' ', 40);
+	attroff(A_REVERSE);
+	put(y + 1, x + 2, tone_attr(STN_TONE_WARN), "Quit the station?");
+	put(y + 3, x + 2, A_NORMAL, "y quits    n or Esc stays");
+}
+
 static void draw(const struct stn_app_view *v)
 {
 	int bottom = LINES - 2; /* message line, then help line */
@@ -286,8 +301,8 @@ static void draw(const struct stn_app_view *v)
 	bar_line(0, A_REVERSE, v->header);
 	switch (v->screen) {
 	case STN_SCR_DETAIL: /* overlays: issue 15 */
-	case STN_SCR_HELP:
-	case STN_SCR_QUIT: break;
+	case STN_SCR_HELP: break;
+	case STN_SCR_QUIT: draw_quit(); break;
 	case STN_SCR_SIGNIN: draw_signin(v); break;
 	case STN_SCR_HOME:
 		put(2, 1, A_BOLD, "Home");
@@ -361,6 +376,11 @@ int ui_tui_check_terminal(void)
 
 int ui_tui_run(const char *config_path)
 {
+	return ui_tui_run_idle(config_path, 0);
+}
+
+int ui_tui_run_idle(const char *config_path, int64_t idle_signout)
+{
 	struct stn_app *app = NULL;
 	struct stn_app_view *v;
 	struct stn_diag d;
@@ -374,6 +394,8 @@ int ui_tui_run(const char *config_path)
 	stn_diag_init(&d);
 	if (stn_app_new(config_path, &app, &d))
 		return ui_report("ui", &d);
+	if (idle_signout > 0)
+		stn_app_set_idle_signout(app, idle_signout);
 	v = malloc(sizeof(*v));
 	if (!v) {
 		stn_app_free(app);
@@ -411,6 +433,11 @@ int ui_tui_run(const char *config_path)
 		if (map_key(getch(), &key, &ch))
 			stn_app_key(app, key, ch);
 	}
+	/* Terminals without an alternate screen (TERM=vt100, the Linux
+	 * console) keep what was drawn after endwin: clear it first, so the
+	 * last frame (a technician's name, a reason) is not left behind. */
+	clear();
+	refresh();
 	endwin();
 	free(v);
 	stn_app_free(app); /* waits for workers; journals the session end */
