@@ -54,7 +54,7 @@ send a n a Enter
 check "the PIN is asked for" wait_screen "PIN for Ana Lima"
 send 9 9 Escape
 check "Esc at the PIN goes back to the technician id" wait_screen "type your technician id"
-check "and the PIN field is gone" not_on_screen "PIN:"
+check "and the PIN field is gone" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | grep -q 'Technician:' && ! screen | grep -q 'PIN:'"
 check "the program is still running" not_on_screen "UI-EXITED"
 send Enter
 check "Enter asks for the PIN again" wait_screen "PIN for Ana Lima"
@@ -66,7 +66,6 @@ send m
 check "the bundle list is shown" wait_screen "Bundles on the media"
 check "the cursor starts on the newest bundle (2.5.0), not the rollback" \
 	bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | grep '^ *>' | grep -q 'tx200-app 2.5.0'"
-check "no message is left from home" bash -c "$(declare -f tm screen message); SOCK='$SOCK'; ! message | grep -q 'Signed in'"
 send Up Enter # the copy of 2.4.1 whose image was changed on the way
 check "the tampered bundle is refused and the message points up" \
 	wait_screen "Bundle refused: see the checks above"
@@ -77,7 +76,7 @@ check "p on it still says why not" wait_screen "This bundle was refused"
 send Escape
 check "Esc goes back to the bundle list" wait_screen "Bundles on the media"
 check "the refusal does not follow to the bundle list" \
-	bash -c "$(declare -f tm screen message); SOCK='$SOCK'; ! message | grep -q 'refused'"
+	bash -c "$(declare -f tm screen message); SOCK='$SOCK'; screen | grep -q 'Bundles on the media' && ! message | grep -q 'refused'"
 send Escape
 check "Esc goes back home" wait_screen "x export report"
 send x
@@ -86,7 +85,7 @@ send q
 check "q signs out to the sign-in screen" wait_screen "Signed out. Sign in"
 check "the sign-in screen is back with an empty id" \
 	bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | grep -qE '^ *Technician: *\$'"
-check "signing out does not end the program" not_on_screen "UI-EXITED"
+check "signing out does not end the program" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | grep -q 'Technician:' && ! screen | grep -q 'UI-EXITED'"
 check "the report is still on the media" bash -c "ls '$D'/media/report-STN-0042-*.json >/dev/null"
 check "the session end is journaled as signed-out" \
 	bash -c "$(declare -f journal); D='$D' STATION='$STATION'; journal --type session-end | grep -q 'result=signed-out'"
@@ -100,12 +99,12 @@ check "Esc at the technician id asks before quitting" wait_screen "Quit the stat
 check "the quit question says its keys" bash -c "$(declare -f tm screen help_line); SOCK='$SOCK'; help_line | grep -q 'y quit the station  n/Esc stay'"
 send n
 check "n stays" wait_screen "Technician:"
-check "and the program is still running" not_on_screen "UI-EXITED"
+check "and the program is still running" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | grep -q 'Technician:' && ! screen | grep -q 'UI-EXITED'"
 send Escape
 wait_screen "Quit the station?" >/dev/null
 send Escape
 check "Esc at the question stays too" wait_screen "Technician:"
-check "and the question is gone" not_on_screen "Quit the station?"
+check "and the question is gone" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | grep -q 'Technician:' && ! screen | grep -q 'Quit the station?'"
 send Escape
 wait_screen "Quit the station?" >/dev/null
 send y
@@ -130,7 +129,7 @@ check "the demo ends" wait_screen "UI-EXITED 0"
 kept=$(screen | tr -d '\n' | grep -o 'kept in /tmp/station-demo\.[A-Za-z0-9]*/media' | head -1 | sed 's/^kept in //; s,/media$,,')
 check "the demo names the directory it kept" test -n "$kept"
 check "the exported report is still there" bash -c "ls '$kept'/media/report-STN-0042-*.json.sig >/dev/null"
-check "its simulators are stopped" test ! -f "$kept/sims.pid"
+check "its simulators are stopped" bash -c "[ -d '$kept' ] && [ ! -f '$kept/sims.pid' ]"
 
 # --- idle sign-out ---------------------------------------------------------
 # The configured minimum is a minute; the demo takes a shorter one for
