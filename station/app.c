@@ -776,8 +776,8 @@ static void signin_key(struct stn_app *a, enum stn_app_key key, int ch)
 		if (a->field) {
 			a->field = 0;
 			memset(a->pin, 0, sizeof(a->pin));
-			app_say(a, STN_TONE_PLAIN, "Sign in: type your technician "
-				"id, then Enter");
+			app_say(a, STN_TONE_PLAIN, "Sign in: type your "
+				"technician id, then Enter");
 		} else {
 			ask_quit(a);
 		}

@@ -234,7 +234,8 @@ static void result_view(struct stn_app *a, struct stn_app_view *v)
 void stn_app_view(struct stn_app *a, struct stn_app_view *v)
 {
 	static const char *const help[] = {
-		[STN_SCR_SIGNIN] = "type  Enter next  Backspace erase  Esc back",
+		[STN_SCR_SIGNIN] = "type  Enter next  Backspace erase  "
+				   "Esc back",
 		[STN_SCR_HOME] = "m/Enter media  j journal  x export report  "
 				 "r rescan  q/Esc sign out",
 		[STN_SCR_BUNDLES] = "Up/Down choose  Enter verify  r rescan  "
@@ -268,8 +269,8 @@ void stn_app_view(struct stn_app *a, struct stn_app_view *v)
 	snprintf(v->help, sizeof(v->help), "%s",
 		 help[a->screen] ? help[a->screen] : "");
 	if (a->screen == STN_SCR_SIGNIN && !a->field)
-		snprintf(v->help, sizeof(v->help), "type  Enter next  Backspace "
-			 "erase  Esc quit");
+		snprintf(v->help, sizeof(v->help), "type  Enter next  "
+			 "Backspace erase  Esc quit");
 	/* Only offer what the key would do: a refused bundle installs
 	 * nothing, and nothing is chosen while it is being verified. */
 	if (a->screen == STN_SCR_BUNDLE && a->busy)
