@@ -73,6 +73,7 @@ send Enter
 check "back to the bundle list" wait_screen "Bundles on the media"
 send Up Up Up Up Down Down Down Enter
 check "the tampered copy is refused with its reason" wait_screen "rule images:"
+wait_screen "Bundle refused" >/dev/null # verified: keys are taken again
 send p
 check "a refused bundle cannot be installed" wait_screen "This bundle was refused"
 send Escape
