@@ -46,6 +46,7 @@ void app_say(struct stn_app *a, enum stn_app_tone tone, const char *fmt, ...)
 	vsnprintf(a->message, sizeof(a->message), fmt, ap);
 	va_end(ap);
 	a->tone = tone;
+	a->said++;
 }
 
 static void say_diag(struct stn_app *a, const char *what,
@@ -167,6 +168,8 @@ int stn_app_new(const char *config_path, struct stn_app **out,
 		}
 	}
 	a->screen = STN_SCR_SIGNIN;
+	a->idle_ms = a->cfg->idle_signout * 1000;
+	a->last_key_ms = stn_mono_ms();
 	app_say(a, STN_TONE_PLAIN, "Sign in: type your technician id, then Enter");
 	*out = a;
 	return 0;
@@ -183,6 +186,14 @@ static void join_all(struct stn_app *a)
 		pthread_join(a->worker, NULL);
 		a->worker_live = 0;
 	}
+}
+
+void stn_app_set_idle_signout(struct stn_app *a, int64_t seconds)
+{
+	pthread_mutex_lock(&a->lock);
+	if (seconds > 0 && seconds * 1000 < a->idle_ms)
+		a->idle_ms = seconds * 1000;
+	pthread_mutex_unlock(&a->lock);
 }
 
 void stn_app_interrupt(struct stn_app *a, int signal)
@@ -222,6 +233,27 @@ int stn_app_finished(struct stn_app *a)
 
 /* --- media ---------------------------------------------------------- */
 
+/* Where the bundle list's cursor starts: on the newest bundle (highest
+ * sequence) whose images look whole and that is within its validity, so
+ * it never starts on a rollback, an expired or an unusable one; the first
+ * bundle when none qualifies.  Whether a device takes it is only known
+ * once it is verified. */
+static size_t newest_bundle(const struct md_discovery *disc, size_t n)
+{
+	int64_t now = (int64_t)time(NULL);
+	size_t best = 0;
+	int found = 0;
+
+	for (size_t i = 0; i < disc->nbundles && i < n; i++) {
+		const struct md_bundle *m = &disc->bundles[i];
+		if (m->image_problem || m->expires <= now || m->created > now)
+			continue;
+		if (!found || m->sequence > disc->bundles[best].sequence)
+			best = i, found = 1;
+	}
+	return best;
+}
+
 /* The bundles on the media, as media/discover.h finds them (bounded depth,
  * no symlinks followed, litter ignored); refused directories are listed
  * too, with why, so the technician is not left guessing. */
@@ -258,6 +290,7 @@ static void rescan(struct stn_app *a)
 		snprintf(b->title, sizeof(b->title), "unusable: %.150s",
 			 n->text);
 	}
+	a->newest = newest_bundle(disc, a->nbundles);
 	md_discovery_free(disc);
 	if (a->cursor >= a->nbundles)
 		a->cursor = 0;
@@ -440,7 +473,7 @@ static void *prepare_worker(void *arg)
 	if (!a->prep)
 		say_diag(a, "Bundle refused", &a->prep_diag);
 	else if (a->prep_rc)
-		app_say(a, STN_TONE_BAD, "Bundle refused: see the checks below");
+		app_say(a, STN_TONE_BAD, "Bundle refused: see the checks above");
 	else
 		app_say(a, STN_TONE_GOOD, "Bundle verified. Space selects devices, "
 				      "p installs");
@@ -620,6 +653,9 @@ static void poll_media(struct stn_app *a)
 /* --- keys, screen by screen (caller holds the lock) ------------------ */
 
 static void start_worker(struct stn_app *a, void *(*fn)(void *));
+static void join_all(struct stn_app *a);
+static void sign_out(struct stn_app *a, const char *how);
+static void ask_quit(struct stn_app *a);
 
 static void go_home(struct stn_app *a)
 {
@@ -627,6 +663,83 @@ static void go_home(struct stn_app *a)
 	rescan(a);
 	if (!a->worker_live || !a->busy)
 		refresh_usb(a);
+}
+
+/* Quitting the program asks first (STN_SCR_QUIT over the screen). */
+static void ask_quit(struct stn_app *a)
+{
+	a->back_to = a->screen;
+	a->screen = STN_SCR_QUIT;
+	app_say(a, STN_TONE_WARN, "Quit the station? y quits, n or Esc stays");
+}
+
+static void quit_key(struct stn_app *a, enum stn_app_key key, int ch)
+{
+	if (key == STN_KEY_CHAR && (ch == 'y' || ch == 'Y')) {
+		a->finished = 1;
+		a->screen = STN_SCR_BYE;
+	} else if (key == STN_KEY_BACK ||
+		   (key == STN_KEY_CHAR && (ch == 'n' || ch == 'N'))) {
+		a->screen = a->back_to;
+		app_say(a, STN_TONE_PLAIN, "Sign in: type your technician id, "
+			"then Enter");
+	}
+}
+
+static void reset_devices(struct stn_app *a);
+
+/* End the technician's session (journaled, session-end result `how`) and
+ * return to the sign-in screen for the next one.  Only when no worker and
+ * no install runs (caller holds the lock and checked): the threads have
+ * ended, and are joined here, outside the lock. */
+static void sign_out(struct stn_app *a, const char *how)
+{
+	struct stn_session *s = a->session;
+
+	pthread_mutex_unlock(&a->lock);
+	join_all(a);
+	pthread_mutex_lock(&a->lock);
+	stn_prepared_free(a->prep);
+	a->prep = NULL;
+	a->prep_rc = 0;
+	a->allow_reinstall = 0;
+	a->progress[0] = '\0';
+	reset_devices(a);
+	for (size_t i = 0; i < a->ndevs; i++)
+		a->devs[i].pub.identity[0] = '\0';
+	a->njlines = a->jtop = 0;
+	a->cursor = a->dev_cursor = 0;
+	a->session = NULL;
+	stn_session_close_as(s, 0, how);
+	a->id[0] = '\0';
+	memset(a->pin, 0, sizeof(a->pin));
+	a->field = 0;
+	a->screen = STN_SCR_SIGNIN;
+	if (!strcmp(how, "idle"))
+		app_say(a, STN_TONE_WARN, "Signed out after %lld %s without a "
+			"key. Sign in: type your technician id",
+			(long long)(a->idle_ms % 60000 ? a->idle_ms / 1000
+						       : a->idle_ms / 60000),
+			a->idle_ms % 60000 ? "s" : "min");
+	else
+		app_say(a, STN_TONE_PLAIN, "Signed out. Sign in: type your "
+			"technician id, then Enter");
+}
+
+/* Sign out a technician who pressed no key for the idle time (a tick,
+ * caller holds the lock).  Never while anything runs: the idle time
+ * counts from when it ended, so a result stays on screen that long. */
+static void idle_check(struct stn_app *a)
+{
+	int64_t now = stn_mono_ms();
+
+	if (!a->session || a->busy || a->checking || app_install_running(a) ||
+	    a->screen == STN_SCR_PUSH) {
+		a->last_key_ms = now;
+		return;
+	}
+	if (a->idle_ms > 0 && now - a->last_key_ms >= a->idle_ms)
+		sign_out(a, "idle");
 }
 
 /* Check the PIN, then open the session, away from the UI thread.  The
@@ -694,9 +807,15 @@ static void signin_key(struct stn_app *a, enum stn_app_key key, int ch)
 	if (a->signin_wait)
 		signin_countdown(a);
 	switch (key) {
-	case STN_KEY_BACK:
-		a->finished = 1;
-		a->screen = STN_SCR_BYE;
+	case STN_KEY_BACK: /* back one step: PIN to id, id to quitting */
+		if (a->field) {
+			a->field = 0;
+			memset(a->pin, 0, sizeof(a->pin));
+			app_say(a, STN_TONE_PLAIN, "Sign in: type your "
+				"technician id, then Enter");
+		} else {
+			ask_quit(a);
+		}
 		return;
 	case STN_KEY_ERASE:
 		if (len)
@@ -807,12 +926,16 @@ static void go_home(struct stn_app *a);
 static void home_key(struct stn_app *a, enum stn_app_key key, int ch)
 {
 	if (key == STN_KEY_BACK || (key == STN_KEY_CHAR && ch == 'q')) {
-		a->finished = 1;
-		a->screen = STN_SCR_BYE;
+		if (a->busy)
+			app_say(a, STN_TONE_WARN, "Wait until the report is "
+				"written, then sign out");
+		else
+			sign_out(a, "signed-out");
 		return;
 	}
 	if (key == STN_KEY_ENTER || (key == STN_KEY_CHAR && ch == 'm')) {
 		rescan(a);
+		a->cursor = a->newest;
 		a->screen = STN_SCR_BUNDLES;
 		app_say(a, STN_TONE_PLAIN, "%zu bundle(s) on the media", a->nbundles);
 		return;
@@ -868,6 +991,11 @@ static void bundles_key(struct stn_app *a, enum stn_app_key key, int ch)
 	}
 }
 
+int app_bundle_refused(const struct stn_app *a)
+{
+	return !a->prep || (a->prep_rc && a->prep_rc != STN_E_CUSTODY);
+}
+
 size_t app_selected_count(const struct stn_app *a, int *reinstalls)
 {
 	size_t n = 0;
@@ -903,7 +1031,7 @@ static void bundle_key(struct stn_app *a, enum stn_app_key key, int ch)
 			app_say(a, STN_TONE_BAD, "%.20s cannot take this bundle: "
 					     "%.140s", p->label, p->verdict);
 	} else if (key == STN_KEY_CHAR && ch == 'p') {
-		if (!a->prep || (a->prep_rc && a->prep_rc != STN_E_CUSTODY)) {
+		if (app_bundle_refused(a)) {
 			app_say(a, STN_TONE_BAD, "This bundle was refused; nothing "
 					     "can be installed");
 			return;
@@ -1036,7 +1164,14 @@ static void journal_key(struct stn_app *a, enum stn_app_key key, int ch)
 
 void stn_app_key(struct stn_app *a, enum stn_app_key key, int ch)
 {
+	enum stn_app_screen was;
+	unsigned said;
+
 	pthread_mutex_lock(&a->lock);
+	was = a->screen;
+	said = a->said;
+	if (key != STN_KEY_TICK)
+		a->last_key_ms = stn_mono_ms();
 	if (a->signin_ready) {
 		signin_outcome(a);
 		/* A key typed while the PIN was checked was meant for the
@@ -1046,8 +1181,10 @@ void stn_app_key(struct stn_app *a, enum stn_app_key key, int ch)
 			return;
 		}
 	}
-	if (key == STN_KEY_TICK)
+	if (key == STN_KEY_TICK) {
 		poll_media(a);
+		idle_check(a);
+	}
 	if (app_overlay_key(a, key, ch)) {
 		pthread_mutex_unlock(&a->lock);
 		return;
@@ -1070,9 +1207,12 @@ void stn_app_key(struct stn_app *a, enum stn_app_key key, int ch)
 	case STN_SCR_JOURNAL: journal_key(a, key, ch); break;
 	case STN_SCR_BYE: break;
 	case STN_SCR_DETAIL: /* overlays: issue 15 */
-	case STN_SCR_HELP:
-	case STN_SCR_QUIT: break;
+	case STN_SCR_HELP: break;
+	case STN_SCR_QUIT: quit_key(a, key, ch); break;
 	}
+	/* A message belongs to the screen that said it. */
+	if (a->screen != was && a->said == said)
+		a->message[0] = '\0';
 	pthread_mutex_unlock(&a->lock);
 }
 

@@ -136,10 +136,16 @@ void stn_app_free(struct stn_app *a);
  * session ends with result interrupted when stn_app_free follows. */
 void stn_app_interrupt(struct stn_app *a, int signal);
 
+/* Sign out after this many seconds without a key instead of the
+ * configuration's idle-signout; only ever shorter (`station demo` with
+ * STATION_DEMO_IDLE_SIGNOUT, so a test need not wait a minute). */
+void stn_app_set_idle_signout(struct stn_app *a, int64_t seconds);
+
 void stn_app_key(struct stn_app *a, enum stn_app_key key, int ch);
 /* Copy the current state for drawing. */
 void stn_app_view(struct stn_app *a, struct stn_app_view *v);
-/* Non-zero once the technician has left (the front end exits). */
+/* Non-zero once the station is to end (quit confirmed with y on the
+ * sign-in screen; signing out returns to sign-in instead). */
 int stn_app_finished(struct stn_app *a);
 
 #endif

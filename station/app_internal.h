@@ -35,6 +35,11 @@ struct stn_app {
 	int finished;
 	char message[STN_APP_TEXT];
 	enum stn_app_tone tone;
+	unsigned said;      /* counts app_say: a screen change that said
+			     * nothing clears the message line */
+	/* idle sign-out: no key for idle_ms while signed in (never while a
+	 * worker or an install runs: counted from when it ended) */
+	int64_t idle_ms, last_key_ms;
 	/* sign-in */
 	char id[33], pin[65];
 	int field;
@@ -59,6 +64,7 @@ struct stn_app {
 	int media_changed;
 	struct stn_app_bundle bundles[STN_APP_BUNDLES];
 	size_t nbundles, cursor;
+	size_t newest; /* where the list's cursor starts (rescan) */
 	/* the bundle in hand */
 	struct stn_prepared *prep;
 	int prep_rc;
@@ -112,6 +118,8 @@ void app_say(struct stn_app *a, enum stn_app_tone tone, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Whether any selected device is still installing. */
 int app_install_running(const struct stn_app *a);
+/* Whether the bundle in hand was refused (nothing can be installed). */
+int app_bundle_refused(const struct stn_app *a);
 /* Selected devices, and how many of them are reinstalls. */
 size_t app_selected_count(const struct stn_app *a, int *reinstalls);
 

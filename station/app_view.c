@@ -263,9 +263,10 @@ static void result_view(struct stn_app *a, struct stn_app_view *v)
 void stn_app_view(struct stn_app *a, struct stn_app_view *v)
 {
 	static const char *const help[] = {
-		[STN_SCR_SIGNIN] = "type  Enter next  Backspace erase  Esc quit",
+		[STN_SCR_SIGNIN] = "type  Enter next  Backspace erase  "
+				   "Esc back",
 		[STN_SCR_HOME] = "m/Enter media  j journal  x export report  "
-				 "r rescan  q sign out  ? help",
+				 "r rescan  q/Esc sign out  ? help",
 		[STN_SCR_BUNDLES] = "Up/Down choose  Enter verify  r rescan  "
 				    "Esc back  ? help",
 		[STN_SCR_BUNDLE] = "Up/Down device  Space select  p install  "
@@ -277,6 +278,7 @@ void stn_app_view(struct stn_app *a, struct stn_app_view *v)
 		[STN_SCR_JOURNAL] = "Up/Down choose  Enter/d read whole  "
 				    "Esc back  ? help",
 		[STN_SCR_BYE] = "",
+		[STN_SCR_QUIT] = "y quit the station  n/Esc stay",
 	};
 	char t[CU_TIME_LEN + 1];
 
@@ -301,9 +303,19 @@ void stn_app_view(struct stn_app *a, struct stn_app_view *v)
 				 help[a->screen]
 			 ? help[a->screen]
 			 : "");
+	if (a->screen == STN_SCR_SIGNIN && !a->field)
+		snprintf(v->help, sizeof(v->help), "type  Enter next  "
+			 "Backspace erase  Esc quit");
 	if (a->screen == STN_SCR_CONFIRM && app_exception_selected(a))
 		snprintf(v->help, sizeof(v->help), "D (capital) install BY "
 			 "EXCEPTION  n/Esc go back  ? help");
+	/* Only offer what the key would do: a refused bundle installs
+	 * nothing, and nothing is chosen while it is being verified. */
+	if (a->screen == STN_SCR_BUNDLE && a->busy)
+		snprintf(v->help, sizeof(v->help), "verifying: wait  ? help");
+	else if (a->screen == STN_SCR_BUNDLE && app_bundle_refused(a))
+		snprintf(v->help, sizeof(v->help), "refused: nothing to install"
+			 "  Enter/d why  Up/Down device  Esc back  ? help");
 	snprintf(v->message, sizeof(v->message), "%s", a->message);
 	v->message_tone = a->tone;
 	v->busy = a->busy;

@@ -292,13 +292,20 @@ fail:
 
 void stn_session_close(struct stn_session *s, int result)
 {
+	stn_session_close_as(s, result, NULL);
+}
+
+void stn_session_close_as(struct stn_session *s, int result, const char *how)
+{
 	if (!s)
 		return;
 	if (s->journal && !(s->flags & STN_SESSION_QUIET)) {
 		struct stn_diag d;
 		char code[16];
 		const struct stn_field f[] = {
-			{"result", result ? stn_err_rule(result) : "ok"},
+			{"result", how		? how
+				   : result ? stn_err_rule(result)
+					    : "ok"},
 			{"code", code},
 		};
 		snprintf(code, sizeof(code), "%d", result);

@@ -33,6 +33,10 @@ int stn_session_open(const char *config_path, const char *technician,
 /* Journals session-end with the result (0 or an STN_E_* code) and frees.
  * NULL is fine. */
 void stn_session_close(struct stn_session *s, int result);
+/* The same, with `how` as the result when it is not NULL: a session the
+ * technician ended without an error ("signed-out", "idle" from the text
+ * UI), code 0. */
+void stn_session_close_as(struct stn_session *s, int result, const char *how);
 
 /* Installs that earlier sessions left without an outcome, found and
  * journaled (install-abandoned) as this session opened: the count, and in

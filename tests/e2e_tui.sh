@@ -40,11 +40,12 @@ check "signing in shows the home screen" wait_screen "Signed in as Ana Lima"
 check "home shows the clock against the trusted-time floor" wait_screen "trusted-time floor"
 check "home shows the bundles on the media" wait_screen "5 bundle(s)"
 check "home shows the devices present" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | grep -c 'present' | grep -qx 4"
-check "every screen has a help line" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | tail -1 | grep -q 'q sign out'"
+check "every screen has a help line" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | tail -1 | grep -q 'q/Esc sign out'"
 
 send m
 check "the media screen lists the bundles" wait_screen "tx200-2.2.0-rollback"
-send Down Down Enter
+# The list starts on the newest bundle (2.5.0); 2.4.1 is two up.
+send Up Up Enter
 check "verifying the bundle shows its custody timeline" wait_screen "carried dispatch-office-3 > courier-ana > ana"
 check "each device gets its verdict, cause first" wait_screen "refused: wrong model: unit is TX-100"
 check "the two TX-200 units are ready" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | grep -c 'ready: sequence 42 is newer' | grep -qx 2"
@@ -76,6 +77,7 @@ send Enter
 check "back to the bundle list" wait_screen "Bundles on the media"
 send Up Up Up Up Down Down Down Enter
 check "the tampered copy is refused with its reason, cause first" wait_screen "refused: image was altered or damaged"
+wait_screen "Bundle refused" >/dev/null # verified: keys are taken again
 send p
 check "a refused bundle cannot be installed" wait_screen "This bundle was refused"
 send Escape
@@ -105,7 +107,11 @@ check "a too small terminal says so" wait_screen "at least 80x24"
 tm resize-window -t ui -x 80 -y 24 2>/dev/null
 check "and recovers at 80x24" wait_screen "x export report"
 send q
-check "signing out ends the program cleanly" wait_screen "UI-EXITED 0"
+check "signing out returns to the sign-in screen" wait_screen "Signed out. Sign in"
+send Escape
+wait_screen "Quit the station?" >/dev/null
+send y
+check "quitting ends the program cleanly" wait_screen "UI-EXITED 0"
 check "the journal chain verifies after the UI session" bash -c "STATION_CONFIG='$D/station.conf' '$STATION' journal --verify | grep -q 'chain verifies'"
 
 # Without colour (NO_COLOR, monochrome terminals) every word is still there.
@@ -116,6 +122,10 @@ check "without colour the sign-in screen draws" wait_screen "Technician:"
 send a n a Enter 1 2 3 4 Enter
 check "without colour home draws" wait_screen "Signed in as Ana Lima"
 send q
+wait_screen "Signed out" >/dev/null
+send Escape
+wait_screen "Quit the station?" >/dev/null
+send y
 check "and exits cleanly" wait_screen "UI-EXITED 0"
 
 # The terminal goes away (SIGHUP) with a technician signed in: the session

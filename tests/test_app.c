@@ -407,7 +407,16 @@ static void journal_and_export_work_from_home(void **state)
 	snprintf(cmd, sizeof(cmd), "ls '%s'/media/report-STN-0042-*.json.sig "
 				   ">/dev/null", dir);
 	assert_int_equal(system(cmd), 0);
+	/* q signs out to the sign-in screen; quitting asks first. */
 	stn_app_key(app, STN_KEY_CHAR, 'q');
+	look();
+	assert_int_equal(view.screen, STN_SCR_SIGNIN);
+	assert_false(stn_app_finished(app));
+	SHOWS("Signed out");
+	stn_app_key(app, STN_KEY_BACK, 0);
+	look();
+	assert_int_equal(view.screen, STN_SCR_QUIT);
+	stn_app_key(app, STN_KEY_CHAR, 'y');
 	assert_true(stn_app_finished(app));
 	stn_app_free(app);
 	app = NULL;

@@ -2,9 +2,14 @@
  * temporary directory with tests/demo_setup.sh (test PKI, media with good,
  * expired, tampered and token-needing bundles, simulated serial devices on
  * pseudo-terminals, a station.conf), runs the text UI on it, then stops the
- * simulators and removes the directory.  STATION_DEMO_DIR chooses the
- * directory and keeps it (the end-to-end test uses this). */
+ * simulators and removes the directory, unless a report was exported to
+ * its media: a report is never deleted, the directory is kept and the
+ * demo says where.  STATION_DEMO_DIR chooses the directory and keeps it
+ * (the end-to-end tests use this); STATION_DEMO_IDLE_SIGNOUT=SECONDS signs
+ * an idle technician out sooner than the configured minimum of a minute
+ * (tests/e2e_tui_nav.sh). */
 #include <errno.h>
+#include <glob.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -76,9 +81,41 @@ static const char demo_usage[] =
 	"text UI on it\n";
 const char *const ui_demo_usage = demo_usage;
 
+/* Reports exported to the demo's media (report-STATION-TIME.json). */
+static size_t reports(const char *dir, char *pattern, size_t cap)
+{
+	glob_t g;
+	size_t n = 0;
+
+	snprintf(pattern, cap, "%s/media/report-*.json", dir);
+	if (glob(pattern, 0, NULL, &g) == 0)
+		n = g.gl_pathc;
+	globfree(&g);
+	return n;
+}
+
+/* STATION_DEMO_IDLE_SIGNOUT: whole seconds, 1 to 86400, else unset (0). */
+static int64_t demo_idle(void)
+{
+	const char *e = getenv("STATION_DEMO_IDLE_SIGNOUT");
+	char *end;
+	long v;
+
+	if (!e || !*e)
+		return 0;
+	errno = 0;
+	v = strtol(e, &end, 10);
+	if (errno || *end || v < 1 || v > 86400)
+		return -1;
+	return v;
+}
+
 int ui_cmd_demo(int argc, char **argv)
 {
 	char script[PATH_MAX], sim[PATH_MAX], self[PATH_MAX], conf[PATH_MAX];
+	char found[PATH_MAX + 32];
+	int64_t idle = demo_idle();
+	size_t nrep;
 	char tmpl[] = "/tmp/station-demo.XXXXXX";
 	const char *dir = getenv("STATION_DEMO_DIR");
 	int keep = dir != NULL, status, rc;
@@ -88,6 +125,9 @@ int ui_cmd_demo(int argc, char **argv)
 	if (argc > 1)
 		return ui_usage_error(demo_usage,
 				      "demo takes no arguments");
+	if (idle < 0)
+		return ui_usage_error(NULL, "demo: STATION_DEMO_IDLE_SIGNOUT "
+				      "must be whole seconds, 1 to 86400");
 	if ((rc = ui_tui_check_terminal()))
 		return rc;
 	/* SIGINT, SIGTERM or SIGHUP from here on wait until the text UI
@@ -118,8 +158,15 @@ int ui_cmd_demo(int argc, char **argv)
 				      dir);
 	}
 	snprintf(conf, sizeof(conf), "%s/station.conf", dir);
-	rc = ui_tui_run(conf);
-	run_script(script, dir, self, sim, keep ? "stop" : "teardown",
+	rc = ui_tui_run_idle(conf, idle);
+	/* What the technician exported is kept, with the demo's keys that
+	 * verify it (station report verify). */
+	nrep = reports(dir, found, sizeof(found));
+	run_script(script, dir, self, sim, keep || nrep ? "stop" : "teardown",
 		   &status);
+	if (nrep)
+		fprintf(stderr, "station demo: %zu exported report(s) kept in "
+			"%s/media (the demo's keys are in %s/pki); remove %s "
+			"when done\n", nrep, dir, dir, dir);
 	return rc;
 }

@@ -324,6 +324,21 @@ static void draw_overlay(const struct stn_app_view *v, int bottom)
 		put(2, COLS - 21, A_DIM, "(more: Down, PgDn)");
 }
 
+/* "Quit the station?": a box in the middle of the screen. */
+static void draw_quit(void)
+{
+	int y = LINES / 2 - 2, x = (COLS - 40) / 2;
+
+	for (int i = 0; i < 5; i++)
+		mvhline(y + i, x, ' ', 40);
+	attron(A_REVERSE);
+	mvhline(y, x, ' ', 40);
+	mvhline(y + 4, x, ' ', 40);
+	attroff(A_REVERSE);
+	put(y + 1, x + 2, tone_attr(STN_TONE_WARN), "Quit the station?");
+	put(y + 3, x + 2, A_NORMAL, "y quits    n or Esc stays");
+}
+
 static void draw(const struct stn_app_view *v)
 {
 	int bottom = LINES - 2; /* message line, then help line */
@@ -338,7 +353,7 @@ static void draw(const struct stn_app_view *v)
 	switch (v->screen) {
 	case STN_SCR_DETAIL:
 	case STN_SCR_HELP: draw_overlay(v, bottom); break;
-	case STN_SCR_QUIT: break;
+	case STN_SCR_QUIT: draw_quit(); break;
 	case STN_SCR_SIGNIN: draw_signin(v); break;
 	case STN_SCR_HOME:
 		put(2, 1, A_BOLD, "Home");
@@ -417,6 +432,11 @@ int ui_tui_check_terminal(void)
 
 int ui_tui_run(const char *config_path)
 {
+	return ui_tui_run_idle(config_path, 0);
+}
+
+int ui_tui_run_idle(const char *config_path, int64_t idle_signout)
+{
 	struct stn_app *app = NULL;
 	struct stn_app_view *v;
 	struct stn_diag d;
@@ -430,6 +450,8 @@ int ui_tui_run(const char *config_path)
 	stn_diag_init(&d);
 	if (stn_app_new(config_path, &app, &d))
 		return ui_report("ui", &d);
+	if (idle_signout > 0)
+		stn_app_set_idle_signout(app, idle_signout);
 	v = malloc(sizeof(*v));
 	if (!v) {
 		stn_app_free(app);
@@ -467,6 +489,11 @@ int ui_tui_run(const char *config_path)
 		if (map_key(getch(), &key, &ch))
 			stn_app_key(app, key, ch);
 	}
+	/* Terminals without an alternate screen (TERM=vt100, the Linux
+	 * console) keep what was drawn after endwin: clear it first, so the
+	 * last frame (a technician's name, a reason) is not left behind. */
+	clear();
+	refresh();
 	endwin();
 	free(v);
 	stn_app_free(app); /* waits for workers; journals the session end */
