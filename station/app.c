@@ -925,7 +925,13 @@ static void go_home(struct stn_app *a);
 
 static void home_key(struct stn_app *a, enum stn_app_key key, int ch)
 {
-	if (key == STN_KEY_BACK || (key == STN_KEY_CHAR && ch == 'q')) {
+	/* Home is as far back as a session goes: Esc pressed a few times
+	 * too many to get here must not end it (docs/decisions.md). */
+	if (key == STN_KEY_BACK) {
+		app_say(a, STN_TONE_PLAIN, "This is home; q signs out");
+		return;
+	}
+	if (key == STN_KEY_CHAR && ch == 'q') {
 		if (a->busy)
 			app_say(a, STN_TONE_WARN, "Wait until the report is "
 				"written, then sign out");

@@ -178,7 +178,7 @@ static const char *const help_home[] = {
 	"j            the journal of this station",
 	"x            export the signed report to the media",
 	"r            scan the media again",
-	"q or Esc     sign out",
+	"q            sign out (Esc here does not)",
 	NULL};
 static const char *const help_bundles[] = {
 	"Up/Down      choose a bundle",

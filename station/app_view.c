@@ -266,7 +266,7 @@ void stn_app_view(struct stn_app *a, struct stn_app_view *v)
 		[STN_SCR_SIGNIN] = "type  Enter next  Backspace erase  "
 				   "Esc back",
 		[STN_SCR_HOME] = "m/Enter media  j journal  x export report  "
-				 "r rescan  q/Esc sign out  ? help",
+				 "r rescan  q sign out  ? help",
 		[STN_SCR_BUNDLES] = "Up/Down choose  Enter verify  r rescan  "
 				    "Esc back  ? help",
 		[STN_SCR_BUNDLE] = "Up/Down device  Space select  p install  "

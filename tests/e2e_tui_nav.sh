@@ -60,7 +60,7 @@ send Enter
 check "Enter asks for the PIN again" wait_screen "PIN for ana"
 send 1 2 3 4 Enter
 check "signing in works after going back" wait_screen "Signed in as Ana Lima"
-check "home says q/Esc signs out" bash -c "$(declare -f tm screen help_line); SOCK='$SOCK'; help_line | grep -q 'q/Esc sign out'"
+check "home says q signs out" bash -c "$(declare -f tm screen help_line); SOCK='$SOCK'; help_line | grep -q 'q sign out'"
 
 send m
 check "the bundle list is shown" wait_screen "Bundles on the media"
@@ -93,7 +93,12 @@ sign_in >/dev/null
 check "the next technician signs in anew" \
 	bash -c "$(declare -f journal); D='$D' STATION='$STATION'; [ \$(journal --type session-start | grep -c 'command=ui') -eq 2 ]"
 send Escape
-check "Esc on home signs out too (back one step)" wait_screen "Signed out. Sign in"
+check "Esc on home does not sign out (home is as far back as it goes)" \
+	wait_screen "This is home; q signs out"
+check "... and the session goes on" \
+	bash -c "$(declare -f journal); D='$D' STATION='$STATION'; [ \$(journal --type session-end | grep -c 'result=signed-out') -eq 1 ]"
+send q
+check "q then signs out" wait_screen "Signed out. Sign in"
 send Escape
 check "Esc at the technician id asks before quitting" wait_screen "Quit the station?"
 check "the quit question says its keys" bash -c "$(declare -f tm screen help_line); SOCK='$SOCK'; help_line | grep -q 'y quit the station  n/Esc stay'"
