@@ -4,13 +4,14 @@
 # same way tests/e2e_tui*.sh drive it).  Not a test: a tool to keep the
 # operator's guide's captures fresh after a change to the screens
 # (`bash tests/capture_screens.sh /tmp/caps`, then paste).  Each screen is
-# OUTDIR/NN-name.txt.
+# OUTDIR/NN-name.txt.  CAPTURE_DEMO_DIR (a directory that does not exist
+# yet) puts the demo where its paths read well.
 set -u
 OUT=${1:?usage: capture_screens.sh OUTDIR}
 . "$(dirname "$0")/lib.sh"
 command -v tmux >/dev/null || { echo "tmux is needed"; exit 2; }
 mkdir -p "$OUT"
-D="$T/demo"
+D=${CAPTURE_DEMO_DIR:-$T/demo} # e.g. /tmp/demo: short paths on screen
 SOCK="$T/tmux.sock"
 tm() { tmux -S "$SOCK" "$@"; }
 screen() { tm capture-pane -p -t ui; }
