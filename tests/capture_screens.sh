@@ -9,22 +9,12 @@
 set -u
 OUT=${1:?usage: capture_screens.sh OUTDIR}
 . "$(dirname "$0")/lib.sh"
-command -v tmux >/dev/null || { echo "tmux is needed"; exit 2; }
 mkdir -p "$OUT"
 D=${CAPTURE_DEMO_DIR:-$T/demo} # e.g. /tmp/demo: short paths on screen
-SOCK="$T/tmux.sock"
-tm() { tmux -S "$SOCK" "$@"; }
-screen() { tm capture-pane -p -t ui; }
-wait_screen() {
-	for _ in $(seq 1 200); do screen | grep -qF -- "$1" && return 0; sleep 0.1; done
-	echo "screen never showed: $1" >&2; screen | sed 's/^/  | /' >&2; return 1
-}
-send() { tm send-keys -t ui "$@"; }
+. "$(dirname "$0")/tui_lib.sh"
 shot() { sleep 0.4; screen >"$OUT/$1.txt"; echo "captured $1"; }
-trap 'tm kill-server 2>/dev/null; bash "$TOP/tests/demo_setup.sh" teardown "$D" 2>/dev/null; cleanup' EXIT
 
-tm new-session -d -s ui -x 80 -y 24 \
-	"env STATION_DEMO_DIR=$D TERM=xterm-256color $STATION demo; sleep 30"
+tui_start
 wait_screen "Technician:"
 send a n a Enter
 wait_screen "PIN for"

@@ -7,25 +7,8 @@
 # the signed report, leave.  The screen is
 # read with capture-pane and checked for what a person would look for.
 . "$(dirname "$0")/lib.sh"
-command -v tmux >/dev/null || { echo "skip: tmux not installed"; exit 77; }
-
-D="$T/demo"
-SOCK="$T/tmux.sock"
-tm() { tmux -S "$SOCK" "$@"; }
-screen() { tm capture-pane -p -t ui; }
-# wait_for_screen TEXT: bounded wait until the screen shows TEXT
-wait_screen() {
-	for _ in $(seq 1 150); do screen | grep -qF -- "$1" && return 0; sleep 0.1; done
-	echo "screen never showed: $1"; screen | sed 's/^/  | /'; return 1
-}
-send() { tm send-keys -t ui "$@"; }
-cleanup_tui() { tm kill-server 2>/dev/null; bash "$TOP/tests/demo_setup.sh" teardown "$D" 2>/dev/null; }
-trap 'cleanup_tui; cleanup' EXIT
-
-start() { # start [ENV=VALUE...]
-	tm new-session -d -s ui -x 80 -y 24 \
-		"env $* STATION_DEMO_DIR=$D TERM=xterm-256color $STATION demo; echo UI-EXITED \$?; sleep 30"
-}
+. "$(dirname "$0")/tui_lib.sh"
+start() { tui_start "$@"; }
 
 start
 check "the demo starts at the sign-in screen" wait_screen "Technician:"

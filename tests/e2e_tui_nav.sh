@@ -9,22 +9,10 @@
 # signed out (never during an install); the demo keeps exported reports;
 # TERM=vt100 (no alternate screen) is left clean when the program ends.
 . "$(dirname "$0")/lib.sh"
-command -v tmux >/dev/null || { echo "skip: tmux not installed"; exit 77; }
-
-D="$T/demo"
-SOCK="$T/tmux.sock"
-tm() { tmux -S "$SOCK" "$@"; }
-screen() { tm capture-pane -p -t ui; }
-wait_screen() {
-	for _ in $(seq 1 150); do screen | grep -qF -- "$1" && return 0; sleep 0.1; done
-	echo "screen never showed: $1"; screen | sed 's/^/  | /'; return 1
-}
+. "$(dirname "$0")/tui_lib.sh"
 not_on_screen() {
 	! screen | grep -qF -- "$1" || { echo "screen shows: $1"; screen | sed 's/^/  | /'; return 1; }
 }
-send() { tm send-keys -t ui "$@"; }
-message() { screen | sed -n 23p; } # the message line at 80x24
-help_line() { screen | sed -n 24p; }
 journal() { STATION_CONFIG="$D/station.conf" "$STATION" journal "$@"; }
 kept=""
 cleanup_tui() {
@@ -32,7 +20,6 @@ cleanup_tui() {
 	bash "$TOP/tests/demo_setup.sh" teardown "$D" 2>/dev/null
 	[ -n "$kept" ] && bash "$TOP/tests/demo_setup.sh" teardown "$kept" 2>/dev/null
 }
-trap 'cleanup_tui; cleanup' EXIT
 
 start() { # start [ENV=VALUE...]
 	tm new-session -d -s ui -x 80 -y 24 \

@@ -5,16 +5,7 @@
 # and it scrolls, `?` lists the keys, and a downgrade under an exception
 # token is named on confirm, needs D, and is named again on the result.
 . "$(dirname "$0")/lib.sh"
-command -v tmux >/dev/null || { echo "skip: tmux not installed"; exit 77; }
-
-D="$T/demo"
-SOCK="$T/tmux.sock"
-tm() { tmux -S "$SOCK" "$@"; }
-screen() { tm capture-pane -p -t ui; }
-wait_screen() {
-	for _ in $(seq 1 150); do screen | grep -qF -- "$1" && return 0; sleep 0.1; done
-	echo "screen never showed: $1"; screen | sed 's/^/  | /'; return 1
-}
+. "$(dirname "$0")/tui_lib.sh"
 # Nothing cut: the UI marks a line it had to cut with '>' in the last
 # column (ui/tui.c put); a screen with one has hidden part of a reason.
 # (capture-pane itself never shows more than 80 columns.)
@@ -25,9 +16,6 @@ fits() {
 	fi
 	return 1
 }
-send() { tm send-keys -t ui "$@"; }
-cleanup_tui() { tm kill-server 2>/dev/null; bash "$TOP/tests/demo_setup.sh" teardown "$D" 2>/dev/null; }
-trap 'cleanup_tui; cleanup' EXIT
 
 tm new-session -d -s ui -x 80 -y 24 \
 	"env STATION_DEMO_DIR=$D TERM=xterm-256color $STATION demo; echo UI-EXITED \$?; sleep 30"

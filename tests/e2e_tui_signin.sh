@@ -6,19 +6,8 @@
 # started again, even for the right PIN.  The journal, the report export
 # and its verification carry the refusals and the lock.
 . "$(dirname "$0")/lib.sh"
-command -v tmux >/dev/null || { echo "skip: tmux not installed"; exit 77; }
-
-D="$T/demo"
-SOCK="$T/tmux.sock"
-tm() { tmux -S "$SOCK" "$@"; }
-screen() { tm capture-pane -p -t ui; }
-wait_screen() {
-	for _ in $(seq 1 150); do screen | grep -qE -- "$1" && return 0; sleep 0.1; done
-	echo "screen never showed: $1"; screen | sed 's/^/  | /'; return 1
-}
-send() { tm send-keys -t ui "$@"; }
-cleanup_tui() { tm kill-server 2>/dev/null; bash "$TOP/tests/demo_setup.sh" teardown "$D" 2>/dev/null; }
-trap 'cleanup_tui; cleanup' EXIT
+WAIT_GREP=-E
+. "$(dirname "$0")/tui_lib.sh"
 # A screen as compared: the id typed and the clock are what may differ.
 # The countdown may have moved on between two captures.
 norm() {
