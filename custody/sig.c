@@ -315,23 +315,32 @@ int cu_cert_check_pem(const struct cu_trust *t, const char *pem,
 	return rc;
 }
 
+/* Parse a PEM chain of at most CU_CHAIN_MAX bytes into `chain` (which the
+ * caller has initialised and frees, whatever this returns). */
+static int parse_pem_chain(const char *pem, const char *where,
+			   mbedtls_x509_crt *chain, struct stn_diag *d)
+{
+	size_t len = strlen(pem);
+
+	if (len > CU_CHAIN_MAX)
+		return stn_fail(d, STN_E_TOOBIG, where,
+				"certificate chain of %zu bytes, over %d", len,
+				CU_CHAIN_MAX);
+	return cu_x509_parse_chain((const unsigned char *)pem, len, where,
+				   STN_E_CHAIN, chain, d);
+}
+
 int cu_cert_duty_pem(const char *pem, const char *where, enum cu_role role,
 		     struct stn_diag *d)
 {
 	mbedtls_x509_crt chain;
-	size_t len = strlen(pem);
 	char cn[128], desc[64];
 	int rc;
 
 	if ((rc = role_required(role, where, d)))
 		return rc;
-	if (len > CU_CHAIN_MAX)
-		return stn_fail(d, STN_E_TOOBIG, where,
-				"certificate chain of %zu bytes, over %d", len,
-				CU_CHAIN_MAX);
 	mbedtls_x509_crt_init(&chain);
-	rc = cu_x509_parse_chain((const unsigned char *)pem, len, where,
-				 STN_E_CHAIN, &chain, d);
+	rc = parse_pem_chain(pem, where, &chain, d);
 	if (rc == 0)
 		rc = cu_x509_leaf_cn(&chain, where, cn, sizeof(cn), d);
 	if (rc == 0 && !cu_x509_key_accepted(&chain.pk, desc, sizeof(desc)))
@@ -350,18 +359,11 @@ int cu_cert_facts_pem(const char *pem, const char *where,
 {
 	mbedtls_x509_crt chain;
 	const mbedtls_x509_name *n;
-	size_t len = strlen(pem);
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (len > CU_CHAIN_MAX)
-		return stn_fail(d, STN_E_TOOBIG, where,
-				"certificate chain of %zu bytes, over %d", len,
-				CU_CHAIN_MAX);
 	mbedtls_x509_crt_init(&chain);
-	rc = cu_x509_parse_chain((const unsigned char *)pem, len, where,
-				 STN_E_CHAIN, &chain, d);
-	if (rc)
+	if ((rc = parse_pem_chain(pem, where, &chain, d)))
 		goto out;
 	cu_x509_dn_string(&chain.subject, out->subject, sizeof(out->subject));
 	cu_x509_dn_string(&chain.issuer, out->issuer, sizeof(out->issuer));
