@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "station/app_internal.h"
 #include "station/base/error.h"
+#include "station/canon.h"
+#include "station/journal.h"
 #include "station/reason_words.h"
 
 static char out[2048];
@@ -218,6 +221,35 @@ static void small_buffer(void **st)
 	assert_string_equal(b, "exception t");
 }
 
+/* A journaled refusal, as the text UI's journal lists it: the fields that
+ * say what happened, then the reason in words, cause first; the raw rule
+ * and reason fields are not repeated before it. */
+static void journal_line_gives_a_refusal_in_words(void **state)
+{
+	static const struct stn_field f[] = {
+		{"device", "serial:/dev/ttyUSB0"},
+		{"rule", "target"},
+		{"code", "-32"},
+		{"where", "manifest"},
+		{"reason", "device serial:/dev/ttyUSB0 (serial SN-0100) is model "
+			   "TX-100, the bundle is for TX-200"},
+	};
+	struct stn_event e = {.seq = 7, .time = 1796400000,
+			      .type = "device-refused", .fields = f,
+			      .nfields = sizeof(f) / sizeof(f[0])};
+	char line[1024];
+
+	(void)state;
+	app_journal_text(&e, line, sizeof(line));
+	assert_non_null(strstr(line, "   7 "));
+	assert_non_null(strstr(line, "device-refused device=serial:/dev/ttyUSB0: "
+				     "wrong model: unit is TX-100, bundle is "
+				     "for TX-200"));
+	assert_null(strstr(line, "rule=target"));
+	assert_null(strstr(line, "reason="));
+	assert_non_null(strstr(line, "rule target"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -232,6 +264,7 @@ int main(void)
 		cmocka_unit_test(devices),
 		cmocka_unit_test(no_repeat_unknown),
 		cmocka_unit_test(small_buffer),
+		cmocka_unit_test(journal_line_gives_a_refusal_in_words),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
