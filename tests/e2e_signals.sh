@@ -27,7 +27,7 @@ push_until_writing() {
 	PUSH=$!
 	for _ in $(seq 1 200); do
 		sed -n '/^  write /,$p' "$T/$1.perr" 2>/dev/null |
-			grep -q ' bytes$' && return 0
+			grep -Eq '^ +[0-9]+%  [0-9.]+ [KMG]?i?B of ' && return 0
 		sleep 0.05
 	done
 	echo "the push never started writing"; cat "$T/$1.perr"; return 1

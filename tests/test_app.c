@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <string.h>
 #include <time.h>
 
 #include "station/app.h"
@@ -90,8 +91,11 @@ static int shows(const char *words)
 	do {                                                                  \
 		look();                                                       \
 		if (!shows(w))                                                \
-			fail_msg("screen %d does not show '%s' (message '%s')", \
-				 view.screen, (w), view.message);            \
+			fail_msg("screen %d does not show '%s' (message '%s'; " \
+				 "first lines '%s' / '%s')",                  \
+				 view.screen, (w), view.message,              \
+				 view.nlines > 0 ? view.lines[0].text : "",   \
+				 view.nlines > 1 ? view.lines[1].text : "");  \
 	} while (0)
 
 /* The PIN is checked in a worker: tick, as the text UI does, until its
@@ -144,6 +148,13 @@ static void open_bundle(const char *suffix)
 		stn_app_key(app, STN_KEY_UP, 0), look();
 	while (view.cursor < want)
 		stn_app_key(app, STN_KEY_DOWN, 0), look();
+	/* The list may not change under the cursor before Enter. */
+	assert_int_equal(view.screen, STN_SCR_BUNDLES);
+	assert_int_equal(view.cursor, want);
+	assert_string_equal(view.bundles[view.cursor].dir +
+				    strlen(view.bundles[view.cursor].dir) -
+				    strlen(suffix),
+			    suffix);
 	stn_app_key(app, STN_KEY_ENTER, 0);
 	settle();
 	assert_int_equal(view.screen, STN_SCR_BUNDLE);
