@@ -2,7 +2,8 @@
 # Runs every cmocka suite (build/tests/test_*) and every end-to-end script
 # (tests/e2e_*.sh), each bounded in time, and prints one closing tally.
 # A script exits 0 when it passed, 77 when it skipped (with a reason printed),
-# anything else when it failed.
+# anything else when it failed.  Each passing suite says how long it took,
+# so the check's time budget (about 25 minutes on 2 cores) can be kept.
 set -u
 BUILD=${BUILD:-build}
 export BUILD
@@ -13,12 +14,14 @@ failures=()
 
 run_one() {
 	local name=$1 limit=$2; shift 2
-	local log rc
+	local log rc start secs
 	log=$(mktemp)
+	start=$(date +%s)
 	timeout --kill-after=10 "$limit" "$@" >"$log" 2>&1
 	rc=$?
+	secs=$(($(date +%s) - start))
 	case $rc in
-	0) passed=$((passed + 1)); printf 'PASS  %s\n' "$name" ;;
+	0) passed=$((passed + 1)); printf 'PASS  %s (%d s)\n' "$name" "$secs" ;;
 	77) skipped=$((skipped + 1)); printf 'SKIP  %s: %s\n' "$name" "$(tail -n 1 "$log")" ;;
 	*) failed=$((failed + 1)); failures+=("$name")
 	   printf 'FAIL  %s (exit %d)\n' "$name" "$rc"; sed 's/^/      /' "$log" | tail -n 60 ;;
