@@ -89,6 +89,18 @@ if command -v tmux >/dev/null; then
 	check "Ctrl-C at the prompt ends it by the signal" grep -qx "rc=130" "$T/rc2"
 	check "and the terminal has its echo back" \
 		grep -qx 'echo ' "$T/stty"
+	# Ctrl-Z and Ctrl-\ at the prompt neither stop nor kill it with the
+	# echo off: they are characters, refused as such.
+	tm new-session -d -s pin3 -x 80 -y 24 \
+		"$STATION pin; echo rc=\$? >$T/rc3; stty -a | grep -o -- '-\?echo ' | head -1 >$T/stty3; sleep 30"
+	for _ in $(seq 1 100); do
+		tm capture-pane -p -t pin3 | grep -qF "PIN:" && break; sleep 0.1
+	done
+	tm send-keys -t pin3 1 2 3 4 C-z C-'\' Enter
+	for _ in $(seq 1 100); do [ -s "$T/stty3" ] && break; sleep 0.1; done
+	check "Ctrl-Z and Ctrl-\\ at the prompt are refused as characters (exit 2)" \
+		grep -qx "rc=2" "$T/rc3"
+	check "and the terminal has its echo back" grep -qx 'echo ' "$T/stty3"
 else
 	echo "tmux not installed: the terminal checks are left out"
 fi

@@ -106,6 +106,11 @@ static enum read_end source_ask(struct pin_source *s, const char *prompt,
 	quiet = s->saved;
 	quiet.c_lflag &= ~(tcflag_t)ECHO;
 	quiet.c_lflag |= ECHONL;
+	/* Ctrl-Z would stop, and Ctrl-\ kill, the process with the echo
+	 * still off: while the PIN is typed they are plain (refused)
+	 * characters.  Ctrl-C still interrupts, and is caught. */
+	quiet.c_cc[VSUSP] = _POSIX_VDISABLE;
+	quiet.c_cc[VQUIT] = _POSIX_VDISABLE;
 	if (write(s->fd, prompt, strlen(prompt)) < 0 ||
 	    tcsetattr(s->fd, TCSAFLUSH, &quiet) != 0)
 		return READ_ERROR;
