@@ -360,6 +360,8 @@ static void outline_spill(struct exp *x)
 	for (int k = 0; k < RPT_SECTIONS; k++) {
 		struct stn_buf *b = &x->outline.sect[k];
 
+		if (b->oom) /* an entry lost is a summary that lies */
+			x->spill_eno = ENOMEM;
 		fd_add(x, x->sect[k], b->p ? b->p : "", b->len);
 		b->len = 0;
 	}
