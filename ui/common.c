@@ -267,7 +267,7 @@ const char *ui_config_path(const char *given)
 	return given ? given : stn_config_default_path();
 }
 
-static void human_bytes(double n, char *buf, size_t cap)
+void ui_human_bytes(double n, char *buf, size_t cap)
 {
 	if (n >= 1 << 20)
 		snprintf(buf, cap, "%.1f MiB", n / (1 << 20));
@@ -284,10 +284,10 @@ void ui_progress_text(char *buf, size_t cap, uint64_t done, uint64_t total,
 	int pct = total ? (int)(done * 100 / total) : 100;
 	double rate = elapsed_ms > 0 ? (double)done * 1000.0 / elapsed_ms : 0;
 
-	human_bytes((double)done, a, sizeof(a));
-	human_bytes((double)total, b, sizeof(b));
+	ui_human_bytes((double)done, a, sizeof(a));
+	ui_human_bytes((double)total, b, sizeof(b));
 	if (rate > 0)
-		human_bytes(rate, r, sizeof(r));
+		ui_human_bytes(rate, r, sizeof(r));
 	else
 		snprintf(r, sizeof(r), "-");
 	if (rate > 0 && done < total) {

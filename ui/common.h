@@ -63,6 +63,10 @@ void ui_progress_begin(struct ui_progress *p, int tty);
 void ui_progress_update(struct ui_progress *p, uint64_t done, uint64_t total);
 void ui_progress_end(struct ui_progress *p);
 /* The line itself, after elapsed_ms of the phase (pure, for the above). */
+/* n bytes as "12 B", "3.4 KiB" or "5.6 MiB" (the text UI and the command
+ * line say sizes and rates alike). */
+void ui_human_bytes(double n, char *buf, size_t cap);
+
 void ui_progress_text(char *buf, size_t cap, uint64_t done, uint64_t total,
 		      int64_t elapsed_ms);
 

@@ -93,16 +93,6 @@ static void bar_line(int y, attr_t attr, const char *text)
 	attroff(attr);
 }
 
-static void human_bytes(uint64_t n, char *buf, size_t cap)
-{
-	if (n >= 1 << 20)
-		snprintf(buf, cap, "%.1f MiB", (double)n / (1 << 20));
-	else if (n >= 1 << 10)
-		snprintf(buf, cap, "%.1f KiB", (double)n / (1 << 10));
-	else
-		snprintf(buf, cap, "%llu B", (unsigned long long)n);
-}
-
 static void draw_lines(const struct stn_app_view *v, int top, int bottom)
 {
 	for (size_t i = 0; i < v->nlines && top + (int)i < bottom; i++)
@@ -254,9 +244,9 @@ static void draw_push(const struct stn_app_view *v, int bottom)
 
 		if (d->outcome == STN_OUT_NONE)
 			continue;
-		human_bytes(d->done, a, sizeof(a));
-		human_bytes(d->total, b, sizeof(b));
-		human_bytes((uint64_t)d->rate, r, sizeof(r));
+		ui_human_bytes((double)d->done, a, sizeof(a));
+		ui_human_bytes((double)d->total, b, sizeof(b));
+		ui_human_bytes(d->rate, r, sizeof(r));
 		snprintf(line, sizeof(line), "%-10.10s %-8s %s of %s  %s/s  %s",
 			 d->label, d->phase, a, b, r,
 			 d->eta >= 0 ? "" : "");
