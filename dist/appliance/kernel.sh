@@ -105,8 +105,10 @@ while [ -n "$want" ]; do
 		paths+=("./$mdir/${where[$m]}")
 	done
 	[ ${#paths[@]} -gt 0 ] || break
-	dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$work/x" --wildcards \
-		$(printf '%s*\n' "${paths[@]}") || fail "cannot unpack modules from $deb"
+	pats=()
+	for p in "${paths[@]}"; do pats+=("$p*"); done # .ko, .ko.xz or .ko.zst
+	dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$work/x" --wildcards "${pats[@]}" ||
+		fail "cannot unpack modules from $deb"
 	want=""
 	for p in "${paths[@]}"; do
 		f=$(ls "$work/x/${p#./}"* | head -n 1)

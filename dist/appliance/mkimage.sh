@@ -24,8 +24,6 @@ fail() { echo "mkimage.sh: $*" >&2; exit 1; }
 for t in mkfs.vfat mcopy mmd mdir syslinux mke2fs cpio gzip strip ldd dpkg dpkg-query sha256sum; do
 	command -v "$t" >/dev/null 2>&1 || skip "$t is not installed (make deps)"
 done
-[ -f /usr/lib/syslinux/mbr/mbr.bin ] || [ -d /usr/lib/syslinux ] ||
-	skip "syslinux-common is not installed (make deps)"
 { ldd /usr/bin/busybox 2>&1 || true; } | grep -q "not a dynamic" ||
 	skip "a static busybox is needed (Debian package busybox-static)"
 [ -x "$station" ] || fail "no $station: run make first"
@@ -36,7 +34,9 @@ kdir=$(bash "$here/kernel.sh" "$here/modules" | tail -n 1)
 rc=${PIPESTATUS[0]}
 set -e
 [ "$rc" -eq 77 ] && skip "cannot have the Debian kernel package (dist/appliance/kernel.sh)"
-[ "$rc" -eq 0 ] && [ -f "$kdir/vmlinuz" ] || fail "dist/appliance/kernel.sh failed"
+if [ "$rc" -ne 0 ] || [ ! -f "$kdir/vmlinuz" ]; then
+	fail "dist/appliance/kernel.sh failed"
+fi
 kver=$(ls "$kdir/lib/modules")
 read -r kpkg kversion <"$kdir/package"
 
