@@ -645,7 +645,7 @@ static void report_event(void *ctx, enum md_media_event ev,
 		snprintf(a->report_sticks[a->nreport_sticks++],
 			 sizeof(a->report_sticks[0]), "%s", m->path);
 		app_say(a, STN_TONE_GOOD, "Report stick %.20s ready: x exports "
-			"the report to it", stick_name(m->path));
+			"the report to this report stick", stick_name(m->path));
 	} else if (ev == MD_MEDIA_REMOVED && i < a->nreport_sticks) {
 		memmove(a->report_sticks[i], a->report_sticks[i + 1],
 			(a->nreport_sticks - i - 1) *
