@@ -619,11 +619,21 @@ static const char *stick_name(const char *path)
 	return s ? s + 1 : path;
 }
 
+/* Drops report stick i from the list (caller holds the lock). */
+static void forget_stick(struct stn_app *a, size_t i)
+{
+	memmove(a->report_sticks[i], a->report_sticks[i + 1],
+		(a->nreport_sticks - i - 1) * sizeof(a->report_sticks[0]));
+	a->nreport_sticks--;
+}
+
 /* A report stick came or went under report-media; station/media_watch.c
- * journaled it first. */
+ * journaled it first.  The list keeps the order they came in. */
 static void report_event(void *ctx, enum md_media_event ev,
 			 const struct md_mount_entry *m)
 {
+	const size_t cap = sizeof(((struct stn_app *)0)->report_sticks) /
+			   sizeof(((struct stn_app *)0)->report_sticks[0]);
 	struct stn_app *a = ctx;
 	size_t i;
 
@@ -633,24 +643,16 @@ static void report_event(void *ctx, enum md_media_event ev,
 		if (!strcmp(a->report_sticks[i], m->path))
 			break;
 	if (ev == MD_MEDIA_ADDED) {
-		if (i == a->nreport_sticks &&
-		    a->nreport_sticks == sizeof(a->report_sticks) /
-					     sizeof(a->report_sticks[0]))
-			i = 0; /* the oldest makes room */
 		if (i < a->nreport_sticks)
-			memmove(a->report_sticks[i], a->report_sticks[i + 1],
-				(a->nreport_sticks - i - 1) *
-				    sizeof(a->report_sticks[0])),
-			    a->nreport_sticks--;
+			forget_stick(a, i); /* again: it goes to the end */
+		else if (a->nreport_sticks == cap)
+			forget_stick(a, 0); /* the oldest makes room */
 		snprintf(a->report_sticks[a->nreport_sticks++],
 			 sizeof(a->report_sticks[0]), "%s", m->path);
 		app_say(a, STN_TONE_GOOD, "Report stick %.20s ready: x exports "
 			"the report to this report stick", stick_name(m->path));
 	} else if (ev == MD_MEDIA_REMOVED && i < a->nreport_sticks) {
-		memmove(a->report_sticks[i], a->report_sticks[i + 1],
-			(a->nreport_sticks - i - 1) *
-			    sizeof(a->report_sticks[0]));
-		a->nreport_sticks--;
+		forget_stick(a, i);
 		app_say(a, STN_TONE_WARN, "Report stick %.20s removed",
 			stick_name(m->path));
 	}
