@@ -50,7 +50,7 @@ appl_need_tools() {
 # mkimage.sh's status (77: it skipped, APPL_SKIP says why).
 appl_build() {
 	local rc=0
-	BUILD=$BUILD bash "$TOP/dist/appliance/mkimage.sh" "$1" >"$T/mkimage.log" 2>&1 || rc=$?
+	BUILD=$BUILD bash "${APPL_MKIMAGE:-$TOP/dist/appliance/mkimage.sh}" "$1" >"$T/mkimage.log" 2>&1 || rc=$?
 	if [ "$rc" -eq 77 ]; then
 		APPL_SKIP=$(tail -n 1 "$T/mkimage.log" | sed 's/^skip: //')
 	elif [ "$rc" -ne 0 ]; then
@@ -141,6 +141,8 @@ appl_sim() {
 
 # appl_boot DIR [LIMIT]: qemu on DIR's disks in the tmux pane, bounded by
 # timeout; the pane prints QEMU-EXITED and qemu's status when it ends.
+# --foreground: qemu sets up the pane's terminal (stdio chardev), which a
+# background process group may not (it would stop on SIGTTOU).
 appl_boot() {
 	local dir=$1 limit=${2:-150}
 	rm -f "$APPL_MON" "$T/qemu.pid"
@@ -148,7 +150,7 @@ appl_boot() {
 	tm kill-server 2>/dev/null
 	APPL_T0=$(date +%s.%N)
 	tm new-session -d -s ui -x 80 -y 24 \
-		"timeout -k 5 $limit $APPL_QEMU -accel tcg -cpu max -m 512 -smp 1 -nic none \
+		"timeout --foreground -k 5 $limit $APPL_QEMU -accel tcg -cpu max -m 512 -smp 1 -nic none \
 		-display none -no-reboot -pidfile $T/qemu.pid \
 		-monitor unix:$APPL_MON,server=on,wait=off \
 		-chardev stdio,id=con,signal=off -serial chardev:con \
