@@ -7,6 +7,7 @@
 #   make check      unit suites + end-to-end tests (installs missing deps)
 #   make asan       the same suites under AddressSanitizer + UBSan
 #   make demo       the self-contained demo
+#   make appliance  the bootable appliance image in $(BUILD)/appliance
 #   make bench      measurements against the tools a user would otherwise use
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deps       install missing Debian packages (prints the command if not root)
@@ -75,8 +76,11 @@ DEB_PKGS += qemu-system-x86 busybox-static usbip dfu-util cpio
 DEB_PKGS += u-boot-qemu qemu-system-arm
 # strace: which directory each fsync reaches (tests/e2e_bundle_durable.sh).
 DEB_PKGS += strace
+# The appliance image (make appliance, docs/appliance.md): a FAT boot disk
+# with syslinux made without root (mtools), an ext4 data disk.
+DEB_PKGS += mtools syslinux syslinux-common e2fsprogs
 
-.PHONY: all check check-usb check-appliance asan fuzz bench demo install clean deps test-bins
+.PHONY: all appliance check check-usb check-appliance asan fuzz bench demo install clean deps test-bins
 # Objects of programs and tests are intermediates; keep them.
 .SECONDARY:
 all: $(STATION) $(SIMS)
@@ -164,6 +168,12 @@ demo: deps all
 
 bench: deps all
 	$(Q)BUILD=$(BUILD) tests/bench.sh
+
+# The appliance: a bootable x86-64 image from Debian 12 packages and this
+# tree's station (dist/appliance/mkimage.sh, docs/appliance.md).  Exit 77
+# (the kernel package or a tool cannot be had) is reported, not hidden.
+appliance: deps all
+	$(Q)BUILD=$(BUILD) bash dist/appliance/mkimage.sh $(BUILD)/appliance
 
 # Debian's layout (usrmerge): udev rules and units under PREFIX/lib, man
 # pages gzipped, docs and examples under share/doc.  Needs no root with
