@@ -43,6 +43,7 @@ struct mounted {
 	char name[32]; /* kernel name, e.g. sdb1 */
 	char disk[32]; /* its disk, e.g. sdb; the same for a whole disk */
 	char path[PATH_MAX];
+	int report;    /* a report stick, read-write under the report root */
 };
 
 struct md_mounter {
@@ -50,6 +51,10 @@ struct md_mounter {
 	char sysfs[PATH_MAX];
 	int rootfd, nlfd;
 	dev_t root_dev;
+	/* report sticks (md_mounter_set_reports); reportsfd -1: none */
+	char reports[PATH_MAX];
+	int reportsfd;
+	dev_t reports_dev;
 	struct mounted mounts[MD_MOUNTS_MAX];
 	size_t n;
 };
@@ -273,8 +278,9 @@ static struct mounted *find_mount(struct md_mounter *m, const char *name)
 
 /* mount(2) with each type, first with nosymfollow, then, on a kernel that
  * refuses the flag (before 5.10), without.  Returns the type index or -1
- * with *err the most telling errno. */
-static int try_mount(const char *devnode, const char *path, int *err)
+ * with *err the most telling errno; *flags gets the flags that worked. */
+static int try_mount(const char *devnode, const char *path, int *err,
+		     unsigned long *flags)
 {
 	const unsigned long base =
 	    MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME;
@@ -286,8 +292,10 @@ static int try_mount(const char *devnode, const char *path, int *err)
 		for (size_t i = 0; i < sizeof(fs_types) / sizeof(*fs_types);
 		     i++) {
 			if (mount(devnode, path, fs_types[i].type,
-				  base | extra[pass], fs_types[i].data) == 0)
+				  base | extra[pass], fs_types[i].data) == 0) {
+				*flags = base | extra[pass];
 				return (int)i;
+			}
 			/* ENODEV: type not in this kernel; EINVAL: not this
 			 * type (or the flag).  Anything else says more about
 			 * the device, and is what the operator is told. */
@@ -306,6 +314,109 @@ static int try_mount(const char *devnode, const char *path, int *err)
 	return -1;
 }
 
+/* Sets the block device read-only (on 1) or writable (on 0). */
+static int set_block_ro(const char *devnode, int on)
+{
+	int fd = open(devnode, O_RDONLY | O_CLOEXEC | O_NONBLOCK), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = ioctl(fd, BLKROSET, &on);
+	close(fd);
+	return rc;
+}
+
+/* NAME in the directory dirfd (on device dev) made, or already there as a
+ * plain directory of that file system; *created says which.  0 or -1. */
+static int mount_point(int dirfd, dev_t dev, const char *name, int *created)
+{
+	struct stat st;
+
+	*created = 0;
+	if (mkdirat(dirfd, name, 0700) == 0) {
+		*created = 1;
+		return 0;
+	}
+	if (errno != EEXIST ||
+	    fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    !S_ISDIR(st.st_mode) || st.st_dev != dev)
+		return -1;
+	return 0;
+}
+
+/* Whether the file system mounted at path (not the directory under it,
+ * on device outer) has the marker at its top: a regular file, not a
+ * symlink to one, not a directory. */
+static int has_marker(const char *path, dev_t outer)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int yes;
+
+	if (fd < 0)
+		return 0;
+	yes = fstat(fd, &st) == 0 && st.st_dev != outer &&
+	      fstatat(fd, MD_REPORT_MARKER, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	      S_ISREG(st.st_mode);
+	close(fd);
+	return yes;
+}
+
+/* With a report root: mount devnode read-only (the block device is
+ * read-only already) at REPORTS/NAME and look for the marker.  Returns 1
+ * when it is a report stick, now mounted read-write there (*t: its type),
+ * 0 when it is not (nothing of the probe left: the caller mounts it as
+ * any other medium), -1 with why set when it is one that cannot be made
+ * writable. */
+static int probe_report(struct md_mounter *m, const char *name,
+			const char *devnode, char path[PATH_MAX], int *t,
+			struct stn_diag *why)
+{
+	unsigned long flags = 0;
+	int created, err;
+
+	if ((size_t)snprintf(path, PATH_MAX, "%s/%s", m->reports, name) >=
+	    PATH_MAX) {
+		stn_fail(why, STN_E_CONFIG, m->reports,
+			 "report root path too long");
+		return -1;
+	}
+	if (mount_point(m->reportsfd, m->reports_dev, name, &created) != 0) {
+		stn_fail(why, STN_E_UNSAFE, path,
+			 "mount point is not a plain directory of the "
+			 "report root");
+		return -1;
+	}
+	*t = try_mount(devnode, path, &err, &flags);
+	if (*t >= 0 && has_marker(path, m->reports_dev)) {
+		/* Its owner made it for reports: writable at the block layer
+		 * and the mount, still without suid, device nodes, exec or
+		 * symlinks.  A remount, not a second mount: the device
+		 * cannot change in between. */
+		if (set_block_ro(devnode, 0) == 0 &&
+		    mount(NULL, path, NULL, MS_REMOUNT | (flags & ~MS_RDONLY),
+			  fs_types[*t].data) == 0)
+			return 1;
+		err = errno;
+		(void)umount2(path, MNT_DETACH);
+		(void)set_block_ro(devnode, 1);
+		if (created)
+			(void)unlinkat(m->reportsfd, name, AT_REMOVEDIR);
+		stn_fail(why, STN_E_IO, devnode,
+			 "report stick (%s at its top) cannot be mounted "
+			 "read-write: %s",
+			 MD_REPORT_MARKER, strerror(err));
+		return -1;
+	}
+	/* Not a report stick, or no file system we read: the medium's own
+	 * mount (or refusal) follows, as without a report root. */
+	if (*t >= 0 && umount2(path, 0) != 0)
+		(void)umount2(path, MNT_DETACH);
+	if (created)
+		(void)unlinkat(m->reportsfd, name, AT_REMOVEDIR);
+	return 0;
+}
+
 int md_mount_device(struct md_mounter *m, const char *name,
 		    const struct md_mount_events *ev, struct stn_diag *d)
 {
@@ -313,7 +424,8 @@ int md_mount_device(struct md_mounter *m, const char *name,
 	struct stat st;
 	struct mounted *mt;
 	struct stn_diag why;
-	int created = 0, one = 1, fd, err, t;
+	unsigned long flags = 0;
+	int created = 0, err = ENODEV, t = -1, report = 0;
 
 	stn_diag_init(&why);
 	if (!good_name(name)) {
@@ -345,22 +457,24 @@ int md_mount_device(struct md_mounter *m, const char *name,
 	}
 	/* Read-only at the block layer too: then no file system code path
 	 * (a dirty bit, a journal replay, an atime) can write the stick. */
-	fd = open(devnode, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd >= 0) {
-		(void)ioctl(fd, BLKROSET, &one);
-		close(fd);
+	(void)set_block_ro(devnode, 1);
+	if (m->reportsfd >= 0) {
+		char rpath[PATH_MAX];
+		report = probe_report(m, name, devnode, rpath, &t, &why);
+		if (report < 0)
+			goto fail;
+		if (report)
+			memcpy(path, rpath, sizeof(path));
 	}
-	if (mkdirat(m->rootfd, name, 0700) == 0) {
-		created = 1;
-	} else if (errno != EEXIST ||
-		   fstatat(m->rootfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-		   !S_ISDIR(st.st_mode) || st.st_dev != m->root_dev) {
-		stn_fail(&why, STN_E_UNSAFE, path,
-			 "mount point is not a plain directory of the "
-			 "media root");
-		goto fail;
+	if (!report) {
+		if (mount_point(m->rootfd, m->root_dev, name, &created) != 0) {
+			stn_fail(&why, STN_E_UNSAFE, path,
+				 "mount point is not a plain directory of "
+				 "the media root");
+			goto fail;
+		}
+		t = try_mount(devnode, path, &err, &flags);
 	}
-	t = try_mount(devnode, path, &err);
 	if (t < 0) {
 		if (created)
 			(void)unlinkat(m->rootfd, name, AT_REMOVEDIR);
@@ -377,7 +491,10 @@ int md_mount_device(struct md_mounter *m, const char *name,
 	snprintf(mt->name, sizeof(mt->name), "%s", name);
 	disk_of(m->sysfs, name, mt->disk);
 	snprintf(mt->path, sizeof(mt->path), "%s", path);
-	if (ev && ev->mounted)
+	mt->report = report;
+	if (report && ev && ev->report_mounted)
+		ev->report_mounted(ev->ctx, name, mt->path, fs_types[t].type);
+	else if (!report && ev && ev->mounted)
 		ev->mounted(ev->ctx, name, mt->path, fs_types[t].type);
 	return 0;
 fail:
@@ -393,7 +510,8 @@ static void unmount_at(struct md_mounter *m, size_t i,
 	/* Detach: a reader still inside (staging) gets EIO or ENODEV on its
 	 * next read and aborts cleanly; the mount goes when it lets go. */
 	(void)umount2(mt.path, MNT_DETACH);
-	(void)unlinkat(m->rootfd, mt.name, AT_REMOVEDIR);
+	(void)unlinkat(mt.report ? m->reportsfd : m->rootfd, mt.name,
+		       AT_REMOVEDIR);
 	m->mounts[i] = m->mounts[--m->n];
 	if (ev && ev->unmounted)
 		ev->unmounted(ev->ctx, mt.name, mt.path);
@@ -542,7 +660,7 @@ int md_mounter_new(const char *media_root, const char *sysfs,
 
 	if (!m)
 		return stn_fail(d, STN_E_NOMEM, media_root, "mounter");
-	m->rootfd = m->nlfd = -1;
+	m->rootfd = m->nlfd = m->reportsfd = -1;
 	if (geteuid() != 0) {
 		rc = stn_fail(d, STN_E_CONFIG, media_root,
 			      "mounting media (appliance mode) needs root");
@@ -576,6 +694,50 @@ out:
 	return rc;
 }
 
+/* a is b, or below it */
+static int within(const char *a, const char *b)
+{
+	size_t n = strlen(b);
+
+	if (!strcmp(b, "/"))
+		return 1;
+	return !strncmp(a, b, n) && (a[n] == '\0' || a[n] == '/');
+}
+
+int md_mounter_set_reports(struct md_mounter *m, const char *dir,
+			   struct stn_diag *d)
+{
+	char real[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	if (!realpath(dir, real) ||
+	    (fd = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return stn_fail(d, STN_E_CONFIG, dir, "report root: %s",
+				strerror(errno));
+	if (fstat(fd, &st) != 0) {
+		int e = errno;
+		close(fd);
+		return stn_fail(d, STN_E_CONFIG, dir, "report root: %s",
+				strerror(e));
+	}
+	/* A report stick below the media root would be searched for
+	 * bundles; the media root below it would be written beside. */
+	if (within(real, m->root) || within(m->root, real)) {
+		close(fd);
+		return stn_fail(d, STN_E_CONFIG, dir,
+				"report root %s and media root %s overlap: a "
+				"report stick must never be a bundle source",
+				real, m->root);
+	}
+	if (m->reportsfd >= 0)
+		close(m->reportsfd);
+	m->reportsfd = fd;
+	m->reports_dev = st.st_dev;
+	snprintf(m->reports, sizeof(m->reports), "%s", real);
+	return 0;
+}
+
 int md_mounter_fd(const struct md_mounter *m) { return m->nlfd; }
 
 void md_mounter_free(struct md_mounter *m)
@@ -588,5 +750,7 @@ void md_mounter_free(struct md_mounter *m)
 		close(m->nlfd);
 	if (m->rootfd >= 0)
 		close(m->rootfd);
+	if (m->reportsfd >= 0)
+		close(m->reportsfd);
 	free(m);
 }

@@ -8,7 +8,13 @@
  * device removed or its medium ejected is unmounted (detached: a copy in
  * progress fails cleanly on its next read) and its mount point removed.
  * Which file systems: vfat, exfat, ext4 (with ext2/ext3, journal not
- * replayed: `noload`), iso9660, udf; the first that mounts wins. */
+ * replayed: `noload`), iso9660, udf; the first that mounts wins.
+ *
+ * Report sticks (md_mounter_set_reports, docs/media.md): with a report
+ * root, a device whose file system holds a regular file MD_REPORT_MARKER at
+ * its top is mounted read-WRITE (still nosuid, nodev, noexec, noatime,
+ * nosymfollow) under the report root instead, outside the media root, so
+ * it is never a bundle source; every other device as above. */
 #ifndef MD_MOUNT_H
 #define MD_MOUNT_H
 
@@ -17,6 +23,9 @@
 struct stn_diag;
 
 #define MD_MOUNTS_MAX 16 /* devices mounted at once */
+
+/* The file at the top of a stick that makes it a report stick. */
+#define MD_REPORT_MARKER "STATION-REPORTS"
 
 /* One kernel uevent, the fields staging cares about (strings from the
  * kernel, each bounded). */
@@ -46,6 +55,9 @@ struct md_mount_events {
 			const char *fstype);
 	void (*unmounted)(void *ctx, const char *dev, const char *path);
 	void (*refused)(void *ctx, const char *dev, const struct stn_diag *why);
+	/* A report stick mounted read-write (its unmount is `unmounted`). */
+	void (*report_mounted)(void *ctx, const char *dev, const char *path,
+			       const char *fstype);
 	void *ctx;
 };
 
@@ -59,6 +71,14 @@ struct md_mounter;
  */
 int md_mounter_new(const char *media_root, const char *sysfs,
 		   struct md_mounter **out, struct stn_diag *d);
+
+/*
+ * Mount report sticks (see above) at DIR/NAME from now on; call before
+ * md_mounter_coldplug.  DIR must exist and neither be nor lie below the
+ * media root, nor contain it.  Errors: STN_E_CONFIG (naming dir).
+ */
+int md_mounter_set_reports(struct md_mounter *m, const char *dir,
+			   struct stn_diag *d);
 
 /* Readable when uevents are waiting for md_mounter_dispatch (borrowed). */
 int md_mounter_fd(const struct md_mounter *m);
@@ -82,11 +102,13 @@ int md_mounter_handle(struct md_mounter *m, const struct md_uevent *u,
 		      const struct md_mount_events *ev, struct stn_diag *d);
 
 /*
- * Mount /dev/NAME at MEDIA_ROOT/NAME as described above, whatever sysfs
+ * Mount /dev/NAME at MEDIA_ROOT/NAME as described above (a report stick at
+ * REPORT_ROOT/NAME, reported through ev->report_mounted), whatever sysfs
  * says (the caller decided it is media).  Errors: STN_E_USAGE (bad name),
  * STN_E_UNSAFE (not a block device, mount point not a plain directory),
  * STN_E_IO (no supported file system, or the mount failed, with the
- * kernel's reason), STN_E_TOOBIG (MD_MOUNTS_MAX reached).
+ * kernel's reason; a report stick that cannot be made writable),
+ * STN_E_TOOBIG (MD_MOUNTS_MAX reached).
  */
 int md_mount_device(struct md_mounter *m, const char *name,
 		    const struct md_mount_events *ev, struct stn_diag *d);

@@ -75,6 +75,8 @@ static void mount_refused(void *ctx, const char *dev,
 			  const struct stn_diag *why);
 static void media_event(void *ctx, enum md_media_event ev,
 			const struct md_mount_entry *m);
+static void report_event(void *ctx, enum md_media_event ev,
+			 const struct md_mount_entry *m);
 
 /* USB DFU units present now, after the configured ports.  Only called
  * when no bundle is in hand and nothing is installing, so no worker holds
@@ -151,14 +153,15 @@ int stn_app_new(const char *config_path, struct stn_app **out,
 	 * watch (media root missing, no inotify) is not fatal: the
 	 * technician can still rescan with r; the home screen says so. */
 	{
-		const struct stn_media_events me = {media_event, mounted,
-						    unmounted, mount_refused,
-						    a};
+		const struct stn_media_events me = {
+		    media_event, mounted, unmounted, mount_refused,
+		    report_event, a};
 		struct stn_diag md;
 		int mount = a->cfg->mount_media;
 		stn_diag_init(&md);
-		if (stn_media_watch_new(a->cfg->media, mount, &me, &a->media,
-					&md) != 0) {
+		if (stn_media_watch_new_reports(a->cfg->media,
+						a->cfg->report_media, mount,
+						&me, &a->media, &md) != 0) {
 			if (mount)
 				say_diag(a, "Cannot mount media", &md);
 			stn_diag_init(&md);
@@ -570,6 +573,8 @@ static void *install_worker(void *arg)
 	return NULL;
 }
 
+static int sync_dir_fs(const char *dir, struct stn_diag *d);
+
 static void *export_worker(void *arg)
 {
 	struct stn_app *a = arg;
@@ -579,7 +584,11 @@ static void *export_worker(void *arg)
 
 	stn_diag_init(&d);
 	memset(&out, 0, sizeof(out));
-	rc = stn_report_export(a->session, a->cfg->media, 0, 0, &out, &d);
+	rc = stn_report_export(a->session, a->export_dir, 0, 0, &out, &d);
+	/* The files are fsynced; on a report stick the file system's own
+	 * records (vfat: the directory) too, so pulling it loses nothing. */
+	if (rc == 0 && a->cfg->report_media)
+		rc = sync_dir_fs(a->export_dir, &d);
 	pthread_mutex_lock(&a->lock);
 	a->busy = 0;
 	if (rc)
@@ -589,6 +598,69 @@ static void *export_worker(void *arg)
 		    out.json, (unsigned long long)out.count);
 	pthread_mutex_unlock(&a->lock);
 	return NULL;
+}
+
+/* syncfs(2) of the file system that holds dir. */
+static int sync_dir_fs(const char *dir, struct stn_diag *d)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return stn_fail(d, STN_E_IO, dir, "cannot open: %s",
+				strerror(errno));
+	if (syncfs(fd) != 0)
+		rc = stn_fail(d, STN_E_IO, dir,
+			      "report written but not flushed to the stick "
+			      "(%s): export again before pulling it",
+			      strerror(errno));
+	close(fd);
+	return rc;
+}
+
+/* The base name of a mount point: the device's kernel name. */
+static const char *stick_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s ? s + 1 : path;
+}
+
+/* Drops report stick i from the list (caller holds the lock). */
+static void forget_stick(struct stn_app *a, size_t i)
+{
+	memmove(a->report_sticks[i], a->report_sticks[i + 1],
+		(a->nreport_sticks - i - 1) * sizeof(a->report_sticks[0]));
+	a->nreport_sticks--;
+}
+
+/* A report stick came or went under report-media; station/media_watch.c
+ * journaled it first.  The list keeps the order they came in. */
+static void report_event(void *ctx, enum md_media_event ev,
+			 const struct md_mount_entry *m)
+{
+	const size_t cap = sizeof(((struct stn_app *)0)->report_sticks) /
+			   sizeof(((struct stn_app *)0)->report_sticks[0]);
+	struct stn_app *a = ctx;
+	size_t i;
+
+	if (!m)
+		return;
+	for (i = 0; i < a->nreport_sticks; i++)
+		if (!strcmp(a->report_sticks[i], m->path))
+			break;
+	if (ev == MD_MEDIA_ADDED) {
+		if (i < a->nreport_sticks)
+			forget_stick(a, i); /* again: it goes to the end */
+		else if (a->nreport_sticks == cap)
+			forget_stick(a, 0); /* the oldest makes room */
+		snprintf(a->report_sticks[a->nreport_sticks++],
+			 sizeof(a->report_sticks[0]), "%s", m->path);
+		app_say(a, STN_TONE_GOOD, "Report stick %.20s ready: x exports "
+			"the report to this report stick", stick_name(m->path));
+	} else if (ev == MD_MEDIA_REMOVED && i < a->nreport_sticks) {
+		forget_stick(a, i);
+		app_say(a, STN_TONE_WARN, "Report stick %.20s removed",
+			stick_name(m->path));
+	}
 }
 
 static void mounted(void *ctx, const char *dev, const char *path,
@@ -658,6 +730,7 @@ static void poll_media(struct stn_app *a)
 /* --- keys, screen by screen (caller holds the lock) ------------------ */
 
 static void start_worker(struct stn_app *a, void *(*fn)(void *));
+static void start_export(struct stn_app *a);
 static void join_all(struct stn_app *a);
 static void sign_out(struct stn_app *a, const char *how);
 static void ask_quit(struct stn_app *a);
@@ -957,10 +1030,29 @@ static void home_key(struct stn_app *a, enum stn_app_key key, int ch)
 		open_journal(a);
 	else if (ch == 'r')
 		rescan(a), app_say(a, STN_TONE_PLAIN, "Media scanned again");
-	else if (ch == 'x' && !a->busy) {
-		app_say(a, STN_TONE_PLAIN, "Exporting the signed report...");
-		start_worker(a, export_worker);
+	else if (ch == 'x' && !a->busy)
+		start_export(a);
+}
+
+/* x: the signed report goes to the newest report stick when report-media
+ * is set (and nowhere without one), else to the media root as ever. */
+static void start_export(struct stn_app *a)
+{
+	if (a->cfg->report_media && !a->nreport_sticks) {
+		app_say(a, STN_TONE_WARN, "No report stick: plug in a stick "
+			"with a file %s at its top", MD_REPORT_MARKER);
+		return;
 	}
+	snprintf(a->export_dir, sizeof(a->export_dir), "%s",
+		 a->cfg->report_media
+		     ? a->report_sticks[a->nreport_sticks - 1]
+		     : a->cfg->media);
+	if (a->cfg->report_media)
+		app_say(a, STN_TONE_PLAIN, "Exporting the signed report to "
+			"report stick %.20s...", stick_name(a->export_dir));
+	else
+		app_say(a, STN_TONE_PLAIN, "Exporting the signed report...");
+	start_worker(a, export_worker);
 }
 
 static void reset_devices(struct stn_app *a)

@@ -62,6 +62,11 @@ struct stn_app {
 	 * so insertion and removal reach the core as journaled events */
 	struct stn_media_watch *media;
 	int media_changed;
+	/* report sticks mounted under cfg->report_media, in the order they
+	 * came; x exports to the last one */
+	char report_sticks[4][4096];
+	size_t nreport_sticks;
+	char export_dir[4096]; /* where the export worker writes */
 	struct stn_app_bundle bundles[STN_APP_BUNDLES];
 	size_t nbundles, cursor;
 	size_t newest; /* where the list's cursor starts (rescan) */

@@ -21,6 +21,7 @@ static const struct cu_key_rule station_keys[] = {
 	{"id", CU_REQUIRED},   {"site", CU_REQUIRED}, {"key", CU_OPTIONAL},
 	{"cert", CU_OPTIONAL}, {"data", CU_REQUIRED}, {"media", CU_OPTIONAL},
 	{"mount-media", CU_OPTIONAL}, {"keep-staged", CU_OPTIONAL},
+	{"report-media", CU_OPTIONAL},
 	{"delivery-key", CU_OPTIONAL}, {"delivery-cert", CU_OPTIONAL},
 	{"signin-attempts", CU_OPTIONAL}, {"signin-lockout", CU_OPTIONAL},
 	{"idle-signout", CU_OPTIONAL},
@@ -184,6 +185,94 @@ static int check_station_key(const struct stn_config *c,
 static int signin_policy(const struct cu_record *r, const struct cu_section *s,
 			 struct stn_config *c, struct stn_diag *d);
 
+/* path with "//", "/./" and "/../" taken out, as text: the directories
+ * need not exist yet (the appliance makes them at boot).  NULL: no
+ * memory. */
+static char *lexical_path(const char *path)
+{
+	size_t n = strlen(path), o = 0;
+	char *out = malloc(n + 2);
+	const char *p = path;
+
+	if (!out)
+		return NULL;
+	while (*p) {
+		const char *e = strchr(p, '/');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		if (len == 0 || (len == 1 && p[0] == '.')) {
+			/* nothing */
+		} else if (len == 2 && p[0] == '.' && p[1] == '.') {
+			while (o > 0 && out[o - 1] != '/')
+				o--;
+			if (o > 0)
+				o--;
+		} else {
+			out[o++] = '/';
+			memcpy(out + o, p, len);
+			o += len;
+		}
+		p += len;
+		if (*p == '/')
+			p++;
+	}
+	if (o == 0)
+		out[o++] = '/';
+	out[o] = '\0';
+	return out;
+}
+
+/* a is b or below it (both absolute, lexical) */
+static int path_within(const char *a, const char *b)
+{
+	size_t n = strlen(b);
+
+	if (!strcmp(b, "/"))
+		return 1;
+	return !strncmp(a, b, n) && (a[n] == '\0' || a[n] == '/');
+}
+
+/* The same path, through symlinks where it exists (realpath), else as
+ * text. */
+static char *canonical_path(const char *path)
+{
+	char *real = realpath(path, NULL);
+
+	return real ? real : lexical_path(path);
+}
+
+/* report-media (docs/media.md "Report sticks"): the station mounts report
+ * sticks itself, so only in appliance mode; and a report stick must never
+ * be a bundle source, nor the media root below a writable stick. */
+static int check_report_media(const struct stn_config *c,
+			      const struct cu_record *r,
+			      const struct cu_section *s, struct stn_diag *d)
+{
+	char *rep, *med;
+	int rc = 0;
+
+	if (!c->mount_media)
+		return conf_error(d, r, s, "report-media", "%s",
+				  "report-media needs mount-media = yes: "
+				  "the station mounts report sticks itself");
+	rep = canonical_path(c->report_media);
+	med = canonical_path(c->media);
+	if (!rep || !med)
+		rc = stn_fail(d, STN_E_NOMEM, c->path, "report-media");
+	else if (path_within(rep, med))
+		rc = conf_error(d, r, s, "report-media",
+				"report-media %s is inside media %s: a report "
+				"stick must never be a bundle source",
+				c->report_media, c->media);
+	else if (path_within(med, rep))
+		rc = conf_error(d, r, s, "report-media",
+				"report-media %s contains media %s: a report "
+				"stick must never be a bundle source",
+				c->report_media, c->media);
+	free(rep);
+	free(med);
+	return rc;
+}
+
 static int load_station(struct stn_config *c, const struct cu_record *r,
 			const char *confdir, struct stn_diag *d)
 {
@@ -203,6 +292,7 @@ static int load_station(struct stn_config *c, const struct cu_record *r,
 	    path_opt(confdir, s, "cert", &c->cert) ||
 	    path_opt(confdir, s, "data", &c->data) ||
 	    path_opt(confdir, s, "media", &c->media) ||
+	    path_opt(confdir, s, "report-media", &c->report_media) ||
 	    path_opt(confdir, s, "delivery-key", &c->delivery_key) ||
 	    path_opt(confdir, s, "delivery-cert", &c->delivery_cert))
 		return STN_E_NOMEM;
@@ -211,6 +301,8 @@ static int load_station(struct stn_config *c, const struct cu_record *r,
 	if (cu_section_get(s, "mount-media") &&
 	    cu_get_bool(r, s, "mount-media", &c->mount_media, d))
 		return stn_recode(d, STN_E_CONFIG);
+	if (c->report_media && (rc = check_report_media(c, r, s, d)))
+		return rc;
 	if (cu_section_get(s, "keep-staged") &&
 	    cu_get_bool(r, s, "keep-staged", &c->keep_staged, d))
 		return stn_recode(d, STN_E_CONFIG);
@@ -818,6 +910,7 @@ void stn_config_free(struct stn_config *c)
 	free(c->delivery_cert);
 	free(c->data);
 	free(c->media);
+	free(c->report_media);
 	free(c->anchors);
 	free(c->crl_dir);
 	free(c);

@@ -90,6 +90,10 @@ struct stn_config {
 	char *id, *site, *key, *cert, *data, *media;
 	char *delivery_key, *delivery_cert; /* formats §10; NULL: none */
 	int mount_media; /* appliance mode: mount removable media read-only */
+	/* report-media: where report sticks (a file STATION-REPORTS at the
+	 * top) are mounted read-write; NULL: none, reports go to media.
+	 * Only with mount_media; neither inside media nor containing it. */
+	char *report_media;
 	int keep_staged; /* keep staged copies after the session */
 	/* The text UI's sign-in policy (docs/decisions.md "Sign-in"):
 	 * signin-attempts failed sign-ins (default 5) lock that id for

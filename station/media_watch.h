@@ -4,7 +4,9 @@
  * devices read-only (media/mount.h), and journals each medium that
  * appears or goes (`media-seen`, docs/journal.md) before it tells the
  * caller.  A mount it makes is journaled when the mount table shows it,
- * so a medium is journaled once whoever mounted it. */
+ * so a medium is journaled once whoever mounted it.  With a report root
+ * (report sticks, media/mount.h), that root is watched the same way and
+ * its mounts are journaled alike and reported through `report`. */
 #ifndef STN_MEDIA_WATCH_H
 #define STN_MEDIA_WATCH_H
 
@@ -23,6 +25,10 @@ struct stn_media_events {
 			const char *fstype);
 	void (*unmounted)(void *ctx, const char *dev, const char *path);
 	void (*refused)(void *ctx, const char *dev, const struct stn_diag *why);
+	/* A report stick mounted (ADDED) or gone (REMOVED) under the report
+	 * root. */
+	void (*report)(void *ctx, enum md_media_event ev,
+		       const struct md_mount_entry *m);
 	void *ctx;
 };
 
@@ -37,6 +43,14 @@ struct stn_media_watch;
 int stn_media_watch_new(const char *root, int mount,
 			const struct stn_media_events *ev,
 			struct stn_media_watch **out, struct stn_diag *d);
+
+/* As stn_media_watch_new, and with mount and a report root `reports`
+ * (NULL: none), report sticks are mounted there and watched.  Errors as
+ * above, and those of md_mounter_set_reports. */
+int stn_media_watch_new_reports(const char *root, const char *reports,
+				int mount, const struct stn_media_events *ev,
+				struct stn_media_watch **out,
+				struct stn_diag *d);
 
 /*
  * Wait up to timeout_ms (0: not at all, -1: until something happens or a

@@ -8,7 +8,10 @@
 #include <cmocka.h>
 
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "station/app.h"
 #include "station/base/error.h"
@@ -433,6 +436,130 @@ static void journal_and_export_work_from_home(void **state)
 	app = NULL;
 }
 
+/* The demo's configuration in appliance mode with report sticks under
+ * DIR/reports; the app started on it and signed in. */
+static void sign_in_with_report_media(char reports[4200])
+{
+	char cmd[13000], conf2[4300];
+	struct stn_diag d;
+
+	snprintf(reports, 4200, "%s/reports", dir);
+	snprintf(conf2, sizeof(conf2), "%s/appliance.conf", dir);
+	snprintf(cmd, sizeof(cmd),
+		 "rm -rf '%s' && mkdir -m 0700 '%s' && "
+		 "sed '/^media = /a mount-media = yes\\nreport-media = %s' "
+		 "'%s' >'%s'",
+		 reports, reports, reports, conf, conf2);
+	assert_int_equal(system(cmd), 0);
+	stn_diag_init(&d);
+	assert_int_equal(stn_app_new(conf2, &app, &d), 0);
+	keys("ana");
+	stn_app_key(app, STN_KEY_ENTER, 0);
+	keys("1234");
+	stn_app_key(app, STN_KEY_ENTER, 0);
+	await_signin();
+	assert_int_equal(view.screen, STN_SCR_HOME);
+}
+
+static int count_files(const char *pattern)
+{
+	char cmd[4600];
+	FILE *f;
+	int n = -1;
+
+	snprintf(cmd, sizeof(cmd), "ls -d %s 2>/dev/null | wc -l", pattern);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	if (fscanf(f, "%d", &n) != 1)
+		n = -1;
+	pclose(f);
+	return n;
+}
+
+/* Tick as the text UI does until the screen shows words (bounded). */
+static void tick_until(const char *words)
+{
+	for (int i = 0; i < 100; i++) {
+		stn_app_key(app, STN_KEY_TICK, 0);
+		look();
+		if (shows(words))
+			return;
+		struct timespec t = {0, 50 * 1000000};
+		nanosleep(&t, NULL);
+	}
+	SHOWS(words);
+}
+
+static void export_without_a_report_stick_says_so_and_writes_nothing(
+    void **state)
+{
+	char reports[4200], pat[4400];
+	int before;
+
+	(void)state;
+	snprintf(pat, sizeof(pat), "'%s'/media/report-*", dir);
+	before = count_files(pat);
+	sign_in_with_report_media(reports);
+	stn_app_key(app, STN_KEY_CHAR, 'x');
+	settle();
+	SHOWS("No report stick: plug in a stick with a file STATION-REPORTS "
+	      "at its top");
+	assert_true(strlen(view.message) <= 80);
+	/* nothing written: not to the media root, not to the report root */
+	assert_int_equal(count_files(pat), before);
+	snprintf(pat, sizeof(pat), "'%s'/*", reports);
+	assert_int_equal(count_files(pat), 0);
+	stn_app_free(app);
+	app = NULL;
+}
+
+/* A report stick is what is mounted under report-media; the station's
+ * own mounter puts marked sticks there (tests/test_watch.c), here a tmpfs
+ * stands in for one. */
+static void export_goes_to_the_report_stick_and_it_comes_and_goes(
+    void **state)
+{
+	char reports[4200], stick[4300], pat[4400], cmd[9000];
+	int before;
+
+	(void)state;
+	if (geteuid() != 0) {
+		printf("skip: mounting a stand-in report stick needs root\n");
+		skip();
+	}
+	snprintf(pat, sizeof(pat), "'%s'/media/report-*", dir);
+	before = count_files(pat);
+	sign_in_with_report_media(reports);
+	snprintf(stick, sizeof(stick), "%s/sdz", reports);
+	assert_int_equal(mkdir(stick, 0700), 0);
+	assert_int_equal(mount("stick", stick, "tmpfs", MS_NOSUID | MS_NODEV |
+			       MS_NOEXEC, "size=4m"), 0);
+	tick_until("Report stick sdz ready");
+	SHOWS("report stick");
+	stn_app_key(app, STN_KEY_CHAR, 'x');
+	settle();
+	SHOWS("Report written");
+	SHOWS(stick);
+	snprintf(pat, sizeof(pat), "'%s'/report-STN-0042-*.json.sig", stick);
+	assert_int_equal(count_files(pat), 1);
+	/* the stick's arrival was journaled as any medium is, before x */
+	snprintf(cmd, sizeof(cmd),
+		 "grep -q 'media-seen.*inserted.*%s' '%s'/report-*.json",
+		 stick, stick);
+	assert_int_equal(system(cmd), 0);
+	snprintf(pat, sizeof(pat), "'%s'/media/report-*", dir);
+	assert_int_equal(count_files(pat), before);
+	/* pulled: x has nowhere to go again */
+	assert_int_equal(umount2(stick, MNT_DETACH), 0);
+	tick_until("Report stick sdz removed");
+	stn_app_key(app, STN_KEY_CHAR, 'x');
+	settle();
+	SHOWS("No report stick");
+	stn_app_free(app);
+	app = NULL;
+	rmdir(stick);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -450,6 +577,10 @@ int main(void)
 		cmocka_unit_test(
 			media_appearing_reaches_the_home_screen_as_an_event),
 		cmocka_unit_test(journal_and_export_work_from_home),
+		cmocka_unit_test(
+		    export_without_a_report_stick_says_so_and_writes_nothing),
+		cmocka_unit_test(
+		    export_goes_to_the_report_stick_and_it_comes_and_goes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

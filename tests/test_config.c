@@ -294,6 +294,29 @@ static const struct bad_conf bad[] = {
 	{"unknown class key",
 	 STATION_OK TRUST_OK "[class a]\nmodel = M\nstale-crl = refuse\n",
 	 ":9", "unknown key 'stale-crl' in [class a]"},
+	/* [station] report-media (docs/media.md "Report sticks") */
+	{"report-media without mount-media",
+	 STATION_OK "report-media = /run/reports\n" TRUST_OK, ":5",
+	 "report-media needs mount-media = yes"},
+	{"report-media with mount-media = no",
+	 STATION_OK "mount-media = no\nreport-media = /run/reports\n" TRUST_OK,
+	 ":6", "report-media needs mount-media = yes"},
+	{"report-media inside media",
+	 STATION_OK "mount-media = yes\nmedia = /run/media\n"
+	 "report-media = /run/media/reports\n" TRUST_OK, ":7",
+	 "report-media /run/media/reports is inside media /run/media: a "
+	 "report stick must never be a bundle source"},
+	{"report-media the media root itself",
+	 STATION_OK "mount-media = yes\nmedia = /run/media\n"
+	 "report-media = /run//media/\n" TRUST_OK, ":7", "is inside media"},
+	{"report-media inside media by a detour",
+	 STATION_OK "mount-media = yes\nmedia = m\n"
+	 "report-media = r/../m/./reports\n" TRUST_OK, ":7",
+	 "is inside media"},
+	{"report-media containing media",
+	 STATION_OK "mount-media = yes\nmedia = /run/x/media\n"
+	 "report-media = /run/x\n" TRUST_OK, ":7",
+	 "report-media /run/x contains media /run/x/media"},
 	{"smp wait not a duration",
 	 STATION_OK TRUST_OK "[port p]\npath = /dev/x\nmode = smp\n"
 			     "recovery-wait = soon\n", ":10",
@@ -456,6 +479,28 @@ static void config_reads_delivery_key_relative_to_the_file(void **state)
 	stn_config_free(c);
 }
 
+/* report-media beside media, relative to the file like every path; a
+ * name that merely starts like media's is not inside it. */
+static void config_reads_report_media_beside_media(void **state)
+{
+	struct stn_config *c = NULL;
+	struct stn_diag d;
+	char want[4200];
+
+	(void)state;
+	assert_int_equal(load_text(STATION_OK TRUST_OK, &c, &d), 0);
+	assert_null(c->report_media);
+	stn_config_free(c);
+	if (load_text(STATION_OK "mount-media = yes\nmedia = media\n"
+				 "report-media = media-reports\n" TRUST_OK,
+		      &c, &d) != 0)
+		fail_msg("%s: %s", d.where, d.text);
+	snprintf(want, sizeof(want), "%s/media-reports", dir);
+	assert_string_equal(c->report_media, want);
+	assert_int_equal(c->mount_media, 1);
+	stn_config_free(c);
+}
+
 static void config_missing_file_is_a_configuration_error(void **state)
 {
 	struct stn_config *c = NULL;
@@ -475,6 +520,7 @@ int main(void)
 		cmocka_unit_test(
 			config_refuses_each_problem_naming_file_and_line),
 		cmocka_unit_test(config_missing_file_is_a_configuration_error),
+		cmocka_unit_test(config_reads_report_media_beside_media),
 		cmocka_unit_test(
 			config_reads_delivery_key_relative_to_the_file),
 		cmocka_unit_test(

@@ -392,17 +392,20 @@ static void removable_media_is_decided_by_sysfs(void **state)
 
 static int run_quiet(const char *cmd)
 {
-	char full[4500];
+	char full[6500];
 
 	snprintf(full, sizeof(full), "%s >/dev/null 2>&1", cmd);
 	return system(full);
 }
 
 /* An ext4 image holding one bundle, attached to a loop device, whose name
- * ("loopN") goes into name.  Skips the test when that cannot be done. */
-static void attach_image(int with_fs, char name[32])
+ * ("loopN") goes into name.  Skips the test when that cannot be done.
+ * marker: what the top of the file system holds as STATION-REPORTS: NULL
+ * nothing, "file", "dir", "link" (a symlink to a regular file); "vfat" a
+ * FAT file system with the file, as a laptop makes a report stick. */
+static void attach_marked(int with_fs, const char *marker, char name[32])
 {
-	char img[1024], src[1024], cmd[4400], out[4200], bin[1024];
+	char img[1024], src[1024], cmd[6400], out[4200], bin[1024];
 	struct stn_release_image ri = {"app", bin, 0};
 	struct stn_release r = {.name = "on-stick",
 				.version = "1",
@@ -420,6 +423,11 @@ static void attach_image(int with_fs, char name[32])
 		printf("skip: loop devices need root, losetup and mkfs.ext4\n");
 		skip();
 	}
+	if (marker && !strcmp(marker, "vfat") &&
+	    run_quiet("command -v mkfs.vfat mcopy") != 0) {
+		printf("skip: a FAT stick needs mkfs.vfat and mcopy\n");
+		skip();
+	}
 	path_of(img, sizeof(img), "stick.img");
 	path_of(src, sizeof(src), "content");
 	path_of(bin, sizeof(bin), "app.bin");
@@ -429,7 +437,29 @@ static void attach_image(int with_fs, char name[32])
 	stn_diag_init(&d);
 	if (stn_release_create(&r, out, &d))
 		fail_msg("%s", d.text);
-	if (with_fs)
+	if (marker && strcmp(marker, "vfat")) {
+		char mk[1100], target[1100];
+		snprintf(mk, sizeof(mk), "%s/" MD_REPORT_MARKER, src);
+		snprintf(target, sizeof(target), "%s/elsewhere", src);
+		if (!strcmp(marker, "file"))
+			th_write_str(mk, "reports go here\n");
+		else if (!strcmp(marker, "dir"))
+			assert_int_equal(mkdir(mk, 0755), 0);
+		else {
+			th_write_str(target, "a regular file\n");
+			assert_int_equal(symlink("elsewhere", mk), 0);
+		}
+	}
+	if (marker && !strcmp(marker, "vfat")) {
+		char mk[1100];
+		snprintf(mk, sizeof(mk), "%s/marker", dir);
+		th_write_str(mk, "reports go here\n");
+		snprintf(cmd, sizeof(cmd),
+			 "mkfs.vfat -C -n REPORTS '%s' 8192 && "
+			 "mcopy -i '%s' '%s' ::" MD_REPORT_MARKER
+			 " && mcopy -s -i '%s' '%s/bundle' ::",
+			 img, img, mk, img, src);
+	} else if (with_fs)
 		snprintf(cmd, sizeof(cmd),
 			 "truncate -s 8M '%s' && mkfs.ext4 -q -F -d '%s' '%s'",
 			 img, src, img);
@@ -453,8 +483,13 @@ static void attach_image(int with_fs, char name[32])
 	snprintf(name, 32, "%s", strrchr(loopdev, '/') + 1);
 }
 
+static void attach_image(int with_fs, char name[32])
+{
+	attach_marked(with_fs, NULL, name);
+}
+
 struct mount_log {
-	int mounted, unmounted, refused;
+	int mounted, unmounted, refused, reports;
 	char path[4096], fstype[32];
 	struct stn_diag why;
 };
@@ -485,13 +520,239 @@ static void on_refused(void *ctx, const char *dev, const struct stn_diag *why)
 	l->why = *why;
 }
 
+static void on_report_mounted(void *ctx, const char *dev, const char *path,
+			      const char *fstype)
+{
+	struct mount_log *l = ctx;
+	(void)dev;
+	l->reports++;
+	snprintf(l->path, sizeof(l->path), "%s", path);
+	snprintf(l->fstype, sizeof(l->fstype), "%s", fstype);
+}
+
+/* The block device's read-only flag, as the kernel has it. */
+static int block_ro(const char *name)
+{
+	char p[256], v[8] = "";
+	FILE *f;
+
+	snprintf(p, sizeof(p), "/sys/class/block/%s/ro", name);
+	f = fopen(p, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(v, sizeof(v), f));
+	fclose(f);
+	return atoi(v);
+}
+
+/* Whether mountinfo shows path mounted with option opt (per mount). */
+static int mount_has_option(const char *path, const char *opt)
+{
+	char line[8192], mp[4096], opts[1024];
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	int found = 0;
+
+	assert_non_null(f);
+	while (!found && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*u %*u %*s %*s %4095s %1023s", mp, opts) ==
+			2 &&
+		    !strcmp(mp, path)) {
+			char *o = strtok(opts, ",");
+			for (; o && !found; o = strtok(NULL, ","))
+				found = !strcmp(o, opt);
+		}
+	fclose(f);
+	return found;
+}
+
+/* A report root and a media root beside it, and a mounter for both. */
+static struct md_mounter *report_mounter(char media[1024], char reports[1024])
+{
+	struct md_mounter *m = NULL;
+	struct stn_diag d;
+
+	path_of(media, 1024, "media");
+	path_of(reports, 1024, "reports");
+	assert_int_equal(mkdir(media, 0755), 0);
+	assert_int_equal(mkdir(reports, 0700), 0);
+	stn_diag_init(&d);
+	assert_int_equal(md_mounter_new(media, NULL, &m, &d), 0);
+	if (md_mounter_set_reports(m, reports, &d) != 0)
+		fail_msg("%s: %s", d.where, d.text);
+	return m;
+}
+
+/* Whether this kernel has a file system type (vfat is a module the test
+ * machine may lack). */
+static int kernel_has_fs(const char *type)
+{
+	char line[128], want[64];
+	FILE *f = fopen("/proc/filesystems", "r");
+	int found = 0;
+
+	if (!f)
+		return 0;
+	snprintf(want, sizeof(want), "\t%s\n", type);
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, want) != NULL;
+	fclose(f);
+	return found;
+}
+
+/* Detaches the test's loop device and empties the temporary directory,
+ * for the next stick of a test. */
+static void next_stick(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "losetup -d %s", loopdev);
+	assert_int_equal(run_quiet(cmd), 0);
+	loopdev[0] = '\0';
+	th_rmrf(dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+}
+
+static void report_stick_is_mounted_read_write_outside_the_media_root(
+    void **state)
+{
+	static const char *const kinds[] = {"file", "vfat"};
+	char media[1024], reports[1024], name[32], p[4200];
+	struct md_discovery *disc = NULL;
+	struct statvfs vfs;
+	struct stn_diag d;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(*kinds); i++) {
+		struct mount_log log = {0};
+		struct md_mount_events ev = {on_mounted, on_unmounted,
+					     on_refused, on_report_mounted,
+					     &log};
+		struct md_mounter *m;
+		int fd;
+
+		if (!strcmp(kinds[i], "vfat") && !kernel_has_fs("vfat")) {
+			printf("note: no vfat in this kernel; FAT report "
+			       "stick not tried\n");
+			continue;
+		}
+		attach_marked(1, kinds[i], name);
+		m = report_mounter(media, reports);
+		stn_diag_init(&d);
+		if (md_mount_device(m, name, &ev, &d) != 0)
+			fail_msg("%s: %s: %s", kinds[i], d.where, d.text);
+		assert_int_equal(log.reports, 1);
+		assert_int_equal(log.mounted, 0);
+		assert_string_equal(log.fstype,
+				    strcmp(kinds[i], "vfat") ? "ext4" : "vfat");
+		snprintf(p, sizeof(p), "%s/%s", reports, name);
+		assert_string_equal(log.path, p);
+		assert_int_equal(statvfs(p, &vfs), 0);
+		assert_false(vfs.f_flag & ST_RDONLY);
+		assert_true(vfs.f_flag & ST_NOSUID);
+		assert_true(vfs.f_flag & ST_NODEV);
+		assert_true(vfs.f_flag & ST_NOEXEC);
+		assert_true(mount_has_option(p, "noatime"));
+		assert_true(mount_has_option(p, "nosymfollow"));
+		assert_int_equal(block_ro(name), 0);
+		/* writable: a report lands there */
+		snprintf(p, sizeof(p), "%s/%s/report-test.json", reports,
+			 name);
+		fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0600);
+		assert_true(fd >= 0);
+		close(fd);
+		/* and it is no bundle source: nothing of it under the media
+		 * root, though it holds a bundle */
+		snprintf(p, sizeof(p), "%s/%s", media, name);
+		assert_int_not_equal(access(p, F_OK), 0);
+		assert_int_equal(md_discover(media, 0, &disc, &d), 0);
+		assert_int_equal(disc->nbundles, 0);
+		md_discovery_free(disc);
+		/* pulled: unmounted, its mount point gone */
+		assert_int_equal(md_unmount_device(m, name, &ev, &d), 1);
+		assert_int_equal(log.unmounted, 1);
+		snprintf(p, sizeof(p), "%s/%s", reports, name);
+		assert_int_not_equal(access(p, F_OK), 0);
+		md_mounter_free(m);
+		next_stick();
+	}
+}
+
+/* Without the marker as a regular file at the top, a stick is a courier's:
+ * read-only under the media root, the block device read-only, as ever. */
+static void only_a_regular_marker_file_makes_a_report_stick(void **state)
+{
+	static const char *const kinds[] = {NULL, "dir", "link"};
+	char media[1024], reports[1024], name[32], p[4200];
+	struct md_discovery *disc = NULL;
+	struct statvfs vfs;
+	struct stn_diag d;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(*kinds); i++) {
+		struct mount_log log = {0};
+		struct md_mount_events ev = {on_mounted, on_unmounted,
+					     on_refused, on_report_mounted,
+					     &log};
+		struct md_mounter *m;
+
+		attach_marked(1, kinds[i], name);
+		m = report_mounter(media, reports);
+		stn_diag_init(&d);
+		if (md_mount_device(m, name, &ev, &d) != 0)
+			fail_msg("%s: %s", d.where, d.text);
+		assert_int_equal(log.reports, 0);
+		assert_int_equal(log.mounted, 1);
+		snprintf(p, sizeof(p), "%s/%s", media, name);
+		assert_string_equal(log.path, p);
+		assert_int_equal(statvfs(p, &vfs), 0);
+		assert_true(vfs.f_flag & ST_RDONLY);
+		assert_int_equal(block_ro(name), 1);
+		/* the probe left nothing in the report root */
+		snprintf(p, sizeof(p), "%s/%s", reports, name);
+		assert_int_not_equal(access(p, F_OK), 0);
+		assert_int_equal(md_discover(media, 0, &disc, &d), 0);
+		assert_int_equal(disc->nbundles, 1);
+		md_discovery_free(disc);
+		md_mounter_free(m);
+		next_stick();
+	}
+}
+
+static void report_root_must_not_overlap_the_media_root(void **state)
+{
+	char media[1024], inside[1200];
+	struct md_mounter *m = NULL;
+	struct stn_diag d;
+
+	(void)state;
+	if (geteuid() != 0) {
+		printf("skip: the mounter needs root\n");
+		skip();
+	}
+	path_of(media, sizeof(media), "media");
+	snprintf(inside, sizeof(inside), "%s/reports", media);
+	assert_int_equal(mkdir(media, 0755), 0);
+	assert_int_equal(mkdir(inside, 0755), 0);
+	stn_diag_init(&d);
+	assert_int_equal(md_mounter_new(media, NULL, &m, &d), 0);
+	assert_int_equal(md_mounter_set_reports(m, inside, &d), STN_E_CONFIG);
+	assert_non_null(strstr(d.text, "overlap"));
+	assert_non_null(strstr(d.text, "never be a bundle source"));
+	stn_diag_init(&d);
+	assert_int_equal(md_mounter_set_reports(m, media, &d), STN_E_CONFIG);
+	assert_non_null(strstr(d.text, "overlap"));
+	stn_diag_init(&d);
+	assert_int_equal(md_mounter_set_reports(m, dir, &d), STN_E_CONFIG);
+	assert_non_null(strstr(d.text, "overlap"));
+	md_mounter_free(m);
+}
+
 static void mounter_mounts_read_only_and_unmounts_on_removal(void **state)
 {
 	char media[1024], name[32], p[4200];
 	struct md_mounter *m = NULL;
 	struct mount_log log = {0};
 	struct md_mount_events ev = {on_mounted, on_unmounted, on_refused,
-				     &log};
+				     NULL, &log};
 	struct md_discovery *disc = NULL;
 	struct md_uevent u = {0};
 	struct statvfs vfs;
@@ -543,7 +804,7 @@ static void mounter_follows_kernel_uevents_for_removable_devices(void **state)
 	struct md_mounter *m = NULL;
 	struct mount_log log = {0};
 	struct md_mount_events ev = {on_mounted, on_unmounted, on_refused,
-				     &log};
+				     NULL, &log};
 	struct stn_diag d;
 	double deadline;
 
@@ -587,7 +848,7 @@ static void mounter_refuses_devices_it_cannot_or_must_not_mount(void **state)
 	struct md_mounter *m = NULL;
 	struct mount_log log = {0};
 	struct md_mount_events ev = {on_mounted, on_unmounted, on_refused,
-				     &log};
+				     NULL, &log};
 	struct stn_diag d;
 
 	(void)state;
@@ -660,6 +921,15 @@ int main(void)
 		setup_each, teardown_each),
 	    cmocka_unit_test_setup_teardown(
 		mounter_refuses_devices_it_cannot_or_must_not_mount, setup_each,
+		teardown_each),
+	    cmocka_unit_test_setup_teardown(
+		report_stick_is_mounted_read_write_outside_the_media_root,
+		setup_each, teardown_each),
+	    cmocka_unit_test_setup_teardown(
+		only_a_regular_marker_file_makes_a_report_stick, setup_each,
+		teardown_each),
+	    cmocka_unit_test_setup_teardown(
+		report_root_must_not_overlap_the_media_root, setup_each,
 		teardown_each),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -253,7 +253,7 @@ static int watch_loop(struct stn_session *s, const char *root, int json,
 {
 	int changed = 1, rc;
 	const struct stn_media_events ev = {on_media, on_mounted, on_unmounted,
-					    on_refused, &changed};
+					    on_refused, NULL, &changed};
 	struct stn_media_watch *w = NULL;
 	struct sigaction sa;
 
