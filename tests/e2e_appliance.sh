@@ -135,10 +135,8 @@ must "its bundle is listed" wait_screen "tx200-2.6.0"
 send Enter
 sleep 3
 must "the stick is pulled during verify" stick_pull cc
-WAIT_TENTHS=300 check "verify ends with a media error, in words" wait_screen "read error on media"
-screen >"$T/pulled.txt"
-check "... saying what a technician can check" grep -q "media pulled or damaged" "$T/pulled.txt" ||
-	sed 's/^/  | /' "$T/pulled.txt"
+WAIT_TENTHS=300 check "verify ends with a media error, cause first" \
+	wait_screen "Bundle refused: read error on media after"
 send Escape
 sleep 0.3
 send Escape
@@ -243,6 +241,10 @@ check "then a finished install of sequence 43 for SN-0001" \
 	test "$(sed -n '/^install-abandoned/,$p' "$T/installs.txt" | grep -c '^install-finished 43$')" -eq 1
 check "before the cut, the finished install of sequence 42" \
 	test "$(sed -n '1p' "$T/installs.txt")" = "install-finished 42" || cat "$T/installs.txt"
+check "the pulled stick's read error is journaled: media-error, rule io, the file" \
+	test "$(jq -r '[.[].body | select(.type == "media-error" and .fields.rule == "io"
+		and (.fields.where | test("tx200-2.6.0/.*[.]bin$")) and (.fields.reason | test("media pulled")))] | length' \
+		"$T/journal.json")" = 1
 check "the courier sticks are still unchanged" bash -c "cd '$T' && sha256sum --quiet -c sticks.sha256"
 phase "host checks"
 
