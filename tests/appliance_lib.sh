@@ -10,7 +10,7 @@
 # writes the FAT images, debugfs reads the ext4 data disk.
 #
 # appl_need_tools      77 (APPL_SKIP) without qemu; fails on other tools
-# appl_build DIR       mkimage.sh into DIR (77 when it skips)
+# appl_build DIR       mkimage.sh (or $APPL_MKIMAGE) into DIR (77: it skipped)
 # appl_site DIR        PKI, station.conf with ana's PIN, device keys: the
 #                      site's provisioning files in DIR/provision
 # appl_prepare DIR IMG copies of station.img (serial console APPEND and
@@ -24,6 +24,7 @@
 # appl_diag            the screen, klog's tail, station.log's tail
 # appl_quit            sign out, quit, wait for qemu to exit 0
 
+# shellcheck disable=SC2034 # APPL_SKIP and APPL_T0 are read by the scripts
 APPL_QEMU=${APPL_QEMU:-qemu-system-x86_64}
 APPL_PIN=1234
 # PBKDF2 cost of the test's PIN line: TCG runs the guest some 10-30 times
@@ -185,8 +186,7 @@ stick_pull() { local out; out=$(hmp "device_del $1"); [ -z "$out" ] || { echo "m
 
 # klog_wait TEXT SECONDS: bounded wait for a line in the kernel/init log.
 klog_wait() {
-	local i
-	for i in $(seq 1 $(($2 * 10))); do
+	for _ in $(seq 1 $(($2 * 10))); do
 		grep -q -F -- "$1" "$APPL_KLOG" 2>/dev/null && return 0
 		sleep 0.1
 	done
@@ -194,8 +194,8 @@ klog_wait() {
 }
 # qemu_exited SECONDS: the pane's QEMU-EXITED status (empty on timeout).
 qemu_exited() {
-	local i line
-	for i in $(seq 1 $(($1 * 10))); do
+	local line
+	for _ in $(seq 1 $(($1 * 10))); do
 		line=$(screen | grep -o 'QEMU-EXITED [0-9]*' | tail -n 1)
 		[ -n "$line" ] && { echo "${line#QEMU-EXITED }"; return 0; }
 		sleep 0.1
@@ -218,6 +218,7 @@ appl_diag() { # appl_diag DATA-IMG
 
 # appl_signin: ana signs in with her PIN; waits for the home screen.
 appl_signin() {
+	# shellcheck disable=SC2046 # one key per digit
 	send a n a Enter && wait_screen "PIN for ana" && send $(echo "$APPL_PIN" | sed 's/./& /g') Enter &&
 		wait_screen "Signed in as Ana Lima"
 }
