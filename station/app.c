@@ -475,11 +475,6 @@ static void *prepare_worker(void *arg)
 	a->busy = 0;
 	if (!a->prep)
 		say_diag(a, "Bundle refused", &a->prep_diag);
-	else if (a->prep_rc == STN_E_IO)
-		/* The media failed under staging (pulled, read errors): the
-		 * image check shows only "not run", so the cause is said
-		 * here (stn_prepare's journaled media-error). */
-		say_diag(a, "Bundle refused", &a->prep_diag);
 	else if (a->prep_rc)
 		app_say(a, STN_TONE_BAD, "Bundle refused: see the checks above");
 	else
