@@ -10,11 +10,14 @@ command -v tmux >/dev/null || { echo "skip: tmux not installed"; exit 77; }
 D=${D:-$T/demo}
 SOCK="$T/tmux.sock"
 WAIT_GREP=${WAIT_GREP:--F}
+# How long wait_screen waits, in tenths of a second (a qemu guest's screens
+# come slower than a local program's).
+WAIT_TENTHS=${WAIT_TENTHS:-150}
 tm() { tmux -S "$SOCK" "$@"; }
 screen() { tm capture-pane -p -t ui; }
-# wait_screen TEXT: bounded wait (15 s) until the screen shows TEXT
+# wait_screen TEXT: bounded wait (WAIT_TENTHS, 15 s) until the screen shows TEXT
 wait_screen() {
-	for _ in $(seq 1 150); do screen | grep -q "$WAIT_GREP" -- "$1" && return 0; sleep 0.1; done
+	for _ in $(seq 1 "$WAIT_TENTHS"); do screen | grep -q "$WAIT_GREP" -- "$1" && return 0; sleep 0.1; done
 	echo "screen never showed: $1"; screen | sed 's/^/  | /'; return 1
 }
 send() { tm send-keys -t ui "$@"; }
