@@ -475,6 +475,8 @@ static void *prepare_worker(void *arg)
 	a->busy = 0;
 	if (!a->prep)
 		say_diag(a, "Bundle refused", &a->prep_diag);
+	else if (a->prep_rc && !app_check_failed(stn_prepared_bundle(a->prep)))
+		say_diag(a, "Bundle refused", &a->prep_diag);
 	else if (a->prep_rc)
 		app_say(a, STN_TONE_BAD, "Bundle refused: see the checks above");
 	else
@@ -1087,6 +1089,14 @@ static void bundles_key(struct stn_app *a, enum stn_app_key key, int ch)
 		app_say(a, STN_TONE_PLAIN, "Copying and verifying...");
 		start_worker(a, prepare_worker);
 	}
+}
+
+int app_check_failed(const struct cu_bundle *b)
+{
+	for (int c = 0; b && c < CU_NCHECKS; c++)
+		if (cu_bundle_check(b, (enum cu_check)c)->outcome == CU_FAILED)
+			return 1;
+	return 0;
 }
 
 int app_bundle_refused(const struct stn_app *a)

@@ -124,6 +124,9 @@ void app_say(struct stn_app *a, enum stn_app_tone tone, const char *fmt, ...)
 /* Whether any selected device is still installing. */
 int app_install_running(const struct stn_app *a);
 /* Whether the bundle in hand was refused (nothing can be installed). */
+/* Whether any of the bundle's checks failed (a refusal without one came
+ * from outside the checks: the medium, the staging area). */
+int app_check_failed(const struct cu_bundle *b);
 int app_bundle_refused(const struct stn_app *a);
 /* Selected devices, and how many of them are reinstalls. */
 size_t app_selected_count(const struct stn_app *a, int *reinstalls);

@@ -182,6 +182,15 @@ static void bundle_view(struct stn_app *a, struct stn_app_view *v)
 		     "  %-10s %-12s %.150s", cu_check_name((enum cu_check)c),
 		     cu_outcome_name(r->outcome), cause);
 	}
+	/* Refused with no check failed (the stick pulled or failing while
+	 * the bundle was staged): the cause stays on screen, as the
+	 * message line may be taken by the next event ("Media removed"). */
+	if (a->prep_rc && !a->busy && !app_check_failed(b)) {
+		char l[2048], r[2100];
+		stn_reason_words(&a->prep_diag, NULL, l, sizeof(l));
+		snprintf(r, sizeof(r), "REFUSED: %s", l);
+		app_view_wrap(v, STN_TONE_BAD, r, 76, 4);
+	}
 	const struct cu_token *tk = cu_bundle_tokens(b, &n);
 	for (size_t i = 0; i < n; i++)
 		line(v, tk[i].problem.code ? STN_TONE_WARN : STN_TONE_PLAIN,

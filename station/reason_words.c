@@ -184,6 +184,15 @@ static int known_cause(const struct stn_diag *d,
 			return 1;
 		}
 		return 0;
+	case STN_E_IO:
+		/* media/stage.c: "read error on media after N bytes: ..."
+		 * (the stick pulled, or failing, while it was staged) */
+		if (strncmp(t, "read error on media", 19) == 0) {
+			stn_words_say(buf, cap, "the stick could not be read: "
+				      "%s", t);
+			return 1;
+		}
+		return 0;
 	case STN_E_ATTESTATION:
 		(void)stn_attestation_cause(t, NULL, a, sizeof(a));
 		stn_words_say(buf, cap, "unit could not prove it is genuine: "

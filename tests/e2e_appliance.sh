@@ -82,6 +82,8 @@ printf 'reports of plant 7\n' >"$T/STATION-REPORTS" &&
 stick_make "$T/report.img" REPORTS 8192 "$T/STATION-REPORTS" ||
 	{ echo "cannot make the sticks (mtools)"; exit 1; }
 (cd "$T" && sha256sum courier-?.img >sticks.sha256)
+# An anchor the site withdraws before boot 3 (re-provisioning).
+cp "$T/site/provision/trust/roots.pem" "$T/site/provision/trust/withdrawn.pem"
 appl_prepare "$T/img" "$V" "$T/site" || { echo "cannot prepare the image copy"; exit 1; }
 check "the site's files are on the boot disk" bash -c "mdir -b -i '$V/station.img' ::/provision | grep -q station.key"
 phase "setup"
@@ -136,10 +138,12 @@ send Enter
 sleep 3
 must "the stick is pulled during verify" stick_pull cc
 # The refusal's message and the stick's "Media removed" race for the
-# message line; the verdict and the journal browser stay.
+# message line; the cause stays on the bundle screen, under the checks.
 WAIT_TENTHS=300 must "verify ends: the image check never ran, nothing to install" \
 	wait_screen "refused: nothing to install"
 check "the images check is shown not run" wait_screen "images     not run"
+check "the screen says why: the stick could not be read, as on a laptop" \
+	wait_screen "REFUSED: the stick could not be read: read error on media"
 send Escape
 sleep 0.3
 send Escape
@@ -153,6 +157,8 @@ phase "boot1: pull, poweroff"
 
 check "provision/ holds IMPORTED" bash -c "mdir -b -i '$V/station.img' ::/provision | grep -q IMPORTED"
 check "provision/ holds no key any more" bash -c "! mdir -b -i '$V/station.img' ::/provision | grep -qi '\.key'"
+check "the data disk holds the first set, the later withdrawn anchor too" \
+	bash -c "debugfs -R 'ls -l /etc/trust' '$V/data.img' 2>/dev/null | grep -q withdrawn.pem"
 mkdir -p "$T/rout"
 mcopy -s -n -i "$T/report.img" ::/ "$T/rout/" 2>/dev/null
 R=$(find "$T/rout" -name 'report-STN-0042-*.json' | head -n 1)
@@ -203,11 +209,16 @@ check "the unit did not get the new image" \
 	bash -c "! tail -n +$((before + 1)) '$T/unit.log' | grep -q 'receive: slot 0, .*-> '; cmp -s '$T/unit.store/slot-0.bin' '$T/A.bin'"
 phase "boot2: power cut"
 
-# --- boot 3: after the cut ------------------------------------------------
+# --- boot 3: after the cut, re-provisioned --------------------------------
+# The site re-provisions: the same set less one anchor (the key was
+# deleted from the FAT at the first import), IMPORTED removed.
+must "the site withdraws an anchor and asks for a new import" \
+	mdel -i "$V/station.img" ::/provision/trust/withdrawn.pem ::/provision/IMPORTED
 must "the unit's simulator runs again" appl_sim "$P"
 appl_boot "$V" 150
 WAIT_TENTHS=900 must "boot 3 reaches the sign-in screen" wait_screen "Technician:"
 boot3=$(appl_since "$APPL_T0")
+check "init imported the new provisioning set" grep -q "appliance: provisioned" "$APPL_KLOG"
 must "ana signs in" appl_signin
 check "she is told an install was cut off" wait_screen "1 install(s) were cut off"
 must "the stick with the newer bundle arrives" stick_plug cb2 "$T/courier-b.img"
@@ -232,6 +243,11 @@ phase "boot3: reinstall"
 mkdir -p "$T/dump"
 debugfs -R "rdump /data $T/dump" "$V/data.img" >/dev/null 2>&1
 must "the data directory is read off the data disk" test -d "$T/dump/data"
+debugfs -R "rdump /etc $T/dump" "$V/data.img" >/dev/null 2>&1
+check "re-provisioning withdrew the anchor left out of the new set" \
+	test -f "$T/dump/etc/trust/roots.pem" -a ! -e "$T/dump/etc/trust/withdrawn.pem"
+check "... and kept the station's key, which the new set could not carry" \
+	cmp -s "$T/dump/etc/station.key" "$P/station.key"
 write_config "$T/host.conf" "$T/dump/data" "$P"
 out=$("$STATION" --config "$T/host.conf" journal --verify 2>&1); rc=$?
 check "the journal chain verifies after the power cut (exit $rc)" \

@@ -208,6 +208,21 @@ static void no_repeat_unknown(void **st)
 	      "journal hash chain is broken: record 7");
 }
 
+/* A stick pulled while it is staged: the cause in the technician's
+ * words, with the read error's facts after it; other I/O errors keep the
+ * plain meaning. */
+static void media_pulled(void **st)
+{
+	(void)st;
+	words(STN_E_IO, "/run/media/sda/b/big.bin",
+	      "read error on media after 3145728 bytes: Input/output error "
+	      "(media pulled or damaged?)",
+	      NULL, "the stick could not be read: read error on media after "
+		    "3145728 bytes");
+	words(STN_E_IO, "/var/lib/station/x", "cannot create: No space left",
+	      NULL, "cannot read or write a file: cannot create");
+}
+
 /* Small buffers are cut at a character boundary, never overflowed. */
 static void small_buffer(void **st)
 {
@@ -263,6 +278,7 @@ int main(void)
 		cmocka_unit_test(custody_and_tokens),
 		cmocka_unit_test(devices),
 		cmocka_unit_test(no_repeat_unknown),
+		cmocka_unit_test(media_pulled),
 		cmocka_unit_test(small_buffer),
 		cmocka_unit_test(journal_line_gives_a_refusal_in_words),
 	};
