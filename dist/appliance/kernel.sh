@@ -18,7 +18,7 @@ skip() { echo "skip: $*" >&2; exit 77; }
 fail() { echo "kernel.sh: $*" >&2; exit 1; }
 
 for t in apt-get apt-cache dpkg-deb tar flock busybox; do
-	command -v "$t" >/dev/null 2>&1 || skip "$t is not installed (make deps)"
+	command -v "$t" >/dev/null 2>&1 || fail "$t is not installed: run make deps"
 done
 [ -r "$list" ] || fail "cannot read the module list $list"
 

@@ -8,8 +8,9 @@
 #   OUTDIR/MANIFEST     each file of the root: Debian package and version
 #   OUTDIR/SIZES        bytes of each output
 # Env: BUILD (the build tree holding station; default build).
-# Exit 77 with a last line "skip: REASON" when the kernel package or a tool
-# cannot be had; 1 on any other failure.
+# Exit 77 with a last line "skip: REASON" only when the Debian kernel
+# package cannot be had (no archive here); 1 on any other failure, a
+# missing tool included (`make deps` installs them all).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -22,10 +23,10 @@ skip() { echo "skip: $*"; exit 77; }
 fail() { echo "mkimage.sh: $*" >&2; exit 1; }
 
 for t in mkfs.vfat mcopy mmd mdir syslinux mke2fs cpio gzip strip ldd dpkg dpkg-query sha256sum; do
-	command -v "$t" >/dev/null 2>&1 || skip "$t is not installed (make deps)"
+	command -v "$t" >/dev/null 2>&1 || fail "$t is not installed: run make deps"
 done
 { ldd /usr/bin/busybox 2>&1 || true; } | grep -q "not a dynamic" ||
-	skip "a static busybox is needed (Debian package busybox-static)"
+	fail "a static busybox is needed (Debian package busybox-static): run make deps"
 [ -x "$station" ] || fail "no $station: run make first"
 
 # The kernel: its own skip (77) passes through.
