@@ -171,7 +171,7 @@ bench: deps all
 
 # The appliance: a bootable x86-64 image from Debian 12 packages and this
 # tree's station (dist/appliance/mkimage.sh, docs/appliance.md).  Exit 77
-# (the kernel package or a tool cannot be had) is reported, not hidden.
+# (the kernel package cannot be had) fails it too, with the reason.
 appliance: deps all
 	$(Q)BUILD=$(BUILD) bash dist/appliance/mkimage.sh $(BUILD)/appliance
 

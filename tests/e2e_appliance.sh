@@ -153,6 +153,8 @@ check "the journal browser shows the media error" wait_screen "media-error"
 send Escape
 must "home" wait_screen "x export report"
 must "boot 1 ends: sign out, quit, power off (qemu exits 0)" appl_quit
+check "boot 1: the station never failed or restarted (sanitizer, crash)" \
+	bash -c "grep -q 'station-exit rc=0' '$APPL_KLOG' && ! grep -q 'station-exit rc=[1-9]' '$APPL_KLOG'"
 phase "boot1: pull, poweroff"
 
 check "provision/ holds IMPORTED" bash -c "mdir -b -i '$V/station.img' ::/provision | grep -q IMPORTED"
@@ -237,6 +239,8 @@ wait_screen "Bundles on the media" >/dev/null
 send Escape
 must "home" wait_screen "x export report"
 must "boot 3 ends: power off (qemu exits 0)" appl_quit
+check "boot 3: the station never failed or restarted (sanitizer, crash)" \
+	bash -c "grep -q 'station-exit rc=0' '$APPL_KLOG' && ! grep -q 'station-exit rc=[1-9]' '$APPL_KLOG'"
 phase "boot3: reinstall"
 
 # --- the data disk, read on the host -----------------------------------
