@@ -24,6 +24,12 @@
 # appl_diag            the screen, klog's tail, station.log's tail
 # appl_quit            sign out, quit, wait for qemu to exit 0
 
+# The EXIT trap of tui_lib.sh: this guest's qemu and the tmux server.
+cleanup_tui() {
+	[ -s "$T/qemu.pid" ] && kill -9 "$(cat "$T/qemu.pid")" 2>/dev/null
+	tm kill-server 2>/dev/null
+}
+
 # shellcheck disable=SC2034 # APPL_SKIP and APPL_T0 are read by the scripts
 APPL_QEMU=${APPL_QEMU:-qemu-system-x86_64}
 APPL_PIN=1234

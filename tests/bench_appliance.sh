@@ -8,10 +8,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tui_lib.sh"
 . "$(dirname "$0")/appliance_lib.sh"
-cleanup_tui() {
-	[ -s "$T/qemu.pid" ] && kill -9 "$(cat "$T/qemu.pid")" 2>/dev/null
-	tm kill-server 2>/dev/null
-}
 
 rc=0; appl_need_tools || rc=$?
 [ "$rc" -eq 77 ] && { echo "skip: $APPL_SKIP"; exit 0; }

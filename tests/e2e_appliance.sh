@@ -26,10 +26,6 @@ if [ -n "${STATION_APPLIANCE_CHECKED:-}" ]; then
 fi
 . "$(dirname "$0")/tui_lib.sh"
 . "$(dirname "$0")/appliance_lib.sh"
-cleanup_tui() {
-	[ -s "$T/qemu.pid" ] && kill -9 "$(cat "$T/qemu.pid")" 2>/dev/null
-	tm kill-server 2>/dev/null
-}
 
 rc=0; appl_need_tools || rc=$?
 [ "$rc" -eq 77 ] && { echo "skip: $APPL_SKIP"; exit 77; }
@@ -178,6 +174,20 @@ check "the report holds the install on SN-0001" \
 	grep -q "result     SN-0001: installed sequence 42" <<<"$out"
 check "the courier sticks are bit-for-bit unchanged" bash -c "cd '$T' && sha256sum --quiet -c sticks.sha256"
 
+# install_b ID: courier B's stick plugged as ID, its bundle (sequence 43)
+# verified and the install on the unit confirmed (boots 2 and 3).
+install_b() {
+	must "the stick with the newer bundle arrives ($1)" stick_plug "$1" "$T/courier-b.img"
+	WAIT_TENTHS=300 must "it is mounted" wait_screen "read-only at /run/media/"
+	send m
+	must "its bundle is listed" wait_screen "tx200-2.5.0"
+	send Enter
+	WAIT_TENTHS=300 must "it verifies: the unit is ready for it" wait_screen "ready: sequence 43 is newer"
+	send p
+	must "confirm" wait_screen "on 1 device(s)?"
+	send y
+}
+
 # --- boot 2: the power is cut while the unit receives --------------------
 must "the unit's simulator runs again" appl_sim "$P"
 before=$(wc -l <"$T/unit.log")
@@ -186,15 +196,7 @@ WAIT_TENTHS=900 must "boot 2 reaches the sign-in screen" wait_screen "Technician
 boot2=$(appl_since "$APPL_T0")
 check "the provisioning is not imported twice" grep -q "appliance: provision-kept" "$APPL_KLOG"
 must "ana signs in" appl_signin
-must "a stick with a newer bundle arrives" stick_plug cb "$T/courier-b.img"
-WAIT_TENTHS=300 must "it is mounted" wait_screen "read-only at /run/media/"
-send m
-must "its bundle is listed" wait_screen "tx200-2.5.0"
-send Enter
-WAIT_TENTHS=300 must "it verifies: the unit is ready" wait_screen "ready: sequence 43 is newer"
-send p
-must "confirm" wait_screen "on 1 device(s)?"
-send y
+install_b cb
 receiving() {
 	for _ in $(seq 1 600); do
 		tail -n +"$((before + 1))" "$T/unit.log" | grep -q "receive: slot 0" && return 0
@@ -223,15 +225,7 @@ boot3=$(appl_since "$APPL_T0")
 check "init imported the new provisioning set" grep -q "appliance: provisioned" "$APPL_KLOG"
 must "ana signs in" appl_signin
 check "she is told an install was cut off" wait_screen "1 install(s) were cut off"
-must "the stick with the newer bundle arrives" stick_plug cb2 "$T/courier-b.img"
-WAIT_TENTHS=300 must "it is mounted" wait_screen "read-only at /run/media/"
-send m
-must "its bundle is listed" wait_screen "tx200-2.5.0"
-send Enter
-WAIT_TENTHS=300 must "it verifies again" wait_screen "ready: sequence 43 is newer"
-send p
-must "confirm" wait_screen "on 1 device(s)?"
-send y
+install_b cb2
 WAIT_TENTHS=900 must "the second install finishes, device-signed" wait_screen "INSTALLED on SN-0001 (device-signed)"
 check "the unit stored exactly the newer image" cmp -s "$T/unit.store/slot-0.bin" "$T/B.bin"
 send Enter
