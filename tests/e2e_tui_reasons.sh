@@ -40,9 +40,12 @@ check "the wrong-model unit's verdict leads with the cause" \
 # The bundle's check lines and the journal's events may be longer than a
 # line: they are cut visibly ('>' in the last column) and read whole with
 # d (below).
+# The help line changes once every unit has its verdict (until then it
+# says "verifying: wait"): waited for, as CI once read it too early.
+check "the bundle screen's help offers the reason" wait_screen "Enter/d why"
+check "... on the help line" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | tail -1 | grep -qF 'Enter/d why'"
 check "a bundle check line too long for the screen is marked as cut" \
 	bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | grep -Eq '^.{79}>\$'"
-check "the bundle screen's help offers the reason" bash -c "$(declare -f tm screen); SOCK='$SOCK'; screen | tail -1 | grep -qF 'Enter/d why'"
 send Down Down
 send d
 check "d opens the reason whole" wait_screen "Why: the device under the"
