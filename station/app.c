@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -570,7 +571,8 @@ static void *install_worker(void *arg)
 	return NULL;
 }
 
-static int sync_dir_fs(const char *dir, struct stn_diag *d);
+static int sync_dir_fs(const char *dir, const char *root,
+		       struct stn_diag *d);
 
 static void *export_worker(void *arg)
 {
@@ -585,7 +587,7 @@ static void *export_worker(void *arg)
 	/* The files are fsynced; on a report stick the file system's own
 	 * records (vfat: the directory) too, so pulling it loses nothing. */
 	if (rc == 0 && a->cfg->report_media)
-		rc = sync_dir_fs(a->export_dir, &d);
+		rc = sync_dir_fs(a->export_dir, a->cfg->report_media, &d);
 	pthread_mutex_lock(&a->lock);
 	a->busy = 0;
 	if (rc)
@@ -597,15 +599,26 @@ static void *export_worker(void *arg)
 	return NULL;
 }
 
-/* syncfs(2) of the file system that holds dir. */
-static int sync_dir_fs(const char *dir, struct stn_diag *d)
+/* syncfs(2) of the file system that holds dir, a report stick's mount
+ * point under root.  A stick pulled during the export leaves dir a plain
+ * directory of root (the mount detached, the directory not yet gone), and
+ * the files in RAM: that is a failure, not "Report written". */
+static int sync_dir_fs(const char *dir, const char *root,
+		       struct stn_diag *d)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+	struct stat in, top;
 
 	if (fd < 0)
 		return stn_fail(d, STN_E_IO, dir, "cannot open: %s",
 				strerror(errno));
-	if (syncfs(fd) != 0)
+	if (fstat(fd, &in) != 0 || stat(root, &top) != 0 ||
+	    in.st_dev == top.st_dev)
+		rc = stn_fail(d, STN_E_IO, dir,
+			      "the report stick was pulled during the export: "
+			      "the report is not on it; plug it in and export "
+			      "again");
+	else if (syncfs(fd) != 0)
 		rc = stn_fail(d, STN_E_IO, dir,
 			      "report written but not flushed to the stick "
 			      "(%s): export again before pulling it",
