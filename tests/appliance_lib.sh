@@ -17,6 +17,8 @@
 #                      the provisioning files) and data.img into IMG
 # appl_sim             (re)starts the keyed unit SN-0001 on $T/unit
 # appl_boot IMG        starts qemu in the tmux pane; APPL_T0 = its start
+#                      (APPL_DATA: the data disk's -drive, empty for none;
+#                      APPL_EXTRA: more qemu arguments)
 # hmp CMD              one monitor command; its answer on stdout
 # stick_make IMG LABEL KIB [DIR...]   a FAT stick holding the DIRs
 # stick_plug ID IMG [BPS]  hot-plug as usb-storage (read throttle BPS)
@@ -164,8 +166,8 @@ appl_boot() {
 		-chardev serial,id=unit,path=$T/unit -serial chardev:unit \
 		-serial file:$APPL_KLOG \
 		-drive file=$dir/station.img,format=raw,if=virtio \
-		-drive file=$dir/data.img,format=raw,if=virtio \
-		-device qemu-xhci,id=xhci 2>$T/qemu.err; echo QEMU-EXITED \$?; sleep 120"
+		${APPL_DATA-"-drive file=$dir/data.img,format=raw,if=virtio"} \
+		-device qemu-xhci,id=xhci ${APPL_EXTRA:-} 2>$T/qemu.err; echo QEMU-EXITED \$?; sleep 120"
 }
 appl_since() { echo "$(date +%s.%N) $1" | awk '{printf "%.1f", $1 - $2}'; }
 

@@ -4,6 +4,7 @@
 # technician's job done through its console (ttyS0 in a tmux pane), the
 # unit a keyed sim-serial on ttyS1, sticks hot-plugged as usb-storage
 # through the qemu monitor (tests/appliance_lib.sh).
+#   boot 0: no data disk, a USB stick labelled STNDATA: init stops.
 #   boot 1: provisioning imported; sign in; a courier stick arrives, its
 #           bundle verifies and installs (device-signed); the report is
 #           exported onto a second stick (file STATION-REPORTS); a third
@@ -12,9 +13,10 @@
 #           image, the report verifies with OpenSSL alone and with
 #           `station report verify`, the courier sticks are unchanged,
 #           provision/ holds IMPORTED and no key.
-#   boot 2: power cut (kill -9 qemu) while the unit receives a newer image.
-#   boot 3: the technician is told of the cut-off install; it installs
-#           again; quit.  Host: the data disk's journal verifies and holds
+#   boot 2: a broken re-provisioning is refused, the old set kept; power
+#           cut (kill -9 qemu) while the unit receives a newer image.
+#   boot 3: re-provisioned (an anchor withdrawn); the technician is told
+#           of the cut-off install; it installs again; quit.  Host: the data disk's journal verifies and holds
 #           install-abandoned then install-finished for the unit.
 # Run once by `make check-appliance`; skipped in tests/run.sh under
 # `make check` (STATION_APPLIANCE_CHECKED).  Skips (77) only when qemu or
@@ -78,11 +80,32 @@ printf 'reports of plant 7\n' >"$T/STATION-REPORTS" &&
 stick_make "$T/report.img" REPORTS 8192 "$T/STATION-REPORTS" ||
 	{ echo "cannot make the sticks (mtools)"; exit 1; }
 (cd "$T" && sha256sum courier-?.img >sticks.sha256)
-# An anchor the site withdraws before boot 3 (re-provisioning).
+# An anchor the site withdraws before boot 3 (re-provisioning), and a key
+# its station.conf does not name (a retired one: dropped at boot 3).
 cp "$T/site/provision/trust/roots.pem" "$T/site/provision/trust/withdrawn.pem"
+cp "$T/site/provision/station.key" "$T/site/provision/retired.key"
 appl_prepare "$T/img" "$V" "$T/site" || { echo "cannot prepare the image copy"; exit 1; }
+check "the boot prompt is locked: no escape to it, no options added" \
+	bash -c "mtype -i '$V/station.img' ::/syslinux.cfg | grep -q '^NOESCAPE 1' &&
+		mtype -i '$V/station.img' ::/syslinux.cfg | grep -q '^ALLOWOPTIONS 0'"
+check "the key's bytes are on the boot disk before the first boot (the wipe check can fail)" \
+	bash -c "grep -qaF \"\$(sed -n 2p '$P/station.key')\" '$V/station.img'"
 check "the site's files are on the boot disk" bash -c "mdir -b -i '$V/station.img' ::/provision | grep -q station.key"
 phase "setup"
+
+# --- boot 0: a stick that poses as the data disk ---------------------------
+# No data disk, and a USB stick labelled STNDATA plugged in at power-on:
+# init must stop, never make the stick /persist.
+mke2fs -q -t ext4 -L STNDATA "$T/fake-data.img" 8M >/dev/null || { echo "mke2fs failed"; exit 1; }
+must "the unit's simulator runs (qemu opens its pty)" appl_sim "$P"
+APPL_DATA="" APPL_EXTRA="-drive if=none,id=fk,file=$T/fake-data.img,format=raw -device usb-storage,bus=xhci.0,drive=fk,removable=on" \
+	appl_boot "$V" 90
+check "a USB stick labelled STNDATA is refused at boot" \
+	klog_wait "A USB stick or disk is labelled STNDATA" 60
+check "... and no station starts on it" bash -c "! grep -q 'appliance: station-start' '$APPL_KLOG'"
+kill -9 "$(cat "$T/qemu.pid")" 2>/dev/null
+qemu_exited 10 >/dev/null
+phase "boot0: fake data disk"
 
 # --- boot 1 -----------------------------------------------------------------
 must "the unit's simulator runs" appl_sim "$P"
@@ -119,7 +142,7 @@ must "its removal is shown" wait_screen "Unmounted"
 phase "boot1: install"
 
 must "the report stick is hot-plugged" stick_plug rs "$T/report.img"
-WAIT_TENTHS=300 must "the report stick is announced" wait_screen "report stick"
+WAIT_TENTHS=300 must "the report stick is announced" wait_screen "ready: x exports the report"
 send x
 WAIT_TENTHS=300 must "the report is written to the report stick" wait_screen "Report written:"
 check "... under the report stick's mount point" wait_screen "/run/reports/"
@@ -155,8 +178,15 @@ phase "boot1: pull, poweroff"
 
 check "provision/ holds IMPORTED" bash -c "mdir -b -i '$V/station.img' ::/provision | grep -q IMPORTED"
 check "provision/ holds no key any more" bash -c "! mdir -b -i '$V/station.img' ::/provision | grep -qi '\.key'"
+# A deleted FAT file keeps its clusters' bytes: the key was overwritten.
+check "the key's bytes are not left in the boot disk's free clusters" \
+	bash -c "! grep -qaF \"\$(sed -n 2p '$P/station.key')\" '$V/station.img'"
+check "the data disk keeps the key 0600 in a 0700 etc" \
+	bash -c "debugfs -R 'stat /etc/station.key' '$V/data.img' 2>/dev/null | grep -q 'Mode:  0600' &&
+		debugfs -R 'stat /etc' '$V/data.img' 2>/dev/null | grep -q 'Mode:  0700'"
 check "the data disk holds the first set, the later withdrawn anchor too" \
-	bash -c "debugfs -R 'ls -l /etc/trust' '$V/data.img' 2>/dev/null | grep -q withdrawn.pem"
+	bash -c "debugfs -R 'ls -l /etc/trust' '$V/data.img' 2>/dev/null | grep -q withdrawn.pem &&
+		debugfs -R 'ls -l /etc' '$V/data.img' 2>/dev/null | grep -q retired.key"
 mkdir -p "$T/rout"
 mcopy -s -n -i "$T/report.img" ::/ "$T/rout/" 2>/dev/null
 R=$(find "$T/rout" -name 'report-STN-0042-*.json' | head -n 1)
@@ -189,12 +219,20 @@ install_b() {
 }
 
 # --- boot 2: the power is cut while the unit receives --------------------
+# First a broken re-provisioning: a certificate that is not the key's.
+# It must not replace the working set.
+sed 's|^cert = station.pem|cert = trust/roots.pem|' "$T/site/provision/station.conf" >"$T/broken.conf"
+must "a broken station.conf is put up for import" \
+	bash -c "mcopy -o -i '$V/station.img' '$T/broken.conf' ::/provision/station.conf &&
+		mdel -i '$V/station.img' ::/provision/IMPORTED"
 must "the unit's simulator runs again" appl_sim "$P"
 before=$(wc -l <"$T/unit.log")
 appl_boot "$V" 150
 WAIT_TENTHS=900 must "boot 2 reaches the sign-in screen" wait_screen "Technician:"
 boot2=$(appl_since "$APPL_T0")
-check "the provisioning is not imported twice" grep -q "appliance: provision-kept" "$APPL_KLOG"
+check "the broken set is refused before it replaces the old one" \
+	grep -q "does not start a station; kept the old files" "$APPL_KLOG"
+check "... the station runs on the set it had" grep -q "appliance: provision-kept" "$APPL_KLOG"
 must "ana signs in" appl_signin
 install_b cb
 receiving() {
@@ -210,14 +248,15 @@ kill -9 "$(cat "$T/qemu.pid")"
 rc=$(qemu_exited 10)
 check "the power is cut: qemu killed (status $rc)" test "$rc" = 137
 check "the unit did not get the new image" \
-	bash -c "! tail -n +$((before + 1)) '$T/unit.log' | grep -q 'receive: slot 0, .*-> '; cmp -s '$T/unit.store/slot-0.bin' '$T/A.bin'"
+	bash -c "! tail -n +$((before + 1)) '$T/unit.log' | grep -q 'receive: slot 0, .*-> ' && cmp -s '$T/unit.store/slot-0.bin' '$T/A.bin'"
 phase "boot2: power cut"
 
 # --- boot 3: after the cut, re-provisioned --------------------------------
-# The site re-provisions: the same set less one anchor (the key was
-# deleted from the FAT at the first import), IMPORTED removed.
-must "the site withdraws an anchor and asks for a new import" \
-	mdel -i "$V/station.img" ::/provision/trust/withdrawn.pem ::/provision/IMPORTED
+# The site re-provisions: the first set less one anchor (the keys were
+# wiped from the FAT at the first import); IMPORTED is still absent.
+must "the site withdraws an anchor, station.conf mended" \
+	bash -c "mcopy -o -i '$V/station.img' '$T/site/provision/station.conf' ::/provision/station.conf &&
+		mdel -i '$V/station.img' ::/provision/trust/withdrawn.pem"
 must "the unit's simulator runs again" appl_sim "$P"
 appl_boot "$V" 150
 WAIT_TENTHS=900 must "boot 3 reaches the sign-in screen" wait_screen "Technician:"
@@ -246,6 +285,8 @@ check "re-provisioning withdrew the anchor left out of the new set" \
 	test -f "$T/dump/etc/trust/roots.pem" -a ! -e "$T/dump/etc/trust/withdrawn.pem"
 check "... and kept the station's key, which the new set could not carry" \
 	cmp -s "$T/dump/etc/station.key" "$P/station.key"
+check "... and dropped the key its station.conf no longer names" \
+	test ! -e "$T/dump/etc/retired.key"
 write_config "$T/host.conf" "$T/dump/data" "$P"
 out=$("$STATION" --config "$T/host.conf" journal --verify 2>&1); rc=$?
 check "the journal chain verifies after the power cut (exit $rc)" \
