@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "station/base/error.h"
+#include "station/base/fileio.h"
 
 /* linux/fs.h would clash with glibc's sys/mount.h; this is its value. */
 #ifndef BLKROSET
@@ -694,15 +695,6 @@ out:
 	return rc;
 }
 
-/* a is b, or below it */
-static int within(const char *a, const char *b)
-{
-	size_t n = strlen(b);
-
-	if (!strcmp(b, "/"))
-		return 1;
-	return !strncmp(a, b, n) && (a[n] == '\0' || a[n] == '/');
-}
 
 int md_mounter_set_reports(struct md_mounter *m, const char *dir,
 			   struct stn_diag *d)
@@ -723,7 +715,7 @@ int md_mounter_set_reports(struct md_mounter *m, const char *dir,
 	}
 	/* A report stick below the media root would be searched for
 	 * bundles; the media root below it would be written beside. */
-	if (within(real, m->root) || within(m->root, real)) {
+	if (stn_path_within(real, m->root) || stn_path_within(m->root, real)) {
 		close(fd);
 		return stn_fail(d, STN_E_CONFIG, dir,
 				"report root %s and media root %s overlap: a "

@@ -16,6 +16,7 @@
 #include "custody/token.h"
 #include "custody/trust.h"
 #include "station/base/error.h"
+#include "station/base/fileio.h"
 
 static const struct cu_key_rule station_keys[] = {
 	{"id", CU_REQUIRED},   {"site", CU_REQUIRED}, {"key", CU_OPTIONAL},
@@ -221,15 +222,6 @@ static char *lexical_path(const char *path)
 	return out;
 }
 
-/* a is b or below it (both absolute, lexical) */
-static int path_within(const char *a, const char *b)
-{
-	size_t n = strlen(b);
-
-	if (!strcmp(b, "/"))
-		return 1;
-	return !strncmp(a, b, n) && (a[n] == '\0' || a[n] == '/');
-}
 
 /* The same path, through symlinks where it exists (realpath), else as
  * text. */
@@ -258,12 +250,12 @@ static int check_report_media(const struct stn_config *c,
 	med = canonical_path(c->media);
 	if (!rep || !med)
 		rc = stn_fail(d, STN_E_NOMEM, c->path, "report-media");
-	else if (path_within(rep, med))
+	else if (stn_path_within(rep, med))
 		rc = conf_error(d, r, s, "report-media",
 				"report-media %s is inside media %s: a report "
 				"stick must never be a bundle source",
 				c->report_media, c->media);
-	else if (path_within(med, rep))
+	else if (stn_path_within(med, rep))
 		rc = conf_error(d, r, s, "report-media",
 				"report-media %s contains media %s: a report "
 				"stick must never be a bundle source",

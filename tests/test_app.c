@@ -116,18 +116,24 @@ static void await_signin(void)
 	fail_msg("the PIN check did not finish in 6 s");
 }
 
-static void sign_in(void)
+/* The app started on conf_path, ana signed in, home shown. */
+static void sign_in_with(const char *conf_path)
 {
 	struct stn_diag d;
 
 	stn_diag_init(&d);
-	assert_int_equal(stn_app_new(conf, &app, &d), 0);
+	assert_int_equal(stn_app_new(conf_path, &app, &d), 0);
 	keys("ana");
 	stn_app_key(app, STN_KEY_ENTER, 0);
 	keys("1234");
 	stn_app_key(app, STN_KEY_ENTER, 0);
 	await_signin();
 	assert_int_equal(view.screen, STN_SCR_HOME);
+}
+
+static void sign_in(void)
+{
+	sign_in_with(conf);
 }
 
 static size_t find_bundle(const char *suffix)
@@ -441,7 +447,6 @@ static void journal_and_export_work_from_home(void **state)
 static void sign_in_with_report_media(char reports[4200])
 {
 	char cmd[13000], conf2[4300];
-	struct stn_diag d;
 
 	snprintf(reports, 4200, "%s/reports", dir);
 	snprintf(conf2, sizeof(conf2), "%s/appliance.conf", dir);
@@ -451,14 +456,7 @@ static void sign_in_with_report_media(char reports[4200])
 		 "'%s' >'%s'",
 		 reports, reports, reports, conf, conf2);
 	assert_int_equal(system(cmd), 0);
-	stn_diag_init(&d);
-	assert_int_equal(stn_app_new(conf2, &app, &d), 0);
-	keys("ana");
-	stn_app_key(app, STN_KEY_ENTER, 0);
-	keys("1234");
-	stn_app_key(app, STN_KEY_ENTER, 0);
-	await_signin();
-	assert_int_equal(view.screen, STN_SCR_HOME);
+	sign_in_with(conf2);
 }
 
 static int count_files(const char *pattern)

@@ -177,3 +177,12 @@ out:
 	/* The rename is only durable once the directory is. */
 	return stn_fsync_parent(path, d);
 }
+
+int stn_path_within(const char *a, const char *b)
+{
+	size_t n = strlen(b);
+
+	if (!strcmp(b, "/"))
+		return 1;
+	return !strncmp(a, b, n) && (a[n] == '\0' || a[n] == '/');
+}

@@ -39,4 +39,9 @@ int stn_replace_durable(const char *path, mode_t mode, const void *buf,
  * (EINVAL) is not an error.  Returns 0 or STN_E_IO. */
 int stn_fsync_parent(const char *path, struct stn_diag *d);
 
+/* Whether path a is b or below it, compared as text (both absolute and
+ * already normalised or resolved by the caller): "/a/bc" is not below
+ * "/a/b". */
+int stn_path_within(const char *a, const char *b);
+
 #endif
